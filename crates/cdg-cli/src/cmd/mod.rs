@@ -1,0 +1,10 @@
+//! One module per subcommand; each owns its clap `*Args` and its `run`.
+
+pub mod inspect;
+pub mod masks;
+pub mod merge;
+pub mod plot;
+pub mod run;
+pub mod sim;
+pub mod sweep;
+pub mod train;

@@ -1,0 +1,673 @@
+//! Accelerator configuration: the permissive serde form ([`RawArchConfig`], every key optional,
+//! unknown keys refused) and the validated form ([`ArchConfig`]) the models consume. The TOML
+//! key names are fixed by DESIGN §5; `TryFrom<RawArchConfig>` fills documented defaults and
+//! names the dotted key of any bad value.
+
+use crate::error::{CoreError, Result};
+use crate::units::{Cycles, PicoJoulesPer};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The current schema version of arch-config files.
+pub const ARCH_SCHEMA: u32 = 1;
+
+/// Which operand stays in the PEs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dataflow {
+    /// Outputs stay: rows map M, columns map N, K streams.
+    #[serde(rename = "os")]
+    OutputStationary,
+    /// Weights stay: rows map K, columns map N, M streams.
+    #[serde(rename = "ws")]
+    WeightStationary,
+    /// Inputs stay: rows map K, columns map M, N streams.
+    #[serde(rename = "is")]
+    InputStationary,
+}
+
+impl Dataflow {
+    pub const ALL: [Dataflow; 3] = [
+        Dataflow::OutputStationary,
+        Dataflow::WeightStationary,
+        Dataflow::InputStationary,
+    ];
+
+    /// The config spelling: `os`, `ws` or `is`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Dataflow::OutputStationary => "os",
+            Dataflow::WeightStationary => "ws",
+            Dataflow::InputStationary => "is",
+        }
+    }
+}
+
+impl fmt::Display for Dataflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Dataflow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "os" => Ok(Self::OutputStationary),
+            "ws" => Ok(Self::WeightStationary),
+            "is" => Ok(Self::InputStationary),
+            _ => Err(format!(
+                "unknown dataflow `{s}`; expected one of os, ws, is"
+            )),
+        }
+    }
+}
+
+/// How the array treats gated-off work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipPolicy {
+    /// Masks ignored: both passes run in full.
+    Dense,
+    /// Cycles as dense; gated MAC slots cost `gated_mac` energy.
+    ClockGate,
+    /// Folds whose outputs are all gated off are skipped.
+    TileSkip,
+    /// Active outputs are gathered into dense folds.
+    Compact,
+}
+
+impl SkipPolicy {
+    pub const ALL: [SkipPolicy; 4] = [
+        SkipPolicy::Dense,
+        SkipPolicy::ClockGate,
+        SkipPolicy::TileSkip,
+        SkipPolicy::Compact,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SkipPolicy::Dense => "dense",
+            SkipPolicy::ClockGate => "clock-gate",
+            SkipPolicy::TileSkip => "tile-skip",
+            SkipPolicy::Compact => "compact",
+        }
+    }
+}
+
+impl fmt::Display for SkipPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SkipPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown support `{s}`; expected one of dense, clock-gate, tile-skip, compact"
+                )
+            })
+    }
+}
+
+/// DRAM bandwidth shared by reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DramBandwidth {
+    Unlimited,
+    BytesPerCycle(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrayConfig {
+    pub rows: u64,
+    pub cols: u64,
+    pub dataflow: Dataflow,
+    pub overlap_folds: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryConfig {
+    pub word_bytes: u64,
+    pub ifmap_sram_kib: f64,
+    pub filter_sram_kib: f64,
+    pub ofmap_sram_kib: f64,
+    pub dram_bandwidth: DramBandwidth,
+}
+
+impl MemoryConfig {
+    /// Total on-chip SRAM in KiB.
+    pub fn total_kib(&self) -> f64 {
+        self.ifmap_sram_kib + self.filter_sram_kib + self.ofmap_sram_kib
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparsityConfig {
+    pub support: SkipPolicy,
+    pub gather_cycles_per_fold: Cycles,
+    pub mask_in_dram: bool,
+}
+
+/// Per-action energies in pJ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnergyConfig {
+    pub mac: PicoJoulesPer,
+    pub gated_mac: PicoJoulesPer,
+    pub dram_per_byte: PicoJoulesPer,
+    pub gate_op: PicoJoulesPer,
+    pub sram_ifmap_read_per_byte: PicoJoulesPer,
+    pub sram_ifmap_write_per_byte: PicoJoulesPer,
+    pub sram_filter_read_per_byte: PicoJoulesPer,
+    pub sram_filter_write_per_byte: PicoJoulesPer,
+    pub sram_ofmap_read_per_byte: PicoJoulesPer,
+    pub sram_ofmap_write_per_byte: PicoJoulesPer,
+    pub leak_per_pe_cycle: PicoJoulesPer,
+    pub leak_per_kib_cycle: PicoJoulesPer,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClockConfig {
+    pub frequency_mhz: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AreaConfig {
+    pub pe_mm2: f64,
+    pub sram_mm2_per_kib: f64,
+}
+
+/// A validated accelerator design.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchConfig {
+    pub name: String,
+    pub array: ArrayConfig,
+    pub memory: MemoryConfig,
+    pub sparsity: SparsityConfig,
+    pub energy: EnergyConfig,
+    pub clock: ClockConfig,
+    pub area: AreaConfig,
+}
+
+/// Documented defaults (DESIGN §4–5).
+pub mod defaults {
+    pub const ROWS: u64 = 16;
+    pub const COLS: u64 = 16;
+    pub const WORD_BYTES: u64 = 1;
+    pub const SRAM_KIB: f64 = 64.0;
+    pub const DRAM_BYTES_PER_CYCLE: f64 = 16.0;
+    pub const GATHER_CYCLES_PER_FOLD: u64 = 2;
+    /// int8 MAC incl. PE registers, Horowitz ISSCC 2014 (45 nm): 0.2 pJ multiply + 0.03 pJ add.
+    pub const MAC_PJ: f64 = 0.23;
+    /// A clock-gated MAC slot: the register clocking that remains, ~10 % of a MAC.
+    pub const GATED_MAC_PJ: f64 = 0.02;
+    /// LPDDR4 at 8 pJ/bit, as in Accelergy's Eyeriss tables.
+    pub const DRAM_PJ_PER_BYTE: f64 = 64.0;
+    /// One comparator per gate (8-bit compare ~ an 8-bit add, Horowitz: 0.03 pJ).
+    pub const GATE_OP_PJ: f64 = 0.03;
+    /// Leakage is technology-specific; off unless configured.
+    pub const LEAK_PER_PE_CYCLE_PJ: f64 = 0.0;
+    pub const LEAK_PER_KIB_CYCLE_PJ: f64 = 0.0;
+    pub const FREQUENCY_MHZ: f64 = 1000.0;
+    pub const PE_MM2: f64 = 0.0015;
+    pub const SRAM_MM2_PER_KIB: f64 = 0.012;
+
+    /// SRAM access energy per byte for a buffer of `kib` KiB: a 64-bit read costs
+    /// 10·√(KiB/8) pJ (Horowitz: 10 pJ at 8 KB, 20 pJ at 32 KB, ~100 pJ at 1 MB).
+    pub fn sram_pj_per_byte(kib: f64) -> f64 {
+        10.0 * (kib / 8.0).sqrt() / 8.0
+    }
+}
+
+/// DRAM bandwidth as written in TOML: a number of bytes per cycle or `"unlimited"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawBandwidth {
+    BytesPerCycle(f64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArray {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cols: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataflow: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlap_folds: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMemory {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub word_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ifmap_sram_kib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_sram_kib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ofmap_sram_kib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dram_bytes_per_cycle: Option<RawBandwidth>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSparsity {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gather_cycles_per_fold: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_in_dram: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnergy {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gated_mac: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dram_per_byte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_op: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sram_ifmap_read_per_byte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sram_ifmap_write_per_byte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sram_filter_read_per_byte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sram_filter_write_per_byte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sram_ofmap_read_per_byte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sram_ofmap_write_per_byte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leak_per_pe_cycle: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leak_per_kib_cycle: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClock {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_mhz: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArea {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pe_mm2: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sram_mm2_per_kib: Option<f64>,
+}
+
+/// The arch-config file as written: every key optional, unknown keys refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArchConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub array: RawArray,
+    #[serde(default)]
+    pub memory: RawMemory,
+    #[serde(default)]
+    pub sparsity: RawSparsity,
+    #[serde(default)]
+    pub energy: RawEnergy,
+    #[serde(default)]
+    pub clock: RawClock,
+    #[serde(default)]
+    pub area: RawArea,
+}
+
+/// Largest array side accepted; larger is certainly a typo.
+pub const MAX_ARRAY_SIDE: u64 = 1 << 16;
+
+fn positive_count(key: &str, v: Option<u64>, default: u64, max: u64) -> Result<u64> {
+    let v = v.unwrap_or(default);
+    if v == 0 {
+        return Err(CoreError::config(key, "must be at least 1, found 0"));
+    }
+    if v > max {
+        return Err(CoreError::config(
+            key,
+            format!("is absurdly large ({v}); expected at most {max}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn finite(key: &str, v: Option<f64>, default: f64, positive: bool) -> Result<f64> {
+    let v = v.unwrap_or(default);
+    if !v.is_finite() {
+        return Err(CoreError::config(
+            key,
+            format!("must be a finite number, found {v}"),
+        ));
+    }
+    if positive && v <= 0.0 {
+        return Err(CoreError::config(
+            key,
+            format!("must be greater than 0, found {v}"),
+        ));
+    }
+    if !positive && v < 0.0 {
+        return Err(CoreError::config(
+            key,
+            format!("must not be negative, found {v}"),
+        ));
+    }
+    Ok(v)
+}
+
+impl TryFrom<RawArchConfig> for ArchConfig {
+    type Error = CoreError;
+
+    fn try_from(raw: RawArchConfig) -> Result<Self> {
+        use defaults as d;
+        match raw.schema {
+            Some(ARCH_SCHEMA) => {}
+            None => {
+                return Err(CoreError::config(
+                    "schema",
+                    format!("is missing; expected `schema = {ARCH_SCHEMA}`"),
+                ));
+            }
+            Some(v) => {
+                return Err(CoreError::config(
+                    "schema",
+                    format!("unsupported version {v}; this cdg reads schema {ARCH_SCHEMA}"),
+                ));
+            }
+        }
+        let name = raw.name.unwrap_or_else(|| "unnamed".to_owned());
+        if name.trim().is_empty() {
+            return Err(CoreError::config("name", "must not be empty"));
+        }
+        let dataflow = match raw.array.dataflow.as_deref() {
+            None => Dataflow::OutputStationary,
+            Some(s) => s
+                .parse()
+                .map_err(|e| CoreError::config("array.dataflow", e))?,
+        };
+        let array = ArrayConfig {
+            rows: positive_count("array.rows", raw.array.rows, d::ROWS, MAX_ARRAY_SIDE)?,
+            cols: positive_count("array.cols", raw.array.cols, d::COLS, MAX_ARRAY_SIDE)?,
+            dataflow,
+            overlap_folds: raw.array.overlap_folds.unwrap_or(false),
+        };
+        let dram_bandwidth = match raw.memory.dram_bytes_per_cycle {
+            None => DramBandwidth::BytesPerCycle(d::DRAM_BYTES_PER_CYCLE),
+            Some(RawBandwidth::Text(s)) if s == "unlimited" => DramBandwidth::Unlimited,
+            Some(RawBandwidth::Text(s)) => {
+                return Err(CoreError::config(
+                    "memory.dram_bytes_per_cycle",
+                    format!("expected a number of bytes per cycle or \"unlimited\", found \"{s}\""),
+                ));
+            }
+            Some(RawBandwidth::BytesPerCycle(v)) => DramBandwidth::BytesPerCycle(finite(
+                "memory.dram_bytes_per_cycle",
+                Some(v),
+                0.0,
+                true,
+            )?),
+        };
+        let kib = |key: &str, v: Option<f64>| -> Result<f64> {
+            let v = finite(key, v, d::SRAM_KIB, true)?;
+            if v > (1u64 << 30) as f64 {
+                return Err(CoreError::config(
+                    key,
+                    format!("is absurdly large ({v} KiB)"),
+                ));
+            }
+            Ok(v)
+        };
+        let memory = MemoryConfig {
+            word_bytes: positive_count(
+                "memory.word_bytes",
+                raw.memory.word_bytes,
+                d::WORD_BYTES,
+                64,
+            )?,
+            ifmap_sram_kib: kib("memory.ifmap_sram_kib", raw.memory.ifmap_sram_kib)?,
+            filter_sram_kib: kib("memory.filter_sram_kib", raw.memory.filter_sram_kib)?,
+            ofmap_sram_kib: kib("memory.ofmap_sram_kib", raw.memory.ofmap_sram_kib)?,
+            dram_bandwidth,
+        };
+        let support = match raw.sparsity.support.as_deref() {
+            None => SkipPolicy::Dense,
+            Some(s) => s
+                .parse()
+                .map_err(|e| CoreError::config("sparsity.support", e))?,
+        };
+        let gather = raw
+            .sparsity
+            .gather_cycles_per_fold
+            .unwrap_or(d::GATHER_CYCLES_PER_FOLD);
+        if gather > 1 << 20 {
+            return Err(CoreError::config(
+                "sparsity.gather_cycles_per_fold",
+                format!("is absurdly large ({gather})"),
+            ));
+        }
+        let sparsity = SparsityConfig {
+            support,
+            gather_cycles_per_fold: Cycles(gather),
+            mask_in_dram: raw.sparsity.mask_in_dram.unwrap_or(false),
+        };
+        let e = &raw.energy;
+        let sram =
+            |key: &str, v: Option<f64>, size: f64| finite(key, v, d::sram_pj_per_byte(size), false);
+        let energy = EnergyConfig {
+            mac: finite("energy.mac", e.mac, d::MAC_PJ, false)?,
+            gated_mac: finite("energy.gated_mac", e.gated_mac, d::GATED_MAC_PJ, false)?,
+            dram_per_byte: finite(
+                "energy.dram_per_byte",
+                e.dram_per_byte,
+                d::DRAM_PJ_PER_BYTE,
+                false,
+            )?,
+            gate_op: finite("energy.gate_op", e.gate_op, d::GATE_OP_PJ, false)?,
+            sram_ifmap_read_per_byte: sram(
+                "energy.sram_ifmap_read_per_byte",
+                e.sram_ifmap_read_per_byte,
+                memory.ifmap_sram_kib,
+            )?,
+            sram_ifmap_write_per_byte: sram(
+                "energy.sram_ifmap_write_per_byte",
+                e.sram_ifmap_write_per_byte,
+                memory.ifmap_sram_kib,
+            )?,
+            sram_filter_read_per_byte: sram(
+                "energy.sram_filter_read_per_byte",
+                e.sram_filter_read_per_byte,
+                memory.filter_sram_kib,
+            )?,
+            sram_filter_write_per_byte: sram(
+                "energy.sram_filter_write_per_byte",
+                e.sram_filter_write_per_byte,
+                memory.filter_sram_kib,
+            )?,
+            sram_ofmap_read_per_byte: sram(
+                "energy.sram_ofmap_read_per_byte",
+                e.sram_ofmap_read_per_byte,
+                memory.ofmap_sram_kib,
+            )?,
+            sram_ofmap_write_per_byte: sram(
+                "energy.sram_ofmap_write_per_byte",
+                e.sram_ofmap_write_per_byte,
+                memory.ofmap_sram_kib,
+            )?,
+            leak_per_pe_cycle: finite(
+                "energy.leak_per_pe_cycle",
+                e.leak_per_pe_cycle,
+                d::LEAK_PER_PE_CYCLE_PJ,
+                false,
+            )?,
+            leak_per_kib_cycle: finite(
+                "energy.leak_per_kib_cycle",
+                e.leak_per_kib_cycle,
+                d::LEAK_PER_KIB_CYCLE_PJ,
+                false,
+            )?,
+        };
+        let clock = ClockConfig {
+            frequency_mhz: finite(
+                "clock.frequency_mhz",
+                raw.clock.frequency_mhz,
+                d::FREQUENCY_MHZ,
+                true,
+            )?,
+        };
+        let area = AreaConfig {
+            pe_mm2: finite("area.pe_mm2", raw.area.pe_mm2, d::PE_MM2, false)?,
+            sram_mm2_per_kib: finite(
+                "area.sram_mm2_per_kib",
+                raw.area.sram_mm2_per_kib,
+                d::SRAM_MM2_PER_KIB,
+                false,
+            )?,
+        };
+        Ok(ArchConfig {
+            name,
+            array,
+            memory,
+            sparsity,
+            energy,
+            clock,
+            area,
+        })
+    }
+}
+
+impl ArchConfig {
+    /// The fully resolved raw form (every key present), for writing beside outputs.
+    pub fn to_raw(&self) -> RawArchConfig {
+        let e = &self.energy;
+        RawArchConfig {
+            schema: Some(ARCH_SCHEMA),
+            name: Some(self.name.clone()),
+            array: RawArray {
+                rows: Some(self.array.rows),
+                cols: Some(self.array.cols),
+                dataflow: Some(self.array.dataflow.as_str().to_owned()),
+                overlap_folds: Some(self.array.overlap_folds),
+            },
+            memory: RawMemory {
+                word_bytes: Some(self.memory.word_bytes),
+                ifmap_sram_kib: Some(self.memory.ifmap_sram_kib),
+                filter_sram_kib: Some(self.memory.filter_sram_kib),
+                ofmap_sram_kib: Some(self.memory.ofmap_sram_kib),
+                dram_bytes_per_cycle: Some(match self.memory.dram_bandwidth {
+                    DramBandwidth::Unlimited => RawBandwidth::Text("unlimited".into()),
+                    DramBandwidth::BytesPerCycle(b) => RawBandwidth::BytesPerCycle(b),
+                }),
+            },
+            sparsity: RawSparsity {
+                support: Some(self.sparsity.support.as_str().to_owned()),
+                gather_cycles_per_fold: Some(self.sparsity.gather_cycles_per_fold.get()),
+                mask_in_dram: Some(self.sparsity.mask_in_dram),
+            },
+            energy: RawEnergy {
+                mac: Some(e.mac),
+                gated_mac: Some(e.gated_mac),
+                dram_per_byte: Some(e.dram_per_byte),
+                gate_op: Some(e.gate_op),
+                sram_ifmap_read_per_byte: Some(e.sram_ifmap_read_per_byte),
+                sram_ifmap_write_per_byte: Some(e.sram_ifmap_write_per_byte),
+                sram_filter_read_per_byte: Some(e.sram_filter_read_per_byte),
+                sram_filter_write_per_byte: Some(e.sram_filter_write_per_byte),
+                sram_ofmap_read_per_byte: Some(e.sram_ofmap_read_per_byte),
+                sram_ofmap_write_per_byte: Some(e.sram_ofmap_write_per_byte),
+                leak_per_pe_cycle: Some(e.leak_per_pe_cycle),
+                leak_per_kib_cycle: Some(e.leak_per_kib_cycle),
+            },
+            clock: RawClock {
+                frequency_mhz: Some(self.clock.frequency_mhz),
+            },
+            area: RawArea {
+                pe_mm2: Some(self.area.pe_mm2),
+                sram_mm2_per_kib: Some(self.area.sram_mm2_per_kib),
+            },
+        }
+    }
+
+    /// Silicon area: rows·cols·pe_mm2 + total SRAM KiB·sram_mm2_per_kib.
+    pub fn area_mm2(&self) -> f64 {
+        (self.array.rows * self.array.cols) as f64 * self.area.pe_mm2
+            + self.memory.total_kib() * self.area.sram_mm2_per_kib
+    }
+
+    /// The defaults with `schema = 1`; a starting point for tests and programmatic sweeps.
+    pub fn default_with(name: &str) -> Self {
+        RawArchConfig {
+            schema: Some(ARCH_SCHEMA),
+            name: Some(name.to_owned()),
+            ..Default::default()
+        }
+        .try_into()
+        .expect("defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_resolve_and_roundtrip() {
+        let a = ArchConfig::default_with("x");
+        assert_eq!(a.array.rows, 16);
+        // 64 KiB: 10*sqrt(8)/8 pJ per byte.
+        assert!((a.energy.sram_ifmap_read_per_byte - 10.0 * 8f64.sqrt() / 8.0).abs() < 1e-12);
+        let back: ArchConfig = a.to_raw().try_into().unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let mut raw = ArchConfig::default_with("x").to_raw();
+        raw.array.dataflow = Some("xs".into());
+        let e = ArchConfig::try_from(raw).unwrap_err().to_string();
+        assert!(
+            e.contains("array.dataflow") && e.contains("os, ws, is"),
+            "{e}"
+        );
+        let mut raw = ArchConfig::default_with("x").to_raw();
+        raw.array.rows = Some(0);
+        let e = ArchConfig::try_from(raw).unwrap_err().to_string();
+        assert!(e.contains("array.rows"), "{e}");
+        let mut raw = ArchConfig::default_with("x").to_raw();
+        raw.memory.dram_bytes_per_cycle = Some(RawBandwidth::Text("lots".into()));
+        let e = ArchConfig::try_from(raw).unwrap_err().to_string();
+        assert!(e.contains("memory.dram_bytes_per_cycle"), "{e}");
+        let raw = RawArchConfig::default();
+        let e = ArchConfig::try_from(raw).unwrap_err().to_string();
+        assert!(e.contains("schema"), "{e}");
+    }
+
+    #[test]
+    fn sram_energy_fits_horowitz() {
+        // 64-bit read: 10 pJ at 8 KiB, 20 pJ at 32 KiB, ~113 pJ at 1 MiB.
+        assert!((defaults::sram_pj_per_byte(8.0) * 8.0 - 10.0).abs() < 1e-9);
+        assert!((defaults::sram_pj_per_byte(32.0) * 8.0 - 20.0).abs() < 1e-9);
+        assert!(defaults::sram_pj_per_byte(1024.0) > defaults::sram_pj_per_byte(64.0));
+    }
+}

@@ -1,0 +1,31 @@
+//! Shared vocabulary of cdg: unit newtypes ([`Cycles`], [`Macs`], [`Bytes`], [`PicoJoules`]),
+//! layer shapes ([`LayerShape`]) and their GEMM lowering, networks ([`Network`]) with gate
+//! specifications ([`GateSpec`]), bit-packed gate masks ([`MaskSet`]) and validated accelerator
+//! configurations ([`ArchConfig`]). No I/O happens here.
+//!
+//! ```
+//! use cdg_core::{ConvParams, LayerShape, OutputRule};
+//! # fn main() -> Result<(), cdg_core::CoreError> {
+//! let conv = LayerShape::conv("conv1", ConvParams {
+//!     in_channels: 3, in_height: 32, in_width: 32, out_channels: 64,
+//!     kernel: [3, 3], stride: 1, padding: 1, rule: OutputRule::Floor,
+//! })?;
+//! assert_eq!(conv.gemm().m, 32 * 32);
+//! assert_eq!(conv.macs().get(), 1024 * 27 * 64);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod arch;
+pub mod error;
+pub mod layer;
+pub mod mask;
+pub mod network;
+pub mod units;
+
+pub use arch::{ArchConfig, Dataflow, DramBandwidth, RawArchConfig, SkipPolicy};
+pub use error::{CoreError, Result};
+pub use layer::{ConvParams, GemmDims, LayerKind, LayerShape, OutputRule};
+pub use mask::{LayerMasks, MaskSet};
+pub use network::{GateBlock, GateSpec, Layer, Network};
+pub use units::{Accesses, Bytes, Cycles, Macs, Microseconds, PicoJoules};

@@ -1,0 +1,147 @@
+//! Networks: ordered layers, each optionally gated.
+
+use crate::error::{CoreError, Result};
+use crate::layer::LayerShape;
+use serde::{Deserialize, Serialize};
+
+/// The shape of a gate block: `c` output channels × `h` rows × `w` columns of one output map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GateBlock {
+    pub c: u64,
+    pub h: u64,
+    pub w: u64,
+}
+
+impl GateBlock {
+    /// One gate per output element (unstructured gating).
+    pub const ELEMENT: Self = Self { c: 1, h: 1, w: 1 };
+
+    pub fn new(c: u64, h: u64, w: u64) -> Self {
+        Self { c, h, w }
+    }
+
+    pub fn as_array(&self) -> [u64; 3] {
+        [self.c, self.h, self.w]
+    }
+}
+
+/// How a layer is gated: the first `base_channels` input channels form the always-computed base
+/// path; the rest form the conditional path, computed only where the gate (one per block of the
+/// output) is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GateSpec {
+    pub base_channels: u64,
+    pub block: GateBlock,
+}
+
+impl GateSpec {
+    /// `⌈C_in / base_partitions⌉`, the base-channel count of channel gating.
+    pub fn base_channels_for(in_channels: u64, base_partitions: u64) -> u64 {
+        in_channels.div_ceil(base_partitions.max(1))
+    }
+
+    /// Checks the spec against its layer.
+    pub fn validate(&self, layer: &LayerShape) -> Result<()> {
+        let name = layer.name();
+        if self.block.c == 0 || self.block.h == 0 || self.block.w == 0 {
+            return Err(CoreError::gate(
+                name,
+                format!(
+                    "block [{}, {}, {}] has a zero-sized dimension; expected each at least 1",
+                    self.block.c, self.block.h, self.block.w
+                ),
+            ));
+        }
+        if self.base_channels > layer.in_channels() {
+            return Err(CoreError::gate(
+                name,
+                format!(
+                    "base_channels {} exceeds the layer's {} input channels",
+                    self.base_channels,
+                    layer.in_channels()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Mask grid dimensions `[⌈C_out/bc⌉, ⌈H_out/bh⌉, ⌈W_out/bw⌉]` for `layer`.
+    pub fn grid(&self, layer: &LayerShape) -> [u64; 3] {
+        [
+            layer.out_channels().div_ceil(self.block.c),
+            layer.out_height().div_ceil(self.block.h),
+            layer.out_width().div_ceil(self.block.w),
+        ]
+    }
+
+    /// Conditional input channels.
+    pub fn cond_channels(&self, layer: &LayerShape) -> u64 {
+        layer.in_channels() - self.base_channels
+    }
+}
+
+/// One layer of a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    pub shape: LayerShape,
+    pub gate: Option<GateSpec>,
+}
+
+impl Layer {
+    pub fn name(&self) -> &str {
+        self.shape.name()
+    }
+}
+
+/// An ordered list of uniquely named layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    layers: Vec<Layer>,
+}
+
+impl Network {
+    /// Validates names (non-empty, unique) and every gate against its layer.
+    pub fn new(layers: Vec<Layer>) -> Result<Self> {
+        if layers.is_empty() {
+            return Err(CoreError::Network("has no layers".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for l in &layers {
+            if !seen.insert(l.name()) {
+                return Err(CoreError::Network(format!(
+                    "layer name `{}` appears more than once; names must be unique",
+                    l.name()
+                )));
+            }
+            if let Some(g) = &l.gate {
+                g.validate(&l.shape)?;
+            }
+        }
+        Ok(Self { layers })
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Index of the layer called `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.layers.iter().position(|l| l.name() == name)
+    }
+
+    /// The gated layers, in order, with their indices.
+    pub fn gated(&self) -> impl Iterator<Item = (usize, &Layer, &GateSpec)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.gate.as_ref().map(|g| (i, l, g)))
+    }
+}

@@ -1,0 +1,1 @@
+//! cdg-io (in progress).

@@ -1,0 +1,1 @@
+//! cdg-sim (in progress).

@@ -1,0 +1,1 @@
+//! cdg-train (in progress).
