@@ -1,1 +1,42 @@
-//! cdg-io (in progress).
+//! File formats of cdg. Only this crate and `cdg-cli` touch the file system.
+//!
+//! - [`trace`]: trace directories (`manifest.json` + `masks.npz`, DESIGN §2) — [`read_trace`],
+//!   [`write_trace`], [`Trace`].
+//! - [`arch`]: arch-config TOML with `--set dotted.key=value` overrides — [`load_arch`],
+//!   [`parse_arch`], [`arch::to_toml`].
+//! - [`scalesim`]: SCALE-Sim `.cfg` and topology CSV import.
+//! - [`csv_out`]: report CSV from `Serialize` rows; [`atomic`]: temp-file-and-rename writing.
+//!
+//! Every error is an [`IoError`] naming the file and the key, layer or line at fault.
+//!
+//! ```
+//! use cdg_io::{arch, trace::{read_trace, write_trace, Trace}};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cfg = arch::parse_arch("schema = 1\n[array]\nrows = 8\n", "inline.toml",
+//!                            &["array.dataflow=ws".to_owned()])?;
+//! assert_eq!(cfg.array.rows, 8);
+//!
+//! let net = cdg_core::Network::new(vec![cdg_core::Layer {
+//!     shape: cdg_core::LayerShape::fc("fc", 16, 10)?,
+//!     gate: None,
+//! }])?;
+//! let dir = std::env::temp_dir().join(format!("cdg-io-doc-{}", std::process::id()));
+//! let trace = Trace { network: net, masks: None, samples: 4, provenance: serde_json::json!({}) };
+//! write_trace(&dir, &trace, true)?;
+//! assert_eq!(read_trace(&dir)?, trace);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod arch;
+pub mod atomic;
+pub mod csv_out;
+pub mod error;
+pub mod scalesim;
+pub mod sweep;
+pub mod trace;
+
+pub use arch::{load_arch, parse_arch};
+pub use error::{IoError, Result};
+pub use trace::{Trace, read_trace, write_trace};

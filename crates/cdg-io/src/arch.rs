@@ -1,0 +1,351 @@
+//! Arch-config TOML (DESIGN §5): text → `toml::Table` → `--set` overrides → key and type check
+//! → [`RawArchConfig`] → `TryFrom` → [`ArchConfig`].
+//!
+//! Unknown keys and wrong types are found by walking the table against the fully resolved
+//! default config (`ArchConfig::default_with(..).to_raw()` rendered as TOML), so the set of
+//! known keys has a single source of truth in `cdg-core` and every error carries the dotted
+//! path (`array.foo`). Serde's own `deny_unknown_fields` only reports the leaf name and a byte
+//! span, which is why the walk happens first.
+
+use crate::error::{IoError, Result, read_text};
+use cdg_core::{ArchConfig, RawArchConfig};
+use std::path::Path;
+use toml::{Table, Value};
+
+/// Loads and validates an arch config, applying `overrides` (`dotted.key=value`) first.
+pub fn load_arch(path: &Path, overrides: &[String]) -> Result<ArchConfig> {
+    let text = read_text(path, Some(EXPECTED))?;
+    parse_at(path, &text, overrides)
+}
+
+/// Parses an arch config from `text`; `origin` names the source in error messages.
+pub fn parse_arch(text: &str, origin: &str, overrides: &[String]) -> Result<ArchConfig> {
+    parse_at(Path::new(origin), text, overrides)
+}
+
+/// The fully resolved config (every key explicit) as TOML, for writing beside outputs.
+/// [`parse_arch`] of the result gives back an equal [`ArchConfig`].
+pub fn to_toml(arch: &ArchConfig) -> String {
+    let body = match toml::to_string(&arch.to_raw()) {
+        Ok(s) => s,
+        // Every field of `RawArchConfig` is a TOML scalar or table, so rendering cannot fail;
+        // should it ever, the output says so rather than panicking.
+        Err(e) => format!("# cdg could not render this config: {e}\n"),
+    };
+    format!(
+        "# Resolved arch config `{}` (every key explicit).\n{body}",
+        arch.name
+    )
+}
+
+/// Applies one `dotted.key=value` assignment to `table`. The value is parsed as a TOML value
+/// (number, boolean, quoted string, array); anything else is taken as a bare string, so
+/// `array.dataflow=ws` and `memory.dram_bytes_per_cycle=unlimited` work unquoted.
+pub fn apply_override(table: &mut Table, assignment: &str) -> std::result::Result<(), String> {
+    let Some((key, value)) = assignment.split_once('=') else {
+        return Err("expected `dotted.key=value`, found no `=`".into());
+    };
+    let key = key.trim();
+    let value = value.trim();
+    if key.is_empty() {
+        return Err("the key before `=` is empty".into());
+    }
+    let segments: Vec<&str> = key.split('.').map(str::trim).collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(format!("key `{key}` has an empty segment"));
+    }
+    if value.is_empty() {
+        return Err(format!("no value after `{key}=`"));
+    }
+    let parsed = match toml::from_str::<Table>(&format!("v = {value}")) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| Value::String(value.to_owned())),
+        Err(_) => Value::String(value.to_owned()),
+    };
+    let (last, parents) = segments.split_last().ok_or("empty key")?;
+    let mut cur = table;
+    for (i, seg) in parents.iter().enumerate() {
+        let entry = cur
+            .entry((*seg).to_owned())
+            .or_insert_with(|| Value::Table(Table::new()));
+        cur = match entry {
+            Value::Table(t) => t,
+            other => {
+                return Err(format!(
+                    "`{}` holds {}, not a table, so `{key}` cannot be set",
+                    segments[..=i].join("."),
+                    describe(other)
+                ));
+            }
+        };
+    }
+    cur.insert((*last).to_owned(), parsed);
+    Ok(())
+}
+
+const EXPECTED: &str = "an arch-config TOML file starting with `schema = 1`";
+
+fn parse_at(path: &Path, text: &str, overrides: &[String]) -> Result<ArchConfig> {
+    if text.trim().is_empty() {
+        return Err(IoError::Empty {
+            path: path.to_owned(),
+            expected: EXPECTED,
+        });
+    }
+    let mut table: Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    for o in overrides {
+        apply_override(&mut table, o).map_err(|problem| IoError::Override {
+            path: path.to_owned(),
+            assignment: o.clone(),
+            problem,
+        })?;
+    }
+    let reference = reference_table();
+    check_table(path, &table, &reference, "")?;
+    let raw: RawArchConfig = Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| IoError::syntax(path, "arch config", e.message()))?;
+    ArchConfig::try_from(raw).map_err(|e| IoError::invalid(path, e))
+}
+
+/// A TOML syntax error as "line L, column C: message".
+pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> IoError {
+    let message = match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {col}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_owned(),
+    };
+    IoError::syntax(path, "TOML", message)
+}
+
+/// Every key of the format with a value of its type.
+fn reference_table() -> Table {
+    match Value::try_from(ArchConfig::default_with("reference").to_raw()) {
+        Ok(Value::Table(t)) => t,
+        _ => Table::new(),
+    }
+}
+
+/// Keys whose value may be a number or one of a few words.
+const NUMBER_OR_WORD: &[(&str, &str)] = &[("memory.dram_bytes_per_cycle", "unlimited")];
+
+/// Keys whose string value is one of a closed set; named in type errors.
+const CHOICES: &[(&str, &str)] = &[
+    ("array.dataflow", "a string: \"os\", \"ws\" or \"is\""),
+    (
+        "sparsity.support",
+        "a string: \"dense\", \"clock-gate\", \"tile-skip\" or \"compact\"",
+    ),
+];
+
+fn check_table(path: &Path, table: &Table, reference: &Table, prefix: &str) -> Result<()> {
+    for (key, value) in table {
+        let dotted = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let Some(expected) = reference.get(key) else {
+            let known: Vec<&str> = reference.keys().map(String::as_str).collect();
+            let place = if prefix.is_empty() {
+                "top level".to_owned()
+            } else {
+                format!("[{prefix}]")
+            };
+            return Err(IoError::UnknownKey {
+                path: path.to_owned(),
+                key: dotted,
+                hint: format!("; known keys at {place}: {}", known.join(", ")),
+            });
+        };
+        check_value(path, &dotted, value, expected, reference_is_table(expected))?;
+    }
+    Ok(())
+}
+
+fn reference_is_table(v: &Value) -> bool {
+    matches!(v, Value::Table(_))
+}
+
+fn check_value(
+    path: &Path,
+    dotted: &str,
+    value: &Value,
+    expected: &Value,
+    table: bool,
+) -> Result<()> {
+    let wrong = |expected: &'static str| IoError::WrongType {
+        path: path.to_owned(),
+        key: dotted.to_owned(),
+        expected,
+        found: describe(value),
+    };
+    if table {
+        let Value::Table(sub) = value else {
+            return Err(wrong("a table"));
+        };
+        let Value::Table(reference) = expected else {
+            return Ok(());
+        };
+        return check_table(path, sub, reference, dotted);
+    }
+    if let Some((_, word)) = NUMBER_OR_WORD.iter().find(|(k, _)| *k == dotted) {
+        return match value {
+            Value::Integer(_) | Value::Float(_) => Ok(()),
+            Value::String(_) => Ok(()), // The word itself is checked by `TryFrom`.
+            _ => Err(wrong(if *word == "unlimited" {
+                "a number or \"unlimited\""
+            } else {
+                "a number or a word"
+            })),
+        };
+    }
+    match (expected, value) {
+        (Value::Integer(_), Value::Integer(i)) if *i >= 0 => Ok(()),
+        (Value::Integer(_), _) => Err(wrong("a non-negative integer")),
+        (Value::Float(_), Value::Integer(_) | Value::Float(_)) => Ok(()),
+        (Value::Float(_), _) => Err(wrong("a number")),
+        (Value::Boolean(_), Value::Boolean(_)) => Ok(()),
+        (Value::Boolean(_), _) => Err(wrong("true or false")),
+        (Value::String(_), Value::String(_)) => Ok(()),
+        (Value::String(_), _) => Err(wrong(
+            CHOICES
+                .iter()
+                .find(|(k, _)| *k == dotted)
+                .map_or("a string", |(_, c)| c),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A value's type and, for scalars, the value itself: `integer 3`, `string "x"`.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("string {s:?}"),
+        Value::Integer(i) => format!("integer {i}"),
+        Value::Float(f) => format!("float {f}"),
+        Value::Boolean(b) => format!("boolean {b}"),
+        Value::Datetime(d) => format!("datetime {d}"),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Table(_) => "a table".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdg_core::{Dataflow, DramBandwidth, SkipPolicy};
+
+    const OS16: &str = r#"
+schema = 1
+name = "t"
+[array]
+rows = 16
+cols = 8
+dataflow = "ws"
+[memory]
+dram_bytes_per_cycle = "unlimited"
+ifmap_sram_kib = 32
+"#;
+
+    fn err(text: &str, overrides: &[&str]) -> String {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        parse_arch(text, "cfg.toml", &o).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_and_overrides() {
+        let a = parse_arch(OS16, "cfg.toml", &[]).unwrap();
+        assert_eq!((a.array.rows, a.array.cols), (16, 8));
+        assert_eq!(a.array.dataflow, Dataflow::WeightStationary);
+        assert_eq!(a.memory.dram_bandwidth, DramBandwidth::Unlimited);
+        assert_eq!(a.memory.ifmap_sram_kib, 32.0);
+        let o = [
+            "array.rows=32".to_owned(),
+            "array.dataflow=is".to_owned(),
+            "memory.dram_bytes_per_cycle=8".to_owned(),
+            "sparsity.support=tile-skip".to_owned(),
+            "energy.mac = 0.5".to_owned(),
+            "array.overlap_folds=true".to_owned(),
+        ];
+        let a = parse_arch(OS16, "cfg.toml", &o).unwrap();
+        assert_eq!(a.array.rows, 32);
+        assert_eq!(a.array.dataflow, Dataflow::InputStationary);
+        assert_eq!(a.memory.dram_bandwidth, DramBandwidth::BytesPerCycle(8.0));
+        assert_eq!(a.sparsity.support, SkipPolicy::TileSkip);
+        assert_eq!(a.energy.mac, 0.5);
+        assert!(a.array.overlap_folds);
+        // Overrides may create sections the file lacks.
+        let a = parse_arch("schema = 1", "x", &["clock.frequency_mhz=500".into()]).unwrap();
+        assert_eq!(a.clock.frequency_mhz, 500.0);
+    }
+
+    #[test]
+    fn resolved_roundtrip() {
+        let a = parse_arch(OS16, "cfg.toml", &[]).unwrap();
+        let text = to_toml(&a);
+        assert_eq!(parse_arch(&text, "resolved.toml", &[]).unwrap(), a);
+    }
+
+    #[test]
+    fn errors_name_file_and_dotted_key() {
+        let e = err("schema = 1\n[array]\nfoo = 3\n", &[]);
+        assert!(
+            e.contains("cfg.toml") && e.contains("unknown key `array.foo`"),
+            "{e}"
+        );
+        assert!(e.contains("rows, cols, dataflow, overlap_folds"), "{e}");
+        let e = err("schema = 1\nbogus = 3\n", &[]);
+        assert!(e.contains("unknown key `bogus`"), "{e}");
+        let e = err("schema = 1\n[array]\nrows = \"16\"\n", &[]);
+        assert!(
+            e.contains("`array.rows` must be a non-negative integer, found string \"16\""),
+            "{e}"
+        );
+        let e = err("schema = 1\n[array]\nrows = -4\n", &[]);
+        assert!(
+            e.contains("`array.rows` must be a non-negative integer"),
+            "{e}"
+        );
+        let e = err("schema = 1\n[array]\ndataflow = 3\n", &[]);
+        assert!(
+            e.contains("`array.dataflow` must be a string: \"os\""),
+            "{e}"
+        );
+        let e = err("schema = 1\narray = 3\n", &[]);
+        assert!(e.contains("`array` must be a table"), "{e}");
+        let e = err("schema = 1\n[array]\ndataflow = \"xs\"\n", &[]);
+        assert!(
+            e.contains("cfg.toml: `array.dataflow`: unknown dataflow `xs`"),
+            "{e}"
+        );
+        let e = err("schema = 1\n[array]\nrows = 0\n", &[]);
+        assert!(
+            e.contains("`array.rows`: must be at least 1, found 0"),
+            "{e}"
+        );
+        let e = err("schema = 1\n[array\n", &[]);
+        assert!(e.contains("not valid TOML: line 2"), "{e}");
+        let e = err("   \n", &[]);
+        assert!(e.contains("cfg.toml: is empty"), "{e}");
+        let e = err("schema = 1", &["array.fooo=1"]);
+        assert!(e.contains("unknown key `array.fooo`"), "{e}");
+        let e = err("schema = 1", &["array.rows"]);
+        assert!(
+            e.contains("override `array.rows`: expected `dotted.key=value`"),
+            "{e}"
+        );
+        let e = err("schema = 1", &["schema.x=1"]);
+        assert!(e.contains("`schema` holds integer 1, not a table"), "{e}");
+        let e = err("schema = 1", &["memory.dram_bytes_per_cycle=lots"]);
+        assert!(
+            e.contains("memory.dram_bytes_per_cycle") && e.contains("lots"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! Report CSV writing. Rows are `#[derive(Serialize)]` structs; the header comes from their
+//! field names (never hand-concatenated), and files are written atomically.
+
+use crate::atomic::write_atomic;
+use crate::error::{IoError, Result};
+use serde::Serialize;
+use std::path::Path;
+
+/// Renders `rows` as CSV with a header row from the struct's field names. An empty slice
+/// gives an empty string (there is no value to take the header from).
+pub fn csv_to_string<T: Serialize>(rows: &[T]) -> Result<String> {
+    render(Path::new("<memory>"), rows)
+}
+
+/// Writes `rows` to `path` as CSV (header from the field names), atomically.
+pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let text = render(path, rows)?;
+    write_atomic(path, text.as_bytes())
+}
+
+fn render<T: Serialize>(path: &Path, rows: &[T]) -> Result<String> {
+    let csv_err = |source| IoError::Csv {
+        path: path.to_owned(),
+        source,
+    };
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    for row in rows {
+        w.serialize(row).map_err(csv_err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| IoError::io(path, "cannot write CSV", e.into_error()))?;
+    String::from_utf8(bytes).map_err(|e| IoError::NotUtf8 {
+        path: path.to_owned(),
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Row {
+        layer: String,
+        cycles: u64,
+        utilization: f64,
+        note: Option<String>,
+    }
+
+    #[test]
+    fn header_from_fields_and_quoting() {
+        let rows = [
+            Row {
+                layer: "conv1".into(),
+                cycles: 10,
+                utilization: 0.5,
+                note: None,
+            },
+            Row {
+                layer: "a,b".into(),
+                cycles: 3,
+                utilization: 1.0,
+                note: Some("x".into()),
+            },
+        ];
+        let s = csv_to_string(&rows).unwrap();
+        assert_eq!(
+            s,
+            "layer,cycles,utilization,note\nconv1,10,0.5,\n\"a,b\",3,1.0,x\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r/out.csv");
+        write_csv(&p, &rows).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), s);
+    }
+}

@@ -1,0 +1,214 @@
+//! The one error type of `cdg-io`. Every variant carries the file it is about and, where there
+//! is one, the dotted key, the layer or the line at fault, so a message is useful on its own.
+
+use cdg_core::CoreError;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Errors reading or writing cdg files.
+#[derive(Debug, Error)]
+pub enum IoError {
+    /// The operating system refused an operation on `path`.
+    #[error("{}: {op}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not valid UTF-8 text.
+    #[error("{}: is not valid UTF-8 text (byte {offset}); expected a UTF-8 text file", path.display())]
+    NotUtf8 { path: PathBuf, offset: usize },
+    /// A file that must have content is empty.
+    #[error("{}: is empty; expected {expected}", path.display())]
+    Empty {
+        path: PathBuf,
+        expected: &'static str,
+    },
+    /// A file does not parse as its syntax (JSON, TOML, INI, CSV, npz).
+    #[error("{}: not valid {syntax}: {message}", path.display())]
+    Syntax {
+        path: PathBuf,
+        syntax: &'static str,
+        message: String,
+    },
+    /// A key the format does not define.
+    #[error("{}: unknown key `{key}`{hint}", path.display())]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        hint: String,
+    },
+    /// A key holds a value of the wrong type.
+    #[error("{}: `{key}` must be {expected}, found {found}", path.display())]
+    WrongType {
+        path: PathBuf,
+        key: String,
+        expected: &'static str,
+        found: String,
+    },
+    /// A required key is absent.
+    #[error("{}: `{key}` is missing; {expected}", path.display())]
+    MissingKey {
+        path: PathBuf,
+        key: String,
+        expected: String,
+    },
+    /// A key holds a value outside what the format allows.
+    #[error("{}: `{key}` {problem}", path.display())]
+    BadValue {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
+    /// A `--set key=value` override is malformed.
+    #[error("{}: override `{assignment}`: {problem}", path.display())]
+    Override {
+        path: PathBuf,
+        assignment: String,
+        problem: String,
+    },
+    /// A value was rejected by the validated vocabulary of `cdg-core` (the error names the
+    /// dotted key or the layer).
+    #[error("{}: {source}", path.display())]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: CoreError,
+    },
+    /// A layer entry of a trace manifest is wrong.
+    #[error("{}: layer {index} (`{layer}`): {problem}", path.display())]
+    Layer {
+        path: PathBuf,
+        index: usize,
+        layer: String,
+        problem: String,
+    },
+    /// A mask array disagrees with its layer in the manifest.
+    #[error("{}: layer `{layer}`: {problem}", path.display())]
+    Mask {
+        path: PathBuf,
+        layer: String,
+        problem: String,
+    },
+    /// A line of a line-oriented file (CSV topology, INI config) is wrong.
+    #[error("{}:{line}: {field}: {problem}", path.display())]
+    Line {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        problem: String,
+    },
+    /// Writing a CSV report failed.
+    #[error("{}: CSV: {source}", path.display())]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    /// Writing an npz archive failed.
+    #[error("{}: writing npz: {message}", path.display())]
+    NpzWrite { path: PathBuf, message: String },
+}
+
+/// `Result` with [`IoError`].
+pub type Result<T, E = IoError> = std::result::Result<T, E>;
+
+impl IoError {
+    pub(crate) fn io(path: &Path, op: &'static str, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_owned(),
+            op,
+            source,
+        }
+    }
+
+    pub(crate) fn syntax(path: &Path, syntax: &'static str, message: impl ToString) -> Self {
+        Self::Syntax {
+            path: path.to_owned(),
+            syntax,
+            message: message.to_string(),
+        }
+    }
+
+    pub(crate) fn bad_value(
+        path: &Path,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self::BadValue {
+            path: path.to_owned(),
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn invalid(path: &Path, source: CoreError) -> Self {
+        Self::Invalid {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn mask(path: &Path, layer: &str, problem: impl Into<String>) -> Self {
+        Self::Mask {
+            path: path.to_owned(),
+            layer: layer.to_owned(),
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn line(
+        path: &Path,
+        line: usize,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self::Line {
+            path: path.to_owned(),
+            line,
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The file this error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            IoError::Io { path, .. }
+            | IoError::NotUtf8 { path, .. }
+            | IoError::Empty { path, .. }
+            | IoError::Syntax { path, .. }
+            | IoError::UnknownKey { path, .. }
+            | IoError::WrongType { path, .. }
+            | IoError::MissingKey { path, .. }
+            | IoError::BadValue { path, .. }
+            | IoError::Override { path, .. }
+            | IoError::Invalid { path, .. }
+            | IoError::Layer { path, .. }
+            | IoError::Mask { path, .. }
+            | IoError::Line { path, .. }
+            | IoError::Csv { path, .. }
+            | IoError::NpzWrite { path, .. } => path,
+        }
+    }
+}
+
+/// Reads a whole text file: missing, unreadable, non-UTF-8 and (when `expected` is given)
+/// empty files are errors naming the path.
+pub(crate) fn read_text(path: &Path, expected: Option<&'static str>) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| IoError::io(path, "cannot read", e))?;
+    let text = String::from_utf8(bytes).map_err(|e| IoError::NotUtf8 {
+        path: path.to_owned(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    if let Some(expected) = expected {
+        if text.trim().is_empty() {
+            return Err(IoError::Empty {
+                path: path.to_owned(),
+                expected,
+            });
+        }
+    }
+    Ok(text)
+}
