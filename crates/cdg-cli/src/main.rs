@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cmd;
+mod plot;
 mod ui;
 
 #[derive(Debug, Parser)]
