@@ -1,0 +1,319 @@
+//! The dense model: a layer is one GEMM pass, every fold runs in full.
+
+use crate::energy::{Actions, energy};
+use crate::error::SimError;
+use crate::mapping::{Fold, Mapping, NmSparsity};
+use crate::memory::{
+    FoldWork, MemoryModel, MemoryTotals, OperandFootprint, OutputUse, TileUse,
+    touched_input_elements,
+};
+use crate::stats::{Compulsory, LayerStats, NetworkStats, NetworkTotals, ScaleSimFigures};
+use cdg_core::{
+    Accesses, ArchConfig, Bytes, Cycles, Dataflow, GemmDims, Layer, Macs, MaskSet, Microseconds,
+    Network,
+};
+
+/// Per-layer simulation options beyond the arch config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LayerOptions {
+    /// Static N:M weight sparsity as SCALE-Sim v3 models it (weight-stationary only).
+    pub weight_sparsity: Option<NmSparsity>,
+}
+
+/// Checks the parts of `arch` the model divides by or multiplies with. `ArchConfig` values made
+/// by `TryFrom<RawArchConfig>` always pass; hand-built ones may not.
+pub fn check_arch(arch: &ArchConfig) -> Result<(), SimError> {
+    let bad = |key: &str, problem: String| {
+        Err(SimError::Config {
+            key: key.to_owned(),
+            problem,
+        })
+    };
+    if arch.array.rows == 0 {
+        return bad("array.rows", "must be at least 1, found 0".into());
+    }
+    if arch.array.cols == 0 {
+        return bad("array.cols", "must be at least 1, found 0".into());
+    }
+    if arch.memory.word_bytes == 0 {
+        return bad("memory.word_bytes", "must be at least 1, found 0".into());
+    }
+    if let cdg_core::DramBandwidth::BytesPerCycle(bw) = arch.memory.dram_bandwidth
+        && !(bw.is_finite() && bw > 0.0)
+    {
+        return bad(
+            "memory.dram_bytes_per_cycle",
+            format!("must be a positive number, found {bw}"),
+        );
+    }
+    if !(arch.clock.frequency_mhz.is_finite() && arch.clock.frequency_mhz > 0.0) {
+        return bad(
+            "clock.frequency_mhz",
+            format!(
+                "must be a positive number, found {}",
+                arch.clock.frequency_mhz
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The [`FoldWork`] of a dense fold: its tiles, outputs and cycles. `position` is the fold's
+/// place among the folds that actually run (for `overlap`).
+///
+/// Tiles: the ifmap tile covers the fold's M×K ranges, the filter tile its K×N ranges, the
+/// outputs its M×N ranges. OS reuses the filter tile across row folds and the ifmap tile
+/// across column folds; WS reuses the ifmap tile (M×K_i) across column folds; IS reuses the
+/// filter tile (K_i×N) across column folds. WS and IS accumulate each column fold's outputs
+/// over its row folds.
+pub fn dense_fold_work(map: &Mapping, fold: &Fold, position: u64, overlap: bool) -> FoldWork {
+    let (ifmap_id, ifmap_first, filter_id, filter_first) = match map.dataflow {
+        Dataflow::OutputStationary => (
+            fold.row_fold,
+            fold.col_fold == 0,
+            fold.col_fold,
+            fold.row_fold == 0,
+        ),
+        Dataflow::WeightStationary => (fold.row_fold, fold.col_fold == 0, fold.index, true),
+        Dataflow::InputStationary => (fold.index, true, fold.row_fold, fold.col_fold == 0),
+    };
+    let out_elems = fold.m.len() * fold.n.len();
+    let output = match map.dataflow {
+        Dataflow::OutputStationary => OutputUse {
+            group: fold.index,
+            elems: out_elems,
+            group_elems: out_elems,
+            first: true,
+            last: true,
+        },
+        Dataflow::WeightStationary | Dataflow::InputStationary => OutputUse {
+            group: fold.col_fold,
+            elems: out_elems,
+            group_elems: out_elems,
+            first: fold.row_fold == 0,
+            last: fold.row_fold + 1 == map.row_folds,
+        },
+    };
+    FoldWork {
+        compute: map.fold_cycles_at(position, map.t, overlap),
+        ifmap: TileUse {
+            id: ifmap_id,
+            elems: fold.m.len() * fold.k.len(),
+            first_use: ifmap_first,
+        },
+        filter: TileUse {
+            id: filter_id,
+            elems: fold.k.len() * fold.n.len(),
+            first_use: filter_first,
+        },
+        output,
+    }
+}
+
+/// The compulsory traffic of `layer` (with a GEMM whose K may be compressed to `k`).
+fn compulsory(arch: &ArchConfig, layer: &Layer, k: u64) -> Compulsory {
+    let wb = arch.memory.word_bytes;
+    let g = layer.shape.gemm();
+    Compulsory {
+        ifmap: Bytes(touched_input_elements(&layer.shape) * wb),
+        filter: Bytes(k * g.n * wb),
+        ofmap: Bytes(g.m * g.n * wb),
+    }
+}
+
+/// Simulates one layer densely (every fold in full).
+///
+/// Errors: an array side or word size of 0, N:M sparsity with OS or IS, a malformed N:M
+/// ratio, or counts overflowing u64 — each naming the key or the layer.
+pub fn simulate_layer(
+    arch: &ArchConfig,
+    layer: &Layer,
+    opts: &LayerOptions,
+) -> Result<LayerStats, SimError> {
+    check_arch(arch)?;
+    let name = layer.name();
+    let (r, c) = (arch.array.rows, arch.array.cols);
+    let dataflow = arch.array.dataflow;
+    let overlap = arch.array.overlap_folds;
+    let dense = layer.shape.gemm();
+    let k = match opts.weight_sparsity {
+        None => dense.k,
+        Some(nm) => {
+            if nm.n == 0 || nm.m == 0 || nm.n > nm.m {
+                return Err(SimError::layer(
+                    name,
+                    format!(
+                        "N:M sparsity {}:{} is malformed; expected 1 ≤ N ≤ M",
+                        nm.n, nm.m
+                    ),
+                ));
+            }
+            if dataflow != Dataflow::WeightStationary {
+                return Err(SimError::layer(
+                    name,
+                    format!(
+                        "static N:M weight sparsity ({}:{}) is modelled for the weight-stationary \
+                         dataflow only (as in SCALE-Sim v3), but the array is `{dataflow}`; use \
+                         `array.dataflow = \"ws\"` or a dense layer",
+                        nm.n, nm.m
+                    ),
+                ));
+            }
+            nm.compressed_k(dense.k)
+        }
+    };
+    let gemm = GemmDims { k, ..dense };
+    let map = Mapping::new(dataflow, r, c, gemm);
+    let stall_free = map
+        .stall_free_cycles(overlap)
+        .ok_or_else(|| SimError::overflow(name, "the cycle count"))?;
+    map.folds()
+        .checked_mul(r + c)
+        .ok_or_else(|| SimError::overflow(name, "the fold count"))?;
+
+    let comp = compulsory(arch, layer, k);
+    let mut mem = MemoryModel::new(
+        arch,
+        OperandFootprint {
+            gemm_elems: gemm.m * gemm.k,
+            compulsory: comp.ifmap,
+        },
+        OperandFootprint {
+            gemm_elems: gemm.k * gemm.n,
+            compulsory: comp.filter,
+        },
+    );
+    for (position, fold) in map.folds_iter().enumerate() {
+        mem.push(&dense_fold_work(&map, &fold, position as u64, overlap));
+    }
+    let mut totals: MemoryTotals = mem.finish();
+    debug_assert_eq!(totals.compute, stall_free);
+    if opts.weight_sparsity.is_some() {
+        // Each compressed weight selects one of the M inputs of its block, so the array still
+        // reads the dense ifmap window in every column fold.
+        totals.sram.ifmap_reads = Accesses(map.col_folds * dense.m * dense.k);
+    }
+
+    let macs_dense = dense.macs();
+    let macs_needed = gemm.macs();
+    let cycles = totals.compute + totals.stall;
+    let actions = Actions {
+        macs: macs_needed,
+        gated_slots: Macs::ZERO,
+        gate_ops: 0,
+        extra_dram_bytes: 0,
+        sram: totals.sram,
+        dram: totals.dram,
+        cycles,
+    };
+    let energy = energy(arch, &actions);
+    let pes = (r * c) as f64;
+    let scalesim = scalesim_figures(&map, &totals, macs_dense);
+    Ok(LayerStats {
+        layer: name.to_owned(),
+        sample: None,
+        dataflow,
+        array_rows: r,
+        array_cols: c,
+        gemm: dense,
+        row_folds: map.row_folds,
+        col_folds: map.col_folds,
+        folds_executed: totals.folds,
+        macs_dense,
+        macs_needed,
+        macs_executed: macs_needed,
+        cycles,
+        compute_cycles: totals.compute,
+        stall_cycles: totals.stall,
+        prefetch_cycles: totals.prefetch,
+        cycles_ungated: cycles,
+        latency: Microseconds::from_cycles(cycles, arch.clock.frequency_mhz),
+        utilization: macs_needed.as_f64() / (pes * cycles.as_f64()),
+        pe_imbalance: (map.row_folds * r) as f64 / map.sr as f64,
+        gate_ops: 0,
+        sram: totals.sram,
+        dram: totals.dram,
+        compulsory: comp,
+        energy,
+        scalesim,
+    })
+}
+
+/// SCALE-Sim's report figures for a dense mapping (see `shared/reference/README.md`).
+fn scalesim_figures(map: &Mapping, totals: &MemoryTotals, macs_dense: Macs) -> ScaleSimFigures {
+    let (r, c) = (map.rows, map.cols);
+    let total_cycles = (totals.compute + totals.stall).saturating_sub(Cycles(1));
+    let fold_cycles = match map.dataflow {
+        Dataflow::OutputStationary => map.t + r + c - 2,
+        // Its WS/IS code counts C − 1 more cycles per fold than it simulates.
+        Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + 2 * c + map.t - 3,
+    };
+    let mapping_efficiency = map.mapping_efficiency();
+    let ofmap_writes = match map.dataflow {
+        Dataflow::OutputStationary => totals.sram.ofmap_writes + Accesses(map.folds() * (r + c)),
+        _ => totals.sram.ofmap_writes,
+    };
+    let denom = total_cycles.as_f64() * (r * c) as f64;
+    ScaleSimFigures {
+        total_cycles,
+        stall_cycles: totals.stall,
+        ifmap_reads: totals.sram.ifmap_reads,
+        filter_reads: totals.sram.filter_reads,
+        ofmap_writes,
+        mapping_efficiency,
+        compute_utilization: mapping_efficiency * map.t as f64 / fold_cycles as f64,
+        overall_utilization: if denom > 0.0 {
+            macs_dense.as_f64() / denom
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Simulates every layer of `network` densely.
+///
+/// `masks` is accepted so callers can pass a trace's masks unchanged, but this dense model
+/// ignores it: every layer runs in full, whatever its gates say. (Gated skip policies are
+/// simulated by the gated model.)
+pub fn simulate_network(
+    arch: &ArchConfig,
+    network: &Network,
+    masks: Option<&MaskSet>,
+) -> Result<NetworkStats, SimError> {
+    let _ = masks;
+    simulate_network_with(arch, network, &[])
+}
+
+/// Simulates every layer of `network` densely with per-layer options (`opts[i]` for layer i;
+/// an empty slice means defaults for every layer).
+pub fn simulate_network_with(
+    arch: &ArchConfig,
+    network: &Network,
+    opts: &[LayerOptions],
+) -> Result<NetworkStats, SimError> {
+    if !opts.is_empty() && opts.len() != network.len() {
+        return Err(SimError::Mismatch(format!(
+            "per-layer options for {} layers given for a network of {} layers",
+            opts.len(),
+            network.len()
+        )));
+    }
+    let default = LayerOptions::default();
+    let layers = network
+        .layers()
+        .iter()
+        .enumerate()
+        .map(|(i, l)| simulate_layer(arch, l, opts.get(i).unwrap_or(&default)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let totals = NetworkTotals::of(&layers);
+    Ok(NetworkStats {
+        arch_name: arch.name.clone(),
+        dataflow: arch.array.dataflow,
+        array_rows: arch.array.rows,
+        array_cols: arch.array.cols,
+        frequency_mhz: arch.clock.frequency_mhz,
+        sample: None,
+        layers,
+        totals,
+    })
+}

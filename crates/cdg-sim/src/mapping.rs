@@ -1,0 +1,249 @@
+//! Mapping a GEMM onto the PE array, per dataflow (DESIGN §4, SCALE-Sim v3.0.0).
+//!
+//! | dataflow | rows Sr | cols Sc | streamed T | cycles per fold |
+//! |---|---|---|---|---|
+//! | os | M | N | K | T + R + C − 2 |
+//! | ws | K | N | M | 2R + C + T − 2 |
+//! | is | K | M | N | 2R + C + T − 2 |
+//!
+//! Folds run one after another, column fold outer, row fold inner. [`Mapping::folds`] lists
+//! them with the M, K and N ranges each covers, so skip policies can decide per fold what runs.
+
+use cdg_core::{Cycles, Dataflow, GemmDims};
+
+/// A half-open index range `[start, end)` of one GEMM dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Span {
+    pub const fn new(start: u64, end: u64) -> Self {
+        Self { start, end }
+    }
+
+    /// `[0, n)`.
+    pub const fn all(n: u64) -> Self {
+        Self { start: 0, end: n }
+    }
+
+    pub const fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// One fold: the part of the GEMM the array computes between two reloads of its stationary
+/// operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fold {
+    /// Position in execution order (column fold outer, row fold inner).
+    pub index: u64,
+    /// Row-fold index `i` in `0..F_r`.
+    pub row_fold: u64,
+    /// Column-fold index `j` in `0..F_c`.
+    pub col_fold: u64,
+    /// The Sr range mapped onto array rows (at most R long).
+    pub rows: Span,
+    /// The Sc range mapped onto array columns (at most C long).
+    pub cols: Span,
+    /// Output pixels (GEMM rows) this fold touches.
+    pub m: Span,
+    /// Window elements (reduction dimension) this fold touches.
+    pub k: Span,
+    /// Filters (GEMM columns) this fold touches.
+    pub n: Span,
+}
+
+impl Fold {
+    /// PEs holding work in this fold.
+    pub fn pes_used(&self) -> u64 {
+        self.rows.len() * self.cols.len()
+    }
+}
+
+/// A GEMM mapped onto an R×C array with one dataflow.
+///
+/// Contract: `row_folds · col_folds` folds, each streaming `t` steps; [`Mapping::fold`] covers
+/// every (m, k, n) of the GEMM exactly once over all folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    pub dataflow: Dataflow,
+    /// Array rows R.
+    pub rows: u64,
+    /// Array columns C.
+    pub cols: u64,
+    pub gemm: GemmDims,
+    /// Extent mapped onto array rows.
+    pub sr: u64,
+    /// Extent mapped onto array columns.
+    pub sc: u64,
+    /// Extent streamed through the array in each fold.
+    pub t: u64,
+    /// F_r = ⌈Sr/R⌉.
+    pub row_folds: u64,
+    /// F_c = ⌈Sc/C⌉.
+    pub col_folds: u64,
+}
+
+impl Mapping {
+    /// Maps `gemm` onto a `rows × cols` array. All sizes must be at least 1.
+    pub fn new(dataflow: Dataflow, rows: u64, cols: u64, gemm: GemmDims) -> Self {
+        debug_assert!(rows > 0 && cols > 0 && gemm.m > 0 && gemm.k > 0 && gemm.n > 0);
+        let (sr, sc, t) = match dataflow {
+            Dataflow::OutputStationary => (gemm.m, gemm.n, gemm.k),
+            Dataflow::WeightStationary => (gemm.k, gemm.n, gemm.m),
+            Dataflow::InputStationary => (gemm.k, gemm.m, gemm.n),
+        };
+        Self {
+            dataflow,
+            rows,
+            cols,
+            gemm,
+            sr,
+            sc,
+            t,
+            row_folds: sr.div_ceil(rows),
+            col_folds: sc.div_ceil(cols),
+        }
+    }
+
+    /// F_r · F_c.
+    pub fn folds(&self) -> u64 {
+        self.row_folds * self.col_folds
+    }
+
+    /// Cycles of one fold that streams `t` steps: T + R + C − 2 for OS, 2R + C + T − 2 for WS
+    /// and IS (the extra R loads the stationary operand).
+    pub fn fold_cycles_for(&self, t: u64) -> Cycles {
+        let (r, c) = (self.rows, self.cols);
+        Cycles(match self.dataflow {
+            Dataflow::OutputStationary => t + r + c - 2,
+            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c + t - 2,
+        })
+    }
+
+    /// Cycles of one full fold of this mapping.
+    pub fn cycles_per_fold(&self) -> Cycles {
+        self.fold_cycles_for(self.t)
+    }
+
+    /// Cycles a fold after the first saves with `array.overlap_folds`: its R + C − 2 skew
+    /// cycles, and for WS/IS also the R preload cycles.
+    pub fn overlap_saving(&self) -> Cycles {
+        let (r, c) = (self.rows, self.cols);
+        Cycles(match self.dataflow {
+            Dataflow::OutputStationary => r + c - 2,
+            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c - 2,
+        })
+    }
+
+    /// Cycles of fold number `position` (0-based, in execution order among the folds that
+    /// actually run) streaming `t` steps, with or without fold overlap.
+    pub fn fold_cycles_at(&self, position: u64, t: u64, overlap: bool) -> Cycles {
+        let full = self.fold_cycles_for(t);
+        if overlap && position > 0 {
+            full.saturating_sub(self.overlap_saving())
+        } else {
+            full
+        }
+    }
+
+    /// L, the stall-free cycles of the whole mapping: F_r·F_c·per_fold, minus the overlap
+    /// saving of every fold after the first when `overlap` is set. `None` on u64 overflow.
+    pub fn stall_free_cycles(&self, overlap: bool) -> Option<Cycles> {
+        let folds = self.row_folds.checked_mul(self.col_folds)?;
+        let full = self.cycles_per_fold().checked_mul(folds)?;
+        Some(if overlap {
+            full.saturating_sub(self.overlap_saving() * (folds - 1))
+        } else {
+            full
+        })
+    }
+
+    /// Fold number `index` in execution order (column fold outer, row fold inner).
+    pub fn fold(&self, index: u64) -> Fold {
+        debug_assert!(index < self.folds());
+        let i = index % self.row_folds;
+        let j = index / self.row_folds;
+        let rows = Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr));
+        let cols = Span::new(j * self.cols, ((j + 1) * self.cols).min(self.sc));
+        let g = self.gemm;
+        let (m, k, n) = match self.dataflow {
+            Dataflow::OutputStationary => (rows, Span::all(g.k), cols),
+            Dataflow::WeightStationary => (Span::all(g.m), rows, cols),
+            Dataflow::InputStationary => (cols, rows, Span::all(g.n)),
+        };
+        Fold {
+            index,
+            row_fold: i,
+            col_fold: j,
+            rows,
+            cols,
+            m,
+            k,
+            n,
+        }
+    }
+
+    /// Every fold in execution order.
+    pub fn folds_iter(&self) -> impl Iterator<Item = Fold> + '_ {
+        (0..self.folds()).map(|f| self.fold(f))
+    }
+
+    /// Mean over folds of (rows used · columns used)/(R·C): Sr·Sc/(F_r·F_c·R·C).
+    pub fn mapping_efficiency(&self) -> f64 {
+        (self.sr as f64 * self.sc as f64)
+            / (self.folds() as f64 * self.rows as f64 * self.cols as f64)
+    }
+}
+
+/// Static N:M weight sparsity (n non-zeros in every block of m consecutive window elements),
+/// as SCALE-Sim v3 models it: weight-stationary only, the stationary filter is stored
+/// compressed, so the K rows shrink to [`NmSparsity::compressed_k`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NmSparsity {
+    pub n: u64,
+    pub m: u64,
+}
+
+impl NmSparsity {
+    /// Kept window elements: n per full block of m, and min(n, r) of a final partial block of r.
+    pub fn compressed_k(&self, k: u64) -> u64 {
+        (k / self.m) * self.n + (k % self.m).min(self.n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_cover_the_gemm_once() {
+        let g = GemmDims {
+            m: 37,
+            k: 19,
+            n: 11,
+        };
+        for df in Dataflow::ALL {
+            let map = Mapping::new(df, 4, 5, g);
+            let mut covered = 0;
+            for f in map.folds_iter() {
+                covered += f.m.len() * f.k.len() * f.n.len();
+            }
+            assert_eq!(covered, g.m * g.k * g.n, "{df}");
+        }
+    }
+
+    #[test]
+    fn nm_compression() {
+        let nm = NmSparsity { n: 2, m: 4 };
+        assert_eq!(nm.compressed_k(2304), 1152);
+        assert_eq!(nm.compressed_k(27), 14);
+        assert_eq!(nm.compressed_k(1), 1);
+    }
+}

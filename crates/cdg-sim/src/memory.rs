@@ -1,0 +1,373 @@
+//! The memory model (DESIGN §4): double-buffered SRAMs with half their size usable, compulsory
+//! DRAM traffic, re-fetch per fold when an operand does not fit, WS/IS partial-sum spills, and
+//! bandwidth stalls.
+//!
+//! The model consumes the folds of a layer one at a time ([`FoldWork`], in execution order,
+//! from any pass and any skip policy) and keeps only running totals, so it allocates nothing.
+//!
+//! **Fetch rule.** An operand whose compulsory footprint fits in its buffer's usable half is
+//! fetched once: a fold fetches its tile only on the tile's first use. Otherwise a fold fetches
+//! its tile unless the previous fold used the same tile and that tile fits. A tile's bytes are
+//! its share of the operand's compulsory bytes, in proportion to the GEMM elements it covers
+//! (cumulative flooring, so one full pass over an operand moves exactly its compulsory bytes).
+//!
+//! **Outputs.** A fold writes its outputs (`OutputUse`). Outputs of an accumulation group (all
+//! row folds of one WS column fold or IS column fold) stay on chip while the group's partial
+//! sums fit in the ofmap buffer's usable half and go to DRAM once, after the last fold;
+//! otherwise every fold writes its partial sums to DRAM and every fold but the first reads them
+//! back (`psum` traffic).
+//!
+//! **Stalls.** DRAM bandwidth is shared by reads and writes. Fold 0's fetch is the prefetch
+//! (`prefetch_cycles`); while fold i computes, fold i+1's fetch and fold i's write-back move, and
+//! stall_i = max(0, ⌈bytes/bw⌉ − compute_i). The last fold's write-back drains after it. Each
+//! layer starts with cold buffers. With unlimited bandwidth every stall is 0.
+
+use cdg_core::arch::DramBandwidth;
+use cdg_core::{Accesses, ArchConfig, Bytes, Cycles};
+
+/// An input tile (ifmap or filter) a fold needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileUse {
+    /// Identity of the tile within its operand: equal ids hold equal data.
+    pub id: u64,
+    /// GEMM elements the fold reads from SRAM (its tile, e.g. |M_i|·K ifmap elements in OS).
+    pub elems: u64,
+    /// Whether no earlier fold of this layer used this tile.
+    pub first_use: bool,
+}
+
+/// The outputs a fold produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputUse {
+    /// Identity of the accumulation group (outputs that later folds accumulate onto).
+    pub group: u64,
+    /// Output elements written (to SRAM) by this fold.
+    pub elems: u64,
+    /// Elements of the whole accumulation group (its partial-sum footprint).
+    pub group_elems: u64,
+    /// The first fold contributing to the group (no partial sums to read back).
+    pub first: bool,
+    /// The last fold contributing to the group (its outputs are final).
+    pub last: bool,
+}
+
+/// What one fold does, as the memory and energy models see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoldWork {
+    /// Array cycles of the fold (fill, stream, drain; after any overlap saving).
+    pub compute: Cycles,
+    pub ifmap: TileUse,
+    pub filter: TileUse,
+    pub output: OutputUse,
+}
+
+/// One input operand of a layer as the memory model sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperandFootprint {
+    /// GEMM elements of the whole operand (M·K for the ifmap, K·N for the filter).
+    pub gemm_elems: u64,
+    /// Compulsory DRAM bytes: unique elements that must come from DRAM at least once.
+    pub compulsory: Bytes,
+}
+
+/// Element accesses of the on-chip buffers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SramAccesses {
+    pub ifmap_reads: Accesses,
+    pub filter_reads: Accesses,
+    /// Output and partial-sum writes into the ofmap buffer.
+    pub ofmap_writes: Accesses,
+    /// Partial sums read back from the ofmap buffer to accumulate onto (WS/IS).
+    pub psum_reads: Accesses,
+}
+
+/// DRAM traffic in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DramTraffic {
+    pub ifmap_read: Bytes,
+    pub filter_read: Bytes,
+    /// Writes of outputs and spilled partial sums.
+    pub ofmap_write: Bytes,
+    /// Spilled partial sums read back.
+    pub psum_read: Bytes,
+    /// Of `ofmap_write`, the spilled (non-final) partial sums.
+    pub psum_write: Bytes,
+}
+
+impl DramTraffic {
+    pub fn reads(&self) -> Bytes {
+        self.ifmap_read + self.filter_read + self.psum_read
+    }
+
+    pub fn writes(&self) -> Bytes {
+        self.ofmap_write
+    }
+
+    /// Partial-sum spill traffic, both directions.
+    pub fn psum(&self) -> Bytes {
+        self.psum_read + self.psum_write
+    }
+
+    pub fn total(&self) -> Bytes {
+        self.reads() + self.writes()
+    }
+}
+
+/// Running totals of a layer's folds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryTotals {
+    /// Folds executed.
+    pub folds: u64,
+    /// Σ fold compute cycles (L, for a dense layer).
+    pub compute: Cycles,
+    /// Stalls waiting for DRAM, including the prefetch and the final drain.
+    pub stall: Cycles,
+    /// The initial fetch before fold 0 (also counted in `stall`).
+    pub prefetch: Cycles,
+    pub sram: SramAccesses,
+    pub dram: DramTraffic,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OperandState {
+    fp: OperandFootprint,
+    cap: u64,
+    word: u64,
+    fits: bool,
+    /// GEMM elements fetched so far (may exceed `gemm_elems` with re-fetches).
+    fetched_elems: u128,
+    /// Bytes charged so far.
+    fetched_bytes: u64,
+    prev_id: Option<u64>,
+}
+
+impl OperandState {
+    fn new(fp: OperandFootprint, cap: u64, word: u64) -> Self {
+        Self {
+            fp,
+            cap,
+            word,
+            fits: fp.compulsory.get() <= cap,
+            fetched_elems: 0,
+            fetched_bytes: 0,
+            prev_id: None,
+        }
+    }
+
+    /// Bytes this tile moves from DRAM.
+    fn fetch(&mut self, t: &TileUse) -> u64 {
+        let tile_bytes = t.elems.saturating_mul(self.word);
+        let resident = if self.fits {
+            !t.first_use
+        } else {
+            self.prev_id == Some(t.id) && tile_bytes <= self.cap
+        };
+        self.prev_id = Some(t.id);
+        if resident || t.elems == 0 || self.fp.gemm_elems == 0 {
+            return 0;
+        }
+        self.fetched_elems += u128::from(t.elems);
+        let total = (self.fetched_elems * u128::from(self.fp.compulsory.get())
+            / u128::from(self.fp.gemm_elems)) as u64;
+        let bytes = total - self.fetched_bytes;
+        self.fetched_bytes = total;
+        bytes
+    }
+}
+
+/// Streams a layer's folds through the memory model. Build with [`MemoryModel::new`], call
+/// [`MemoryModel::push`] for every fold in execution order, then [`MemoryModel::finish`].
+#[derive(Debug, Clone)]
+pub struct MemoryModel {
+    ifmap: OperandState,
+    filter: OperandState,
+    ofmap_cap: u64,
+    word: u64,
+    bandwidth: DramBandwidth,
+    prev_compute: Option<Cycles>,
+    prev_writes: u64,
+    totals: MemoryTotals,
+}
+
+/// Usable bytes of a buffer of `kib` KiB: half of it (double buffering, as SCALE-Sim).
+pub fn usable_bytes(kib: f64) -> u64 {
+    (kib * 1024.0 / 2.0).floor() as u64
+}
+
+impl MemoryModel {
+    pub fn new(arch: &ArchConfig, ifmap: OperandFootprint, filter: OperandFootprint) -> Self {
+        let mem = &arch.memory;
+        let word = mem.word_bytes;
+        Self {
+            ifmap: OperandState::new(ifmap, usable_bytes(mem.ifmap_sram_kib), word),
+            filter: OperandState::new(filter, usable_bytes(mem.filter_sram_kib), word),
+            ofmap_cap: usable_bytes(mem.ofmap_sram_kib),
+            word,
+            bandwidth: mem.dram_bandwidth,
+            prev_compute: None,
+            prev_writes: 0,
+            totals: MemoryTotals::default(),
+        }
+    }
+
+    fn transfer_cycles(&self, bytes: u64) -> Cycles {
+        match self.bandwidth {
+            DramBandwidth::Unlimited => Cycles::ZERO,
+            DramBandwidth::BytesPerCycle(bw) => Cycles((bytes as f64 / bw).ceil() as u64),
+        }
+    }
+
+    /// Accounts one fold.
+    pub fn push(&mut self, w: &FoldWork) {
+        let t = &mut self.totals;
+        t.folds += 1;
+        t.compute += w.compute;
+        t.sram.ifmap_reads += Accesses(w.ifmap.elems);
+        t.sram.filter_reads += Accesses(w.filter.elems);
+        t.sram.ofmap_writes += Accesses(w.output.elems);
+        if !w.output.first {
+            t.sram.psum_reads += Accesses(w.output.elems);
+        }
+
+        let ifmap_bytes = self.ifmap.fetch(&w.ifmap);
+        let filter_bytes = self.filter.fetch(&w.filter);
+        let out_bytes = w.output.elems * self.word;
+        let group_fits = w.output.group_elems.saturating_mul(self.word) <= self.ofmap_cap;
+        let (psum_read, write, psum_write) = if group_fits {
+            // Partial sums stay on chip; the group leaves once, complete.
+            (
+                0,
+                if w.output.last {
+                    w.output.group_elems * self.word
+                } else {
+                    0
+                },
+                0,
+            )
+        } else {
+            let read = if w.output.first { 0 } else { out_bytes };
+            let spill = if w.output.last { 0 } else { out_bytes };
+            (read, out_bytes, spill)
+        };
+        let t = &mut self.totals;
+        t.dram.ifmap_read += Bytes(ifmap_bytes);
+        t.dram.filter_read += Bytes(filter_bytes);
+        t.dram.psum_read += Bytes(psum_read);
+        t.dram.ofmap_write += Bytes(write);
+        t.dram.psum_write += Bytes(psum_write);
+
+        let reads = ifmap_bytes + filter_bytes + psum_read;
+        match self.prev_compute {
+            None => {
+                let p = self.transfer_cycles(reads);
+                self.totals.prefetch = p;
+                self.totals.stall += p;
+            }
+            Some(prev) => {
+                let need = self.transfer_cycles(reads + self.prev_writes);
+                self.totals.stall += need.saturating_sub(prev);
+            }
+        }
+        self.prev_compute = Some(w.compute);
+        self.prev_writes = write;
+    }
+
+    /// The totals, with the last fold's write-back drained.
+    pub fn finish(mut self) -> MemoryTotals {
+        let drain = self.transfer_cycles(self.prev_writes);
+        self.totals.stall += drain;
+        self.totals
+    }
+}
+
+/// Input elements (excluding padding) that the windows of `layer` touch: the compulsory ifmap
+/// traffic in elements.
+pub fn touched_input_elements(layer: &cdg_core::LayerShape) -> u64 {
+    let [kh, kw] = layer.kernel();
+    let h = touched_1d(
+        layer.in_height(),
+        layer.out_height(),
+        kh,
+        layer.stride(),
+        layer.padding(),
+    );
+    let w = touched_1d(
+        layer.in_width(),
+        layer.out_width(),
+        kw,
+        layer.stride(),
+        layer.padding(),
+    );
+    layer.in_channels() * h * w
+}
+
+/// Positions of `[0, size)` covered by windows `[o·s − p, o·s − p + k)` for o in `0..out`.
+fn touched_1d(size: u64, out: u64, k: u64, s: u64, p: u64) -> u64 {
+    let clip = |o: u64| -> u64 {
+        let start = (o * s).saturating_sub(p);
+        let end = (o * s + k).saturating_sub(p).min(size);
+        end.saturating_sub(start)
+    };
+    if s <= k {
+        // Windows overlap or touch: their union is one interval.
+        // The first window starts at −p ≤ 0, so the union clipped to the input starts at 0.
+        ((out - 1) * s + k).saturating_sub(p).min(size)
+    } else {
+        // Disjoint windows; only the first and last can be clipped by padding or the edge.
+        // Interior windows lie fully inside, each covering k positions.
+        // Windows o with o·s ≥ p and o·s − p + k ≤ size are whole; the few clipped ones sit at
+        // the two ends, so this loops over those only.
+        let mut total = 0;
+        let mut first = 0;
+        while first < out && first * s < p {
+            total += clip(first);
+            first += 1;
+        }
+        let mut last = out;
+        while last > first && ((last - 1) * s + k).saturating_sub(p) > size {
+            last -= 1;
+            total += clip(last);
+        }
+        total + (last - first) * k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_touched(size: u64, out: u64, k: u64, s: u64, p: u64) -> u64 {
+        (0..size)
+            .filter(|&x| (0..out).any(|o| o * s <= x + p && x + p < o * s + k))
+            .count() as u64
+    }
+
+    #[test]
+    fn touched_matches_naive() {
+        for size in 1..14 {
+            for k in 1..=size + 2 {
+                for s in 1..6 {
+                    for p in 0..3 {
+                        if k > size + 2 * p {
+                            continue;
+                        }
+                        let out = (size + 2 * p - k) / s + 1;
+                        assert_eq!(
+                            touched_1d(size, out, k, s, p),
+                            naive_touched(size, out, k, s, p),
+                            "size {size} k {k} s {s} p {p}"
+                        );
+                        // The SCALE-Sim ceil rule lets the last window hang over the edge.
+                        if p == 0 && k <= size {
+                            let out = (size - k).div_ceil(s) + 1;
+                            assert_eq!(
+                                touched_1d(size, out, k, s, 0),
+                                naive_touched(size, out, k, s, 0)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
