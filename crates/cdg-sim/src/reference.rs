@@ -1,0 +1,1047 @@
+//! Cycle-stepped reference engine: an R×C systolic array simulated one clock at a time, with
+//! operands moving through PE registers. It exists to check the fast analytic model: its cycle
+//! and SRAM counts come from counting what actually happens (operand injections at the array
+//! edges, results leaving the array), and its output is the GEMM computed by the moved operands.
+//!
+//! # Machine
+//!
+//! Every PE has registers for the operand arriving from the left, the operand (or partial sum)
+//! arriving from above, and what the dataflow keeps in place. Each clock, every register takes
+//! its neighbour's previous value: left operands move one PE right, top operands one PE down.
+//! The array is statically scheduled: a fold always takes a full R×C fold's time; rows or columns
+//! a fold does not use carry bubbles (tokens without a value), so they cost time but no SRAM
+//! access and no MAC — exactly the convention SCALE-Sim's demand matrices follow.
+//!
+//! - **OS** (output stationary): rows hold output pixels m, columns filters n. Row r of the
+//!   ifmap enters at the left edge skewed by r cycles, column c of the filter at the top skewed by
+//!   c; PE (r, c) meets step k at cycle r + c + k and accumulates in place. A fold ends at its
+//!   last MAC (PE (R−1, C−1), step T−1); the drain of the accumulators is overlapped with the
+//!   next fold (each PE hands its result to the ofmap SRAM as it completes): T + R + C − 2.
+//! - **WS / IS** (weight / input stationary): the stationary operand is shifted in from the top
+//!   through a per-column load chain, one row per cycle, R cycles; then the streamed operand
+//!   enters at the left edge skewed by row, partial sums enter at the top (zero, or the stored
+//!   partial sum of an earlier fold, counted as a psum read) skewed by column, flow down one PE
+//!   per cycle accumulating, and leave the bottom row into the ofmap SRAM:
+//!   R + (T + R + C − 2) cycles.
+//!
+//! Folds run one after another in schedule order (column folds outer for the dense schedule).
+//! With `overlap_folds`, a fold's first injection follows the previous fold's last injection
+//! instead of waiting for it to finish; WS/IS then need double-buffered stationary registers
+//! (a shadow register per PE, loaded through the chain while the previous fold streams, swapped
+//! in when the new fold's first operand arrives). The engine checks every hazard this creates
+//! (an accumulator or shadow register overwritten before use, a partial sum read before the
+//! fold that produces it has written it) and reports it as an error rather than computing a
+//! wrong number.
+
+use crate::functional::{Axis, GatedSchedule, PassDims, PassSchedule, PlannedFold, axes};
+use cdg_core::arch::ArrayConfig;
+use cdg_core::{Accesses, Cycles, Dataflow, Macs};
+use thiserror::Error;
+
+/// Errors of the reference engine.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ReferenceError {
+    /// The array has a zero dimension.
+    #[error("array is {rows}×{cols}; expected at least 1×1")]
+    EmptyArray { rows: u64, cols: u64 },
+    /// The GEMM operands do not chain.
+    #[error(
+        "GEMM operands disagree: ifmap is {a_rows}×{a_cols}, filter is {b_rows}×{b_cols}; \
+         expected the ifmap's column count to equal the filter's row count"
+    )]
+    Operands {
+        a_rows: usize,
+        a_cols: usize,
+        b_rows: usize,
+        b_cols: usize,
+    },
+    /// A matrix was built from the wrong number of values.
+    #[error("matrix {rows}×{cols} needs {} values; found {found}", rows * cols)]
+    MatrixData {
+        rows: usize,
+        cols: usize,
+        found: usize,
+    },
+    /// A fold does not fit the array or the operands.
+    #[error("fold {fold}: {problem}")]
+    PlannedFold { fold: usize, problem: String },
+    /// The schedule would corrupt data if run as timed (only possible with `overlap_folds`).
+    #[error("hazard at cycle {cycle}: {what}")]
+    Hazard { cycle: u64, what: String },
+    /// An internal invariant of the engine broke (a bug, reported instead of a wrong number).
+    #[error("reference engine invariant broken at cycle {cycle}: {what}")]
+    Internal { cycle: u64, what: String },
+}
+
+type Result<T, E = ReferenceError> = std::result::Result<T, E>;
+
+/// A dense row-major matrix of i64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matrix {
+    rows: usize,
+    cols: usize,
+    data: Vec<i64>,
+}
+
+impl Matrix {
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Self {
+            rows,
+            cols,
+            data: vec![0; rows * cols],
+        }
+    }
+
+    pub fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> i64) -> Self {
+        let mut data = Vec::with_capacity(rows * cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                data.push(f(r, c));
+            }
+        }
+        Self { rows, cols, data }
+    }
+
+    pub fn from_vec(rows: usize, cols: usize, data: Vec<i64>) -> Result<Self> {
+        if data.len() != rows * cols {
+            return Err(ReferenceError::MatrixData {
+                rows,
+                cols,
+                found: data.len(),
+            });
+        }
+        Ok(Self { rows, cols, data })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn get(&self, r: usize, c: usize) -> i64 {
+        self.data[r * self.cols + c]
+    }
+
+    pub fn set(&mut self, r: usize, c: usize, v: i64) {
+        self.data[r * self.cols + c] = v;
+    }
+
+    pub fn add(&mut self, r: usize, c: usize, v: i64) {
+        self.data[r * self.cols + c] += v;
+    }
+
+    /// Row-major values.
+    pub fn as_slice(&self) -> &[i64] {
+        &self.data
+    }
+
+    pub fn transpose(&self) -> Self {
+        Self::from_fn(self.cols, self.rows, |r, c| self.get(c, r))
+    }
+}
+
+/// SRAM accesses counted at the array edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SramCounts {
+    /// Ifmap elements injected into the array (streamed in OS/WS, preloaded in IS).
+    pub ifmap_reads: Accesses,
+    /// Filter elements injected (streamed in OS/IS, preloaded in WS).
+    pub filter_reads: Accesses,
+    /// Outputs leaving the array into the ofmap SRAM (final or partial).
+    pub ofmap_writes: Accesses,
+    /// Stored partial sums read back to accumulate onto (WS/IS row folds after the first; any
+    /// output a previous fold or pass already wrote).
+    pub psum_reads: Accesses,
+}
+
+/// The time one fold occupied: from its first load or injection to its last MAC or extraction,
+/// inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoldSpan {
+    pub first_cycle: u64,
+    pub last_cycle: u64,
+}
+
+/// What a run of the engine did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceRun {
+    /// The M×N result accumulated in the ofmap SRAM.
+    pub output: Matrix,
+    /// Cycles from the first injection to the last MAC (OS) or extraction (WS/IS), inclusive.
+    pub cycles: Cycles,
+    pub sram: SramCounts,
+    /// Multiplies performed with two real operands.
+    pub macs: Macs,
+    /// MAC slots with real operands whose output was gated off (clock-gated).
+    pub macs_clock_gated: Macs,
+    /// Per fold, in schedule order.
+    pub folds: Vec<FoldSpan>,
+}
+
+/// One fold to run and whether its outputs are gated (conditional pass).
+#[derive(Debug, Clone, Copy)]
+pub struct FoldJob<'a> {
+    pub fold: &'a PlannedFold,
+    pub gated: bool,
+}
+
+/// Simulates the dense GEMM `a` (M×K ifmap) · `b` (K×N filter) on `array`.
+pub fn run_gemm(a: &Matrix, b: &Matrix, array: &ArrayConfig) -> Result<ReferenceRun> {
+    check_operands(a, b)?;
+    let dims = PassDims {
+        m: a.rows() as u64,
+        n: b.cols() as u64,
+        k_start: 0,
+        k_end: a.cols() as u64,
+    };
+    let s = PassSchedule::dense(&dims, array.rows, array.cols, array.dataflow);
+    let jobs: Vec<_> = s
+        .folds
+        .iter()
+        .map(|fold| FoldJob { fold, gated: false })
+        .collect();
+    run_folds(a, b, array, &jobs, &|_, _| true)
+}
+
+/// Simulates a gated layer's schedule: the base folds, then the conditional folds with outputs
+/// whose `gate(m, n)` is off clock-gated.
+pub fn run_gated(
+    a: &Matrix,
+    b: &Matrix,
+    array: &ArrayConfig,
+    schedule: &GatedSchedule,
+    gate: &dyn Fn(u64, u64) -> bool,
+) -> Result<ReferenceRun> {
+    let jobs: Vec<_> = schedule
+        .base
+        .folds
+        .iter()
+        .map(|fold| FoldJob { fold, gated: false })
+        .chain(
+            schedule
+                .cond
+                .folds
+                .iter()
+                .map(|fold| FoldJob { fold, gated: true }),
+        )
+        .collect();
+    run_folds(a, b, array, &jobs, gate)
+}
+
+fn check_operands(a: &Matrix, b: &Matrix) -> Result<()> {
+    if a.cols() != b.rows() {
+        return Err(ReferenceError::Operands {
+            a_rows: a.rows(),
+            a_cols: a.cols(),
+            b_rows: b.rows(),
+            b_cols: b.cols(),
+        });
+    }
+    Ok(())
+}
+
+/// A fold with its spans materialised as the (m, k, n) indices of each array row, array column
+/// and stream step.
+struct Job {
+    rows: Vec<usize>,
+    cols: Vec<usize>,
+    steps: Vec<usize>,
+    gated: bool,
+}
+
+impl Job {
+    fn t(&self) -> usize {
+        self.steps.len()
+    }
+}
+
+/// Runs `jobs` in order on `array` and returns what happened. Outputs start at zero; a fold that
+/// covers an output an earlier fold wrote reads it back and accumulates onto it.
+pub fn run_folds(
+    a: &Matrix,
+    b: &Matrix,
+    array: &ArrayConfig,
+    jobs: &[FoldJob<'_>],
+    gate: &dyn Fn(u64, u64) -> bool,
+) -> Result<ReferenceRun> {
+    check_operands(a, b)?;
+    if array.rows == 0 || array.cols == 0 {
+        return Err(ReferenceError::EmptyArray {
+            rows: array.rows,
+            cols: array.cols,
+        });
+    }
+    let df = array.dataflow;
+    let [ar, ac, at] = axes(df);
+    let extent = |axis: Axis| match axis {
+        Axis::M => a.rows(),
+        Axis::K => a.cols(),
+        Axis::N => b.cols(),
+    };
+    let mut mat = Vec::with_capacity(jobs.len());
+    for (i, j) in jobs.iter().enumerate() {
+        let err = |problem: String| ReferenceError::PlannedFold { fold: i, problem };
+        let f = j.fold;
+        if f.rows.len() > array.rows || f.cols.len() > array.cols {
+            return Err(err(format!(
+                "uses {}×{} PEs; the array has {}×{}",
+                f.rows.len(),
+                f.cols.len(),
+                array.rows,
+                array.cols
+            )));
+        }
+        if f.rows.is_empty() || f.cols.is_empty() || f.steps.is_empty() {
+            return Err(err("has an empty index span".into()));
+        }
+        let conv = |span: &crate::functional::Indices, axis: Axis| -> Result<Vec<usize>> {
+            span.iter()
+                .map(|v| {
+                    if let Some(x) = usize::try_from(v).ok().filter(|&x| x < extent(axis)) {
+                        Ok(x)
+                    } else {
+                        Err(err(format!(
+                            "{axis:?} index {v} is outside 0..{}",
+                            extent(axis)
+                        )))
+                    }
+                })
+                .collect()
+        };
+        mat.push(Job {
+            rows: conv(&f.rows, ar)?,
+            cols: conv(&f.cols, ac)?,
+            steps: conv(&f.steps, at)?,
+            gated: j.gated,
+        });
+    }
+    let mut sim = Sim::new(a, b, array, mat, gate);
+    match df {
+        Dataflow::OutputStationary => sim.run_os()?,
+        Dataflow::WeightStationary | Dataflow::InputStationary => sim.run_stationary()?,
+    }
+    Ok(sim.finish())
+}
+
+/// An operand moving through the array: which fold and stream step it belongs to, and its value
+/// (`None` for a bubble in an unused row or column).
+#[derive(Debug, Clone, Copy)]
+struct Tok {
+    fold: usize,
+    step: usize,
+    value: Option<i64>,
+}
+
+/// A stationary operand on its way down the load chain to row `row`.
+#[derive(Debug, Clone, Copy)]
+struct LoadTok {
+    fold: usize,
+    row: usize,
+    value: Option<i64>,
+}
+
+/// A stationary operand held by a PE, tagged with its fold.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    fold: usize,
+    value: Option<i64>,
+}
+
+struct Sim<'a> {
+    a: &'a Matrix,
+    b: &'a Matrix,
+    r: usize,
+    c: usize,
+    df: Dataflow,
+    overlap: bool,
+    jobs: Vec<Job>,
+    gate: &'a dyn Fn(u64, u64) -> bool,
+    out: Matrix,
+    /// Contributions written to each output so far.
+    written: Vec<u32>,
+    /// Contributions promised to each output by folds started so far.
+    issued: Vec<u32>,
+    /// Per job, per covered output (stream step × column for WS/IS, row × column for OS): how
+    /// many contributions must already be written when this fold reads or writes it.
+    tickets: Vec<Vec<u32>>,
+    sram: SramCounts,
+    macs: u64,
+    gated_slots: u64,
+    spans: Vec<Option<FoldSpan>>,
+    last_cycle: u64,
+}
+
+impl<'a> Sim<'a> {
+    fn new(
+        a: &'a Matrix,
+        b: &'a Matrix,
+        array: &ArrayConfig,
+        jobs: Vec<Job>,
+        gate: &'a dyn Fn(u64, u64) -> bool,
+    ) -> Self {
+        let n_jobs = jobs.len();
+        let outputs = a.rows() * b.cols();
+        Self {
+            a,
+            b,
+            r: array.rows as usize,
+            c: array.cols as usize,
+            df: array.dataflow,
+            overlap: array.overlap_folds,
+            jobs,
+            gate,
+            out: Matrix::zeros(a.rows(), b.cols()),
+            written: vec![0; outputs],
+            issued: vec![0; outputs],
+            tickets: vec![Vec::new(); n_jobs],
+            sram: SramCounts::default(),
+            macs: 0,
+            gated_slots: 0,
+            spans: vec![None; n_jobs],
+            last_cycle: 0,
+        }
+    }
+
+    fn finish(self) -> ReferenceRun {
+        let cycles = if self.jobs.is_empty() {
+            0
+        } else {
+            self.last_cycle + 1
+        };
+        ReferenceRun {
+            output: self.out,
+            cycles: Cycles(cycles),
+            sram: self.sram,
+            macs: Macs(self.macs),
+            macs_clock_gated: Macs(self.gated_slots),
+            folds: self.spans.into_iter().flatten().collect(),
+        }
+    }
+
+    /// (m, k, n) of array row index `ri`, column index `ci`, stream index `si` of job `f`.
+    fn mkn(&self, f: usize, ri: usize, ci: usize, si: usize) -> (usize, usize, usize) {
+        let j = &self.jobs[f];
+        let (x, y, z) = (j.rows[ri], j.cols[ci], j.steps[si]);
+        match self.df {
+            Dataflow::OutputStationary => (x, z, y),
+            Dataflow::WeightStationary => (z, x, y),
+            Dataflow::InputStationary => (y, x, z),
+        }
+    }
+
+    fn out_index(&self, m: usize, n: usize) -> usize {
+        m * self.b.cols() + n
+    }
+
+    /// Hands out, for every output job `f` covers, the number of contributions that must precede
+    /// its own. Called when the fold starts, i.e. in schedule order.
+    fn issue_tickets(&mut self, f: usize) {
+        let j = &self.jobs[f];
+        let (outer, inner) = match self.df {
+            Dataflow::OutputStationary => (j.rows.len(), j.cols.len()),
+            _ => (j.t(), j.cols.len()),
+        };
+        let mut t = Vec::with_capacity(outer * inner);
+        for o in 0..outer {
+            for i in 0..inner {
+                let (m, _, n) = match self.df {
+                    Dataflow::OutputStationary => self.mkn(f, o, i, 0),
+                    _ => self.mkn(f, 0, i, o),
+                };
+                let e = self.out_index(m, n);
+                t.push(self.issued[e]);
+                self.issued[e] += 1;
+            }
+        }
+        self.tickets[f] = t;
+    }
+
+    fn gate_on(&self, f: usize, m: usize, n: usize) -> bool {
+        !self.jobs[f].gated || (self.gate)(m as u64, n as u64)
+    }
+
+    /// Writes `value` as job `f`'s contribution to output (m, n) holding ticket `ticket`,
+    /// reading the stored partial sum first when earlier folds contributed (OS).
+    fn write_back(
+        &mut self,
+        cycle: u64,
+        f: usize,
+        m: usize,
+        n: usize,
+        ticket: u32,
+        value: i64,
+    ) -> Result<()> {
+        let e = self.out_index(m, n);
+        if self.written[e] != ticket {
+            return Err(ReferenceError::Hazard {
+                cycle,
+                what: format!(
+                    "fold {f} writes output ({m}, {n}) after {} of the {ticket} contributions \
+                     that precede it",
+                    self.written[e]
+                ),
+            });
+        }
+        let prior = if ticket > 0 {
+            self.sram.psum_reads += Accesses(1);
+            self.out.get(m, n)
+        } else {
+            0
+        };
+        self.out.set(m, n, prior + value);
+        self.written[e] += 1;
+        self.sram.ofmap_writes += Accesses(1);
+        Ok(())
+    }
+
+    fn open_span(&mut self, f: usize, cycle: u64) {
+        self.spans[f] = Some(FoldSpan {
+            first_cycle: cycle,
+            last_cycle: cycle,
+        });
+    }
+
+    fn close_span(&mut self, f: usize, cycle: u64) {
+        if let Some(s) = &mut self.spans[f] {
+            s.last_cycle = cycle;
+        }
+        self.last_cycle = self.last_cycle.max(cycle);
+    }
+
+    /// An upper bound on the cycles any correct run needs, to turn a stuck engine into an error.
+    fn cycle_budget(&self) -> u64 {
+        let (r, c) = (self.r as u64, self.c as u64);
+        self.jobs
+            .iter()
+            .map(|j| j.t() as u64 + 2 * r + c + 2)
+            .sum::<u64>()
+            + 16
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Output stationary
+    // -----------------------------------------------------------------------------------------
+
+    fn run_os(&mut self) -> Result<()> {
+        let (rr, cc) = (self.r, self.c);
+        let n_jobs = self.jobs.len();
+        if n_jobs == 0 {
+            return Ok(());
+        }
+        let mut start: Vec<Option<u64>> = vec![None; n_jobs];
+        start[0] = Some(0);
+        self.issue_tickets(0);
+        self.open_span(0, 0);
+        let mut started = 1;
+        let mut done_pes = vec![0usize; n_jobs];
+        let mut finished = 0;
+        // Registers: operand from the left, operand from above, accumulator (fold, sum).
+        let mut left: Vec<Option<Tok>> = vec![None; rr * cc];
+        let mut top: Vec<Option<Tok>> = vec![None; rr * cc];
+        let mut acc: Vec<Option<(usize, i64)>> = vec![None; rr * cc];
+        let mut lo = 0; // oldest fold that may still inject
+        let budget = self.cycle_budget();
+        let mut t: u64 = 0;
+        while finished < n_jobs {
+            if t > budget {
+                return Err(ReferenceError::Internal {
+                    cycle: t,
+                    what: "the array did not finish within its cycle budget".into(),
+                });
+            }
+            // With overlap, a fold starts as soon as the previous one has injected its last
+            // step at PE (0, 0).
+            if self.overlap {
+                while started < n_jobs {
+                    let p = started - 1;
+                    let s = start[p].unwrap_or(u64::MAX) + self.jobs[p].t() as u64;
+                    if s != t {
+                        break;
+                    }
+                    start[started] = Some(t);
+                    self.issue_tickets(started);
+                    self.open_span(started, t);
+                    started += 1;
+                }
+            }
+            // Shift: new[r][c] takes left[r][c-1] / top[r-1][c]; edges take injections.
+            let mut nl = vec![None; rr * cc];
+            let mut nt = vec![None; rr * cc];
+            for r in 0..rr {
+                for c in (1..cc).rev() {
+                    nl[r * cc + c] = left[r * cc + c - 1];
+                }
+                nl[r * cc] = self.inject_os(&start, lo, started, t, r, true);
+            }
+            for c in 0..cc {
+                for r in (1..rr).rev() {
+                    nt[r * cc + c] = top[(r - 1) * cc + c];
+                }
+                nt[c] = self.inject_os(&start, lo, started, t, c, false);
+            }
+            // Advance the injection window past folds that have injected everything.
+            while lo < started {
+                let s = start[lo].unwrap_or(u64::MAX);
+                if t >= s + (rr.max(cc) - 1 + self.jobs[lo].t()) as u64 {
+                    lo += 1;
+                } else {
+                    break;
+                }
+            }
+            // Every PE works on what it holds this cycle.
+            for r in 0..rr {
+                for c in 0..cc {
+                    let i = r * cc + c;
+                    let (x, y) = match (nl[i], nt[i]) {
+                        (None, None) => continue,
+                        (Some(x), Some(y)) if x.fold == y.fold && x.step == y.step => (x, y),
+                        (x, y) => {
+                            return Err(ReferenceError::Internal {
+                                cycle: t,
+                                what: format!(
+                                    "PE ({r}, {c}) holds mismatched operands {x:?} and {y:?}"
+                                ),
+                            });
+                        }
+                    };
+                    let f = x.fold;
+                    if x.step == 0 {
+                        if let Some((busy, _)) = acc[i] {
+                            return Err(ReferenceError::Hazard {
+                                cycle: t,
+                                what: format!(
+                                    "fold {f} reaches PE ({r}, {c}) while its accumulator still \
+                                     holds fold {busy}"
+                                ),
+                            });
+                        }
+                        acc[i] = Some((f, 0));
+                    }
+                    let valid = r < self.jobs[f].rows.len() && c < self.jobs[f].cols.len();
+                    if let (Some(av), Some(bv)) = (x.value, y.value) {
+                        let (m, _, n) = self.mkn(f, r, c, x.step);
+                        if self.gate_on(f, m, n) {
+                            match &mut acc[i] {
+                                Some((g, sum)) if *g == f => *sum += av * bv,
+                                other => {
+                                    return Err(ReferenceError::Internal {
+                                        cycle: t,
+                                        what: format!(
+                                            "PE ({r}, {c}) accumulator is {other:?} for fold {f}"
+                                        ),
+                                    });
+                                }
+                            }
+                            self.macs += 1;
+                        } else {
+                            self.gated_slots += 1;
+                        }
+                    }
+                    if x.step + 1 == self.jobs[f].t() {
+                        let (_, sum) = acc[i].take().unwrap_or((f, 0));
+                        if valid {
+                            let (m, _, n) = self.mkn(f, r, c, x.step);
+                            let ticket = self.tickets[f][r * self.jobs[f].cols.len() + c];
+                            self.write_back(t, f, m, n, ticket, sum)?;
+                        }
+                        done_pes[f] += 1;
+                        if done_pes[f] == rr * cc {
+                            finished += 1;
+                            self.close_span(f, t);
+                            if !self.overlap && started < n_jobs && started == f + 1 {
+                                start[started] = Some(t + 1);
+                                self.issue_tickets(started);
+                                self.open_span(started, t + 1);
+                                started += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            left = nl;
+            top = nt;
+            t += 1;
+        }
+        Ok(())
+    }
+
+    /// The token entering row `edge` at the left (`from_left`) or column `edge` at the top in
+    /// cycle `t`, from whichever started fold is injecting there.
+    fn inject_os(
+        &mut self,
+        start: &[Option<u64>],
+        lo: usize,
+        started: usize,
+        t: u64,
+        edge: usize,
+        from_left: bool,
+    ) -> Option<Tok> {
+        for f in lo..started {
+            let s = start[f]? + edge as u64;
+            let tf = self.jobs[f].t() as u64;
+            if t < s || t >= s + tf {
+                continue;
+            }
+            let step = (t - s) as usize;
+            let j = &self.jobs[f];
+            let value = if from_left {
+                j.rows.get(edge).map(|&m| {
+                    self.sram.ifmap_reads += Accesses(1);
+                    self.a.get(m, j.steps[step])
+                })
+            } else {
+                j.cols.get(edge).map(|&n| {
+                    self.sram.filter_reads += Accesses(1);
+                    self.b.get(j.steps[step], n)
+                })
+            };
+            return Some(Tok {
+                fold: f,
+                step,
+                value,
+            });
+        }
+        None
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Weight / input stationary
+    // -----------------------------------------------------------------------------------------
+
+    /// The stationary operand at array row `ri`, column `ci` of job `f`, counting the read.
+    fn stationary(&mut self, f: usize, ri: usize, ci: usize) -> Option<i64> {
+        let j = &self.jobs[f];
+        let (&k, &x) = (j.rows.get(ri)?, j.cols.get(ci)?);
+        Some(match self.df {
+            Dataflow::WeightStationary => {
+                self.sram.filter_reads += Accesses(1);
+                self.b.get(k, x)
+            }
+            _ => {
+                self.sram.ifmap_reads += Accesses(1);
+                self.a.get(x, k)
+            }
+        })
+    }
+
+    /// The streamed operand at array row `ri`, stream step `si` of job `f`, counting the read.
+    fn streamed(&mut self, f: usize, ri: usize, si: usize) -> Option<i64> {
+        let j = &self.jobs[f];
+        let (&k, &s) = (j.rows.get(ri)?, j.steps.get(si)?);
+        Some(match self.df {
+            Dataflow::WeightStationary => {
+                self.sram.ifmap_reads += Accesses(1);
+                self.a.get(s, k)
+            }
+            _ => {
+                self.sram.filter_reads += Accesses(1);
+                self.b.get(k, s)
+            }
+        })
+    }
+
+    fn run_stationary(&mut self) -> Result<()> {
+        let (rr, cc) = (self.r, self.c);
+        let n_jobs = self.jobs.len();
+        if n_jobs == 0 {
+            return Ok(());
+        }
+        // Per fold: when its stationary load starts, whether the load is skewed by column
+        // (overlapped folds load each column right behind the previous fold's wavefront), and
+        // when its stream starts.
+        let mut load: Vec<Option<(u64, bool)>> = vec![None; n_jobs];
+        let mut base: Vec<Option<u64>> = vec![None; n_jobs];
+        load[0] = Some((0, false));
+        base[0] = Some(rr as u64);
+        self.issue_tickets(0);
+        self.open_span(0, 0);
+        let mut started = 1;
+        if self.overlap {
+            // The next fold's stream follows this fold's stream once both its last step has
+            // entered and its stationary operands can have been loaded behind this fold's
+            // wavefront (R cycles per column), whichever is later.
+            for f in 1..n_jobs {
+                let prev = base[f - 1].unwrap_or(0);
+                load[f] = Some((prev, true));
+                base[f] = Some(prev + (self.jobs[f - 1].t() as u64).max(rr as u64));
+            }
+        }
+        let mut extracted = vec![0usize; n_jobs];
+        let mut finished = 0;
+        let mut chain: Vec<Option<LoadTok>> = vec![None; rr * cc];
+        let mut shadow: Vec<Option<Held>> = vec![None; rr * cc];
+        let mut active: Vec<Option<Held>> = vec![None; rr * cc];
+        let mut left: Vec<Option<Tok>> = vec![None; rr * cc];
+        let mut psum: Vec<Option<Tok>> = vec![None; rr * cc];
+        let mut lo = 0;
+        let budget = self.cycle_budget();
+        let mut t: u64 = 0;
+        while finished < n_jobs {
+            if t > budget {
+                return Err(ReferenceError::Internal {
+                    cycle: t,
+                    what: "the array did not finish within its cycle budget".into(),
+                });
+            }
+            if self.overlap {
+                while started < n_jobs && load[started].is_some_and(|(s, _)| s <= t) {
+                    self.issue_tickets(started);
+                    self.open_span(started, t);
+                    started += 1;
+                }
+            }
+            // 1. Load chain: shift down, inject at the top.
+            let mut nchain = vec![None; rr * cc];
+            for c in 0..cc {
+                for r in (1..rr).rev() {
+                    nchain[r * cc + c] = chain[(r - 1) * cc + c];
+                }
+                nchain[c] = self.inject_load(&load, lo, started, t, c);
+            }
+            // 2. Stream and partial sums.
+            let mut nleft = vec![None; rr * cc];
+            for r in 0..rr {
+                for c in (1..cc).rev() {
+                    nleft[r * cc + c] = left[r * cc + c - 1];
+                }
+                nleft[r * cc] = self.inject_stream(&base, lo, started, t, r);
+            }
+            let mut npsum: Vec<Option<Tok>> = vec![None; rr * cc];
+            for c in 0..cc {
+                let top_in = self.inject_psum(&base, lo, started, t, c)?;
+                for r in 0..rr {
+                    let i = r * cc + c;
+                    // Row 0 takes the injected partial sum; below, the register of the PE
+                    // above as it was at the end of the previous cycle.
+                    let p_in = if r == 0 {
+                        top_in
+                    } else {
+                        psum[(r - 1) * cc + c]
+                    };
+                    let (x, p) = match (nleft[i], p_in) {
+                        (None, None) => continue,
+                        (Some(x), Some(p)) if x.fold == p.fold && x.step == p.step => (x, p),
+                        (x, p) => {
+                            return Err(ReferenceError::Internal {
+                                cycle: t,
+                                what: format!(
+                                    "PE ({r}, {c}) holds mismatched operand {x:?} and partial \
+                                     sum {p:?}"
+                                ),
+                            });
+                        }
+                    };
+                    let f = x.fold;
+                    if active[i].is_none_or(|h| h.fold != f) {
+                        match shadow[i].take() {
+                            Some(h) if h.fold == f => active[i] = Some(h),
+                            other => {
+                                return Err(ReferenceError::Hazard {
+                                    cycle: t,
+                                    what: format!(
+                                        "fold {f} reaches PE ({r}, {c}) before its stationary \
+                                         operand is loaded (shadow register holds {other:?})"
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                    let w = active[i].and_then(|h| h.value);
+                    let value = match (p.value, x.value, w) {
+                        (Some(pv), Some(xv), Some(wv)) => {
+                            let (m, _, n) = self.mkn(f, r, c, x.step);
+                            if self.gate_on(f, m, n) {
+                                self.macs += 1;
+                                Some(pv + xv * wv)
+                            } else {
+                                self.gated_slots += 1;
+                                Some(pv)
+                            }
+                        }
+                        (pv, _, _) => pv,
+                    };
+                    npsum[i] = Some(Tok {
+                        fold: f,
+                        step: p.step,
+                        value,
+                    });
+                }
+            }
+            // 3. Latch arriving stationary operands into the shadow registers (after any swap
+            // above, as a register written and read in the same clock behaves).
+            for r in 0..rr {
+                for c in 0..cc {
+                    let i = r * cc + c;
+                    if let Some(tok) = nchain[i].filter(|tok| tok.row == r) {
+                        if let Some(h) = shadow[i] {
+                            return Err(ReferenceError::Hazard {
+                                cycle: t,
+                                what: format!(
+                                    "fold {}'s stationary operand overwrites fold {}'s in PE \
+                                     ({r}, {c}) before use",
+                                    tok.fold, h.fold
+                                ),
+                            });
+                        }
+                        shadow[i] = Some(Held {
+                            fold: tok.fold,
+                            value: tok.value,
+                        });
+                        nchain[i] = None;
+                    }
+                }
+            }
+            // 4. Partial sums leaving the bottom row go to the ofmap SRAM.
+            for c in 0..cc {
+                let Some(p) = npsum[(rr - 1) * cc + c] else {
+                    continue;
+                };
+                let f = p.fold;
+                if let Some(v) = p.value {
+                    let (m, _, n) = self.mkn(f, 0, c, p.step);
+                    let e = self.out_index(m, n);
+                    let ticket = self.tickets[f][p.step * self.jobs[f].cols.len() + c];
+                    if self.written[e] != ticket {
+                        return Err(ReferenceError::Hazard {
+                            cycle: t,
+                            what: format!(
+                                "fold {f} writes output ({m}, {n}) after {} of the {ticket} \
+                                 contributions that precede it",
+                                self.written[e]
+                            ),
+                        });
+                    }
+                    self.out.set(m, n, v);
+                    self.written[e] += 1;
+                    self.sram.ofmap_writes += Accesses(1);
+                }
+                extracted[f] += 1;
+                if extracted[f] == self.jobs[f].t() * cc {
+                    finished += 1;
+                    self.close_span(f, t);
+                    if !self.overlap && started < n_jobs && started == f + 1 {
+                        load[started] = Some((t + 1, false));
+                        base[started] = Some(t + 1 + rr as u64);
+                        self.issue_tickets(started);
+                        self.open_span(started, t + 1);
+                        started += 1;
+                    }
+                }
+            }
+            while lo < started {
+                let b = base[lo].unwrap_or(u64::MAX);
+                if t >= b + (rr.max(cc) - 1 + self.jobs[lo].t()) as u64 {
+                    lo += 1;
+                } else {
+                    break;
+                }
+            }
+            chain = nchain;
+            left = nleft;
+            psum = npsum;
+            t += 1;
+        }
+        Ok(())
+    }
+
+    fn inject_load(
+        &mut self,
+        load: &[Option<(u64, bool)>],
+        lo: usize,
+        started: usize,
+        t: u64,
+        c: usize,
+    ) -> Option<LoadTok> {
+        let rr = self.r;
+        for f in lo..started {
+            let (s, skew) = load[f]?;
+            let s = s + if skew { c as u64 } else { 0 };
+            if t < s || t >= s + rr as u64 {
+                continue;
+            }
+            // Deepest row first, so every row's operand arrives in the same cycle.
+            let row = rr - 1 - (t - s) as usize;
+            let value = self.stationary(f, row, c);
+            return Some(LoadTok {
+                fold: f,
+                row,
+                value,
+            });
+        }
+        None
+    }
+
+    fn inject_stream(
+        &mut self,
+        base: &[Option<u64>],
+        lo: usize,
+        started: usize,
+        t: u64,
+        r: usize,
+    ) -> Option<Tok> {
+        for f in lo..started {
+            let s = base[f]? + r as u64;
+            if t < s || t >= s + self.jobs[f].t() as u64 {
+                continue;
+            }
+            let step = (t - s) as usize;
+            let value = self.streamed(f, r, step);
+            return Some(Tok {
+                fold: f,
+                step,
+                value,
+            });
+        }
+        None
+    }
+
+    /// The partial sum entering column `c` at the top in cycle `t`: zero for an output's first
+    /// contribution, else the stored partial sum (a psum read, which must follow its write).
+    fn inject_psum(
+        &mut self,
+        base: &[Option<u64>],
+        lo: usize,
+        started: usize,
+        t: u64,
+        c: usize,
+    ) -> Result<Option<Tok>> {
+        for f in lo..started {
+            let Some(b) = base[f] else { continue };
+            let s = b + c as u64;
+            if t < s || t >= s + self.jobs[f].t() as u64 {
+                continue;
+            }
+            let step = (t - s) as usize;
+            let value = if c < self.jobs[f].cols.len() {
+                let (m, _, n) = self.mkn(f, 0, c, step);
+                let e = self.out_index(m, n);
+                let ticket = self.tickets[f][step * self.jobs[f].cols.len() + c];
+                if ticket == 0 {
+                    Some(0)
+                } else if self.written[e] != ticket {
+                    return Err(ReferenceError::Hazard {
+                        cycle: t,
+                        what: format!(
+                            "fold {f} reads the partial sum of output ({m}, {n}) before the \
+                             fold that produces it has written it"
+                        ),
+                    });
+                } else {
+                    self.sram.psum_reads += Accesses(1);
+                    Some(self.out.get(m, n))
+                }
+            } else {
+                None
+            };
+            return Ok(Some(Tok {
+                fold: f,
+                step,
+                value,
+            }));
+        }
+        Ok(None)
+    }
+}
