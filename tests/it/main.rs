@@ -2,3 +2,6 @@
 //! Shared helpers live in `support`.
 
 mod support;
+mod merge_shards;
+mod sweep_cli;
+mod sweep_fixtures;

@@ -130,9 +130,14 @@ fn shard_rows(
     per_point: Option<usize>,
 ) -> anyhow::Result<(csv::StringRecord, BTreeMap<usize, Vec<csv::StringRecord>>)> {
     let table = Table::read(&s.dir.join(name))?;
-    let col = table.column("point")?;
     let shard = Shard::new(s.info.shard, s.info.shards)?;
     let mut by_point: BTreeMap<usize, Vec<csv::StringRecord>> = BTreeMap::new();
+    // A shard without points (N larger than the grid) writes an empty file: no header.
+    let col = if table.headers.is_empty() && table.rows.is_empty() {
+        0
+    } else {
+        table.column("point")?
+    };
     for (i, row) in table.rows.iter().enumerate() {
         let cell = row.get(col).unwrap_or("");
         let p: usize = cell.parse().with_context(|| {

@@ -44,59 +44,70 @@ pub fn layer_breakdown(layers: &Table, point: usize, out: &Path) -> anyhow::Resu
         );
     }
     let wl = distinct(rows.iter().map(|&r| workloads[r]));
+    // Horizontal bars, layers top to bottom, so long layer names stay readable.
+    let heights: Vec<u32> = wl
+        .iter()
+        .map(|name| {
+            let n = rows.iter().filter(|&&r| workloads[r] == *name).count() as u32;
+            110 + 22 * n.max(9)
+        })
+        .collect();
     let mut svg = String::new();
     {
-        let (w, h) = (1000u32, 420u32);
+        let width = 1200u32;
         let root =
-            SVGBackend::with_string(&mut svg, (w, 2 * h * wl.len() as u32)).into_drawing_area();
+            SVGBackend::with_string(&mut svg, (width, heights.iter().sum())).into_drawing_area();
         root.fill(&WHITE)?;
-        let areas = root.split_evenly((2 * wl.len(), 1));
+        let mut rest = root.clone();
         for (k, name) in wl.iter().enumerate() {
+            let (area, below) = rest.split_vertically(heights[k]);
+            rest = below;
+            let (left, right) = area.split_horizontally(width / 2);
             let mine: Vec<usize> = rows
                 .iter()
                 .copied()
                 .filter(|&r| workloads[r] == *name)
                 .collect();
             let labels: Vec<String> = mine.iter().map(|&r| names[r].to_owned()).collect();
-            let n = mine.len() as f64;
-            let layer_label = |x: &f64| -> String {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-                    labels[i as usize].clone()
+            let n = mine.len();
+            // Layer i sits at y = n − 1 − i, so the first layer is on top.
+            let y_of = |i: usize| (n - 1 - i) as f64;
+            let layer_label = |y: &f64| -> String {
+                let j = y.round();
+                if (y - j).abs() < 1e-6 && j >= 0.0 && (j as usize) < n {
+                    labels[n - 1 - j as usize].clone()
                 } else {
                     String::new()
                 }
             };
-            let rotated = ("sans-serif", 11)
-                .into_font()
-                .transform(FontTransform::Rotate90);
+            let y_range = -0.5..n as f64 - 0.5;
 
             // Energy, stacked by component.
-            let totals: Vec<f64> = mine
+            let right_end = mine
                 .iter()
-                .map(|&r| parts.iter().map(|(_, v)| v[r]).sum())
-                .collect();
-            let top = totals.iter().copied().fold(0.0, f64::max).max(1e-12) * 1.08;
-            let mut chart = ChartBuilder::on(&areas[2 * k])
+                .map(|&r| parts.iter().map(|(_, v)| v[r]).sum::<f64>())
+                .fold(0.0, f64::max)
+                .max(1e-12)
+                * 1.5;
+            let mut chart = ChartBuilder::on(&left)
                 .caption(
                     format!("per-layer energy: point {point}, {name}"),
-                    ("sans-serif", 17),
+                    ("sans-serif", 16),
                 )
-                .margin(12)
-                .x_label_area_size(110)
-                .y_label_area_size(76)
-                .build_cartesian_2d(-0.5..n - 0.5, 0.0..top)?;
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(130)
+                .build_cartesian_2d(0.0..right_end, y_range.clone())?;
             chart
                 .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(mine.len())
-                .x_label_formatter(&layer_label)
-                .x_label_style(rotated.clone())
-                .y_label_formatter(&tick)
-                .x_desc("layer")
-                .y_desc("energy (pJ)")
+                .disable_y_mesh()
+                .y_labels(n)
+                .y_label_formatter(&layer_label)
+                .x_label_formatter(&tick)
+                .x_labels(5)
+                .x_desc("energy (pJ)")
                 .draw()?;
-            let mut base = vec![0.0; mine.len()];
+            let mut base = vec![0.0; n];
             for (ci, (label, values)) in parts.iter().enumerate() {
                 let c = colour(ci);
                 let bars: Vec<_> = mine
@@ -105,7 +116,7 @@ pub fn layer_breakdown(layers: &Table, point: usize, out: &Path) -> anyhow::Resu
                     .map(|(i, &r)| {
                         let (lo, hi) = (base[i], base[i] + values[r]);
                         base[i] = hi;
-                        Rectangle::new([(i as f64 - 0.38, lo), (i as f64 + 0.38, hi)], c.filled())
+                        Rectangle::new([(lo, y_of(i) - 0.38), (hi, y_of(i) + 0.38)], c.filled())
                     })
                     .collect();
                 chart
@@ -123,50 +134,45 @@ pub fn layer_breakdown(layers: &Table, point: usize, out: &Path) -> anyhow::Resu
                 .draw()?;
 
             // Cycles against the ungated dense GEMM.
-            let top = mine
+            let right_end = mine
                 .iter()
                 .map(|&r| cycles[r].max(ungated.as_ref().map_or(0.0, |u| u[r])))
                 .fold(0.0, f64::max)
                 .max(1.0)
-                * 1.08;
-            let mut chart = ChartBuilder::on(&areas[2 * k + 1])
+                * 1.5;
+            let mut chart = ChartBuilder::on(&right)
                 .caption(
                     format!("per-layer cycles: point {point}, {name}"),
-                    ("sans-serif", 17),
+                    ("sans-serif", 16),
                 )
-                .margin(12)
-                .x_label_area_size(110)
-                .y_label_area_size(76)
-                .build_cartesian_2d(-0.5..n - 0.5, 0.0..top)?;
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(130)
+                .build_cartesian_2d(0.0..right_end, y_range)?;
             chart
                 .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(mine.len())
-                .x_label_formatter(&layer_label)
-                .x_label_style(rotated)
-                .y_label_formatter(&tick)
-                .x_desc("layer")
-                .y_desc("cycles")
+                .disable_y_mesh()
+                .y_labels(n)
+                .y_label_formatter(&layer_label)
+                .x_label_formatter(&tick)
+                .x_labels(5)
+                .x_desc("cycles")
                 .draw()?;
             let bar = |offset: f64, value: f64, c: RGBColor, i: usize| {
-                let x = i as f64 + offset;
-                Rectangle::new([(x - 0.18, 0.0), (x + 0.18, value)], c.filled())
+                let y = y_of(i) + offset;
+                Rectangle::new([(0.0, y - 0.18), (value, y + 0.18)], c.filled())
             };
             if let Some(u) = &ungated {
                 let c = colour(7);
                 chart
-                    .draw_series(
-                        mine.iter()
-                            .enumerate()
-                            .map(|(i, &r)| bar(-0.19, u[r], c, i)),
-                    )?
+                    .draw_series(mine.iter().enumerate().map(|(i, &r)| bar(0.19, u[r], c, i)))?
                     .label("cycles (ungated dense GEMM)")
                     .legend(move |(x, y)| {
                         Rectangle::new([(x - 5, y - 5), (x + 5, y + 5)], c.filled())
                     });
             }
             let c = colour(0);
-            let offset = if ungated.is_some() { 0.19 } else { 0.0 };
+            let offset = if ungated.is_some() { -0.19 } else { 0.0 };
             chart
                 .draw_series(
                     mine.iter()

@@ -1,0 +1,171 @@
+//! `cdg sweep`: outputs, column layout, point order, validation before work, determinism.
+
+use crate::sweep_fixtures::{GRID, fails, ok, s, write_spec};
+
+fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().iter().map(str::to_owned).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    (headers, rows)
+}
+
+#[test]
+fn sweep_writes_rows_in_point_order_with_grid_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), GRID);
+    let out = dir.path().join("out");
+    ok(&["sweep", s(&spec), "--out", s(&out), "--layers", "--quiet"]);
+
+    let (headers, rows) = read_csv(&out.join("sweep.csv"));
+    for col in [
+        "point",
+        "array.rows",
+        "array.dataflow",
+        "memory.dram_bytes_per_cycle",
+        "workload",
+        "cycles",
+        "latency_us",
+        "energy_pj",
+        "energy_mac_pj",
+        "energy_dram_pj",
+        "utilization",
+        "area_mm2",
+        "edp_pj_us",
+        "flops_reduction",
+        "cycle_reduction",
+    ] {
+        assert!(
+            headers.iter().any(|h| h == col),
+            "no column {col}: {headers:?}"
+        );
+    }
+    assert_eq!(rows.len(), 18);
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    // Spec key order, last key fastest.
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[col("point")], i.to_string());
+        assert_eq!(row[col("array.rows")], ["8", "16", "32"][i / 6]);
+        assert_eq!(row[col("array.dataflow")], ["os", "ws", "is"][(i / 2) % 3]);
+        assert_eq!(
+            row[col("memory.dram_bytes_per_cycle")],
+            ["4", "unlimited"][i % 2]
+        );
+        assert_eq!(row[col("array_rows")], row[col("array.rows")]);
+        assert_eq!(row[col("dataflow")], row[col("array.dataflow")]);
+        assert_eq!(row[col("workload")], "net");
+        // Area of rows × 16 PEs + 3 × 64 KiB of SRAM at the default per-unit costs.
+        let rows_n: f64 = row[col("array.rows")].parse().unwrap();
+        let area: f64 = row[col("area_mm2")].parse().unwrap();
+        assert!((area - (rows_n * 16.0 * 0.0015 + 192.0 * 0.012)).abs() < 1e-9);
+    }
+    // Unlimited bandwidth never stalls; 4 bytes per cycle does on this network.
+    let stalls = |i: usize| -> u64 { rows[i][col("stall_cycles")].parse().unwrap() };
+    assert_eq!(stalls(1), 0);
+    assert!(stalls(0) > 0);
+
+    // layers.csv: one row per point × layer, with the grid columns.
+    let (lh, lrows) = read_csv(&out.join("layers.csv"));
+    assert_eq!(
+        &lh[..5],
+        [
+            "point",
+            "array.rows",
+            "array.dataflow",
+            "memory.dram_bytes_per_cycle",
+            "workload"
+        ]
+    );
+    assert_eq!(lrows.len(), 18 * 3);
+
+    // Every resolved config is written and carries its point's values.
+    let cfg = std::fs::read_to_string(out.join("configs/point-0013.toml")).unwrap();
+    assert!(cfg.contains("rows = 32"), "{cfg}");
+    assert!(cfg.contains("dataflow = \"os\""), "{cfg}");
+    assert!(
+        cfg.contains("dram_bytes_per_cycle = \"unlimited\""),
+        "{cfg}"
+    );
+    assert_eq!(std::fs::read_dir(out.join("configs")).unwrap().count(), 18);
+    assert_eq!(
+        std::fs::read(out.join("spec.toml")).unwrap(),
+        std::fs::read(&spec).unwrap()
+    );
+    assert!(out.join("energy_latency.svg").exists());
+    assert!(out.join("reduction.svg").exists());
+}
+
+#[test]
+fn sweep_output_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), GRID);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&["sweep", s(&spec), "--out", s(&a), "--layers", "--quiet"]);
+    ok(&["sweep", s(&spec), "--out", s(&b), "--layers", "--quiet"]);
+    assert_eq!(
+        crate::sweep_fixtures::files(&a),
+        crate::sweep_fixtures::files(&b)
+    );
+}
+
+#[test]
+fn invalid_grid_values_fail_before_any_work_naming_key_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    for (grid, key, value) in [
+        ("\"array.rows\" = [8, 0]\n", "array.rows", "0"),
+        (
+            "\"array.dataflow\" = [\"os\", \"diagonal\"]\n",
+            "array.dataflow",
+            "diagonal",
+        ),
+        (
+            "\"sparsity.support\" = [\"compact\", \"skip-all\"]\n",
+            "sparsity.support",
+            "skip-all",
+        ),
+        ("\"energy.mac\" = [0.2, -1.0]\n", "energy.mac", "-1"),
+        ("\"array.colz\" = [8]\n", "array.colz", "8"),
+    ] {
+        let spec = write_spec(dir.path(), grid);
+        let err = fails(&["sweep", s(&spec), "--out", s(&out), "--quiet"]);
+        assert!(err.contains(key), "`{key}` not in: {err}");
+        assert!(err.contains(value), "`{value}` not in: {err}");
+        assert!(err.contains("spec.toml"), "{err}");
+        assert!(!out.exists(), "nothing may be written for {grid}");
+    }
+}
+
+#[test]
+fn bad_specs_and_shards_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let spec = write_spec(dir.path(), GRID);
+    let err = fails(&["sweep", s(&spec), "--out", s(&out), "--shard", "4/3"]);
+    assert!(err.contains("4/3"), "{err}");
+    let err = fails(&["sweep", s(&spec), "--out", s(&out), "--shard", "0/3"]);
+    assert!(err.contains("0/3"), "{err}");
+
+    std::fs::write(
+        &spec,
+        "base = \"base.toml\"\ntopologies = [\"net.csv\"]\nbogus = 1\n",
+    )
+    .unwrap();
+    let err = fails(&["sweep", s(&spec), "--out", s(&out)]);
+    assert!(err.contains("spec.toml") && err.contains("bogus"), "{err}");
+
+    std::fs::write(
+        &spec,
+        "base = \"missing.toml\"\ntopologies = [\"net.csv\"]\n",
+    )
+    .unwrap();
+    let err = fails(&["sweep", s(&spec), "--out", s(&out)]);
+    assert!(err.contains("missing.toml"), "{err}");
+
+    std::fs::write(&spec, "base = \"base.toml\"\ntopologies = [\"nope.csv\"]\n").unwrap();
+    let err = fails(&["sweep", s(&spec), "--out", s(&out)]);
+    assert!(err.contains("nope.csv"), "{err}");
+    assert!(!out.exists());
+}
