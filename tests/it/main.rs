@@ -5,3 +5,4 @@ mod support;
 mod merge_shards;
 mod sweep_cli;
 mod sweep_fixtures;
+mod plot_svgs;

@@ -1,0 +1,187 @@
+//! `cdg plot` and the plots `cdg sweep` draws: the SVGs are parsed as text for the expected
+//! series, point counts, legend labels and axis labels with units.
+
+use crate::sweep_fixtures::{fails, ok, s, write_spec};
+use std::path::Path;
+
+const POLICY_GRID: &str = "\
+\"array.rows\" = [8, 16, 32]
+\"array.dataflow\" = [\"os\", \"ws\"]
+\"sparsity.support\" = [\"dense\", \"clock-gate\"]
+";
+
+/// The `<circle …/>` elements of an SVG as (r, fill) pairs.
+fn circles(svg: &str) -> Vec<(String, String)> {
+    svg.lines()
+        .filter(|l| l.trim_start().starts_with("<circle"))
+        .map(|l| (attr(l, "r"), attr(l, "fill")))
+        .collect()
+}
+
+fn attr(tag: &str, name: &str) -> String {
+    let key = format!(" {name}=\"");
+    let start = tag
+        .find(&key)
+        .map(|i| i + key.len())
+        .unwrap_or_else(|| panic!("{name} in {tag}"));
+    let end = tag[start..].find('"').unwrap() + start;
+    tag[start..end].to_owned()
+}
+
+/// The text content of every `<text>` element.
+fn texts(svg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = svg;
+    while let Some(i) = rest.find("<text") {
+        let open_end = rest[i..].find('>').unwrap() + i + 1;
+        let close = rest[open_end..].find("</text>").unwrap() + open_end;
+        out.push(rest[open_end..close].trim().to_owned());
+        rest = &rest[close..];
+    }
+    out
+}
+
+fn column(csv_path: &Path, name: &str) -> Vec<String> {
+    let mut r = csv::Reader::from_path(csv_path).unwrap();
+    let i = r.headers().unwrap().iter().position(|h| h == name).unwrap();
+    r.records().map(|rec| rec.unwrap()[i].to_owned()).collect()
+}
+
+fn sweep(dir: &Path, grid: &str, layers: bool) -> std::path::PathBuf {
+    let spec = write_spec(dir, grid);
+    let out = dir.join("out");
+    let mut args = vec!["sweep", s(&spec), "--out", s(&out), "--quiet"];
+    if layers {
+        args.push("--layers");
+    }
+    ok(&args);
+    out
+}
+
+#[test]
+fn energy_latency_plot_has_every_point_and_the_pareto_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sweep(dir.path(), POLICY_GRID, false);
+    let svg = std::fs::read_to_string(out.join("energy_latency.svg")).unwrap();
+    let t = texts(&svg);
+    for label in [
+        "latency (µs)",
+        "energy (pJ)",
+        "support = dense",
+        "support = clock-gate",
+    ] {
+        assert!(t.iter().any(|x| x == label), "no text `{label}` in {t:?}");
+    }
+    let latency: Vec<f64> = column(&out.join("sweep.csv"), "latency_us")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let energy: Vec<f64> = column(&out.join("sweep.csv"), "energy_pj")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // Non-dominated points by brute force (identical points do not dominate each other).
+    let front = (0..latency.len())
+        .filter(|&i| {
+            !(0..latency.len()).any(|j| {
+                latency[j] <= latency[i]
+                    && energy[j] <= energy[i]
+                    && (latency[j] < latency[i] || energy[j] < energy[i])
+            })
+        })
+        .count();
+    assert!(front >= 1);
+    let c = circles(&svg);
+    let points = c.iter().filter(|(r, _)| r == "3").count();
+    let rings = c
+        .iter()
+        .filter(|(r, fill)| r == "7" && fill == "none")
+        .count();
+    assert_eq!(points, 12, "one dot per sweep row");
+    assert_eq!(rings, front, "one ring per Pareto-optimal point");
+    assert!(
+        t.contains(&format!("Pareto front ({front} points)")),
+        "{t:?}"
+    );
+    // Dots are coloured by policy: two colours, six dots each.
+    let mut fills: Vec<&str> = c
+        .iter()
+        .filter(|(r, _)| r == "3")
+        .map(|(_, f)| f.as_str())
+        .collect();
+    fills.sort();
+    fills.dedup();
+    assert_eq!(fills.len(), 2, "{fills:?}");
+}
+
+#[test]
+fn reduction_plot_has_one_series_per_policy_and_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sweep(dir.path(), POLICY_GRID, false);
+    let svg = std::fs::read_to_string(out.join("reduction.svg")).unwrap();
+    let t = texts(&svg);
+    for label in [
+        "FLOPs reduction (×, dense MACs / needed MACs)",
+        "cycle reduction (×, ungated cycles / cycles)",
+        "dense, block none",
+        "clock-gate, block none",
+        "cycle reduction = FLOPs reduction",
+    ] {
+        assert!(t.iter().any(|x| x == label), "no text `{label}` in {t:?}");
+    }
+    // 12 data points + 2 legend markers, all radius 4.
+    assert_eq!(circles(&svg).iter().filter(|(r, _)| r == "4").count(), 14);
+}
+
+#[test]
+fn per_layer_plot_names_every_layer_of_the_chosen_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sweep(dir.path(), POLICY_GRID, true);
+    let stdout = ok(&["plot", s(&out), "--point", "5"]).stdout;
+    assert!(String::from_utf8_lossy(&stdout).contains("layers_point_0005.svg"));
+    let svg = std::fs::read_to_string(out.join("layers_point_0005.svg")).unwrap();
+    let t = texts(&svg);
+    for label in [
+        "conv1",
+        "conv2",
+        "fc",
+        "energy (pJ)",
+        "cycles",
+        "MAC",
+        "DRAM",
+        "per-layer energy: point 5, net",
+        "cycles (ungated dense GEMM)",
+    ] {
+        assert!(t.iter().any(|x| x == label), "no text `{label}` in {t:?}");
+    }
+    let err = fails(&["plot", s(&out), "--point", "99"]);
+    assert!(err.contains("point 99"), "{err}");
+}
+
+#[test]
+fn per_layer_plot_needs_layers_csv_and_plot_needs_a_sweep_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sweep(dir.path(), POLICY_GRID, false);
+    let err = fails(&["plot", s(&out), "--point", "1"]);
+    assert!(err.contains("--layers"), "{err}");
+    let err = fails(&["plot", s(dir.path())]);
+    assert!(err.contains("sweep.csv"), "{err}");
+}
+
+#[test]
+fn no_plot_draws_nothing_and_plot_draws_the_same_bytes_as_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), POLICY_GRID);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&["sweep", s(&spec), "--out", s(&a), "--quiet"]);
+    ok(&["sweep", s(&spec), "--out", s(&b), "--no-plot", "--quiet"]);
+    assert!(!b.join("energy_latency.svg").exists());
+    ok(&["plot", s(&b)]);
+    for f in ["energy_latency.svg", "reduction.svg"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
