@@ -19,9 +19,9 @@ pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
 }
 
 fn render<T: Serialize>(path: &Path, rows: &[T]) -> Result<String> {
-    let csv_err = |source| IoError::Csv {
+    let csv_err = |error| IoError::Csv {
         path: path.to_owned(),
-        source,
+        error,
     };
     let mut w = csv::WriterBuilder::new()
         .has_headers(true)

@@ -1,5 +1,7 @@
 //! The one error type of `cdg-io`. Every variant carries the file it is about and, where there
 //! is one, the dotted key, the layer or the line at fault, so a message is useful on its own.
+//! Underlying errors (OS, `cdg-core`, csv) are part of the message rather than a `source()`,
+//! so `anyhow`'s `{:#}` chain does not print them twice.
 
 use cdg_core::CoreError;
 use std::path::{Path, PathBuf};
@@ -9,12 +11,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum IoError {
     /// The operating system refused an operation on `path`.
-    #[error("{}: {op}: {source}", path.display())]
+    #[error("{}: {op}: {error}", path.display())]
     Io {
         path: PathBuf,
         op: &'static str,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file is not valid UTF-8 text.
     #[error("{}: is not valid UTF-8 text (byte {offset}); expected a UTF-8 text file", path.display())]
@@ -70,12 +71,8 @@ pub enum IoError {
     },
     /// A value was rejected by the validated vocabulary of `cdg-core` (the error names the
     /// dotted key or the layer).
-    #[error("{}: {source}", path.display())]
-    Invalid {
-        path: PathBuf,
-        #[source]
-        source: CoreError,
-    },
+    #[error("{}: {error}", path.display())]
+    Invalid { path: PathBuf, error: CoreError },
     /// A layer entry of a trace manifest is wrong.
     #[error("{}: layer {index} (`{layer}`): {problem}", path.display())]
     Layer {
@@ -100,12 +97,8 @@ pub enum IoError {
         problem: String,
     },
     /// Writing a CSV report failed.
-    #[error("{}: CSV: {source}", path.display())]
-    Csv {
-        path: PathBuf,
-        #[source]
-        source: csv::Error,
-    },
+    #[error("{}: CSV: {error}", path.display())]
+    Csv { path: PathBuf, error: csv::Error },
     /// Writing an npz archive failed.
     #[error("{}: writing npz: {message}", path.display())]
     NpzWrite { path: PathBuf, message: String },
@@ -115,11 +108,11 @@ pub enum IoError {
 pub type Result<T, E = IoError> = std::result::Result<T, E>;
 
 impl IoError {
-    pub(crate) fn io(path: &Path, op: &'static str, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, op: &'static str, error: std::io::Error) -> Self {
         Self::Io {
             path: path.to_owned(),
             op,
-            source,
+            error,
         }
     }
 
@@ -143,10 +136,10 @@ impl IoError {
         }
     }
 
-    pub(crate) fn invalid(path: &Path, source: CoreError) -> Self {
+    pub(crate) fn invalid(path: &Path, error: CoreError) -> Self {
         Self::Invalid {
             path: path.to_owned(),
-            source,
+            error,
         }
     }
 

@@ -96,7 +96,7 @@ pub fn read_trace(dir: &Path) -> Result<Trace> {
         return Err(IoError::io(
             dir,
             "cannot open trace directory",
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "it does not exist"),
         ));
     }
     let text = read_text(&manifest_path, Some("a cdg-trace manifest (JSON object)"))?;

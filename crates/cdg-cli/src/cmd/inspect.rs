@@ -61,8 +61,7 @@ struct Summary {
 }
 
 pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
-    let trace = read_trace(&args.trace)
-        .with_context(|| format!("cannot inspect trace `{}`", args.trace.display()))?;
+    let trace = read_trace(&args.trace).context("cannot inspect trace")?;
     let summary = summarize(&args.trace, &trace)?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -1,0 +1,304 @@
+"""Write cdg trace directories from NumPy (or PyTorch) gate tensors. Needs only NumPy.
+
+A trace is a directory with ``manifest.json`` (the layers and their gate blocks) and
+``masks.npz`` (one boolean array ``[N, ceil(C_out/bc), ceil(H_out/bh), ceil(W_out/bw)]`` per
+gated layer); ``cdg sim``, ``cdg sweep`` and ``cdg inspect`` read it. Typical use::
+
+    import cdg_trace
+    layer = cdg_trace.conv_layer("layer1.0.conv1", 16, 32, 32, 16, gate=(4, (16, 1, 1)))
+    grid = cdg_trace.gate_grid(gates, (16, 1, 1))      # gates: [N, C_out, H_out, W_out] 0/1
+    cdg_trace.write_trace("traces/mine", [layer], {layer["name"]: grid}, samples=len(grid))
+
+``write_trace`` checks every layer and every mask against the manifest rules (the same ones
+the Rust reader enforces) and raises ``ValueError`` naming the layer, the dimension, what was
+expected and what was found. Files are written to temporary names and renamed, so a crash
+never leaves half a trace. Run ``python3 cdg_trace.py --demo OUT_DIR`` for a small example.
+"""
+
+import json
+import math
+import os
+import sys
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT = "cdg-trace"
+VERSION = 1
+MANIFEST = "manifest.json"
+MASKS = "masks.npz"
+
+__all__ = [
+    "conv_layer",
+    "fc_layer",
+    "output_size",
+    "grid_shape",
+    "gate_grid",
+    "write_trace",
+]
+
+
+def conv_layer(name, in_channels, in_height, in_width, out_channels, kernel=3, stride=1,
+               padding=None, gate=None):
+    """A manifest layer dict for a convolution.
+
+    ``kernel`` is an int or ``(kh, kw)``; ``padding`` defaults to ``kh // 2`` ("same" for odd
+    kernels at stride 1). ``gate`` is ``None`` or ``(base_channels, (bc, bh, bw))``.
+    """
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+    if padding is None:
+        padding = kh // 2
+    layer = {
+        "name": str(name),
+        "kind": "conv",
+        "in_channels": int(in_channels),
+        "in_height": int(in_height),
+        "in_width": int(in_width),
+        "out_channels": int(out_channels),
+        "kernel": [int(kh), int(kw)],
+        "stride": int(stride),
+        "padding": int(padding),
+        "gate": None,
+    }
+    if gate is not None:
+        base, block = gate
+        layer["gate"] = {"base_channels": int(base), "block": [int(b) for b in block]}
+    layer["out_height"], layer["out_width"] = _out_hw(layer)
+    return layer
+
+
+def fc_layer(name, in_features, out_features):
+    """A manifest layer dict for a fully connected layer (never gated)."""
+    return {
+        "name": str(name), "kind": "fc", "in_channels": int(in_features), "in_height": 1,
+        "in_width": 1, "out_channels": int(out_features), "kernel": [1, 1], "stride": 1,
+        "padding": 0, "gate": None,
+    }
+
+
+def output_size(size, kernel, stride, padding, rule="floor"):
+    """Output rows/cols: floor ``(size + 2p - k) // s + 1`` (PyTorch) or SCALE-Sim's ceil."""
+    if rule == "ceil":
+        return -(-(size - kernel) // stride) + 1
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def grid_shape(layer):
+    """``(gc, gh, gw)``: the gate grid of a gated layer dict."""
+    block = layer["gate"]["block"]
+    out_h, out_w = _out_hw(layer)
+    return (math.ceil(layer["out_channels"] / block[0]), math.ceil(out_h / block[1]),
+            math.ceil(out_w / block[2]))
+
+
+def gate_grid(gates, block, reduce="any"):
+    """Per-element gates ``[N, C, H, W]`` (0/1 or bool) → block grid ``[N, gc, gh, gw]`` (bool).
+
+    ``reduce="any"``: a block is on if any element is on (no active output is lost).
+    ``reduce="mean"``: on if more than half of the block's elements are on.
+    Edge blocks may be partial; they are reduced over the elements they have.
+    """
+    g = _as_numpy(gates)
+    if g.ndim != 4:
+        raise ValueError(f"gates must be [N, C, H, W], found shape {g.shape}")
+    if reduce not in ("any", "mean"):
+        raise ValueError(f"reduce must be 'any' or 'mean', found {reduce!r}")
+    bc, bh, bw = (int(b) for b in block)
+    if min(bc, bh, bw) < 1:
+        raise ValueError(f"block {block} has a zero-sized dimension; expected each at least 1")
+    n, c, h, w = g.shape
+    gc, gh, gw = math.ceil(c / bc), math.ceil(h / bh), math.ceil(w / bw)
+    # Pad to whole blocks; padded elements count as off and are excluded from the mean.
+    on = np.zeros((n, gc * bc, gh * bh, gw * bw), dtype=np.float64)
+    valid = np.zeros_like(on)
+    on[:, :c, :h, :w] = g != 0
+    valid[:, :c, :h, :w] = 1.0
+    shape = (n, gc, bc, gh, bh, gw, bw)
+    total = on.reshape(shape).sum(axis=(2, 4, 6))
+    if reduce == "any":
+        return total > 0
+    count = valid.reshape(shape).sum(axis=(2, 4, 6))
+    return total > 0.5 * count
+
+
+def write_trace(out_dir, layers, masks, samples, provenance=None, compressed=True):
+    """Check and write a trace directory ``out_dir`` (created if needed).
+
+    ``layers``: list of manifest layer dicts (see ``conv_layer``/``fc_layer``);
+    ``masks``: dict layer name → bool or 0/1 array ``[samples, gc, gh, gw]`` for every gated
+    layer (NumPy arrays or anything ``np.asarray`` accepts, including CPU/GPU torch tensors);
+    ``provenance``: a JSON-serialisable dict describing where the trace came from.
+    """
+    samples = int(samples)
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, found {samples}")
+    if provenance is None:
+        provenance = {}
+    if not isinstance(provenance, dict):
+        raise ValueError("provenance must be a dict")
+    checked, arrays = [], {}
+    names = set()
+    for i, layer in enumerate(layers):
+        layer = _check_layer(i, layer)
+        if layer["name"] in names:
+            raise ValueError(f"layer name {layer['name']!r} appears more than once")
+        names.add(layer["name"])
+        checked.append(layer)
+        if layer["gate"] is None:
+            continue
+        name = layer["name"]
+        if name not in masks:
+            raise ValueError(f"layer {name!r}: is gated but masks has no entry for it")
+        arrays[name] = _check_mask(name, masks[name], (samples,) + grid_shape(layer))
+    for name in masks:
+        if name not in arrays:
+            raise ValueError(f"masks has an entry for {name!r}, which is not a gated layer")
+    manifest = {"format": FORMAT, "version": VERSION, "samples": samples, "layers": checked,
+                "provenance": provenance}
+    text = json.dumps(manifest, indent=2) + "\n"
+
+    os.makedirs(out_dir, exist_ok=True)
+    npz_path = os.path.join(out_dir, MASKS)
+    if arrays:
+        _atomic(npz_path, lambda f: _write_npz(f, arrays, compressed))
+    elif os.path.exists(npz_path):
+        os.remove(npz_path)
+    _atomic(os.path.join(out_dir, MANIFEST), lambda f: f.write(text.encode("utf-8")))
+
+
+def _as_numpy(x):
+    if hasattr(x, "detach"):  # torch.Tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _out_hw(layer):
+    rule = layer.get("rule", "floor")
+    kh, kw = layer["kernel"]
+    return (output_size(layer["in_height"], kh, layer["stride"], layer["padding"], rule),
+            output_size(layer["in_width"], kw, layer["stride"], layer["padding"], rule))
+
+
+_REQUIRED = ("name", "kind", "in_channels", "in_height", "in_width", "out_channels", "kernel",
+             "stride", "padding")
+_OPTIONAL = ("out_height", "out_width", "gate", "rule")
+
+
+def _check_layer(i, layer):
+    where = f"layer {i} ({layer.get('name', '?')!r})"
+    for key in _REQUIRED:
+        if key not in layer:
+            raise ValueError(f"{where}: missing key {key!r}")
+    for key in layer:
+        if key not in _REQUIRED + _OPTIONAL:
+            raise ValueError(f"{where}: unknown key {key!r}")
+    if layer["kind"] not in ("conv", "fc"):
+        raise ValueError(f"{where}: kind must be 'conv' or 'fc', found {layer['kind']!r}")
+    for key in ("in_channels", "in_height", "in_width", "out_channels", "stride"):
+        if int(layer[key]) < 1:
+            raise ValueError(f"{where}: {key} must be at least 1, found {layer[key]}")
+    kh, kw = (int(k) for k in layer["kernel"])
+    if min(kh, kw) < 1:
+        raise ValueError(f"{where}: kernel {layer['kernel']} must be positive")
+    pad = int(layer["padding"])
+    for dim, size, k in (("height", layer["in_height"], kh), ("width", layer["in_width"], kw)):
+        if k > size + 2 * pad:
+            raise ValueError(f"{where}: kernel {k} is larger than the padded input {dim} "
+                             f"{size + 2 * pad}")
+    out_h, out_w = _out_hw(layer)
+    for key, computed in (("out_height", out_h), ("out_width", out_w)):
+        if key in layer and int(layer[key]) != computed:
+            raise ValueError(f"{where}: {key} is {layer[key]} but the shape gives {computed}")
+    gate = layer.get("gate")
+    if gate is not None:
+        block = [int(b) for b in gate["block"]]
+        if len(block) != 3 or min(block) < 1:
+            raise ValueError(f"{where}: gate block {gate['block']} must be 3 positive sizes")
+        if int(gate["base_channels"]) > int(layer["in_channels"]):
+            raise ValueError(f"{where}: gate base_channels {gate['base_channels']} exceeds the "
+                             f"{layer['in_channels']} input channels")
+        gate = {"base_channels": int(gate["base_channels"]), "block": block}
+    out = {key: layer[key] for key in _REQUIRED}
+    out["kernel"] = [kh, kw]
+    if layer.get("rule", "floor") != "floor":
+        out["rule"] = layer["rule"]
+    out["out_height"], out["out_width"] = out_h, out_w
+    out["gate"] = gate
+    return out
+
+
+_DIMS = ("samples", "channel blocks", "row blocks", "column blocks")
+
+
+def _check_mask(name, mask, expected):
+    m = _as_numpy(mask)
+    if m.ndim != 4:
+        raise ValueError(f"layer {name!r}: mask has shape {m.shape}; expected 4 dimensions "
+                         f"{expected} = [samples, channel blocks, row blocks, column blocks]")
+    for d, (found, want) in enumerate(zip(m.shape, expected)):
+        if found != want:
+            raise ValueError(f"layer {name!r}: mask dimension {d} ({_DIMS[d]}) is {found}; "
+                             f"expected {want} (shape {m.shape}, expected {expected})")
+    if m.dtype != np.bool_:
+        if not (np.issubdtype(m.dtype, np.integer) or np.issubdtype(m.dtype, np.floating)):
+            raise ValueError(f"layer {name!r}: mask dtype {m.dtype} is not boolean or 0/1")
+        if not np.isin(m, (0, 1)).all():
+            raise ValueError(f"layer {name!r}: mask holds values other than 0 and 1")
+        m = m != 0
+    return np.ascontiguousarray(m, dtype=np.bool_)
+
+
+def _write_npz(f, arrays, compressed):
+    mode = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    # Written entry by entry (as np.savez does internally) so any layer name works as a key.
+    with zipfile.ZipFile(f, "w", compression=mode, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, arr, allow_pickle=False)
+
+
+def _atomic(path, fill):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        # mkstemp creates 0600 files; give the trace the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _demo(out_dir):
+    rng = np.random.default_rng(0)
+    n = 8
+    layers = [
+        conv_layer("conv1", 1, 32, 32, 16),
+        conv_layer("layer1.0.conv1", 16, 32, 32, 16, gate=(4, (16, 1, 1))),
+        conv_layer("layer2.0.conv1", 16, 32, 32, 32, stride=2, gate=(4, (8, 2, 2))),
+        fc_layer("fc", 32, 10),
+    ]
+    elem = rng.random((n, 16, 32, 32)) < 0.4
+    masks = {
+        "layer1.0.conv1": gate_grid(elem, (16, 1, 1)),
+        "layer2.0.conv1": rng.random((n,) + grid_shape(layers[2])) < 0.5,
+    }
+    write_trace(out_dir, layers, masks, n, provenance={"tool": "cdg_trace.py --demo"})
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--demo":
+        _demo(sys.argv[2])
+        print(f"wrote {sys.argv[2]}/{MANIFEST} and {MASKS}")
+    else:
+        print(__doc__)
+        print("usage: python3 cdg_trace.py --demo OUT_DIR")
+        sys.exit(2)
