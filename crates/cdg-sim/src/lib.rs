@@ -28,11 +28,14 @@
 pub mod dense;
 pub mod energy;
 pub mod error;
+pub mod functional;
 pub mod mapping;
 pub mod memory;
 pub mod models;
+pub mod reference;
 pub mod scalesim;
 pub mod stats;
+pub mod synth;
 
 pub use dense::{
     LayerOptions, check_arch, dense_fold_work, simulate_layer, simulate_network,
