@@ -287,20 +287,20 @@ pub fn csv_writer() -> csv::Writer<Vec<u8>> {
         .from_writer(Vec::new())
 }
 
-/// Renders sweep.csv (and layers.csv when `layers`) for `points` with `results`.
+/// Renders sweep.csv (and layers.csv when `layers`) for `points` with `results`. `keys` are
+/// the grid columns and `labels[i]` the cells of `points[i]` under them.
 pub fn render_csvs(
-    spec: &SweepSpec,
+    keys: &[String],
+    labels: &[Vec<String>],
     workloads: &[Workload],
     points: &[(usize, ArchConfig)],
     results: &[PointResult],
     layers: bool,
 ) -> anyhow::Result<(Vec<u8>, Option<Vec<u8>>)> {
-    let keys: Vec<String> = spec.keys().map(str::to_owned).collect();
     let mut sweep = csv_writer();
     let mut per_layer = csv_writer();
     let mut headed = false;
-    for ((index, arch), result) in points.iter().zip(results) {
-        let labels = spec.point_labels(*index);
+    for (((index, arch), result), labels) in points.iter().zip(results).zip(labels) {
         for (w, (net, layer_rows)) in workloads.iter().zip(result) {
             let head = RowHead {
                 workload: &w.name,
@@ -325,14 +325,14 @@ pub fn render_csvs(
                 headed = true;
             }
             sweep.write_field(index.to_string())?;
-            for l in &labels {
+            for l in labels {
                 sweep.write_field(l)?;
             }
             sweep.serialize((&head, net))?;
             if layers {
                 for row in layer_rows {
                     per_layer.write_field(index.to_string())?;
-                    for l in &labels {
+                    for l in labels {
                         per_layer.write_field(l)?;
                     }
                     per_layer.write_field(&w.name)?;
@@ -421,8 +421,15 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let plan = SweepPlan::new(args)?;
     let results = run_points(&plan.points, &plan.workloads, ui, "sweep")?;
+    let keys: Vec<String> = plan.spec.keys().map(str::to_owned).collect();
+    let labels: Vec<Vec<String>> = plan
+        .points
+        .iter()
+        .map(|(i, _)| plan.spec.point_labels(*i))
+        .collect();
     let (sweep_csv, layers_csv) = render_csvs(
-        &plan.spec,
+        &keys,
+        &labels,
         &plan.workloads,
         &plan.points,
         &results,

@@ -144,6 +144,8 @@ pub fn gate_density_heatmap_masks(
             .disable_mesh()
             .disable_y_axis()
             .x_labels(6)
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 13))
             .x_desc("gate density (fraction of gates on, over samples and channel blocks)")
             .draw()?;
         bar.draw_series((0..50).map(|i| {
