@@ -6,3 +6,5 @@ mod merge_shards;
 mod sweep_cli;
 mod sweep_fixtures;
 mod plot_svgs;
+mod plot_heatmap;
+mod sweep_run;

@@ -1,0 +1,48 @@
+//! Gate-density heatmaps: one panel per gated layer, coloured cells, a labelled colour bar.
+
+use crate::support::root;
+use crate::sweep_fixtures::{ok, s};
+
+#[test]
+fn heatmap_has_a_panel_per_gated_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    ok(&[
+        "run",
+        "--out",
+        s(&out),
+        "--arch-configs",
+        s(&root().join("arch-configs")),
+        "--traces",
+        s(&dir.path().join("none")),
+        "--samples",
+        "1",
+        "--quiet",
+    ]);
+    let svg = std::fs::read_to_string(out.join("gate_density_synthetic-structured.svg")).unwrap();
+    // ResNet-18 CIFAR gates the 16 3×3 convolutions inside its residual blocks.
+    let captions: Vec<&str> = svg
+        .lines()
+        .filter(|l| l.starts_with("layer") && l.contains(": density "))
+        .collect();
+    assert_eq!(captions.len(), 16, "{captions:?}");
+    assert!(
+        captions[0].starts_with("layer1.0.conv1: density 0.5"),
+        "{captions:?}"
+    );
+    assert!(svg.contains("gate density (fraction of gates on, over samples and channel blocks)"));
+    assert!(svg.contains("gate-block column (32 blocks)"));
+    // One cell per spatial gate block: stage 1 is 32×32 blocks, stage 4 is 4×4 (4 layers each,
+    // as are stages 2 and 3 at 16×16 and 8×8), plus 50 colour-bar steps. With one sample and
+    // 16-channel blocks most cells take one of a few densities.
+    let cells = 4 * (32 * 32 + 16 * 16 + 8 * 8 + 4 * 4);
+    let filled_rects = svg
+        .lines()
+        .filter(|l| {
+            l.starts_with("<rect")
+                && !l.contains("fill=\"#FFFFFF\"")
+                && !l.contains("fill=\"none\"")
+        })
+        .count();
+    assert_eq!(filled_rects, cells + 50);
+}
