@@ -1,0 +1,258 @@
+//! Batch normalisation layers: [`BatchNorm2d`] (N×C×H×W) and [`BatchNorm1d`] (N×C), both
+//! thin shapes over [`BatchNorm`], which works on N×C×L.
+
+use crate::error::{Result, TrainError};
+use crate::layers::{Buffer, Mode, Module, Param, ParamKind, join_name};
+use crate::ops::{self, BatchNormCache};
+use crate::scalar::Scalar;
+use ndarray::{
+    Array1, Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, Ix1,
+};
+
+/// BatchNorm hyper-parameters (PyTorch's defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormConfig {
+    pub eps: f64,
+    /// Running statistics update: `r ← (1 − momentum)·r + momentum·batch`.
+    pub momentum: f64,
+    /// Learnable scale γ (init 1) and shift β (init 0); without them γ = 1, β = 0.
+    pub affine: bool,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        BatchNormConfig {
+            eps: 1e-5,
+            momentum: 0.1,
+            affine: true,
+        }
+    }
+}
+
+/// Per-channel normalisation over batch and positions of an N×C×L tensor.
+#[derive(Debug, Clone)]
+pub struct BatchNorm<T: Scalar = f32> {
+    name: String,
+    channels: usize,
+    config: BatchNormConfig,
+    pub gamma: Option<Param<T>>,
+    pub beta: Option<Param<T>>,
+    pub running_mean: Buffer<T>,
+    /// Unbiased running variance (as PyTorch).
+    pub running_var: Buffer<T>,
+    cache: Option<(BatchNormCache<T>, bool)>,
+}
+
+impl<T: Scalar> BatchNorm<T> {
+    pub fn new(name: &str, channels: usize, config: BatchNormConfig) -> Self {
+        BatchNorm {
+            name: name.to_owned(),
+            channels,
+            config,
+            gamma: config.affine.then(|| {
+                Param::new(
+                    join_name(name, "weight"),
+                    ParamKind::Norm,
+                    Array1::ones(channels).into_dyn(),
+                )
+            }),
+            beta: config.affine.then(|| {
+                Param::new(
+                    join_name(name, "bias"),
+                    ParamKind::Norm,
+                    Array1::zeros(channels).into_dyn(),
+                )
+            }),
+            running_mean: Buffer::new(
+                join_name(name, "running_mean"),
+                Array1::zeros(channels).into_dyn(),
+            ),
+            running_var: Buffer::new(
+                join_name(name, "running_var"),
+                Array1::ones(channels).into_dyn(),
+            ),
+            cache: None,
+        }
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+    pub fn config(&self) -> BatchNormConfig {
+        self.config
+    }
+
+    fn vec1<'a>(p: &'a Option<Param<T>>, fallback: &'a Array1<T>) -> ArrayView1<'a, T> {
+        match p {
+            Some(p) => p.value.view().into_dimensionality::<Ix1>().expect("1-D"),
+            None => fallback.view(),
+        }
+    }
+
+    /// Normalises x (N×C×L): batch statistics (updating the running ones) in training,
+    /// running statistics in evaluation.
+    pub fn forward3(&mut self, x: ArrayView3<'_, T>, mode: Mode) -> Result<Array3<T>> {
+        let (n, c, l) = x.dim();
+        if c != self.channels || n * l == 0 {
+            return Err(TrainError::shape(
+                &self.name,
+                format!("N×{}×… with N ≥ 1", self.channels),
+                x.shape(),
+            ));
+        }
+        let ones = Array1::ones(c);
+        let zeros = Array1::zeros(c);
+        let gamma = Self::vec1(&self.gamma, &ones);
+        let beta = Self::vec1(&self.beta, &zeros);
+        match mode {
+            Mode::Train => {
+                let (y, cache, stats) = ops::batch_norm_train(x, gamma, beta, self.config.eps);
+                let m = (n * l) as f64;
+                let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
+                let mo = T::of(self.config.momentum);
+                let keep = T::one() - mo;
+                for (r, &b) in self.running_mean.value.iter_mut().zip(&stats.mean) {
+                    *r = keep * *r + mo * b;
+                }
+                for (r, &b) in self.running_var.value.iter_mut().zip(&stats.var) {
+                    *r = keep * *r + mo * T::of(b.as_f64() * unbias);
+                }
+                self.cache = Some((cache, true));
+                Ok(y)
+            }
+            Mode::Eval => {
+                let mean = self
+                    .running_mean
+                    .value
+                    .view()
+                    .into_dimensionality::<Ix1>()
+                    .expect("1-D");
+                let var = self
+                    .running_var
+                    .value
+                    .view()
+                    .into_dimensionality::<Ix1>()
+                    .expect("1-D");
+                let (y, _) = ops::batch_norm_eval(x, gamma, beta, mean, var, self.config.eps);
+                self.cache = None;
+                Ok(y)
+            }
+        }
+    }
+
+    /// Backward of the last training forward (N×C×L).
+    pub fn backward3(&mut self, dy: ArrayView3<'_, T>) -> Result<Array3<T>> {
+        let (cache, batch_stats) = self
+            .cache
+            .take()
+            .ok_or_else(|| TrainError::NoForwardCache {
+                layer: self.name.clone(),
+            })?;
+        if dy.shape() != cache.xhat.shape() {
+            return Err(TrainError::shape(
+                &self.name,
+                format!("gradient {:?}", cache.xhat.shape()),
+                dy.shape(),
+            ));
+        }
+        let ones = Array1::ones(self.channels);
+        let gamma = Self::vec1(&self.gamma, &ones);
+        let g = ops::batch_norm_backward(dy, &cache, gamma, batch_stats);
+        if let Some(p) = self.gamma.as_mut() {
+            p.accumulate(g.dgamma.view().into_dyn());
+        }
+        if let Some(p) = self.beta.as_mut() {
+            p.accumulate(g.dbeta.view().into_dyn());
+        }
+        Ok(g.dx)
+    }
+}
+
+impl<T: Scalar> Module<T> for BatchNorm<T> {
+    fn params(&self) -> Vec<&Param<T>> {
+        self.gamma.iter().chain(self.beta.iter()).collect()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        self.gamma.iter_mut().chain(self.beta.iter_mut()).collect()
+    }
+    fn buffers(&self) -> Vec<&Buffer<T>> {
+        vec![&self.running_mean, &self.running_var]
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Buffer<T>> {
+        vec![&mut self.running_mean, &mut self.running_var]
+    }
+}
+
+/// BatchNorm over N×C×H×W.
+#[derive(Debug, Clone)]
+pub struct BatchNorm2d<T: Scalar = f32>(pub BatchNorm<T>);
+
+impl<T: Scalar> BatchNorm2d<T> {
+    pub fn new(name: &str, channels: usize, config: BatchNormConfig) -> Self {
+        BatchNorm2d(BatchNorm::new(name, channels, config))
+    }
+    pub fn forward(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array4<T>> {
+        let (n, c, h, w) = x.dim();
+        let x = x.as_standard_layout();
+        let x3 = x
+            .view()
+            .into_shape_with_order((n, c, h * w))
+            .expect("standard layout");
+        let y = self.0.forward3(x3, mode)?;
+        Ok(y.into_shape_with_order((n, c, h, w)).expect("same size"))
+    }
+    pub fn backward(&mut self, dy: ArrayView4<'_, T>) -> Result<Array4<T>> {
+        let (n, c, h, w) = dy.dim();
+        let dy = dy.as_standard_layout();
+        let d3 = dy
+            .view()
+            .into_shape_with_order((n, c, h * w))
+            .expect("standard layout");
+        let dx = self.0.backward3(d3)?;
+        Ok(dx.into_shape_with_order((n, c, h, w)).expect("same size"))
+    }
+}
+
+/// BatchNorm over N×C (projection heads).
+#[derive(Debug, Clone)]
+pub struct BatchNorm1d<T: Scalar = f32>(pub BatchNorm<T>);
+
+impl<T: Scalar> BatchNorm1d<T> {
+    pub fn new(name: &str, channels: usize, config: BatchNormConfig) -> Self {
+        BatchNorm1d(BatchNorm::new(name, channels, config))
+    }
+    pub fn forward(&mut self, x: ArrayView2<'_, T>, mode: Mode) -> Result<Array2<T>> {
+        let (n, c) = x.dim();
+        let x3 = x.insert_axis(ndarray::Axis(2));
+        let y = self.0.forward3(x3, mode)?;
+        Ok(y.into_shape_with_order((n, c)).expect("same size"))
+    }
+    pub fn backward(&mut self, dy: ArrayView2<'_, T>) -> Result<Array2<T>> {
+        let (n, c) = dy.dim();
+        let dx = self.0.backward3(dy.insert_axis(ndarray::Axis(2)))?;
+        Ok(dx.into_shape_with_order((n, c)).expect("same size"))
+    }
+}
+
+macro_rules! delegate_module {
+    ($t:ident) => {
+        impl<T: Scalar> Module<T> for $t<T> {
+            fn params(&self) -> Vec<&Param<T>> {
+                self.0.params()
+            }
+            fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+                self.0.params_mut()
+            }
+            fn buffers(&self) -> Vec<&Buffer<T>> {
+                self.0.buffers()
+            }
+            fn buffers_mut(&mut self) -> Vec<&mut Buffer<T>> {
+                self.0.buffers_mut()
+            }
+        }
+    };
+}
+delegate_module!(BatchNorm2d);
+delegate_module!(BatchNorm1d);

@@ -1,0 +1,376 @@
+//! ResNet for 32×32 inputs (the CIFAR variant: 3×3 stem, stride 1, no max-pool).
+
+use crate::error::{Result, TrainError};
+use crate::layers::{
+    BasicBlock, BatchNorm2d, BatchNormConfig, Buffer, Conv, Conv2d, Conv2dConfig, ConvFactory,
+    Linear, LinearConfig, Mode, Module, Param, Relu, plain_conv_factory,
+};
+use crate::ops;
+use crate::scalar::Scalar;
+use cdg_core::{ConvParams, LayerShape, Macs, OutputRule};
+use ndarray::{Array2, Array4, ArrayView2, ArrayView4};
+use rand::RngCore;
+
+/// One stage: `blocks` basic blocks of `channels`, the first with `stride`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageConfig {
+    pub channels: usize,
+    pub blocks: usize,
+    pub stride: usize,
+}
+
+/// Shape of a ResNet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResNetConfig {
+    /// 1 (Fashion-MNIST, MNIST) or 3 (CIFAR).
+    pub in_channels: usize,
+    /// Channels of the 3×3 stem.
+    pub stem_channels: usize,
+    pub stages: Vec<StageConfig>,
+    /// A linear classifier on the pooled features, or none (SSL backbones).
+    pub num_classes: Option<usize>,
+}
+
+/// Channels of a stage at width multiplier `width`: `round(base·width)`, at least 1.
+pub fn scaled(base: usize, width: f64) -> usize {
+    ((base as f64 * width).round() as usize).max(1)
+}
+
+impl ResNetConfig {
+    /// ResNet-18 CIFAR: stem 64w, stages 64w/128w/256w/512w × 2 blocks, strides 1/2/2/2.
+    pub fn resnet18_cifar(width: f64, in_channels: usize, num_classes: Option<usize>) -> Self {
+        let st = |c, s| StageConfig {
+            channels: scaled(c, width),
+            blocks: 2,
+            stride: s,
+        };
+        ResNetConfig {
+            in_channels,
+            stem_channels: scaled(64, width),
+            stages: vec![st(64, 1), st(128, 2), st(256, 2), st(512, 2)],
+            num_classes,
+        }
+    }
+
+    /// A small ResNet for tests and quick runs: stem 8, stages 8/16/32 × 1 block (one
+    /// identity block, two downsampling blocks).
+    pub fn tiny(in_channels: usize, num_classes: Option<usize>) -> Self {
+        ResNetConfig {
+            in_channels,
+            stem_channels: 8,
+            stages: vec![
+                StageConfig {
+                    channels: 8,
+                    blocks: 1,
+                    stride: 1,
+                },
+                StageConfig {
+                    channels: 16,
+                    blocks: 1,
+                    stride: 2,
+                },
+                StageConfig {
+                    channels: 32,
+                    blocks: 1,
+                    stride: 2,
+                },
+            ],
+            num_classes,
+        }
+    }
+
+    /// Checks every size is positive.
+    pub fn validate(&self) -> Result<()> {
+        if self.in_channels == 0 {
+            return Err(TrainError::config("in_channels", "must be ≥ 1"));
+        }
+        if self.stem_channels == 0 {
+            return Err(TrainError::config("stem_channels", "must be ≥ 1"));
+        }
+        if self.stages.is_empty() {
+            return Err(TrainError::config("stages", "need at least one stage"));
+        }
+        for (i, s) in self.stages.iter().enumerate() {
+            if s.channels == 0 || s.blocks == 0 || s.stride == 0 {
+                return Err(TrainError::config(
+                    &format!("stages[{i}]"),
+                    format!("channels, blocks and stride must be ≥ 1, found {s:?}"),
+                ));
+            }
+        }
+        if self.num_classes == Some(0) {
+            return Err(TrainError::config("num_classes", "must be ≥ 1"));
+        }
+        Ok(())
+    }
+
+    /// Pooled feature size (channels of the last stage).
+    pub fn feature_dim(&self) -> usize {
+        self.stages
+            .last()
+            .map_or(self.stem_channels, |s| s.channels)
+    }
+}
+
+/// A ResNet: stem conv → BN → ReLU → stages of [`BasicBlock`]s → global average pool →
+/// optional linear classifier. Layer names follow torchvision (`conv1`, `bn1`,
+/// `layer1.0.conv1`, …, `fc`).
+#[derive(Debug)]
+pub struct ResNet<T: Scalar = f32> {
+    config: ResNetConfig,
+    pub stem: Conv2d<T>,
+    pub stem_bn: BatchNorm2d<T>,
+    stem_relu: Relu<T>,
+    pub blocks: Vec<BasicBlock<T>>,
+    pub fc: Option<Linear<T>>,
+    pooled_hw: Option<(usize, usize)>,
+}
+
+impl<T: Scalar> ResNet<T> {
+    /// A dense ResNet with freshly initialised weights.
+    pub fn new(config: &ResNetConfig, rng: &mut dyn RngCore) -> Result<Self> {
+        Self::with_conv_factory(config, rng, &mut plain_conv_factory::<T>)
+    }
+
+    /// A ResNet whose residual-block 3×3 convolutions come from `factory` (gated networks).
+    /// Parameters are drawn from `rng` in a fixed order: stem, blocks in order (conv1, conv2,
+    /// shortcut), classifier.
+    pub fn with_conv_factory(
+        config: &ResNetConfig,
+        rng: &mut dyn RngCore,
+        factory: &mut ConvFactory<'_, T>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let stem = Conv2d::new(
+            "conv1",
+            config.in_channels,
+            config.stem_channels,
+            Conv2dConfig::default(),
+            rng,
+        )
+        .without_input_grad();
+        let stem_bn = BatchNorm2d::new("bn1", config.stem_channels, BatchNormConfig::default());
+        let mut blocks = Vec::new();
+        let mut c = config.stem_channels;
+        for (si, st) in config.stages.iter().enumerate() {
+            for b in 0..st.blocks {
+                let stride = if b == 0 { st.stride } else { 1 };
+                blocks.push(BasicBlock::new(
+                    &format!("layer{}.{b}", si + 1),
+                    c,
+                    st.channels,
+                    stride,
+                    factory,
+                    rng,
+                )?);
+                c = st.channels;
+            }
+        }
+        let fc = config
+            .num_classes
+            .map(|k| Linear::new("fc", c, k, LinearConfig::default(), rng));
+        Ok(ResNet {
+            config: config.clone(),
+            stem,
+            stem_bn,
+            stem_relu: Relu::new("relu"),
+            blocks,
+            fc,
+            pooled_hw: None,
+        })
+    }
+
+    pub fn config(&self) -> &ResNetConfig {
+        &self.config
+    }
+    pub fn feature_dim(&self) -> usize {
+        self.config.feature_dim()
+    }
+
+    /// Backbone features: N×C×H×W images → N×feature_dim pooled features.
+    pub fn forward_features(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array2<T>> {
+        let h = self.stem.forward(x, mode)?;
+        let h = self.stem_bn.forward(h.view(), mode)?;
+        let mut h = self.stem_relu.forward(h.view(), mode);
+        for b in &mut self.blocks {
+            h = b.forward(h.view(), mode)?;
+        }
+        self.pooled_hw = Some((h.dim().2, h.dim().3));
+        Ok(ops::global_avg_pool(h.view()))
+    }
+
+    /// Backward from ∂L/∂features; fills parameter gradients (the input gets none).
+    pub fn backward_features(&mut self, dfeat: ArrayView2<'_, T>) -> Result<()> {
+        let (h, w) = self.pooled_hw.ok_or_else(|| TrainError::NoForwardCache {
+            layer: "avgpool".into(),
+        })?;
+        let mut d: Array4<T> = ops::global_avg_pool_backward(dfeat, h, w);
+        for b in self.blocks.iter_mut().rev() {
+            d = b.backward(d.view())?;
+        }
+        let d = self.stem_relu.backward(d.view())?;
+        let d = self.stem_bn.backward(d.view())?;
+        self.stem.backward(d.view())?;
+        Ok(())
+    }
+
+    /// Class logits; requires a classifier (`num_classes`).
+    pub fn forward(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array2<T>> {
+        let f = self.forward_features(x, mode)?;
+        let fc = self
+            .fc
+            .as_mut()
+            .ok_or_else(|| TrainError::config("num_classes", "this ResNet has no classifier"))?;
+        fc.forward(f.view(), mode)
+    }
+
+    /// Backward from ∂L/∂logits.
+    pub fn backward(&mut self, dlogits: ArrayView2<'_, T>) -> Result<()> {
+        let fc = self
+            .fc
+            .as_mut()
+            .ok_or_else(|| TrainError::config("num_classes", "this ResNet has no classifier"))?;
+        let df = fc.backward(dlogits)?;
+        self.backward_features(df.view())
+    }
+
+    /// Every residual-block 3×3 convolution, in network order (the gateable ones).
+    pub fn block_convs(&self) -> Vec<&dyn Conv<T>> {
+        self.blocks
+            .iter()
+            .flat_map(|b| [b.conv1.as_ref(), b.conv2.as_ref()])
+            .collect()
+    }
+    pub fn block_convs_mut(&mut self) -> Vec<&mut Box<dyn Conv<T>>> {
+        self.blocks
+            .iter_mut()
+            .flat_map(|b| [&mut b.conv1, &mut b.conv2])
+            .collect()
+    }
+
+    /// Every convolution and the classifier as [`LayerShape`]s (batch 1) for an input of
+    /// `height`×`width`, in execution order: stem, then per block conv1, conv2, shortcut;
+    /// then `fc`. This is the topology a trace records.
+    pub fn layer_shapes(&self, height: usize, width: usize) -> Result<Vec<LayerShape>> {
+        let mut out = Vec::new();
+        let mut push = |name: &str,
+                        c: usize,
+                        h: usize,
+                        w: usize,
+                        n: usize,
+                        cfg: Conv2dConfig|
+         -> Result<(usize, usize)> {
+            let shape = LayerShape::conv(
+                name,
+                ConvParams {
+                    in_channels: c as u64,
+                    in_height: h as u64,
+                    in_width: w as u64,
+                    out_channels: n as u64,
+                    kernel: [cfg.kernel as u64; 2],
+                    stride: cfg.stride as u64,
+                    padding: cfg.padding as u64,
+                    rule: OutputRule::Floor,
+                },
+            )
+            .map_err(|e| TrainError::config(name, e))?;
+            let hw = (shape.out_height() as usize, shape.out_width() as usize);
+            out.push(shape);
+            Ok(hw)
+        };
+        let (mut h, mut w) = push(
+            self.stem.name(),
+            self.config.in_channels,
+            height,
+            width,
+            self.config.stem_channels,
+            self.stem.config(),
+        )?;
+        for b in &self.blocks {
+            let c1 = b.conv1.as_ref();
+            let (h1, w1) = push(
+                c1.name(),
+                c1.in_channels(),
+                h,
+                w,
+                c1.out_channels(),
+                c1.config(),
+            )?;
+            let c2 = b.conv2.as_ref();
+            push(
+                c2.name(),
+                c2.in_channels(),
+                h1,
+                w1,
+                c2.out_channels(),
+                c2.config(),
+            )?;
+            if let Some(d) = &b.downsample {
+                push(
+                    d.conv.name(),
+                    d.conv.in_channels(),
+                    h,
+                    w,
+                    d.conv.out_channels(),
+                    d.conv.config(),
+                )?;
+            }
+            (h, w) = (h1, w1);
+        }
+        if let Some(fc) = &self.fc {
+            out.push(
+                LayerShape::fc(fc.name(), fc.in_features() as u64, fc.out_features() as u64)
+                    .map_err(|e| TrainError::config("fc", e))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Multiply-accumulates per image of convolutions and classifier (no BN, pooling, adds).
+    pub fn macs_per_image(&self, height: usize, width: usize) -> Result<Macs> {
+        Ok(self
+            .layer_shapes(height, width)?
+            .iter()
+            .map(|l| l.macs())
+            .sum())
+    }
+}
+
+impl<T: Scalar> Module<T> for ResNet<T> {
+    fn params(&self) -> Vec<&Param<T>> {
+        let mut v = self.stem.params();
+        v.extend(self.stem_bn.params());
+        for b in &self.blocks {
+            v.extend(b.params());
+        }
+        if let Some(fc) = &self.fc {
+            v.extend(fc.params());
+        }
+        v
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        let mut v = self.stem.params_mut();
+        v.extend(self.stem_bn.params_mut());
+        for b in &mut self.blocks {
+            v.extend(b.params_mut());
+        }
+        if let Some(fc) = &mut self.fc {
+            v.extend(fc.params_mut());
+        }
+        v
+    }
+    fn buffers(&self) -> Vec<&Buffer<T>> {
+        let mut v = self.stem_bn.buffers();
+        for b in &self.blocks {
+            v.extend(b.buffers());
+        }
+        v
+    }
+    fn buffers_mut(&mut self) -> Vec<&mut Buffer<T>> {
+        let mut v = self.stem_bn.buffers_mut();
+        for b in &mut self.blocks {
+            v.extend(b.buffers_mut());
+        }
+        v
+    }
+}

@@ -1,0 +1,24 @@
+//! Kernels on arrays: no parameters, no state. Layers in [`crate::layers`] own parameters and
+//! caches and call these. Every function is generic over [`crate::Scalar`] (`f32`, `f64`) and
+//! every backward is checked against finite differences in `f64` (tests/grad_check.rs).
+
+pub mod conv;
+pub mod elementwise;
+pub mod linear;
+pub mod loss;
+pub mod norm;
+
+pub use conv::{
+    Conv2dGrads, ConvGeom, col2im, conv2d_backward, conv2d_direct, conv2d_forward, group_size,
+    im2col,
+};
+pub use elementwise::{add, global_avg_pool, global_avg_pool_backward, relu, relu_backward};
+pub use linear::{LinearGrads, linear_backward, linear_forward};
+pub use loss::{
+    CrossEntropy, cosine_similarity, cosine_similarity_backward, l2_normalize,
+    l2_normalize_backward, softmax_cross_entropy,
+};
+pub use norm::{
+    BatchNormCache, BatchNormGrads, BatchStats, batch_norm_backward, batch_norm_eval,
+    batch_norm_train, batch_stats,
+};
