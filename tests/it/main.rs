@@ -8,3 +8,5 @@ mod sweep_fixtures;
 mod plot_svgs;
 mod plot_heatmap;
 mod sweep_run;
+mod io_inspect;
+mod io_python;
