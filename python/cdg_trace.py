@@ -130,6 +130,7 @@ def write_trace(out_dir, layers, masks, samples, provenance=None, compressed=Tru
     layer (NumPy arrays or anything ``np.asarray`` accepts, including CPU/GPU torch tensors);
     ``provenance``: a JSON-serialisable dict describing where the trace came from.
     """
+    masks = {} if masks is None else masks
     samples = int(samples)
     if samples < 1:
         raise ValueError(f"samples must be at least 1, found {samples}")

@@ -165,3 +165,21 @@ fn inspect_missing_directory_and_usage() {
     let out = cdg().arg("inspect").output().unwrap();
     assert!(!out.status.success(), "TRACE_DIR is required");
 }
+
+#[test]
+fn inspect_accepts_the_manifest_path_and_refuses_files() {
+    let out = inspect(&small().join("manifest.json"), false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("block.conv"));
+    let out = inspect(&small().join("masks.npz"), false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("masks.npz: cannot open trace directory: it is not a directory"),
+        "{err}"
+    );
+}

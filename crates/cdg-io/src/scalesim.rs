@@ -316,7 +316,7 @@ impl Ini {
         let mut section: Option<String> = None;
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
-            let line = raw.trim();
+            let line = raw.trim_start_matches('\u{feff}').trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
                 continue;
             }
@@ -566,7 +566,8 @@ fn topology_field(field: &str) -> &str {
 /// Splits a CSV row: fields trimmed, one trailing empty field (the trailing comma) and a
 /// trailing `#` comment dropped.
 fn split_row(raw: &str) -> Vec<&str> {
-    let line = raw.trim();
+    // Spreadsheet exports may start with a UTF-8 byte-order mark.
+    let line = raw.trim_start_matches('\u{feff}').trim();
     if line.is_empty() || line.starts_with('#') {
         return Vec::new();
     }

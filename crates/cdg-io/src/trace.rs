@@ -92,11 +92,20 @@ const TOP_KEYS: [&str; 5] = ["format", "version", "samples", "layers", "provenan
 /// Reads and checks the trace directory `dir`.
 pub fn read_trace(dir: &Path) -> Result<Trace> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    if !manifest_path.exists() && !dir.is_dir() {
+    if !dir.is_dir() {
+        let (kind, why) = if dir.exists() {
+            (
+                std::io::ErrorKind::InvalidInput,
+                "it is not a directory (a trace is a directory holding manifest.json and \
+                 masks.npz)",
+            )
+        } else {
+            (std::io::ErrorKind::NotFound, "it does not exist")
+        };
         return Err(IoError::io(
             dir,
             "cannot open trace directory",
-            std::io::Error::new(std::io::ErrorKind::NotFound, "it does not exist"),
+            std::io::Error::new(kind, why),
         ));
     }
     let text = read_text(&manifest_path, Some("a cdg-trace manifest (JSON object)"))?;

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// Trace directory (manifest.json + masks.npz).
+    /// Trace directory (manifest.json + masks.npz), or its manifest.json.
     pub trace: PathBuf,
     /// Print the summary as JSON on stdout (same fields as the table).
     #[arg(long)]
@@ -61,8 +61,19 @@ struct Summary {
 }
 
 pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
-    let trace = read_trace(&args.trace).context("cannot inspect trace")?;
-    let summary = summarize(&args.trace, &trace)?;
+    // Accept the manifest's own path too: `cdg inspect traces/x/manifest.json`.
+    let dir = match (args.trace.file_name(), args.trace.parent()) {
+        (Some(f), Some(parent)) if f == cdg_io::trace::MANIFEST_FILE && args.trace.is_file() => {
+            if parent.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                parent.to_path_buf()
+            }
+        }
+        _ => args.trace.clone(),
+    };
+    let trace = read_trace(&dir).context("cannot inspect trace")?;
+    let summary = summarize(&dir, &trace)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &summary)?;
