@@ -751,23 +751,35 @@ fn check_fold(
     Ok(())
 }
 
-/// Runs `folds` of one pass on the GEMM `a`·`b`, accumulating into `out`. Each fold computes its
+/// One pass to execute: which pass it is, its GEMM extent, its folds and, for the conditional
+/// pass, the gate.
+struct Pass<'a> {
+    kind: PassKind,
+    dims: &'a PassDims,
+    schedule: &'a PassSchedule,
+    gate: Option<&'a dyn Fn(u64, u64) -> bool>,
+}
+
+/// Runs the folds of `pass` on the GEMM `a`·`b`, accumulating into `out`. Each fold computes its
 /// output tile (the M-span × N-span it covers) as partial sums over its K-span, then adds the
-/// tile onto `out`; when `gate` is given, outputs whose gate is off are clock-gated.
+/// tile onto `out`; when the pass has a gate, outputs whose gate is off are clock-gated.
 fn execute_pass(
     a: &Matrix,
     b: &Matrix,
     array: &ArrayShape,
-    pass: PassKind,
-    dims: &PassDims,
-    schedule: &PassSchedule,
-    gate: Option<&dyn Fn(u64, u64) -> bool>,
+    pass: Pass<'_>,
     out: &mut Matrix,
     stats: &mut ExecStats,
 ) -> Result<()> {
+    let Pass {
+        kind,
+        dims,
+        schedule,
+        gate,
+    } = pass;
     let df = array.dataflow;
     for (i, fold) in schedule.folds.iter().enumerate() {
-        check_fold(fold, i, pass, array, dims)?;
+        check_fold(fold, i, kind, array, dims)?;
         let (ms, ks, ns) = (
             fold.span(df, Axis::M),
             fold.span(df, Axis::K),
@@ -818,10 +830,12 @@ pub fn run_layer(
         &a,
         &b,
         array,
-        PassKind::Whole,
-        &layer_dims(layer),
-        schedule,
-        None,
+        Pass {
+            kind: PassKind::Whole,
+            dims: &layer_dims(layer),
+            schedule,
+            gate: None,
+        },
         &mut out,
         &mut stats,
     )?;
@@ -851,10 +865,12 @@ pub fn run_gated_layer(
         &a,
         &b,
         array,
-        PassKind::Base,
-        &base,
-        &schedule.base,
-        None,
+        Pass {
+            kind: PassKind::Base,
+            dims: &base,
+            schedule: &schedule.base,
+            gate: None,
+        },
         &mut out,
         &mut stats,
     )?;
@@ -862,10 +878,12 @@ pub fn run_gated_layer(
         &a,
         &b,
         array,
-        PassKind::Cond,
-        &cond,
-        &schedule.cond,
-        Some(&gate),
+        Pass {
+            kind: PassKind::Cond,
+            dims: &cond,
+            schedule: &schedule.cond,
+            gate: Some(&gate),
+        },
         &mut out,
         &mut stats,
     )?;
@@ -923,10 +941,12 @@ mod tests {
             &a,
             &a,
             &array,
-            PassKind::Base,
-            &dims,
-            &s,
-            None,
+            Pass {
+                kind: PassKind::Base,
+                dims: &dims,
+                schedule: &s,
+                gate: None,
+            },
             &mut out,
             &mut ExecStats::default(),
         )

@@ -679,8 +679,8 @@ impl<'a> Sim<'a> {
         edge: usize,
         from_left: bool,
     ) -> Option<Tok> {
-        for f in lo..started {
-            let s = start[f]? + edge as u64;
+        for (f, &slot) in start.iter().enumerate().take(started).skip(lo) {
+            let s = slot? + edge as u64;
             let tf = self.jobs[f].t() as u64;
             if t < s || t >= s + tf {
                 continue;
@@ -956,8 +956,8 @@ impl<'a> Sim<'a> {
         c: usize,
     ) -> Option<LoadTok> {
         let rr = self.r;
-        for f in lo..started {
-            let (s, skew) = load[f]?;
+        for (f, &slot) in load.iter().enumerate().take(started).skip(lo) {
+            let (s, skew) = slot?;
             let s = s + if skew { c as u64 } else { 0 };
             if t < s || t >= s + rr as u64 {
                 continue;
@@ -982,8 +982,8 @@ impl<'a> Sim<'a> {
         t: u64,
         r: usize,
     ) -> Option<Tok> {
-        for f in lo..started {
-            let s = base[f]? + r as u64;
+        for (f, &slot) in base.iter().enumerate().take(started).skip(lo) {
+            let s = slot? + r as u64;
             if t < s || t >= s + self.jobs[f].t() as u64 {
                 continue;
             }
@@ -1008,8 +1008,8 @@ impl<'a> Sim<'a> {
         t: u64,
         c: usize,
     ) -> Result<Option<Tok>> {
-        for f in lo..started {
-            let Some(b) = base[f] else { continue };
+        for (f, &slot) in base.iter().enumerate().take(started).skip(lo) {
+            let Some(b) = slot else { continue };
             let s = b + c as u64;
             if t < s || t >= s + self.jobs[f].t() as u64 {
                 continue;
