@@ -10,3 +10,4 @@ mod plot_heatmap;
 mod sweep_run;
 mod io_inspect;
 mod io_python;
+mod sim_scalesim;

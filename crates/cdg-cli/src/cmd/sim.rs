@@ -1,11 +1,291 @@
-//! `cdg sim`. Scaffolding: the issue that owns this subcommand replaces it.
+//! `cdg sim`: simulate one workload on one accelerator design.
+//!
+//! ```text
+//! cdg sim --arch FILE.toml (--trace DIR | --topology FILE.csv) --out DIR [--set KEY=VALUE]...
+//! cdg sim --scalesim-cfg FILE.cfg --topology FILE.csv --out DIR [--set KEY=VALUE]...
+//! ```
+//!
+//! Writes `DIR/layers.csv` (one row per layer), `DIR/network.csv` (the network totals),
+//! `DIR/arch.toml` (the resolved design) and, for SCALE-Sim topologies, `DIR/COMPUTE_REPORT.csv`
+//! in SCALE-Sim's own format; prints a short table on stdout.
+//!
+//! The arguments are first checked into a [`SimPlan`] (design resolved, workload loaded);
+//! only then does anything run or get written.
 
 use crate::ui::Ui;
+use anyhow::{Context, bail};
+use cdg_core::{ArchConfig, MaskSet, Network};
+use cdg_io::scalesim::{InterfaceBandwidth, ScaleSimConfig};
+use cdg_sim::scalesim::{compute_report, compute_report_csv};
+use cdg_sim::{LayerOptions, LayerRow, NetworkStats, NmSparsity};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
-pub struct SimArgs {}
+#[command(group(clap::ArgGroup::new("design").required(true).args(["arch", "scalesim_cfg"])))]
+#[command(group(clap::ArgGroup::new("workload").required(true).args(["trace", "topology"])))]
+pub struct SimArgs {
+    /// The accelerator design: an arch-config TOML (see arch-configs/).
+    #[arg(long, value_name = "FILE.toml")]
+    pub arch: Option<PathBuf>,
+    /// A SCALE-Sim .cfg instead of --arch: run a SCALE-Sim user's own inputs (CALC bandwidth
+    /// mode = unlimited bandwidth); also writes COMPUTE_REPORT.csv in SCALE-Sim's format.
+    #[arg(
+        long,
+        value_name = "FILE.cfg",
+        conflicts_with = "trace",
+        requires = "topology"
+    )]
+    pub scalesim_cfg: Option<PathBuf>,
+    /// A trace directory (manifest.json + masks.npz) written by `cdg train` or
+    /// `cdg masks synth`.
+    #[arg(long, value_name = "DIR")]
+    pub trace: Option<PathBuf>,
+    /// A SCALE-Sim topology CSV (conv or GEMM rows, optional N:M column).
+    #[arg(long, value_name = "FILE.csv")]
+    pub topology: Option<PathBuf>,
+    /// Output directory (created if needed; the report files in it are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Override an arch-config key, validated exactly like the file
+    /// (`--set array.rows=32 --set sparsity.support=compact`). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// One layers.csv row per sample of the trace (and network.csv per sample).
+    #[arg(long)]
+    pub per_sample: bool,
+}
 
-pub fn run(_args: SimArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cdg sim` is not available in this build yet")
+/// Where the design came from.
+#[derive(Debug)]
+enum DesignSource {
+    Arch(PathBuf),
+    ScaleSim(Box<ScaleSimConfig>),
+}
+
+/// The workload: a network, its masks (traces) and per-layer options (N:M from topologies).
+#[derive(Debug)]
+struct Workload {
+    network: Network,
+    masks: Option<MaskSet>,
+    layer_opts: Vec<LayerOptions>,
+    /// A SCALE-Sim topology (so COMPUTE_REPORT.csv is meaningful).
+    scalesim_topology: bool,
+    /// What to call it in messages.
+    label: String,
+}
+
+/// A validated `cdg sim` invocation.
+#[derive(Debug)]
+pub struct SimPlan {
+    arch: ArchConfig,
+    source: DesignSource,
+    workload: Workload,
+    out: PathBuf,
+    per_sample: bool,
+}
+
+pub const LAYERS_CSV: &str = "layers.csv";
+pub const NETWORK_CSV: &str = "network.csv";
+pub const ARCH_TOML: &str = "arch.toml";
+pub const COMPUTE_REPORT_CSV: &str = "COMPUTE_REPORT.csv";
+
+impl SimPlan {
+    pub fn from_args(args: SimArgs) -> anyhow::Result<Self> {
+        let (arch, source) = match (&args.arch, &args.scalesim_cfg) {
+            (Some(path), None) => (
+                cdg_io::arch::load_arch(path, &args.set)?,
+                DesignSource::Arch(path.clone()),
+            ),
+            (None, Some(cfg_path)) => {
+                let cfg = cdg_io::scalesim::read_scalesim_cfg(cfg_path)?;
+                if cfg.optimized_mapping {
+                    bail!(
+                        "{}: [sparsity] OptimizedMapping = true is not modelled by cdg; \
+                         expected false (cdg models SCALE-Sim's layer-wise N:M mapping)",
+                        cfg_path.display()
+                    );
+                }
+                // Overrides go through the same TOML validation as for --arch.
+                let arch = if args.set.is_empty() {
+                    cfg.arch.clone()
+                } else {
+                    cdg_io::arch::parse_arch(
+                        &cdg_io::arch::to_toml(&cfg.arch),
+                        &cfg_path.display().to_string(),
+                        &args.set,
+                    )?
+                };
+                (arch, DesignSource::ScaleSim(Box::new(cfg)))
+            }
+            _ => bail!("give exactly one of --arch FILE.toml and --scalesim-cfg FILE.cfg"),
+        };
+        let workload = match (&args.trace, &args.topology) {
+            (Some(dir), None) => {
+                let trace = cdg_io::read_trace(dir)?;
+                let n = trace.network.len();
+                Workload {
+                    network: trace.network,
+                    masks: trace.masks,
+                    layer_opts: vec![LayerOptions::default(); n],
+                    scalesim_topology: false,
+                    label: dir.display().to_string(),
+                }
+            }
+            (None, Some(path)) => {
+                let topo = cdg_io::scalesim::read_topology(path)?;
+                let honour_nm = match &source {
+                    DesignSource::ScaleSim(cfg) => cfg.sparsity_support,
+                    DesignSource::Arch(_) => true,
+                };
+                let layer_opts = topo
+                    .nm_sparsity
+                    .iter()
+                    .map(|nm| LayerOptions {
+                        weight_sparsity: nm.filter(|_| honour_nm).map(|(n, m)| NmSparsity {
+                            n: u64::from(n),
+                            m: u64::from(m),
+                        }),
+                    })
+                    .collect();
+                Workload {
+                    network: topo.network,
+                    masks: None,
+                    layer_opts,
+                    scalesim_topology: true,
+                    label: path.display().to_string(),
+                }
+            }
+            _ => bail!("give exactly one of --trace DIR and --topology FILE.csv"),
+        };
+        if args.per_sample && workload.masks.is_none() {
+            bail!(
+                "--per-sample needs a trace with gate masks, but {} has none",
+                workload.label
+            );
+        }
+        cdg_sim::check_arch(&arch).context("the resolved design cannot be simulated")?;
+        Ok(Self {
+            arch,
+            source,
+            workload,
+            out: args.out,
+            per_sample: args.per_sample,
+        })
+    }
+}
+
+pub fn run(args: SimArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
+    let plan = SimPlan::from_args(args)?;
+    let stats = simulate(&plan)?;
+    write_outputs(&plan, &stats)?;
+    print_table(&plan, &stats);
+    if ui.bars_enabled() {
+        eprintln!("wrote {}", plan.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the model. The dense model runs every layer in full; a trace's masks are passed along
+/// (see `cdg_sim::simulate_network` for what it does with them).
+fn simulate(plan: &SimPlan) -> anyhow::Result<NetworkStats> {
+    let w = &plan.workload;
+    let stats = if w.masks.is_some() {
+        cdg_sim::simulate_network(&plan.arch, &w.network, w.masks.as_ref())
+    } else {
+        cdg_sim::simulate_network_with(&plan.arch, &w.network, &w.layer_opts)
+    };
+    stats.with_context(|| format!("simulating {} on design `{}`", w.label, plan.arch.name))
+}
+
+fn write_outputs(plan: &SimPlan, stats: &NetworkStats) -> anyhow::Result<()> {
+    let out = &plan.out;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let rows: Vec<LayerRow> = stats.layers.iter().map(|l| l.to_row()).collect();
+    cdg_io::csv_out::write_csv(&out.join(LAYERS_CSV), &rows)?;
+    cdg_io::csv_out::write_csv(&out.join(NETWORK_CSV), &[stats.to_row()])?;
+    cdg_io::atomic::write_atomic(
+        &out.join(ARCH_TOML),
+        cdg_io::arch::to_toml(&plan.arch).as_bytes(),
+    )?;
+    if plan.workload.scalesim_topology {
+        let text = compute_report_csv(&compute_report(stats));
+        cdg_io::atomic::write_atomic(&out.join(COMPUTE_REPORT_CSV), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn print_table(plan: &SimPlan, stats: &NetworkStats) {
+    let a = &plan.arch;
+    let from = match &plan.source {
+        DesignSource::Arch(p) => p.display().to_string(),
+        DesignSource::ScaleSim(cfg) => format!(
+            "SCALE-Sim run `{}`{}",
+            cfg.run_name,
+            match cfg.interface_bandwidth {
+                InterfaceBandwidth::Calc => " (CALC: unlimited bandwidth)",
+                InterfaceBandwidth::User => " (USER bandwidth: stalls are cdg's memory model)",
+            }
+        ),
+    };
+    println!(
+        "{} on `{}` ({}×{} {}, from {})",
+        plan.workload.label, a.name, a.array.rows, a.array.cols, a.array.dataflow, from
+    );
+    if plan.workload.masks.is_some() {
+        println!("note: gate masks present; the dense model runs every layer in full");
+        if plan.per_sample {
+            println!("note: dense results are identical for every sample; one row per layer");
+        }
+    }
+    println!(
+        "{:<24} {:>14} {:>10} {:>8} {:>14}",
+        "layer", "cycles", "stalls", "util", "energy_uJ"
+    );
+    for l in &stats.layers {
+        println!(
+            "{:<24} {:>14} {:>10} {:>8.3} {:>14.3}",
+            truncate(&l.layer, 24),
+            l.cycles.get(),
+            l.stall_cycles.get(),
+            l.utilization,
+            l.energy.total().get() / 1e6
+        );
+    }
+    let t = &stats.totals;
+    println!(
+        "{:<24} {:>14} {:>10} {:>8.3} {:>14.3}",
+        "total",
+        t.cycles.get(),
+        t.stall_cycles.get(),
+        stats.utilization(),
+        t.energy.total().get() / 1e6
+    );
+    println!(
+        "latency {:.3} us, DRAM {} B, wrote {}",
+        stats.latency().get(),
+        t.dram.total().get(),
+        files_written(plan).join(", ")
+    );
+}
+
+fn files_written(plan: &SimPlan) -> Vec<String> {
+    let mut f = vec![LAYERS_CSV, NETWORK_CSV, ARCH_TOML];
+    if plan.workload.scalesim_topology {
+        f.push(COMPUTE_REPORT_CSV);
+    }
+    f.iter()
+        .map(|n| Path::new(&plan.out).join(n).display().to_string())
+        .collect()
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
 }
