@@ -10,7 +10,7 @@
 
 use super::sweep::{
     CONFIGS_DIR, LAYERS_CSV, SHARD_JSON, SPEC_COPY, SWEEP_CSV, ShardInfo, config_name, csv_writer,
-    draw_plots,
+    draw_plots, write_files,
 };
 use crate::plot::Table;
 use crate::ui::Ui;
@@ -246,9 +246,11 @@ pub fn run(args: MergeArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         Ok(cdg_io::atomic::write_atomic(&out.join(name), bytes)?)
     };
-    for (_, name, bytes) in &configs {
-        write(&format!("{CONFIGS_DIR}/{name}"), bytes)?;
-    }
+    let configs: Vec<(PathBuf, Vec<u8>)> = configs
+        .into_iter()
+        .map(|(_, name, bytes)| (out.join(CONFIGS_DIR).join(name), bytes))
+        .collect();
+    write_files(&configs)?;
     write(SPEC_COPY, &spec)?;
     write(SWEEP_CSV, &sweep)?;
     if let Some(l) = &layers {

@@ -13,7 +13,7 @@
 //!    The output says clearly that these are synthetic.
 
 use super::sweep::{
-    CONFIGS_DIR, LAYERS_CSV, SWEEP_CSV, Workload, config_name, draw_plots, render_csvs, run_points,
+    LAYERS_CSV, SWEEP_CSV, Workload, draw_plots, render_csvs, run_points, write_configs,
 };
 use crate::ui::Ui;
 use anyhow::{Context, bail};
@@ -237,13 +237,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         Ok(cdg_io::atomic::write_atomic(&out.join(name), bytes)?)
     };
-    for (index, arch) in &points {
-        let name = config_name(*index, points.len());
-        write(
-            &format!("{CONFIGS_DIR}/{name}"),
-            cdg_io::arch::to_toml(arch).as_bytes(),
-        )?;
-    }
+    write_configs(out, &points, points.len())?;
     write(SWEEP_CSV, &sweep_csv)?;
     if let Some(l) = &layers_csv {
         write(LAYERS_CSV, l)?;

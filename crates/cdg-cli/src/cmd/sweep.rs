@@ -352,6 +352,50 @@ pub fn config_name(index: usize, total: usize) -> String {
     format!("point-{index:0digits$}.toml")
 }
 
+/// Writes many small files atomically. Each atomic write syncs its file to disk, and a sync
+/// mostly waits on the device, so the writes are spread over a few threads (file systems
+/// commit concurrent syncs together); 1 000 configs take well under a second instead of
+/// seconds one after another.
+pub fn write_files(files: &[(PathBuf, Vec<u8>)]) -> anyhow::Result<()> {
+    const WRITERS: usize = 16;
+    let chunk = files.len().div_ceil(WRITERS).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || -> anyhow::Result<()> {
+                    for (path, bytes) in part {
+                        cdg_io::atomic::write_atomic(path, bytes)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a file-writing thread panicked"))?
+        })
+    })
+}
+
+/// Writes `DIR/configs/point-NNNN.toml` for every point.
+pub fn write_configs(
+    out: &Path,
+    points: &[(usize, ArchConfig)],
+    total: usize,
+) -> anyhow::Result<()> {
+    let files: Vec<(PathBuf, Vec<u8>)> = points
+        .iter()
+        .map(|(index, arch)| {
+            (
+                out.join(CONFIGS_DIR).join(config_name(*index, total)),
+                cdg_io::arch::to_toml(arch).into_bytes(),
+            )
+        })
+        .collect();
+    write_files(&files)
+}
+
 /// Draws the sweep plots from DIR/sweep.csv into DIR.
 pub fn draw_plots(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let table = plot::Table::read(&dir.join(SWEEP_CSV))?;
@@ -439,13 +483,7 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         Ok(cdg_io::atomic::write_atomic(&out.join(name), bytes)?)
     };
-    for (index, arch) in &plan.points {
-        let name = config_name(*index, plan.total);
-        write(
-            &format!("{CONFIGS_DIR}/{name}"),
-            cdg_io::arch::to_toml(arch).as_bytes(),
-        )?;
-    }
+    write_configs(out, &plan.points, plan.total)?;
     write(SPEC_COPY, &plan.spec_bytes)?;
     write(SWEEP_CSV, &sweep_csv)?;
     if let Some(layers) = &layers_csv {
