@@ -7,7 +7,9 @@ use crate::memory::{
     FoldWork, MemoryModel, MemoryTotals, OperandFootprint, OutputUse, TileUse,
     touched_input_elements,
 };
-use crate::stats::{Compulsory, LayerStats, NetworkStats, NetworkTotals, ScaleSimFigures};
+use crate::stats::{
+    Compulsory, LayerStats, NetworkStats, NetworkTotals, SampleMax, ScaleSimFigures,
+};
 use cdg_core::{
     Accesses, ArchConfig, Bytes, Cycles, Dataflow, GemmDims, Layer, Macs, MaskSet, Microseconds,
     Network,
@@ -100,18 +102,29 @@ pub fn dense_fold_work(map: &Mapping, fold: &Fold, position: u64, overlap: bool)
             id: ifmap_id,
             elems: fold.m.len() * fold.k.len(),
             first_use: ifmap_first,
+            new_elems: if ifmap_first {
+                fold.m.len() * fold.k.len()
+            } else {
+                0
+            },
         },
         filter: TileUse {
             id: filter_id,
             elems: fold.k.len() * fold.n.len(),
             first_use: filter_first,
+            new_elems: if filter_first {
+                fold.k.len() * fold.n.len()
+            } else {
+                0
+            },
         },
         output,
     }
 }
 
-/// The compulsory traffic of `layer` (with a GEMM whose K may be compressed to `k`).
-fn compulsory(arch: &ArchConfig, layer: &Layer, k: u64) -> Compulsory {
+/// The compulsory traffic of `layer` with a filter of `k` rows (K, or the compressed K of N:M
+/// sparsity): touched input elements, K·N weights, M·N outputs, in bytes.
+pub fn compulsory(arch: &ArchConfig, layer: &Layer, k: u64) -> Compulsory {
     let wb = arch.memory.word_bytes;
     let g = layer.shape.gemm();
     Compulsory {
@@ -194,49 +207,113 @@ pub fn simulate_layer(
         totals.sram.ifmap_reads = Accesses(map.col_folds * dense.m * dense.k);
     }
 
+    let pe_imbalance = (map.row_folds * r) as f64 / map.sr as f64;
+    Ok(layer_stats(
+        arch,
+        LayerOutcome {
+            layer,
+            sample: None,
+            map,
+            totals,
+            compulsory: comp,
+            macs_needed: gemm.macs(),
+            gated_slots: Macs::ZERO,
+            gate_ops: 0,
+            extra_dram_bytes: 0,
+            cycles_ungated: None,
+            cond_cycles: Cycles::ZERO,
+            pe_imbalance,
+        },
+    ))
+}
+
+/// What simulating a layer produced, before it becomes [`LayerStats`]. Gated models fill
+/// this from their own passes and call [`layer_stats`], so every model reports alike.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerOutcome<'a> {
+    pub layer: &'a Layer,
+    pub sample: Option<usize>,
+    /// The layer's dense mapping (folds, SCALE-Sim figures).
+    pub map: Mapping,
+    /// The memory model's totals over every fold that ran (all passes).
+    pub totals: MemoryTotals,
+    pub compulsory: Compulsory,
+    /// MACs whose result is used, charged at `energy.mac`.
+    pub macs_needed: Macs,
+    /// MAC slots spent on outputs whose gate is off, charged at `energy.gated_mac`.
+    pub gated_slots: Macs,
+    pub gate_ops: u64,
+    /// DRAM bytes beyond operand traffic (masks with `sparsity.mask_in_dram`).
+    pub extra_dram_bytes: u64,
+    /// Cycles of the layer as one dense GEMM; `None` when this run is that GEMM.
+    pub cycles_ungated: Option<Cycles>,
+    /// Compute cycles of a gated layer's conditional pass (0 when ungated).
+    pub cond_cycles: Cycles,
+    pub pe_imbalance: f64,
+}
+
+/// Assembles the stats of a layer: cycles = compute + stalls, energy from the actions,
+/// utilization, latency and the SCALE-Sim figures of the dense mapping.
+pub fn layer_stats(arch: &ArchConfig, o: LayerOutcome<'_>) -> LayerStats {
+    let (r, c) = (arch.array.rows, arch.array.cols);
+    let dense = o.layer.shape.gemm();
     let macs_dense = dense.macs();
-    let macs_needed = gemm.macs();
-    let cycles = totals.compute + totals.stall;
+    let t = &o.totals;
+    let cycles = t.compute + t.stall;
     let actions = Actions {
-        macs: macs_needed,
-        gated_slots: Macs::ZERO,
-        gate_ops: 0,
-        extra_dram_bytes: 0,
-        sram: totals.sram,
-        dram: totals.dram,
+        macs: o.macs_needed,
+        gated_slots: o.gated_slots,
+        gate_ops: o.gate_ops,
+        extra_dram_bytes: o.extra_dram_bytes,
+        sram: t.sram,
+        dram: t.dram,
         cycles,
     };
+    let pe_cycles = (r * c) as f64 * cycles.as_f64();
+    let latency = Microseconds::from_cycles(cycles, arch.clock.frequency_mhz);
     let energy = energy(arch, &actions);
-    let pes = (r * c) as f64;
-    let scalesim = scalesim_figures(&map, &totals, macs_dense);
-    Ok(LayerStats {
-        layer: name.to_owned(),
-        sample: None,
-        dataflow,
+    LayerStats {
+        layer: o.layer.name().to_owned(),
+        sample: o.sample,
+        dataflow: arch.array.dataflow,
         array_rows: r,
         array_cols: c,
         gemm: dense,
-        row_folds: map.row_folds,
-        col_folds: map.col_folds,
-        folds_executed: totals.folds,
+        row_folds: o.map.row_folds,
+        col_folds: o.map.col_folds,
+        folds_executed: t.folds,
         macs_dense,
-        macs_needed,
-        macs_executed: macs_needed,
+        macs_needed: o.macs_needed,
+        macs_executed: o.macs_needed + o.gated_slots,
         cycles,
-        compute_cycles: totals.compute,
-        stall_cycles: totals.stall,
-        prefetch_cycles: totals.prefetch,
-        cycles_ungated: cycles,
-        latency: Microseconds::from_cycles(cycles, arch.clock.frequency_mhz),
-        utilization: macs_needed.as_f64() / (pes * cycles.as_f64()),
-        pe_imbalance: (map.row_folds * r) as f64 / map.sr as f64,
-        gate_ops: 0,
-        sram: totals.sram,
-        dram: totals.dram,
-        compulsory: comp,
+        compute_cycles: t.compute,
+        stall_cycles: t.stall,
+        prefetch_cycles: t.prefetch,
+        cycles_ungated: o.cycles_ungated.unwrap_or(cycles),
+        cond_cycles: o.cond_cycles,
+        latency,
+        utilization: if pe_cycles > 0.0 {
+            o.macs_needed.as_f64() / pe_cycles
+        } else {
+            0.0
+        },
+        pe_imbalance: o.pe_imbalance,
+        gate_ops: o.gate_ops,
+        sram: t.sram,
+        dram: t.dram,
+        compulsory: o.compulsory,
         energy,
-        scalesim,
-    })
+        scalesim: scalesim_figures(&o.map, t, macs_dense),
+        samples: 1,
+        max: SampleMax {
+            macs_needed: o.macs_needed,
+            macs_executed: o.macs_needed + o.gated_slots,
+            cycles,
+            latency,
+            energy: energy.total(),
+            pe_imbalance: o.pe_imbalance,
+        },
+    }
 }
 
 /// SCALE-Sim's report figures for a dense mapping (see `shared/reference/README.md`).
@@ -306,14 +383,18 @@ pub fn simulate_network_with(
         .map(|(i, l)| simulate_layer(arch, l, opts.get(i).unwrap_or(&default)))
         .collect::<Result<Vec<_>, _>>()?;
     let totals = NetworkTotals::of(&layers);
-    Ok(NetworkStats {
+    let mut stats = NetworkStats {
         arch_name: arch.name.clone(),
         dataflow: arch.array.dataflow,
         array_rows: arch.array.rows,
         array_cols: arch.array.cols,
         frequency_mhz: arch.clock.frequency_mhz,
         sample: None,
+        samples: 1,
         layers,
         totals,
-    })
+        max: SampleMax::default(),
+    };
+    stats.max = stats.own_max();
+    Ok(stats)
 }

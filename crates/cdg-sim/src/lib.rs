@@ -38,8 +38,8 @@ pub mod stats;
 pub mod synth;
 
 pub use dense::{
-    LayerOptions, check_arch, dense_fold_work, simulate_layer, simulate_network,
-    simulate_network_with,
+    LayerOptions, LayerOutcome, check_arch, compulsory, dense_fold_work, layer_stats,
+    simulate_layer, simulate_network, simulate_network_with,
 };
 pub use error::SimError;
 pub use mapping::{Fold, Mapping, NmSparsity, Span};

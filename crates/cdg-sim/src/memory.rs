@@ -34,6 +34,10 @@ pub struct TileUse {
     pub elems: u64,
     /// Whether no earlier fold of this layer used this tile.
     pub first_use: bool,
+    /// Of `elems`, the GEMM elements no earlier fold of this layer read: what a fold fetches
+    /// when the whole operand fits on chip. A dense tile has all (`first_use`) or none of them
+    /// new; a gathered tile (rows or columns picked by a skip policy) may have some.
+    pub new_elems: u64,
 }
 
 /// The outputs a fold produces.
@@ -157,16 +161,19 @@ impl OperandState {
     /// Bytes this tile moves from DRAM.
     fn fetch(&mut self, t: &TileUse) -> u64 {
         let tile_bytes = t.elems.saturating_mul(self.word);
-        let resident = if self.fits {
-            !t.first_use
+        let elems = if self.fits {
+            // Everything fetched stays: only elements never read before move.
+            t.new_elems
+        } else if self.prev_id == Some(t.id) && tile_bytes <= self.cap {
+            0
         } else {
-            self.prev_id == Some(t.id) && tile_bytes <= self.cap
+            t.elems
         };
         self.prev_id = Some(t.id);
-        if resident || t.elems == 0 || self.fp.gemm_elems == 0 {
+        if elems == 0 || self.fp.gemm_elems == 0 {
             return 0;
         }
-        self.fetched_elems += u128::from(t.elems);
+        self.fetched_elems += u128::from(elems);
         let total = (self.fetched_elems * u128::from(self.fp.compulsory.get())
             / u128::from(self.fp.gemm_elems)) as u64;
         let bytes = total - self.fetched_bytes;

@@ -43,12 +43,44 @@ pub struct ScaleSimFigures {
     pub overall_utilization: f64,
 }
 
-/// Everything the simulator knows about one layer (of one sample, once masks are simulated).
+/// The largest per-sample figures of a run that averages several samples (for a single run,
+/// its own figures): the `_max` companions of the mean columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SampleMax {
+    pub macs_needed: Macs,
+    pub macs_executed: Macs,
+    pub cycles: Cycles,
+    pub latency: Microseconds,
+    pub energy: PicoJoules,
+    /// Layers only; 0 for a network.
+    pub pe_imbalance: f64,
+}
+
+impl SampleMax {
+    /// Element-wise maximum.
+    pub fn max(self, o: Self) -> Self {
+        Self {
+            macs_needed: self.macs_needed.max(o.macs_needed),
+            macs_executed: self.macs_executed.max(o.macs_executed),
+            cycles: self.cycles.max(o.cycles),
+            latency: Microseconds(self.latency.get().max(o.latency.get())),
+            energy: PicoJoules(self.energy.get().max(o.energy.get())),
+            pe_imbalance: self.pe_imbalance.max(o.pe_imbalance),
+        }
+    }
+}
+
+/// Everything the simulator knows about one layer: of one run (a dense run, or one sample of a
+/// trace), or the mean over a trace's samples (`samples > 1`; counts are then rounded to the
+/// nearest integer, energies, latencies and ratios are exact means or ratios of sums, and
+/// `max` holds the per-sample maxima).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerStats {
     pub layer: String,
-    /// The trace sample, or `None` for a dense (mask-free) run.
+    /// The trace sample, or `None` for a dense (mask-free) run or a mean over samples.
     pub sample: Option<usize>,
+    /// Samples this figure averages (1 for a single run).
+    pub samples: usize,
     pub dataflow: Dataflow,
     pub array_rows: u64,
     pub array_cols: u64,
@@ -74,6 +106,8 @@ pub struct LayerStats {
     pub prefetch_cycles: Cycles,
     /// Cycles of the layer simulated as one dense GEMM (equal to `cycles` for a dense run).
     pub cycles_ungated: Cycles,
+    /// Compute cycles of the conditional pass of a gated layer (0 for an ungated layer).
+    pub cond_cycles: Cycles,
     pub latency: Microseconds,
     /// macs_needed / (R·C·cycles).
     pub utilization: f64,
@@ -85,9 +119,23 @@ pub struct LayerStats {
     pub compulsory: Compulsory,
     pub energy: EnergyBreakdown,
     pub scalesim: ScaleSimFigures,
+    /// Per-sample maxima (a single run's own figures).
+    pub max: SampleMax,
 }
 
 impl LayerStats {
+    /// This run's own figures as maxima (what a single run reports in its `_max` columns).
+    pub fn own_max(&self) -> SampleMax {
+        SampleMax {
+            macs_needed: self.macs_needed,
+            macs_executed: self.macs_executed,
+            cycles: self.cycles,
+            latency: self.latency,
+            energy: self.energy.total(),
+            pe_imbalance: self.pe_imbalance,
+        }
+    }
+
     pub fn energy_total(&self) -> PicoJoules {
         self.energy.total()
     }
@@ -104,6 +152,7 @@ impl LayerStats {
         LayerRow {
             layer: self.layer.clone(),
             sample: self.sample,
+            samples: self.samples,
             dataflow: self.dataflow.as_str(),
             array_rows: self.array_rows,
             array_cols: self.array_cols,
@@ -117,16 +166,22 @@ impl LayerStats {
             macs_needed: self.macs_needed.get(),
             macs_executed: self.macs_executed.get(),
             macs_wasted: self.macs_executed.get() - self.macs_needed.get(),
+            macs_needed_max: self.max.macs_needed.get(),
+            macs_executed_max: self.max.macs_executed.get(),
             cycles: self.cycles.get(),
+            cycles_max: self.max.cycles.get(),
             compute_cycles: self.compute_cycles.get(),
             stall_cycles: self.stall_cycles.get(),
             prefetch_cycles: self.prefetch_cycles.get(),
             cycles_ungated: self.cycles_ungated.get(),
+            cond_cycles: self.cond_cycles.get(),
             latency_us: self.latency.get(),
+            latency_us_max: self.max.latency.get(),
             utilization: self.utilization,
             flops_reduction: ratio(self.macs_dense.as_f64(), self.macs_needed.as_f64()),
             cycle_reduction: ratio(self.cycles_ungated.as_f64(), self.cycles.as_f64()),
             pe_imbalance: self.pe_imbalance,
+            pe_imbalance_max: self.max.pe_imbalance,
             gate_ops: self.gate_ops,
             sram_ifmap_reads: self.sram.ifmap_reads.get(),
             sram_filter_reads: self.sram.filter_reads.get(),
@@ -140,6 +195,7 @@ impl LayerStats {
             dram_write_bytes: self.dram.writes().get(),
             dram_compulsory_bytes: self.compulsory.total().get(),
             energy_pj: e.total().get(),
+            energy_pj_max: self.max.energy.get(),
             energy_mac_pj: e.mac.get(),
             energy_sram_ifmap_pj: e.sram_ifmap.get(),
             energy_sram_filter_pj: e.sram_filter.get(),
@@ -167,6 +223,7 @@ impl LayerStats {
 pub struct LayerRow {
     pub layer: String,
     pub sample: Option<usize>,
+    pub samples: usize,
     pub dataflow: &'static str,
     pub array_rows: u64,
     pub array_cols: u64,
@@ -180,16 +237,22 @@ pub struct LayerRow {
     pub macs_needed: u64,
     pub macs_executed: u64,
     pub macs_wasted: u64,
+    pub macs_needed_max: u64,
+    pub macs_executed_max: u64,
     pub cycles: u64,
+    pub cycles_max: u64,
     pub compute_cycles: u64,
     pub stall_cycles: u64,
     pub prefetch_cycles: u64,
     pub cycles_ungated: u64,
+    pub cond_cycles: u64,
     pub latency_us: f64,
+    pub latency_us_max: f64,
     pub utilization: f64,
     pub flops_reduction: f64,
     pub cycle_reduction: f64,
     pub pe_imbalance: f64,
+    pub pe_imbalance_max: f64,
     pub gate_ops: u64,
     pub sram_ifmap_reads: u64,
     pub sram_filter_reads: u64,
@@ -203,6 +266,7 @@ pub struct LayerRow {
     pub dram_write_bytes: u64,
     pub dram_compulsory_bytes: u64,
     pub energy_pj: f64,
+    pub energy_pj_max: f64,
     pub energy_mac_pj: f64,
     pub energy_sram_ifmap_pj: f64,
     pub energy_sram_filter_pj: f64,
@@ -233,6 +297,7 @@ pub struct NetworkTotals {
     pub stall_cycles: Cycles,
     pub prefetch_cycles: Cycles,
     pub cycles_ungated: Cycles,
+    pub cond_cycles: Cycles,
     pub gate_ops: u64,
     pub sram: SramAccesses,
     pub dram: DramTraffic,
@@ -257,6 +322,7 @@ impl NetworkTotals {
             t.stall_cycles += l.stall_cycles;
             t.prefetch_cycles += l.prefetch_cycles;
             t.cycles_ungated += l.cycles_ungated;
+            t.cond_cycles += l.cond_cycles;
             t.gate_ops += l.gate_ops;
             t.sram.ifmap_reads += l.sram.ifmap_reads;
             t.sram.filter_reads += l.sram.filter_reads;
@@ -285,12 +351,29 @@ pub struct NetworkStats {
     pub array_rows: u64,
     pub array_cols: u64,
     pub frequency_mhz: f64,
+    /// The trace sample, or `None` for a dense run or a mean over samples.
     pub sample: Option<usize>,
+    /// Samples the figures average (1 for a single run); see [`LayerStats`].
+    pub samples: usize,
     pub layers: Vec<LayerStats>,
     pub totals: NetworkTotals,
+    /// Per-sample maxima of the network figures.
+    pub max: SampleMax,
 }
 
 impl NetworkStats {
+    /// This run's own network figures as maxima.
+    pub fn own_max(&self) -> SampleMax {
+        SampleMax {
+            macs_needed: self.totals.macs_needed,
+            macs_executed: self.totals.macs_executed,
+            cycles: self.totals.cycles,
+            latency: self.latency(),
+            energy: self.totals.energy.total(),
+            pe_imbalance: 0.0,
+        }
+    }
+
     /// Network utilization: Σ macs_needed / (R·C·Σ cycles).
     pub fn utilization(&self) -> f64 {
         let pe_cycles = (self.array_rows * self.array_cols) as f64 * self.totals.cycles.as_f64();
@@ -314,6 +397,7 @@ impl NetworkStats {
         NetworkRow {
             arch: self.arch_name.clone(),
             sample: self.sample,
+            samples: self.samples,
             dataflow: self.dataflow.as_str(),
             array_rows: self.array_rows,
             array_cols: self.array_cols,
@@ -322,12 +406,17 @@ impl NetworkStats {
             macs_needed: t.macs_needed.get(),
             macs_executed: t.macs_executed.get(),
             macs_wasted: t.macs_executed.get() - t.macs_needed.get(),
+            macs_needed_max: self.max.macs_needed.get(),
+            macs_executed_max: self.max.macs_executed.get(),
             cycles: t.cycles.get(),
+            cycles_max: self.max.cycles.get(),
             compute_cycles: t.compute_cycles.get(),
             stall_cycles: t.stall_cycles.get(),
             prefetch_cycles: t.prefetch_cycles.get(),
             cycles_ungated: t.cycles_ungated.get(),
+            cond_cycles: t.cond_cycles.get(),
             latency_us: latency,
+            latency_us_max: self.max.latency.get(),
             utilization: self.utilization(),
             flops_reduction: ratio(t.macs_dense.as_f64(), t.macs_needed.as_f64()),
             cycle_reduction: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
@@ -344,6 +433,7 @@ impl NetworkStats {
             dram_write_bytes: t.dram.writes().get(),
             dram_compulsory_bytes: t.compulsory.total().get(),
             energy_pj: e.total().get(),
+            energy_pj_max: self.max.energy.get(),
             energy_mac_pj: e.mac.get(),
             energy_sram_ifmap_pj: e.sram_ifmap.get(),
             energy_sram_filter_pj: e.sram_filter.get(),
@@ -362,6 +452,7 @@ impl NetworkStats {
 pub struct NetworkRow {
     pub arch: String,
     pub sample: Option<usize>,
+    pub samples: usize,
     pub dataflow: &'static str,
     pub array_rows: u64,
     pub array_cols: u64,
@@ -370,12 +461,17 @@ pub struct NetworkRow {
     pub macs_needed: u64,
     pub macs_executed: u64,
     pub macs_wasted: u64,
+    pub macs_needed_max: u64,
+    pub macs_executed_max: u64,
     pub cycles: u64,
+    pub cycles_max: u64,
     pub compute_cycles: u64,
     pub stall_cycles: u64,
     pub prefetch_cycles: u64,
     pub cycles_ungated: u64,
+    pub cond_cycles: u64,
     pub latency_us: f64,
+    pub latency_us_max: f64,
     pub utilization: f64,
     pub flops_reduction: f64,
     pub cycle_reduction: f64,
@@ -392,6 +488,7 @@ pub struct NetworkRow {
     pub dram_write_bytes: u64,
     pub dram_compulsory_bytes: u64,
     pub energy_pj: f64,
+    pub energy_pj_max: f64,
     pub energy_mac_pj: f64,
     pub energy_sram_ifmap_pj: f64,
     pub energy_sram_filter_pj: f64,
