@@ -46,3 +46,40 @@ fn heatmap_has_a_panel_per_gated_layer() {
         .count();
     assert_eq!(filled_rects, cells + 50);
 }
+
+#[test]
+fn inspect_plot_draws_the_heatmap_beside_the_trace_or_where_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace");
+    ok(&[
+        "masks",
+        "synth",
+        "--network",
+        "resnet18-cifar",
+        "--width",
+        "0.25",
+        "--density",
+        "0.25",
+        "--gate-block",
+        "16,2,2",
+        "--samples",
+        "3",
+        "--out",
+        s(&trace),
+    ]);
+    ok(&["inspect", s(&trace), "--plot"]);
+    let svg = std::fs::read_to_string(trace.join("gate_density.svg")).unwrap();
+    let captions = svg
+        .lines()
+        .filter(|l| l.starts_with("layer") && l.contains(": density 0.25"))
+        .count();
+    assert_eq!(captions, 16, "every gated layer at density 0.25");
+    // 2×2 spatial blocks halve the grid: stage 1 is 16×16 blocks.
+    assert!(svg.contains("gate-block column (16 blocks)"));
+    let elsewhere = dir.path().join("plots/heat.svg");
+    let arg = format!("--plot={}", s(&elsewhere));
+    let json = ok(&["inspect", &arg, "--json", s(&trace)]).stdout;
+    assert!(elsewhere.exists());
+    // JSON on stdout stays parseable: the plot path goes to stderr.
+    serde_json::from_slice::<serde_json::Value>(&json).unwrap();
+}

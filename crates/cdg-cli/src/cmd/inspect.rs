@@ -18,6 +18,10 @@ pub struct InspectArgs {
     /// Print the summary as JSON on stdout (same fields as the table).
     #[arg(long)]
     pub json: bool,
+    /// Also draw per-layer gate-density heatmaps as SVG, to FILE or by default to
+    /// TRACE_DIR/gate_density.svg.
+    #[arg(long, value_name = "FILE.svg", num_args = 0..=1, require_equals = true)]
+    pub plot: Option<Option<PathBuf>>,
 }
 
 /// One layer of the summary. Densities are fractions in [0, 1] of output elements gated on.
@@ -74,6 +78,11 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     };
     let trace = read_trace(&dir).context("cannot inspect trace")?;
     let summary = summarize(&dir, &trace)?;
+    if let Some(svg) = &args.plot {
+        let svg = svg.clone().unwrap_or_else(|| dir.join("gate_density.svg"));
+        crate::plot::gate_density_heatmap(&trace, &svg)?;
+        eprintln!("gate-density heatmaps: {}", svg.display());
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &summary)?;

@@ -218,12 +218,12 @@ pub fn load_workloads(spec: &SweepSpec) -> anyhow::Result<Vec<Workload>> {
     Ok(out)
 }
 
-/// The leading columns of every sweep.csv row; the simulator's network row follows.
+/// The leading columns of every sweep.csv row; the simulator's network row (which carries the
+/// sample count) follows.
 #[derive(Debug, Serialize)]
 pub struct RowHead<'a> {
     pub workload: &'a str,
     pub gate_block: &'a str,
-    pub samples: usize,
     pub support: &'static str,
     pub area_mm2: f64,
 }
@@ -305,7 +305,6 @@ pub fn render_csvs(
             let head = RowHead {
                 workload: &w.name,
                 gate_block: &w.gate_block,
-                samples: w.samples,
                 support: arch.sparsity.support.as_str(),
                 area_mm2: arch.area_mm2(),
             };
