@@ -11,3 +11,5 @@ mod sweep_run;
 mod io_inspect;
 mod io_python;
 mod sim_scalesim;
+mod sim_trace;
+mod masks_synth;
