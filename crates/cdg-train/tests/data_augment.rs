@@ -136,6 +136,89 @@ fn source_point_maps_flips_and_scales() {
 }
 
 #[test]
+fn view_point_inverts_source_point_and_map_point_aligns_views() {
+    let a = ViewGeometry {
+        y0: 3.0,
+        x0: 5.0,
+        h: 20.0,
+        w: 14.0,
+        flipped: true,
+    };
+    let b = ViewGeometry {
+        y0: 0.0,
+        x0: 10.0,
+        h: 22.0,
+        w: 22.0,
+        flipped: false,
+    };
+    for (i, j) in [(0.0, 0.0), (7.0, 3.0), (31.0, 31.0), (2.5, 6.25)] {
+        for g in [a, b, ViewGeometry::full(32, 32)] {
+            let (y, x) = g.source_point(i, j, 32, 32);
+            let (ii, jj) = g.view_point(y, x, 32, 32);
+            assert!(
+                (ii - i).abs() < 1e-4 && (jj - j).abs() < 1e-4,
+                "{g:?} ({i},{j}) -> ({ii},{jj})"
+            );
+        }
+        assert_eq!(
+            a.map_point(&a, i, j, 32, 32)
+                .map(|(p, q)| ((p - i).abs() < 1e-4, (q - j).abs() < 1e-4)),
+            Some((true, true))
+        );
+    }
+    // Same box, one flipped: column j maps to column w − 1 − j, at any grid resolution.
+    let plain = ViewGeometry::full(32, 32);
+    let flipped = ViewGeometry {
+        flipped: true,
+        ..plain
+    };
+    let (r, c) = plain.map_point(&flipped, 2.0, 1.0, 8, 8).unwrap();
+    assert!(
+        (r - 2.0).abs() < 1e-5 && (c - 6.0).abs() < 1e-5,
+        "({r}, {c})"
+    );
+    // A point of `b` right of `a`'s box has no partner.
+    assert_eq!(b.map_point(&a, 16.0, 31.0, 32, 32), None);
+    // Two half-scale crops: mapped pixels sample the same source point, so on any image
+    // (random here) they hold the same value wherever neither view clamps at its box edge.
+    let a = ViewGeometry {
+        y0: 3.0,
+        x0: 5.0,
+        h: 16.0,
+        w: 16.0,
+        flipped: true,
+    };
+    let b = ViewGeometry {
+        y0: 7.0,
+        x0: 1.0,
+        h: 16.0,
+        w: 16.0,
+        flipped: false,
+    };
+    let src = random_images(1, 1, 32, 32, 8).index_axis_move(Axis(0), 0);
+    let (mut va, mut vb) = (Array3::zeros((1, 32, 32)), Array3::zeros((1, 32, 32)));
+    resized_crop_into(src.view(), &a, va.view_mut()).unwrap();
+    resized_crop_into(src.view(), &b, vb.view_mut()).unwrap();
+    let mut matched = 0;
+    for i in 1..31 {
+        for j in 1..31 {
+            if let Some((p, q)) = a.map_point(&b, i as f32, j as f32, 32, 32)
+                && (1.0..31.0).contains(&p)
+                && (1.0..31.0).contains(&q)
+            {
+                assert_eq!((p.fract(), q.fract()), (0.0, 0.0));
+                assert!(
+                    (va[[0, i, j]] - vb[[0, p as usize, q as usize]]).abs() < 1e-6,
+                    "({i},{j}) -> ({p},{q})"
+                );
+                matched += 1;
+            }
+        }
+    }
+    assert!(matched > 100, "{matched} matched pixels");
+}
+
+#[test]
 fn padded_crop_shifts_with_zero_fill() {
     let src = random_images(1, 1, 8, 8, 1).index_axis_move(Axis(0), 0);
     let g = ViewGeometry {

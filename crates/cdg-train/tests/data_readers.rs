@@ -418,3 +418,19 @@ fn data_source_parses_names_and_paths() {
         "debian-fashion-mnist"
     );
 }
+
+#[test]
+fn debian_full_set_loads_when_installed() {
+    let full = Path::new(cdg_train::data::DEBIAN_FASHION_MNIST_DIR);
+    if !full.join("train-images-idx3-ubyte.gz").is_file() {
+        eprintln!("skipped: dataset-fashion-mnist is not installed");
+        return;
+    }
+    let split = DataSource::DebianFashionMnist.load().unwrap();
+    assert_eq!(split.train.images.dim(), (60_000, 1, 32, 32));
+    assert_eq!(split.test.images.dim(), (10_000, 1, 32, 32));
+    assert_eq!(split.name(), "fashion-mnist");
+    let builtin = load_builtin().unwrap();
+    assert_eq!(builtin.train.labels[..], split.train.labels[..10_000]);
+    assert_eq!(builtin.test.images, split.test.head(2_000).images);
+}

@@ -64,6 +64,37 @@ impl ViewGeometry {
         let x = self.x0 + (jj + 0.5) * self.w / out_w as f32 - 0.5;
         (y, x)
     }
+
+    /// The inverse of [`ViewGeometry::source_point`]: the view position (i, j) of an
+    /// `out_h`×`out_w` view that samples source point (y, x). May lie outside the view.
+    pub fn view_point(&self, y: f32, x: f32, out_h: usize, out_w: usize) -> (f32, f32) {
+        let i = (y + 0.5 - self.y0) * out_h as f32 / self.h - 0.5;
+        let jj = (x + 0.5 - self.x0) * out_w as f32 / self.w - 0.5;
+        let j = if self.flipped {
+            out_w as f32 - 1.0 - jj
+        } else {
+            jj
+        };
+        (i, j)
+    }
+
+    /// Where cell (i, j) of this view's `out_h`×`out_w` grid lands in `other`'s grid of the
+    /// same size (both views cut from the same image), or `None` when that source point lies
+    /// outside `other`'s crop. Works at any grid resolution, e.g. an 8×8 gate map of a 32×32
+    /// view: the grid spans the whole view either way.
+    pub fn map_point(
+        &self,
+        other: &ViewGeometry,
+        i: f32,
+        j: f32,
+        out_h: usize,
+        out_w: usize,
+    ) -> Option<(f32, f32)> {
+        let (y, x) = self.source_point(i, j, out_h, out_w);
+        let (oi, oj) = other.view_point(y, x, out_h, out_w);
+        let inside = |v: f32, n: usize| (-0.5..=n as f32 - 0.5).contains(&v);
+        (inside(oi, out_h) && inside(oj, out_w)).then_some((oi, oj))
+    }
 }
 
 /// How a view is cut out of its image.
