@@ -218,6 +218,7 @@ pub fn simulate_layer(
             compulsory: comp,
             macs_needed: gemm.macs(),
             gated_slots: Macs::ZERO,
+            wasted_slots: Macs::ZERO,
             gate_ops: 0,
             extra_dram_bytes: 0,
             cycles_ungated: None,
@@ -242,6 +243,9 @@ pub struct LayerOutcome<'a> {
     pub macs_needed: Macs,
     /// MAC slots spent on outputs whose gate is off, charged at `energy.gated_mac`.
     pub gated_slots: Macs,
+    /// MAC slots run at full cost whose result is discarded (the `dense` policy on a gated
+    /// layer computes every conditional output, gate on or off), charged at `energy.mac`.
+    pub wasted_slots: Macs,
     pub gate_ops: u64,
     /// DRAM bytes beyond operand traffic (masks with `sparsity.mask_in_dram`).
     pub extra_dram_bytes: u64,
@@ -261,7 +265,7 @@ pub fn layer_stats(arch: &ArchConfig, o: LayerOutcome<'_>) -> LayerStats {
     let t = &o.totals;
     let cycles = t.compute + t.stall;
     let actions = Actions {
-        macs: o.macs_needed,
+        macs: o.macs_needed + o.wasted_slots,
         gated_slots: o.gated_slots,
         gate_ops: o.gate_ops,
         extra_dram_bytes: o.extra_dram_bytes,
@@ -284,7 +288,7 @@ pub fn layer_stats(arch: &ArchConfig, o: LayerOutcome<'_>) -> LayerStats {
         folds_executed: t.folds,
         macs_dense,
         macs_needed: o.macs_needed,
-        macs_executed: o.macs_needed + o.gated_slots,
+        macs_executed: o.macs_needed + o.gated_slots + o.wasted_slots,
         cycles,
         compute_cycles: t.compute,
         stall_cycles: t.stall,
@@ -307,7 +311,7 @@ pub fn layer_stats(arch: &ArchConfig, o: LayerOutcome<'_>) -> LayerStats {
         samples: 1,
         max: SampleMax {
             macs_needed: o.macs_needed,
-            macs_executed: o.macs_needed + o.gated_slots,
+            macs_executed: o.macs_needed + o.gated_slots + o.wasted_slots,
             cycles,
             latency,
             energy: energy.total(),
