@@ -24,11 +24,14 @@
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod gating;
 pub mod gradcheck;
 pub mod layers;
 pub mod models;
 pub mod ops;
 pub mod scalar;
+pub mod skip;
+pub mod ssl;
 
 pub use error::{Result, TrainError};
 pub use scalar::Scalar;
