@@ -261,9 +261,27 @@ fn load_path_count_mismatch_names_both_files() {
     );
     dir.write("train-labels-idx1-ubyte", &idx_bytes(&[3], &[1, 2, 3]));
     let msg = load_path(dir.path()).unwrap_err().to_string();
+    let (images, labels) = (
+        dir.path().join("train-images-idx3-ubyte"),
+        dir.path().join("train-labels-idx1-ubyte"),
+    );
     assert_eq!(
         msg,
-        "train-images-idx3-ubyte holds 2 items but train-labels-idx1-ubyte holds 3"
+        format!(
+            "{} holds 2 items but {} holds 3",
+            images.display(),
+            labels.display()
+        )
+    );
+    // Content errors name the full path too.
+    dir.write("train-labels-idx1-ubyte", &idx_bytes(&[2], &[1, 11]));
+    let msg = load_path(dir.path()).unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "{}: at offset 9: label 11 of item 1 is out of range, expected < 10",
+            labels.display()
+        )
     );
 }
 

@@ -9,7 +9,7 @@
 //!
 //! Crops report their [`ViewGeometry`] so gates of two views can be aligned geometrically.
 
-use ndarray::{Array4, ArrayView3, ArrayView4, ArrayViewMut3, Axis};
+use ndarray::{Array4, ArrayView3, ArrayView4, ArrayViewMut3, Axis, Zip};
 use rand::RngCore;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -344,15 +344,24 @@ fn gray(r: f32, g: f32, b: f32) -> f32 {
     0.299 * r + 0.587 * g + 0.114 * b
 }
 
+/// Applies `f` to every (r, g, b) pixel of a 3-channel image in place.
+fn for_each_rgb(img: &mut ArrayViewMut3<'_, f32>, f: impl FnMut(&mut f32, &mut f32, &mut f32)) {
+    let (r, rest) = img.view_mut().split_at(Axis(0), 1);
+    let (g, b) = rest.split_at(Axis(0), 1);
+    Zip::from(r).and(g).and(b).for_each(f);
+}
+
 /// Mean of the image's grayscale version (of the image itself for one channel).
 fn gray_mean(img: &ArrayViewMut3<'_, f32>) -> f32 {
     let (c, h, w) = img.dim();
     let n = (h * w).max(1) as f64;
     let sum: f64 = if c == 3 {
-        (0..h)
-            .flat_map(|y| (0..w).map(move |x| (y, x)))
-            .map(|(y, x)| f64::from(gray(img[[0, y, x]], img[[1, y, x]], img[[2, y, x]])))
-            .sum()
+        let mut acc = 0.0f64;
+        Zip::from(img.index_axis(Axis(0), 0))
+            .and(img.index_axis(Axis(0), 1))
+            .and(img.index_axis(Axis(0), 2))
+            .for_each(|&r, &g, &b| acc += f64::from(gray(r, g, b)));
+        acc
     } else {
         img.iter().map(|&v| f64::from(v)).sum::<f64>() / c.max(1) as f64
     };
@@ -375,15 +384,12 @@ pub fn adjust_saturation(mut img: ArrayViewMut3<'_, f32>, factor: f32) {
     if img.shape()[0] != 3 {
         return;
     }
-    let (_, h, w) = img.dim();
-    for y in 0..h {
-        for x in 0..w {
-            let g = gray(img[[0, y, x]], img[[1, y, x]], img[[2, y, x]]);
-            for c in 0..3 {
-                img[[c, y, x]] = (factor * img[[c, y, x]] + (1.0 - factor) * g).clamp(0.0, 1.0);
-            }
+    for_each_rgb(&mut img, |r, g, b| {
+        let gr = (1.0 - factor) * gray(*r, *g, *b);
+        for v in [r, g, b] {
+            *v = (factor * *v + gr).clamp(0.0, 1.0);
         }
-    }
+    });
 }
 
 fn rgb_to_hsv(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
@@ -427,16 +433,10 @@ pub fn adjust_hue(mut img: ArrayViewMut3<'_, f32>, shift: f32) {
     if img.shape()[0] != 3 {
         return;
     }
-    let (_, h, w) = img.dim();
-    for y in 0..h {
-        for x in 0..w {
-            let (hh, s, v) = rgb_to_hsv(img[[0, y, x]], img[[1, y, x]], img[[2, y, x]]);
-            let (r, g, b) = hsv_to_rgb((hh + shift).rem_euclid(1.0), s, v);
-            img[[0, y, x]] = r;
-            img[[1, y, x]] = g;
-            img[[2, y, x]] = b;
-        }
-    }
+    for_each_rgb(&mut img, |r, g, b| {
+        let (hh, s, v) = rgb_to_hsv(*r, *g, *b);
+        (*r, *g, *b) = hsv_to_rgb((hh + shift).rem_euclid(1.0), s, v);
+    });
 }
 
 /// Replaces every channel by the ITU-R 601 gray level (3-channel only; others unchanged).
@@ -444,15 +444,10 @@ pub fn to_grayscale(mut img: ArrayViewMut3<'_, f32>) {
     if img.shape()[0] != 3 {
         return;
     }
-    let (_, h, w) = img.dim();
-    for y in 0..h {
-        for x in 0..w {
-            let g = gray(img[[0, y, x]], img[[1, y, x]], img[[2, y, x]]);
-            for c in 0..3 {
-                img[[c, y, x]] = g;
-            }
-        }
-    }
+    for_each_rgb(&mut img, |r, g, b| {
+        let gr = gray(*r, *g, *b);
+        (*r, *g, *b) = (gr, gr, gr);
+    });
 }
 
 fn factor(rng: &mut impl RngCore, strength: f32) -> f32 {
