@@ -452,3 +452,56 @@ fn debian_full_set_loads_when_installed() {
     assert_eq!(builtin.train.labels[..], split.train.labels[..10_000]);
     assert_eq!(builtin.test.images, split.test.head(2_000).images);
 }
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Cutting a valid IDX file anywhere gives a truncation error whose offset and byte
+        /// counts are consistent with the cut, raw or gzip.
+        #[test]
+        fn idx_cut_anywhere_reports_where(n in 1u32..5, h in 1u32..6, w in 1u32..6, cut_frac in 0.0f64..1.0, gz in any::<bool>()) {
+            let body: Vec<u8> = (0..n * h * w).map(|i| i as u8).collect();
+            let full = idx_bytes(&[n, h, w], &body);
+            let cut = ((full.len() as f64) * cut_frac) as usize;
+            let bytes = if gz { gzip(&full[..cut]) } else { full[..cut].to_vec() };
+            match parse_idx_images(bytes.as_slice(), "f") {
+                Err(DataError::Truncated { offset, expected, found, .. }) => {
+                    prop_assert!(found < expected);
+                    prop_assert_eq!(offset + found, cut as u64);
+                }
+                other => prop_assert!(false, "cut at {} of {}: {:?}", cut, full.len(), other),
+            }
+        }
+
+        /// Arbitrary bytes never panic the parsers (gzip magic included).
+        #[test]
+        fn garbage_never_panics(mut bytes in prop::collection::vec(any::<u8>(), 0..200), gz_magic in any::<bool>()) {
+            if gz_magic && bytes.len() >= 2 {
+                bytes[0] = 0x1f;
+                bytes[1] = 0x8b;
+            }
+            let _ = parse_idx_images(bytes.as_slice(), "g");
+            let _ = parse_idx_labels(bytes.as_slice(), "g", 10);
+            let _ = parse_cifar(bytes.as_slice(), "g", CifarKind::Cifar10);
+            let _ = parse_cifar(bytes.as_slice(), "g", CifarKind::Cifar100);
+        }
+
+        /// Cutting CIFAR data names the first incomplete record.
+        #[test]
+        fn cifar_cut_anywhere_names_the_record(records in 1usize..4, cut_frac in 0.0f64..1.0) {
+            let full: Vec<u8> = (0..records).flat_map(|i| cifar10_record(i as u8, 0)).collect();
+            let cut = ((full.len() as f64) * cut_frac) as usize;
+            let result = parse_cifar(&full[..cut], "c", CifarKind::Cifar10);
+            match result {
+                Err(DataError::Truncated { offset, found, item, .. }) => {
+                    prop_assert_eq!(offset as usize, cut / 3073 * 3073);
+                    prop_assert_eq!(found as usize, cut % 3073);
+                    prop_assert_eq!(item, format!("record {}", cut / 3073));
+                }
+                other => prop_assert!(false, "cut at {}: {:?}", cut, other),
+            }
+        }
+    }
+}
