@@ -96,11 +96,13 @@ pub struct DramTraffic {
     pub psum_read: Bytes,
     /// Of `ofmap_write`, the spilled (non-final) partial sums.
     pub psum_write: Bytes,
+    /// Gate masks read from DRAM (gated layers with `sparsity.mask_in_dram = true`).
+    pub mask_read: Bytes,
 }
 
 impl DramTraffic {
     pub fn reads(&self) -> Bytes {
-        self.ifmap_read + self.filter_read + self.psum_read
+        self.ifmap_read + self.filter_read + self.psum_read + self.mask_read
     }
 
     pub fn writes(&self) -> Bytes {
@@ -174,8 +176,23 @@ impl OperandState {
             return 0;
         }
         self.fetched_elems += u128::from(elems);
-        let total = (self.fetched_elems * u128::from(self.fp.compulsory.get())
-            / u128::from(self.fp.gemm_elems)) as u64;
+        let compulsory = self.fp.compulsory.get();
+        let total = if compulsory == self.fp.gemm_elems * self.word {
+            // Every GEMM element is its own word (filters, GEMM-mode inputs): no scaling.
+            (self.fetched_elems as u64) * self.word
+        } else {
+            // The hot path: u64 arithmetic when it cannot overflow, u128 otherwise.
+            match u64::try_from(self.fetched_elems)
+                .ok()
+                .and_then(|f| f.checked_mul(compulsory))
+            {
+                Some(p) => p / self.fp.gemm_elems,
+                None => {
+                    (self.fetched_elems * u128::from(compulsory) / u128::from(self.fp.gemm_elems))
+                        as u64
+                }
+            }
+        };
         let bytes = total - self.fetched_bytes;
         self.fetched_bytes = total;
         bytes
