@@ -58,6 +58,7 @@ struct Case {
     ofmap_writes: Option<u64>,
     overall_util_pct: Option<f64>,
     mapping_eff_pct: f64,
+    opts: LayerOptions,
 }
 
 fn cases() -> Vec<Case> {
@@ -104,6 +105,7 @@ fn cases() -> Vec<Case> {
                 ofmap_writes: opt("sram_ofmap_writes").map(|v| v as u64),
                 overall_util_pct: opt("overall_util_pct_with_their_stalls"),
                 mapping_eff_pct: opt("mapping_eff_pct").unwrap(),
+                opts: LayerOptions::default(),
                 name,
             }
         })
@@ -149,12 +151,36 @@ fn check(case: &Case, got: &LayerStats) {
     );
 }
 
+/// The 2:4 WS case of the reference README: a 10×10×256 (padded) input, 3×3, 256 filters on
+/// 16×16 WS: 72 row folds of ⌈(2304·2/4)/16⌉ × 16 column folds × (2·16 + 16 + 64 − 2) − 1,
+/// ifmap reads reported back at the dense count F_c·M·K.
+fn sparse_case() -> Case {
+    Case {
+        name: "sparsity_2_4_ws_16x16".into(),
+        layer: conv("sparse", 10, 10, 256, [3, 3], 256, 1),
+        arch: scalesim_arch(16, 16, Dataflow::WeightStationary),
+        m: 64,
+        k: 2304,
+        n: 256,
+        total_cycles: 126_719,
+        ifmap_reads: 2_359_296,
+        filter_reads: 1152 * 256,
+        ofmap_writes: Some(72 * 64 * 256),
+        overall_util_pct: None,
+        mapping_eff_pct: 100.0,
+        opts: LayerOptions {
+            weight_sparsity: Some(NmSparsity { n: 2, m: 4 }),
+        },
+    }
+}
+
 #[test]
 fn every_published_row() {
-    let cases = cases();
+    let mut cases = cases();
     assert_eq!(cases.len(), 7);
+    cases.push(sparse_case());
     for case in &cases {
-        let got = simulate_layer(&case.arch, &case.layer, &LayerOptions::default()).unwrap();
+        let got = simulate_layer(&case.arch, &case.layer, &case.opts).unwrap();
         check(case, &got);
     }
 }
@@ -189,17 +215,10 @@ fn os_ofmap_quirk_only_in_scalesim_column() {
 }
 
 #[test]
-fn nm_sparse_ws_2_of_4() {
-    let arch = scalesim_arch(16, 16, Dataflow::WeightStationary);
-    let layer = conv("sparse", 10, 10, 256, [3, 3], 256, 1);
-    let opts = LayerOptions {
-        weight_sparsity: Some(NmSparsity { n: 2, m: 4 }),
-    };
-    let got = simulate_layer(&arch, &layer, &opts).unwrap();
-    assert_eq!((got.gemm.m, got.gemm.k, got.gemm.n), (64, 2304, 256));
+fn nm_sparse_ws_2_of_4_folds_and_macs() {
+    let case = sparse_case();
+    let got = simulate_layer(&case.arch, &case.layer, &case.opts).unwrap();
     assert_eq!((got.row_folds, got.col_folds), (72, 16));
-    assert_eq!(got.scalesim.total_cycles.get(), 126_719);
-    assert_eq!(got.scalesim.ifmap_reads.get(), 2_359_296);
     assert_eq!(got.macs_needed.get(), 64 * 1152 * 256);
     assert_eq!(got.macs_dense.get(), 64 * 2304 * 256);
 }
