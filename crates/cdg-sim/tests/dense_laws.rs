@@ -240,6 +240,50 @@ proptest! {
     }
 
     #[test]
+    fn scalesim_figures_equal_per_fold_means(l in layer_strategy(), mut d in design()) {
+        // SCALE-Sim's conventions (reference README), computed fold by fold.
+        d.overlap = false;
+        d.bandwidth = None;
+        let s = sim(&arch(&d), &l);
+        let g = l.shape.gemm();
+        let (r, c) = (d.rows, d.cols);
+        let (sr, sc, t) = match d.dataflow {
+            Dataflow::OutputStationary => (g.m, g.n, g.k),
+            Dataflow::WeightStationary => (g.k, g.n, g.m),
+            Dataflow::InputStationary => (g.k, g.m, g.n),
+        };
+        let fold_cycles = match d.dataflow {
+            Dataflow::OutputStationary => t + r + c - 2,
+            _ => 2 * r + 2 * c + t - 3,
+        } as f64;
+        let (mut eff, mut util, mut folds) = (0.0, 0.0, 0u64);
+        let mut col = 0;
+        while col < sc {
+            let used_c = c.min(sc - col);
+            let mut row = 0;
+            while row < sr {
+                let pes = (r.min(sr - row) * used_c) as f64;
+                eff += pes / (r * c) as f64;
+                util += pes * t as f64 / ((r * c) as f64 * fold_cycles);
+                folds += 1;
+                row += r;
+            }
+            col += c;
+        }
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
+        prop_assert!(close(s.scalesim.mapping_efficiency, eff / folds as f64));
+        prop_assert!(close(s.scalesim.compute_utilization, util / folds as f64));
+        prop_assert_eq!(s.scalesim.total_cycles.get(), s.cycles.get() - 1);
+        let macs = g.m * g.k * g.n;
+        prop_assert!(close(
+            s.scalesim.overall_utilization,
+            macs as f64 / ((s.cycles.get() - 1) as f64 * (r * c) as f64)
+        ) || s.cycles.get() == 1);
+        let quirk = if d.dataflow == Dataflow::OutputStationary { folds * (r + c) } else { 0 };
+        prop_assert_eq!(s.scalesim.ofmap_writes.get(), s.sram.ofmap_writes.get() + quirk);
+    }
+
+    #[test]
     fn utilization_is_a_fraction(l in layer_strategy(), d in design()) {
         let s = sim(&arch(&d), &l);
         prop_assert!(s.utilization > 0.0 && s.utilization <= 1.0, "{}", s.utilization);
