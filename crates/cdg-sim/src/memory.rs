@@ -160,13 +160,22 @@ impl OperandState {
         }
     }
 
+    /// The on-chip footprint of a tile of `elems` GEMM elements: its share of the operand's
+    /// compulsory bytes (an im2col tile repeats input elements; the buffer holds them once).
+    fn tile_bytes(&self, elems: u64) -> u64 {
+        if self.fp.gemm_elems == 0 {
+            return 0;
+        }
+        (u128::from(elems) * u128::from(self.fp.compulsory.get()))
+            .div_ceil(u128::from(self.fp.gemm_elems)) as u64
+    }
+
     /// Bytes this tile moves from DRAM.
     fn fetch(&mut self, t: &TileUse) -> u64 {
-        let tile_bytes = t.elems.saturating_mul(self.word);
         let elems = if self.fits {
             // Everything fetched stays: only elements never read before move.
             t.new_elems
-        } else if self.prev_id == Some(t.id) && tile_bytes <= self.cap {
+        } else if self.prev_id == Some(t.id) && self.tile_bytes(t.elems) <= self.cap {
             0
         } else {
             t.elems
