@@ -1,11 +1,304 @@
-//! `cdg masks`. Scaffolding: the issue that owns this subcommand replaces it.
+//! `cdg masks`: make gate masks without a trainer.
+//!
+//! `cdg masks synth (--topology FILE.csv | --trace DIR | --network resnet18-cifar) --density D
+//! [--gate-block c,h,w] [--base-partitions P] [--samples N] [--seed S] --out DIR` writes a valid
+//! trace of random block gates (see `cdg_sim::synth`).
+//!
+//! Which layers are gated:
+//! - `--trace DIR` whose manifest already gates some layers: exactly those layers; their block
+//!   and base channels are kept unless `--gate-block` / `--base-partitions` are given.
+//! - otherwise (`--topology`, an ungated trace): every convolution with a kernel larger than
+//!   1×1 except the network's first layer — channel gating's rule (the stem, 1×1 shortcuts and
+//!   FC layers are never gated) — provided it keeps a conditional path (C_in > base channels;
+//!   SCALE-Sim's per-channel depthwise layers have C_in = 1 and are not gated).
+//! - `--network resnet18-cifar`: the 3×3 convolutions inside residual blocks
+//!   (`cdg_sim::models::resnet18_cifar`), the same rule.
+//!
+//! Base channels are ⌈C_in / base_partitions⌉ (`GateSpec::base_channels_for`).
 
 use crate::ui::Ui;
+use anyhow::{Context, bail};
+use cdg_core::{GateBlock, GateSpec, Layer, LayerKind, Network};
+use cdg_io::trace::{Trace, read_trace, write_trace};
+use serde_json::json;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct MasksArgs {}
+/// Default gate block (channel gating's 16-channel blocks).
+const DEFAULT_BLOCK: GateBlock = GateBlock { c: 16, h: 1, w: 1 };
+const DEFAULT_BASE_PARTITIONS: u64 = 4;
 
-pub fn run(_args: MasksArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cdg masks` is not available in this build yet")
+#[derive(Debug, clap::Args)]
+pub struct MasksArgs {
+    #[command(subcommand)]
+    pub command: MasksCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum MasksCommand {
+    /// Write a trace of random block gates at a requested density.
+    Synth(SynthArgs),
+}
+
+/// Built-in networks `--network` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuiltinNetwork {
+    /// ResNet-18, CIFAR variant (3×3 stem, no max-pool, 32×32 input), 21 layers.
+    #[value(name = "resnet18-cifar")]
+    Resnet18Cifar,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("source").required(true).args(["topology", "trace", "network"])
+))]
+pub struct SynthArgs {
+    /// SCALE-Sim topology CSV to take the layers from.
+    #[arg(long, value_name = "FILE.csv")]
+    pub topology: Option<PathBuf>,
+    /// Trace directory to take the layers (and, if it has any, the gated layers) from.
+    #[arg(long, value_name = "DIR")]
+    pub trace: Option<PathBuf>,
+    /// A built-in network.
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub network: Option<BuiltinNetwork>,
+    /// Channel width multiplier of the built-in network (1 = 64/128/256/512 channels).
+    #[arg(long, value_name = "W", requires = "network", default_value_t = 1.0)]
+    pub width: f64,
+    /// Input channels of the built-in network (3 for CIFAR, 1 for Fashion-MNIST).
+    #[arg(long, value_name = "C", requires = "network", default_value_t = 3)]
+    pub in_channels: u64,
+    /// Fraction of gate blocks on, in [0, 1] (exact per layer and sample, up to rounding).
+    #[arg(long, value_name = "D", allow_negative_numbers = true)]
+    pub density: f64,
+    /// Gate block: output channels, rows, columns [default: 16,1,1].
+    #[arg(long, value_name = "c,h,w")]
+    pub gate_block: Option<String>,
+    /// Base partitions P: the first ⌈C_in/P⌉ input channels form the always-computed base path
+    /// [default: 4].
+    #[arg(long, value_name = "P")]
+    pub base_partitions: Option<u64>,
+    /// Samples (inputs) to make masks for.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub samples: usize,
+    /// Random seed; the same seed gives byte-identical traces.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Output trace directory (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+pub fn run(args: MasksArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
+    match args.command {
+        MasksCommand::Synth(a) => synth(a),
+    }
+}
+
+/// Parses `c,h,w` with every part at least 1.
+fn parse_block(s: &str) -> anyhow::Result<GateBlock> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let bad = || {
+        anyhow::anyhow!(
+            "--gate-block `{s}`: expected three positive integers `c,h,w` such as 16,1,1"
+        )
+    };
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let mut v = [0u64; 3];
+    for (slot, p) in v.iter_mut().zip(&parts) {
+        *slot = p.parse().map_err(|_| bad())?;
+        if *slot == 0 {
+            bail!("--gate-block `{s}`: every dimension must be at least 1, found 0");
+        }
+    }
+    Ok(GateBlock::new(v[0], v[1], v[2]))
+}
+
+/// The validated plan of one `cdg masks synth` run.
+#[derive(Debug)]
+struct SynthPlan {
+    network: Network,
+    source: serde_json::Value,
+    block: Option<GateBlock>,
+    base_partitions: Option<u64>,
+}
+
+/// Channel gating's rule: convolutions with a kernel larger than 1×1, except the first layer,
+/// that keep a non-empty conditional path under `spec_for`.
+fn with_gates(layers: &[Layer], spec_for: impl Fn(&Layer) -> GateSpec) -> Vec<Layer> {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let [kh, kw] = l.shape.kernel();
+            let spec = spec_for(l);
+            let gated = i > 0
+                && l.shape.kind() == LayerKind::Conv
+                && kh * kw > 1
+                && spec.base_channels < l.shape.in_channels();
+            Layer {
+                shape: l.shape.clone(),
+                gate: gated.then_some(spec),
+            }
+        })
+        .collect()
+}
+
+fn plan(args: &SynthArgs) -> anyhow::Result<SynthPlan> {
+    if args.base_partitions == Some(0) {
+        bail!("--base-partitions 0: expected at least 1");
+    }
+    if args.samples == 0 {
+        bail!("--samples 0: expected at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.density) {
+        bail!(
+            "--density {}: expected a fraction in [0, 1] such as 0.5",
+            args.density
+        );
+    }
+    let block = args.gate_block.as_deref().map(parse_block).transpose()?;
+    let spec = |l: &Layer| GateSpec {
+        base_channels: GateSpec::base_channels_for(
+            l.shape.in_channels(),
+            args.base_partitions.unwrap_or(DEFAULT_BASE_PARTITIONS),
+        ),
+        block: block.unwrap_or(DEFAULT_BLOCK),
+    };
+    let (layers, source) = if let Some(path) = &args.topology {
+        let topo = cdg_io::scalesim::read_topology(path)
+            .with_context(|| format!("--topology {}", path.display()))?;
+        let layers = with_gates(topo.network.layers(), spec);
+        (layers, json!({ "topology": path.display().to_string() }))
+    } else if let Some(dir) = &args.trace {
+        let trace = read_trace(dir).with_context(|| format!("--trace {}", dir.display()))?;
+        let layers = trace.network.layers();
+        let layers = if trace.network.gated().next().is_some() {
+            // Keep the trace's gated layers; override their spec only where asked.
+            layers
+                .iter()
+                .map(|l| Layer {
+                    shape: l.shape.clone(),
+                    gate: l.gate.map(|g| GateSpec {
+                        base_channels: match args.base_partitions {
+                            Some(p) => GateSpec::base_channels_for(l.shape.in_channels(), p),
+                            None => g.base_channels,
+                        },
+                        block: block.unwrap_or(g.block),
+                    }),
+                })
+                .collect()
+        } else {
+            with_gates(layers, spec)
+        };
+        (layers, json!({ "trace": dir.display().to_string() }))
+    } else if let Some(BuiltinNetwork::Resnet18Cifar) = args.network {
+        if !(args.width.is_finite() && args.width > 0.0) {
+            bail!(
+                "--width {}: expected a positive multiplier such as 1 or 0.25",
+                args.width
+            );
+        }
+        if args.in_channels == 0 {
+            bail!("--in-channels 0: expected at least 1");
+        }
+        let net = cdg_sim::models::resnet18_cifar(
+            args.width,
+            args.in_channels,
+            Some((
+                args.base_partitions.unwrap_or(DEFAULT_BASE_PARTITIONS),
+                block.unwrap_or(DEFAULT_BLOCK),
+            )),
+        );
+        (
+            net.layers().to_vec(),
+            json!({
+                "network": "resnet18-cifar",
+                "width": args.width,
+                "in_channels": args.in_channels,
+            }),
+        )
+    } else {
+        bail!("one of --topology, --trace or --network is required");
+    };
+    let source_name = match (&args.topology, &args.trace) {
+        (Some(p), _) => format!("the topology {}", p.display()),
+        (_, Some(d)) => format!("the trace {}", d.display()),
+        _ => "the built-in network".to_owned(),
+    };
+    let network = Network::new(layers)
+        .with_context(|| format!("cannot gate the network of {source_name}"))?;
+    if network.gated().next().is_none() {
+        bail!(
+            "no layer of {source_name} can be gated: the rule gates convolutions with a kernel \
+             larger than 1×1, other than the first layer, with more input channels than base \
+             channels"
+        );
+    }
+    Ok(SynthPlan {
+        network,
+        source,
+        block,
+        base_partitions: args.base_partitions,
+    })
+}
+
+fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan(&args)?;
+    let masks = cdg_sim::synth::synth_masks(&plan.network, args.density, args.samples, args.seed)
+        .context("--density")?;
+    let block = plan.block.map(|b| b.as_array());
+    let trace = Trace {
+        network: plan.network,
+        masks: Some(masks),
+        samples: args.samples,
+        provenance: json!({
+            "generator": "cdg masks synth",
+            "cdg_version": env!("CARGO_PKG_VERSION"),
+            "density": args.density,
+            "seed": args.seed,
+            "samples": args.samples,
+            "gate_block": block,
+            "base_partitions": plan.base_partitions,
+            "source": plan.source,
+            "rule": "per layer and sample, exactly round(density × blocks) gate blocks on, \
+                     drawn uniformly without replacement (ChaCha8, stream = layer index)",
+        }),
+    };
+    write_trace(&args.out, &trace, true)
+        .with_context(|| format!("cannot write the trace to --out {}", args.out.display()))?;
+    print_summary(&args.out, &trace);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(out: &Path, trace: &Trace) {
+    let Some(masks) = &trace.masks else { return };
+    println!(
+        "{:<24} {:>14} {:>12} {:>10} {:>14}",
+        "layer", "grid", "block", "base_ch", "density_mean"
+    );
+    for (_, layer, spec) in trace.network.gated() {
+        let Some(m) = masks.layer(layer.name()) else {
+            continue;
+        };
+        let mean = (0..m.samples()).map(|s| m.density(s)).sum::<f64>() / m.samples().max(1) as f64;
+        let [gc, gh, gw] = m.grid();
+        let b = spec.block;
+        println!(
+            "{:<24} {:>14} {:>12} {:>10} {:>14.4}",
+            layer.name(),
+            format!("{gc}×{gh}×{gw}"),
+            format!("{}×{}×{}", b.c, b.h, b.w),
+            spec.base_channels,
+            mean
+        );
+    }
+    println!(
+        "wrote {} ({} samples, {} gated layers)",
+        out.display(),
+        trace.samples,
+        trace.network.gated().count()
+    );
 }
