@@ -351,18 +351,23 @@ fn scalesim_figures(map: &Mapping, totals: &MemoryTotals, macs_dense: Macs) -> S
     }
 }
 
-/// Simulates every layer of `network` densely.
+/// Simulates every layer of `network`.
 ///
-/// `masks` is accepted so callers can pass a trace's masks unchanged, but this dense model
-/// ignores it: every layer runs in full, whatever its gates say. (Gated skip policies are
-/// simulated by the gated model.)
+/// Without masks every layer runs densely (one GEMM). With masks, every sample is simulated
+/// by the gated model ([`crate::gated::simulate_samples`]: base then conditional pass under
+/// `sparsity.support`) and the result is the mean over samples, with per-sample maxima.
+///
+/// Errors: masks that miss a gated layer or disagree with its shape, and everything
+/// [`simulate_layer`] refuses — each naming the layer or the key.
 pub fn simulate_network(
     arch: &ArchConfig,
     network: &Network,
     masks: Option<&MaskSet>,
 ) -> Result<NetworkStats, SimError> {
-    let _ = masks;
-    simulate_network_with(arch, network, &[])
+    match masks {
+        Some(masks) => Ok(crate::gated::simulate_samples(arch, network, masks)?.mean),
+        None => simulate_network_with(arch, network, &[]),
+    }
 }
 
 /// Simulates every layer of `network` densely with per-layer options (`opts[i]` for layer i;

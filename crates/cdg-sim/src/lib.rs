@@ -29,6 +29,7 @@ pub mod dense;
 pub mod energy;
 pub mod error;
 pub mod functional;
+pub mod gated;
 pub mod mapping;
 pub mod memory;
 pub mod models;
@@ -42,5 +43,6 @@ pub use dense::{
     simulate_layer, simulate_network, simulate_network_with,
 };
 pub use error::SimError;
+pub use gated::{SampledStats, simulate_gated_layer, simulate_samples, summarize};
 pub use mapping::{Fold, Mapping, NmSparsity, Span};
 pub use stats::{LayerRow, LayerStats, NetworkRow, NetworkStats, NetworkTotals};

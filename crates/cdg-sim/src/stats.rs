@@ -191,6 +191,7 @@ impl LayerStats {
             dram_filter_read_bytes: self.dram.filter_read.get(),
             dram_ofmap_write_bytes: self.dram.ofmap_write.get(),
             dram_psum_bytes: self.dram.psum().get(),
+            dram_mask_bytes: self.dram.mask_read.get(),
             dram_read_bytes: self.dram.reads().get(),
             dram_write_bytes: self.dram.writes().get(),
             dram_compulsory_bytes: self.compulsory.total().get(),
@@ -262,6 +263,7 @@ pub struct LayerRow {
     pub dram_filter_read_bytes: u64,
     pub dram_ofmap_write_bytes: u64,
     pub dram_psum_bytes: u64,
+    pub dram_mask_bytes: u64,
     pub dram_read_bytes: u64,
     pub dram_write_bytes: u64,
     pub dram_compulsory_bytes: u64,
@@ -333,6 +335,7 @@ impl NetworkTotals {
             t.dram.ofmap_write += l.dram.ofmap_write;
             t.dram.psum_read += l.dram.psum_read;
             t.dram.psum_write += l.dram.psum_write;
+            t.dram.mask_read += l.dram.mask_read;
             t.compulsory.ifmap += l.compulsory.ifmap;
             t.compulsory.filter += l.compulsory.filter;
             t.compulsory.ofmap += l.compulsory.ofmap;
@@ -429,6 +432,7 @@ impl NetworkStats {
             dram_filter_read_bytes: t.dram.filter_read.get(),
             dram_ofmap_write_bytes: t.dram.ofmap_write.get(),
             dram_psum_bytes: t.dram.psum().get(),
+            dram_mask_bytes: t.dram.mask_read.get(),
             dram_read_bytes: t.dram.reads().get(),
             dram_write_bytes: t.dram.writes().get(),
             dram_compulsory_bytes: t.compulsory.total().get(),
@@ -484,6 +488,7 @@ pub struct NetworkRow {
     pub dram_filter_read_bytes: u64,
     pub dram_ofmap_write_bytes: u64,
     pub dram_psum_bytes: u64,
+    pub dram_mask_bytes: u64,
     pub dram_read_bytes: u64,
     pub dram_write_bytes: u64,
     pub dram_compulsory_bytes: u64,

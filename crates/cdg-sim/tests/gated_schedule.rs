@@ -1,0 +1,382 @@
+// The fast gated model against (1) sim-ref's schedules (`GatedSchedule::for_policy`, the folds
+// the functional model executes), (2) a naive fold-by-fold count of DESIGN §4's formulas written
+// here from the expanded mask, and (3) the laws of DESIGN §4 (dense ignores masks, clock-gate =
+// dense cycles with no more energy, no policy slower than dense + gather, all-off leaves the base
+// pass, all-on gives dense).
+
+use cdg_core::{
+    ArchConfig, ConvParams, Cycles, Dataflow, DramBandwidth, GateBlock, GateSpec, Layer,
+    LayerMasks, LayerShape, OutputRule, SkipPolicy,
+};
+use cdg_sim::functional::{Axis, GatedSchedule, gate_fn};
+use cdg_sim::{LayerStats, simulate_gated_layer};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone, Copy)]
+enum MaskKind {
+    AllOn,
+    AllOff,
+    Random,
+    Blocky,
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    params: ConvParams,
+    partitions: u64,
+    block: (u64, u64, u64),
+    kind: MaskKind,
+    density: f64,
+    rows: u64,
+    cols: u64,
+    dataflow: Dataflow,
+    seed: u64,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        (1u64..=6, 1u64..=9, 1u64..=9, 1u64..=20),
+        (1u64..=3, 1u64..=2, 0u64..=1),
+        (1u64..=5, (1u64..=6, 1u64..=3, 1u64..=4)),
+        (
+            prop_oneof![
+                Just(MaskKind::AllOn),
+                Just(MaskKind::AllOff),
+                Just(MaskKind::Random),
+                Just(MaskKind::Blocky)
+            ],
+            0.0f64..=1.0,
+        ),
+        (
+            1u64..=7,
+            1u64..=7,
+            prop_oneof![
+                Just(Dataflow::OutputStationary),
+                Just(Dataflow::WeightStationary),
+                Just(Dataflow::InputStationary)
+            ],
+            any::<u64>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (c, h, w, n),
+                (k, s, p),
+                (partitions, block),
+                (kind, density),
+                (rows, cols, dataflow, seed),
+            )| {
+                Case {
+                    params: ConvParams {
+                        in_channels: c,
+                        in_height: h,
+                        in_width: w,
+                        out_channels: n,
+                        kernel: [k, k],
+                        stride: s,
+                        padding: p,
+                        rule: OutputRule::Floor,
+                    },
+                    partitions,
+                    block,
+                    kind,
+                    density,
+                    rows,
+                    cols,
+                    dataflow,
+                    seed,
+                }
+            },
+        )
+}
+
+struct Built {
+    layer: Layer,
+    spec: GateSpec,
+    masks: LayerMasks,
+}
+
+fn build(case: &Case, kind: MaskKind) -> Option<Built> {
+    let shape = LayerShape::conv("gconv", case.params.clone()).ok()?;
+    let spec = GateSpec {
+        base_channels: GateSpec::base_channels_for(shape.in_channels(), case.partitions),
+        block: GateBlock::new(case.block.0, case.block.1, case.block.2),
+    };
+    let mut bits = case.seed;
+    let density = case.density;
+    let seed = case.seed;
+    let masks = LayerMasks::from_fn(&shape, &spec, 1, |_, c, h, w| match kind {
+        MaskKind::AllOn => true,
+        MaskKind::AllOff => false,
+        MaskKind::Random => {
+            bits = bits
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((bits >> 11) as f64 / (1u64 << 53) as f64) < density
+        }
+        MaskKind::Blocky => (c / 2 + h / 2 + w / 3 + seed % 2) % 2 == 0,
+    })
+    .ok()?;
+    Some(Built {
+        layer: Layer {
+            shape,
+            gate: Some(spec),
+        },
+        spec,
+        masks,
+    })
+}
+
+fn arch(case: &Case, policy: SkipPolicy, gather: u64, overlap: bool) -> ArchConfig {
+    let mut a = ArchConfig::default_with("gated-test");
+    a.array.rows = case.rows;
+    a.array.cols = case.cols;
+    a.array.dataflow = case.dataflow;
+    a.array.overlap_folds = overlap;
+    a.memory.dram_bandwidth = DramBandwidth::Unlimited;
+    a.sparsity.support = policy;
+    a.sparsity.gather_cycles_per_fold = Cycles(gather);
+    a
+}
+
+fn sim(case: &Case, b: &Built, policy: SkipPolicy, gather: u64, overlap: bool) -> LayerStats {
+    simulate_gated_layer(&arch(case, policy, gather, overlap), &b.layer, &b.masks, 0).unwrap()
+}
+
+/// DESIGN §4's cycle formulas, fold by fold, from the expanded gate: `(fold times)` in
+/// execution order for the base pass and the conditional pass.
+fn naive_folds(case: &Case, b: &Built, policy: SkipPolicy) -> (Vec<u64>, Vec<u64>) {
+    let l = &b.layer.shape;
+    let g = l.gemm();
+    let kb = l.window_for(b.spec.base_channels);
+    let kc = g.k - kb;
+    let (r, c) = (case.rows, case.cols);
+    let os = case.dataflow == Dataflow::OutputStationary;
+    let time = |t: u64| if os { t + r + c - 2 } else { 2 * r + c + t - 2 };
+    let gate = |m: u64, n: u64| b.masks.gate_at(0, n, m / l.out_width(), m % l.out_width());
+    let dims = |k: u64| match case.dataflow {
+        Dataflow::OutputStationary => (g.m, g.n, k),
+        Dataflow::WeightStationary => (k, g.n, g.m),
+        Dataflow::InputStationary => (k, g.m, g.n),
+    };
+    let mut base = Vec::new();
+    if kb > 0 {
+        let (sr, sc, t) = dims(kb);
+        for _ in 0..sr.div_ceil(r) * sc.div_ceil(c) {
+            base.push(time(t));
+        }
+    }
+    let mut cond = Vec::new();
+    if kc == 0 {
+        return (base, cond);
+    }
+    let (sr, sc, t) = dims(kc);
+    let (fr, fc) = (sr.div_ceil(r), sc.div_ceil(c));
+    for j in 0..fc {
+        let cols: Vec<u64> = (j * c..((j + 1) * c).min(sc)).collect();
+        for i in 0..fr {
+            let rows: Vec<u64> = (i * r..((i + 1) * r).min(sr)).collect();
+            let any = match case.dataflow {
+                Dataflow::OutputStationary => {
+                    rows.iter().any(|&m| cols.iter().any(|&n| gate(m, n)))
+                }
+                Dataflow::WeightStationary => (0..g.m).any(|m| cols.iter().any(|&n| gate(m, n))),
+                Dataflow::InputStationary => (0..g.n).any(|n| cols.iter().any(|&m| gate(m, n))),
+            };
+            match policy {
+                SkipPolicy::Dense | SkipPolicy::ClockGate => cond.push(time(t)),
+                SkipPolicy::TileSkip => {
+                    if any {
+                        cond.push(time(t))
+                    }
+                }
+                SkipPolicy::Compact => {}
+            }
+        }
+        if policy == SkipPolicy::Compact {
+            match case.dataflow {
+                Dataflow::OutputStationary => {
+                    let a = (0..g.m)
+                        .filter(|&m| cols.iter().any(|&n| gate(m, n)))
+                        .count() as u64;
+                    for _ in 0..a.div_ceil(r) {
+                        cond.push(time(kc));
+                    }
+                }
+                Dataflow::WeightStationary => {
+                    let a = (0..g.m)
+                        .filter(|&m| cols.iter().any(|&n| gate(m, n)))
+                        .count() as u64;
+                    if a > 0 {
+                        for _ in 0..fr {
+                            cond.push(time(a));
+                        }
+                    }
+                }
+                Dataflow::InputStationary => {
+                    let bj = (0..g.n)
+                        .filter(|&n| cols.iter().any(|&m| gate(m, n)))
+                        .count() as u64;
+                    if bj > 0 {
+                        for _ in 0..fr {
+                            cond.push(time(bj));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (base, cond)
+}
+
+fn with_overlap(case: &Case, folds: &[u64]) -> u64 {
+    let (r, c) = (case.rows, case.cols);
+    let saving = if case.dataflow == Dataflow::OutputStationary {
+        r + c - 2
+    } else {
+        2 * r + c - 2
+    };
+    folds
+        .iter()
+        .enumerate()
+        .map(|(p, &t)| if p == 0 { t } else { t.saturating_sub(saving) })
+        .sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Cycles, folds, MACs and SRAM counts of the fast model equal what sim-ref's schedule
+    /// (the one the functional model executes) implies, and a naive fold-by-fold count.
+    #[test]
+    fn fast_model_equals_schedules_and_naive_counts(case in case(), gather in 0u64..=3, overlap in any::<bool>()) {
+        let b = build(&case, case.kind);
+        prop_assume!(b.is_some());
+        let b = b.unwrap();
+        let l = &b.layer.shape;
+        let gate = gate_fn(&b.masks, 0);
+        let (r, c, df) = (case.rows, case.cols, case.dataflow);
+        let g = l.gemm();
+        let kb = l.window_for(b.spec.base_channels);
+        let active = b.masks.active_elements(0);
+        // Naive needed MACs from the expanded mask.
+        let mut naive_active = 0;
+        for m in 0..g.m {
+            for n in 0..g.n {
+                if gate(m, n) { naive_active += 1; }
+            }
+        }
+        prop_assert_eq!(naive_active, active);
+        let needed = kb * g.m * g.n + (g.k - kb) * naive_active;
+        for policy in SkipPolicy::ALL {
+            let s = sim(&case, &b, policy, gather, overlap);
+            let sched = GatedSchedule::for_policy(policy, l, &b.spec, r, c, df, &gate);
+            let gathered = if policy == SkipPolicy::Compact { sched.cond.len() as u64 } else { 0 };
+            let (nb, nc) = naive_folds(&case, &b, policy);
+            prop_assert_eq!(s.folds_executed, (sched.base.len() + sched.cond.len()) as u64, "{:?}", policy);
+            prop_assert_eq!(nb.len() + nc.len(), s.folds_executed as usize, "{:?}", policy);
+            if !overlap {
+                prop_assert_eq!(s.compute_cycles, sched.cycles(df, r, c) + Cycles(gather * gathered), "{:?}", policy);
+                prop_assert_eq!(s.cond_cycles, sched.cond.cycles(df, r, c) + Cycles(gather * gathered), "{:?}", policy);
+            }
+            let all: Vec<u64> = nb.iter().chain(&nc).copied().collect();
+            let naive = if overlap { with_overlap(&case, &all) } else { all.iter().sum() };
+            prop_assert_eq!(s.compute_cycles.get(), naive + gather * gathered, "{:?}", policy);
+            prop_assert_eq!(s.stall_cycles, Cycles(0));
+            prop_assert_eq!(s.macs_needed.get(), needed, "{:?}", policy);
+            // Executed slots and SRAM traffic as the schedule's folds imply.
+            let mut slots = 0;
+            let mut clock_gated = 0;
+            let (mut ifmap, mut filter, mut writes) = (0, 0, 0);
+            for (pass, gated) in [(&sched.base, false), (&sched.cond, true)] {
+                for f in &pass.folds {
+                    let (ms, ks, ns) = (f.span(df, Axis::M), f.span(df, Axis::K), f.span(df, Axis::N));
+                    slots += f.mac_slots();
+                    ifmap += ms.len() * ks.len();
+                    filter += ks.len() * ns.len();
+                    writes += ms.len() * ns.len();
+                    if gated {
+                        for (m, n) in f.outputs(df) {
+                            if !gate(m, n) { clock_gated += ks.len(); }
+                        }
+                    }
+                }
+            }
+            prop_assert_eq!(s.macs_executed.get(), slots, "{:?}", policy);
+            if policy != SkipPolicy::Dense {
+                prop_assert_eq!(s.macs_executed.get() - s.macs_needed.get(), clock_gated, "{:?}", policy);
+            }
+            prop_assert_eq!(s.sram.ifmap_reads.get(), ifmap, "{:?}", policy);
+            prop_assert_eq!(s.sram.filter_reads.get(), filter, "{:?}", policy);
+            prop_assert_eq!(s.sram.ofmap_writes.get(), writes, "{:?}", policy);
+            // Every output reaches DRAM (at least) once.
+            prop_assert!(s.dram.ofmap_write.get() >= g.m * g.n);
+            prop_assert_eq!(s.gate_ops, b.masks.blocks_per_sample());
+        }
+    }
+
+    /// DESIGN §4's laws of the policies.
+    #[test]
+    fn policy_laws(case in case(), gather in 0u64..=3) {
+        let b = build(&case, case.kind);
+        prop_assume!(b.is_some());
+        let b = b.unwrap();
+        let on = build(&case, MaskKind::AllOn).unwrap();
+        let off = build(&case, MaskKind::AllOff).unwrap();
+        let g = b.layer.shape.gemm();
+        let kb = b.layer.shape.window_for(b.spec.base_channels);
+        let dense = sim(&case, &b, SkipPolicy::Dense, gather, false);
+        // `dense` ignores masks: time, traffic and energy are those of any other mask.
+        for other in [&on, &off] {
+            let d = sim(&case, other, SkipPolicy::Dense, gather, false);
+            prop_assert_eq!(d.cycles, dense.cycles);
+            prop_assert_eq!(d.sram, dense.sram);
+            prop_assert_eq!(d.dram, dense.dram);
+            prop_assert_eq!(d.energy, dense.energy);
+            prop_assert_eq!(d.macs_executed, dense.macs_executed);
+        }
+        prop_assert_eq!(dense.macs_executed, dense.macs_dense);
+        // `clock-gate`: dense time and traffic, no more energy.
+        let cg = sim(&case, &b, SkipPolicy::ClockGate, gather, false);
+        prop_assert_eq!(cg.cycles, dense.cycles);
+        prop_assert_eq!(cg.sram, dense.sram);
+        prop_assert_eq!(cg.dram, dense.dram);
+        prop_assert!(cg.energy.total().get() <= dense.energy.total().get() + 1e-9);
+        for policy in SkipPolicy::ALL {
+            let s = sim(&case, &b, policy, gather, false);
+            let executed_cond = s.folds_executed - dense_base_folds(&case, &b);
+            let overhead = if policy == SkipPolicy::Compact { gather * executed_cond } else { 0 };
+            prop_assert!(s.cycles.get() <= dense.cycles.get() + overhead, "{:?}", policy);
+            // All-off masks leave the base pass.
+            let o = sim(&case, &off, policy, gather, false);
+            prop_assert_eq!(o.macs_needed.get(), kb * g.m * g.n);
+            if matches!(policy, SkipPolicy::TileSkip | SkipPolicy::Compact) {
+                prop_assert_eq!(o.cond_cycles, Cycles(0), "{:?}", policy);
+                prop_assert_eq!(o.folds_executed, dense_base_folds(&case, &off));
+                prop_assert_eq!(o.macs_executed, o.macs_needed);
+            }
+            // All-on masks give dense (gather overhead aside).
+            let a = sim(&case, &on, policy, 0, false);
+            let d0 = sim(&case, &on, SkipPolicy::Dense, 0, false);
+            prop_assert_eq!(a.cycles, d0.cycles, "{:?}", policy);
+            prop_assert_eq!(a.macs_executed, a.macs_dense);
+            prop_assert_eq!(a.macs_needed, a.macs_dense);
+            prop_assert_eq!(a.sram, d0.sram, "{:?}", policy);
+        }
+    }
+}
+
+fn dense_base_folds(case: &Case, b: &Built) -> u64 {
+    let l = &b.layer.shape;
+    let g = l.gemm();
+    let kb = l.window_for(b.spec.base_channels);
+    if kb == 0 {
+        return 0;
+    }
+    let (sr, sc) = match case.dataflow {
+        Dataflow::OutputStationary => (g.m, g.n),
+        Dataflow::WeightStationary => (kb, g.n),
+        Dataflow::InputStationary => (kb, g.m),
+    };
+    sr.div_ceil(case.rows) * sc.div_ceil(case.cols)
+}
