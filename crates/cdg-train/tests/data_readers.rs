@@ -435,6 +435,16 @@ fn data_source_parses_names_and_paths() {
         DataSource::DebianFashionMnist.to_string(),
         "debian-fashion-mnist"
     );
+    assert_eq!(DataSource::default(), DataSource::Builtin);
+    for source in [
+        DataSource::Builtin,
+        DataSource::DebianFashionMnist,
+        DataSource::Path("/d/cifar".into()),
+    ] {
+        let json = serde_json::to_string(&source).unwrap();
+        assert_eq!(json, format!("\"{source}\""));
+        assert_eq!(serde_json::from_str::<DataSource>(&json).unwrap(), source);
+    }
 }
 
 #[test]

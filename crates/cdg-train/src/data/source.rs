@@ -6,6 +6,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use super::cifar::{CifarKind, CifarRecords, parse_cifar};
 use super::idx::{idx_images_to_f32, parse_idx_images, parse_idx_labels};
 use super::{DataError, DataSplit, Dataset, PAD_TARGET};
@@ -31,8 +33,10 @@ const BUILTIN_DIR_DEFAULT: &str = concat!(
 /// Classes of MNIST and Fashion-MNIST.
 const IDX_CLASSES: usize = 10;
 
-/// A data set choice as the command line spells it (`--data`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A data set choice as the command line and the training-config TOML spell it (`--data`,
+/// `data = "…"`); serialised as that same string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum DataSource {
     /// The committed Fashion-MNIST subset (10 000 train / 2 000 test): `builtin`.
     Builtin,
@@ -53,6 +57,28 @@ impl FromStr for DataSource {
             "debian-fashion-mnist" | "fashion-mnist" => DataSource::DebianFashionMnist,
             other => DataSource::Path(PathBuf::from(other)),
         })
+    }
+}
+
+impl From<String> for DataSource {
+    fn from(s: String) -> Self {
+        match s.parse() {
+            Ok(source) => source,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl From<DataSource> for String {
+    fn from(source: DataSource) -> Self {
+        source.to_string()
+    }
+}
+
+impl Default for DataSource {
+    /// The built-in subset.
+    fn default() -> Self {
+        DataSource::Builtin
     }
 }
 
