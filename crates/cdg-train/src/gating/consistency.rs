@@ -96,7 +96,12 @@ pub fn consistency_loss<T: Scalar>(
                 let scale = 1.0 / (b * c) as f64;
                 for i in 0..b {
                     for cc in 0..c {
-                        let ma = g.slice(ndarray::s![i, cc, .., ..]).iter().map(|v| v.as_f64()).sum::<f64>() / hw;
+                        let ma = g
+                            .slice(ndarray::s![i, cc, .., ..])
+                            .iter()
+                            .map(|v| v.as_f64())
+                            .sum::<f64>()
+                            / hw;
                         let mb = g
                             .slice(ndarray::s![i + b, cc, .., ..])
                             .iter()
@@ -106,8 +111,7 @@ pub fn consistency_loss<T: Scalar>(
                         let diff = ma - mb;
                         d_layer += scale * diff * diff;
                         let gd = gamma / layers * scale * 2.0 * diff / hw;
-                        dg.slice_mut(ndarray::s![i, cc, .., ..])
-                            .fill(T::of(gd));
+                        dg.slice_mut(ndarray::s![i, cc, .., ..]).fill(T::of(gd));
                         dg.slice_mut(ndarray::s![i + b, cc, .., ..])
                             .fill(T::of(-gd));
                     }
@@ -133,8 +137,16 @@ pub fn consistency_loss<T: Scalar>(
                 for i in 0..b {
                     // Both directions, each averaged over its matches and the channels.
                     let dirs = [
-                        (i, i + b, aligned_positions(&ga[i], &gb[i], (h, w), image_hw)),
-                        (i + b, i, aligned_positions(&gb[i], &ga[i], (h, w), image_hw)),
+                        (
+                            i,
+                            i + b,
+                            aligned_positions(&ga[i], &gb[i], (h, w), image_hw),
+                        ),
+                        (
+                            i + b,
+                            i,
+                            aligned_positions(&gb[i], &ga[i], (h, w), image_hw),
+                        ),
                     ];
                     for (ra, rb, pairs) in dirs {
                         if pairs.is_empty() {

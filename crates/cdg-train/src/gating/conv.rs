@@ -220,7 +220,10 @@ impl<T: Scalar> GatedConv<T> {
         }
         let (out_channels, in_channels, kh, _) = weight.dim();
         if in_channels == 0 || out_channels == 0 {
-            return Err(TrainError::config(name, "needs ≥ 1 input and output channel"));
+            return Err(TrainError::config(
+                name,
+                "needs ≥ 1 input and output channel",
+            ));
         }
         let base_channels = in_channels.div_ceil(gate.base_partitions);
         let config = Conv2dConfig {
@@ -286,13 +289,13 @@ impl<T: Scalar> GatedConv<T> {
     /// Sets ∂L/∂g for the soft gates of the last training forward (N×C_out×H_out×W_out);
     /// consumed by the next backward.
     pub fn set_gate_grad(&mut self, g: Array4<T>) -> Result<()> {
-        let want = self
-            .cache
-            .as_ref()
-            .map(|c| c.q.dim())
-            .ok_or_else(|| TrainError::NoForwardCache {
-                layer: self.name.clone(),
-            })?;
+        let want =
+            self.cache
+                .as_ref()
+                .map(|c| c.q.dim())
+                .ok_or_else(|| TrainError::NoForwardCache {
+                    layer: self.name.clone(),
+                })?;
         if g.dim() != want {
             return Err(TrainError::shape(
                 &self.name,
@@ -384,7 +387,10 @@ impl<T: Scalar> GatedConv<T> {
             self.config.padding,
         );
         let (n, c, h, w) = p.dim();
-        let p3 = p.view().into_shape_with_order((n, c, h * w)).expect("fresh");
+        let p3 = p
+            .view()
+            .into_shape_with_order((n, c, h * w))
+            .expect("fresh");
         let ones = Array1::<T>::ones(c);
         let zeros = Array1::<T>::zeros(c);
         let cache = if use_batch {
@@ -417,7 +423,12 @@ impl<T: Scalar> GatedConv<T> {
     }
 
     /// Block means of `s − Δ` (Δ per output channel): N×gc×gh×gw.
-    fn block_means(&self, xhat: &ndarray::Array3<T>, delta: &[f64], hw: (usize, usize)) -> Array4<T> {
+    fn block_means(
+        &self,
+        xhat: &ndarray::Array3<T>,
+        delta: &[f64],
+        hw: (usize, usize),
+    ) -> Array4<T> {
         let (n, c, _) = xhat.dim();
         let (h, w) = hw;
         let [bc, bh, bw] = self.gate.block;
@@ -508,7 +519,10 @@ impl<T: Scalar> GatedConv<T> {
         if c != self.in_channels || !self.geom(h, w).is_valid() {
             return Err(TrainError::shape(
                 &self.name,
-                format!("N×{}×H×W with H, W ≥ {}", self.in_channels, self.config.kernel),
+                format!(
+                    "N×{}×H×W with H, W ≥ {}",
+                    self.in_channels, self.config.kernel
+                ),
                 x.shape(),
             ));
         }
@@ -610,9 +624,12 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
     }
 
     fn backward(&mut self, dy: ArrayView4<'_, T>) -> Result<Array4<T>> {
-        let cache = self.cache.take().ok_or_else(|| TrainError::NoForwardCache {
-            layer: self.name.clone(),
-        })?;
+        let cache = self
+            .cache
+            .take()
+            .ok_or_else(|| TrainError::NoForwardCache {
+                layer: self.name.clone(),
+            })?;
         if dy.dim() != cache.q.dim() {
             return Err(TrainError::shape(
                 &self.name,
@@ -708,10 +725,17 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
             self.threshold.accumulate(g.view().into_dyn());
         }
         // ∂L/∂P = dy + N′ᵀ ∂L/∂s.
-        let dz3 = dz.view().into_shape_with_order((n, c, h * w)).expect("fresh");
+        let dz3 = dz
+            .view()
+            .into_shape_with_order((n, c, h * w))
+            .expect("fresh");
         let ones = Array1::<T>::ones(c);
         let ds = ops::batch_norm_backward(dz3, &cache.norm, ones.view(), cache.batch_stats);
-        let dp = &dy + &ds.dx.into_shape_with_order((n, c, h, w)).expect("same size");
+        let dp = &dy
+            + &ds
+                .dx
+                .into_shape_with_order((n, c, h, w))
+                .expect("same size");
         let bcnd = self.base_channels;
         let x = cache.x.view();
         let w4 = self.weight4().to_owned();

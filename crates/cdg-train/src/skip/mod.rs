@@ -93,7 +93,10 @@ impl SkipConv {
     ) -> Self {
         let (n, c, k, _) = weight.dim();
         let w = weight.as_standard_layout().into_owned();
-        let w_full = w.clone().into_shape_with_order((n, c * k * k)).expect("standard");
+        let w_full = w
+            .clone()
+            .into_shape_with_order((n, c * k * k))
+            .expect("standard");
         let split = base_channels * k * k;
         SkipConv {
             in_channels: c,
@@ -248,7 +251,8 @@ impl SkipConv {
             }
             out.resize((c1 - c0) * na, 0.0);
             let gv = ArrayView2::from_shape((na, kc), &gathered[..]).expect("sized");
-            let ov = ndarray::ArrayViewMut2::from_shape((c1 - c0, na), &mut out[..]).expect("sized");
+            let ov =
+                ndarray::ArrayViewMut2::from_shape((c1 - c0, na), &mut out[..]).expect("sized");
             gemm(1.0, self.w_cond.slice(s![c0..c1, ..]), gv.t(), 0.0, ov);
             for (ci, c) in (c0..c1).enumerate() {
                 let o = &out[ci * na..(ci + 1) * na];
@@ -288,12 +292,7 @@ impl SkipConv {
 
 /// Random block gates with an exact off-fraction per image (for tests and benches):
 /// `round(sparsity · blocks)` blocks off, chosen by a seeded shuffle.
-pub fn random_gates(
-    n: usize,
-    grid: [usize; 3],
-    sparsity: f64,
-    seed: u64,
-) -> Array4<u8> {
+pub fn random_gates(n: usize, grid: [usize; 3], sparsity: f64, seed: u64) -> Array4<u8> {
     let [gc, gh, gw] = grid;
     let per = gc * gh * gw;
     let off = ((sparsity.clamp(0.0, 1.0) * per as f64).round() as usize).min(per);
@@ -321,6 +320,9 @@ pub fn ideal_speedup(base_channels: usize, in_channels: usize, sparsity: f64) ->
 /// Converts a 3-D gate grid view helper (keeps the unused-import lint quiet for callers
 /// that build gates per image).
 pub fn stack_gates(per_image: &[Array3<u8>]) -> Option<Array4<u8>> {
-    let views: Vec<_> = per_image.iter().map(|a| a.view().insert_axis(Axis(0))).collect();
+    let views: Vec<_> = per_image
+        .iter()
+        .map(|a| a.view().insert_axis(Axis(0)))
+        .collect();
     ndarray::concatenate(Axis(0), &views).ok()
 }

@@ -180,21 +180,30 @@ impl SslConfig {
             ));
         }
         if self.batch < 2 {
-            return Err(TrainError::config("batch", "must be ≥ 2 (BatchNorm and negatives)"));
+            return Err(TrainError::config(
+                "batch",
+                "must be ≥ 2 (BatchNorm and negatives)",
+            ));
         }
         if self.epochs == 0 {
             return Err(TrainError::config("epochs", "must be ≥ 1"));
         }
         for (k, v) in [("lr", self.lr), ("temperature", self.temperature)] {
             if !(v > 0.0 && v.is_finite()) {
-                return Err(TrainError::config(k, format!("must be a positive number, found {v}")));
+                return Err(TrainError::config(
+                    k,
+                    format!("must be a positive number, found {v}"),
+                ));
             }
         }
         if !(self.gate_consistency >= 0.0 && self.gate_consistency.is_finite()) {
             return Err(TrainError::config("gate_consistency", "must be ≥ 0"));
         }
         if !(0.0..=1.0).contains(&self.ramp_fraction) {
-            return Err(TrainError::config("ramp_fraction", "expected a fraction in [0, 1]"));
+            return Err(TrainError::config(
+                "ramp_fraction",
+                "expected a fraction in [0, 1]",
+            ));
         }
         if self.proj_hidden == 0 || self.proj_out == 0 {
             return Err(TrainError::config("proj_hidden", "head sizes must be ≥ 1"));

@@ -55,7 +55,9 @@ impl CostReport {
             .layers
             .iter()
             .filter(|l| l.gated)
-            .fold((0.0, 0.0), |(d, n), l| (d + l.macs_dense as f64, n + l.macs_needed));
+            .fold((0.0, 0.0), |(d, n), l| {
+                (d + l.macs_dense as f64, n + l.macs_needed)
+            });
         if n > 0.0 { d / n } else { 1.0 }
     }
 }

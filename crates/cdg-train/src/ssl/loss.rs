@@ -2,7 +2,9 @@
 //! stop-gradient (SimSiam).
 
 use crate::error::{Result, TrainError};
-use crate::ops::{cosine_similarity, cosine_similarity_backward, l2_normalize, l2_normalize_backward};
+use crate::ops::{
+    cosine_similarity, cosine_similarity_backward, l2_normalize, l2_normalize_backward,
+};
 use crate::scalar::{Scalar, gemm};
 use ndarray::{Array1, Array2, ArrayView2, s};
 
@@ -59,10 +61,17 @@ pub fn nt_xent<T: Scalar>(z: ArrayView2<'_, T>, temperature: f64) -> Result<(f64
 /// SimSiam's symmetric negative cosine `−½[cos(p1, sg(z2)) + cos(p2, sg(z1))]`, averaged over
 /// the B pairs, where `p` and `z` are 2B×D (rows `..B` are branch 1, `B..` branch 2). Returns
 /// the loss and ∂L/∂p (z gets no gradient: stop-gradient).
-pub fn simsiam_loss<T: Scalar>(p: ArrayView2<'_, T>, z: ArrayView2<'_, T>) -> Result<(f64, Array2<T>)> {
+pub fn simsiam_loss<T: Scalar>(
+    p: ArrayView2<'_, T>,
+    z: ArrayView2<'_, T>,
+) -> Result<(f64, Array2<T>)> {
     let (n2, d) = p.dim();
     if n2 < 2 || n2 % 2 != 0 || z.dim() != (n2, d) {
-        return Err(TrainError::shape("simsiam_loss", format!("p and z both 2B×D, z {:?}", z.shape()), p.shape()));
+        return Err(TrainError::shape(
+            "simsiam_loss",
+            format!("p and z both 2B×D, z {:?}", z.shape()),
+            p.shape(),
+        ));
     }
     let b = n2 / 2;
     // Pair p of row i with z of its partner row.

@@ -7,8 +7,8 @@ use crate::error::{Result, TrainError};
 use crate::eval::{KnnConfig, ProbeConfig, knn_accuracy, linear_probe};
 use crate::gating::{ThresholdMode, consistency_loss, ramp};
 use crate::layers::{Conv, Mode, Module};
-use crate::optim::{CosineSchedule, Sgd, SgdConfig};
 use crate::ops;
+use crate::optim::{CosineSchedule, Sgd, SgdConfig};
 use crate::ssl::config::{Gating, Objective, SslConfig};
 use crate::ssl::cost::{CostReport, LayerCost};
 use crate::ssl::loss::{nt_xent, simsiam_loss};
@@ -178,19 +178,26 @@ impl SslTrainer {
             .two_views(images, &mut self.rng)
             .map_err(data_err)?;
         let b = views.first.dim().0;
-        let x = concatenate(Axis(0), &[views.first.view(), views.second.view()])
-            .map_err(data_err)?;
+        let x =
+            concatenate(Axis(0), &[views.first.view(), views.second.view()]).map_err(data_err)?;
         let r = self.scheduled_quantile();
         for g in self.model.gated_mut() {
             g.set_schedule(r);
         }
         let lr = self.schedule.lr(self.step);
-        let feats = self.model.backbone.forward_features(x.view(), Mode::Train)?;
+        let feats = self
+            .model
+            .backbone
+            .forward_features(x.view(), Mode::Train)?;
         let z = self.model.projector.forward(feats.view(), Mode::Train)?;
         let (ssl_loss, dz) = match self.config.objective {
             Objective::Simclr => nt_xent(z.view(), self.config.temperature)?,
             Objective::Simsiam => {
-                let pred = self.model.predictor.as_mut().expect("simsiam has a predictor");
+                let pred = self
+                    .model
+                    .predictor
+                    .as_mut()
+                    .expect("simsiam has a predictor");
                 let p = pred.forward(z.view(), Mode::Train)?;
                 let (l, dp) = simsiam_loss(p.view(), z.view())?;
                 // Stop-gradient: z receives gradient only through the predictor.
@@ -423,7 +430,12 @@ impl SslTrainer {
     /// cost accounting at single-view evaluation.
     pub fn eval_gates(&mut self, images: ArrayView4<'_, f32>) -> Result<EvalGates> {
         let x = self.eval_input(images)?;
-        let gated: Vec<String> = self.model.gated().iter().map(|g| g.name().to_owned()).collect();
+        let gated: Vec<String> = self
+            .model
+            .gated()
+            .iter()
+            .map(|g| g.name().to_owned())
+            .collect();
         let mut active = vec![0u64; gated.len()];
         let mut elements = vec![0u64; gated.len()];
         let n = x.dim().0;
@@ -438,10 +450,19 @@ impl SslTrainer {
         let layers: Vec<(String, f64)> = gated
             .iter()
             .enumerate()
-            .map(|(i, name)| (name.clone(), 1.0 - active[i] as f64 / elements[i].max(1) as f64))
+            .map(|(i, name)| {
+                (
+                    name.clone(),
+                    1.0 - active[i] as f64 / elements[i].max(1) as f64,
+                )
+            })
             .collect();
         let (ta, te): (u64, u64) = (active.iter().sum(), elements.iter().sum());
-        let sparsity = if te == 0 { 0.0 } else { 1.0 - ta as f64 / te as f64 };
+        let sparsity = if te == 0 {
+            0.0
+        } else {
+            1.0 - ta as f64 / te as f64
+        };
         // Mean active outputs per image per gated layer.
         let per_image: Vec<f64> = active.iter().map(|&a| a as f64 / n.max(1) as f64).collect();
         let cost = self.cost(&gated, &per_image)?;
@@ -481,8 +502,7 @@ impl SslTrainer {
                         macs_base,
                         macs_needed: macs_base as f64 + (cond * k) as f64 * active_per_image[i],
                         gate_ops: (grid[0] * grid[1] * grid[2]) as u64,
-                        density: active_per_image[i]
-                            / (l.out_channels() * pix).max(1) as f64,
+                        density: active_per_image[i] / (l.out_channels() * pix).max(1) as f64,
                     });
                 }
                 None => layers.push(LayerCost {
@@ -527,7 +547,12 @@ impl SslTrainer {
         }
         res?;
         let mut layers = Vec::new();
-        let names: Vec<String> = self.model.gated().iter().map(|g| g.name().to_owned()).collect();
+        let names: Vec<String> = self
+            .model
+            .gated()
+            .iter()
+            .map(|g| g.name().to_owned())
+            .collect();
         for (name, parts) in names.iter().zip(blocks) {
             let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
             let all = concatenate(Axis(0), &views).map_err(|e| TrainError::config(name, e))?;
@@ -539,7 +564,8 @@ impl SslTrainer {
             .map_err(|e| TrainError::config(name, e))?;
             layers.push((name.clone(), m));
         }
-        let masks = MaskSet::new(&network, n, layers).map_err(|e| TrainError::config("masks", e))?;
+        let masks =
+            MaskSet::new(&network, n, layers).map_err(|e| TrainError::config("masks", e))?;
         Ok((network, masks))
     }
 
@@ -615,7 +641,10 @@ fn calibrate_conv(
     inputs: &[Array4<f32>],
     target: f64,
 ) -> Result<Option<LayerCalibration>> {
-    let Some(g) = conv.as_any_mut().downcast_mut::<crate::gating::GatedConv<f32>>() else {
+    let Some(g) = conv
+        .as_any_mut()
+        .downcast_mut::<crate::gating::GatedConv<f32>>()
+    else {
         return Ok(None);
     };
     let mut parts = Vec::new();
