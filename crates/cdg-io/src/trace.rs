@@ -120,8 +120,10 @@ pub fn read_trace(dir: &Path) -> Result<Trace> {
 }
 
 /// Writes `trace` into `dir` (created if needed): `masks.npz` first, then `manifest.json`,
-/// each atomically. `compressed` selects deflate for the npz. A stale `masks.npz` is removed
-/// when no layer is gated.
+/// each atomically. `compressed` selects deflate at its default level, as NumPy's
+/// `savez_compressed` does. (Measured on a 31.5 M-gate element-level trace: level 1 writes in
+/// 0.54 s instead of 3.0 s but is 1.4× larger on random masks; traces get committed, so size
+/// wins.) A stale `masks.npz` is removed when no layer is gated.
 pub fn write_trace(dir: &Path, trace: &Trace, compressed: bool) -> Result<()> {
     check_trace(dir, trace)?;
     let npz_path = dir.join(MASKS_FILE);
@@ -557,9 +559,11 @@ fn read_masks(path: &Path, network: &Network, samples: usize) -> Result<Option<M
             .try_fold(1u64, |acc, &d| acc.checked_mul(d))
             .filter(|&n| n <= isize::MAX as u64)
             .ok_or_else(|| IoError::mask(path, name, "mask array would not fit in memory"))?;
-        let mut bytes = Vec::new();
+        let limit = MAX_NPY_HEADER + expected_len + 1;
+        // The entry's declared size only sizes the buffer; the `take` bounds what is read.
+        let mut bytes = Vec::with_capacity(entry.size().min(limit) as usize);
         (&mut entry)
-            .take(MAX_NPY_HEADER + expected_len + 1)
+            .take(limit)
             .read_to_end(&mut bytes)
             .map_err(|e| IoError::mask(path, name, format!("cannot read its array: {e}")))?;
         let values = decode_mask(&bytes, expected, expected_len)
@@ -634,7 +638,10 @@ fn decode_mask(
     }
     let values: Vec<bool> = if is_bool {
         let arr = ArrayD::<bool>::read_npy(bytes).map_err(|e| format!("bool array: {e}"))?;
-        arr.iter().copied().collect()
+        match arr.as_slice() {
+            Some(row_major) => row_major.to_vec(),
+            None => arr.iter().copied().collect(),
+        }
     } else {
         let arr = ArrayD::<u8>::read_npy(bytes).map_err(|e| format!("uint8 array: {e}"))?;
         let mut out = Vec::with_capacity(arr.len());
