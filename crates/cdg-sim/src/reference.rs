@@ -521,6 +521,64 @@ impl<'a> Sim<'a> {
             + 16
     }
 
+    /// The static schedule of overlapped folds: when each fold's first operand enters the array
+    /// (OS: PE (0, 0)'s first step; WS/IS: the first streamed step, after its R-cycle load).
+    ///
+    /// A fold starts as early as the pipeline allows — right behind the previous fold's last
+    /// step (OS: period T; WS/IS: period max(T, R), the R cycles the load chain needs per
+    /// column) — and no earlier than its data allow: an output it accumulates onto must have
+    /// been written by the fold before it (OS reads the stored sum at write-back; WS/IS read it
+    /// as the partial sum entering the top of the column). For dense schedules the second
+    /// condition never binds.
+    fn overlap_plan(&self) -> Vec<u64> {
+        let os = self.df == Dataflow::OutputStationary;
+        let rr = self.r as u64;
+        let mut last_write: Vec<Option<u64>> = vec![None; self.out.rows() * self.out.cols()];
+        let mut times: Vec<u64> = Vec::with_capacity(self.jobs.len());
+        for f in 0..self.jobs.len() {
+            let j = &self.jobs[f];
+            let t = j.t() as u64;
+            let mut s = match times.last() {
+                None if os => 0,
+                None => rr,
+                Some(&p) => {
+                    let tp = self.jobs[f - 1].t() as u64;
+                    if os { p + tp } else { p + tp.max(rr) }
+                }
+            };
+            let (outer, inner) = if os {
+                (j.rows.len(), j.cols.len())
+            } else {
+                (j.t(), j.cols.len())
+            };
+            let position = |o: usize, i: usize| {
+                let (m, _, n) = if os {
+                    self.mkn(f, o, i, 0)
+                } else {
+                    self.mkn(f, 0, i, o)
+                };
+                self.out_index(m, n)
+            };
+            // Cycles from the fold's start to its read of output (o, i).
+            let read_at = |o: usize, i: usize| (o + i) as u64 + if os { t - 1 } else { 0 };
+            for o in 0..outer {
+                for i in 0..inner {
+                    if let Some(w) = last_write[position(o, i)] {
+                        s = s.max((w + 1).saturating_sub(read_at(o, i)));
+                    }
+                }
+            }
+            for o in 0..outer {
+                for i in 0..inner {
+                    let write = s + (o + i) as u64 + if os { t - 1 } else { rr - 1 };
+                    last_write[position(o, i)] = Some(write);
+                }
+            }
+            times.push(s);
+        }
+        times
+    }
+
     // -----------------------------------------------------------------------------------------
     // Output stationary
     // -----------------------------------------------------------------------------------------
@@ -531,6 +589,7 @@ impl<'a> Sim<'a> {
         if n_jobs == 0 {
             return Ok(());
         }
+        let plan = self.overlap.then(|| self.overlap_plan());
         let mut start: Vec<Option<u64>> = vec![None; n_jobs];
         start[0] = Some(0);
         self.issue_tickets(0);
@@ -554,13 +613,8 @@ impl<'a> Sim<'a> {
             }
             // With overlap, a fold starts as soon as the previous one has injected its last
             // step at PE (0, 0).
-            if self.overlap {
-                while started < n_jobs {
-                    let p = started - 1;
-                    let s = start[p].unwrap_or(u64::MAX) + self.jobs[p].t() as u64;
-                    if s != t {
-                        break;
-                    }
+            if let Some(plan) = &plan {
+                while started < n_jobs && plan[started] == t {
                     start[started] = Some(t);
                     self.issue_tickets(started);
                     self.open_span(started, t);
@@ -760,13 +814,12 @@ impl<'a> Sim<'a> {
         self.open_span(0, 0);
         let mut started = 1;
         if self.overlap {
-            // The next fold's stream follows this fold's stream once both its last step has
-            // entered and its stationary operands can have been loaded behind this fold's
-            // wavefront (R cycles per column), whichever is later.
+            // Each fold loads its stationary operands column by column right behind the
+            // previous fold's wavefront, and streams as early as `overlap_plan` allows.
+            let plan = self.overlap_plan();
             for f in 1..n_jobs {
-                let prev = base[f - 1].unwrap_or(0);
-                load[f] = Some((prev, true));
-                base[f] = Some(prev + (self.jobs[f - 1].t() as u64).max(rr as u64));
+                load[f] = Some((plan[f - 1], true));
+                base[f] = Some(plan[f]);
             }
         }
         let mut extracted = vec![0usize; n_jobs];
