@@ -206,6 +206,12 @@ fn check_value(
         };
     }
     match (expected, value) {
+        // The only 32-bit integer key; every other integer is a u64.
+        (Value::Integer(_), Value::Integer(i))
+            if dotted == "schema" && *i > i64::from(u32::MAX) =>
+        {
+            Err(wrong("a small integer (`schema = 1`)"))
+        }
         (Value::Integer(_), Value::Integer(i)) if *i >= 0 => Ok(()),
         (Value::Integer(_), _) => Err(wrong("a non-negative integer")),
         (Value::Float(_), Value::Integer(_) | Value::Float(_)) => Ok(()),
@@ -342,6 +348,11 @@ ifmap_sram_kib = 32
         );
         let e = err("schema = 1", &["schema.x=1"]);
         assert!(e.contains("`schema` holds integer 1, not a table"), "{e}");
+        let e = err("schema = 99999999999\n", &[]);
+        assert!(
+            e.contains("cfg.toml: `schema` must be a small integer"),
+            "{e}"
+        );
         let e = err("schema = 1", &["memory.dram_bytes_per_cycle=lots"]);
         assert!(
             e.contains("memory.dram_bytes_per_cycle") && e.contains("lots"),
