@@ -113,7 +113,7 @@ fn parse_at(path: &Path, text: &str, overrides: &[String]) -> Result<ArchConfig>
 pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> IoError {
     let message = match e.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            let before = text.get(..span.start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!("line {line}, column {col}: {}", e.message().trim())
