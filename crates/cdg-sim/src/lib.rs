@@ -44,5 +44,5 @@ pub use dense::{
 };
 pub use error::SimError;
 pub use gated::{SampledStats, simulate_gated_layer, simulate_samples, summarize};
-pub use mapping::{Fold, Mapping, NmSparsity, Span};
+pub use mapping::{Fold, FoldIter, Mapping, NmSparsity, Span};
 pub use stats::{LayerRow, LayerStats, NetworkRow, NetworkStats, NetworkTotals};

@@ -168,8 +168,11 @@ impl Mapping {
     /// Fold number `index` in execution order (column fold outer, row fold inner).
     pub fn fold(&self, index: u64) -> Fold {
         debug_assert!(index < self.folds());
-        let i = index % self.row_folds;
-        let j = index / self.row_folds;
+        self.fold_at(index % self.row_folds, index / self.row_folds)
+    }
+
+    /// The fold at row fold `i` and column fold `j`.
+    pub fn fold_at(&self, i: u64, j: u64) -> Fold {
         let rows = Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr));
         let cols = Span::new(j * self.cols, ((j + 1) * self.cols).min(self.sc));
         let g = self.gemm;
@@ -179,7 +182,7 @@ impl Mapping {
             Dataflow::InputStationary => (cols, rows, Span::all(g.n)),
         };
         Fold {
-            index,
+            index: j * self.row_folds + i,
             row_fold: i,
             col_fold: j,
             rows,
@@ -191,14 +194,54 @@ impl Mapping {
     }
 
     /// Every fold in execution order.
-    pub fn folds_iter(&self) -> impl Iterator<Item = Fold> + '_ {
-        (0..self.folds()).map(|f| self.fold(f))
+    pub fn folds_iter(&self) -> FoldIter<'_> {
+        FoldIter {
+            map: self,
+            i: 0,
+            j: 0,
+        }
     }
 
     /// Mean over folds of (rows used · columns used)/(R·C): Sr·Sc/(F_r·F_c·R·C).
     pub fn mapping_efficiency(&self) -> f64 {
         (self.sr as f64 * self.sc as f64)
             / (self.folds() as f64 * self.rows as f64 * self.cols as f64)
+    }
+}
+
+/// The folds of a [`Mapping`] in execution order (see [`Mapping::folds_iter`]).
+#[derive(Debug, Clone)]
+pub struct FoldIter<'a> {
+    map: &'a Mapping,
+    i: u64,
+    j: u64,
+}
+
+impl Iterator for FoldIter<'_> {
+    type Item = Fold;
+
+    fn next(&mut self) -> Option<Fold> {
+        if self.j >= self.map.col_folds {
+            return None;
+        }
+        let fold = self.map.fold_at(self.i, self.j);
+        self.i += 1;
+        if self.i == self.map.row_folds {
+            self.i = 0;
+            self.j += 1;
+        }
+        Some(fold)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.map.col_folds - self.j.min(self.map.col_folds)) * self.map.row_folds
+            - if self.j < self.map.col_folds {
+                self.i
+            } else {
+                0
+            };
+        let left = usize::try_from(left).unwrap_or(usize::MAX);
+        (left, Some(left))
     }
 }
 
@@ -237,6 +280,22 @@ mod tests {
             }
             assert_eq!(covered, g.m * g.k * g.n, "{df}");
         }
+    }
+
+    #[test]
+    fn iteration_order_is_column_fold_outer() {
+        let map = Mapping::new(
+            Dataflow::WeightStationary,
+            4,
+            4,
+            GemmDims { m: 5, k: 9, n: 6 },
+        );
+        let order: Vec<_> = map.folds_iter().map(|f| (f.row_fold, f.col_fold)).collect();
+        assert_eq!(order, [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)]);
+        for (x, f) in map.folds_iter().enumerate() {
+            assert_eq!(f, map.fold(x as u64));
+        }
+        assert_eq!(map.folds_iter().size_hint(), (6, Some(6)));
     }
 
     #[test]
