@@ -39,17 +39,26 @@ layers = [
     ct.conv_layer("a.conv", 8, 12, 10, 12, gate=(2, (4, 1, 1))),
     ct.conv_layer("b/conv", 12, 12, 10, 10, stride=2, gate=(3, (4, 2, 2))),
     ct.conv_layer("c", 10, 6, 5, 7, kernel=(3, 1), padding=0, gate=(10, (3, 4, 2))),
+    ct.conv_layer("d", 7, 4, 5, 7, gate=(2, (3, 4, 2))),
     ct.fc_layer("fc", 7, 5),
 ]
+class FakeTensor:
+    """Stands in for a torch.Tensor: the helper must call .detach().cpu().numpy()."""
+    def __init__(self, a): self.a = a
+    def detach(self): return self
+    def cpu(self): return self
+    def numpy(self): return self.a
 def grid(name, f):
     gc, gh, gw = ct.grid_shape(next(l for l in layers if l["name"] == name))
     s, c, h, w = np.meshgrid(np.arange(n), np.arange(gc), np.arange(gh), np.arange(gw), indexing="ij")
     return f(s, c, h, w)
 elem = np.fromfunction(lambda s, c, h, w: (s * 5 + c * 3 + h * 7 + w) % 11 == 0, (n, 7, 4, 5))
+dense = np.fromfunction(lambda s, c, h, w: ((s + 2 * c + h * w) % 3 != 0).astype(np.uint8), (n, 7, 4, 5))
 masks = {
     "a.conv": grid("a.conv", lambda s, c, h, w: (s + c * 2 + h * 3 + w * 5) % 4 == 1),
     "b/conv": grid("b/conv", lambda s, c, h, w: ((s * c + h + 2 * w) % 3 == 0)).astype(np.uint8),
     "c": ct.gate_grid(elem, (3, 4, 2), reduce="any"),
+    "d": FakeTensor(ct.gate_grid(FakeTensor(dense), (3, 4, 2), reduce="mean")),
 }
 ct.write_trace(out, layers, masks, n, provenance={"by": "io_python"}, compressed=compressed)
 "#;
@@ -67,7 +76,7 @@ fn python_helper_writes_what_rust_reads() {
         );
         let t = read_trace(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(t.samples, 3);
-        assert_eq!(t.network.len(), 5);
+        assert_eq!(t.network.len(), 6);
         assert_eq!(t.provenance["by"], "io_python");
         let masks = t.masks.as_ref().unwrap();
         let check = |name: &str, f: &dyn Fn(u64, u64, u64, u64) -> bool| {
@@ -111,6 +120,25 @@ fn python_helper_writes_what_rust_reads() {
             }
             any
         });
+        // "d": denser element gates, same blocks; on when more than half of the block's own
+        // (possibly partial) elements are on.
+        check("d", &|s, c, h, w| {
+            let (mut on, mut all) = (0, 0);
+            for ec in c * 3..(c * 3 + 3).min(7) {
+                for eh in h * 4..(h * 4 + 4).min(4) {
+                    for ew in w * 2..(w * 2 + 2).min(5) {
+                        all += 1;
+                        on += u32::from((s + 2 * ec + eh * ew) % 3 != 0);
+                    }
+                }
+            }
+            2 * on > all
+        });
+        let d = masks.layer("d").unwrap().to_vec();
+        assert!(
+            d.iter().any(|&g| g) && d.iter().any(|&g| !g),
+            "the mean rule turns some blocks on and some off, so the check is not vacuous"
+        );
     }
 }
 
