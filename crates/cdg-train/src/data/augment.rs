@@ -238,36 +238,32 @@ pub fn random_resized_crop_box(
     }
 }
 
-/// One bilinear tap pair along an axis: indices and weights; an index outside the image
-/// contributes zero (padded crops).
+/// One bilinear tap pair along an axis: indices and weights. A tap outside the image gets
+/// weight 0 (and a harmless in-range index), which gives padded crops their zero fill
+/// without a branch per pixel.
 #[derive(Clone, Copy)]
 struct Taps {
-    i0: isize,
-    i1: isize,
+    i0: usize,
+    i1: usize,
     w0: f32,
     w1: f32,
 }
 
-fn taps(coord: f32, lo: f32, hi: f32) -> Taps {
+fn taps(coord: f32, lo: f32, hi: f32, len: usize) -> Taps {
     // Clamping to the crop box's pixel centres matches crop-then-resize (torchvision).
     let c = coord.clamp(lo, hi.max(lo));
     let f = c.floor();
     let frac = c - f;
-    Taps {
-        i0: f as isize,
-        i1: f as isize + 1,
-        w0: 1.0 - frac,
-        w1: frac,
-    }
-}
-
-fn at(plane: &ArrayView3<'_, f32>, c: usize, y: isize, x: isize) -> f32 {
-    let (_, h, w) = plane.dim();
-    if y < 0 || x < 0 || y as usize >= h || x as usize >= w {
-        0.0
-    } else {
-        plane[[c, y as usize, x as usize]]
-    }
+    let tap = |i: isize, w: f32| {
+        if i >= 0 && (i as usize) < len {
+            (i as usize, w)
+        } else {
+            (0, 0.0)
+        }
+    };
+    let (i0, w0) = tap(f as isize, 1.0 - frac);
+    let (i1, w1) = tap(f as isize + 1, frac);
+    Taps { i0, i1, w0, w1 }
 }
 
 /// Samples `dst` (C×out_h×out_w) from `src` (C×H×W) through `geometry`, bilinearly, with
@@ -297,12 +293,18 @@ fn resized_crop_unchecked(
     mut dst: ArrayViewMut3<'_, f32>,
 ) {
     let (channels, oh, ow) = dst.dim();
+    let (_, h, w) = src.dim();
+    if h == 0 || w == 0 {
+        dst.fill(0.0);
+        return;
+    }
     let ys: Vec<Taps> = (0..oh)
         .map(|i| {
             taps(
                 g.source_point(i as f32, 0.0, oh, ow).0,
                 g.y0,
                 g.y0 + g.h - 1.0,
+                h,
             )
         })
         .collect();
@@ -312,19 +314,19 @@ fn resized_crop_unchecked(
                 g.source_point(0.0, j as f32, oh, ow).1,
                 g.x0,
                 g.x0 + g.w - 1.0,
+                w,
             )
         })
         .collect();
     for c in 0..channels {
-        for (i, ty) in ys.iter().enumerate() {
-            for (j, tx) in xs.iter().enumerate() {
-                let top = tx.w0 * at(&src, c, ty.i0, tx.i0) + tx.w1 * at(&src, c, ty.i0, tx.i1);
-                let bottom = if ty.w1 == 0.0 {
-                    0.0
-                } else {
-                    tx.w0 * at(&src, c, ty.i1, tx.i0) + tx.w1 * at(&src, c, ty.i1, tx.i1)
-                };
-                dst[[c, i, j]] = ty.w0 * top + ty.w1 * bottom;
+        let plane = src.index_axis(Axis(0), c);
+        let mut out = dst.index_axis_mut(Axis(0), c);
+        for (ty, mut out_row) in ys.iter().zip(out.rows_mut()) {
+            let (r0, r1) = (plane.row(ty.i0), plane.row(ty.i1));
+            for (tx, o) in xs.iter().zip(out_row.iter_mut()) {
+                let top = tx.w0 * r0[tx.i0] + tx.w1 * r0[tx.i1];
+                let bottom = tx.w0 * r1[tx.i0] + tx.w1 * r1[tx.i1];
+                *o = ty.w0 * top + ty.w1 * bottom;
             }
         }
     }
@@ -392,6 +394,12 @@ pub fn adjust_saturation(mut img: ArrayViewMut3<'_, f32>, factor: f32) {
     });
 }
 
+/// `v` modulo 1 (into [0, 1)), cheaper than `rem_euclid` for hue turns.
+fn wrap_unit(v: f32) -> f32 {
+    let r = v - v.floor();
+    if r >= 1.0 { 0.0 } else { r }
+}
+
 fn rgb_to_hsv(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
     let maxc = r.max(g).max(b);
     let minc = r.min(g).min(b);
@@ -408,7 +416,7 @@ fn rgb_to_hsv(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
     } else {
         4.0 + gc - rc
     };
-    ((h / 6.0 + 1.0).rem_euclid(1.0), s, maxc)
+    (wrap_unit(h / 6.0 + 1.0), s, maxc)
 }
 
 fn hsv_to_rgb(h: f32, s: f32, v: f32) -> (f32, f32, f32) {
@@ -435,7 +443,7 @@ pub fn adjust_hue(mut img: ArrayViewMut3<'_, f32>, shift: f32) {
     }
     for_each_rgb(&mut img, |r, g, b| {
         let (hh, s, v) = rgb_to_hsv(*r, *g, *b);
-        (*r, *g, *b) = hsv_to_rgb((hh + shift).rem_euclid(1.0), s, v);
+        (*r, *g, *b) = hsv_to_rgb(wrap_unit(hh + shift), s, v);
     });
 }
 
