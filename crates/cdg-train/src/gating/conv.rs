@@ -491,27 +491,46 @@ impl<T: Scalar> GatedConv<T> {
         Ok(self.block_means(&cache.xhat, &zeros, (h, w)))
     }
 
-    /// Calibration: sets Δ of each channel block to the `r`-quantile of its block-averaged
+    /// Calibration: sets Δ of each channel block to a quantile of its block-averaged
     /// saliency in `sb` (from [`GatedConv::eval_block_saliency`] of the calibration images).
-    /// Returns per channel block the achieved fraction and the tied mass.
-    pub fn calibrate_from(&mut self, sb: ArrayView4<'_, T>, r: f64) -> Vec<(f64, f64)> {
-        let bc = self.gate.block[0];
-        let out: Vec<(f64, f64, f64)> = (0..sb.dim().1)
-            .into_par_iter()
-            .map(|ic| {
-                let mut v: Vec<f32> = sb
-                    .index_axis(Axis(1), ic)
-                    .iter()
-                    .map(|x| x.as_f64() as f32)
-                    .collect();
-                let q = quantile_threshold(&mut v, r);
-                (q.delta, q.achieved, q.tied)
-            })
-            .collect();
-        for (c, d) in self.threshold.value.iter_mut().enumerate() {
-            *d = T::of(out[c / bc].0);
+    ///
+    /// The quantile is the target `r` corrected by `debt`, the running shortfall
+    /// `Σ (r − achieved)·elements` (in output elements) of the channel blocks calibrated
+    /// before this one, in network order: where a run of tied values (blank backgrounds)
+    /// straddles the target, the threshold takes the side closer to the target and later
+    /// channel blocks make up the difference, so the network-level sparsity meets `r`.
+    /// Returns per channel block the achieved off-fraction and the tied mass.
+    pub fn calibrate_from(
+        &mut self,
+        sb: ArrayView4<'_, T>,
+        r: f64,
+        debt: &mut f64,
+    ) -> Vec<(f64, f64)> {
+        let [bc, bh, bw] = self.gate.block;
+        let c = self.out_channels;
+        let gc = sb.dim().1;
+        let mut out = Vec::with_capacity(gc);
+        for ic in 0..gc {
+            let chans = ((ic + 1) * bc).min(c) - ic * bc;
+            let mut v: Vec<f32> = sb
+                .index_axis(Axis(1), ic)
+                .iter()
+                .map(|x| x.as_f64() as f32)
+                .collect();
+            let elements = (v.len() * chans * bh * bw) as f64;
+            let want = if elements > 0.0 {
+                (r + *debt / elements).clamp(0.0, 1.0)
+            } else {
+                r
+            };
+            let q = quantile_threshold(&mut v, want);
+            *debt += (r - q.achieved) * elements;
+            for cc in ic * bc..(ic * bc + chans) {
+                self.threshold.value[cc] = T::of(q.delta);
+            }
+            out.push((q.achieved, q.tied));
         }
-        out.into_iter().map(|(_, a, t)| (a, t)).collect()
+        out
     }
 
     fn check_input(&self, x: &ArrayView4<'_, T>) -> Result<()> {

@@ -387,7 +387,10 @@ impl SslTrainer {
     /// Calibration (DESIGN §3): one evaluation pass over `images` (raw, un-augmented
     /// training images) sets each Δ_c to the `target` quantile of its channel block's
     /// block-averaged saliency, layer by layer in network order (so each layer sees the
-    /// calibrated gates of the layers before it).
+    /// calibrated gates of the layers before it). Tied runs take the side closer to the
+    /// target; the shortfall carries to the following channel blocks (see
+    /// [`crate::gating::GatedConv::calibrate_from`]) so the element-weighted network
+    /// sparsity meets the target.
     pub fn calibrate(
         &mut self,
         images: ArrayView4<'_, f32>,
@@ -399,6 +402,7 @@ impl SslTrainer {
             h.push(self.model.stem_eval(c)?);
         }
         let mut out = Vec::new();
+        let mut debt = 0.0;
         let nblocks = self.model.backbone.blocks.len();
         for bi in 0..nblocks {
             // conv1 sees the block input.
@@ -406,6 +410,7 @@ impl SslTrainer {
                 self.model.backbone.blocks[bi].conv1.as_mut(),
                 &h,
                 target,
+                &mut debt,
             )?);
             let block = &mut self.model.backbone.blocks[bi];
             if block.conv2.as_any().is::<crate::gating::GatedConv<f32>>() {
@@ -415,7 +420,12 @@ impl SslTrainer {
                     let m = block.bn1.forward(m.view(), Mode::Eval)?;
                     mid.push(ops::relu(m.view()));
                 }
-                out.extend(calibrate_conv(block.conv2.as_mut(), &mid, target)?);
+                out.extend(calibrate_conv(
+                    block.conv2.as_mut(),
+                    &mid,
+                    target,
+                    &mut debt,
+                )?);
             }
             let mut next = Vec::new();
             for hc in &h {
@@ -640,6 +650,7 @@ fn calibrate_conv(
     conv: &mut dyn Conv<f32>,
     inputs: &[Array4<f32>],
     target: f64,
+    debt: &mut f64,
 ) -> Result<Option<LayerCalibration>> {
     let Some(g) = conv
         .as_any_mut()
@@ -653,7 +664,7 @@ fn calibrate_conv(
     }
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
     let sb = concatenate(Axis(0), &views).map_err(|e| TrainError::config(g.name(), e))?;
-    let r = g.calibrate_from(sb.view(), target);
+    let r = g.calibrate_from(sb.view(), target, debt);
     let achieved = r.iter().map(|x| x.0).sum::<f64>() / r.len().max(1) as f64;
     let max_tied = r.iter().map(|x| x.1).fold(0.0, f64::max);
     Ok(Some(LayerCalibration {
