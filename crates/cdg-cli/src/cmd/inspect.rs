@@ -212,11 +212,13 @@ fn write_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
     let n = &s.network;
     writeln!(
         out,
-        "network: {} layers ({} gated), {} samples, {} dense MACs, gate density {} \
+        "network: {} layer{} ({} gated), {} sample{}, {} dense MACs, gate density {} \
          (gated layers, weighted by output elements)",
         n.layers,
+        if n.layers == 1 { "" } else { "s" },
         n.gated_layers,
         n.samples,
+        if n.samples == 1 { "" } else { "s" },
         n.macs_dense,
         frac(n.density_mean)
     )
