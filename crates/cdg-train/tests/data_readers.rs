@@ -515,3 +515,49 @@ mod robustness {
         }
     }
 }
+
+/// `scripts/make_subset.py` regenerates the committed subset. The IDX content must be
+/// identical; the gzip bytes are identical too when the same zlib is used (checked as well,
+/// and reported rather than failed when they differ, since zlib forks compress differently).
+#[test]
+fn make_subset_script_regenerates_the_builtin_subset() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let debian = Path::new(cdg_train::data::DEBIAN_FASHION_MNIST_DIR);
+    if !debian.join("train-images-idx3-ubyte.gz").is_file() {
+        eprintln!("skipped: dataset-fashion-mnist is not installed");
+        return;
+    }
+    let out = Scratch::new("make-subset");
+    let status = std::process::Command::new("python3")
+        .arg(root.join("scripts/make_subset.py"))
+        .arg("--source")
+        .arg(debian)
+        .arg("--out")
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(s) => assert!(s.success(), "make_subset.py failed: {s}"),
+        Err(e) => {
+            eprintln!("skipped: python3 is not available ({e})");
+            return;
+        }
+    }
+    let committed = root.join("data/fashion-mnist-subset");
+    for name in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        let (a, b) = (
+            std::fs::read(out.path().join(name)).unwrap(),
+            std::fs::read(committed.join(name)).unwrap(),
+        );
+        let parse = |bytes: &[u8]| cdg_train::data::parse_idx(bytes, name, "item").unwrap();
+        assert_eq!(parse(&a), parse(&b), "{name}: regenerated content differs");
+        if a != b {
+            eprintln!("note: {name}: same content, different gzip bytes (another zlib build)");
+        }
+    }
+}
