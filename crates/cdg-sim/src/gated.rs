@@ -75,6 +75,8 @@ pub struct GatedPlan<'a> {
     out_fits: bool,
     comp: Compulsory,
     cycles_ungated: Cycles,
+    /// The run of the `dense` policy (mask-independent); `None` until computed.
+    dense_run: Option<Emitted>,
 }
 
 impl<'a> GatedPlan<'a> {
@@ -147,7 +149,7 @@ impl<'a> GatedPlan<'a> {
         };
         let cycles_ungated =
             crate::dense::simulate_layer(arch, &ungated, &LayerOptions::default())?.cycles;
-        Ok(Self {
+        let mut plan = Self {
             layer,
             df,
             r,
@@ -167,7 +169,15 @@ impl<'a> GatedPlan<'a> {
                 <= usable_bytes(arch.memory.ofmap_sram_kib),
             comp: compulsory(arch, layer, g.k),
             cycles_ungated,
-        })
+            dense_run: None,
+        };
+        plan.dense_run = Some(emit(
+            arch,
+            &plan,
+            &GateSummary::default(),
+            SkipPolicy::Dense,
+        ));
+        Ok(plan)
     }
 
     /// K_base and K_cond.
@@ -209,12 +219,35 @@ pub struct GateSummary {
     /// OS compact: the same with rows packed.
     pe_compact: Vec<u64>,
     active_total: u64,
+    /// Every fold of the conditional pass covers an active output (`tile-skip` skips none).
+    all_kept: bool,
 }
 
 impl GateSummary {
     /// Active output elements of the sample.
     pub fn active_outputs(&self) -> u64 {
         self.active_total
+    }
+}
+
+/// Calls `f(i - start)` for every set bit i in `start..start + len` of the packed `words`.
+#[inline]
+fn for_set_bits(words: &[u64], start: u64, len: u64, mut f: impl FnMut(u64)) {
+    let end = start + len;
+    let mut w = start >> 6;
+    while w << 6 < end {
+        let lo = (w << 6).max(start);
+        let hi = ((w + 1) << 6).min(end);
+        let mut bits = words[w as usize] >> (lo & 63);
+        if hi - lo < 64 {
+            bits &= (1u64 << (hi - lo)) - 1;
+        }
+        while bits != 0 {
+            let t = u64::from(bits.trailing_zeros());
+            f(lo + t - start);
+            bits &= bits - 1;
+        }
+        w += 1;
     }
 }
 
@@ -240,6 +273,7 @@ pub fn summarize_gates(plan: &GatedPlan<'_>, masks: &LayerMasks, sample: usize) 
         cols: Vec::with_capacity(cond.col_folds as usize),
         ..GateSummary::default()
     };
+    s.all_kept = true;
     match plan.df {
         Dataflow::OutputStationary | Dataflow::WeightStationary => {
             let os = plan.df == Dataflow::OutputStationary;
@@ -257,54 +291,62 @@ pub fn summarize_gates(plan: &GatedPlan<'_>, masks: &LayerMasks, sample: usize) 
                 blk.iter_mut().for_each(|x| *x = 0);
                 for cb in n0 / b.c..=(n1 - 1) / b.c {
                     let overlap = n1.min((cb + 1) * b.c) - n0.max(cb * b.c);
-                    let base = cb * gh * gw;
-                    for (i, x) in blk.iter_mut().enumerate() {
-                        if bit(words, base + i as u64) {
-                            *x += overlap;
-                        }
-                    }
+                    for_set_bits(words, cb * gh * gw, gh * gw, |i| blk[i as usize] += overlap);
                 }
                 let mut col = Column {
                     pack_start: s.packs.len(),
                     ..Column::default()
                 };
+                // Expand the block counts to output pixels, a run of block columns at a time.
                 let mut m = 0usize;
                 for oh in 0..ho {
                     let row = &blk[((oh / b.h) * gw) as usize..((oh / b.h + 1) * gw) as usize];
-                    for ow in 0..wo {
-                        let v = row[(ow / b.w) as usize];
-                        cnt[m] = v;
-                        m += 1;
+                    let mut ow = 0;
+                    for &v in row {
+                        let run = b.w.min(wo - ow) as usize;
+                        cnt[m..m + run].fill(v);
+                        m += run;
+                        ow += run as u64;
                     }
                 }
                 let mut pack = Pack::default();
-                for (m, &v) in cnt.iter().enumerate() {
-                    if v == 0 {
-                        continue;
-                    }
-                    col.active += v;
-                    let new = !seen[m];
-                    seen[m] = true;
-                    if os {
-                        let i = m as u64 / r;
-                        let t = &mut s.tiles[(j * fr + i) as usize];
-                        t.0 += v;
-                        t.1 += 1;
-                        s.pe_dense[m % r as usize] += v;
-                        s.pe_compact[(col.kept % r) as usize] += v;
-                        pack.size += 1;
-                        pack.active += v;
-                        pack.new_rows += u64::from(new);
-                        if pack.size == r {
-                            s.packs.push(pack);
-                            pack = Pack::default();
+                // Row folds are runs of R pixels, so a pixel's PE row is its place in the run.
+                for (i, chunk) in cnt.chunks(r as usize).enumerate() {
+                    let first = i * r as usize;
+                    for (row, &v) in chunk.iter().enumerate() {
+                        if v == 0 {
+                            continue;
                         }
+                        let m = first + row;
+                        col.active += v;
+                        let new = !seen[m];
+                        seen[m] = true;
+                        if os {
+                            let t = &mut s.tiles[(j * fr) as usize + i];
+                            t.0 += v;
+                            t.1 += 1;
+                            s.pe_dense[row] += v;
+                            s.pe_compact[pack.size as usize] += v;
+                            pack.size += 1;
+                            pack.active += v;
+                            pack.new_rows += u64::from(new);
+                            if pack.size == r {
+                                s.packs.push(pack);
+                                pack = Pack::default();
+                            }
+                        }
+                        col.kept += 1;
+                        col.new_kept += u64::from(new);
                     }
-                    col.kept += 1;
-                    col.new_kept += u64::from(new);
                 }
                 if pack.size > 0 {
                     s.packs.push(pack);
+                }
+                if os {
+                    let tiles = &s.tiles[(j * fr) as usize..((j + 1) * fr) as usize];
+                    s.all_kept &= tiles.iter().all(|t| t.0 > 0);
+                } else {
+                    s.all_kept &= col.active > 0;
                 }
                 s.active_total += col.active;
                 s.cols.push(col);
@@ -317,12 +359,21 @@ pub fn summarize_gates(plan: &GatedPlan<'_>, masks: &LayerMasks, sample: usize) 
             for j in 0..cond.col_folds {
                 let (m0, m1) = (j * plan.c, ((j + 1) * plan.c).min(m_total));
                 touched.clear();
-                for m in m0..m1 {
-                    let (oh, ow) = (m / plan.wo, m % plan.wo);
+                let (mut oh, mut ow) = (m0 / plan.wo, m0 % plan.wo);
+                let mut m = m0;
+                while m < m1 {
+                    // The rest of this block's columns on this output row.
+                    let run = (b.w - ow % b.w).min(plan.wo - ow).min(m1 - m);
                     let sb = (oh / b.h) * gw + ow / b.w;
                     match touched.last_mut() {
-                        Some((last, k)) if *last == sb => *k += 1,
-                        _ => touched.push((sb, 1)),
+                        Some((last, k)) if *last == sb => *k += run,
+                        _ => touched.push((sb, run)),
+                    }
+                    m += run;
+                    ow += run;
+                    if ow == plan.wo {
+                        ow = 0;
+                        oh += 1;
                     }
                 }
                 let mut col = Column::default();
@@ -344,6 +395,7 @@ pub fn summarize_gates(plan: &GatedPlan<'_>, masks: &LayerMasks, sample: usize) 
                         }
                     }
                 }
+                s.all_kept &= col.active > 0;
                 s.active_total += col.active;
                 s.cols.push(col);
             }
@@ -440,6 +492,77 @@ pub fn simulate_gated_sample(
     gates: u64,
 ) -> LayerStats {
     let p = plan;
+    let policy = if p.cond.is_none() {
+        SkipPolicy::Dense
+    } else {
+        policy
+    };
+    // `dense` and `clock-gate` run every fold whatever the gates, and so does `tile-skip` when
+    // no fold is empty: their time and traffic are the plan's, computed once.
+    let reuse = match policy {
+        SkipPolicy::Dense | SkipPolicy::ClockGate => true,
+        SkipPolicy::TileSkip => summary.all_kept,
+        SkipPolicy::Compact => false,
+    };
+    let run = match (&p.dense_run, reuse) {
+        (Some(run), true) => Emitted {
+            gated_slots: if policy == SkipPolicy::Dense {
+                0
+            } else {
+                p.kc * (p.m * p.n - summary.active_total)
+            },
+            ..*run
+        },
+        _ => emit(arch, p, summary, policy),
+    };
+    let mut totals = run.totals;
+    let mask_bytes = if arch.sparsity.mask_in_dram {
+        gates.div_ceil(8)
+    } else {
+        0
+    };
+    let macs_needed = p.kb * p.m * p.n + p.kc * summary.active_total;
+    let wasted = if policy == SkipPolicy::Dense {
+        p.kc * (p.m * p.n) - p.kc * summary.active_total
+    } else {
+        0
+    };
+    totals.dram.mask_read = Bytes(mask_bytes);
+    layer_stats(
+        arch,
+        LayerOutcome {
+            layer: p.layer,
+            sample: Some(sample),
+            map: p.full,
+            totals,
+            compulsory: p.comp,
+            macs_needed: Macs(macs_needed),
+            gated_slots: Macs(run.gated_slots),
+            wasted_slots: Macs(wasted),
+            gate_ops: gates,
+            extra_dram_bytes: 0,
+            cycles_ungated: Some(p.cycles_ungated),
+            cond_cycles: run.cond_cycles,
+            pe_imbalance: pe_imbalance(p, summary, policy),
+        },
+    )
+}
+
+/// What streaming a layer's folds produced.
+#[derive(Debug, Clone, Copy)]
+struct Emitted {
+    totals: MemoryTotals,
+    cond_cycles: Cycles,
+    gated_slots: u64,
+}
+
+/// Streams the folds `policy` runs for a sample with `summary` through the memory model.
+fn emit(
+    arch: &ArchConfig,
+    p: &GatedPlan<'_>,
+    summary: &GateSummary,
+    policy: SkipPolicy,
+) -> Emitted {
     let g = p.layer.shape.gemm();
     let mem = MemoryModel::new(
         arch,
@@ -461,11 +584,6 @@ pub fn simulate_gated_sample(
         extra: Extra::default(),
     };
     let os = p.df == Dataflow::OutputStationary;
-    let policy = if p.cond.is_none() {
-        SkipPolicy::Dense
-    } else {
-        policy
-    };
 
     // Base pass: every fold; its outputs are final where no conditional fold will touch them.
     if let Some(base) = &p.base {
@@ -503,15 +621,15 @@ pub fn simulate_gated_sample(
             SkipPolicy::Dense | SkipPolicy::ClockGate | SkipPolicy::TileSkip => {
                 for f in cond.folds_iter() {
                     let (elems, ends_group) = fold_outputs(cond, &f);
-                    let active = if os {
-                        summary.tiles[(f.col_fold * cond.row_folds + f.row_fold) as usize].0
-                    } else {
-                        summary.cols[f.col_fold as usize].active
-                    };
-                    if policy == SkipPolicy::TileSkip && active == 0 {
-                        continue;
-                    }
                     if policy != SkipPolicy::Dense {
+                        let active = if os {
+                            summary.tiles[(f.col_fold * cond.row_folds + f.row_fold) as usize].0
+                        } else {
+                            summary.cols[f.col_fold as usize].active
+                        };
+                        if policy == SkipPolicy::TileSkip && active == 0 {
+                            continue;
+                        }
                         gated_slots += f.k.len() * (elems - active);
                     }
                     let (ifmap, filter) =
@@ -610,39 +728,11 @@ pub fn simulate_gated_sample(
         }
     }
     debug_assert_eq!(e.extra.finalised, p.m * p.n, "layer {}", p.layer.name());
-
-    let totals: MemoryTotals = e.mem.finish();
-    let mut totals = totals;
-    let mask_bytes = if arch.sparsity.mask_in_dram {
-        gates.div_ceil(8)
-    } else {
-        0
-    };
-    let macs_needed = p.kb * p.m * p.n + p.kc * summary.active_total;
-    let wasted = if policy == SkipPolicy::Dense {
-        p.kc * (p.m * p.n) - p.kc * summary.active_total
-    } else {
-        0
-    };
-    totals.dram.mask_read = Bytes(mask_bytes);
-    layer_stats(
-        arch,
-        LayerOutcome {
-            layer: p.layer,
-            sample: Some(sample),
-            map: p.full,
-            totals,
-            compulsory: p.comp,
-            macs_needed: Macs(macs_needed),
-            gated_slots: Macs(gated_slots),
-            wasted_slots: Macs(wasted),
-            gate_ops: gates,
-            extra_dram_bytes: 0,
-            cycles_ungated: Some(p.cycles_ungated),
-            cond_cycles: e.extra.cond_cycles,
-            pe_imbalance: pe_imbalance(p, summary, policy),
-        },
-    )
+    Emitted {
+        totals: e.mem.finish(),
+        cond_cycles: e.extra.cond_cycles,
+        gated_slots,
+    }
 }
 
 /// The tiles of a dense fold (ids as [`crate::dense::dense_fold_work`], offset by `offset`),
@@ -1055,4 +1145,86 @@ pub fn summarize(runs: &[NetworkStats]) -> Option<NetworkStats> {
         totals,
         max: runs.iter().map(|r| r.max).reduce(SampleMax::max)?,
     })
+}
+
+/// One line of the co-design table: a gate-block shape, a dataflow and a skip policy on one
+/// network, against the same design running the `dense` policy.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CodesignRow {
+    pub block_c: u64,
+    pub block_h: u64,
+    pub block_w: u64,
+    pub dataflow: &'static str,
+    pub policy: &'static str,
+    /// Σ macs_dense / Σ macs_needed (mean sample).
+    pub flops_reduction: f64,
+    /// 1 − conditional-pass cycles / those of the `dense` policy: the fraction of the
+    /// conditional pass the policy removes.
+    pub cond_cycle_cut: f64,
+    /// Network cycles_ungated / cycles (the single dense GEMM per layer over the gated run).
+    pub cycle_reduction: f64,
+    /// 1 − cycles / cycles of the `dense` policy, whole network.
+    pub cycle_cut: f64,
+    /// 1 − energy / energy of the `dense` policy.
+    pub energy_saving: f64,
+    /// Network macs_needed / (R·C·cycles).
+    pub utilization: f64,
+}
+
+/// The co-design experiment: for every block shape and dataflow, `network_for(block)` with
+/// synthetic gates at `density` (`samples` samples, `seed`) simulated on `arch` with that
+/// dataflow under every skip policy; rows in block × dataflow × policy order.
+pub fn codesign(
+    arch: &ArchConfig,
+    network_for: impl Fn(cdg_core::GateBlock) -> Network,
+    blocks: &[cdg_core::GateBlock],
+    density: f64,
+    samples: usize,
+    seed: u64,
+) -> Result<Vec<CodesignRow>, CodesignError> {
+    let mut rows = Vec::new();
+    for &block in blocks {
+        let net = network_for(block);
+        let masks = crate::synth::synth_masks(&net, density, samples, seed)?;
+        for df in Dataflow::ALL {
+            let runs = SkipPolicy::ALL
+                .iter()
+                .map(|&policy| {
+                    let mut a = arch.clone();
+                    a.array.dataflow = df;
+                    a.sparsity.support = policy;
+                    Ok((policy, simulate_samples(&a, &net, &masks)?.mean))
+                })
+                .collect::<Result<Vec<_>, SimError>>()?;
+            let dense = &runs[0].1.totals;
+            for (policy, stats) in &runs {
+                let t = &stats.totals;
+                let row = stats.to_row();
+                let frac = |a: f64, b: f64| if b > 0.0 { 1.0 - a / b } else { 0.0 };
+                rows.push(CodesignRow {
+                    block_c: block.c,
+                    block_h: block.h,
+                    block_w: block.w,
+                    dataflow: df.as_str(),
+                    policy: policy.as_str(),
+                    flops_reduction: row.flops_reduction,
+                    cond_cycle_cut: frac(t.cond_cycles.as_f64(), dense.cond_cycles.as_f64()),
+                    cycle_reduction: row.cycle_reduction,
+                    cycle_cut: frac(t.cycles.as_f64(), dense.cycles.as_f64()),
+                    energy_saving: frac(t.energy.total().get(), dense.energy.total().get()),
+                    utilization: row.utilization,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Why the co-design experiment could not run.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum CodesignError {
+    #[error(transparent)]
+    Synth(#[from] crate::synth::SynthError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
 }
