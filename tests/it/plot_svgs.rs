@@ -91,24 +91,24 @@ fn energy_latency_plot_has_every_point_and_the_pareto_front() {
         })
         .count();
     assert!(front >= 1);
+    // Legend markers are squares, so every filled circle is a sweep row: dense dots (radius 5)
+    // under clock-gate dots (radius 3), and a ring (radius 8) round each Pareto point.
     let c = circles(&svg);
-    let points = c.iter().filter(|(r, _)| r == "3").count();
+    let dots: Vec<&(String, String)> = c.iter().filter(|(_, fill)| fill != "none").collect();
+    assert_eq!(dots.len(), 12, "one dot per sweep row");
+    assert_eq!(dots.iter().filter(|(r, _)| r == "5").count(), 6);
+    assert_eq!(dots.iter().filter(|(r, _)| r == "3").count(), 6);
     let rings = c
         .iter()
-        .filter(|(r, fill)| r == "7" && fill == "none")
+        .filter(|(r, fill)| r == "8" && fill == "none")
         .count();
-    assert_eq!(points, 12, "one dot per sweep row");
     assert_eq!(rings, front, "one ring per Pareto-optimal point");
     assert!(
         t.contains(&format!("Pareto front ({front} points)")),
         "{t:?}"
     );
     // Dots are coloured by policy: two colours, six dots each.
-    let mut fills: Vec<&str> = c
-        .iter()
-        .filter(|(r, _)| r == "3")
-        .map(|(_, f)| f.as_str())
-        .collect();
+    let mut fills: Vec<&str> = dots.iter().map(|(_, f)| f.as_str()).collect();
     fills.sort();
     fills.dedup();
     assert_eq!(fills.len(), 2, "{fills:?}");

@@ -76,11 +76,11 @@ fn distinct<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     out
 }
 
-/// Compact tick labels: 12 000 000 → "1.2e7", 0.5 → "0.5".
+/// Compact tick labels: 12 500 000 → "1.25e7", 0.5 → "0.5".
 fn tick(v: &f64) -> String {
     let a = v.abs();
     if a != 0.0 && !(1e-3..1e5).contains(&a) {
-        format!("{v:.1e}")
+        format!("{v:.2e}")
     } else if a >= 100.0 {
         format!("{v:.0}")
     } else {

@@ -61,8 +61,12 @@ pub fn energy_latency(table: &Table, out: &Path) -> anyhow::Result<()> {
                 .x_label_formatter(&tick)
                 .y_label_formatter(&tick)
                 .draw()?;
+            // Earlier policies draw bigger dots underneath later ones, so designs where two
+            // policies coincide (clock-gate and tile-skip often do) show as concentric dots.
+            let radius = |i: usize| 3 + 2 * (policies.len() - 1 - i) as i32;
             for (i, policy) in policies.iter().enumerate() {
                 let c = colour(i);
+                let r = radius(i);
                 let mine: Vec<(f64, f64)> = rows
                     .iter()
                     .zip(&pts)
@@ -73,9 +77,11 @@ pub fn energy_latency(table: &Table, out: &Path) -> anyhow::Result<()> {
                     continue;
                 }
                 chart
-                    .draw_series(mine.into_iter().map(|p| Circle::new(p, 3, c.filled())))?
+                    .draw_series(mine.into_iter().map(|p| Circle::new(p, r, c.filled())))?
                     .label(format!("support = {policy}"))
-                    .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], c.filled())
+                    });
             }
             let front: Vec<(f64, f64)> = pareto_front(&pts).into_iter().map(|i| pts[i]).collect();
             let label = format!("Pareto front ({} points)", front.len());
@@ -86,7 +92,7 @@ pub fn energy_latency(table: &Table, out: &Path) -> anyhow::Result<()> {
             chart.draw_series(
                 front
                     .into_iter()
-                    .map(|p| Circle::new(p, 7, BLACK.stroke_width(1))),
+                    .map(|p| Circle::new(p, radius(0) + 3, BLACK.stroke_width(1))),
             )?;
             chart
                 .configure_series_labels()
