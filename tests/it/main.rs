@@ -13,3 +13,4 @@ mod io_python;
 mod sim_scalesim;
 mod sim_trace;
 mod masks_synth;
+mod train_supervised;

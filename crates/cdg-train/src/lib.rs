@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod eval;
@@ -29,9 +30,11 @@ pub mod gradcheck;
 pub mod layers;
 pub mod models;
 pub mod ops;
+pub mod optim;
 pub mod scalar;
 pub mod skip;
 pub mod ssl;
+pub mod train;
 
 pub use error::{Result, TrainError};
 pub use scalar::Scalar;

@@ -4,7 +4,6 @@
 //! same code in `f64` (finite differences in `f32` are too noisy to verify 1e-3 relative error);
 //! training uses `f32`, the default type parameter everywhere.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, NdFloat};
 
 /// `f32` or `f64`: what the engine computes in.
@@ -39,12 +38,14 @@ impl Scalar for f64 {
 
 /// `c ← alpha·a·b + beta·c` for any strides (transposed views cost nothing).
 ///
-/// This is the engine's single GEMM entry point: ndarray lowers it to `matrixmultiply`'s
-/// `sgemm`/`dgemm`, which (with the `threading` feature) splits the output over up to
-/// `MATMUL_NUM_THREADS` threads (default: physical cores) but never splits the `k` sum, so
-/// results do not depend on the thread count. The backend was chosen by measurement, see
-/// `benches/conv.rs` and BENCHMARKS.md.
-#[inline]
+/// This is the engine's single GEMM entry point. It calls the pure-Rust `gemm` crate, which
+/// splits the output over rayon's thread pool (the same pool the other kernels use, so
+/// threads never compete) and never splits the `k` sum: each output element is accumulated
+/// in the same order whatever the thread count. The backend was chosen by measurement (see
+/// `benches/conv.rs` and BENCHMARKS.md).
+///
+/// # Panics
+/// When the shapes do not chain (`a` m×k, `b` k×n, `c` m×n).
 pub fn gemm<T: Scalar>(
     alpha: T,
     a: ArrayView2<'_, T>,
@@ -52,5 +53,47 @@ pub fn gemm<T: Scalar>(
     beta: T,
     mut c: ArrayViewMut2<'_, T>,
 ) {
-    general_mat_mul(alpha, &a, &b, beta, &mut c);
+    let (m, k) = a.dim();
+    let (k2, n) = b.dim();
+    assert!(
+        k == k2 && c.dim() == (m, n),
+        "gemm: {m}×{k} · {k2}×{n} into {:?}",
+        c.dim()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.mapv_inplace(|v| v * beta);
+        return;
+    }
+    let (ars, acs) = (a.strides()[0], a.strides()[1]);
+    let (brs, bcs) = (b.strides()[0], b.strides()[1]);
+    let (crs, ccs) = (c.strides()[0], c.strides()[1]);
+    // SAFETY: the pointers and strides come from live ndarray views whose shapes were checked
+    // above to chain; `c` is borrowed mutably and cannot alias `a` or `b`. The `gemm` crate's
+    // convention is dst ← alpha·dst + beta·lhs·rhs, so our (alpha, beta) are swapped.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            ccs,
+            crs,
+            beta != T::zero(),
+            a.as_ptr(),
+            acs,
+            ars,
+            b.as_ptr(),
+            bcs,
+            brs,
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
 }

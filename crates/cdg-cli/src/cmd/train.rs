@@ -1,11 +1,530 @@
-//! `cdg train`. Scaffolding: the issue that owns this subcommand replaces it.
+//! `cdg train`: train a ResNet on an image data set and write metrics and a resumable
+//! checkpoint.
+//!
+//! ```text
+//! cdg train --objective supervised --epochs E --out DIR [--model tiny|resnet18] [--width W]
+//!           [--batch B] [--lr LR] [--seed S] [--data builtin|PATH] [--resume] [--config FILE]
+//! cdg train --bench-steps N [--model resnet18 --width 1 --batch 32]   # throughput only
+//! ```
+//!
+//! Writes `DIR/metrics.csv` (one row per epoch: `epoch,loss,test_accuracy,knn_accuracy,
+//! gate_sparsity,images_per_s,lr`, empty where not applicable), `DIR/summary.json` and
+//! `DIR/checkpoint.cdgckpt` (after every epoch, atomically). `--resume` continues from that
+//! checkpoint to the same result as an uninterrupted run (same binary and `--threads`).
+//!
+//! Parsing is two-stage: [`TrainArgs`] (flags, all optional) are merged over the TOML file of
+//! `--config` (keys = flag names with underscores) and the defaults into a validated
+//! [`TrainPlan`]; only then does anything load or run.
 
 use crate::ui::Ui;
+use anyhow::{Context, bail};
+use cdg_train::TrainError;
+use cdg_train::checkpoint::Checkpoint;
+use cdg_train::data::{DataSource, DataSplit};
+use cdg_train::models::ResNetConfig;
+use cdg_train::optim::SgdConfig;
+use cdg_train::train::{SupervisedConfig, SupervisedTrainer, supervised_step};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-#[derive(Debug, clap::Args)]
-pub struct TrainArgs {}
+/// File name of the checkpoint inside `--out`.
+pub const CHECKPOINT_FILE: &str = "checkpoint.cdgckpt";
 
-pub fn run(_args: TrainArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cdg train` is not available in this build yet")
+/// The training objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Softmax cross-entropy on the labels.
+    Supervised,
+}
+
+/// The backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Stem 8, stages 8/16/32 × 1 block: seconds per epoch on the built-in subset.
+    Tiny,
+    /// ResNet-18 CIFAR (64/128/256/512 × `--width`).
+    Resnet18,
+}
+
+/// Flags of `cdg train`. Every value flag is optional so that `--config` can supply it;
+/// the defaults are applied last.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainArgs {
+    /// TOML file with any of these options (keys = flag names with underscores); flags given
+    /// on the command line win.
+    #[arg(long, value_name = "FILE.toml")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Training objective [default: supervised].
+    #[arg(long, value_enum)]
+    pub objective: Option<Objective>,
+    /// Backbone [default: resnet18].
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
+    /// ResNet-18 width multiplier: stages 64w/128w/256w/512w [default: 0.25].
+    #[arg(long)]
+    pub width: Option<f64>,
+    /// Training epochs [default: 30].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Mini-batch size [default: 128].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Peak learning rate of the cosine schedule [default: 0.1].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Linear warm-up epochs [default: 0].
+    #[arg(long)]
+    pub warmup_epochs: Option<usize>,
+    /// Weight decay (not on BatchNorm or biases) [default: 5e-4].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// SGD momentum [default: 0.9].
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Random crop (4-pixel padding) and flip during training [default: false].
+    #[arg(long)]
+    pub augment: Option<bool>,
+    /// Seed of initialisation, shuffling and augmentation [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// `builtin` (the shipped Fashion-MNIST subset), `debian-fashion-mnist`, or a directory
+    /// of IDX or CIFAR binary files [default: builtin].
+    #[arg(long, value_name = "builtin|PATH")]
+    pub data: Option<String>,
+    /// Use only the first N training images (quick runs).
+    #[arg(long, value_name = "N")]
+    pub limit_train: Option<usize>,
+    /// Use only the first N test images (quick runs).
+    #[arg(long, value_name = "N")]
+    pub limit_test: Option<usize>,
+    /// Worker threads for kernels and GEMM [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output directory (metrics.csv, summary.json, checkpoint.cdgckpt).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue from DIR/checkpoint.cdgckpt (same options required).
+    #[arg(long)]
+    #[serde(skip)]
+    pub resume: bool,
+    /// Benchmark: time N training steps on random input (after one warm-up step), print
+    /// images/s and exit. Uses --model, --width, --batch, --threads and --bench-channels.
+    #[arg(long, value_name = "N")]
+    #[serde(skip)]
+    pub bench_steps: Option<usize>,
+    /// Input channels of the benchmark's random images [default: 3, as CIFAR].
+    #[arg(long, value_name = "C")]
+    #[serde(skip)]
+    pub bench_channels: Option<usize>,
+    /// Stop after this many epochs as if interrupted (tests of --resume).
+    #[arg(long, hide = true)]
+    #[serde(skip)]
+    pub stop_after: Option<usize>,
+}
+
+/// A validated training run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainPlan {
+    pub objective: Objective,
+    pub model: ModelKind,
+    pub width: f64,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub warmup_epochs: usize,
+    pub weight_decay: f64,
+    pub momentum: f64,
+    pub augment: bool,
+    pub seed: u64,
+    pub data: String,
+    pub limit_train: Option<usize>,
+    pub limit_test: Option<usize>,
+    #[serde(skip)]
+    pub threads: usize,
+    #[serde(skip)]
+    pub out: PathBuf,
+    #[serde(skip)]
+    pub resume: bool,
+    #[serde(skip)]
+    pub stop_after: Option<usize>,
+}
+
+impl TrainArgs {
+    /// Fills every option the command line left out from `other` (the config file).
+    fn or(self, other: TrainArgs) -> TrainArgs {
+        TrainArgs {
+            config: self.config,
+            objective: self.objective.or(other.objective),
+            model: self.model.or(other.model),
+            width: self.width.or(other.width),
+            epochs: self.epochs.or(other.epochs),
+            batch: self.batch.or(other.batch),
+            lr: self.lr.or(other.lr),
+            warmup_epochs: self.warmup_epochs.or(other.warmup_epochs),
+            weight_decay: self.weight_decay.or(other.weight_decay),
+            momentum: self.momentum.or(other.momentum),
+            augment: self.augment.or(other.augment),
+            seed: self.seed.or(other.seed),
+            data: self.data.or(other.data),
+            limit_train: self.limit_train.or(other.limit_train),
+            limit_test: self.limit_test.or(other.limit_test),
+            threads: self.threads.or(other.threads),
+            out: self.out.or(other.out),
+            resume: self.resume,
+            bench_steps: self.bench_steps,
+            bench_channels: self.bench_channels,
+            stop_after: self.stop_after,
+        }
+    }
+
+    /// Merges `--config` and defaults, and checks every value.
+    pub fn plan(self) -> anyhow::Result<TrainPlan> {
+        let args = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config {}", path.display()))?;
+                let file: TrainArgs = toml::from_str(&text).with_context(|| {
+                    format!("config {}: invalid training options", path.display())
+                })?;
+                self.or(file)
+            }
+            None => self,
+        };
+        let threads = args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let plan = TrainPlan {
+            objective: args.objective.unwrap_or(Objective::Supervised),
+            model: args.model.unwrap_or(ModelKind::Resnet18),
+            width: args.width.unwrap_or(0.25),
+            epochs: args.epochs.unwrap_or(30),
+            batch: args.batch.unwrap_or(128),
+            lr: args.lr.unwrap_or(0.1),
+            warmup_epochs: args.warmup_epochs.unwrap_or(0),
+            weight_decay: args.weight_decay.unwrap_or(5e-4),
+            momentum: args.momentum.unwrap_or(0.9),
+            augment: args.augment.unwrap_or(false),
+            seed: args.seed.unwrap_or(0),
+            data: args.data.unwrap_or_else(|| "builtin".to_owned()),
+            limit_train: args.limit_train,
+            limit_test: args.limit_test,
+            threads,
+            out: match (args.out, args.bench_steps) {
+                (Some(o), _) => o,
+                (None, Some(_)) => PathBuf::new(),
+                (None, None) => bail!("--out DIR is required (or `out` in the --config file)"),
+            },
+            resume: args.resume,
+            stop_after: args.stop_after,
+        };
+        let positive = |key: &str, v: f64| -> anyhow::Result<()> {
+            if !(v.is_finite() && v > 0.0) {
+                bail!("--{key}: expected a positive number, found {v}");
+            }
+            Ok(())
+        };
+        positive("width", plan.width)?;
+        positive("lr", plan.lr)?;
+        if !(plan.weight_decay.is_finite() && plan.weight_decay >= 0.0) {
+            bail!(
+                "--weight-decay: expected a number ≥ 0, found {}",
+                plan.weight_decay
+            );
+        }
+        if !(0.0..1.0).contains(&plan.momentum) {
+            bail!(
+                "--momentum: expected a number in [0, 1), found {}",
+                plan.momentum
+            );
+        }
+        for (key, v) in [
+            ("epochs", plan.epochs),
+            ("batch", plan.batch),
+            ("threads", plan.threads),
+        ] {
+            if v == 0 {
+                bail!("--{key}: expected at least 1, found 0");
+            }
+        }
+        if plan.warmup_epochs > plan.epochs {
+            bail!(
+                "--warmup-epochs: {} is more than --epochs {}",
+                plan.warmup_epochs,
+                plan.epochs
+            );
+        }
+        if plan.limit_train == Some(0) || plan.limit_test == Some(0) {
+            bail!("--limit-train / --limit-test: expected at least 1 image");
+        }
+        Ok(plan)
+    }
+}
+
+impl TrainPlan {
+    fn model_config(&self, in_channels: usize, classes: usize) -> ResNetConfig {
+        match self.model {
+            ModelKind::Tiny => ResNetConfig::tiny(in_channels, Some(classes)),
+            ModelKind::Resnet18 => {
+                ResNetConfig::resnet18_cifar(self.width, in_channels, Some(classes))
+            }
+        }
+    }
+
+    fn supervised_config(&self, in_channels: usize, classes: usize) -> SupervisedConfig {
+        SupervisedConfig {
+            model: self.model_config(in_channels, classes),
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            warmup_epochs: self.warmup_epochs,
+            sgd: SgdConfig {
+                momentum: self.momentum,
+                weight_decay: self.weight_decay,
+                ..SgdConfig::default()
+            },
+            seed: self.seed,
+            augment: self.augment,
+        }
+    }
+}
+
+/// One row of metrics.csv (the schema shared by every objective).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsRow {
+    pub epoch: usize,
+    pub loss: f64,
+    pub test_accuracy: Option<f64>,
+    pub knn_accuracy: Option<f64>,
+    pub gate_sparsity: Option<f64>,
+    pub images_per_s: f64,
+    pub lr: f64,
+}
+
+/// Sets the worker threads of rayon and of matrixmultiply's GEMM.
+fn set_threads(n: usize) -> anyhow::Result<()> {
+    // SAFETY: called first thing in `run`, before this process starts any thread, so no other
+    // thread can read the environment concurrently. matrixmultiply reads the variable once,
+    // at its first multiplication.
+    unsafe { std::env::set_var("MATMUL_NUM_THREADS", n.to_string()) };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("setting up the worker threads")
+}
+
+pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
+    let bench = args
+        .bench_steps
+        .map(|n| (n, args.bench_channels.unwrap_or(3)));
+    let plan = args.plan()?;
+    set_threads(plan.threads)?;
+    if let Some((steps, channels)) = bench {
+        return run_bench(&plan, steps, channels);
+    }
+    match plan.objective {
+        Objective::Supervised => run_supervised(&plan, ui),
+    }
+}
+
+fn run_bench(plan: &TrainPlan, steps: usize, channels: usize) -> anyhow::Result<ExitCode> {
+    use rand::{Rng, SeedableRng};
+    if steps == 0 || channels == 0 {
+        bail!("--bench-steps and --bench-channels: expected at least 1");
+    }
+    let mut cfg = plan.supervised_config(channels, 10);
+    cfg.epochs = 1;
+    let mut trainer = SupervisedTrainer::with_normalization(
+        cfg,
+        plan.batch,
+        cdg_train::data::Normalization::identity(channels),
+    )?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed);
+    let x = ndarray::Array4::<f32>::from_shape_simple_fn((plan.batch, channels, 32, 32), || {
+        rng.random_range(-1.0..1.0)
+    });
+    let labels: Vec<usize> = (0..plan.batch).map(|i| i % 10).collect();
+    let macs = trainer.model.macs_per_image(32, 32)?;
+    supervised_step(
+        &mut trainer.model,
+        &mut trainer.opt,
+        x.view(),
+        &labels,
+        0.01,
+    )?;
+    let start = Instant::now();
+    for _ in 0..steps {
+        supervised_step(
+            &mut trainer.model,
+            &mut trainer.opt,
+            x.view(),
+            &labels,
+            0.01,
+        )?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let ips = (steps * plan.batch) as f64 / secs;
+    println!(
+        "model {:?} width {} batch {} threads {}: {} steps in {:.2} s, {:.1} images/s ({:.1} GFLOP/s at 3 × {} per image)",
+        plan.model,
+        plan.width,
+        plan.batch,
+        plan.threads,
+        steps,
+        secs,
+        ips,
+        ips * 6.0 * macs.as_f64() / 1e9,
+        macs
+    );
+    println!("images_per_s {ips:.3}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_data(plan: &TrainPlan) -> anyhow::Result<DataSplit> {
+    let source: DataSource = plan.data.parse().expect("infallible");
+    let mut split = source
+        .load()
+        .with_context(|| format!("loading data `{}`", plan.data))?;
+    if let Some(n) = plan.limit_train {
+        split.train = split.train.head(n);
+    }
+    if let Some(n) = plan.limit_test {
+        split.test = split.test.head(n);
+    }
+    Ok(split)
+}
+
+fn meta_of(plan: &TrainPlan, rows: &[MetricsRow]) -> serde_json::Value {
+    serde_json::json!({ "plan": plan, "metrics": rows })
+}
+
+fn write_outputs(
+    out: &Path,
+    rows: &[MetricsRow],
+    ckpt: &Checkpoint,
+    summary: &serde_json::Value,
+) -> anyhow::Result<()> {
+    cdg_io::atomic::write_atomic(&out.join(CHECKPOINT_FILE), &ckpt.to_bytes())?;
+    cdg_io::csv_out::write_csv(&out.join("metrics.csv"), rows)?;
+    let json = serde_json::to_vec_pretty(summary).expect("summary serialises");
+    cdg_io::atomic::write_atomic(&out.join("summary.json"), &json)?;
+    Ok(())
+}
+
+fn run_supervised(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
+    let split = load_data(plan)?;
+    let train = &split.train;
+    let cfg = plan.supervised_config(train.channels(), train.classes);
+    let mut trainer = SupervisedTrainer::new(cfg, train).context("setting up training")?;
+    std::fs::create_dir_all(&plan.out)
+        .with_context(|| format!("creating output directory {}", plan.out.display()))?;
+    let ckpt_path = plan.out.join(CHECKPOINT_FILE);
+    let mut rows: Vec<MetricsRow> = Vec::new();
+    if plan.resume {
+        let bytes = std::fs::read(&ckpt_path)
+            .with_context(|| format!("--resume: reading {}", ckpt_path.display()))?;
+        let ckpt = Checkpoint::from_bytes(&bytes)
+            .with_context(|| format!("--resume: {}", ckpt_path.display()))?;
+        let stored = ckpt.meta.get("plan").cloned().unwrap_or_default();
+        let now = serde_json::to_value(plan).expect("plan serialises");
+        if stored != now {
+            bail!(
+                "--resume: {} was written with different options\n  checkpoint: {stored}\n  now:        {now}",
+                ckpt_path.display()
+            );
+        }
+        rows = serde_json::from_value(ckpt.meta.get("metrics").cloned().unwrap_or_default())
+            .with_context(|| {
+                format!(
+                    "--resume: {}: metrics in the checkpoint header",
+                    ckpt_path.display()
+                )
+            })?;
+        trainer
+            .restore(&ckpt)
+            .with_context(|| format!("--resume: {}", ckpt_path.display()))?;
+    }
+    let total = (plan.epochs * trainer.steps_per_epoch()) as u64;
+    let bar = ui.bar(total, "train");
+    bar.set_position((trainer.epoch * trainer.steps_per_epoch()) as u64);
+    let mut last_acc = None;
+    while trainer.epoch < plan.epochs {
+        if plan.stop_after.is_some_and(|s| trainer.epoch >= s) {
+            bar.abandon_with_message(format!("stopped after epoch {}", trainer.epoch));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let start = Instant::now();
+        let (mut seen, mut correct, mut loss_sum, mut steps) = (0usize, 0usize, 0.0, 0usize);
+        let report = trainer.train_epoch(train, &mut |r| {
+            seen += r.images;
+            correct += r.correct;
+            loss_sum += r.loss;
+            steps += 1;
+            bar.inc(1);
+            bar.set_message(format!(
+                "epoch {} loss {:.3} acc {:.1}% {:.0} img/s",
+                rows.len() + 1,
+                loss_sum / steps as f64,
+                100.0 * correct as f64 / seen as f64,
+                seen as f64 / start.elapsed().as_secs_f64()
+            ));
+        });
+        let report = match report {
+            Ok(r) => r,
+            Err(TrainError::NonFinite { loss, epoch, step }) => {
+                bar.abandon();
+                let kept = if ckpt_path.exists() {
+                    format!(
+                        "the last good checkpoint (epoch {}) is kept in {}",
+                        trainer.epoch,
+                        ckpt_path.display()
+                    )
+                } else {
+                    "no checkpoint had been written yet".to_owned()
+                };
+                bail!(
+                    "training diverged: loss {loss} at epoch {epoch}, step {step}; {kept}. Try a smaller --lr."
+                );
+            }
+            Err(e) => return Err(e).context("training"),
+        };
+        let secs = start.elapsed().as_secs_f64();
+        let acc = trainer.evaluate(&split.test)?;
+        last_acc = Some(acc);
+        rows.push(MetricsRow {
+            epoch: report.epoch,
+            loss: report.loss,
+            test_accuracy: Some(acc),
+            knn_accuracy: None,
+            gate_sparsity: None,
+            images_per_s: report.images as f64 / secs,
+            lr: report.lr,
+        });
+        let ckpt = trainer.checkpoint(meta_of(plan, &rows));
+        let summary = serde_json::json!({
+            "objective": plan.objective,
+            "epochs": trainer.epoch,
+            "test_accuracy": acc,
+            "train_accuracy": report.train_accuracy,
+            "images_per_s": rows.last().map(|r| r.images_per_s),
+            "data": split.name(),
+            "plan": plan,
+        });
+        write_outputs(&plan.out, &rows, &ckpt, &summary)?;
+    }
+    bar.finish_and_clear();
+    if let Some(acc) = last_acc.or(rows.last().and_then(|r| r.test_accuracy)) {
+        eprintln!(
+            "test accuracy after {} epochs: {:.2}% ({})",
+            trainer.epoch,
+            100.0 * acc,
+            plan.out.join("metrics.csv").display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
