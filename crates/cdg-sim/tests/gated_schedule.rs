@@ -303,6 +303,26 @@ proptest! {
                 }
             }
             prop_assert_eq!(s.macs_executed.get(), slots, "{:?}", policy);
+            // PE-row imbalance: needed MACs per physical row over the folds that run.
+            let mut per_row = vec![0u64; r as usize];
+            for (pass, gated) in [(&sched.base, false), (&sched.cond, true)] {
+                for f in &pass.folds {
+                    let ks = f.span(df, Axis::K).len();
+                    for (row, x) in f.rows.iter().enumerate() {
+                        let needed: u64 = match df {
+                            Dataflow::OutputStationary => f.cols.iter()
+                                .filter(|&n| !gated || gate(x, n)).count() as u64 * ks,
+                            _ => f.outputs(df).filter(|&(m, n)| !gated || gate(m, n)).count() as u64,
+                        };
+                        per_row[row] += needed;
+                    }
+                }
+            }
+            let total: u64 = per_row.iter().sum();
+            let want = if total == 0 { 1.0 } else {
+                *per_row.iter().max().unwrap() as f64 * r as f64 / total as f64
+            };
+            prop_assert!((s.pe_imbalance - want).abs() < 1e-9 * want, "{:?}: {} vs {}", policy, s.pe_imbalance, want);
             if policy != SkipPolicy::Dense {
                 prop_assert_eq!(s.macs_executed.get() - s.macs_needed.get(), clock_gated, "{:?}", policy);
             }

@@ -1,0 +1,251 @@
+// Per-sample simulation: the mean and `_max` figures against the per-sample runs, per-sample
+// runs against single-layer runs, thread-count independence, finite-bandwidth sanity, and bad
+// input (mask grids that disagree with the layer, a missing gated layer, masks for an ungated
+// layer, densities outside [0, 1], zero-sized blocks) named by layer.
+
+use cdg_core::{
+    ArchConfig, ConvParams, GateBlock, GateSpec, Layer, LayerMasks, LayerShape, MaskSet, Network,
+    OutputRule, SkipPolicy,
+};
+use cdg_sim::models::resnet18_cifar;
+use cdg_sim::synth::synth_masks;
+use cdg_sim::{simulate_gated_layer, simulate_network, simulate_samples};
+
+fn small_net(block: GateBlock) -> Network {
+    resnet18_cifar(0.125, 1, Some((4, block)))
+}
+
+fn arch(policy: SkipPolicy, df: &str) -> ArchConfig {
+    let mut a = ArchConfig::default_with("samples");
+    a.array.rows = 8;
+    a.array.cols = 8;
+    a.array.dataflow = df.parse().unwrap();
+    a.sparsity.support = policy;
+    a
+}
+
+#[test]
+fn mean_and_max_summarise_the_samples() {
+    let net = small_net(GateBlock::new(4, 1, 1));
+    let masks = synth_masks(&net, 0.4, 7, 3).unwrap();
+    for df in ["os", "ws", "is"] {
+        for policy in SkipPolicy::ALL {
+            let a = arch(policy, df);
+            let run = simulate_samples(&a, &net, &masks).unwrap();
+            assert_eq!(run.per_sample.len(), 7);
+            let n = run.per_sample.len() as u64;
+            let cycles: Vec<u64> = run
+                .per_sample
+                .iter()
+                .map(|s| s.totals.cycles.get())
+                .collect();
+            let sum: u64 = cycles.iter().sum();
+            assert_eq!(run.mean.totals.cycles.get(), (sum + n / 2) / n);
+            assert_eq!(run.mean.max.cycles.get(), *cycles.iter().max().unwrap());
+            assert_eq!(run.mean.samples, 7);
+            assert_eq!(run.mean.sample, None);
+            let e: f64 = run
+                .per_sample
+                .iter()
+                .map(|s| s.totals.energy.total().get())
+                .sum();
+            let mean_e = run.mean.totals.energy.total().get();
+            assert!((mean_e - e / 7.0).abs() <= 1e-9 * mean_e);
+            // Per-layer maxima and the network row's columns.
+            for (i, l) in run.mean.layers.iter().enumerate() {
+                let max = run
+                    .per_sample
+                    .iter()
+                    .map(|s| s.layers[i].cycles)
+                    .max()
+                    .unwrap();
+                assert_eq!(l.max.cycles, max, "{}", l.layer);
+                assert!(l.max.cycles >= l.cycles);
+            }
+            let row = run.mean.to_row();
+            assert_eq!(row.samples, 7);
+            assert!(row.cycles_max >= row.cycles);
+            assert!(row.energy_pj_max >= row.energy_pj * (1.0 - 1e-12));
+            // simulate_network gives the mean.
+            assert_eq!(simulate_network(&a, &net, Some(&masks)).unwrap(), run.mean);
+            // Each sample equals the layer simulated on its own.
+            for (s, stats) in run.per_sample.iter().enumerate() {
+                assert_eq!(stats.sample, Some(s));
+                for (idx, layer, _) in net.gated() {
+                    let lm = masks.layer(layer.name()).unwrap();
+                    let one = simulate_gated_layer(&a, layer, lm, s).unwrap();
+                    assert_eq!(one, stats.layers[idx]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn thread_count_does_not_change_results() {
+    let net = small_net(GateBlock::new(1, 1, 1));
+    let masks = synth_masks(&net, 0.5, 5, 9).unwrap();
+    let a = arch(SkipPolicy::Compact, "ws");
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| simulate_samples(&a, &net, &masks).unwrap());
+    let many = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap()
+        .install(|| simulate_samples(&a, &net, &masks).unwrap());
+    assert_eq!(one, many);
+}
+
+#[test]
+fn finite_bandwidth_and_mask_traffic() {
+    let net = small_net(GateBlock::new(8, 2, 2));
+    let masks = synth_masks(&net, 0.3, 3, 1).unwrap();
+    for policy in SkipPolicy::ALL {
+        let mut a = arch(policy, "os");
+        a.memory.dram_bandwidth = cdg_core::DramBandwidth::BytesPerCycle(2.0);
+        a.memory.ifmap_sram_kib = 1.0;
+        let plain = simulate_network(&a, &net, Some(&masks)).unwrap();
+        let runs = simulate_samples(&a, &net, &masks).unwrap().per_sample;
+        for l in runs.iter().flat_map(|r| &r.layers) {
+            // Every output leaves once; dense schedules also read every input once (skipping
+            // schedules may never need some conditional inputs).
+            assert!(l.dram.ofmap_write >= l.compulsory.ofmap, "{}", l.layer);
+            if matches!(policy, SkipPolicy::Dense | SkipPolicy::ClockGate) {
+                assert!(
+                    l.dram.ifmap_read >= l.compulsory.ifmap,
+                    "{} {policy}",
+                    l.layer
+                );
+                assert!(
+                    l.dram.filter_read >= l.compulsory.filter,
+                    "{} {policy}",
+                    l.layer
+                );
+            }
+            assert_eq!(l.cycles, l.compute_cycles + l.stall_cycles);
+            assert_eq!(l.dram.mask_read.get(), 0);
+        }
+        a.sparsity.mask_in_dram = true;
+        let with = simulate_network(&a, &net, Some(&masks)).unwrap();
+        for ((idx, layer, _), (_, lm)) in net.gated().zip(masks.iter()) {
+            let bytes = lm.blocks_per_sample().div_ceil(8);
+            let l = &with.layers[idx];
+            assert_eq!(l.dram.mask_read.get(), bytes, "{}", layer.name());
+            assert_eq!(l.gate_ops, lm.blocks_per_sample());
+            let p = &plain.layers[idx];
+            let extra = l.energy.dram.get() - p.energy.dram.get();
+            assert!((extra - bytes as f64 * a.energy.dram_per_byte).abs() < 1e-6);
+        }
+    }
+}
+
+fn conv(name: &str, out: u64) -> LayerShape {
+    LayerShape::conv(
+        name,
+        ConvParams {
+            in_channels: 8,
+            in_height: 6,
+            in_width: 6,
+            out_channels: out,
+            kernel: [3, 3],
+            stride: 1,
+            padding: 1,
+            rule: OutputRule::Floor,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn bad_input_names_the_layer() {
+    let spec = GateSpec {
+        base_channels: 2,
+        block: GateBlock::new(4, 1, 1),
+    };
+    let layer = Layer {
+        shape: conv("blockA.conv2", 16),
+        gate: Some(spec),
+    };
+    let a = arch(SkipPolicy::Compact, "os");
+    // Masks made for another output shape.
+    let other = LayerMasks::zeros(&conv("x", 24), &spec, 1).unwrap();
+    let e = simulate_gated_layer(&a, &layer, &other, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("blockA.conv2") && e.contains("grid"), "{e}");
+    // Another block.
+    let spec2 = GateSpec {
+        base_channels: 2,
+        block: GateBlock::new(4, 2, 1),
+    };
+    let other = LayerMasks::zeros(&layer.shape, &spec2, 1).unwrap();
+    let e = simulate_gated_layer(&a, &layer, &other, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("blockA.conv2"), "{e}");
+    // A sample the masks do not hold.
+    let ok = LayerMasks::zeros(&layer.shape, &spec, 2).unwrap();
+    let e = simulate_gated_layer(&a, &layer, &ok, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("blockA.conv2") && e.contains("sample 2"), "{e}");
+    // Zero-sized blocks.
+    let zero = Layer {
+        shape: conv("blockB.conv1", 16),
+        gate: Some(GateSpec {
+            base_channels: 2,
+            block: GateBlock::new(0, 1, 1),
+        }),
+    };
+    let e = simulate_gated_layer(&a, &zero, &ok, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("blockB.conv1") && e.contains("zero"), "{e}");
+    // A trace missing a gated layer, or with masks for an ungated one.
+    let net = Network::new(vec![
+        layer.clone(),
+        Layer {
+            shape: conv("plain", 16),
+            gate: None,
+        },
+    ])
+    .unwrap();
+    let empty_net = Network::new(vec![Layer {
+        shape: conv("blockA.conv2", 16),
+        gate: None,
+    }])
+    .unwrap();
+    let no_masks = MaskSet::new(&empty_net, 1, vec![]).unwrap();
+    let e = simulate_network(&a, &net, Some(&no_masks))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("blockA.conv2") && e.contains("no masks"), "{e}");
+    let full = MaskSet::new(&net, 1, vec![("blockA.conv2".into(), ok.clone())]);
+    assert!(full.is_err(), "two samples given for one");
+    let full = MaskSet::new(
+        &net,
+        1,
+        vec![(
+            "blockA.conv2".into(),
+            LayerMasks::zeros(&layer.shape, &spec, 1).unwrap(),
+        )],
+    )
+    .unwrap();
+    let ungated = Network::new(vec![Layer {
+        shape: conv("blockA.conv2", 16),
+        gate: None,
+    }])
+    .unwrap();
+    let e = simulate_network(&a, &ungated, Some(&full))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("blockA.conv2") && e.contains("not gated"), "{e}");
+    // Densities outside [0, 1] for synthetic masks.
+    for d in [-0.5, 1.5, f64::NAN] {
+        let e = synth_masks(&net, d, 1, 0).unwrap_err().to_string();
+        assert!(e.contains("density"), "{e}");
+    }
+}
