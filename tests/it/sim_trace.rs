@@ -46,8 +46,12 @@ fn trace_run_matches_the_library() {
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    // One row per layer (per sample, when the gated model reports samples).
-    assert!(rows.len() >= network.len());
+    // The mean over samples: one row per layer.
+    assert_eq!(rows.len(), network.len());
+    assert!(
+        rows.iter()
+            .all(|r| r[col("samples")] == "2" && r[col("sample")].is_empty())
+    );
     for c in [
         "layer",
         "cycles",
@@ -68,4 +72,32 @@ fn trace_run_matches_the_library() {
     );
     let resolved = cdg_io::load_arch(&out.join("arch.toml"), &[]).unwrap();
     assert_eq!(resolved, arch);
+
+    // --per-sample: one row per sample and layer, and per sample in network.csv.
+    let per = dir.path().join("per");
+    let run = cdg()
+        .args(["sim", "--per-sample", "--arch"])
+        .arg(&arch_path)
+        .arg("--trace")
+        .arg(&trace_dir)
+        .arg("--out")
+        .arg(&per)
+        .args(["--set", "sparsity.support=compact"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let layers = fs::read_to_string(per.join("layers.csv")).unwrap();
+    let samples: Vec<&str> = layers
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col("sample")).unwrap())
+        .collect();
+    assert_eq!(samples.len(), 2 * network.len());
+    assert_eq!(samples.iter().filter(|s| **s == "1").count(), network.len());
+    let networks = fs::read_to_string(per.join("network.csv")).unwrap();
+    assert_eq!(networks.lines().count(), 1 + 2);
 }

@@ -51,7 +51,8 @@ pub struct SimArgs {
     /// (`--set array.rows=32 --set sparsity.support=compact`). Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// One layers.csv row per sample of the trace (and network.csv per sample).
+    /// One layers.csv and network.csv row per sample of the trace, instead of the mean over
+    /// samples.
     #[arg(long)]
     pub per_sample: bool,
 }
@@ -177,40 +178,74 @@ impl SimPlan {
 
 pub fn run(args: SimArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let plan = SimPlan::from_args(args)?;
-    let stats = simulate(&plan)?;
-    write_outputs(&plan, &stats)?;
-    print_table(&plan, &stats);
+    let result = simulate(&plan)?;
+    write_outputs(&plan, &result)?;
+    print_table(&plan, &result.summary);
     if ui.bars_enabled() {
         eprintln!("wrote {}", plan.out.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the model. The dense model runs every layer in full; a trace's masks are passed along
-/// (see `cdg_sim::simulate_network` for what it does with them).
-fn simulate(plan: &SimPlan) -> anyhow::Result<NetworkStats> {
-    let w = &plan.workload;
-    let stats = if w.masks.is_some() {
-        cdg_sim::simulate_network(&plan.arch, &w.network, w.masks.as_ref())
-    } else {
-        cdg_sim::simulate_network_with(&plan.arch, &w.network, &w.layer_opts)
-    };
-    stats.with_context(|| format!("simulating {} on design `{}`", w.label, plan.arch.name))
+/// What a run produced: the figures for the table and the default reports (the mean over
+/// samples for a trace with masks), and the per-sample runs when `--per-sample` asks for them.
+#[derive(Debug)]
+struct SimResult {
+    summary: NetworkStats,
+    per_sample: Vec<NetworkStats>,
 }
 
-fn write_outputs(plan: &SimPlan, stats: &NetworkStats) -> anyhow::Result<()> {
+/// Runs the model: a trace with masks simulates every sample under `sparsity.support` (the
+/// gated model); a topology or an ungated trace runs every layer densely, with any N:M weight
+/// sparsity of the topology.
+fn simulate(plan: &SimPlan) -> anyhow::Result<SimResult> {
+    let w = &plan.workload;
+    let context = || format!("simulating {} on design `{}`", w.label, plan.arch.name);
+    match &w.masks {
+        Some(masks) => {
+            let sampled =
+                cdg_sim::simulate_samples(&plan.arch, &w.network, masks).with_context(context)?;
+            Ok(SimResult {
+                summary: sampled.mean,
+                per_sample: if plan.per_sample {
+                    sampled.per_sample
+                } else {
+                    Vec::new()
+                },
+            })
+        }
+        None => Ok(SimResult {
+            summary: cdg_sim::simulate_network_with(&plan.arch, &w.network, &w.layer_opts)
+                .with_context(context)?,
+            per_sample: Vec::new(),
+        }),
+    }
+}
+
+/// Writes the reports: with `--per-sample`, layers.csv and network.csv hold one row per sample
+/// (layers sample-major); otherwise the mean (or the single dense run).
+fn write_outputs(plan: &SimPlan, result: &SimResult) -> anyhow::Result<()> {
     let out = &plan.out;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
-    let rows: Vec<LayerRow> = stats.layers.iter().map(|l| l.to_row()).collect();
-    cdg_io::csv_out::write_csv(&out.join(LAYERS_CSV), &rows)?;
-    cdg_io::csv_out::write_csv(&out.join(NETWORK_CSV), &[stats.to_row()])?;
+    let runs: Vec<&NetworkStats> = if plan.per_sample {
+        result.per_sample.iter().collect()
+    } else {
+        vec![&result.summary]
+    };
+    let layer_rows: Vec<LayerRow> = runs
+        .iter()
+        .flat_map(|r| r.layers.iter().map(|l| l.to_row()))
+        .collect();
+    let network_rows: Vec<_> = runs.iter().map(|r| r.to_row()).collect();
+    cdg_io::csv_out::write_csv(&out.join(LAYERS_CSV), &layer_rows)?;
+    cdg_io::csv_out::write_csv(&out.join(NETWORK_CSV), &network_rows)?;
     cdg_io::atomic::write_atomic(
         &out.join(ARCH_TOML),
         cdg_io::arch::to_toml(&plan.arch).as_bytes(),
     )?;
     if plan.workload.scalesim_topology {
-        let text = compute_report_csv(&compute_report(stats));
+        let text = compute_report_csv(&compute_report(&result.summary));
         cdg_io::atomic::write_atomic(&out.join(COMPUTE_REPORT_CSV), text.as_bytes())?;
     }
     Ok(())
@@ -233,11 +268,17 @@ fn print_table(plan: &SimPlan, stats: &NetworkStats) {
         "{} on `{}` ({}×{} {}, from {})",
         plan.workload.label, a.name, a.array.rows, a.array.cols, a.array.dataflow, from
     );
-    if plan.workload.masks.is_some() {
-        println!("note: gate masks present; the dense model runs every layer in full");
-        if plan.per_sample {
-            println!("note: dense results are identical for every sample; one row per layer");
-        }
+    if let Some(masks) = &plan.workload.masks {
+        println!(
+            "policy {}: mean over {} samples (per-sample maxima in the CSV `_max` columns{})",
+            a.sparsity.support,
+            masks.samples(),
+            if plan.per_sample {
+                "; layers.csv and network.csv hold one row per sample"
+            } else {
+                ""
+            }
+        );
     }
     println!(
         "{:<24} {:>14} {:>10} {:>8} {:>14}",
