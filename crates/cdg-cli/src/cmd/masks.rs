@@ -277,13 +277,15 @@ fn print_summary(out: &Path, trace: &Trace) {
     let Some(masks) = &trace.masks else { return };
     println!(
         "{:<24} {:>14} {:>12} {:>10} {:>14}",
-        "layer", "grid", "block", "base_ch", "density_mean"
+        "layer", "grid", "block", "base_ch", "block_density"
     );
     for (_, layer, spec) in trace.network.gated() {
         let Some(m) = masks.layer(layer.name()) else {
             continue;
         };
-        let mean = (0..m.samples()).map(|s| m.density(s)).sum::<f64>() / m.samples().max(1) as f64;
+        // Block density: a popcount, cheap even for unstructured gates on many samples.
+        let mean =
+            (0..m.samples()).map(|s| m.block_density(s)).sum::<f64>() / m.samples().max(1) as f64;
         let [gc, gh, gw] = m.grid();
         let b = spec.block;
         println!(
