@@ -15,6 +15,10 @@ use cdg_core::{
     Network,
 };
 
+/// Most folds one layer may map to. The memory model walks folds one by one (a few ns each), so
+/// this bounds a layer at about a second; only absurd arrays (1×1 on a large layer) reach it.
+pub const MAX_FOLDS: u64 = 1 << 28;
+
 /// Per-layer simulation options beyond the arch config.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LayerOptions {
@@ -183,6 +187,19 @@ pub fn simulate_layer(
     map.folds()
         .checked_mul(r + c)
         .ok_or_else(|| SimError::overflow(name, "the fold count"))?;
+    if map.folds() > MAX_FOLDS {
+        return Err(SimError::layer(
+            name,
+            format!(
+                "maps to {} folds on the {r}×{c} array ({} row × {} column folds); the \
+                 fold-by-fold memory model takes at most {MAX_FOLDS} per layer, so use a larger \
+                 array for this layer",
+                map.folds(),
+                map.row_folds,
+                map.col_folds
+            ),
+        ));
+    }
 
     let comp = compulsory(arch, layer, k);
     let mut mem = MemoryModel::new(

@@ -93,3 +93,32 @@ fn per_layer_options_must_match_the_network() {
         .to_string();
     assert!(e.contains("2 layers") && e.contains("1 layers"), "{e}");
 }
+
+#[test]
+fn absurd_fold_counts_are_refused_not_hung() {
+    // A 1×1 OS array on a layer with M·N = 2^30 outputs would walk 2^30 folds.
+    let layer = Layer {
+        shape: LayerShape::conv(
+            "wide",
+            ConvParams {
+                in_channels: 1,
+                in_height: 1 << 12,
+                in_width: 1 << 12,
+                out_channels: 64,
+                kernel: [1, 1],
+                stride: 1,
+                padding: 0,
+                rule: OutputRule::Floor,
+            },
+        )
+        .unwrap(),
+        gate: None,
+    };
+    let mut a = ArchConfig::default_with("t");
+    a.array.rows = 1;
+    a.array.cols = 1;
+    let e = simulate_layer(&a, &layer, &LayerOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`wide`") && e.contains("folds"), "{e}");
+}
