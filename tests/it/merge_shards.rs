@@ -139,3 +139,52 @@ fn missing_duplicate_and_foreign_shards_are_refused() {
     assert!(err.contains("shard.json"), "{err}");
     assert!(!out.exists(), "nothing may be written by a refused merge");
 }
+
+#[test]
+fn traces_and_topologies_together_shard_and_merge_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    write_spec(dir.path(), "");
+    ok(&[
+        "masks",
+        "synth",
+        "--network",
+        "resnet18-cifar",
+        "--width",
+        "0.125",
+        "--density",
+        "0.5",
+        "--samples",
+        "2",
+        "--out",
+        s(&dir.path().join("gated")),
+    ]);
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "base = \"base.toml\"\ntraces = [\"gated\"]\ntopologies = [\"net.csv\"]\n[grid]\n\
+         \"sparsity.support\" = [\"dense\", \"tile-skip\", \"compact\"]\n\
+         \"array.dataflow\" = [\"os\", \"is\"]\n",
+    )
+    .unwrap();
+    let whole = dir.path().join("whole");
+    ok(&["sweep", s(&spec), "--out", s(&whole), "--layers", "--quiet"]);
+    let parts = shards(dir.path(), &spec, 4);
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge"];
+    args.extend(parts.iter().map(|p| s(p)));
+    args.extend(["--out", s(&merged)]);
+    ok(&args);
+    assert_eq!(files(&whole), files(&merged));
+    // Two rows per point, trace first; the gated workload reports its block and FLOPs saving.
+    let mut r = csv::Reader::from_path(whole.join("sweep.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    assert_eq!(rows.len(), 12);
+    assert_eq!(&rows[0][col("workload")], "gated");
+    assert_eq!(&rows[0][col("gate_block")], "16x1x1");
+    assert_eq!(&rows[1][col("workload")], "net");
+    assert_eq!(&rows[1][col("gate_block")], "none");
+    let flops: f64 = rows[0][col("flops_reduction")].parse().unwrap();
+    assert!(flops > 1.2, "density 0.5 gates cut FLOPs: {flops}");
+}
