@@ -31,33 +31,40 @@ pub struct SkipConv {
     w_full: Array2<f32>,
 }
 
-/// Pixel-major im2col of one image's channels `c0..c1`: P × (c1 − c0)·kh·kw.
-pub fn im2row(x: ArrayView3<'_, f32>, c0: usize, c1: usize, geom: &ConvGeom) -> Array2<f32> {
-    let (h, w) = (geom.in_height, geom.in_width);
-    let k = geom.kernel[0];
+/// Pixel-major im2col of one image (C×H×W, any layout): P × C·kh·kw, row `oh·W_out + ow`
+/// holds the window of output pixel (oh, ow), column `(c·kh + ki)·kw + kj`; zero padding.
+pub fn im2row(x: ArrayView3<'_, f32>, geom: &ConvGeom) -> Array2<f32> {
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let (c_in, h, w) = (geom.in_channels, geom.in_height, geom.in_width);
+    let (kh, kw) = (geom.kernel[0], geom.kernel[1]);
     let (ho, wo, st, p) = (
         geom.out_height(),
         geom.out_width(),
         geom.stride,
         geom.padding,
     );
-    let kk = (c1 - c0) * k * k;
+    let kk = c_in * kh * kw;
     let mut out = Array2::<f32>::zeros((ho * wo, kk));
+    let os = out.as_slice_mut().expect("fresh");
     for oh in 0..ho {
         for ow in 0..wo {
-            let mut row = out.row_mut(oh * wo + ow);
-            let row = row.as_slice_mut().expect("row-major");
-            let mut i = 0;
-            for c in c0..c1 {
-                for ki in 0..k {
-                    let ih = (oh * st + ki) as isize - p as isize;
-                    for kj in 0..k {
-                        let iw = (ow * st + kj) as isize - p as isize;
-                        if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w {
-                            row[i] = x[[c, ih as usize, iw as usize]];
-                        }
-                        i += 1;
-                    }
+            let row = &mut os[(oh * wo + ow) * kk..][..kk];
+            // Valid kernel columns for this output column.
+            let x0 = (ow * st) as isize - p as isize;
+            let kj_lo = (-x0).max(0) as usize;
+            let kj_hi = ((w as isize - x0).min(kw as isize)).max(0) as usize;
+            for ki in 0..kh {
+                let ih = (oh * st + ki) as isize - p as isize;
+                if ih < 0 || ih as usize >= h || kj_lo >= kj_hi {
+                    continue;
+                }
+                let ih = ih as usize;
+                for c in 0..c_in {
+                    let src = &xs[(c * h + ih) * w..][..w];
+                    let dst = &mut row[(c * kh + ki) * kw..][..kw];
+                    let s0 = (x0 + kj_lo as isize) as usize;
+                    dst[kj_lo..kj_hi].copy_from_slice(&src[s0..s0 + (kj_hi - kj_lo)]);
                 }
             }
         }
@@ -140,7 +147,7 @@ impl SkipConv {
             .into_par_iter()
             .zip(x.axis_iter(Axis(0)))
             .for_each(|(mut yi, xi)| {
-                let rows = im2row(xi, 0, self.in_channels, &g);
+                let rows = im2row(xi, &g);
                 let yt = yi
                     .view_mut()
                     .into_shape_with_order((self.out_channels, ho * wo))
@@ -163,8 +170,10 @@ impl SkipConv {
             .zip(x.axis_iter(Axis(0)))
             .zip(gates.axis_iter(Axis(0)))
             .for_each(|((mut yi, xi), gi)| {
-                let rb = im2row(xi, 0, self.base_channels, &g);
-                let rc = im2row(xi, self.base_channels, self.in_channels, &g);
+                let rows = im2row(xi, &g);
+                let split = self.w_base.dim().1;
+                let rb = rows.slice(s![.., ..split]);
+                let rc = rows.slice(s![.., split..]);
                 let mut p = Array2::<f32>::zeros((self.out_channels, ho * wo));
                 gemm(1.0, self.w_base.view(), rb.t(), 0.0, p.view_mut());
                 let mut q = Array2::<f32>::zeros((self.out_channels, ho * wo));
@@ -210,14 +219,22 @@ impl SkipConv {
         let [bc, bh, bw] = self.block;
         let nout = self.out_channels;
         let mut yt = yi.into_shape_with_order((nout, pixels)).expect("fresh");
-        let rb = im2row(xi, 0, self.base_channels, g);
-        gemm(1.0, self.w_base.view(), rb.t(), 0.0, yt.view_mut());
+        let rows = im2row(xi, g);
+        let split = self.w_base.dim().1;
+        gemm(
+            1.0,
+            self.w_base.view(),
+            rows.slice(s![.., ..split]).t(),
+            0.0,
+            yt.view_mut(),
+        );
         if self.base_channels == self.in_channels {
             return;
         }
-        let rc = im2row(xi, self.base_channels, self.in_channels, g);
-        let kc = rc.dim().1;
-        let rcs = rc.as_slice().expect("fresh");
+        let k = rows.dim().1;
+        let kc = k - split;
+        let rs = rows.as_slice().expect("fresh");
+        let rc = rows.slice(s![.., split..]);
         let gc = nout.div_ceil(bc);
         let mut active: Vec<usize> = Vec::with_capacity(pixels);
         let mut gathered: Vec<f32> = Vec::new();
@@ -239,15 +256,28 @@ impl SkipConv {
             if c1 - c0 == 1 {
                 let wr = self.w_cond.row(c0);
                 let wr = wr.as_slice().expect("row-major");
+                let mut yr = yt.row_mut(c0);
+                let yr = yr.as_slice_mut().expect("row-major");
                 for &p in &active {
-                    yt[[c0, p]] += dot(&rcs[p * kc..(p + 1) * kc], wr);
+                    yr[p] += dot(&rs[p * k + split..(p + 1) * k], wr);
                 }
                 continue;
             }
             let na = active.len();
+            if na == pixels {
+                // Every pixel active: no gather.
+                gemm(
+                    1.0,
+                    self.w_cond.slice(s![c0..c1, ..]),
+                    rc.t(),
+                    1.0,
+                    yt.slice_mut(s![c0..c1, ..]),
+                );
+                continue;
+            }
             gathered.resize(na * kc, 0.0);
             for (i, &p) in active.iter().enumerate() {
-                gathered[i * kc..(i + 1) * kc].copy_from_slice(&rcs[p * kc..(p + 1) * kc]);
+                gathered[i * kc..(i + 1) * kc].copy_from_slice(&rs[p * k + split..(p + 1) * k]);
             }
             out.resize((c1 - c0) * na, 0.0);
             let gv = ArrayView2::from_shape((na, kc), &gathered[..]).expect("sized");
@@ -256,8 +286,10 @@ impl SkipConv {
             gemm(1.0, self.w_cond.slice(s![c0..c1, ..]), gv.t(), 0.0, ov);
             for (ci, c) in (c0..c1).enumerate() {
                 let o = &out[ci * na..(ci + 1) * na];
+                let mut yr = yt.row_mut(c);
+                let yr = yr.as_slice_mut().expect("row-major");
                 for (&p, &v) in active.iter().zip(o) {
-                    yt[[c, p]] += v;
+                    yr[p] += v;
                 }
             }
         }

@@ -18,6 +18,8 @@ pub struct LayerCost {
     pub gate_ops: u64,
     /// Fraction of output elements whose gate is on (1 for ungated layers).
     pub density: f64,
+    /// Output elements per image (C_out·H_out·W_out).
+    pub out_elements: u64,
 }
 
 /// The whole network's cost per image.

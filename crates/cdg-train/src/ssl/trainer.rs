@@ -513,6 +513,7 @@ impl SslTrainer {
                         macs_needed: macs_base as f64 + (cond * k) as f64 * active_per_image[i],
                         gate_ops: (grid[0] * grid[1] * grid[2]) as u64,
                         density: active_per_image[i] / (l.out_channels() * pix).max(1) as f64,
+                        out_elements: l.out_channels() * pix,
                     });
                 }
                 None => layers.push(LayerCost {
@@ -523,6 +524,7 @@ impl SslTrainer {
                     macs_needed: dense as f64,
                     gate_ops: 0,
                     density: 1.0,
+                    out_elements: l.out_channels() * l.out_height() * l.out_width(),
                 }),
             }
         }
