@@ -68,6 +68,37 @@ pub enum FunctionalError {
 
 type Result<T, E = FunctionalError> = std::result::Result<T, E>;
 
+impl From<FunctionalError> for crate::error::SimError {
+    fn from(e: FunctionalError) -> Self {
+        use crate::error::SimError;
+        match e {
+            FunctionalError::TensorShape {
+                layer,
+                tensor,
+                expected,
+                found,
+            } => SimError::Layer {
+                layer,
+                problem: format!("{tensor} has shape {found:?}; expected {expected:?}"),
+            },
+            FunctionalError::TooLarge { layer, what } => SimError::Layer {
+                layer,
+                problem: format!("is too large for the functional model ({what})"),
+            },
+            FunctionalError::EmptyArray { rows, .. } => SimError::Config {
+                key: if rows == 0 {
+                    "array.rows"
+                } else {
+                    "array.cols"
+                }
+                .to_owned(),
+                problem: "must be at least 1, found 0".to_owned(),
+            },
+            other => SimError::Mismatch(format!("functional model: {other}")),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Schedule
 // ---------------------------------------------------------------------------------------------

@@ -25,14 +25,21 @@
 //!   R + (T + R + C − 2) cycles.
 //!
 //! Folds run one after another in schedule order (column folds outer for the dense schedule).
-//! With `overlap_folds`, a fold's first injection follows the previous fold's last injection
-//! instead of waiting for it to finish; WS/IS then need double-buffered stationary registers
-//! (a shadow register per PE, loaded through the chain while the previous fold streams, swapped
-//! in when the new fold's first operand arrives). The engine checks every hazard this creates
-//! (an accumulator or shadow register overwritten before use, a partial sum read before the
-//! fold that produces it has written it) and reports it as an error rather than computing a
+//! With `overlap_folds`, a controller with static knowledge of the schedule starts each fold as
+//! early as the pipeline and the data allow (see `Sim::overlap_plan`): OS folds follow each other
+//! with period T (each fold after the first saves R + C − 2, as DESIGN §4 says); WS/IS folds need
+//! double-buffered stationary registers (a shadow register per PE, loaded through the chain
+//! behind the previous fold's wavefront, swapped in when the new fold's first operand arrives)
+//! and follow with period max(T, R) — the chain delivers one row per cycle, and a fold's partial
+//! sums leave the array R − 1 cycles after they enter — so DESIGN's saving of R + C − 2 + R per
+//! fold is reached exactly when T ≥ R. A fold that accumulates onto an output an earlier fold has
+//! not yet written also waits (this binds only for gated schedules, e.g. a compacted WS fold
+//! streaming an output at an earlier step than the base fold that produced it). The engine
+//! checks every hazard anyway (an accumulator or shadow register overwritten before use, a
+//! partial sum read before it is written) and reports it as an error rather than computing a
 //! wrong number.
 
+use crate::error::SimError;
 use crate::functional::{Axis, GatedSchedule, PassDims, PassSchedule, PlannedFold, axes};
 use cdg_core::arch::ArrayConfig;
 use cdg_core::{Accesses, Cycles, Dataflow, Macs};
@@ -74,6 +81,23 @@ pub enum ReferenceError {
 }
 
 type Result<T, E = ReferenceError> = std::result::Result<T, E>;
+
+impl From<ReferenceError> for SimError {
+    fn from(e: ReferenceError) -> Self {
+        match e {
+            ReferenceError::EmptyArray { rows, .. } => SimError::Config {
+                key: if rows == 0 {
+                    "array.rows"
+                } else {
+                    "array.cols"
+                }
+                .to_owned(),
+                problem: "must be at least 1, found 0".to_owned(),
+            },
+            other => SimError::Mismatch(format!("reference engine: {other}")),
+        }
+    }
+}
 
 /// A dense row-major matrix of i64.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,6 +35,19 @@ pub enum SynthError {
     Core(#[from] CoreError),
 }
 
+impl From<SynthError> for crate::error::SimError {
+    fn from(e: SynthError) -> Self {
+        match e {
+            SynthError::Core(c) => Self::Core(c),
+            SynthError::TooLarge { layer, blocks } => Self::Layer {
+                layer,
+                problem: format!("{blocks} gate blocks per sample is too many to draw"),
+            },
+            other => Self::Mismatch(other.to_string()),
+        }
+    }
+}
+
 /// Random block gates for every gated layer of `network`: `samples` samples, each layer and
 /// sample with exactly `round(density · blocks)` blocks on (see the module docs).
 pub fn synth_masks(

@@ -165,6 +165,9 @@ fn bad_operands_and_arrays_are_errors() {
     let b = Matrix::zeros(3, 2);
     let e = run_gemm(&a, &b, &array(0, 2, Dataflow::WeightStationary, false)).unwrap_err();
     assert_eq!(e.to_string(), "array is 0×2; expected at least 1×1");
+    // Callers working in `SimError` get the config key.
+    let e = cdg_sim::SimError::from(e).to_string();
+    assert!(e.contains("array.rows"), "{e}");
 }
 
 /// Gated schedules on the stepped array: cycles equal the per-fold sum written out naively from
