@@ -610,7 +610,7 @@ fn check_size(layer: &LayerShape) -> Result<()> {
     Ok(())
 }
 
-/// The im2col matrix A (M×K) of `input` for `layer`: A[m][k] with m = oh·W_out + ow and
+/// The im2col matrix A (M×K) of `input` for `layer`: `A[m][k]` with m = oh·W_out + ow and
 /// k = c·kh·kw + dy·kw + dx; taps outside the input (padding, or the implicit bottom/right
 /// padding of the `ceil` rule) are zero.
 pub fn im2col(layer: &LayerShape, input: &FeatureMap) -> Result<Matrix> {
@@ -646,7 +646,7 @@ pub fn im2col(layer: &LayerShape, input: &FeatureMap) -> Result<Matrix> {
     }))
 }
 
-/// The filter matrix B (K×N): B[k][n] = W[n][c][dy][dx] with k = c·kh·kw + dy·kw + dx.
+/// The filter matrix B (K×N): `B[k][n] = W[n][c][dy][dx]` with k = c·kh·kw + dy·kw + dx.
 pub fn filter_matrix(layer: &LayerShape, weights: &Filters) -> Result<Matrix> {
     check_size(layer)?;
     let want = [
