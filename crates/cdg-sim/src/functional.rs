@@ -206,6 +206,21 @@ impl PlannedFold {
         })
     }
 
+    /// The fold `fold` of the fast model's dense [`crate::mapping::Mapping`], as a planned fold
+    /// (its Sr and Sc ranges on the array, the whole streamed axis).
+    pub fn from_mapping(mapping: &crate::mapping::Mapping, fold: &crate::mapping::Fold) -> Self {
+        let steps = match mapping.dataflow {
+            Dataflow::OutputStationary => fold.k,
+            Dataflow::WeightStationary => fold.m,
+            Dataflow::InputStationary => fold.n,
+        };
+        Self {
+            rows: Indices::range(fold.rows.start, fold.rows.end),
+            cols: Indices::range(fold.cols.start, fold.cols.end),
+            steps: Indices::range(steps.start, steps.end),
+        }
+    }
+
     /// Multiply-accumulate slots the fold occupies with real operands
     /// (`rows.len() · cols.len() · steps.len()`).
     pub fn mac_slots(&self) -> u64 {

@@ -308,6 +308,26 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The dense schedule is the fast model's mapping, fold for fold and in the same order.
+    #[test]
+    fn dense_schedule_is_the_fast_models_mapping(
+        (m, k, n) in (1u64..=70, 1u64..=70, 1u64..=70),
+        (rows, cols) in (1u64..=16, 1u64..=16),
+        df in dataflow(),
+    ) {
+        let map = cdg_sim::Mapping::new(df, rows, cols, cdg_core::GemmDims { m, k, n });
+        let dims = cdg_sim::functional::PassDims { m, n, k_start: 0, k_end: k };
+        let planned: Vec<_> = map
+            .folds_iter()
+            .map(|f| cdg_sim::functional::PlannedFold::from_mapping(&map, &f))
+            .collect();
+        let s = PassSchedule::dense(&dims, rows, cols, df);
+        prop_assert_eq!(&s.folds, &planned);
+        prop_assert_eq!(Some(s.cycles(df, rows, cols)), map.stall_free_cycles(false));
+    }
+}
+
 #[test]
 fn wrong_tensor_shapes_are_named() {
     let l = LayerShape::conv(
