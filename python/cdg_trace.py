@@ -181,6 +181,7 @@ def _out_hw(layer):
             output_size(layer["in_width"], kw, layer["stride"], layer["padding"], rule))
 
 
+_MAX_DIM = 1 << 24  # the Rust reader's limit on every dimension
 _REQUIRED = ("name", "kind", "in_channels", "in_height", "in_width", "out_channels", "kernel",
              "stride", "padding")
 _OPTIONAL = ("out_height", "out_width", "gate", "rule")
@@ -194,11 +195,22 @@ def _check_layer(i, layer):
     for key in layer:
         if key not in _REQUIRED + _OPTIONAL:
             raise ValueError(f"{where}: unknown key {key!r}")
+    if not isinstance(layer["name"], str) or not layer["name"]:
+        raise ValueError(f"{where}: name must be a non-empty string")
     if layer["kind"] not in ("conv", "fc"):
         raise ValueError(f"{where}: kind must be 'conv' or 'fc', found {layer['kind']!r}")
     for key in ("in_channels", "in_height", "in_width", "out_channels", "stride"):
         if int(layer[key]) < 1:
             raise ValueError(f"{where}: {key} must be at least 1, found {layer[key]}")
+        if int(layer[key]) >= _MAX_DIM:
+            raise ValueError(f"{where}: {key} is absurdly large ({layer[key]}); expected below "
+                             f"{_MAX_DIM}")
+    if layer["kind"] == "fc":
+        found = (layer["in_height"], layer["in_width"], list(layer["kernel"]), layer["stride"],
+                 layer["padding"])
+        if found != (1, 1, [1, 1], 1, 0):
+            raise ValueError(f"{where}: kind 'fc' needs in_height 1, in_width 1, kernel [1, 1], "
+                             f"stride 1, padding 0; found {found}")
     kh, kw = (int(k) for k in layer["kernel"])
     if min(kh, kw) < 1:
         raise ValueError(f"{where}: kernel {layer['kernel']} must be positive")

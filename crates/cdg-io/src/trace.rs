@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The `format` tag of a trace manifest.
 pub const TRACE_FORMAT: &str = "cdg-trace";
@@ -750,9 +750,4 @@ fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
         }
     }
     None
-}
-
-/// The manifest and masks paths of a trace directory.
-pub fn trace_files(dir: &Path) -> (PathBuf, PathBuf) {
-    (dir.join(MANIFEST_FILE), dir.join(MASKS_FILE))
 }
