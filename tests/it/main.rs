@@ -14,3 +14,5 @@ mod sim_scalesim;
 mod sim_trace;
 mod masks_synth;
 mod train_supervised;
+mod codesign;
+mod sim_gated;
