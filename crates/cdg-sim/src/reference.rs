@@ -483,8 +483,14 @@ impl<'a> Sim<'a> {
         self.tickets[f] = t;
     }
 
-    fn gate_on(&self, f: usize, m: usize, n: usize) -> bool {
-        !self.jobs[f].gated || (self.gate)(m as u64, n as u64)
+    /// Whether the MAC at array row `ri`, column `ci`, step `si` of job `f` is performed: always
+    /// in an ungated fold, else when its output's gate is on.
+    fn gate_on(&self, f: usize, ri: usize, ci: usize, si: usize) -> bool {
+        if !self.jobs[f].gated {
+            return true;
+        }
+        let (m, _, n) = self.mkn(f, ri, ci, si);
+        (self.gate)(m as u64, n as u64)
     }
 
     /// Writes `value` as job `f`'s contribution to output (m, n) holding ticket `ticket`,
@@ -624,6 +630,9 @@ impl<'a> Sim<'a> {
         // Registers: operand from the left, operand from above, accumulator (fold, sum).
         let mut left: Vec<Option<Tok>> = vec![None; rr * cc];
         let mut top: Vec<Option<Tok>> = vec![None; rr * cc];
+        // Next-cycle registers, every entry rewritten each cycle.
+        let mut nl: Vec<Option<Tok>> = vec![None; rr * cc];
+        let mut nt: Vec<Option<Tok>> = vec![None; rr * cc];
         let mut acc: Vec<Option<(usize, i64)>> = vec![None; rr * cc];
         let mut lo = 0; // oldest fold that may still inject
         let budget = self.cycle_budget();
@@ -646,8 +655,6 @@ impl<'a> Sim<'a> {
                 }
             }
             // Shift: new[r][c] takes left[r][c-1] / top[r-1][c]; edges take injections.
-            let mut nl = vec![None; rr * cc];
-            let mut nt = vec![None; rr * cc];
             for r in 0..rr {
                 for c in (1..cc).rev() {
                     nl[r * cc + c] = left[r * cc + c - 1];
@@ -700,8 +707,7 @@ impl<'a> Sim<'a> {
                     }
                     let valid = r < self.jobs[f].rows.len() && c < self.jobs[f].cols.len();
                     if let (Some(av), Some(bv)) = (x.value, y.value) {
-                        let (m, _, n) = self.mkn(f, r, c, x.step);
-                        if self.gate_on(f, m, n) {
+                        if self.gate_on(f, r, c, x.step) {
                             match &mut acc[i] {
                                 Some((g, sum)) if *g == f => *sum += av * bv,
                                 other => {
@@ -739,8 +745,8 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
-            left = nl;
-            top = nt;
+            std::mem::swap(&mut left, &mut nl);
+            std::mem::swap(&mut top, &mut nt);
             t += 1;
         }
         Ok(())
@@ -853,6 +859,10 @@ impl<'a> Sim<'a> {
         let mut active: Vec<Option<Held>> = vec![None; rr * cc];
         let mut left: Vec<Option<Tok>> = vec![None; rr * cc];
         let mut psum: Vec<Option<Tok>> = vec![None; rr * cc];
+        // Next-cycle registers; `npsum` is cleared each cycle, the others fully rewritten.
+        let mut nchain: Vec<Option<LoadTok>> = vec![None; rr * cc];
+        let mut nleft: Vec<Option<Tok>> = vec![None; rr * cc];
+        let mut npsum: Vec<Option<Tok>> = vec![None; rr * cc];
         let mut lo = 0;
         let budget = self.cycle_budget();
         let mut t: u64 = 0;
@@ -871,7 +881,6 @@ impl<'a> Sim<'a> {
                 }
             }
             // 1. Load chain: shift down, inject at the top.
-            let mut nchain = vec![None; rr * cc];
             for c in 0..cc {
                 for r in (1..rr).rev() {
                     nchain[r * cc + c] = chain[(r - 1) * cc + c];
@@ -879,14 +888,13 @@ impl<'a> Sim<'a> {
                 nchain[c] = self.inject_load(&load, lo, started, t, c);
             }
             // 2. Stream and partial sums.
-            let mut nleft = vec![None; rr * cc];
             for r in 0..rr {
                 for c in (1..cc).rev() {
                     nleft[r * cc + c] = left[r * cc + c - 1];
                 }
                 nleft[r * cc] = self.inject_stream(&base, lo, started, t, r);
             }
-            let mut npsum: Vec<Option<Tok>> = vec![None; rr * cc];
+            npsum.fill(None);
             for c in 0..cc {
                 let top_in = self.inject_psum(&base, lo, started, t, c)?;
                 for r in 0..rr {
@@ -929,8 +937,7 @@ impl<'a> Sim<'a> {
                     let w = active[i].and_then(|h| h.value);
                     let value = match (p.value, x.value, w) {
                         (Some(pv), Some(xv), Some(wv)) => {
-                            let (m, _, n) = self.mkn(f, r, c, x.step);
-                            if self.gate_on(f, m, n) {
+                            if self.gate_on(f, r, c, x.step) {
                                 self.macs += 1;
                                 Some(pv + xv * wv)
                             } else {
@@ -1016,9 +1023,9 @@ impl<'a> Sim<'a> {
                     break;
                 }
             }
-            chain = nchain;
-            left = nleft;
-            psum = npsum;
+            std::mem::swap(&mut chain, &mut nchain);
+            std::mem::swap(&mut left, &mut nleft);
+            std::mem::swap(&mut psum, &mut npsum);
             t += 1;
         }
         Ok(())

@@ -85,3 +85,48 @@ proptest! {
         prop_assert_eq!(fast.folds_executed, stepped.folds.len() as u64);
     }
 }
+
+/// Real layer sizes: every layer of ResNet-18 CIFAR (width 0.125) on a square and a non-square
+/// array, for every dataflow, stepped one clock at a time, equals the fast model.
+#[test]
+fn resnet18_layers_step_like_the_fast_model() {
+    let net = cdg_sim::models::resnet18_cifar(0.125, 3, None);
+    for (rows, cols) in [(16, 16), (8, 32)] {
+        for df in [
+            Dataflow::OutputStationary,
+            Dataflow::WeightStationary,
+            Dataflow::InputStationary,
+        ] {
+            let arch = arch(rows, cols, df, false);
+            for layer in net.layers() {
+                let shape = &layer.shape;
+                let input = FeatureMap::from_fn(
+                    shape.in_channels() as usize,
+                    shape.in_height() as usize,
+                    shape.in_width() as usize,
+                    |c, h, w| ((c * 7 + h * 3 + w) % 5) as i64 - 2,
+                );
+                let [kh, kw] = shape.kernel().map(|v| v as usize);
+                let weights = Filters::from_fn(
+                    [
+                        shape.out_channels() as usize,
+                        shape.in_channels() as usize,
+                        kh,
+                        kw,
+                    ],
+                    |n, c, y, x| ((n + 2 * c + y + x) % 3) as i64 - 1,
+                );
+                let a = im2col(shape, &input).unwrap();
+                let b = filter_matrix(shape, &weights).unwrap();
+                let stepped = run_gemm(&a, &b, &arch.array).unwrap();
+                let fast = simulate_layer(&arch, layer, &LayerOptions::default()).unwrap();
+                let what = format!("{} on {rows}×{cols} {df:?}", layer.name());
+                assert_eq!(fast.cycles, stepped.cycles, "{what}");
+                assert_eq!(fast.sram.ifmap_reads, stepped.sram.ifmap_reads, "{what}");
+                assert_eq!(fast.sram.filter_reads, stepped.sram.filter_reads, "{what}");
+                assert_eq!(fast.sram.ofmap_writes, stepped.sram.ofmap_writes, "{what}");
+                assert_eq!(fast.sram.psum_reads, stepped.sram.psum_reads, "{what}");
+            }
+        }
+    }
+}
