@@ -145,6 +145,27 @@ fn weight_decay_skips_norms_biases_and_thresholds() {
 }
 
 #[test]
+fn lars_scales_decayed_parameters_by_the_trust_ratio() {
+    let mut w = Param::<f64>::new("w", ParamKind::Weight, ArrayD::from_elem(IxDyn(&[4]), 3.0));
+    w.grad.fill(0.5);
+    let mut b = Param::<f64>::new("b", ParamKind::Bias, ArrayD::from_elem(IxDyn(&[4]), 3.0));
+    b.grad.fill(0.5);
+    let cfg = SgdConfig {
+        momentum: 0.0,
+        weight_decay: 0.01,
+        nesterov: false,
+        lars: Some(0.02),
+    };
+    let mut opt = Sgd::new(cfg, &[&w, &b]);
+    opt.step(&mut [&mut w, &mut b], 1.0).unwrap();
+    // ‖w‖ = 6, ‖g‖ = 1: local lr = 0.02·6/(1 + 0.01·6); update = lr·(g + wd·w).
+    let local = 0.02 * 6.0 / (1.0 + 0.06);
+    assert!((w.value[0] - (3.0 - local * (0.5 + 0.03))).abs() < 1e-12);
+    // Biases keep the plain rate and no decay.
+    assert!((b.value[0] - 2.5).abs() < 1e-12);
+}
+
+#[test]
 fn cosine_schedule_warms_up_then_decays() {
     let s = CosineSchedule {
         base_lr: 0.4,
