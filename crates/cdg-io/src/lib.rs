@@ -5,6 +5,7 @@
 //! - [`arch`]: arch-config TOML with `--set dotted.key=value` overrides — [`load_arch`],
 //!   [`parse_arch`], [`arch::to_toml`].
 //! - [`scalesim`]: SCALE-Sim `.cfg` and topology CSV import.
+//! - [`sweep`]: sweep specs (base config, workloads, `[grid]` of dotted keys, shards).
 //! - [`csv_out`]: report CSV from `Serialize` rows; [`atomic`]: temp-file-and-rename writing.
 //!
 //! Every error is an [`IoError`] naming the file and the key, layer or line at fault.
