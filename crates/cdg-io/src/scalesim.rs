@@ -460,6 +460,17 @@ pub fn parse_topology(text: &str, origin: &str) -> Result<Topology> {
                     padding: 0,
                     rule: OutputRule::Ceil,
                 };
+                if fields.get(4).is_some_and(|f| f.parse::<u64>().is_ok()) {
+                    return Err(err(
+                        "N:M",
+                        format!(
+                            "{:?} looks like a batch count (newer SCALE-Sim GEMM rows), which cdg \
+                             does not import; expected N:M sparsity such as 2:4, or list the \
+                             batch's GEMMs as separate rows",
+                            fields[4]
+                        ),
+                    ));
+                }
                 (vec![(name, p)], nm(4)?)
             }
             8 | 9 => {
@@ -746,6 +757,13 @@ mod tests {
             .to_string();
         assert!(
             e.contains("t.csv:2: N:M: expected N:M with 1 ≤ N ≤ M"),
+            "{e}"
+        );
+        let e = parse_topology("h,\nG, 4, 4, 4, 8,\n", "t.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.csv:2: N:M: \"8\" looks like a batch count"),
             "{e}"
         );
         let e = parse_topology("h,\nL, 5, 5, 3,3,3,\n", "t.csv")
