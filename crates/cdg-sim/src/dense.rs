@@ -91,6 +91,8 @@ pub fn dense_fold_work(map: &Mapping, fold: &Fold, position: u64, overlap: bool)
             group_elems: out_elems,
             first: true,
             last: true,
+            reload: false,
+            continued: false,
         },
         Dataflow::WeightStationary | Dataflow::InputStationary => OutputUse {
             group: fold.col_fold,
@@ -98,6 +100,8 @@ pub fn dense_fold_work(map: &Mapping, fold: &Fold, position: u64, overlap: bool)
             group_elems: out_elems,
             first: fold.row_fold == 0,
             last: fold.row_fold + 1 == map.row_folds,
+            reload: false,
+            continued: false,
         },
     };
     FoldWork {

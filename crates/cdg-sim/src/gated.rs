@@ -22,8 +22,10 @@
 //! never read before come from DRAM. The partial sums P of the base pass must live until the
 //! conditional pass: if the layer's M·N outputs fit in the ofmap buffer's usable half they stay
 //! on chip and each output goes to DRAM once, when final (after the base pass if no conditional
-//! fold touches it); otherwise every fold writes its outputs to DRAM and every fold that adds
-//! onto earlier partial sums reads them back.
+//! fold touches it); otherwise each pass accumulates its groups (OS fold tiles, WS/IS column
+//! folds) as the dense model does, a base group the conditional pass continues is written to
+//! DRAM (partial-sum traffic), and the conditional group's first fold reads back the outputs it
+//! covers.
 //!
 //! **Gate unit.** Every policy charges one `gate_op` per gate of the layer (the network computes
 //! its gates whether or not the array exploits them), with no extra cycles. With
@@ -423,24 +425,41 @@ struct Emitter<'p, 'a> {
 }
 
 impl Emitter<'_, '_> {
-    fn output(&mut self, elems: u64, first: bool, finalised: u64) -> OutputUse {
+    /// The outputs of a fold writing `elems` outputs, `finalised` of them final; `first` when
+    /// no earlier fold contributed to them, `ends_group` at the last fold of its accumulation
+    /// group within the pass, `reload` at a conditional group's first fold (its partial sums
+    /// come from the base pass).
+    fn output(
+        &mut self,
+        elems: u64,
+        first: bool,
+        finalised: u64,
+        ends_group: bool,
+        reload: bool,
+    ) -> OutputUse {
         self.extra.finalised += finalised;
-        let p = self.plan;
-        if p.out_fits {
+        if self.plan.out_fits {
+            // P stays on chip; each output leaves once, when final.
             OutputUse {
                 group: 0,
                 elems,
                 group_elems: finalised,
                 first,
                 last: finalised > 0,
+                reload: false,
+                continued: false,
             }
         } else {
+            // Each pass accumulates its groups as the dense model does; a base group the
+            // conditional pass continues goes to DRAM and comes back.
             OutputUse {
                 group: 0,
                 elems,
-                group_elems: p.m * p.n,
+                group_elems: elems,
                 first,
-                last: finalised == elems,
+                last: ends_group,
+                reload,
+                continued: ends_group && finalised < elems,
             }
         }
     }
@@ -604,7 +623,7 @@ fn emit(
                 compute: e.compute(base, base.t),
                 ifmap,
                 filter,
-                output: e.output(elems, first, fin),
+                output: e.output(elems, first, fin, ends_group, false),
             };
             e.push(w, false, false);
         }
@@ -639,7 +658,13 @@ fn emit(
                         compute: e.compute(cond, cond.t),
                         ifmap,
                         filter,
-                        output: e.output(elems, first, if ends_group { elems } else { 0 }),
+                        output: e.output(
+                            elems,
+                            first,
+                            if ends_group { elems } else { 0 },
+                            ends_group,
+                            !no_base && (os || f.row_fold == 0),
+                        ),
                     };
                     e.push(w, true, false);
                 }
@@ -676,7 +701,7 @@ fn emit(
                                         first_use: q == 0,
                                         new_elems: if q == 0 { kc * nj } else { 0 },
                                     },
-                                    output: e.output(elems, no_base, elems),
+                                    output: e.output(elems, no_base, elems, true, !no_base),
                                 };
                                 e.push(w, true, true);
                             }
@@ -717,6 +742,8 @@ fn emit(
                                         elems,
                                         no_base && i == 0,
                                         if last { elems } else { 0 },
+                                        last,
+                                        !no_base && i == 0,
                                     ),
                                 };
                                 e.push(w, true, true);

@@ -53,6 +53,13 @@ pub struct OutputUse {
     pub first: bool,
     /// The last fold contributing to the group (its outputs are final).
     pub last: bool,
+    /// The group continues partial sums an earlier pass of the layer left in DRAM (a gated
+    /// layer whose outputs do not fit on chip): this fold reads its outputs back from DRAM
+    /// even when the group fits.
+    pub reload: bool,
+    /// When `last`, the group's outputs are still partial (a later pass continues them), so
+    /// writing them is partial-sum traffic.
+    pub continued: bool,
 }
 
 /// What one fold does, as the memory and energy models see it.
@@ -267,15 +274,17 @@ impl MemoryModel {
         let out_bytes = w.output.elems * self.word;
         let group_fits = w.output.group_elems.saturating_mul(self.word) <= self.ofmap_cap;
         let (psum_read, write, psum_write) = if group_fits {
-            // Partial sums stay on chip; the group leaves once, complete.
+            // Partial sums stay on chip; the group leaves once, complete (or, `continued`, to
+            // be reloaded by a later pass).
+            let write = if w.output.last {
+                w.output.group_elems * self.word
+            } else {
+                0
+            };
             (
-                0,
-                if w.output.last {
-                    w.output.group_elems * self.word
-                } else {
-                    0
-                },
-                0,
+                if w.output.reload { out_bytes } else { 0 },
+                write,
+                if w.output.continued { write } else { 0 },
             )
         } else {
             let read = if w.output.first { 0 } else { out_bytes };
