@@ -249,3 +249,61 @@ fn bad_input_names_the_layer() {
         assert!(e.contains("density"), "{e}");
     }
 }
+
+/// Partial sums of the base pass that do not fit on chip go to DRAM and come back, counted by
+/// hand for a 4×4×4 GEMM (K_base 1, K_cond 3) on a 2×2 weight-stationary array whose ofmap
+/// buffer holds one column group (8 outputs) but not the layer (16).
+#[test]
+fn base_partial_sums_round_trip_through_dram() {
+    let shape = LayerShape::conv(
+        "tiny",
+        ConvParams {
+            in_channels: 4,
+            in_height: 2,
+            in_width: 2,
+            out_channels: 4,
+            kernel: [1, 1],
+            stride: 1,
+            padding: 0,
+            rule: OutputRule::Floor,
+        },
+    )
+    .unwrap();
+    let spec = GateSpec {
+        base_channels: 1,
+        block: GateBlock::new(1, 1, 1),
+    };
+    let layer = Layer {
+        shape: shape.clone(),
+        gate: Some(spec),
+    };
+    let mut a = arch(SkipPolicy::Dense, "ws");
+    a.array.rows = 2;
+    a.array.cols = 2;
+    a.memory.ofmap_sram_kib = 16.0 / 1024.0;
+    a.memory.dram_bandwidth = cdg_core::DramBandwidth::Unlimited;
+    let on = LayerMasks::from_fn(&shape, &spec, 1, |_, _, _, _| true).unwrap();
+    let s = simulate_gated_layer(&a, &layer, &on, 0).unwrap();
+    // Base: 2 folds (one per column group), each group's 8 partial sums leave once.
+    // Conditional: 2 row folds per group; the first reads the 8 back, the last writes them.
+    assert_eq!(s.folds_executed, 2 + 4);
+    assert_eq!(s.dram.psum_write.get(), 16);
+    assert_eq!(s.dram.psum_read.get(), 16);
+    assert_eq!(s.dram.ofmap_write.get(), 32);
+    assert_eq!(s.sram.ofmap_writes.get(), 6 * 8);
+    assert_eq!(s.sram.psum_reads.get(), 4 * 8);
+    // All gates off with tile-skip: the base groups are final, nothing comes back.
+    a.sparsity.support = SkipPolicy::TileSkip;
+    let off = LayerMasks::zeros(&shape, &spec, 1).unwrap();
+    let s = simulate_gated_layer(&a, &layer, &off, 0).unwrap();
+    assert_eq!(s.folds_executed, 2);
+    assert_eq!(s.dram.psum_write.get(), 0);
+    assert_eq!(s.dram.psum_read.get(), 0);
+    assert_eq!(s.dram.ofmap_write.get(), 16);
+    // With room for the whole layer, P never leaves the chip.
+    a.sparsity.support = SkipPolicy::Dense;
+    a.memory.ofmap_sram_kib = 1.0;
+    let s = simulate_gated_layer(&a, &layer, &on, 0).unwrap();
+    assert_eq!(s.dram.psum().get(), 0);
+    assert_eq!(s.dram.ofmap_write.get(), 16);
+}
