@@ -223,3 +223,64 @@ fn bad_flags_are_named() {
     );
     assert!(!out.exists(), "nothing written on error");
 }
+
+#[test]
+fn ungated_trace_is_gated_by_the_rule() {
+    use cdg_core::{ConvParams, Layer, LayerShape, Network, OutputRule};
+    let conv = |name: &str, cin: u64, k: u64| Layer {
+        shape: LayerShape::conv(
+            name,
+            ConvParams {
+                in_channels: cin,
+                in_height: 8,
+                in_width: 8,
+                out_channels: 8,
+                kernel: [k, k],
+                stride: 1,
+                padding: k / 2,
+                rule: OutputRule::Floor,
+            },
+        )
+        .unwrap(),
+        gate: None,
+    };
+    let network = Network::new(vec![
+        conv("first3x3", 3, 3),
+        conv("mid3x3", 8, 3),
+        conv("point", 8, 1),
+        conv("last3x3", 8, 3),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("dense");
+    let trace = cdg_io::trace::Trace {
+        network,
+        masks: None,
+        samples: 2,
+        provenance: serde_json::Value::Null,
+    };
+    cdg_io::trace::write_trace(&src, &trace, false).unwrap();
+    let out = dir.path().join("gated");
+    ok(&synth(
+        &[
+            "--trace",
+            src.to_str().unwrap(),
+            "--density",
+            "0.5",
+            "--base-partitions",
+            "2",
+            "--gate-block",
+            "2,2,2",
+            "--samples",
+            "2",
+        ],
+        &out,
+    ));
+    let t = read_trace(&out).unwrap();
+    let gated: Vec<(&str, u64)> = t
+        .network
+        .gated()
+        .map(|(_, l, g)| (l.name(), g.base_channels))
+        .collect();
+    assert_eq!(gated, [("mid3x3", 4), ("last3x3", 4)]);
+}
