@@ -414,6 +414,41 @@ impl PassSchedule {
     }
 }
 
+/// Stall-free cycles of `folds` run back to back with `array.overlap_folds`, as the cycle-stepped
+/// engine ([`crate::reference`]) realises them: OS folds start every T_f cycles
+/// (Σ T_f + R + C − 2); WS/IS folds every max(T_f, R) cycles, because the next fold's
+/// stationary operands take R cycles through the load chain and its partial sums must leave the
+/// array first (R + Σ_{f<last} max(T_f, R) + T_last + R + C − 2). DESIGN §4's saving (R + C − 2,
+/// plus R for WS/IS, per fold after the first) is this exactly when every T_f ≥ R. The engine
+/// can take longer only when a fold accumulates onto an output the previous fold has not yet
+/// written (gated schedules; never for dense ones).
+pub fn overlapped_cycles<'a>(
+    folds: impl IntoIterator<Item = &'a PlannedFold>,
+    dataflow: Dataflow,
+    rows: u64,
+    cols: u64,
+) -> Cycles {
+    let mut steps = folds.into_iter().map(|f| f.steps.len()).peekable();
+    if steps.peek().is_none() {
+        return Cycles(0);
+    }
+    let mut total = 0;
+    let mut last = 0;
+    for t in steps {
+        if last > 0 {
+            total += match dataflow {
+                Dataflow::OutputStationary => last,
+                _ => last.max(rows),
+            };
+        }
+        last = t;
+    }
+    Cycles(match dataflow {
+        Dataflow::OutputStationary => total + last + rows + cols - 2,
+        _ => rows + total + last + rows + cols - 2,
+    })
+}
+
 /// The schedule of a gated layer: the base pass (k < K_base, never gated) to completion, then
 /// the conditional pass (k ≥ K_base) accumulating onto the stored partial sums where the gate is
 /// on.

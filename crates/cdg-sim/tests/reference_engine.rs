@@ -3,7 +3,7 @@
 
 use cdg_core::arch::ArrayConfig;
 use cdg_core::{Accesses, Cycles, Dataflow, Macs};
-use cdg_sim::functional::{GatedSchedule, PassDims, PassSchedule};
+use cdg_sim::functional::{GatedSchedule, PassDims, PassSchedule, overlapped_cycles};
 use cdg_sim::reference::{Matrix, ReferenceError, run_gated, run_gemm};
 use proptest::prelude::*;
 
@@ -126,6 +126,11 @@ proptest! {
             _ => per_fold(df, r, c, t) + (folds - 1) * t.max(r),
         };
         prop_assert_eq!(run.cycles, Cycles(expected));
+        let dims = PassDims { m, n, k_start: 0, k_end: k };
+        prop_assert_eq!(
+            overlapped_cycles(&PassSchedule::dense(&dims, r, c, df).folds, df, r, c),
+            Cycles(expected)
+        );
         if t >= r {
             prop_assert_eq!(run.cycles, Cycles(design));
         }

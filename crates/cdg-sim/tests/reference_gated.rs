@@ -11,7 +11,7 @@ use cdg_core::{
 };
 use cdg_sim::functional::{
     ArrayShape, FeatureMap, Filters, GatedSchedule, filter_matrix, gate_fn, im2col, output_map,
-    run_gated_layer,
+    overlapped_cycles, run_gated_layer,
 };
 use cdg_sim::reference::run_gated;
 use proptest::prelude::*;
@@ -94,6 +94,10 @@ proptest! {
         let folds = (schedule.base.len() + schedule.cond.len()) as u64;
         let design = seq.cycles.get() - saving * folds.saturating_sub(1);
         prop_assert!(ovl.cycles >= Cycles(design));
+        let pipeline = overlapped_cycles(
+            schedule.base.folds.iter().chain(&schedule.cond.folds), df, rows, cols);
+        prop_assert!(ovl.cycles >= pipeline);
+        prop_assert!(pipeline >= Cycles(design));
         prop_assert_eq!(ovl.sram, seq.sram);
 
         // Two-pass SRAM traffic of the schedules that keep every fold.
@@ -185,4 +189,7 @@ fn overlapped_compact_fold_waits_for_its_partial_sums() {
     // It ends at 15 + 1 + R + C − 2 − 1 = 23.
     assert_eq!(run.folds[1].last_cycle, 23);
     assert_eq!(run.cycles, Cycles(24));
+    // The pipeline alone: R + max(4, R) + 1 + R + C − 2 = 21.
+    let all = schedule.base.folds.iter().chain(&schedule.cond.folds);
+    assert_eq!(overlapped_cycles(all, df, rows, cols), Cycles(21));
 }
