@@ -927,6 +927,11 @@ pub fn run_layer(
 /// conditional pass (k ≥ K_base), which adds onto the stored partial sums only where
 /// `gate(m, n)` is on. With a schedule that keeps every fold holding an active output the
 /// result is `P + d ⊙ Cond`.
+///
+/// Values do not depend on how inactive outputs of kept folds are handled, so the executor
+/// always clock-gates them (`macs_clock_gated`); the `dense` policy, which the cycle model
+/// charges as if it multiplied them and discarded the result at write-back, computes the same
+/// numbers.
 pub fn run_gated_layer(
     layer: &LayerShape,
     spec: &GateSpec,
