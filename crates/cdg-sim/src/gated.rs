@@ -232,6 +232,39 @@ impl GateSummary {
     }
 }
 
+/// Set bits in `start..start + len` of the packed `words`.
+fn count_ones(words: &[u64], start: u64, len: u64) -> u64 {
+    let end = start + len;
+    let mut w = start >> 6;
+    let mut total = 0;
+    while w << 6 < end {
+        let lo = (w << 6).max(start);
+        let hi = ((w + 1) << 6).min(end);
+        let mut bits = words[w as usize] >> (lo & 63);
+        if hi - lo < 64 {
+            bits &= (1u64 << (hi - lo)) - 1;
+        }
+        total += u64::from(bits.count_ones());
+        w += 1;
+    }
+    total
+}
+
+/// [`LayerMasks::active_elements`] by popcount when no spatial block is partial.
+fn active_elements(masks: &LayerMasks, sample: usize) -> u64 {
+    let [gc, gh, gw] = masks.grid();
+    let b = masks.block();
+    let [c, h, w] = masks.out_shape();
+    if h % b.h != 0 || w % b.w != 0 {
+        return masks.active_elements(sample);
+    }
+    let words = masks.sample_words(sample);
+    let per = gh * gw;
+    (0..gc)
+        .map(|cb| (c.min((cb + 1) * b.c) - cb * b.c) * b.h * b.w * count_ones(words, cb * per, per))
+        .sum()
+}
+
 /// Calls `f(i - start)` for every set bit i in `start..start + len` of the packed `words`.
 #[inline]
 fn for_set_bits(words: &[u64], start: u64, len: u64, mut f: impl FnMut(u64)) {
@@ -259,12 +292,23 @@ fn bit(words: &[u64], i: u64) -> bool {
 }
 
 /// Reduces `sample` of `masks` for `plan` (see [`GateSummary`]).
-pub fn summarize_gates(plan: &GatedPlan<'_>, masks: &LayerMasks, sample: usize) -> GateSummary {
-    let Some(cond) = &plan.cond else {
-        return GateSummary {
-            active_total: masks.active_elements(sample),
-            ..GateSummary::default()
-        };
+/// `policy` says what is needed: WS/IS `dense` and `clock-gate` need only the active count.
+pub fn summarize_gates(
+    plan: &GatedPlan<'_>,
+    masks: &LayerMasks,
+    sample: usize,
+    policy: SkipPolicy,
+) -> GateSummary {
+    let light = plan.df != Dataflow::OutputStationary
+        && matches!(policy, SkipPolicy::Dense | SkipPolicy::ClockGate);
+    let cond = match &plan.cond {
+        Some(cond) if !light => cond,
+        _ => {
+            return GateSummary {
+                active_total: active_elements(masks, sample),
+                ..GateSummary::default()
+            };
+        }
     };
     let words = masks.sample_words(sample);
     let [gc, gh, gw] = masks.grid();
@@ -866,7 +910,7 @@ pub fn simulate_gated_layer(
         ));
     }
     let plan = GatedPlan::new(arch, layer, masks)?;
-    let summary = summarize_gates(&plan, masks, sample);
+    let summary = summarize_gates(&plan, masks, sample, arch.sparsity.support);
     Ok(simulate_gated_sample(
         arch,
         &plan,
@@ -967,7 +1011,7 @@ pub fn simulate_samples(
                         ..stats.clone()
                     },
                     Prepared::Gated { plan, masks } => {
-                        let summary = summarize_gates(plan, masks, s);
+                        let summary = summarize_gates(plan, masks, s, policy);
                         simulate_gated_sample(
                             arch,
                             plan,
