@@ -185,3 +185,34 @@ fn no_plot_draws_nothing_and_plot_draws_the_same_bytes_as_sweep() {
         );
     }
 }
+
+#[test]
+fn plot_of_a_sim_output_draws_its_per_layer_breakdown() {
+    let dir = tempfile::tempdir().unwrap();
+    write_spec(dir.path(), "");
+    let sim = dir.path().join("sim");
+    ok(&[
+        "sim",
+        "--arch",
+        s(&dir.path().join("base.toml")),
+        "--topology",
+        s(&dir.path().join("net.csv")),
+        "--out",
+        s(&sim),
+    ]);
+    ok(&["plot", s(&sim)]);
+    let svg = std::fs::read_to_string(sim.join("layers.svg")).unwrap();
+    let t = texts(&svg);
+    for label in [
+        "conv1",
+        "conv2",
+        "fc",
+        "energy (pJ)",
+        "cycles",
+        "per-layer energy: sim",
+    ] {
+        assert!(t.iter().any(|x| x == label), "no text `{label}` in {t:?}");
+    }
+    let err = fails(&["plot", s(&sim), "--point", "0"]);
+    assert!(err.contains("cdg sim"), "{err}");
+}

@@ -1,5 +1,6 @@
-//! Per-layer breakdown of one sweep point from `layers.csv`: stacked energy by component and
-//! cycles beside the ungated (dense) cycles, one pair of panels per workload.
+//! Per-layer breakdown from `layers.csv` (of one sweep point, or of a `cdg sim` run): stacked
+//! energy by component and cycles beside the ungated (dense) cycles, one pair of panels per
+//! workload.
 
 use super::{Table, colour, distinct, tick, write_svg};
 use anyhow::bail;
@@ -21,6 +22,49 @@ const ENERGY: [(&str, &str); 7] = [
 pub fn layer_breakdown(layers: &Table, point: usize, out: &Path) -> anyhow::Result<()> {
     let points = layers.numbers("point")?;
     let workloads = layers.texts("workload")?;
+    let rows: Vec<usize> = (0..points.len())
+        .filter(|&r| points[r] == point as f64)
+        .collect();
+    if rows.is_empty() {
+        let max = points.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        bail!(
+            "{}: has no rows for point {point} (points run 0..={max})",
+            layers.path.display()
+        );
+    }
+    draw(layers, &rows, &workloads, &format!("point {point}, "), out)
+}
+
+/// Draws the per-layer breakdown of a `cdg sim` output's `layers.csv`: the mean rows (empty
+/// `sample`) when the file also holds per-sample rows, else every row.
+pub fn layer_breakdown_sim(layers: &Table, title: &str, out: &Path) -> anyhow::Result<()> {
+    let all: Vec<usize> = (0..layers.rows.len()).collect();
+    let rows = if layers.has("sample") {
+        let sample = layers.texts("sample")?;
+        let mean: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&r| sample[r].is_empty())
+            .collect();
+        if mean.is_empty() { all } else { mean }
+    } else {
+        all
+    };
+    if rows.is_empty() {
+        bail!("{}: has no layer rows", layers.path.display());
+    }
+    let group = vec![title; layers.rows.len()];
+    draw(layers, &rows, &group, "", out)
+}
+
+/// Draws `rows` of `layers`, one pair of panels per distinct `group` label.
+fn draw(
+    layers: &Table,
+    rows: &[usize],
+    workloads: &[&str],
+    prefix: &str,
+    out: &Path,
+) -> anyhow::Result<()> {
     let names = layers.texts("layer")?;
     let cycles = layers.numbers("cycles")?;
     let ungated = if layers.has("cycles_ungated") {
@@ -33,16 +77,6 @@ pub fn layer_breakdown(layers: &Table, point: usize, out: &Path) -> anyhow::Resu
         .filter(|(col, _)| layers.has(col))
         .map(|(col, label)| Ok((*label, layers.numbers(col)?)))
         .collect::<anyhow::Result<_>>()?;
-    let rows: Vec<usize> = (0..points.len())
-        .filter(|&r| points[r] == point as f64)
-        .collect();
-    if rows.is_empty() {
-        let max = points.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        bail!(
-            "{}: has no rows for point {point} (points run 0..={max})",
-            layers.path.display()
-        );
-    }
     let wl = distinct(rows.iter().map(|&r| workloads[r]));
     // Horizontal bars, layers top to bottom, so long layer names stay readable.
     let heights: Vec<u32> = wl
@@ -88,10 +122,10 @@ pub fn layer_breakdown(layers: &Table, point: usize, out: &Path) -> anyhow::Resu
                 .map(|&r| parts.iter().map(|(_, v)| v[r]).sum::<f64>())
                 .fold(0.0, f64::max)
                 .max(1e-12)
-                * 1.5;
+                * 1.7;
             let mut chart = ChartBuilder::on(&left)
                 .caption(
-                    format!("per-layer energy: point {point}, {name}"),
+                    format!("per-layer energy: {prefix}{name}"),
                     ("sans-serif", 16),
                 )
                 .margin(10)
@@ -139,10 +173,10 @@ pub fn layer_breakdown(layers: &Table, point: usize, out: &Path) -> anyhow::Resu
                 .map(|&r| cycles[r].max(ungated.as_ref().map_or(0.0, |u| u[r])))
                 .fold(0.0, f64::max)
                 .max(1.0)
-                * 1.5;
+                * 1.7;
             let mut chart = ChartBuilder::on(&right)
                 .caption(
-                    format!("per-layer cycles: point {point}, {name}"),
+                    format!("per-layer cycles: {prefix}{name}"),
                     ("sans-serif", 16),
                 )
                 .margin(10)

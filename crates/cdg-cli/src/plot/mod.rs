@@ -11,7 +11,7 @@ mod sweep;
 mod table;
 
 pub use heatmap::{gate_density_heatmap, gate_density_heatmap_masks};
-pub use layers::layer_breakdown;
+pub use layers::{layer_breakdown, layer_breakdown_sim};
 pub use pareto::pareto_front;
 pub use sweep::{energy_latency, reduction};
 pub use table::Table;
