@@ -169,3 +169,27 @@ fn bad_specs_and_shards_are_refused() {
     assert!(err.contains("nope.csv"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn rerunning_into_a_directory_leaves_only_this_runs_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let spec = write_spec(dir.path(), GRID);
+    ok(&["sweep", s(&spec), "--out", s(&out), "--layers", "--quiet"]);
+    ok(&["plot", s(&out), "--point", "3"]);
+    let small = write_spec(dir.path(), "\"array.rows\" = [8, 16]\n");
+    ok(&["sweep", s(&small), "--out", s(&out), "--no-plot", "--quiet"]);
+    let fresh = dir.path().join("fresh");
+    ok(&[
+        "sweep",
+        s(&small),
+        "--out",
+        s(&fresh),
+        "--no-plot",
+        "--quiet",
+    ]);
+    assert_eq!(
+        crate::sweep_fixtures::files(&out),
+        crate::sweep_fixtures::files(&fresh)
+    );
+}

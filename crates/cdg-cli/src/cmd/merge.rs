@@ -10,7 +10,7 @@
 
 use super::sweep::{
     CONFIGS_DIR, LAYERS_CSV, SHARD_JSON, SPEC_COPY, SWEEP_CSV, ShardInfo, config_name, csv_writer,
-    draw_plots, write_files,
+    draw_plots, remove_stale, write_files,
 };
 use crate::plot::Table;
 use crate::ui::Ui;
@@ -250,6 +250,7 @@ pub fn run(args: MergeArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|(_, name, bytes)| (out.join(CONFIGS_DIR).join(name), bytes))
         .collect();
+    remove_stale(out, 0..info.points, info.points, info.layers, info.plots)?;
     write_files(&configs)?;
     write(SPEC_COPY, &spec)?;
     write(SWEEP_CSV, &sweep)?;

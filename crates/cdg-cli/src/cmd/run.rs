@@ -13,7 +13,8 @@
 //!    The output says clearly that these are synthetic.
 
 use super::sweep::{
-    LAYERS_CSV, SWEEP_CSV, Workload, draw_plots, render_csvs, run_points, write_configs,
+    LAYERS_CSV, SWEEP_CSV, Workload, draw_plots, remove_stale, render_csvs, run_points,
+    write_configs,
 };
 use crate::ui::Ui;
 use anyhow::{Context, bail};
@@ -237,6 +238,13 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         Ok(cdg_io::atomic::write_atomic(&out.join(name), bytes)?)
     };
+    remove_stale(
+        out,
+        0..points.len(),
+        points.len(),
+        args.layers,
+        !args.no_plot,
+    )?;
     write_configs(out, &points, points.len())?;
     write(SWEEP_CSV, &sweep_csv)?;
     if let Some(l) = &layers_csv {

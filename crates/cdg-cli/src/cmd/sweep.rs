@@ -395,6 +395,58 @@ pub fn write_configs(
     write_files(&files)
 }
 
+/// Removes what an earlier run left in `out` that this run does not rewrite: grid-point configs
+/// outside `points`, `layers.csv` when not writing it, and the plots derived from the old data
+/// (the sweep plots when this run draws none, per-point plots always). The output directory
+/// then holds exactly this run's output, so a merge equals the unsharded run even when both
+/// reuse a directory. Only files with the names cdg writes are touched.
+pub fn remove_stale(
+    out: &Path,
+    points: impl IntoIterator<Item = usize>,
+    total: usize,
+    layers: bool,
+    plots: bool,
+) -> anyhow::Result<()> {
+    let keep: std::collections::HashSet<String> =
+        points.into_iter().map(|i| config_name(i, total)).collect();
+    let remove = |p: &Path| -> anyhow::Result<()> {
+        match std::fs::remove_file(p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot remove stale {}", p.display())),
+        }
+    };
+    let names = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let configs = out.join(CONFIGS_DIR);
+    for name in names(&configs) {
+        if name.starts_with("point-") && name.ends_with(".toml") && !keep.contains(&name) {
+            remove(&configs.join(name))?;
+        }
+    }
+    if !layers {
+        remove(&out.join(LAYERS_CSV))?;
+    }
+    if !plots {
+        remove(&out.join(crate::cmd::plot::ENERGY_LATENCY_SVG))?;
+        remove(&out.join(crate::cmd::plot::REDUCTION_SVG))?;
+    }
+    for name in names(out) {
+        if name.starts_with("layers_point_") && name.ends_with(".svg") {
+            remove(&out.join(name))?;
+        }
+    }
+    Ok(())
+}
+
 /// Draws the sweep plots from DIR/sweep.csv into DIR.
 pub fn draw_plots(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let table = plot::Table::read(&dir.join(SWEEP_CSV))?;
@@ -482,6 +534,14 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         Ok(cdg_io::atomic::write_atomic(&out.join(name), bytes)?)
     };
+    let draws = plan.plots && plan.shard.count() == 1;
+    remove_stale(
+        out,
+        plan.points.iter().map(|p| p.0),
+        plan.total,
+        plan.layers,
+        draws,
+    )?;
     write_configs(out, &plan.points, plan.total)?;
     write(SPEC_COPY, &plan.spec_bytes)?;
     write(SWEEP_CSV, &sweep_csv)?;
@@ -489,7 +549,7 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         write(LAYERS_CSV, layers)?;
     }
     write(SHARD_JSON, plan.info().to_json().as_bytes())?;
-    if plan.plots && plan.shard.count() == 1 {
+    if draws {
         draw_plots(out)?;
     }
     let rows = plan.points.len() * plan.workloads.len();
