@@ -798,9 +798,17 @@ fn emit(
             }
         }
     }
+    let mut totals = e.mem.finish();
+    if p.base.is_none() {
+        // No base pass (base_channels = 0): outputs no conditional fold touched are zeros that
+        // still leave the chip once.
+        let missing = p.m * p.n - e.extra.finalised;
+        totals.dram.ofmap_write += Bytes(missing * arch.memory.word_bytes);
+        e.extra.finalised += missing;
+    }
     debug_assert_eq!(e.extra.finalised, p.m * p.n, "layer {}", p.layer.name());
     Emitted {
-        totals: e.mem.finish(),
+        totals,
         cond_cycles: e.extra.cond_cycles,
         gated_slots,
     }

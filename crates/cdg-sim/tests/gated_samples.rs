@@ -307,3 +307,54 @@ fn base_partial_sums_round_trip_through_dram() {
     assert_eq!(s.dram.psum().get(), 0);
     assert_eq!(s.dram.ofmap_write.get(), 16);
 }
+
+/// A gate spec with no base channels (a trace may say so): no base pass, the conditional pass
+/// alone, every output still written once.
+#[test]
+fn no_base_channels() {
+    let shape = conv("nobase", 12);
+    let spec = GateSpec {
+        base_channels: 0,
+        block: GateBlock::new(3, 2, 1),
+    };
+    let layer = Layer {
+        shape: shape.clone(),
+        gate: Some(spec),
+    };
+    let mut x = 7u64;
+    let masks = LayerMasks::from_fn(&shape, &spec, 1, |_, _, _, _| {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        x >> 62 == 0
+    })
+    .unwrap();
+    let g = shape.gemm();
+    let gate = cdg_sim::functional::gate_fn(&masks, 0);
+    for df in ["os", "ws", "is"] {
+        for policy in SkipPolicy::ALL {
+            let mut a = arch(policy, df);
+            a.array.rows = 4;
+            a.array.cols = 3;
+            a.memory.dram_bandwidth = cdg_core::DramBandwidth::Unlimited;
+            a.sparsity.gather_cycles_per_fold = cdg_core::Cycles(0);
+            let s = simulate_gated_layer(&a, &layer, &masks, 0).unwrap();
+            assert_eq!(s.macs_needed.get(), g.k * masks.active_elements(0));
+            assert!(s.dram.ofmap_write.get() >= g.m * g.n, "{df} {policy}");
+            let sched = cdg_sim::functional::GatedSchedule::for_policy(
+                policy,
+                &shape,
+                &spec,
+                4,
+                3,
+                a.array.dataflow,
+                &gate,
+            );
+            assert!(sched.base.is_empty());
+            assert_eq!(
+                s.compute_cycles,
+                sched.cycles(a.array.dataflow, 4, 3),
+                "{df} {policy}"
+            );
+            assert_eq!(s.cond_cycles, s.compute_cycles);
+        }
+    }
+}
