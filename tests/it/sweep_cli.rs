@@ -193,3 +193,48 @@ fn rerunning_into_a_directory_leaves_only_this_runs_output() {
         crate::sweep_fixtures::files(&fresh)
     );
 }
+
+#[test]
+fn thread_count_does_not_change_the_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_spec(dir.path(), "");
+    ok(&[
+        "masks",
+        "synth",
+        "--network",
+        "resnet18-cifar",
+        "--width",
+        "0.125",
+        "--density",
+        "0.4",
+        "--gate-block",
+        "4,1,2",
+        "--samples",
+        "3",
+        "--out",
+        s(&dir.path().join("gated")),
+    ]);
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "base = \"base.toml\"\ntraces = [\"gated\"]\n[grid]\n\
+         \"array.dataflow\" = [\"os\", \"ws\", \"is\"]\n\
+         \"sparsity.support\" = [\"clock-gate\", \"tile-skip\", \"compact\"]\n",
+    )
+    .unwrap();
+    let run = |threads: &str, out: &std::path::Path| {
+        let o = crate::support::cdg()
+            .env("RAYON_NUM_THREADS", threads)
+            .args(["sweep", s(&spec), "--out", s(out), "--layers", "--quiet"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (one, four) = (dir.path().join("one"), dir.path().join("four"));
+    run("1", &one);
+    run("4", &four);
+    assert_eq!(
+        crate::sweep_fixtures::files(&one),
+        crate::sweep_fixtures::files(&four)
+    );
+}
