@@ -203,3 +203,37 @@ fn invalid_options_are_refused_before_any_work() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir"));
 }
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    // GEMM never splits its k sum and every reduction runs in a fixed order, so 1 and 2
+    // threads give the same bits (DESIGN §6 asks this only for equal thread counts).
+    let quick = [
+        "--model",
+        "tiny",
+        "--epochs",
+        "1",
+        "--batch",
+        "32",
+        "--limit-train",
+        "256",
+        "--limit-test",
+        "64",
+        "--seed",
+        "9",
+    ];
+    let run = |threads: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = cdg()
+            .args(["train", "--threads", threads, "--out"])
+            .arg(dir.path())
+            .args(quick)
+            .output()
+            .unwrap();
+        ok(&out);
+        Checkpoint::from_bytes(&std::fs::read(dir.path().join("checkpoint.cdgckpt")).unwrap())
+            .unwrap()
+            .tensors
+    };
+    assert_eq!(run("1"), run("2"));
+}
