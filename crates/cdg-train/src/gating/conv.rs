@@ -98,6 +98,25 @@ pub fn block_grid(c: usize, h: usize, w: usize, block: [usize; 3]) -> [usize; 3]
     ]
 }
 
+/// For one image's C×H×W output: the flat block index (into gc×gh×gw) of every element
+/// and the element count of every block.
+fn block_table(c: usize, h: usize, w: usize, block: [usize; 3]) -> (Vec<u32>, Vec<f64>) {
+    let [bc, bh, bw] = block;
+    let [_, gh, gw] = block_grid(c, h, w, block);
+    let mut idx = Vec::with_capacity(c * h * w);
+    let mut cnt = vec![0.0; block_grid(c, h, w, block).iter().product()];
+    for cc in 0..c {
+        for hh in 0..h {
+            for ww in 0..w {
+                let b = ((cc / bc) * gh + hh / bh) * gw + ww / bw;
+                idx.push(b as u32);
+                cnt[b] += 1.0;
+            }
+        }
+    }
+    (idx, cnt)
+}
+
 /// What the last forward pass gated.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GateRecord {
@@ -431,29 +450,27 @@ impl<T: Scalar> GatedConv<T> {
     ) -> Array4<T> {
         let (n, c, _) = xhat.dim();
         let (h, w) = hw;
-        let [bc, bh, bw] = self.gate.block;
         let [gc, gh, gw] = block_grid(c, h, w, self.gate.block);
+        let (idx, cnt) = block_table(c, h, w, self.gate.block);
+        let xs = xhat.as_slice().expect("fresh");
+        let l = c * h * w;
         let mut zb = Array4::<T>::zeros((n, gc, gh, gw));
-        zb.axis_iter_mut(Axis(0))
-            .into_par_iter()
+        zb.as_slice_mut()
+            .expect("fresh")
+            .par_chunks_mut(gc * gh * gw)
             .enumerate()
-            .for_each(|(b, mut zbb)| {
-                let xs = xhat.index_axis(Axis(0), b);
-                for ic in 0..gc {
-                    for ih in 0..gh {
-                        for iw in 0..gw {
-                            let (mut acc, mut cnt) = (0.0f64, 0usize);
-                            for cc in ic * bc..((ic + 1) * bc).min(c) {
-                                for hh in ih * bh..((ih + 1) * bh).min(h) {
-                                    for ww in iw * bw..((iw + 1) * bw).min(w) {
-                                        acc += xs[[cc, hh * w + ww]].as_f64() - delta[cc];
-                                        cnt += 1;
-                                    }
-                                }
-                            }
-                            zbb[[ic, ih, iw]] = T::of(acc / cnt as f64);
-                        }
+            .for_each(|(b, out)| {
+                let mut acc = vec![0.0f64; out.len()];
+                let img = &xs[b * l..(b + 1) * l];
+                for cc in 0..c {
+                    let d = delta[cc];
+                    let r = cc * h * w..(cc + 1) * h * w;
+                    for (&v, &k) in img[r.clone()].iter().zip(&idx[r]) {
+                        acc[k as usize] += v.as_f64() - d;
                     }
+                }
+                for ((o, a), k) in out.iter_mut().zip(&acc).zip(&cnt) {
+                    *o = T::of(a / k);
                 }
             });
         zb
@@ -602,23 +619,26 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
         };
         let delta = self.delta_vec();
         let zb = self.block_means(&norm.xhat, &delta, (h, w));
-        let [bc, bh, bw] = self.gate.block;
+        let (idx, _) = block_table(c, h, w, self.gate.block);
+        let nb = zb.len() / n.max(1);
+        let zs = zb.as_slice().expect("fresh");
+        let qs = q.as_slice().expect("fresh");
+        let l = c * h * w;
         let mut y = p;
         let mut active = vec![0u64; n];
-        y.axis_iter_mut(Axis(0))
-            .into_par_iter()
+        y.as_slice_mut()
+            .expect("fresh")
+            .par_chunks_mut(l)
             .zip(active.par_iter_mut())
             .enumerate()
-            .for_each(|(b, (mut yb, act))| {
+            .for_each(|(b, (yb, act))| {
+                let z = &zs[b * nb..(b + 1) * nb];
+                let qb = &qs[b * l..(b + 1) * l];
                 let mut a = 0u64;
-                for cc in 0..c {
-                    for hh in 0..h {
-                        for ww in 0..w {
-                            if zb[[b, cc / bc, hh / bh, ww / bw]] > T::zero() {
-                                yb[[cc, hh, ww]] += q[[b, cc, hh, ww]];
-                                a += 1;
-                            }
-                        }
+                for ((yv, &qv), &k) in yb.iter_mut().zip(qb).zip(&idx) {
+                    if z[k as usize] > T::zero() {
+                        *yv += qv;
+                        a += 1;
                     }
                 }
                 *act = a;
@@ -657,82 +677,72 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
             ));
         }
         let (n, c, h, w) = dy.dim();
-        let [bc, bh, bw] = self.gate.block;
         let alpha = self.gate.alpha;
-        let zb = &cache.zb;
-        let q = &cache.q;
+        let (idx, cnt) = block_table(c, h, w, self.gate.block);
+        let l = c * h * w;
+        let nb = cnt.len();
+        let zs = cache.zb.as_slice().expect("fresh");
+        let qs = cache.q.as_slice().expect("fresh");
+        let dy = dy.as_standard_layout();
+        let dys = dy.as_slice().expect("standard layout");
         // ∂L/∂Q = dy ⊙ d.
         let mut dq = dy.to_owned();
-        dq.axis_iter_mut(Axis(0))
-            .into_par_iter()
+        dq.as_slice_mut()
+            .expect("fresh")
+            .par_chunks_mut(l)
             .enumerate()
-            .for_each(|(b, mut db)| {
-                for cc in 0..c {
-                    for hh in 0..h {
-                        for ww in 0..w {
-                            if zb[[b, cc / bc, hh / bh, ww / bw]] <= T::zero() {
-                                db[[cc, hh, ww]] = T::zero();
-                            }
-                        }
+            .for_each(|(b, db)| {
+                let z = &zs[b * nb..(b + 1) * nb];
+                for (d, &k) in db.iter_mut().zip(&idx) {
+                    if z[k as usize] <= T::zero() {
+                        *d = T::zero();
                     }
                 }
             });
         // ∂L/∂z per element: straight-through part (block sums of dy ⊙ Q, through
         // α·σ′(α·z_block), split evenly over the block) + the soft-gate part.
         let mut dz = Array4::<T>::zeros((n, c, h, w));
-        if self.straight_through {
-            let mut dzb = Array4::<f64>::zeros(zb.raw_dim());
-            let mut cnt = Array4::<f64>::zeros(zb.raw_dim());
-            for b in 0..n {
-                for cc in 0..c {
-                    for hh in 0..h {
-                        for ww in 0..w {
-                            let idx = [b, cc / bc, hh / bh, ww / bw];
-                            dzb[idx] += dy[[b, cc, hh, ww]].as_f64() * q[[b, cc, hh, ww]].as_f64();
-                            cnt[idx] += 1.0;
+        let st = self.straight_through;
+        let gg = self.gate_grad.take();
+        let ggs = gg.as_ref().map(|g| g.as_slice().expect("fresh"));
+        let delta = self.delta_vec();
+        let xhat = cache.norm.xhat.as_slice().expect("fresh");
+        let hw = h * w;
+        dz.as_slice_mut()
+            .expect("fresh")
+            .par_chunks_mut(l)
+            .enumerate()
+            .for_each(|(b, dzb)| {
+                if st {
+                    let z = &zs[b * nb..(b + 1) * nb];
+                    let mut acc = vec![0.0f64; nb];
+                    let (dyb, qb) = (&dys[b * l..(b + 1) * l], &qs[b * l..(b + 1) * l]);
+                    for ((&d, &qv), &k) in dyb.iter().zip(qb).zip(&idx) {
+                        acc[k as usize] += d.as_f64() * qv.as_f64();
+                    }
+                    for ((a, &zv), &k) in acc.iter_mut().zip(z).zip(&cnt) {
+                        let sg = sigmoid(alpha * zv.as_f64());
+                        *a *= alpha * sg * (1.0 - sg) / k;
+                    }
+                    for (o, &k) in dzb.iter_mut().zip(&idx) {
+                        *o = T::of(acc[k as usize]);
+                    }
+                }
+                if let Some(g) = ggs {
+                    let gb = &g[b * l..(b + 1) * l];
+                    let xb = &xhat[b * l..(b + 1) * l];
+                    for cc in 0..c {
+                        let d = delta[cc];
+                        let r = cc * hw..(cc + 1) * hw;
+                        for ((o, &gv), &xv) in
+                            dzb[r.clone()].iter_mut().zip(&gb[r.clone()]).zip(&xb[r])
+                        {
+                            let sg = sigmoid(alpha * (xv.as_f64() - d));
+                            *o += T::of(gv.as_f64() * alpha * sg * (1.0 - sg));
                         }
                     }
                 }
-            }
-            ndarray::Zip::from(&mut dzb)
-                .and(zb)
-                .and(&cnt)
-                .for_each(|d, &z, &k| {
-                    let sg = sigmoid(alpha * z.as_f64());
-                    *d *= alpha * sg * (1.0 - sg) / k;
-                });
-            dz.axis_iter_mut(Axis(0))
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(b, mut db)| {
-                    for cc in 0..c {
-                        for hh in 0..h {
-                            for ww in 0..w {
-                                db[[cc, hh, ww]] = T::of(dzb[[b, cc / bc, hh / bh, ww / bw]]);
-                            }
-                        }
-                    }
-                });
-        }
-        if let Some(gg) = self.gate_grad.take() {
-            let delta = self.delta_vec();
-            let xhat = &cache.norm.xhat;
-            dz.axis_iter_mut(Axis(0))
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(b, mut db)| {
-                    for cc in 0..c {
-                        for hh in 0..h {
-                            for ww in 0..w {
-                                let z = xhat[[b, cc, hh * w + ww]].as_f64() - delta[cc];
-                                let g = sigmoid(alpha * z);
-                                let v = gg[[b, cc, hh, ww]].as_f64() * alpha * g * (1.0 - g);
-                                db[[cc, hh, ww]] += T::of(v);
-                            }
-                        }
-                    }
-                });
-        }
+            });
         // Thresholds: z = s − Δ_c, so ∂L/∂Δ_c = −Σ ∂L/∂z, plus the L2 pull.
         if let ThresholdMode::Learned { target, lambda } = self.gate.threshold {
             let mut g = Array1::<T>::zeros(c);
