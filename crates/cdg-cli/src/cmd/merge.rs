@@ -10,7 +10,7 @@
 
 use super::sweep::{
     CONFIGS_DIR, LAYERS_CSV, SHARD_JSON, SPEC_COPY, SWEEP_CSV, ShardInfo, config_name, csv_writer,
-    draw_plots, remove_stale, write_files,
+    draw_plots, print_pareto, remove_stale, write_files,
 };
 use crate::plot::Table;
 use crate::ui::Ui;
@@ -272,5 +272,6 @@ pub fn run(args: MergeArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
         info.points,
         out.join(SWEEP_CSV).display()
     );
+    print_pareto(out, &info.grid_keys)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -562,7 +562,73 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64(),
         out.join(SWEEP_CSV).display()
     );
+    if plan.shard.count() == 1 {
+        print_pareto(out, &keys)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Most Pareto-optimal points listed per workload on stdout.
+const PARETO_LINES: usize = 12;
+
+/// Prints, per workload, the Pareto-optimal points (latency vs energy) of DIR/sweep.csv with
+/// their grid values, fastest first.
+pub fn print_pareto(dir: &Path, keys: &[String]) -> anyhow::Result<()> {
+    let table = plot::Table::read(&dir.join(SWEEP_CSV))?;
+    let workloads = table.texts("workload")?;
+    let latency = table.numbers("latency_us")?;
+    let energy = table.numbers("energy_pj")?;
+    let area = table.numbers("area_mm2")?;
+    let point = table.column("point")?;
+    let key_cols = keys
+        .iter()
+        .map(|k| table.column(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut names: Vec<&str> = Vec::new();
+    for w in &workloads {
+        if !names.contains(w) {
+            names.push(w);
+        }
+    }
+    for name in names {
+        let rows: Vec<usize> = (0..workloads.len())
+            .filter(|&r| workloads[r] == name)
+            .collect();
+        let pts: Vec<(f64, f64)> = rows.iter().map(|&r| (latency[r], energy[r])).collect();
+        let front = plot::pareto_front(&pts);
+        println!(
+            "\n{name}: {} Pareto-optimal of {} designs (latency vs energy)",
+            front.len(),
+            rows.len()
+        );
+        println!(
+            "{:>7}  {:>12} {:>14} {:>9}  grid values",
+            "point", "latency_us", "energy_pj", "area_mm2"
+        );
+        for &i in front.iter().take(PARETO_LINES) {
+            let r = rows[i];
+            let values: Vec<String> = keys
+                .iter()
+                .zip(&key_cols)
+                .map(|(k, &c)| format!("{k}={}", &table.rows[r][c]))
+                .collect();
+            println!(
+                "{:>7}  {:>12.3} {:>14.4e} {:>9.3}  {}",
+                &table.rows[r][point],
+                latency[r],
+                energy[r],
+                area[r],
+                values.join(" ")
+            );
+        }
+        if front.len() > PARETO_LINES {
+            println!(
+                "    … {} more in energy_latency.svg",
+                front.len() - PARETO_LINES
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
