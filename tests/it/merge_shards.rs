@@ -188,3 +188,38 @@ fn traces_and_topologies_together_shard_and_merge_exactly() {
     let flops: f64 = rows[0][col("flops_reduction")].parse().unwrap();
     assert!(flops > 1.2, "density 0.5 gates cut FLOPs: {flops}");
 }
+
+#[test]
+fn shards_over_different_workload_files_do_not_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), GRID);
+    let first = dir.path().join("s1");
+    ok(&[
+        "sweep",
+        s(&spec),
+        "--out",
+        s(&first),
+        "--shard",
+        "1/2",
+        "--quiet",
+    ]);
+    // Same spec text, edited topology: the second shard simulates another network.
+    let net = dir.path().join("net.csv");
+    let text = std::fs::read_to_string(&net)
+        .unwrap()
+        .replace("16, 32, 2", "16, 48, 2");
+    std::fs::write(&net, text).unwrap();
+    let second = dir.path().join("s2");
+    ok(&[
+        "sweep",
+        s(&spec),
+        "--out",
+        s(&second),
+        "--shard",
+        "2/2",
+        "--quiet",
+    ]);
+    let out = dir.path().join("merged");
+    let err = fails(&["merge", s(&first), s(&second), "--out", s(&out)]);
+    assert!(err.contains("not shards of the same sweep"), "{err}");
+}

@@ -70,7 +70,8 @@ pub struct ShardInfo {
     pub grid_keys: Vec<String>,
     /// Workload names in spec order.
     pub workloads: Vec<String>,
-    /// FNV-1a 64 of the spec file and the base config, so shards of different sweeps do not mix.
+    /// FNV-1a 64 of the spec file, the base config and every workload file (trace manifest
+    /// and masks, topology CSV), so shards of different sweeps or inputs do not mix.
     pub spec_fnv64: String,
     /// Whether layers.csv is part of the output.
     pub layers: bool,
@@ -127,6 +128,27 @@ pub fn fnv64(parts: &[&[u8]]) -> u64 {
     h
 }
 
+/// The content fingerprint of a sweep's inputs: spec, base config and workload files. Paths
+/// are not part of it, so shards may run in different checkouts of the same inputs.
+fn fingerprint(spec: &SweepSpec, spec_bytes: &[u8], base: &str) -> anyhow::Result<u64> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for t in &spec.traces {
+        files.push(t.join(cdg_io::trace::MANIFEST_FILE));
+        let masks = t.join(cdg_io::trace::MASKS_FILE);
+        if masks.exists() {
+            files.push(masks);
+        }
+    }
+    files.extend(spec.topologies.iter().cloned());
+    let contents = files
+        .iter()
+        .map(|f| std::fs::read(f).with_context(|| format!("cannot read {}", f.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut parts: Vec<&[u8]> = vec![spec_bytes, base.as_bytes()];
+    parts.extend(contents.iter().map(Vec::as_slice));
+    Ok(fnv64(&parts))
+}
+
 /// A network to simulate, loaded once and shared by every point.
 #[derive(Debug)]
 pub struct Workload {
@@ -142,7 +164,10 @@ impl Workload {
     /// Loads a trace directory.
     pub fn trace(path: &Path) -> anyhow::Result<Self> {
         let t = cdg_io::trace::read_trace(path)?;
-        Ok(Self::new(name_of(path), t.network, t.masks, t.samples))
+        let name = path
+            .file_name()
+            .map_or_else(|| name_of(path), |n| n.to_string_lossy().into_owned());
+        Ok(Self::new(name, t.network, t.masks, t.samples))
     }
 
     /// Wraps an in-memory network and masks (e.g. synthesized ones).
@@ -481,7 +506,7 @@ impl SweepPlan {
         let total = spec.points();
         let points = spec.resolve(&base, |i| shard.contains(i))?;
         let workloads = load_workloads(&spec)?;
-        let fingerprint = fnv64(&[&spec_bytes, base.as_bytes()]);
+        let fingerprint = fingerprint(&spec, &spec_bytes, &base)?;
         Ok(Self {
             spec,
             spec_bytes,
