@@ -16,3 +16,4 @@ mod masks_synth;
 mod train_supervised;
 mod codesign;
 mod sim_gated;
+mod cdg_train_ssl;

@@ -16,6 +16,8 @@
 //! `--config` (keys = flag names with underscores) and the defaults into a validated
 //! [`TrainPlan`]; only then does anything load or run.
 
+mod ssl;
+
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_train::TrainError;
@@ -38,6 +40,93 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.cdgckpt";
 pub enum Objective {
     /// Softmax cross-entropy on the labels.
     Supervised,
+    /// SimCLR: NT-Xent over both views (2B batch), τ = 0.2.
+    Simclr,
+    /// SimSiam: predictor, stop-gradient, negative cosine.
+    Simsiam,
+}
+
+/// Gate coupling of SSL runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatingArg {
+    /// Dense network.
+    None,
+    /// Plain channel gating in each branch (γ = 0): the baseline.
+    Independent,
+    /// Contrastive Dual Gating: own-saliency gates + gate-consistency loss γ.
+    Dual,
+}
+
+/// Gate granularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GranularityArg {
+    Unstructured,
+    Structured,
+}
+
+/// Threshold training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThresholdArg {
+    /// Learnable Δ with an L2 pull to --threshold-target (channel gating's recipe).
+    Learned,
+    /// Per-step quantile of the batch's saliency with a cubic ramp to --target-sparsity.
+    Scheduled,
+}
+
+/// Gate-consistency alignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlignArg {
+    /// Spatially pooled gate means per channel.
+    Pooled,
+    /// Element-wise over the two crops' overlap.
+    Geometric,
+}
+
+/// `c,h,w` gate block (flag) or `[c, h, w]` / `"c,h,w"` (TOML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GateBlockArg(pub [usize; 3]);
+
+impl std::str::FromStr for GateBlockArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let bad = || format!("expected three positive integers c,h,w (e.g. 16,1,1), found `{s}`");
+        if parts.len() != 3 {
+            return Err(bad());
+        }
+        let mut out = [0usize; 3];
+        for (o, p) in out.iter_mut().zip(parts) {
+            *o = p.parse().map_err(|_| bad())?;
+            if *o == 0 {
+                return Err(bad());
+            }
+        }
+        Ok(GateBlockArg(out))
+    }
+}
+
+impl<'de> Deserialize<'de> for GateBlockArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            List(Vec<usize>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+            Raw::List(v) => match v.as_slice() {
+                &[c, h, w] if c > 0 && h > 0 && w > 0 => Ok(GateBlockArg([c, h, w])),
+                _ => Err(serde::de::Error::custom(format!(
+                    "gate_block: expected three positive integers [c, h, w], found {v:?}"
+                ))),
+            },
+        }
+    }
 }
 
 /// The backbone.
@@ -106,6 +195,10 @@ pub struct TrainArgs {
     /// Worker threads for kernels and GEMM [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// SSL options (gating, thresholds, calibration, traces).
+    #[command(flatten)]
+    #[serde(skip)]
+    pub ssl: Box<SslArgs>,
     /// Output directory (metrics.csv, summary.json, checkpoint.cdgckpt).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -128,6 +221,102 @@ pub struct TrainArgs {
     pub stop_after: Option<usize>,
 }
 
+/// The SSL and gating flags of `cdg train` (boxed inside [`TrainArgs`]; TOML keys are the
+/// field names, in the same file as the other options).
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SslArgs {
+    /// SSL gating: none (dense), independent (channel gating, γ = 0) or dual (CDG)
+    /// [default: none].
+    #[arg(long, value_enum)]
+    pub gating: Option<GatingArg>,
+    /// Gate granularity [default: structured].
+    #[arg(long, value_enum)]
+    pub granularity: Option<GranularityArg>,
+    /// Structured gate block c,h,w (output channels × rows × columns) [default: 16,1,1].
+    #[arg(long, value_name = "C,H,W")]
+    pub gate_block: Option<GateBlockArg>,
+    /// Evaluation gate sparsity in [0, 1) that calibration meets (and the scheduled
+    /// thresholds' final quantile).
+    #[arg(long, value_name = "FRACTION")]
+    pub target_sparsity: Option<f64>,
+    /// Threshold training [default: scheduled with --target-sparsity, else learned].
+    #[arg(long, value_enum)]
+    pub threshold: Option<ThresholdArg>,
+    /// Δ_target of learned thresholds' L2 pull (λ = 1e-4) [default: 1.0].
+    #[arg(long)]
+    pub threshold_target: Option<f64>,
+    /// γ of the gate-consistency loss (dual gating) [default: 10].
+    #[arg(long, value_name = "GAMMA")]
+    pub gate_consistency: Option<f64>,
+    /// Gate-consistency alignment [default: pooled].
+    #[arg(long, value_enum)]
+    pub consistency_align: Option<AlignArg>,
+    /// Base partitions p: the first ⌈C_in/p⌉ input channels are always computed [default: 4].
+    #[arg(long)]
+    pub base_partitions: Option<usize>,
+    /// Test images whose calibrated evaluation gates go into DIR/trace [default: 256].
+    #[arg(long, value_name = "N")]
+    pub trace_samples: Option<usize>,
+    /// Un-augmented training images of the calibration pass [default: 2000].
+    #[arg(long, value_name = "N")]
+    pub calibration_samples: Option<usize>,
+    /// kNN accuracy every N epochs (and always after the last) [default: 5].
+    #[arg(long, value_name = "N")]
+    pub knn_every: Option<usize>,
+    /// Hidden width of the SSL projector/predictor [default: 2048].
+    #[arg(long, value_name = "N")]
+    pub proj_hidden: Option<usize>,
+    /// Epochs of the final linear probe [default: 100].
+    #[arg(long, value_name = "N")]
+    pub probe_epochs: Option<usize>,
+    /// Also report the kNN accuracy of the randomly initialised network (the floor).
+    #[arg(long)]
+    #[serde(default)]
+    pub knn_init: bool,
+}
+
+/// TOML keys that belong to [`SslArgs`].
+const SSL_KEYS: &[&str] = &[
+    "gating",
+    "granularity",
+    "gate_block",
+    "target_sparsity",
+    "threshold",
+    "threshold_target",
+    "gate_consistency",
+    "consistency_align",
+    "base_partitions",
+    "trace_samples",
+    "calibration_samples",
+    "knn_every",
+    "proj_hidden",
+    "probe_epochs",
+    "knn_init",
+];
+
+impl SslArgs {
+    fn or(self, other: SslArgs) -> SslArgs {
+        SslArgs {
+            gating: self.gating.or(other.gating),
+            granularity: self.granularity.or(other.granularity),
+            gate_block: self.gate_block.or(other.gate_block),
+            target_sparsity: self.target_sparsity.or(other.target_sparsity),
+            threshold: self.threshold.or(other.threshold),
+            threshold_target: self.threshold_target.or(other.threshold_target),
+            gate_consistency: self.gate_consistency.or(other.gate_consistency),
+            consistency_align: self.consistency_align.or(other.consistency_align),
+            base_partitions: self.base_partitions.or(other.base_partitions),
+            trace_samples: self.trace_samples.or(other.trace_samples),
+            calibration_samples: self.calibration_samples.or(other.calibration_samples),
+            knn_every: self.knn_every.or(other.knn_every),
+            proj_hidden: self.proj_hidden.or(other.proj_hidden),
+            probe_epochs: self.probe_epochs.or(other.probe_epochs),
+            knn_init: self.knn_init || other.knn_init,
+        }
+    }
+}
+
 /// A validated training run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainPlan {
@@ -145,6 +334,21 @@ pub struct TrainPlan {
     pub data: String,
     pub limit_train: Option<usize>,
     pub limit_test: Option<usize>,
+    pub gating: GatingArg,
+    pub granularity: GranularityArg,
+    pub gate_block: [usize; 3],
+    pub target_sparsity: Option<f64>,
+    pub threshold: ThresholdArg,
+    pub threshold_target: f64,
+    pub gate_consistency: f64,
+    pub consistency_align: AlignArg,
+    pub base_partitions: usize,
+    pub trace_samples: usize,
+    pub calibration_samples: usize,
+    pub knn_every: usize,
+    pub proj_hidden: usize,
+    pub probe_epochs: usize,
+    pub knn_init: bool,
     #[serde(skip)]
     pub threads: usize,
     #[serde(skip)]
@@ -176,6 +380,7 @@ impl TrainArgs {
             limit_test: self.limit_test.or(other.limit_test),
             threads: self.threads.or(other.threads),
             out: self.out.or(other.out),
+            ssl: Box::new((*self.ssl).or(*other.ssl)),
             resume: self.resume,
             bench_steps: self.bench_steps,
             bench_channels: self.bench_channels,
@@ -189,9 +394,22 @@ impl TrainArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config {}", path.display()))?;
-                let file: TrainArgs = toml::from_str(&text).with_context(|| {
+                let mut table: toml::Table = toml::from_str(&text).with_context(|| {
                     format!("config {}: invalid training options", path.display())
                 })?;
+                let mut ssl_table = toml::Table::new();
+                for key in SSL_KEYS {
+                    if let Some(v) = table.remove(*key) {
+                        ssl_table.insert((*key).to_owned(), v);
+                    }
+                }
+                let mut file: TrainArgs = table.try_into().with_context(|| {
+                    format!("config {}: invalid training options", path.display())
+                })?;
+                file.ssl =
+                    Box::new(ssl_table.try_into().with_context(|| {
+                        format!("config {}: invalid SSL options", path.display())
+                    })?);
                 self.or(file)
             }
             None => self,
@@ -214,6 +432,28 @@ impl TrainArgs {
             data: args.data.unwrap_or_else(|| "builtin".to_owned()),
             limit_train: args.limit_train,
             limit_test: args.limit_test,
+            gating: args.ssl.gating.unwrap_or(GatingArg::None),
+            granularity: args.ssl.granularity.unwrap_or(GranularityArg::Structured),
+            gate_block: args.ssl.gate_block.map_or([16, 1, 1], |b| b.0),
+            target_sparsity: args.ssl.target_sparsity,
+            threshold: args
+                .ssl
+                .threshold
+                .unwrap_or(if args.ssl.target_sparsity.is_some() {
+                    ThresholdArg::Scheduled
+                } else {
+                    ThresholdArg::Learned
+                }),
+            threshold_target: args.ssl.threshold_target.unwrap_or(1.0),
+            gate_consistency: args.ssl.gate_consistency.unwrap_or(10.0),
+            consistency_align: args.ssl.consistency_align.unwrap_or(AlignArg::Pooled),
+            base_partitions: args.ssl.base_partitions.unwrap_or(4),
+            trace_samples: args.ssl.trace_samples.unwrap_or(256),
+            calibration_samples: args.ssl.calibration_samples.unwrap_or(2000),
+            knn_every: args.ssl.knn_every.unwrap_or(5),
+            proj_hidden: args.ssl.proj_hidden.unwrap_or(2048),
+            probe_epochs: args.ssl.probe_epochs.unwrap_or(100),
+            knn_init: args.ssl.knn_init,
             threads,
             out: match (args.out, args.bench_steps) {
                 (Some(o), _) => o,
@@ -259,6 +499,38 @@ impl TrainArgs {
                 plan.epochs
             );
         }
+        if let Some(t) = plan.target_sparsity
+            && !(0.0..1.0).contains(&t)
+        {
+            bail!("--target-sparsity: expected a fraction in [0, 1), found {t}");
+        }
+        if plan.objective == Objective::Supervised && plan.gating != GatingArg::None {
+            bail!(
+                "--gating {:?}: gated training runs with --objective simclr or simsiam",
+                plan.gating
+            );
+        }
+        if plan.gating != GatingArg::None
+            && plan.threshold == ThresholdArg::Scheduled
+            && plan.target_sparsity.is_none()
+        {
+            bail!("--threshold scheduled needs --target-sparsity");
+        }
+        if !(plan.gate_consistency.is_finite() && plan.gate_consistency >= 0.0) {
+            bail!(
+                "--gate-consistency: expected a number ≥ 0, found {}",
+                plan.gate_consistency
+            );
+        }
+        for (key, v) in [
+            ("base-partitions", plan.base_partitions),
+            ("calibration-samples", plan.calibration_samples),
+            ("proj-hidden", plan.proj_hidden),
+        ] {
+            if v == 0 {
+                bail!("--{key}: expected at least 1, found 0");
+            }
+        }
         if plan.limit_train == Some(0) || plan.limit_test == Some(0) {
             bail!("--limit-train / --limit-test: expected at least 1 image");
         }
@@ -274,6 +546,54 @@ impl TrainPlan {
                 ResNetConfig::resnet18_cifar(self.width, in_channels, Some(classes))
             }
         }
+    }
+
+    /// The SSL run for images with `in_channels` channels.
+    fn ssl_config(&self, in_channels: usize) -> anyhow::Result<cdg_train::ssl::SslConfig> {
+        use cdg_train::gating::{ConsistencyAlign, Granularity};
+        use cdg_train::ssl::{Gating, Objective as SslObjective, SslConfig, ThresholdKind};
+        let model = match self.model {
+            ModelKind::Tiny => ResNetConfig::tiny(in_channels, None),
+            ModelKind::Resnet18 => ResNetConfig::resnet18_cifar(self.width, in_channels, None),
+        };
+        let mut c = SslConfig::new(model);
+        c.objective = match self.objective {
+            Objective::Simclr => SslObjective::Simclr,
+            Objective::Simsiam => SslObjective::Simsiam,
+            Objective::Supervised => bail!("--objective supervised is not an SSL run"),
+        };
+        c.gating = match self.gating {
+            GatingArg::None => Gating::None,
+            GatingArg::Independent => Gating::Independent,
+            GatingArg::Dual => Gating::Dual,
+        };
+        c.granularity = match self.granularity {
+            GranularityArg::Structured => Granularity::Structured,
+            GranularityArg::Unstructured => Granularity::Unstructured,
+        };
+        c.gate_block = self.gate_block;
+        c.target_sparsity = self.target_sparsity;
+        c.threshold = match self.threshold {
+            ThresholdArg::Learned => ThresholdKind::Learned,
+            ThresholdArg::Scheduled => ThresholdKind::Scheduled,
+        };
+        c.threshold_target = self.threshold_target;
+        c.gate_consistency = self.gate_consistency;
+        c.consistency_align = match self.consistency_align {
+            AlignArg::Pooled => ConsistencyAlign::Pooled,
+            AlignArg::Geometric => ConsistencyAlign::Geometric,
+        };
+        c.base_partitions = self.base_partitions;
+        c.epochs = self.epochs;
+        c.batch = self.batch;
+        c.lr = self.lr;
+        c.warmup_epochs = self.warmup_epochs;
+        c.weight_decay = self.weight_decay;
+        c.seed = self.seed;
+        c.proj_hidden = self.proj_hidden;
+        c.calibration_samples = self.calibration_samples;
+        c.validate()?;
+        Ok(c)
     }
 
     fn supervised_config(&self, in_channels: usize, classes: usize) -> SupervisedConfig {
@@ -329,6 +649,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     }
     match plan.objective {
         Objective::Supervised => run_supervised(&plan, ui),
+        Objective::Simclr | Objective::Simsiam => ssl::run_ssl(&plan, ui),
     }
 }
 

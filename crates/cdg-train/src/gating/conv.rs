@@ -462,8 +462,7 @@ impl<T: Scalar> GatedConv<T> {
             .for_each(|(b, out)| {
                 let mut acc = vec![0.0f64; out.len()];
                 let img = &xs[b * l..(b + 1) * l];
-                for cc in 0..c {
-                    let d = delta[cc];
+                for (cc, &d) in delta.iter().enumerate().take(c) {
                     let r = cc * h * w..(cc + 1) * h * w;
                     for (&v, &k) in img[r.clone()].iter().zip(&idx[r]) {
                         acc[k as usize] += v.as_f64() - d;
@@ -731,8 +730,7 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
                 if let Some(g) = ggs {
                     let gb = &g[b * l..(b + 1) * l];
                     let xb = &xhat[b * l..(b + 1) * l];
-                    for cc in 0..c {
-                        let d = delta[cc];
+                    for (cc, &d) in delta.iter().enumerate().take(c) {
                         let r = cc * hw..(cc + 1) * hw;
                         for ((o, &gv), &xv) in
                             dzb[r.clone()].iter_mut().zip(&gb[r.clone()]).zip(&xb[r])

@@ -1,0 +1,236 @@
+//! `cdg train --objective simclr|simsiam` with gating: outputs (metrics schema, summary,
+//! trace), the trace is read by `cdg inspect` and `cdg sim`, regeneration with the same
+//! seed is byte-identical (flags or the equivalent TOML config), option errors, divergence.
+
+use crate::support::{cdg, root};
+use std::path::Path;
+
+const HEADER: &str = "epoch,loss,test_accuracy,knn_accuracy,gate_sparsity,images_per_s,lr";
+
+/// A tiny, fast gated run.
+const QUICK: &[&str] = &[
+    "--model",
+    "tiny",
+    "--epochs",
+    "1",
+    "--batch",
+    "64",
+    "--lr",
+    "0.1",
+    "--limit-train",
+    "256",
+    "--limit-test",
+    "300",
+    "--calibration-samples",
+    "256",
+    "--trace-samples",
+    "12",
+    "--probe-epochs",
+    "5",
+    "--proj-hidden",
+    "64",
+    "--threads",
+    "2",
+    "--seed",
+    "3",
+];
+
+fn train(out: &Path, extra: &[&str]) -> std::process::Output {
+    cdg()
+        .args(["train", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("cdg runs")
+}
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "cdg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn gated_simclr_writes_metrics_summary_and_a_trace_the_simulator_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = QUICK.to_vec();
+    args.extend([
+        "--objective",
+        "simclr",
+        "--gating",
+        "dual",
+        "--gate-block",
+        "4,1,1",
+        "--target-sparsity",
+        "0.5",
+        "--consistency-align",
+        "geometric",
+    ]);
+    ok(&train(dir.path(), &args));
+    let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(HEADER));
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(row[0], "1");
+    assert_eq!(row[2], "", "no test accuracy for SSL");
+    let knn: f64 = row[3].parse().unwrap();
+    assert!((0.0..=1.0).contains(&knn));
+    let sp: f64 = row[4].parse().unwrap();
+    assert!((0.0..=1.0).contains(&sp), "training sparsity {sp}");
+    let s = summary(dir.path());
+    for key in [
+        "knn_accuracy",
+        "linear_accuracy",
+        "gate_sparsity",
+        "train_gate_sparsity",
+    ] {
+        let v = s[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} in summary: {s}"));
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    let eval = s["gate_sparsity"].as_f64().unwrap();
+    assert!(
+        (eval - 0.5).abs() <= 0.03,
+        "calibrated test sparsity {eval}"
+    );
+    assert!(s["flops_reduction"].as_f64().unwrap() > 1.0);
+    assert_eq!(
+        s["layers"].as_array().unwrap().len(),
+        9,
+        "stem, 6 gated, 2 shortcuts"
+    );
+    let trace = dir.path().join("trace");
+    let t = cdg_io::trace::read_trace(&trace).unwrap();
+    assert_eq!(t.samples, 12);
+    assert_eq!(t.network.gated().count(), 6);
+    assert_eq!(t.provenance["seed"], 3);
+    let out = cdg().arg("inspect").arg(&trace).output().unwrap();
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("layer1.0.conv1"));
+    let sim = tempfile::tempdir().unwrap();
+    let out = cdg()
+        .args(["sim", "--arch"])
+        .arg(root().join("arch-configs/ws-32x32-int8.toml"))
+        .arg("--trace")
+        .arg(&trace)
+        .arg("--out")
+        .arg(sim.path())
+        .output()
+        .unwrap();
+    ok(&out);
+}
+
+#[test]
+fn same_seed_regenerates_a_byte_identical_trace_from_flags_or_toml() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let c = tempfile::tempdir().unwrap();
+    let mut args = QUICK.to_vec();
+    args.extend([
+        "--objective",
+        "simclr",
+        "--gating",
+        "independent",
+        "--granularity",
+        "unstructured",
+        "--target-sparsity",
+        "0.6",
+    ]);
+    ok(&train(a.path(), &args));
+    ok(&train(b.path(), &args));
+    let config = c.path().join("run.toml");
+    std::fs::write(
+        &config,
+        "model = \"tiny\"\nepochs = 1\nbatch = 64\nlr = 0.1\nlimit_train = 256\nlimit_test = 300\n\
+         calibration_samples = 256\ntrace_samples = 12\nprobe_epochs = 5\nproj_hidden = 64\n\
+         threads = 2\nseed = 3\nobjective = \"simclr\"\ngating = \"independent\"\n\
+         granularity = \"unstructured\"\ntarget_sparsity = 0.6\n",
+    )
+    .unwrap();
+    let out_c = c.path().join("out");
+    ok(&cdg()
+        .args(["train", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out_c)
+        .output()
+        .unwrap());
+    for f in ["manifest.json", "masks.npz"] {
+        let x = std::fs::read(a.path().join("trace").join(f)).unwrap();
+        assert_eq!(
+            x,
+            std::fs::read(b.path().join("trace").join(f)).unwrap(),
+            "{f}"
+        );
+        assert_eq!(
+            x,
+            std::fs::read(out_c.join("trace").join(f)).unwrap(),
+            "{f} via TOML"
+        );
+    }
+}
+
+#[test]
+fn simsiam_dense_run_has_no_trace_and_empty_sparsity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = QUICK.to_vec();
+    args.extend(["--objective", "simsiam"]);
+    ok(&train(dir.path(), &args));
+    let s = summary(dir.path());
+    assert!(s["gate_sparsity"].is_null());
+    assert!(s["trace"].is_null());
+    assert!(!dir.path().join("trace").exists());
+    let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(row[4], "");
+    assert!((s["flops_reduction"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn bad_ssl_options_fail_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, needle) in [
+        (vec!["--gate-block", "0,1,1"], "gate-block"),
+        (
+            vec!["--gating", "dual", "--target-sparsity", "1.5"],
+            "target-sparsity",
+        ),
+        (
+            vec!["--gating", "dual", "--threshold", "scheduled"],
+            "target-sparsity",
+        ),
+        (vec!["--gating", "dual"], "gating"),
+    ] {
+        let objective = if needle == "gating" {
+            "supervised"
+        } else {
+            "simclr"
+        };
+        let mut args = vec!["--objective", objective];
+        args.extend(extra.iter());
+        let out = train(dir.path(), &args);
+        assert!(!out.status.success(), "{extra:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+}
+
+#[test]
+fn diverging_ssl_run_stops_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<&str> = QUICK.to_vec();
+    let i = args.iter().position(|&a| a == "--lr").unwrap();
+    args[i + 1] = "1e30";
+    args.extend(["--objective", "simclr"]);
+    let out = train(dir.path(), &args);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("diverged"), "{err}");
+}
