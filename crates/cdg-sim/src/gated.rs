@@ -315,6 +315,37 @@ pub fn summarize_gates(
     let b = masks.block();
     let [_, ho, wo] = masks.out_shape();
     let (m_total, n_total, r) = (plan.m, plan.n, plan.r);
+    if matches!(policy, SkipPolicy::Dense | SkipPolicy::ClockGate) {
+        // OS running every fold: only the active count and its spread over PE rows matter.
+        // Pixel m sits on PE row m mod R in every column fold.
+        let mut blk = vec![0u64; (gh * gw) as usize];
+        for cb in 0..gc {
+            let width = n_total.min((cb + 1) * b.c) - cb * b.c;
+            for_set_bits(words, cb * gh * gw, gh * gw, |i| blk[i as usize] += width);
+        }
+        let mut s = GateSummary {
+            pe_dense: vec![0; r as usize],
+            ..GateSummary::default()
+        };
+        let mut row = 0usize;
+        for oh in 0..ho {
+            let line = &blk[((oh / b.h) * gw) as usize..((oh / b.h + 1) * gw) as usize];
+            let mut ow = 0;
+            for &v in line {
+                let run = b.w.min(wo - ow);
+                for _ in 0..run {
+                    s.pe_dense[row] += v;
+                    row += 1;
+                    if row == r as usize {
+                        row = 0;
+                    }
+                }
+                s.active_total += v * run;
+                ow += run;
+            }
+        }
+        return s;
+    }
     let mut s = GateSummary {
         cols: Vec::with_capacity(cond.col_folds as usize),
         ..GateSummary::default()
