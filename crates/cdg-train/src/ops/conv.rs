@@ -8,7 +8,10 @@
 //! GEMM itself is multi-threaded by the backend (see [`crate::scalar::gemm`]).
 
 use crate::scalar::{Scalar, gemm};
-use ndarray::{Array1, Array2, Array4, ArrayView1, ArrayView4, ArrayViewMut2, Axis, s};
+use ndarray::{
+    Array1, Array2, Array4, ArrayView1, ArrayView2, ArrayView4, ArrayViewMut2, Axis, ShapeBuilder,
+    s,
+};
 use rayon::prelude::*;
 
 /// The geometry of one convolution (batch excluded).
@@ -99,6 +102,21 @@ fn valid_range(n_in: usize, n_out: usize, k: usize, s: usize, p: usize) -> (usiz
 /// im2col of `g` images into `cols` (K × g·P, row-major): column `i·P + oh·W_out + ow` holds
 /// image `i`'s window at output pixel (oh, ow); row `(c·kh + ki)·kw + kj`. Zero padding.
 pub fn im2col<T: Scalar>(x: &[T], g: usize, geom: &ConvGeom, cols: &mut [T]) {
+    let ld = g * geom.out_pixels();
+    im2col_ld(x, g, geom, cols, ld);
+}
+
+/// Row stride for an im2col matrix of `columns` columns: a multiple of 16 elements that is
+/// not a multiple of 128. Power-of-two strides put every row in the same cache set, which
+/// made the GEMM's packing of the transposed matrix (for ∂L/∂W) thrash and cost more than
+/// the multiplication itself.
+pub fn padded_ld(columns: usize) -> usize {
+    let ld = columns.div_ceil(16) * 16;
+    if ld % 128 == 0 { ld + 16 } else { ld }
+}
+
+/// [`im2col`] into a matrix with row stride `ld` ≥ g·P (the padding is left untouched).
+pub fn im2col_ld<T: Scalar>(x: &[T], g: usize, geom: &ConvGeom, cols: &mut [T], ld: usize) {
     let (c_in, h, w) = (geom.in_channels, geom.in_height, geom.in_width);
     let (kh, kw) = (geom.kernel[0], geom.kernel[1]);
     let (ho, wo, s, p) = (
@@ -108,42 +126,50 @@ pub fn im2col<T: Scalar>(x: &[T], g: usize, geom: &ConvGeom, cols: &mut [T]) {
         geom.padding,
     );
     let pix = ho * wo;
-    let ld = g * pix;
+    debug_assert!(ld >= g * pix);
     debug_assert_eq!(x.len(), g * c_in * h * w);
-    debug_assert_eq!(cols.len(), geom.window() * ld);
-    cols.par_chunks_mut(ld).enumerate().for_each(|(r, row)| {
-        let c = r / (kh * kw);
-        let ki = (r / kw) % kh;
-        let kj = r % kw;
-        let (oh_lo, oh_hi) = valid_range(h, ho, ki, s, p);
-        let (ow_lo, ow_hi) = valid_range(w, wo, kj, s, p);
-        for i in 0..g {
-            let plane = &x[(i * c_in + c) * h * w..][..h * w];
-            let dst = &mut row[i * pix..(i + 1) * pix];
-            dst[..oh_lo * wo].fill(T::zero());
-            dst[oh_hi * wo..].fill(T::zero());
-            for oh in oh_lo..oh_hi {
-                let ih = oh * s + ki - p;
-                let src = &plane[ih * w..(ih + 1) * w];
-                let drow = &mut dst[oh * wo..(oh + 1) * wo];
-                drow[..ow_lo].fill(T::zero());
-                drow[ow_hi..].fill(T::zero());
-                if s == 1 {
-                    let off = ow_lo + kj - p;
-                    drow[ow_lo..ow_hi].copy_from_slice(&src[off..off + (ow_hi - ow_lo)]);
-                } else {
-                    for ow in ow_lo..ow_hi {
-                        drow[ow] = src[ow * s + kj - p];
+    debug_assert!(cols.len() >= geom.window() * ld);
+    cols[..geom.window() * ld]
+        .par_chunks_mut(ld)
+        .enumerate()
+        .for_each(|(r, row)| {
+            let c = r / (kh * kw);
+            let ki = (r / kw) % kh;
+            let kj = r % kw;
+            let (oh_lo, oh_hi) = valid_range(h, ho, ki, s, p);
+            let (ow_lo, ow_hi) = valid_range(w, wo, kj, s, p);
+            for i in 0..g {
+                let plane = &x[(i * c_in + c) * h * w..][..h * w];
+                let dst = &mut row[i * pix..(i + 1) * pix];
+                dst[..oh_lo * wo].fill(T::zero());
+                dst[oh_hi * wo..].fill(T::zero());
+                for oh in oh_lo..oh_hi {
+                    let ih = oh * s + ki - p;
+                    let src = &plane[ih * w..(ih + 1) * w];
+                    let drow = &mut dst[oh * wo..(oh + 1) * wo];
+                    drow[..ow_lo].fill(T::zero());
+                    drow[ow_hi..].fill(T::zero());
+                    if s == 1 {
+                        let off = ow_lo + kj - p;
+                        drow[ow_lo..ow_hi].copy_from_slice(&src[off..off + (ow_hi - ow_lo)]);
+                    } else {
+                        for ow in ow_lo..ow_hi {
+                            drow[ow] = src[ow * s + kj - p];
+                        }
                     }
                 }
             }
-        }
-    });
+        });
 }
 
 /// col2im: the adjoint of [`im2col`]. Adds column block `i` of `cols` into image `i` of `dx`
 /// (g×C×H×W, which the caller zeroes or pre-fills). Parallel over images, fixed order inside.
 pub fn col2im<T: Scalar>(cols: &[T], g: usize, geom: &ConvGeom, dx: &mut [T]) {
+    col2im_ld(cols, g, geom, dx, g * geom.out_pixels());
+}
+
+/// [`col2im`] from a matrix with row stride `ld` ≥ g·P.
+pub fn col2im_ld<T: Scalar>(cols: &[T], g: usize, geom: &ConvGeom, dx: &mut [T], ld: usize) {
     let (c_in, h, w) = (geom.in_channels, geom.in_height, geom.in_width);
     let (kh, kw) = (geom.kernel[0], geom.kernel[1]);
     let (ho, wo, s, p) = (
@@ -153,7 +179,6 @@ pub fn col2im<T: Scalar>(cols: &[T], g: usize, geom: &ConvGeom, dx: &mut [T]) {
         geom.padding,
     );
     let pix = ho * wo;
-    let ld = g * pix;
     debug_assert_eq!(dx.len(), g * c_in * h * w);
     dx.par_chunks_mut(c_in * h * w)
         .enumerate()
@@ -229,14 +254,16 @@ pub fn conv2d_forward<T: Scalar>(
     let img = geom.in_channels * geom.in_height * geom.in_width;
     let mut y = Array4::<T>::zeros((batch, n, ho, wo));
     let g_max = group_size(pix, batch);
-    let mut cols = vec![T::zero(); k * g_max * pix];
+    let mut cols = vec![T::zero(); k * padded_ld(g_max * pix)];
     let mut out = Array2::<T>::zeros((n, g_max * pix));
     let mut start = 0;
     while start < batch {
         let g = g_max.min(batch - start);
-        let cols_g = &mut cols[..k * g * pix];
-        im2col(&xs[start * img..(start + g) * img], g, &geom, cols_g);
-        let cols_v = ndarray::ArrayView2::from_shape((k, g * pix), &*cols_g).expect("sized above");
+        let ld = padded_ld(g * pix);
+        let cols_g = &mut cols[..k * ld];
+        im2col_ld(&xs[start * img..(start + g) * img], g, &geom, cols_g, ld);
+        let cols_v =
+            ArrayView2::from_shape((k, g * pix).strides((ld, 1)), &*cols_g).expect("sized above");
         let mut out_g = out.slice_mut(s![.., ..g * pix]);
         gemm(T::one(), w2, cols_v, T::zero(), out_g.view_mut());
         let out_g = out_g.view();
@@ -312,17 +339,19 @@ pub fn conv2d_backward<T: Scalar>(
     let mut dw2 = Array2::<T>::zeros((n, k));
     let mut dx = need_dx.then(|| Array4::<T>::zeros(x.raw_dim()));
     let g_max = group_size(pix, batch);
-    let mut cols = vec![T::zero(); k * g_max * pix];
+    let ld_max = padded_ld(g_max * pix);
+    let mut cols = vec![T::zero(); k * ld_max];
     let mut dcols = if need_dx {
-        vec![T::zero(); k * g_max * pix]
+        vec![T::zero(); k * ld_max]
     } else {
         Vec::new()
     };
-    let mut dyg = vec![T::zero(); n * g_max * pix];
+    let mut dyg = vec![T::zero(); n * ld_max];
     let mut start = 0;
     while start < batch {
         let g = g_max.min(batch - start);
-        let ld = g * pix;
+        let cols_n = g * pix;
+        let ld = padded_ld(cols_n);
         // Gather dy of the group as N × g·P (column i·P + p), parallel over filters.
         let dyg_s = &mut dyg[..n * ld];
         dyg_s.par_chunks_mut(ld).enumerate().for_each(|(c, row)| {
@@ -331,22 +360,26 @@ pub fn conv2d_backward<T: Scalar>(
                 row[i * pix..(i + 1) * pix].copy_from_slice(src);
             }
         });
-        let dyg_v = ndarray::ArrayView2::from_shape((n, ld), &*dyg_s).expect("sized above");
+        let dyg_v =
+            ArrayView2::from_shape((n, cols_n).strides((ld, 1)), &*dyg_s).expect("sized above");
         let cols_g = &mut cols[..k * ld];
-        im2col(&xs[start * img..(start + g) * img], g, &geom, cols_g);
-        let cols_v = ndarray::ArrayView2::from_shape((k, ld), &*cols_g).expect("sized above");
+        im2col_ld(&xs[start * img..(start + g) * img], g, &geom, cols_g, ld);
+        let cols_v =
+            ArrayView2::from_shape((k, cols_n).strides((ld, 1)), &*cols_g).expect("sized above");
         // dW += dy_g · cols_gᵀ, groups accumulated in order.
         gemm(T::one(), dyg_v, cols_v.t(), T::one(), dw2.view_mut());
         if let Some(dx) = dx.as_mut() {
             let dcols_g = &mut dcols[..k * ld];
-            let dcols_v = ArrayViewMut2::from_shape((k, ld), &mut *dcols_g).expect("sized above");
+            let dcols_v = ArrayViewMut2::from_shape((k, cols_n).strides((ld, 1)), &mut *dcols_g)
+                .expect("sized above");
             gemm(T::one(), w2.t(), dyg_v, T::zero(), dcols_v);
             let dxs = dx.as_slice_mut().expect("fresh array");
-            col2im(
+            col2im_ld(
                 &*dcols_g,
                 g,
                 &geom,
                 &mut dxs[start * img..(start + g) * img],
+                ld,
             );
         }
         start += g;

@@ -9,8 +9,8 @@ pub mod loss;
 pub mod norm;
 
 pub use conv::{
-    Conv2dGrads, ConvGeom, col2im, conv2d_backward, conv2d_direct, conv2d_forward, group_size,
-    im2col,
+    Conv2dGrads, ConvGeom, col2im, col2im_ld, conv2d_backward, conv2d_direct, conv2d_forward,
+    group_size, im2col, im2col_ld, padded_ld,
 };
 pub use elementwise::{add, global_avg_pool, global_avg_pool_backward, relu, relu_backward};
 pub use linear::{LinearGrads, linear_backward, linear_forward};
