@@ -10,7 +10,7 @@
 
 use crate::ops::ConvGeom;
 use crate::scalar::gemm;
-use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, Axis, s};
+use ndarray::{Array2, Array4, ArrayView2, ArrayView3, ArrayView4, Axis, s};
 use rayon::prelude::*;
 
 /// A gated convolution prepared for inference.
@@ -347,14 +347,4 @@ pub fn random_gates(n: usize, grid: [usize; 3], sparsity: f64, seed: u64) -> Arr
 pub fn ideal_speedup(base_channels: usize, in_channels: usize, sparsity: f64) -> f64 {
     let b = base_channels as f64 / in_channels as f64;
     1.0 / (b + (1.0 - b) * (1.0 - sparsity))
-}
-
-/// Converts a 3-D gate grid view helper (keeps the unused-import lint quiet for callers
-/// that build gates per image).
-pub fn stack_gates(per_image: &[Array3<u8>]) -> Option<Array4<u8>> {
-    let views: Vec<_> = per_image
-        .iter()
-        .map(|a| a.view().insert_axis(Axis(0)))
-        .collect();
-    ndarray::concatenate(Axis(0), &views).ok()
 }

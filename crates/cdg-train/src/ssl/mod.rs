@@ -17,5 +17,5 @@ pub use cost::{CostReport, LayerCost};
 pub use loss::{NORM_EPS, nt_xent, simsiam_loss};
 pub use model::SslModel;
 pub use trainer::{
-    EXPLODING_LOSS, EpochReport, EvalGates, LayerCalibration, SslTrainer, StepReport, rows,
+    EXPLODING_LOSS, EpochReport, EvalGates, LayerCalibration, SslTrainer, StepReport,
 };

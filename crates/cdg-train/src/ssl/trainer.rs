@@ -14,7 +14,7 @@ use crate::ssl::cost::{CostReport, LayerCost};
 use crate::ssl::loss::{nt_xent, simsiam_loss};
 use crate::ssl::model::SslModel;
 use cdg_core::{GateBlock, GateSpec, Layer, LayerMasks, MaskSet, Network};
-use ndarray::{Array2, Array4, ArrayView4, Axis, concatenate, s};
+use ndarray::{Array2, Array4, ArrayView4, Axis, concatenate};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -674,9 +674,4 @@ fn calibrate_conv(
         achieved,
         max_tied,
     }))
-}
-
-/// Rows `range` of a 4-D array (helper for callers splitting batches).
-pub fn rows(x: ArrayView4<'_, f32>, range: std::ops::Range<usize>) -> ArrayView4<'_, f32> {
-    x.slice_move(s![range, .., .., ..])
 }
