@@ -9,6 +9,7 @@ fn heatmap_has_a_panel_per_gated_layer() {
     let out = dir.path().join("results");
     ok(&[
         "run",
+        "--no-train",
         "--out",
         s(&out),
         "--arch-configs",

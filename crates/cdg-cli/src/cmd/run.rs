@@ -3,11 +3,16 @@
 //! table per design and policy on stdout.
 //!
 //! Where the traces come from, in order:
-//! 1. **Training** — the hook [`train_traces`]: `cdg run` is meant to train small CDG models
-//!    (structured and unstructured gating) on the built-in data and trace them. The trainer is
-//!    not wired in yet, so this step currently yields nothing (and says so).
-//! 2. **Shipped traces** — every trace directory under `--traces` (default `traces/`).
-//! 3. **Synthetic traces** — ResNet-18 CIFAR (`--width`, 1 input channel like the built-in
+//! 1. **Training** ([`train_traces`]) — unless `--no-train`: two small CDG (dual-gating
+//!    SimCLR) ResNet-18 models on the built-in Fashion-MNIST subset, one with structured
+//!    (16×1×1) and one with unstructured (1×1×1) gates, each exactly as `cdg train` would run
+//!    them (outputs in `out/train-structured/` and `out/train-unstructured/`); their calibrated
+//!    evaluation traces are the workloads. A few minutes on 2 cores by default; `--epochs` and
+//!    `--train-images` make it longer or shorter.
+//! 2. **Shipped traces** (with `--no-train`) — every trace directory under `--traces`
+//!    (default `traces/`).
+//! 3. **Synthetic traces** (with `--no-train`, when there are no shipped traces or with
+//!    `--synthetic`) — ResNet-18 CIFAR (`--width`, 1 input channel like the built-in
 //!    Fashion-MNIST data) with random block gates at `--density`: one structured
 //!    (16×1×1 channel blocks) and one unstructured (1×1×1) trace, written to `results/traces/`.
 //!    The output says clearly that these are synthetic.
@@ -48,7 +53,19 @@ pub struct RunArgs {
     /// Synthetic traces: random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Use synthetic traces even when shipped traces exist.
+    /// Skip training: simulate the shipped traces (or synthetic ones, see --synthetic).
+    #[arg(long)]
+    pub no_train: bool,
+    /// Training: epochs of each of the two CDG models.
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    /// Training: images of the built-in training set used per epoch (at most 10 000).
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub train_images: usize,
+    /// Training: evaluation gate sparsity the calibrated models meet, in [0, 1).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.5)]
+    pub target_sparsity: f64,
+    /// With --no-train: use synthetic traces even when shipped traces exist.
     #[arg(long)]
     pub synthetic: bool,
     /// Also write layers.csv (one row per design, policy, trace and layer).
@@ -75,16 +92,62 @@ struct SummaryRow {
     energy_pj: f64,
 }
 
-/// The training step of the main job.
-///
-/// HOOK(trainer): train small CDG models here — structured (gate block 16×1×1) and
-/// unstructured (1×1×1) dual gating on the built-in Fashion-MNIST subset, a few minutes on
-/// 2 cores — write their calibrated evaluation traces under `out/train-*/trace/` (as
-/// `cdg train --out` does) and return those trace directories. Flags such as `--epochs`
-/// belong on [`RunArgs`]. Until the trainer is wired in this returns `None`, and the caller
-/// falls back to shipped or synthetic traces and says so.
-fn train_traces(_args: &RunArgs, _ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>> {
-    Ok(None)
+/// The training step of the main job: two dual-gating SimCLR models (structured 16×1×1 and
+/// unstructured gates) trained through the same code path as `cdg train`, each writing its
+/// calibrated evaluation trace to `out/train-<granularity>/trace/`. Returns those trace
+/// directories, or `None` with `--no-train`.
+fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>> {
+    use super::train::{GatingArg, GranularityArg, Objective, SslArgs, TrainArgs};
+    if args.no_train {
+        return Ok(None);
+    }
+    if args.epochs == 0 {
+        bail!("--epochs must be at least 1 (or pass --no-train)");
+    }
+    if args.train_images == 0 {
+        bail!("--train-images must be at least 1");
+    }
+    let mut dirs = Vec::new();
+    for (name, granularity) in [
+        ("structured", GranularityArg::Structured),
+        ("unstructured", GranularityArg::Unstructured),
+    ] {
+        let out = args.out.join(format!("train-{name}"));
+        eprintln!(
+            "training CDG ({name} gates, {} epochs, {} images, target sparsity {}) → {}",
+            args.epochs,
+            args.train_images,
+            args.target_sparsity,
+            out.display()
+        );
+        let train = TrainArgs {
+            objective: Some(Objective::Simclr),
+            width: Some(args.width),
+            epochs: Some(args.epochs),
+            batch: Some(args.train_images.min(128)),
+            seed: Some(args.seed),
+            limit_train: Some(args.train_images),
+            limit_test: Some(500),
+            ssl: Box::new(SslArgs {
+                gating: Some(GatingArg::Dual),
+                granularity: Some(granularity),
+                target_sparsity: Some(args.target_sparsity),
+                trace_samples: Some(args.samples),
+                calibration_samples: Some(args.train_images.min(1000)),
+                probe_epochs: Some(20),
+                ..SslArgs::default()
+            }),
+            out: Some(out.clone()),
+            ..TrainArgs::default()
+        };
+        let code = super::train::run(train, ui)
+            .with_context(|| format!("training the {name} CDG model of `cdg run`"))?;
+        if code != ExitCode::SUCCESS {
+            bail!("training the {name} CDG model of `cdg run` failed");
+        }
+        dirs.push(out.join("trace"));
+    }
+    Ok(Some(dirs))
 }
 
 /// Trace directories under `dir` (those holding a manifest.json), sorted by name.
@@ -125,7 +188,7 @@ fn synthetic_traces(args: &RunArgs) -> anyhow::Result<Vec<Workload>> {
             masks: Some(masks),
             samples: args.samples,
             provenance: serde_json::json!({
-                "generator": "cdg run: synthetic random block gates (no trainer wired in)",
+                "generator": "cdg run --no-train: synthetic random block gates",
                 "network": format!("resnet18_cifar(width {}, 1 input channel, base_partitions 4)", args.width),
                 "gate_block": block.as_array(),
                 "density": args.density,
@@ -189,9 +252,19 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     }
 
     let workloads = if let Some(dirs) = train_traces(&args, ui)? {
-        dirs.iter()
-            .map(|d| Workload::trace(d))
-            .collect::<anyhow::Result<Vec<_>>>()?
+        let mut loaded = Vec::new();
+        for (dir, name) in dirs.iter().zip(["cdg-structured", "cdg-unstructured"]) {
+            let mut w = Workload::trace(dir)?;
+            w.name = name.to_owned();
+            if !args.no_plot
+                && let Some(m) = &w.masks
+            {
+                let svg = args.out.join(density_svg(&w.name));
+                crate::plot::gate_density_heatmap_masks(&w.network, m, &svg)?;
+            }
+            loaded.push(w);
+        }
+        loaded
     } else {
         let shipped = if args.synthetic {
             Vec::new()
@@ -200,8 +273,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         };
         if shipped.is_empty() {
             eprintln!(
-                "note: the trainer is not wired into `cdg run` yet and no shipped traces were \
-                 used; simulating SYNTHETIC traces (random gates at density {}, {} samples, \
+                "note: --no-train and no shipped traces used; simulating SYNTHETIC traces (random gates at density {}, {} samples, \
                  ResNet-18 width {}), written to {}",
                 args.density,
                 args.samples,
@@ -211,7 +283,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
             synthetic_traces(&args)?
         } else {
             eprintln!(
-                "note: the trainer is not wired into `cdg run` yet; using the shipped traces in {}",
+                "note: --no-train; using the shipped traces in {}",
                 args.traces.display()
             );
             let loaded = shipped
