@@ -626,16 +626,26 @@ pub struct MetricsRow {
     pub lr: f64,
 }
 
-/// Sets the worker threads of rayon and of matrixmultiply's GEMM.
+/// Sets the worker threads of rayon and of matrixmultiply's GEMM, once per process: `cdg run`
+/// trains several models in one process, and a second call with the same count is a no-op.
 fn set_threads(n: usize) -> anyhow::Result<()> {
-    // SAFETY: called first thing in `run`, before this process starts any thread, so no other
-    // thread can read the environment concurrently. matrixmultiply reads the variable once,
-    // at its first multiplication.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if let Some(&set) = THREADS.get() {
+        if set == n {
+            return Ok(());
+        }
+        anyhow::bail!("worker threads were already set to {set} in this process; cannot use {n}");
+    }
+    // SAFETY: the first call happens first thing in `run`, before this process starts any
+    // thread, so no other thread can read the environment concurrently. matrixmultiply reads
+    // the variable once, at its first multiplication.
     unsafe { std::env::set_var("MATMUL_NUM_THREADS", n.to_string()) };
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global()
-        .context("setting up the worker threads")
+        .context("setting up the worker threads")?;
+    let _ = THREADS.set(n);
+    Ok(())
 }
 
 pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
