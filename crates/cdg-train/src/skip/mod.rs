@@ -34,6 +34,15 @@ pub struct SkipConv {
 /// Pixel-major im2col of one image (C×H×W, any layout): P × C·kh·kw, row `oh·W_out + ow`
 /// holds the window of output pixel (oh, ow), column `(c·kh + ki)·kw + kj`; zero padding.
 pub fn im2row(x: ArrayView3<'_, f32>, geom: &ConvGeom) -> Array2<f32> {
+    im2row_range(x, geom, 0, geom.out_pixels())
+}
+
+/// Output pixels per tile of the inference paths: a tile's im2row block (≤ 256 × K floats)
+/// stays in cache while the base GEMM, the gathers and the block GEMMs read it.
+pub const TILE_PIXELS: usize = 256;
+
+/// Rows `p0..p1` of [`im2row`].
+pub fn im2row_range(x: ArrayView3<'_, f32>, geom: &ConvGeom, p0: usize, p1: usize) -> Array2<f32> {
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
     let (c_in, h, w) = (geom.in_channels, geom.in_height, geom.in_width);
@@ -45,11 +54,13 @@ pub fn im2row(x: ArrayView3<'_, f32>, geom: &ConvGeom) -> Array2<f32> {
         geom.padding,
     );
     let kk = c_in * kh * kw;
-    let mut out = Array2::<f32>::zeros((ho * wo, kk));
+    let _ = ho;
+    let mut out = Array2::<f32>::zeros((p1 - p0, kk));
     let os = out.as_slice_mut().expect("fresh");
-    for oh in 0..ho {
-        for ow in 0..wo {
-            let row = &mut os[(oh * wo + ow) * kk..][..kk];
+    for pix in p0..p1 {
+        let (oh, ow) = (pix / wo, pix % wo);
+        {
+            let row = &mut os[(pix - p0) * kk..][..kk];
             // Valid kernel columns for this output column.
             let x0 = (ow * st) as isize - p as isize;
             let kj_lo = (-x0).max(0) as usize;
@@ -147,12 +158,21 @@ impl SkipConv {
             .into_par_iter()
             .zip(x.axis_iter(Axis(0)))
             .for_each(|(mut yi, xi)| {
-                let rows = im2row(xi, &g);
-                let yt = yi
+                let mut yt = yi
                     .view_mut()
                     .into_shape_with_order((self.out_channels, ho * wo))
                     .expect("fresh");
-                gemm(1.0, self.w_full.view(), rows.t(), 0.0, yt);
+                for p0 in (0..ho * wo).step_by(TILE_PIXELS) {
+                    let p1 = (p0 + TILE_PIXELS).min(ho * wo);
+                    let rows = im2row_range(xi, &g, p0, p1);
+                    gemm(
+                        1.0,
+                        self.w_full.view(),
+                        rows.t(),
+                        0.0,
+                        yt.slice_mut(s![.., p0..p1]),
+                    );
+                }
             });
         y
     }
@@ -219,77 +239,78 @@ impl SkipConv {
         let [bc, bh, bw] = self.block;
         let nout = self.out_channels;
         let mut yt = yi.into_shape_with_order((nout, pixels)).expect("fresh");
-        let rows = im2row(xi, g);
         let split = self.w_base.dim().1;
-        gemm(
-            1.0,
-            self.w_base.view(),
-            rows.slice(s![.., ..split]).t(),
-            0.0,
-            yt.view_mut(),
-        );
-        if self.base_channels == self.in_channels {
-            return;
-        }
-        let k = rows.dim().1;
-        let kc = k - split;
-        let rs = rows.as_slice().expect("fresh");
-        let rc = rows.slice(s![.., split..]);
         let gc = nout.div_ceil(bc);
-        let mut active: Vec<usize> = Vec::with_capacity(pixels);
+        let mut active: Vec<usize> = Vec::with_capacity(TILE_PIXELS);
         let mut gathered: Vec<f32> = Vec::new();
         let mut out: Vec<f32> = Vec::new();
-        for jb in 0..gc {
-            let c0 = jb * bc;
-            let c1 = (c0 + bc).min(nout);
-            active.clear();
-            for oh in 0..ho {
-                for ow in 0..wo {
-                    if gi[[jb, oh / bh, ow / bw]] != 0 {
-                        active.push(oh * wo + ow);
+        for p0 in (0..pixels).step_by(TILE_PIXELS) {
+            let p1 = (p0 + TILE_PIXELS).min(pixels);
+            let tile = p1 - p0;
+            let rows = im2row_range(xi, g, p0, p1);
+            gemm(
+                1.0,
+                self.w_base.view(),
+                rows.slice(s![.., ..split]).t(),
+                0.0,
+                yt.slice_mut(s![.., p0..p1]),
+            );
+            if self.base_channels == self.in_channels {
+                continue;
+            }
+            let k = rows.dim().1;
+            let kc = k - split;
+            let rs = rows.as_slice().expect("fresh");
+            for jb in 0..gc {
+                let c0 = jb * bc;
+                let c1 = (c0 + bc).min(nout);
+                active.clear();
+                for pix in p0..p1 {
+                    if gi[[jb, pix / wo / bh, pix % wo / bw]] != 0 {
+                        active.push(pix - p0);
                     }
                 }
-            }
-            if active.is_empty() {
-                continue;
-            }
-            if c1 - c0 == 1 {
-                let wr = self.w_cond.row(c0);
-                let wr = wr.as_slice().expect("row-major");
-                let mut yr = yt.row_mut(c0);
-                let yr = yr.as_slice_mut().expect("row-major");
-                for &p in &active {
-                    yr[p] += dot(&rs[p * k + split..(p + 1) * k], wr);
+                if active.is_empty() {
+                    continue;
                 }
-                continue;
-            }
-            let na = active.len();
-            if na == pixels {
-                // Every pixel active: no gather.
-                gemm(
-                    1.0,
-                    self.w_cond.slice(s![c0..c1, ..]),
-                    rc.t(),
-                    1.0,
-                    yt.slice_mut(s![c0..c1, ..]),
-                );
-                continue;
-            }
-            gathered.resize(na * kc, 0.0);
-            for (i, &p) in active.iter().enumerate() {
-                gathered[i * kc..(i + 1) * kc].copy_from_slice(&rs[p * k + split..(p + 1) * k]);
-            }
-            out.resize((c1 - c0) * na, 0.0);
-            let gv = ArrayView2::from_shape((na, kc), &gathered[..]).expect("sized");
-            let ov =
-                ndarray::ArrayViewMut2::from_shape((c1 - c0, na), &mut out[..]).expect("sized");
-            gemm(1.0, self.w_cond.slice(s![c0..c1, ..]), gv.t(), 0.0, ov);
-            for (ci, c) in (c0..c1).enumerate() {
-                let o = &out[ci * na..(ci + 1) * na];
-                let mut yr = yt.row_mut(c);
-                let yr = yr.as_slice_mut().expect("row-major");
-                for (&p, &v) in active.iter().zip(o) {
-                    yr[p] += v;
+                if c1 - c0 == 1 {
+                    let wr = self.w_cond.row(c0);
+                    let wr = wr.as_slice().expect("row-major");
+                    let mut yr = yt.row_mut(c0);
+                    let yr = yr.as_slice_mut().expect("row-major");
+                    for &p in &active {
+                        yr[p0 + p] += dot(&rs[p * k + split..(p + 1) * k], wr);
+                    }
+                    continue;
+                }
+                let na = active.len();
+                if na == tile {
+                    // Every pixel of the tile active: no gather.
+                    gemm(
+                        1.0,
+                        self.w_cond.slice(s![c0..c1, ..]),
+                        rows.slice(s![.., split..]).t(),
+                        1.0,
+                        yt.slice_mut(s![c0..c1, p0..p1]),
+                    );
+                    continue;
+                }
+                gathered.resize(na * kc, 0.0);
+                for (i, &p) in active.iter().enumerate() {
+                    gathered[i * kc..(i + 1) * kc].copy_from_slice(&rs[p * k + split..(p + 1) * k]);
+                }
+                out.resize((c1 - c0) * na, 0.0);
+                let gv = ArrayView2::from_shape((na, kc), &gathered[..]).expect("sized");
+                let ov =
+                    ndarray::ArrayViewMut2::from_shape((c1 - c0, na), &mut out[..]).expect("sized");
+                gemm(1.0, self.w_cond.slice(s![c0..c1, ..]), gv.t(), 0.0, ov);
+                for (ci, c) in (c0..c1).enumerate() {
+                    let o = &out[ci * na..(ci + 1) * na];
+                    let mut yr = yt.row_mut(c);
+                    let yr = yr.as_slice_mut().expect("row-major");
+                    for (&p, &v) in active.iter().zip(o) {
+                        yr[p0 + p] += v;
+                    }
                 }
             }
         }
