@@ -4,17 +4,16 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
-// Scaffolding: the commands that draw bars use these once they land.
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {
     bars: bool,
 }
 
-#[allow(dead_code)]
 impl Ui {
     pub fn new(quiet: bool) -> Self {
-        Self { bars: !quiet && std::io::stderr().is_terminal() }
+        Self {
+            bars: !quiet && std::io::stderr().is_terminal(),
+        }
     }
 
     /// A bar of `len` steps with an ETA; hidden when bars are off.
