@@ -16,22 +16,8 @@ use cdg_sim::functional::{
 use cdg_sim::reference::run_gated;
 use proptest::prelude::*;
 
-fn dataflow() -> impl Strategy<Value = Dataflow> {
-    prop_oneof![
-        Just(Dataflow::OutputStationary),
-        Just(Dataflow::WeightStationary),
-        Just(Dataflow::InputStationary),
-    ]
-}
-
-fn policy() -> impl Strategy<Value = SkipPolicy> {
-    prop_oneof![
-        Just(SkipPolicy::Dense),
-        Just(SkipPolicy::ClockGate),
-        Just(SkipPolicy::TileSkip),
-        Just(SkipPolicy::Compact),
-    ]
-}
+mod common;
+use common::{dataflow, gated_case, lcg, policy};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(150))]
@@ -47,24 +33,10 @@ proptest! {
         pol in policy(),
         seed in any::<u64>(),
     ) {
-        let layer = LayerShape::conv("g", ConvParams {
-            in_channels: c, in_height: h, in_width: h, out_channels: n,
-            kernel: [k, k], stride: s, padding: p, rule: OutputRule::Floor,
-        });
-        prop_assume!(layer.is_ok());
-        let layer = layer.unwrap();
-        let spec = GateSpec {
-            base_channels: GateSpec::base_channels_for(c, partitions),
-            block: GateBlock::new(block.0, block.1, block.2),
-        };
-        let mut x = seed | 1;
-        let mut next = move || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            x >> 11
-        };
-        let masks = LayerMasks::from_fn(&layer, &spec, 1, |_, _, _, _| {
-            (next() as f64 / (1u64 << 53) as f64) < density
-        }).unwrap();
+        let mut next = lcg(seed);
+        let case = gated_case((c, h, n, k, s, p), partitions, block, density, &mut next);
+        prop_assume!(case.is_some());
+        let (layer, spec, masks) = case.unwrap();
         let gate = gate_fn(&masks, 0);
         let input = FeatureMap::from_fn(c as usize, h as usize, h as usize,
             |_, _, _| (next() % 11) as i64 - 5);

@@ -2,31 +2,14 @@
 // same policy's schedule: equal compute cycles (with and without `overlap_folds` where DESIGN's
 // overlap formula is reachable), equal MAC counts, and equal SRAM traffic.
 
-use cdg_core::{
-    ArchConfig, ConvParams, Dataflow, DramBandwidth, GateBlock, GateSpec, Layer, LayerMasks,
-    LayerShape, OutputRule, SkipPolicy,
-};
+use cdg_core::{ArchConfig, Dataflow, DramBandwidth, Layer};
 use cdg_sim::functional::{FeatureMap, Filters, GatedSchedule, filter_matrix, gate_fn, im2col};
 use cdg_sim::reference::run_gated;
 use cdg_sim::simulate_gated_layer;
 use proptest::prelude::*;
 
-fn dataflow() -> impl Strategy<Value = Dataflow> {
-    prop_oneof![
-        Just(Dataflow::OutputStationary),
-        Just(Dataflow::WeightStationary),
-        Just(Dataflow::InputStationary),
-    ]
-}
-
-fn policy() -> impl Strategy<Value = SkipPolicy> {
-    prop_oneof![
-        Just(SkipPolicy::Dense),
-        Just(SkipPolicy::ClockGate),
-        Just(SkipPolicy::TileSkip),
-        Just(SkipPolicy::Compact),
-    ]
-}
+mod common;
+use common::{dataflow, gated_case, lcg, policy};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(150))]
@@ -42,24 +25,10 @@ proptest! {
         pol in policy(),
         seed in any::<u64>(),
     ) {
-        let shape = LayerShape::conv("g", ConvParams {
-            in_channels: c, in_height: h, in_width: h, out_channels: n,
-            kernel: [k, k], stride: s, padding: p, rule: OutputRule::Floor,
-        });
-        prop_assume!(shape.is_ok());
-        let shape = shape.unwrap();
-        let spec = GateSpec {
-            base_channels: GateSpec::base_channels_for(c, partitions),
-            block: GateBlock::new(block.0, block.1, block.2),
-        };
-        let mut x = seed | 1;
-        let mut next = move || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            x >> 11
-        };
-        let masks = LayerMasks::from_fn(&shape, &spec, 1, |_, _, _, _| {
-            (next() as f64 / (1u64 << 53) as f64) < density
-        }).unwrap();
+        let mut next = lcg(seed);
+        let case = gated_case((c, h, n, k, s, p), partitions, block, density, &mut next);
+        prop_assume!(case.is_some());
+        let (shape, spec, masks) = case.unwrap();
         let gate = gate_fn(&masks, 0);
         let input = FeatureMap::from_fn(c as usize, h as usize, h as usize, |_, _, _| 1);
         let weights = Filters::from_fn([n as usize, c as usize, k as usize, k as usize],
