@@ -2,6 +2,7 @@
 //! its format), our reports, `--set` overrides, and bad input.
 
 use crate::support::{cdg, root};
+use crate::sweep_fixtures::s;
 use std::fs;
 use std::path::Path;
 
@@ -39,6 +40,27 @@ Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Nu
 conv1, 34, 34, 3, 3, 3, 64, 1,
 ";
 
+/// `cdg sim <flag> <config> --topology <topo> --out <out>` followed by `extra`.
+fn sim<'a>(
+    flag: &'a str,
+    config: &'a Path,
+    topo: &'a Path,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "sim",
+        flag,
+        s(config),
+        "--topology",
+        s(topo),
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn run_ok(args: &[&str]) -> String {
     let out = cdg().args(args).output().unwrap();
     assert!(
@@ -73,15 +95,7 @@ fn scalesim_drop_in_writes_its_compute_report() {
     fs::write(&cfg, CFG_WS_32X8).unwrap();
     fs::write(&topo, TOPOLOGY).unwrap();
     let out = dir.path().join("out");
-    let stdout = run_ok(&[
-        "sim",
-        "--scalesim-cfg",
-        cfg.to_str().unwrap(),
-        "--topology",
-        topo.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let stdout = run_ok(&sim("--scalesim-cfg", &cfg, &topo, &out, &[]));
     assert!(
         stdout.contains("conv1") && stdout.contains("8752"),
         "{stdout}"
@@ -122,21 +136,20 @@ fn arch_and_topology_with_overrides() {
     fs::write(&topo, TOPOLOGY).unwrap();
     let out = dir.path().join("out");
     let arch = root().join("arch-configs/os-16x16-int8.toml");
-    run_ok(&[
-        "sim",
+    run_ok(&sim(
         "--arch",
-        arch.to_str().unwrap(),
-        "--topology",
-        topo.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "array.rows=32",
-        "--set",
-        "array.cols=8",
-        "--set",
-        "memory.dram_bytes_per_cycle=unlimited",
-    ]);
+        &arch,
+        &topo,
+        &out,
+        &[
+            "--set",
+            "array.rows=32",
+            "--set",
+            "array.cols=8",
+            "--set",
+            "memory.dram_bytes_per_cycle=unlimited",
+        ],
+    ));
     // OS on 32×8: 16 640 cycles (SCALE-Sim: 16 639).
     assert_eq!(csv_column(&out.join("layers.csv"), "cycles"), ["16640"]);
     assert_eq!(csv_column(&out.join("layers.csv"), "dataflow"), ["os"]);
@@ -161,34 +174,25 @@ fn nm_topology_on_os_is_a_clear_error() {
     )
     .unwrap();
     let arch = root().join("arch-configs/os-16x16-int8.toml");
-    let err = run_err(&[
-        "sim",
-        "--arch",
-        arch.to_str().unwrap(),
-        "--topology",
-        topo.to_str().unwrap(),
-        "--out",
-        dir.path().join("out").to_str().unwrap(),
-    ]);
+    let err = run_err(&sim("--arch", &arch, &topo, &dir.path().join("out"), &[]));
     assert!(
         err.contains("`sparse`") && err.contains("weight-stationary"),
         "{err}"
     );
     // And on WS it runs as SCALE-Sim does: 126 719 + 1 cycles.
     let out = dir.path().join("ws");
-    run_ok(&[
-        "sim",
+    run_ok(&sim(
         "--arch",
-        arch.to_str().unwrap(),
-        "--topology",
-        topo.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "array.dataflow=ws",
-        "--set",
-        "memory.dram_bytes_per_cycle=unlimited",
-    ]);
+        &arch,
+        &topo,
+        &out,
+        &[
+            "--set",
+            "array.dataflow=ws",
+            "--set",
+            "memory.dram_bytes_per_cycle=unlimited",
+        ],
+    ));
     assert_eq!(csv_column(&out.join("layers.csv"), "cycles"), ["126720"]);
     assert_eq!(
         csv_column(&out.join("layers.csv"), "scalesim_ifmap_reads"),
@@ -208,31 +212,19 @@ fn bad_inputs_name_the_file_and_key() {
         CFG_WS_32X8.replace("ArrayHeight:    32", "ArrayHeight:    many"),
     )
     .unwrap();
-    let err = run_err(&[
-        "sim",
-        "--scalesim-cfg",
-        cfg.to_str().unwrap(),
-        "--topology",
-        topo.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let err = run_err(&sim("--scalesim-cfg", &cfg, &topo, &out, &[]));
     assert!(
         err.contains("bad.cfg") && err.contains("ArrayHeight"),
         "{err}"
     );
     let arch = root().join("arch-configs/os-16x16-int8.toml");
-    let err = run_err(&[
-        "sim",
+    let err = run_err(&sim(
         "--arch",
-        arch.to_str().unwrap(),
-        "--topology",
-        topo.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "array.rows=0",
-    ]);
+        &arch,
+        &topo,
+        &out,
+        &["--set", "array.rows=0"],
+    ));
     assert!(err.contains("array.rows"), "{err}");
     let big = dir.path().join("big.csv");
     fs::write(
@@ -240,15 +232,7 @@ fn bad_inputs_name_the_file_and_key() {
         "Layer, H, W, R, S, C, M, stride\nhuge, 4, 4, 5, 5, 3, 8, 1\n",
     )
     .unwrap();
-    let err = run_err(&[
-        "sim",
-        "--arch",
-        arch.to_str().unwrap(),
-        "--topology",
-        big.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let err = run_err(&sim("--arch", &arch, &big, &out, &[]));
     assert!(
         err.contains("big.csv:2") && err.contains("larger than the padded input"),
         "{err}"
