@@ -37,10 +37,12 @@
 //! ([`summarize`]).
 
 use crate::dense::{LayerOptions, LayerOutcome, check_arch, compulsory, layer_stats};
+use crate::energy::EnergyBreakdown;
 use crate::error::SimError;
 use crate::mapping::{Fold, Mapping};
 use crate::memory::{
-    FoldWork, MemoryModel, MemoryTotals, OperandFootprint, OutputUse, TileUse, usable_bytes,
+    DramTraffic, FoldWork, MemoryModel, MemoryTotals, OperandFootprint, OutputUse, SramAccesses,
+    TileUse, usable_bytes,
 };
 use crate::stats::{
     Compulsory, LayerStats, NetworkStats, NetworkTotals, SampleMax, ScaleSimFigures,
@@ -1104,6 +1106,52 @@ fn mean_f64(xs: impl Iterator<Item = f64>, n: usize) -> f64 {
     xs.sum::<f64>() / n as f64
 }
 
+/// Field-wise [`mean_count`] of per-sample SRAM access counts.
+fn mean_sram<'a>(xs: impl Iterator<Item = &'a SramAccesses>) -> SramAccesses {
+    let xs: Vec<_> = xs.collect();
+    let m = |f: fn(&SramAccesses) -> Accesses| {
+        Accesses(mean_count(xs.iter().map(|x| f(x).get()), xs.len()))
+    };
+    SramAccesses {
+        ifmap_reads: m(|x| x.ifmap_reads),
+        filter_reads: m(|x| x.filter_reads),
+        ofmap_writes: m(|x| x.ofmap_writes),
+        psum_reads: m(|x| x.psum_reads),
+    }
+}
+
+/// Field-wise [`mean_count`] of per-sample DRAM traffic.
+fn mean_dram<'a>(xs: impl Iterator<Item = &'a DramTraffic>) -> DramTraffic {
+    let xs: Vec<_> = xs.collect();
+    let m =
+        |f: fn(&DramTraffic) -> Bytes| Bytes(mean_count(xs.iter().map(|x| f(x).get()), xs.len()));
+    DramTraffic {
+        ifmap_read: m(|x| x.ifmap_read),
+        filter_read: m(|x| x.filter_read),
+        ofmap_write: m(|x| x.ofmap_write),
+        psum_read: m(|x| x.psum_read),
+        psum_write: m(|x| x.psum_write),
+        mask_read: m(|x| x.mask_read),
+    }
+}
+
+/// Field-wise [`mean_f64`] of per-sample energy breakdowns.
+fn mean_energy<'a>(xs: impl Iterator<Item = &'a EnergyBreakdown>) -> EnergyBreakdown {
+    let xs: Vec<_> = xs.collect();
+    let m = |f: fn(&EnergyBreakdown) -> PicoJoules| {
+        PicoJoules(mean_f64(xs.iter().map(|x| f(x).get()), xs.len()))
+    };
+    EnergyBreakdown {
+        mac: m(|x| x.mac),
+        sram_ifmap: m(|x| x.sram_ifmap),
+        sram_filter: m(|x| x.sram_filter),
+        sram_ofmap: m(|x| x.sram_ofmap),
+        dram: m(|x| x.dram),
+        gate: m(|x| x.gate),
+        leak: m(|x| x.leak),
+    }
+}
+
 /// The mean of per-sample layer stats (same layer, same design): counts rounded to the nearest
 /// integer, energies and latencies exact means, utilization the ratio of sums, `max` the
 /// per-sample maxima.
@@ -1119,8 +1167,6 @@ pub fn mean_layer(xs: &[LayerStats]) -> Option<LayerStats> {
     let sum_cycles: f64 = xs.iter().map(|l| l.cycles.as_f64()).sum();
     let sum_needed: f64 = xs.iter().map(|l| l.macs_needed.as_f64()).sum();
     let pes = (first.array_rows * first.array_cols) as f64;
-    let e =
-        |f: fn(&LayerStats) -> PicoJoules| PicoJoules(mean_f64(xs.iter().map(|l| f(l).get()), n));
     Some(LayerStats {
         layer: first.layer.clone(),
         sample: None,
@@ -1149,30 +1195,10 @@ pub fn mean_layer(xs: &[LayerStats]) -> Option<LayerStats> {
         },
         pe_imbalance: mean_f64(xs.iter().map(|l| l.pe_imbalance), n),
         gate_ops: mean_count(xs.iter().map(|l| l.gate_ops), n),
-        sram: crate::memory::SramAccesses {
-            ifmap_reads: Accesses(mc!(sram.ifmap_reads)),
-            filter_reads: Accesses(mc!(sram.filter_reads)),
-            ofmap_writes: Accesses(mc!(sram.ofmap_writes)),
-            psum_reads: Accesses(mc!(sram.psum_reads)),
-        },
-        dram: crate::memory::DramTraffic {
-            ifmap_read: Bytes(mc!(dram.ifmap_read)),
-            filter_read: Bytes(mc!(dram.filter_read)),
-            ofmap_write: Bytes(mc!(dram.ofmap_write)),
-            psum_read: Bytes(mc!(dram.psum_read)),
-            psum_write: Bytes(mc!(dram.psum_write)),
-            mask_read: Bytes(mc!(dram.mask_read)),
-        },
+        sram: mean_sram(xs.iter().map(|l| &l.sram)),
+        dram: mean_dram(xs.iter().map(|l| &l.dram)),
         compulsory: first.compulsory,
-        energy: crate::energy::EnergyBreakdown {
-            mac: e(|l| l.energy.mac),
-            sram_ifmap: e(|l| l.energy.sram_ifmap),
-            sram_filter: e(|l| l.energy.sram_filter),
-            sram_ofmap: e(|l| l.energy.sram_ofmap),
-            dram: e(|l| l.energy.dram),
-            gate: e(|l| l.energy.gate),
-            leak: e(|l| l.energy.leak),
-        },
+        energy: mean_energy(xs.iter().map(|l| &l.energy)),
         scalesim: ScaleSimFigures {
             total_cycles: Cycles(mc!(scalesim.total_cycles)),
             stall_cycles: Cycles(mc!(scalesim.stall_cycles)),
@@ -1203,8 +1229,6 @@ pub fn summarize(runs: &[NetworkStats]) -> Option<NetworkStats> {
     macro_rules! mc {
         ($($f:tt)+) => { mean_count(t.iter().map(|x| x.$($f)+.get()), n) };
     }
-    let e =
-        |f: fn(&NetworkTotals) -> PicoJoules| PicoJoules(mean_f64(t.iter().map(|x| f(x).get()), n));
     let totals = NetworkTotals {
         layers: first.totals.layers,
         macs_dense: first.totals.macs_dense,
@@ -1217,30 +1241,10 @@ pub fn summarize(runs: &[NetworkStats]) -> Option<NetworkStats> {
         cycles_ungated: first.totals.cycles_ungated,
         cond_cycles: Cycles(mc!(cond_cycles)),
         gate_ops: mean_count(t.iter().map(|x| x.gate_ops), n),
-        sram: crate::memory::SramAccesses {
-            ifmap_reads: Accesses(mc!(sram.ifmap_reads)),
-            filter_reads: Accesses(mc!(sram.filter_reads)),
-            ofmap_writes: Accesses(mc!(sram.ofmap_writes)),
-            psum_reads: Accesses(mc!(sram.psum_reads)),
-        },
-        dram: crate::memory::DramTraffic {
-            ifmap_read: Bytes(mc!(dram.ifmap_read)),
-            filter_read: Bytes(mc!(dram.filter_read)),
-            ofmap_write: Bytes(mc!(dram.ofmap_write)),
-            psum_read: Bytes(mc!(dram.psum_read)),
-            psum_write: Bytes(mc!(dram.psum_write)),
-            mask_read: Bytes(mc!(dram.mask_read)),
-        },
+        sram: mean_sram(t.iter().map(|x| &x.sram)),
+        dram: mean_dram(t.iter().map(|x| &x.dram)),
         compulsory: first.totals.compulsory,
-        energy: crate::energy::EnergyBreakdown {
-            mac: e(|x| x.energy.mac),
-            sram_ifmap: e(|x| x.energy.sram_ifmap),
-            sram_filter: e(|x| x.energy.sram_filter),
-            sram_ofmap: e(|x| x.energy.sram_ofmap),
-            dram: e(|x| x.energy.dram),
-            gate: e(|x| x.energy.gate),
-            leak: e(|x| x.energy.leak),
-        },
+        energy: mean_energy(t.iter().map(|x| &x.energy)),
         scalesim_total_cycles: Cycles(mc!(scalesim_total_cycles)),
     };
     Some(NetworkStats {
