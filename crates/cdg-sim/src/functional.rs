@@ -342,10 +342,19 @@ impl PassSchedule {
                     }
                 }
             }
-            Dataflow::WeightStationary => {
-                for nj in chunks(&dims.axis(Axis::N), cols) {
-                    let active: Vec<u64> = (0..dims.m)
-                        .filter(|&m| nj.iter().any(|n| gate(m, n)))
+            Dataflow::WeightStationary | Dataflow::InputStationary => {
+                // WS: columns over N, steps over M; IS: columns over M, steps over N.
+                let ws = dataflow == Dataflow::WeightStationary;
+                let (col_axis, steps) = if ws {
+                    (Axis::N, dims.m)
+                } else {
+                    (Axis::M, dims.n)
+                };
+                let gate_at =
+                    |step: u64, col: u64| if ws { gate(step, col) } else { gate(col, step) };
+                for cj in chunks(&dims.axis(col_axis), cols) {
+                    let active: Vec<u64> = (0..steps)
+                        .filter(|&t| cj.iter().any(|c| gate_at(t, c)))
                         .collect();
                     if active.is_empty() {
                         continue;
@@ -353,24 +362,7 @@ impl PassSchedule {
                     for ki in chunks(&k, rows) {
                         folds.push(PlannedFold {
                             rows: ki,
-                            cols: nj.clone(),
-                            steps: Indices::List(active.clone()),
-                        });
-                    }
-                }
-            }
-            Dataflow::InputStationary => {
-                for mj in chunks(&dims.axis(Axis::M), cols) {
-                    let active: Vec<u64> = (0..dims.n)
-                        .filter(|&n| mj.iter().any(|m| gate(m, n)))
-                        .collect();
-                    if active.is_empty() {
-                        continue;
-                    }
-                    for ki in chunks(&k, rows) {
-                        folds.push(PlannedFold {
-                            rows: ki,
-                            cols: mj.clone(),
+                            cols: cj.clone(),
                             steps: Indices::List(active.clone()),
                         });
                     }
