@@ -1,8 +1,8 @@
 //! `cdg sim` on a gated trace under each skip policy (`--set sparsity.support=…`): the CSV
 //! figures follow DESIGN §4's laws and equal the library's gated model.
 
-use crate::support::{cdg, root};
-use cdg_core::{GateBlock, SkipPolicy};
+use crate::support::{gated_resnet_trace, root, sim_trace_ok};
+use cdg_core::SkipPolicy;
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
@@ -23,35 +23,22 @@ fn network_row(path: &Path) -> HashMap<String, String> {
 #[test]
 fn policies_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let network = cdg_sim::models::resnet18_cifar(0.25, 1, Some((4, GateBlock::new(16, 1, 1))));
-    let masks = cdg_sim::synth::synth_masks(&network, 0.5, 3, 11).unwrap();
-    let trace = cdg_io::Trace {
-        network: network.clone(),
-        masks: Some(masks.clone()),
-        samples: 3,
-        provenance: serde_json::json!({"test": "sim_gated"}),
-    };
-    let trace_dir = dir.path().join("trace");
-    cdg_io::write_trace(&trace_dir, &trace, false).unwrap();
+    let (network, masks, trace_dir) = gated_resnet_trace(dir.path(), 3, 11, "sim_gated");
     let arch_path = root().join("arch-configs/os-16x16-int8.toml");
     let mut rows = HashMap::new();
     for policy in SkipPolicy::ALL {
         let out = dir.path().join(policy.as_str());
-        let run = cdg()
-            .args(["sim", "--arch"])
-            .arg(&arch_path)
-            .arg("--trace")
-            .arg(&trace_dir)
-            .arg("--out")
-            .arg(&out)
-            .args(["--set", &format!("sparsity.support={policy}")])
-            .args(["--set", "sparsity.gather_cycles_per_fold=0"])
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
+        let support = format!("sparsity.support={policy}");
+        sim_trace_ok(
+            &arch_path,
+            &trace_dir,
+            &out,
+            &[
+                "--set",
+                &support,
+                "--set",
+                "sparsity.gather_cycles_per_fold=0",
+            ],
         );
         let row = network_row(&out.join("network.csv"));
         // The CLI writes what the library computes.

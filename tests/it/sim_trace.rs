@@ -1,40 +1,16 @@
 //! `cdg sim --trace`: a gated ResNet-18 CIFAR trace on a shipped design gives one row per layer
 //! whose dense figures equal the library's, and SCALE-Sim's report only for topologies.
 
-use crate::support::{cdg, root};
-use cdg_core::GateBlock;
+use crate::support::{gated_resnet_trace, root, sim_trace_ok};
 use std::fs;
 
 #[test]
 fn trace_run_matches_the_library() {
     let dir = tempfile::tempdir().unwrap();
-    let network = cdg_sim::models::resnet18_cifar(0.25, 1, Some((4, GateBlock::new(16, 1, 1))));
-    let masks = cdg_sim::synth::synth_masks(&network, 0.5, 2, 7).unwrap();
-    let trace = cdg_io::Trace {
-        network: network.clone(),
-        masks: Some(masks),
-        samples: 2,
-        provenance: serde_json::json!({"test": "sim_trace"}),
-    };
-    let trace_dir = dir.path().join("trace");
-    cdg_io::write_trace(&trace_dir, &trace, false).unwrap();
+    let (network, _, trace_dir) = gated_resnet_trace(dir.path(), 2, 7, "sim_trace");
     let arch_path = root().join("arch-configs/ws-32x32-int8.toml");
     let out = dir.path().join("out");
-    let run = cdg()
-        .args(["sim", "--arch"])
-        .arg(&arch_path)
-        .arg("--trace")
-        .arg(&trace_dir)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let stdout = String::from_utf8(run.stdout).unwrap();
+    let stdout = sim_trace_ok(&arch_path, &trace_dir, &out, &[]);
     assert!(
         stdout.contains("layer1.0.conv1") && stdout.contains("total"),
         "{stdout}"
@@ -75,20 +51,11 @@ fn trace_run_matches_the_library() {
 
     // --per-sample: one row per sample and layer, and per sample in network.csv.
     let per = dir.path().join("per");
-    let run = cdg()
-        .args(["sim", "--per-sample", "--arch"])
-        .arg(&arch_path)
-        .arg("--trace")
-        .arg(&trace_dir)
-        .arg("--out")
-        .arg(&per)
-        .args(["--set", "sparsity.support=compact"])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    sim_trace_ok(
+        &arch_path,
+        &trace_dir,
+        &per,
+        &["--per-sample", "--set", "sparsity.support=compact"],
     );
     let layers = fs::read_to_string(per.join("layers.csv")).unwrap();
     let samples: Vec<&str> = layers

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
-use std::path::PathBuf;
+use cdg_core::{GateBlock, MaskSet, Network};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The `cdg` binary built for this test run.
@@ -13,4 +14,49 @@ pub fn cdg() -> Command {
 #[allow(dead_code)]
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Writes a gated ResNet-18 CIFAR trace (width 0.25, gates over 4 partitions of 16×1×1 blocks,
+/// `samples` mask samples of density 0.5 drawn with `seed`, provenance `{"test": test}`) to
+/// `dir/trace`; returns the network, its masks and the trace directory.
+#[allow(dead_code)]
+pub fn gated_resnet_trace(
+    dir: &Path,
+    samples: usize,
+    seed: u64,
+    test: &str,
+) -> (Network, MaskSet, PathBuf) {
+    let network = cdg_sim::models::resnet18_cifar(0.25, 1, Some((4, GateBlock::new(16, 1, 1))));
+    let masks = cdg_sim::synth::synth_masks(&network, 0.5, samples, seed).unwrap();
+    let trace = cdg_io::Trace {
+        network: network.clone(),
+        masks: Some(masks.clone()),
+        samples,
+        provenance: serde_json::json!({ "test": test }),
+    };
+    let trace_dir = dir.join("trace");
+    cdg_io::write_trace(&trace_dir, &trace, false).unwrap();
+    (network, masks, trace_dir)
+}
+
+/// Runs `cdg sim --arch <arch> --trace <trace> --out <out>` followed by `extra`, asserting it
+/// succeeds; returns its stdout.
+#[allow(dead_code)]
+pub fn sim_trace_ok(arch: &Path, trace: &Path, out: &Path, extra: &[&str]) -> String {
+    let run = cdg()
+        .args(["sim", "--arch"])
+        .arg(arch)
+        .arg("--trace")
+        .arg(trace)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8(run.stdout).unwrap()
 }
