@@ -2,9 +2,9 @@
 //! that do not belong together or do not cover the sweep are refused.
 
 use crate::sweep_fixtures::{GRID, fails, files, ok, s, write_spec};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-fn shards(dir: &std::path::Path, spec: &std::path::Path, n: usize) -> Vec<PathBuf> {
+fn shards(dir: &Path, spec: &Path, n: usize) -> Vec<PathBuf> {
     (1..=n)
         .map(|k| {
             let out = dir.join(format!("shard-{k}"));
@@ -24,6 +24,14 @@ fn shards(dir: &std::path::Path, spec: &std::path::Path, n: usize) -> Vec<PathBu
         .collect()
 }
 
+/// `cdg merge <parts…> --out <out>`, which must succeed.
+fn merge(parts: &[PathBuf], out: &Path) {
+    let mut args = vec!["merge"];
+    args.extend(parts.iter().map(|p| s(p)));
+    args.extend(["--out", s(out)]);
+    ok(&args);
+}
+
 #[test]
 fn merged_shards_equal_the_unsharded_run_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,10 +42,7 @@ fn merged_shards_equal_the_unsharded_run_byte_for_byte() {
     let mut parts = shards(dir.path(), &spec, 4);
     parts.reverse();
     let merged = dir.path().join("merged");
-    let mut args = vec!["merge"];
-    args.extend(parts.iter().map(|p| s(p)));
-    args.extend(["--out", s(&merged)]);
-    ok(&args);
+    merge(&parts, &merged);
     let (a, b) = (files(&whole), files(&merged));
     assert_eq!(
         a.iter().map(|f| &f.0).collect::<Vec<_>>(),
@@ -67,10 +72,7 @@ fn more_shards_than_points_still_merge() {
     ok(&["sweep", s(&spec), "--out", s(&whole), "--layers", "--quiet"]);
     let parts = shards(dir.path(), &spec, 3);
     let merged = dir.path().join("merged");
-    let mut args = vec!["merge"];
-    args.extend(parts.iter().map(|p| s(p)));
-    args.extend(["--out", s(&merged)]);
-    ok(&args);
+    merge(&parts, &merged);
     // The 3rd shard has no points, yet the merge reproduces the whole run.
     assert_eq!(files(&whole), files(&merged));
 }
@@ -170,10 +172,7 @@ fn traces_and_topologies_together_shard_and_merge_exactly() {
     ok(&["sweep", s(&spec), "--out", s(&whole), "--layers", "--quiet"]);
     let parts = shards(dir.path(), &spec, 4);
     let merged = dir.path().join("merged");
-    let mut args = vec!["merge"];
-    args.extend(parts.iter().map(|p| s(p)));
-    args.extend(["--out", s(&merged)]);
-    ok(&args);
+    merge(&parts, &merged);
     assert_eq!(files(&whole), files(&merged));
     // Two rows per point, trace first; the gated workload reports its block and FLOPs saving.
     let mut r = csv::Reader::from_path(whole.join("sweep.csv")).unwrap();
