@@ -6,6 +6,9 @@ use cdg_core::{ArchConfig, ConvParams, Dataflow, DramBandwidth, Layer, LayerShap
 use cdg_sim::{LayerOptions, LayerStats, simulate_layer};
 use proptest::prelude::*;
 
+mod common;
+use common::dataflow;
+
 fn layer_strategy() -> impl Strategy<Value = Layer> {
     (
         1u64..24,
@@ -39,14 +42,6 @@ fn layer_strategy() -> impl Strategy<Value = Layer> {
             .ok()
             .map(|shape| Layer { shape, gate: None })
         })
-}
-
-fn dataflow() -> impl Strategy<Value = Dataflow> {
-    prop_oneof![
-        Just(Dataflow::OutputStationary),
-        Just(Dataflow::WeightStationary),
-        Just(Dataflow::InputStationary)
-    ]
 }
 
 #[derive(Debug, Clone)]

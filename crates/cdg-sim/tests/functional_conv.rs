@@ -12,6 +12,9 @@ use cdg_sim::functional::{
 };
 use proptest::prelude::*;
 
+mod common;
+use common::dataflow;
+
 /// Direct convolution of input channels `c_lo..c_hi` only; out-of-range taps are zero (padding,
 /// and the implicit bottom/right padding of the ceil rule).
 fn direct_conv(l: &LayerShape, x: &FeatureMap, w: &Filters, c_lo: usize, c_hi: usize) -> Vec<i64> {
@@ -60,14 +63,6 @@ struct Case {
     cols: u64,
     dataflow: Dataflow,
     seed: u64,
-}
-
-fn dataflow() -> impl Strategy<Value = Dataflow> {
-    prop_oneof![
-        Just(Dataflow::OutputStationary),
-        Just(Dataflow::WeightStationary),
-        Just(Dataflow::InputStationary),
-    ]
 }
 
 fn case() -> impl Strategy<Value = Case> {

@@ -7,6 +7,9 @@ use cdg_sim::functional::{GatedSchedule, PassDims, PassSchedule, overlapped_cycl
 use cdg_sim::reference::{Matrix, ReferenceError, run_gated, run_gemm};
 use proptest::prelude::*;
 
+mod common;
+use common::dataflow;
+
 fn matrix(rows: usize, cols: usize, seed: u64) -> Matrix {
     let mut x = seed | 1;
     Matrix::from_fn(rows, cols, |_, _| {
@@ -38,14 +41,6 @@ fn array(rows: u64, cols: u64, dataflow: Dataflow, overlap_folds: bool) -> Array
         dataflow,
         overlap_folds,
     }
-}
-
-fn dataflow() -> impl Strategy<Value = Dataflow> {
-    prop_oneof![
-        Just(Dataflow::OutputStationary),
-        Just(Dataflow::WeightStationary),
-        Just(Dataflow::InputStationary),
-    ]
 }
 
 /// DESIGN §4: (Sr, Sc, T) of each dataflow.

@@ -8,13 +8,8 @@ use cdg_sim::reference::run_gemm;
 use cdg_sim::{LayerOptions, simulate_layer};
 use proptest::prelude::*;
 
-fn dataflow() -> impl Strategy<Value = Dataflow> {
-    prop_oneof![
-        Just(Dataflow::OutputStationary),
-        Just(Dataflow::WeightStationary),
-        Just(Dataflow::InputStationary),
-    ]
-}
+mod common;
+use common::dataflow;
 
 fn arch(rows: u64, cols: u64, dataflow: Dataflow, overlap: bool) -> ArchConfig {
     let mut a = ArchConfig::default_with("reference");

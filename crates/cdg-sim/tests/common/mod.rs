@@ -1,5 +1,8 @@
-//! Helpers shared by the gated property tests (`reference_gated.rs`, `reference_vs_gated.rs`):
-//! the dataflow and policy strategies and the random gated conv layer both draw.
+//! Helpers shared by the property tests: the dataflow and policy strategies, an LCG and the
+//! random gated conv layer. The gated tests (`reference_gated.rs`, `reference_vs_gated.rs`) use
+//! them all, the others only `dataflow`, hence the `dead_code` allowance.
+
+#![allow(dead_code)]
 
 use cdg_core::{
     ConvParams, Dataflow, GateBlock, GateSpec, LayerMasks, LayerShape, OutputRule, SkipPolicy,
