@@ -1,8 +1,8 @@
 //! `cdg sim` end to end: SCALE-Sim drop-in (its own .cfg and topology, COMPUTE_REPORT.csv in
 //! its format), our reports, `--set` overrides, and bad input.
 
-use crate::support::{cdg, root};
-use crate::sweep_fixtures::s;
+use crate::support::root;
+use crate::sweep_fixtures::{fails, ok, s};
 use std::fs;
 use std::path::Path;
 
@@ -61,22 +61,6 @@ fn sim<'a>(
     args
 }
 
-fn run_ok(args: &[&str]) -> String {
-    let out = cdg().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "cdg {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn run_err(args: &[&str]) -> String {
-    let out = cdg().args(args).output().unwrap();
-    assert!(!out.status.success(), "cdg {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
-
 fn csv_column(path: &Path, column: &str) -> Vec<String> {
     let text = fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
@@ -95,7 +79,8 @@ fn scalesim_drop_in_writes_its_compute_report() {
     fs::write(&cfg, CFG_WS_32X8).unwrap();
     fs::write(&topo, TOPOLOGY).unwrap();
     let out = dir.path().join("out");
-    let stdout = run_ok(&sim("--scalesim-cfg", &cfg, &topo, &out, &[]));
+    let stdout =
+        String::from_utf8(ok(&sim("--scalesim-cfg", &cfg, &topo, &out, &[])).stdout).unwrap();
     assert!(
         stdout.contains("conv1") && stdout.contains("8752"),
         "{stdout}"
@@ -136,7 +121,7 @@ fn arch_and_topology_with_overrides() {
     fs::write(&topo, TOPOLOGY).unwrap();
     let out = dir.path().join("out");
     let arch = root().join("arch-configs/os-16x16-int8.toml");
-    run_ok(&sim(
+    ok(&sim(
         "--arch",
         &arch,
         &topo,
@@ -174,14 +159,14 @@ fn nm_topology_on_os_is_a_clear_error() {
     )
     .unwrap();
     let arch = root().join("arch-configs/os-16x16-int8.toml");
-    let err = run_err(&sim("--arch", &arch, &topo, &dir.path().join("out"), &[]));
+    let err = fails(&sim("--arch", &arch, &topo, &dir.path().join("out"), &[]));
     assert!(
         err.contains("`sparse`") && err.contains("weight-stationary"),
         "{err}"
     );
     // And on WS it runs as SCALE-Sim does: 126 719 + 1 cycles.
     let out = dir.path().join("ws");
-    run_ok(&sim(
+    ok(&sim(
         "--arch",
         &arch,
         &topo,
@@ -212,13 +197,13 @@ fn bad_inputs_name_the_file_and_key() {
         CFG_WS_32X8.replace("ArrayHeight:    32", "ArrayHeight:    many"),
     )
     .unwrap();
-    let err = run_err(&sim("--scalesim-cfg", &cfg, &topo, &out, &[]));
+    let err = fails(&sim("--scalesim-cfg", &cfg, &topo, &out, &[]));
     assert!(
         err.contains("bad.cfg") && err.contains("ArrayHeight"),
         "{err}"
     );
     let arch = root().join("arch-configs/os-16x16-int8.toml");
-    let err = run_err(&sim(
+    let err = fails(&sim(
         "--arch",
         &arch,
         &topo,
@@ -232,13 +217,13 @@ fn bad_inputs_name_the_file_and_key() {
         "Layer, H, W, R, S, C, M, stride\nhuge, 4, 4, 5, 5, 3, 8, 1\n",
     )
     .unwrap();
-    let err = run_err(&sim("--arch", &arch, &big, &out, &[]));
+    let err = fails(&sim("--arch", &arch, &big, &out, &[]));
     assert!(
         err.contains("big.csv:2") && err.contains("larger than the padded input"),
         "{err}"
     );
     assert!(!out.join("layers.csv").exists(), "nothing written on error");
-    let err = run_err(&["sim", "--arch", arch.to_str().unwrap(), "--out", "x"]);
+    let err = fails(&["sim", "--arch", arch.to_str().unwrap(), "--out", "x"]);
     assert!(
         err.contains("--trace") || err.contains("--topology"),
         "{err}"
