@@ -7,9 +7,7 @@ use crate::memory::{
     FoldWork, MemoryModel, MemoryTotals, OperandFootprint, OutputUse, TileUse,
     touched_input_elements,
 };
-use crate::stats::{
-    Compulsory, LayerStats, NetworkStats, NetworkTotals, SampleMax, ScaleSimFigures,
-};
+use crate::stats::{Compulsory, LayerStats, NetworkStats, SampleMax, ScaleSimFigures};
 use cdg_core::{
     Accesses, ArchConfig, Bytes, Cycles, Dataflow, GemmDims, Layer, Macs, MaskSet, Microseconds,
     Network,
@@ -412,19 +410,5 @@ pub fn simulate_network_with(
         .enumerate()
         .map(|(i, l)| simulate_layer(arch, l, opts.get(i).unwrap_or(&default)))
         .collect::<Result<Vec<_>, _>>()?;
-    let totals = NetworkTotals::of(&layers);
-    let mut stats = NetworkStats {
-        arch_name: arch.name.clone(),
-        dataflow: arch.array.dataflow,
-        array_rows: arch.array.rows,
-        array_cols: arch.array.cols,
-        frequency_mhz: arch.clock.frequency_mhz,
-        sample: None,
-        samples: 1,
-        layers,
-        totals,
-        max: SampleMax::default(),
-    };
-    stats.max = stats.own_max();
-    Ok(stats)
+    Ok(NetworkStats::of_layers(arch, None, layers))
 }

@@ -1064,35 +1064,13 @@ pub fn simulate_samples(
                     }
                 })
                 .collect();
-            network_stats(arch, Some(s), layers)
+            NetworkStats::of_layers(arch, Some(s), layers)
         })
         .collect();
     let mean = summarize(&per_sample).ok_or_else(|| {
         SimError::Mismatch("the mask set has no samples; expected at least 1".into())
     })?;
     Ok(SampledStats { per_sample, mean })
-}
-
-fn network_stats(
-    arch: &ArchConfig,
-    sample: Option<usize>,
-    layers: Vec<LayerStats>,
-) -> NetworkStats {
-    let totals = NetworkTotals::of(&layers);
-    let mut stats = NetworkStats {
-        arch_name: arch.name.clone(),
-        dataflow: arch.array.dataflow,
-        array_rows: arch.array.rows,
-        array_cols: arch.array.cols,
-        frequency_mhz: arch.clock.frequency_mhz,
-        sample,
-        samples: 1,
-        layers,
-        totals,
-        max: SampleMax::default(),
-    };
-    stats.max = stats.own_max();
-    stats
 }
 
 /// Rounded mean of counts.

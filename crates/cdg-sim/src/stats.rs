@@ -4,7 +4,9 @@
 
 use crate::energy::EnergyBreakdown;
 use crate::memory::{DramTraffic, SramAccesses};
-use cdg_core::{Accesses, Bytes, Cycles, Dataflow, GemmDims, Macs, Microseconds, PicoJoules};
+use cdg_core::{
+    Accesses, ArchConfig, Bytes, Cycles, Dataflow, GemmDims, Macs, Microseconds, PicoJoules,
+};
 use serde::Serialize;
 
 /// Compulsory DRAM traffic of a layer: every unique input element touched by a window, every
@@ -365,6 +367,30 @@ pub struct NetworkStats {
 }
 
 impl NetworkStats {
+    /// The stats of one run on `arch` (one `sample`, or `None` for a dense run): `layers`,
+    /// their totals, and the run's own figures as its maxima.
+    pub(crate) fn of_layers(
+        arch: &ArchConfig,
+        sample: Option<usize>,
+        layers: Vec<LayerStats>,
+    ) -> Self {
+        let totals = NetworkTotals::of(&layers);
+        let mut stats = Self {
+            arch_name: arch.name.clone(),
+            dataflow: arch.array.dataflow,
+            array_rows: arch.array.rows,
+            array_cols: arch.array.cols,
+            frequency_mhz: arch.clock.frequency_mhz,
+            sample,
+            samples: 1,
+            layers,
+            totals,
+            max: SampleMax::default(),
+        };
+        stats.max = stats.own_max();
+        stats
+    }
+
     /// This run's own network figures as maxima.
     pub fn own_max(&self) -> SampleMax {
         SampleMax {
