@@ -287,6 +287,24 @@ proptest! {
     }
 }
 
+/// An ungated 1×1 convolution (stride 1, no padding) of a `c`×`h`×`w` input into `n` channels.
+fn pointwise(name: &str, c: u64, h: u64, w: u64, n: u64) -> Layer {
+    let params = ConvParams {
+        in_channels: c,
+        in_height: h,
+        in_width: w,
+        out_channels: n,
+        kernel: [1, 1],
+        stride: 1,
+        padding: 0,
+        rule: OutputRule::Floor,
+    };
+    Layer {
+        shape: LayerShape::conv(name, params).unwrap(),
+        gate: None,
+    }
+}
+
 #[test]
 fn overlap_saves_the_fill_of_every_fold_after_the_first() {
     // GEMM M256 N128 K256 on 32×32: 32 OS folds of 256 + 62 cycles.
@@ -327,23 +345,7 @@ fn a_starved_layer_stalls_by_hand_computed_amounts() {
     // One OS fold (M = 4, N = 4, K = 8 on 4×4): 8 + 6 = 14 compute cycles. Prefetch fetches
     // the 4×8 ifmap (1×4×8 input, 32 B) and 8×4 filter (32 B) at 2 B/cycle: 32 cycles; the
     // 16 B of outputs drain after: 8 cycles.
-    let l = Layer {
-        shape: LayerShape::conv(
-            "tiny",
-            ConvParams {
-                in_channels: 8,
-                in_height: 4,
-                in_width: 1,
-                out_channels: 4,
-                kernel: [1, 1],
-                stride: 1,
-                padding: 0,
-                rule: OutputRule::Floor,
-            },
-        )
-        .unwrap(),
-        gate: None,
-    };
+    let l = pointwise("tiny", 8, 4, 1, 4);
     let mut a = ArchConfig::default_with("t");
     a.array.rows = 4;
     a.array.cols = 4;
@@ -359,23 +361,7 @@ fn a_starved_layer_stalls_by_hand_computed_amounts() {
 #[test]
 fn refetch_when_the_ifmap_does_not_fit() {
     // OS, 2 column folds; an ifmap bigger than half the buffer is streamed once per column fold.
-    let l = Layer {
-        shape: LayerShape::conv(
-            "big",
-            ConvParams {
-                in_channels: 64,
-                in_height: 32,
-                in_width: 32,
-                out_channels: 32,
-                kernel: [1, 1],
-                stride: 1,
-                padding: 0,
-                rule: OutputRule::Floor,
-            },
-        )
-        .unwrap(),
-        gate: None,
-    };
+    let l = pointwise("big", 64, 32, 32, 32);
     let mut raw: RawArchConfig = ArchConfig::default_with("t").to_raw();
     raw.array.rows = Some(16);
     raw.array.cols = Some(16);
@@ -394,23 +380,7 @@ fn refetch_when_the_ifmap_does_not_fit() {
 #[test]
 fn ws_psums_spill_when_they_do_not_fit() {
     // WS with K = 64 on 16 rows: 4 row folds accumulate onto M·N_j = 1024·16 = 16 KiB psums.
-    let l = Layer {
-        shape: LayerShape::conv(
-            "spill",
-            ConvParams {
-                in_channels: 64,
-                in_height: 32,
-                in_width: 32,
-                out_channels: 16,
-                kernel: [1, 1],
-                stride: 1,
-                padding: 0,
-                rule: OutputRule::Floor,
-            },
-        )
-        .unwrap(),
-        gate: None,
-    };
+    let l = pointwise("spill", 64, 32, 32, 16);
     let mut a = ArchConfig::default_with("t");
     a.array.dataflow = Dataflow::WeightStationary;
     a.memory.dram_bandwidth = DramBandwidth::Unlimited;
