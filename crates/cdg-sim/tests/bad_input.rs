@@ -3,6 +3,9 @@
 use cdg_core::{ArchConfig, ConvParams, Dataflow, Layer, LayerShape, Network, OutputRule};
 use cdg_sim::{LayerOptions, NmSparsity, simulate_layer, simulate_network, simulate_network_with};
 
+mod common;
+use common::pointwise;
+
 fn params(h: u64, k: u64, stride: u64, padding: u64) -> ConvParams {
     ConvParams {
         in_channels: 3,
@@ -97,23 +100,7 @@ fn per_layer_options_must_match_the_network() {
 #[test]
 fn absurd_fold_counts_are_refused_not_hung() {
     // A 1×1 OS array on a layer with M·N = 2^30 outputs would walk 2^30 folds.
-    let layer = Layer {
-        shape: LayerShape::conv(
-            "wide",
-            ConvParams {
-                in_channels: 1,
-                in_height: 1 << 12,
-                in_width: 1 << 12,
-                out_channels: 64,
-                kernel: [1, 1],
-                stride: 1,
-                padding: 0,
-                rule: OutputRule::Floor,
-            },
-        )
-        .unwrap(),
-        gate: None,
-    };
+    let layer = pointwise("wide", 1, 1 << 12, 1 << 12, 64);
     let mut a = ArchConfig::default_with("t");
     a.array.rows = 1;
     a.array.cols = 1;

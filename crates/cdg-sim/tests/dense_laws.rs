@@ -7,7 +7,7 @@ use cdg_sim::{LayerOptions, LayerStats, simulate_layer};
 use proptest::prelude::*;
 
 mod common;
-use common::dataflow;
+use common::{dataflow, pointwise};
 
 fn layer_strategy() -> impl Strategy<Value = Layer> {
     (
@@ -284,24 +284,6 @@ proptest! {
         prop_assert!(s.utilization > 0.0 && s.utilization <= 1.0, "{}", s.utilization);
         prop_assert!(s.scalesim.mapping_efficiency > 0.0 && s.scalesim.mapping_efficiency <= 1.0);
         prop_assert!(s.scalesim.compute_utilization <= 1.0);
-    }
-}
-
-/// An ungated 1×1 convolution (stride 1, no padding) of a `c`×`h`×`w` input into `n` channels.
-fn pointwise(name: &str, c: u64, h: u64, w: u64, n: u64) -> Layer {
-    let params = ConvParams {
-        in_channels: c,
-        in_height: h,
-        in_width: w,
-        out_channels: n,
-        kernel: [1, 1],
-        stride: 1,
-        padding: 0,
-        rule: OutputRule::Floor,
-    };
-    Layer {
-        shape: LayerShape::conv(name, params).unwrap(),
-        gate: None,
     }
 }
 

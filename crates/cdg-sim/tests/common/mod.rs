@@ -1,11 +1,12 @@
-//! Helpers shared by the property tests: the dataflow and policy strategies, an LCG and the
-//! random gated conv layer. The gated tests (`reference_gated.rs`, `reference_vs_gated.rs`) use
-//! them all, the others only `dataflow`, hence the `dead_code` allowance.
+//! Helpers shared by the property tests: the dataflow and policy strategies, an LCG, the
+//! random gated conv layer and a 1×1 conv layer. The gated tests (`reference_gated.rs`, `reference_vs_gated.rs`) use
+//! them all, the others only `dataflow` or `pointwise`, hence the `dead_code` allowance.
 
 #![allow(dead_code)]
 
 use cdg_core::{
-    ConvParams, Dataflow, GateBlock, GateSpec, LayerMasks, LayerShape, OutputRule, SkipPolicy,
+    ConvParams, Dataflow, GateBlock, GateSpec, Layer, LayerMasks, LayerShape, OutputRule,
+    SkipPolicy,
 };
 use proptest::prelude::*;
 
@@ -71,4 +72,22 @@ pub fn gated_case(
     })
     .unwrap();
     Some((layer, spec, masks))
+}
+
+/// An ungated 1×1 convolution (stride 1, no padding) of a `c`×`h`×`w` input into `n` channels.
+pub fn pointwise(name: &str, c: u64, h: u64, w: u64, n: u64) -> Layer {
+    let params = ConvParams {
+        in_channels: c,
+        in_height: h,
+        in_width: w,
+        out_channels: n,
+        kernel: [1, 1],
+        stride: 1,
+        padding: 0,
+        rule: OutputRule::Floor,
+    };
+    Layer {
+        shape: LayerShape::conv(name, params).unwrap(),
+        gate: None,
+    }
 }
