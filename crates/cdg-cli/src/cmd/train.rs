@@ -747,6 +747,37 @@ fn write_outputs(
     Ok(())
 }
 
+/// With `--resume`, reads the checkpoint at `ckpt_path`, checks it was written with the same
+/// options, and returns it with the metrics rows stored in its header; `None` otherwise.
+pub(super) fn read_resume(
+    plan: &TrainPlan,
+    ckpt_path: &std::path::Path,
+) -> anyhow::Result<Option<(Checkpoint, Vec<MetricsRow>)>> {
+    if !plan.resume {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(ckpt_path)
+        .with_context(|| format!("--resume: reading {}", ckpt_path.display()))?;
+    let ckpt = Checkpoint::from_bytes(&bytes)
+        .with_context(|| format!("--resume: {}", ckpt_path.display()))?;
+    let stored = ckpt.meta.get("plan").cloned().unwrap_or_default();
+    let now = serde_json::to_value(plan).expect("plan serialises");
+    if stored != now {
+        bail!(
+            "--resume: {} was written with different options\n  checkpoint: {stored}\n  now:        {now}",
+            ckpt_path.display()
+        );
+    }
+    let rows = serde_json::from_value(ckpt.meta.get("metrics").cloned().unwrap_or_default())
+        .with_context(|| {
+            format!(
+                "--resume: {}: metrics in the checkpoint header",
+                ckpt_path.display()
+            )
+        })?;
+    Ok(Some((ckpt, rows)))
+}
+
 fn run_supervised(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
     let split = load_data(plan)?;
     let train = &split.train;
@@ -756,26 +787,8 @@ fn run_supervised(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating output directory {}", plan.out.display()))?;
     let ckpt_path = plan.out.join(CHECKPOINT_FILE);
     let mut rows: Vec<MetricsRow> = Vec::new();
-    if plan.resume {
-        let bytes = std::fs::read(&ckpt_path)
-            .with_context(|| format!("--resume: reading {}", ckpt_path.display()))?;
-        let ckpt = Checkpoint::from_bytes(&bytes)
-            .with_context(|| format!("--resume: {}", ckpt_path.display()))?;
-        let stored = ckpt.meta.get("plan").cloned().unwrap_or_default();
-        let now = serde_json::to_value(plan).expect("plan serialises");
-        if stored != now {
-            bail!(
-                "--resume: {} was written with different options\n  checkpoint: {stored}\n  now:        {now}",
-                ckpt_path.display()
-            );
-        }
-        rows = serde_json::from_value(ckpt.meta.get("metrics").cloned().unwrap_or_default())
-            .with_context(|| {
-                format!(
-                    "--resume: {}: metrics in the checkpoint header",
-                    ckpt_path.display()
-                )
-            })?;
+    if let Some((ckpt, stored_rows)) = read_resume(plan, &ckpt_path)? {
+        rows = stored_rows;
         trainer
             .restore(&ckpt)
             .with_context(|| format!("--resume: {}", ckpt_path.display()))?;

@@ -7,12 +7,13 @@
 //! kNN and linear probe, `summary.json`, and for gated runs the trace `DIR/trace/` of the
 //! evaluation gates of `--trace-samples` test images.
 
-use super::{CHECKPOINT_FILE, MetricsRow, TrainPlan, load_data, meta_of, write_outputs};
+use super::{
+    CHECKPOINT_FILE, MetricsRow, TrainPlan, load_data, meta_of, read_resume, write_outputs,
+};
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::trace::{Trace, write_trace};
 use cdg_train::TrainError;
-use cdg_train::checkpoint::Checkpoint;
 use cdg_train::data::{DataSplit, Dataset};
 use cdg_train::eval::ProbeConfig;
 use cdg_train::ssl::{EvalGates, LayerCalibration, SslTrainer};
@@ -83,26 +84,8 @@ pub(super) fn run_ssl(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating output directory {}", plan.out.display()))?;
     let ckpt_path = plan.out.join(CHECKPOINT_FILE);
     let mut rows: Vec<MetricsRow> = Vec::new();
-    if plan.resume {
-        let bytes = std::fs::read(&ckpt_path)
-            .with_context(|| format!("--resume: reading {}", ckpt_path.display()))?;
-        let ckpt = Checkpoint::from_bytes(&bytes)
-            .with_context(|| format!("--resume: {}", ckpt_path.display()))?;
-        let stored = ckpt.meta.get("plan").cloned().unwrap_or_default();
-        let now = serde_json::to_value(plan).expect("plan serialises");
-        if stored != now {
-            bail!(
-                "--resume: {} was written with different options\n  checkpoint: {stored}\n  now:        {now}",
-                ckpt_path.display()
-            );
-        }
-        rows = serde_json::from_value(ckpt.meta.get("metrics").cloned().unwrap_or_default())
-            .with_context(|| {
-                format!(
-                    "--resume: {}: metrics in the checkpoint header",
-                    ckpt_path.display()
-                )
-            })?;
+    if let Some((ckpt, stored_rows)) = read_resume(plan, &ckpt_path)? {
+        rows = stored_rows;
         trainer
             .restore(&ckpt)
             .with_context(|| format!("--resume: {}", ckpt_path.display()))?;
