@@ -41,13 +41,15 @@ pub struct RunArgs {
     /// Directory of shipped trace directories, used when present (each holds manifest.json).
     #[arg(long, value_name = "DIR", default_value = "traces")]
     pub traces: PathBuf,
-    /// Synthetic traces: samples per trace (more is slower and smoother).
+    /// Samples per trace: test images traced after training, or synthetic samples (more is
+    /// slower and smoother).
     #[arg(long, default_value_t = 64)]
     pub samples: usize,
-    /// Synthetic traces: fraction of gate blocks on, in [0, 1].
+    /// With --no-train and synthetic traces: fraction of gate blocks on, in [0, 1].
     #[arg(long, default_value_t = 0.5)]
     pub density: f64,
-    /// Synthetic traces: ResNet-18 width multiplier (the trainer's CPU default is 0.25).
+    /// ResNet-18 width multiplier of the trained (or synthetic) models (the trainer's CPU
+    /// default is 0.25).
     #[arg(long, default_value_t = 0.25)]
     pub width: f64,
     /// Synthetic traces: random seed.
