@@ -747,6 +747,34 @@ fn write_outputs(
     Ok(())
 }
 
+/// An epoch's result, or the error that ends the run: a non-finite loss becomes a "diverged"
+/// message saying which checkpoint (written after `completed_epochs`) is kept.
+pub(super) fn epoch_outcome<R>(
+    report: Result<R, TrainError>,
+    bar: &indicatif::ProgressBar,
+    completed_epochs: usize,
+    ckpt_path: &std::path::Path,
+) -> anyhow::Result<R> {
+    match report {
+        Ok(r) => Ok(r),
+        Err(TrainError::NonFinite { loss, epoch, step }) => {
+            bar.abandon();
+            let kept = if ckpt_path.exists() {
+                format!(
+                    "the last good checkpoint (epoch {completed_epochs}) is kept in {}",
+                    ckpt_path.display()
+                )
+            } else {
+                "no checkpoint had been written yet".to_owned()
+            };
+            bail!(
+                "training diverged: loss {loss} at epoch {epoch}, step {step}; {kept}. Try a smaller --lr."
+            );
+        }
+        Err(e) => Err(e).context("training"),
+    }
+}
+
 /// With `--resume`, reads the checkpoint at `ckpt_path`, checks it was written with the same
 /// options, and returns it with the metrics rows stored in its header; `None` otherwise.
 pub(super) fn read_resume(
@@ -818,25 +846,7 @@ fn run_supervised(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
                 seen as f64 / start.elapsed().as_secs_f64()
             ));
         });
-        let report = match report {
-            Ok(r) => r,
-            Err(TrainError::NonFinite { loss, epoch, step }) => {
-                bar.abandon();
-                let kept = if ckpt_path.exists() {
-                    format!(
-                        "the last good checkpoint (epoch {}) is kept in {}",
-                        trainer.epoch,
-                        ckpt_path.display()
-                    )
-                } else {
-                    "no checkpoint had been written yet".to_owned()
-                };
-                bail!(
-                    "training diverged: loss {loss} at epoch {epoch}, step {step}; {kept}. Try a smaller --lr."
-                );
-            }
-            Err(e) => return Err(e).context("training"),
-        };
+        let report = epoch_outcome(report, &bar, trainer.epoch, &ckpt_path)?;
         let secs = start.elapsed().as_secs_f64();
         let acc = trainer.evaluate(&split.test)?;
         last_acc = Some(acc);

@@ -8,12 +8,12 @@
 //! evaluation gates of `--trace-samples` test images.
 
 use super::{
-    CHECKPOINT_FILE, MetricsRow, TrainPlan, load_data, meta_of, read_resume, write_outputs,
+    CHECKPOINT_FILE, MetricsRow, TrainPlan, epoch_outcome, load_data, meta_of, read_resume,
+    write_outputs,
 };
 use crate::ui::Ui;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use cdg_io::trace::{Trace, write_trace};
-use cdg_train::TrainError;
 use cdg_train::data::{DataSplit, Dataset};
 use cdg_train::eval::ProbeConfig;
 use cdg_train::ssl::{EvalGates, LayerCalibration, SslTrainer};
@@ -128,25 +128,7 @@ pub(super) fn run_ssl(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
                 seen as f64 / start.elapsed().as_secs_f64()
             ));
         });
-        let report = match report {
-            Ok(r) => r,
-            Err(TrainError::NonFinite { loss, epoch, step }) => {
-                bar.abandon();
-                let kept = if ckpt_path.exists() {
-                    format!(
-                        "the last good checkpoint (epoch {}) is kept in {}",
-                        trainer.epoch,
-                        ckpt_path.display()
-                    )
-                } else {
-                    "no checkpoint had been written yet".to_owned()
-                };
-                bail!(
-                    "training diverged: loss {loss} at epoch {epoch}, step {step}; {kept}. Try a smaller --lr."
-                );
-            }
-            Err(e) => return Err(e).context("training"),
-        };
+        let report = epoch_outcome(report, &bar, trainer.epoch, &ckpt_path)?;
         let secs = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let knn_due = plan.knn_every > 0 && (e % plan.knn_every == 0) || e == plan.epochs;
