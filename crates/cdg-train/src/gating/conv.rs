@@ -371,15 +371,8 @@ impl<T: Scalar> GatedConv<T> {
 
     /// The geometry of the full convolution for an input of H×W.
     pub fn geom(&self, in_height: usize, in_width: usize) -> ConvGeom {
-        ConvGeom {
-            in_channels: self.in_channels,
-            in_height,
-            in_width,
-            out_channels: self.out_channels,
-            kernel: [self.config.kernel; 2],
-            stride: self.config.stride,
-            padding: self.config.padding,
-        }
+        self.config
+            .geom(self.in_channels, self.out_channels, in_height, in_width)
     }
 
     fn weight4(&self) -> ArrayView4<'_, T> {

@@ -21,6 +21,27 @@ pub struct Conv2dConfig {
     pub bias: bool,
 }
 
+impl Conv2dConfig {
+    /// The geometry of this convolution from `in_channels` to `out_channels` on an H×W input.
+    pub fn geom(
+        &self,
+        in_channels: usize,
+        out_channels: usize,
+        in_height: usize,
+        in_width: usize,
+    ) -> ConvGeom {
+        ConvGeom {
+            in_channels,
+            in_height,
+            in_width,
+            out_channels,
+            kernel: [self.kernel; 2],
+            stride: self.stride,
+            padding: self.padding,
+        }
+    }
+}
+
 impl Default for Conv2dConfig {
     /// 3×3, stride 1, padding 1, no bias.
     fn default() -> Self {
@@ -130,15 +151,8 @@ impl<T: Scalar> Conv2d<T> {
 
     /// The geometry for an input of H×W.
     pub fn geom(&self, in_height: usize, in_width: usize) -> ConvGeom {
-        ConvGeom {
-            in_channels: self.in_channels,
-            in_height,
-            in_width,
-            out_channels: self.out_channels,
-            kernel: [self.config.kernel; 2],
-            stride: self.config.stride,
-            padding: self.config.padding,
-        }
+        self.config
+            .geom(self.in_channels, self.out_channels, in_height, in_width)
     }
 
     fn weight4(&self) -> ArrayView4<'_, T> {
