@@ -1,5 +1,6 @@
 //! Real skipping vs dense on the gated 3×3 layers of ResNet-18 CIFAR (width 0.25 and 1):
-//! wall time of the dense convolution (same kernels), the masked path and the skipping path
+//! wall time of the dense convolution (same kernels; with the skipping path's micro-kernel and
+//! as explicit im2col + GEMM), the masked path and the skipping path
 //! at gate sparsity 0.3 / 0.5 / 0.7, structured (16×1×1) and unstructured gates, batch 16.
 //! Speed-up = dense / skip; the ideal with base_partitions 4 is 1/(¼ + ¾·(1 − sparsity)).
 //!
@@ -40,9 +41,12 @@ fn bench(c: &mut Criterion) {
                 rng.random_range(-1.0..1.0)
             });
             let base = ch.div_ceil(4);
+            let sc = SkipConv::new(w.view(), base, 1, 1, [1, 1, 1]);
             group.bench_function(BenchmarkId::new("dense", &name), |b| {
-                let sc = SkipConv::new(w.view(), base, 1, 1, [1, 1, 1]);
                 b.iter(|| black_box(sc.forward_dense(x.view())))
+            });
+            group.bench_function(BenchmarkId::new("dense-im2col", &name), |b| {
+                b.iter(|| black_box(sc.forward_dense_im2col(x.view())))
             });
             for (gname, block) in [("structured", [16, 1, 1]), ("unstructured", [1, 1, 1])] {
                 let sc = SkipConv::new(w.view(), base, 1, 1, block);

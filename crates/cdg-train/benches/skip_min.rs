@@ -1,8 +1,10 @@
-//! Robust companion of the `skip` criterion bench for shared machines: dense and skipping
-//! paths are timed interleaved, 25 rounds each, and the minimum is kept (contention only
-//! ever adds time). Prints, per width, granularity and sparsity, the summed time over the
-//! four stages' representative gated 3×3 convolutions (ResNet-18 CIFAR, batch 16) and the
-//! speed-up dense / skip next to the ideal 1/(¼ + ¾(1 − sparsity)).
+//! Robust companion of the `skip` criterion bench for shared machines: the dense paths and
+//! the skipping path are timed interleaved, 25 rounds each, and the minimum is kept
+//! (contention only ever adds time). Prints, per width, granularity and sparsity, the summed
+//! time over the four stages' representative gated 3×3 convolutions (ResNet-18 CIFAR, batch
+//! 16) and the speed-up over the dense path with the same micro-kernel (`forward_dense`, the
+//! fastest dense path here) and over explicit im2col + GEMM (`forward_dense_im2col`), next to
+//! the ideal 1/(¼ + ¾(1 − sparsity)).
 //!
 //! `cargo bench -p cdg-train --bench skip_min`
 
@@ -14,24 +16,26 @@ use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
 use std::time::Instant;
 
-fn min_time(rounds: usize, mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
-    let (mut a, mut b) = (f64::INFINITY, f64::INFINITY);
+/// Minimum wall time of each closure over `rounds` interleaved rounds.
+fn min_times<const N: usize>(rounds: usize, fs: &mut [&mut dyn FnMut(); N]) -> [f64; N] {
+    let mut best = [f64::INFINITY; N];
     for _ in 0..rounds {
-        let t = Instant::now();
-        f();
-        a = a.min(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        g();
-        b = b.min(t.elapsed().as_secs_f64());
+        for (f, b) in fs.iter_mut().zip(best.iter_mut()) {
+            let t = Instant::now();
+            f();
+            *b = b.min(t.elapsed().as_secs_f64());
+        }
     }
-    (a, b)
+    best
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     let batch = 16;
-    println!("width | gates | sparsity | dense ms | skip ms | speed-up | ideal");
-    println!("---|---|---|---|---|---|---");
+    println!(
+        "width | gates | sparsity | dense ms | im2col ms | skip ms | speed-up | vs im2col | ideal"
+    );
+    println!("---|---|---|---|---|---|---|---|---");
     for width in [0.25, 1.0] {
         let layers: Vec<(usize, usize)> = [(64, 32), (128, 16), (256, 8), (512, 4)]
             .iter()
@@ -54,27 +58,35 @@ fn main() {
             ("unstructured", [1, 1, 1]),
         ] {
             for sp in [0.3, 0.5, 0.7] {
-                let (mut td, mut ts) = (0.0, 0.0);
+                let (mut td, mut ti, mut ts) = (0.0, 0.0, 0.0);
                 for (&(c, hw), (w, x)) in layers.iter().zip(&data) {
                     let sc = SkipConv::new(w.view(), c.div_ceil(4), 1, 1, block);
                     let gates = random_gates(batch, block_grid(c, hw, hw, block), sp, 1);
-                    let (d, s) = min_time(
+                    let [d, i, s] = min_times(
                         25,
-                        || {
-                            black_box(sc.forward_dense(x.view()));
-                        },
-                        || {
-                            black_box(sc.forward_skip(x.view(), gates.view()));
-                        },
+                        &mut [
+                            &mut || {
+                                black_box(sc.forward_dense(x.view()));
+                            },
+                            &mut || {
+                                black_box(sc.forward_dense_im2col(x.view()));
+                            },
+                            &mut || {
+                                black_box(sc.forward_skip(x.view(), gates.view()));
+                            },
+                        ],
                     );
                     td += d;
+                    ti += i;
                     ts += s;
                 }
                 println!(
-                    "{width} | {gname} | {sp} | {:.2} | {:.2} | {:.2}× | {:.2}×",
+                    "{width} | {gname} | {sp} | {:.2} | {:.2} | {:.2} | {:.2}× | {:.2}× | {:.2}×",
                     td * 1e3,
+                    ti * 1e3,
                     ts * 1e3,
                     td / ts,
+                    ti / ts,
                     ideal_speedup(16, 64, sp)
                 );
             }

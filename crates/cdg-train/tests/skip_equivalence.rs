@@ -22,27 +22,44 @@ fn max_diff(a: &Array4<f32>, b: &Array4<f32>) -> f32 {
 #[test]
 fn skip_equals_masked_for_every_block_and_sparsity() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    for (block, stride) in [
-        ([16, 1, 1], 1),
-        ([1, 1, 1], 1),
-        ([4, 2, 2], 2),
-        ([5, 3, 1], 1),
+    // Blocks aligned to the 16-channel kernel chunks, ragged (20 = 16 + 4, 40 = 32 + 8),
+    // wider than a chunk (32 → two chunks per block), narrower (4, 5) and unstructured;
+    // 3×3 with padding 1, 1×1 without, 5×5 with padding 2; strides 1 and 2.
+    for (block, stride, n_out, k, pad) in [
+        ([16, 1, 1], 1, 20, 3, 1),
+        ([1, 1, 1], 1, 20, 3, 1),
+        ([4, 2, 2], 2, 20, 3, 1),
+        ([5, 3, 1], 1, 20, 3, 1),
+        ([32, 1, 1], 1, 40, 3, 1),
+        ([16, 2, 2], 2, 40, 3, 1),
+        ([16, 1, 1], 2, 20, 1, 0),
+        ([8, 1, 1], 1, 20, 5, 2),
     ] {
-        let w = rand4(&mut rng, (20, 12, 3, 3));
+        let w = rand4(&mut rng, (n_out, 12, k, k));
         let x = rand4(&mut rng, (3, 12, 9, 9));
-        let sc = SkipConv::new(w.view(), 3, stride, 1, block);
+        let sc = SkipConv::new(w.view(), 3, stride, pad, block);
         let (ho, wo) = sc.out_hw(9, 9);
+        let case = format!("{block:?} {k}x{k} s{stride} n{n_out}");
         for sp in [0.0, 0.3, 0.5, 0.7, 1.0] {
-            let gates = random_gates(3, block_grid(20, ho, wo, block), sp, 7);
+            let gates = random_gates(3, block_grid(n_out, ho, wo, block), sp, 7);
             let m = sc.forward_masked(x.view(), gates.view());
             let s = sc.forward_skip(x.view(), gates.view());
-            assert!(max_diff(&m, &s) < 1e-4, "{block:?} s{stride} sparsity {sp}");
+            assert!(max_diff(&m, &s) < 1e-4, "{case} sparsity {sp}");
         }
-        let ones = random_gates(3, block_grid(20, ho, wo, block), 0.0, 0);
-        let d = sc.forward_dense(x.view());
-        let direct = cdg_train::ops::conv2d_direct(x.view(), w.view(), None, stride, 1);
-        assert!(max_diff(&d, &direct) < 1e-4);
-        assert!(max_diff(&sc.forward_skip(x.view(), ones.view()), &direct) < 1e-4);
+        let ones = random_gates(3, block_grid(n_out, ho, wo, block), 0.0, 0);
+        let direct = cdg_train::ops::conv2d_direct(x.view(), w.view(), None, stride, pad);
+        assert!(
+            max_diff(&sc.forward_dense(x.view()), &direct) < 1e-4,
+            "{case}"
+        );
+        assert!(
+            max_diff(&sc.forward_dense_im2col(x.view()), &direct) < 1e-4,
+            "{case}"
+        );
+        assert!(
+            max_diff(&sc.forward_skip(x.view(), ones.view()), &direct) < 1e-4,
+            "{case}"
+        );
     }
 }
 

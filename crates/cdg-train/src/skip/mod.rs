@@ -2,15 +2,18 @@
 //! for active gates.
 //!
 //! Per image, the input is unrolled pixel-major (one row of K = C·kh·kw values per output
-//! pixel). The base path is one GEMM over all pixels. For the conditional path, each channel
-//! block gathers the rows of the pixels whose gate is on into a compact matrix and multiplies
-//! it by its own slice of `W_cond` (one GEMM per channel block); unstructured gates
-//! (one channel per block) use a dot product per active output instead of a gather. The
-//! result equals the masked path `P + d ⊙ conv(x_cond, W_cond)` up to summation order.
+//! pixel), one tile of [`TILE_PIXELS`] pixels at a time. The base path is one GEMM over the
+//! tile. For the conditional path, each channel block lists the tile's pixels whose gate is
+//! on and multiplies their rows, read in place, by its slice of `W_cond` (pre-packed in
+//! 16-channel panels) with the fused gather-GEMM micro-kernel of [`kernel`]; unstructured
+//! gates (one channel per block) use a dot product per active output instead. The result
+//! equals the masked path `P + d ⊙ conv(x_cond, W_cond)` up to summation order.
+
+pub mod kernel;
 
 use crate::ops::ConvGeom;
 use crate::scalar::gemm;
-use ndarray::{Array2, Array4, ArrayView2, ArrayView3, ArrayView4, Axis, s};
+use ndarray::{Array2, Array4, ArrayView3, ArrayView4, Axis, s};
 use rayon::prelude::*;
 
 /// A gated convolution prepared for inference.
@@ -29,6 +32,13 @@ pub struct SkipConv {
     w_cond: Array2<f32>,
     /// The full weight N × K (dense path).
     w_full: Array2<f32>,
+    /// The full weight in chunks of at most [`kernel::LANES`] output channels, each
+    /// `(first channel, end channel, K × LANES panel)`; the base taps come first, so a
+    /// panel's first K_base rows are its base part. The chunks of all channels (in order)
+    /// come first, then, when channel blocks do not align to them, each block's own chunks.
+    chunks: Vec<(usize, usize, Vec<f32>)>,
+    /// Per channel block (structured gates): indices into `chunks` covering its channels.
+    block_chunks: Vec<Vec<usize>>,
 }
 
 /// Pixel-major im2col of one image (C×H×W, any layout): P × C·kh·kw, row `oh·W_out + ow`
@@ -116,6 +126,34 @@ impl SkipConv {
             .into_shape_with_order((n, c * k * k))
             .expect("standard");
         let split = base_channels * k * k;
+        let bc = block[0].max(1);
+        let kf = c * k * k;
+        let ws = w_full.as_slice().expect("fresh");
+        let lanes = kernel::LANES;
+        let mut chunks: Vec<(usize, usize, Vec<f32>)> = (0..n)
+            .step_by(lanes)
+            .map(|c0| {
+                let c1 = (c0 + lanes).min(n);
+                (c0, c1, kernel::pack_chunk(ws, kf, c0, c1))
+            })
+            .collect();
+        let mut block_chunks = Vec::new();
+        if bc > 1 {
+            for jb in 0..n.div_ceil(bc) {
+                let (b0, b1) = (jb * bc, ((jb + 1) * bc).min(n));
+                let mut ids = Vec::new();
+                for c0 in (b0..b1).step_by(lanes) {
+                    let c1 = (c0 + lanes).min(b1);
+                    if c0 % lanes == 0 && c1 == (c0 + lanes).min(n) {
+                        ids.push(c0 / lanes);
+                    } else {
+                        ids.push(chunks.len());
+                        chunks.push((c0, c1, kernel::pack_chunk(ws, kf, c0, c1)));
+                    }
+                }
+                block_chunks.push(ids);
+            }
+        }
         SkipConv {
             in_channels: c,
             out_channels: n,
@@ -127,6 +165,8 @@ impl SkipConv {
             w_base: w_full.slice(s![.., ..split]).to_owned(),
             w_cond: w_full.slice(s![.., split..]).to_owned(),
             w_full,
+            chunks,
+            block_chunks,
         }
     }
 
@@ -148,8 +188,25 @@ impl SkipConv {
         (g.out_height(), g.out_width())
     }
 
-    /// Dense convolution with the same kernels (the speed-up baseline).
+    /// Dense convolution with the same kernels and the same implicit-im2col micro-kernel as
+    /// the skipping path, every tap of every pixel (the speed-up baseline: the fastest dense
+    /// path here, so the speed-up measures skipped work, not a better kernel).
     pub fn forward_dense(&self, x: ArrayView4<'_, f32>) -> Array4<f32> {
+        let (n, _, h, w) = x.dim();
+        let g = self.geom(h, w);
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let mut y = Array4::<f32>::zeros((n, ho, wo, self.out_channels));
+        let group = image_group(n, ho * wo);
+        y.axis_chunks_iter_mut(Axis(0), group)
+            .into_par_iter()
+            .zip(x.axis_chunks_iter(Axis(0), group))
+            .for_each(|(yg, xg)| self.implicit_group(xg, None, &g, yg));
+        y.permuted_axes([0, 3, 1, 2])
+    }
+
+    /// Dense convolution as explicit im2col (pixel-major, tiles of [`TILE_PIXELS`]) and one
+    /// GEMM per tile through the `gemm` crate: the textbook CPU baseline.
+    pub fn forward_dense_im2col(&self, x: ArrayView4<'_, f32>) -> Array4<f32> {
         let (n, _, h, w) = x.dim();
         let g = self.geom(h, w);
         let (ho, wo) = (g.out_height(), g.out_width());
@@ -212,22 +269,47 @@ impl SkipConv {
     }
 
     /// Real skipping: the conditional part only where the gate is on.
+    ///
+    /// # Panics
+    /// If `gates` is not N × ⌈C_out/bc⌉ × ⌈H_out/bh⌉ × ⌈W_out/bw⌉ for this input.
     pub fn forward_skip(&self, x: ArrayView4<'_, f32>, gates: ArrayView4<'_, u8>) -> Array4<f32> {
         let (n, _, h, w) = x.dim();
         let g = self.geom(h, w);
         let (ho, wo) = (g.out_height(), g.out_width());
-        let mut y = Array4::<f32>::zeros((n, self.out_channels, ho, wo));
-        y.axis_iter_mut(Axis(0))
+        let [bc, bh, bw] = self.block;
+        let want = (
+            n,
+            self.out_channels.div_ceil(bc),
+            ho.div_ceil(bh),
+            wo.div_ceil(bw),
+        );
+        assert_eq!(
+            gates.dim(),
+            want,
+            "forward_skip: gate grid for {n} images of {h}×{w}"
+        );
+        if bc == 1 {
+            let mut y = Array4::<f32>::zeros((n, self.out_channels, ho, wo));
+            y.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .zip(x.axis_iter(Axis(0)))
+                .zip(gates.axis_iter(Axis(0)))
+                .for_each(|((yi, xi), gi)| self.skip_image_unstructured(xi, gi, &g, yi));
+            return y;
+        }
+        let mut y = Array4::<f32>::zeros((n, ho, wo, self.out_channels));
+        let group = image_group(n, ho * wo);
+        y.axis_chunks_iter_mut(Axis(0), group)
             .into_par_iter()
-            .zip(x.axis_iter(Axis(0)))
-            .zip(gates.axis_iter(Axis(0)))
-            .for_each(|((yi, xi), gi)| {
-                self.skip_image(xi, gi, &g, yi);
-            });
-        y
+            .zip(x.axis_chunks_iter(Axis(0), group))
+            .zip(gates.axis_chunks_iter(Axis(0), group))
+            .for_each(|((yg, xg), gg)| self.implicit_group(xg, Some(gg), &g, yg));
+        y.permuted_axes([0, 3, 1, 2])
     }
 
-    fn skip_image(
+    /// Unstructured gates (one channel per block): base GEMM per tile, then a dot product
+    /// per active output over the conditional columns.
+    fn skip_image_unstructured(
         &self,
         xi: ArrayView3<'_, f32>,
         gi: ArrayView3<'_, u8>,
@@ -236,82 +318,149 @@ impl SkipConv {
     ) {
         let (ho, wo) = (g.out_height(), g.out_width());
         let pixels = ho * wo;
-        let [bc, bh, bw] = self.block;
+        let [_, bh, bw] = self.block;
         let nout = self.out_channels;
         let mut yt = yi.into_shape_with_order((nout, pixels)).expect("fresh");
         let split = self.w_base.dim().1;
-        let gc = nout.div_ceil(bc);
-        let mut active: Vec<usize> = Vec::with_capacity(TILE_PIXELS);
-        let mut gathered: Vec<f32> = Vec::new();
-        let mut out: Vec<f32> = Vec::new();
         for p0 in (0..pixels).step_by(TILE_PIXELS) {
             let p1 = (p0 + TILE_PIXELS).min(pixels);
-            let tile = p1 - p0;
             let rows = im2row_range(xi, g, p0, p1);
-            gemm(
-                1.0,
-                self.w_base.view(),
-                rows.slice(s![.., ..split]).t(),
-                0.0,
-                yt.slice_mut(s![.., p0..p1]),
-            );
-            if self.base_channels == self.in_channels {
-                continue;
-            }
             let k = rows.dim().1;
-            let kc = k - split;
             let rs = rows.as_slice().expect("fresh");
-            for jb in 0..gc {
-                let c0 = jb * bc;
-                let c1 = (c0 + bc).min(nout);
-                active.clear();
-                for pix in p0..p1 {
-                    if gi[[jb, pix / wo / bh, pix % wo / bw]] != 0 {
-                        active.push(pix - p0);
-                    }
-                }
-                if active.is_empty() {
-                    continue;
-                }
-                if c1 - c0 == 1 {
-                    let wr = self.w_cond.row(c0);
+            {
+                gemm(
+                    1.0,
+                    self.w_base.view(),
+                    rows.slice(s![.., ..split]).t(),
+                    0.0,
+                    yt.slice_mut(s![.., p0..p1]),
+                );
+                for c in 0..nout {
+                    let wr = self.w_cond.row(c);
                     let wr = wr.as_slice().expect("row-major");
-                    let mut yr = yt.row_mut(c0);
-                    let yr = yr.as_slice_mut().expect("row-major");
-                    for &p in &active {
-                        yr[p0 + p] += dot(&rs[p * k + split..(p + 1) * k], wr);
-                    }
-                    continue;
-                }
-                let na = active.len();
-                if na == tile {
-                    // Every pixel of the tile active: no gather.
-                    gemm(
-                        1.0,
-                        self.w_cond.slice(s![c0..c1, ..]),
-                        rows.slice(s![.., split..]).t(),
-                        1.0,
-                        yt.slice_mut(s![c0..c1, p0..p1]),
-                    );
-                    continue;
-                }
-                gathered.resize(na * kc, 0.0);
-                for (i, &p) in active.iter().enumerate() {
-                    gathered[i * kc..(i + 1) * kc].copy_from_slice(&rs[p * k + split..(p + 1) * k]);
-                }
-                out.resize((c1 - c0) * na, 0.0);
-                let gv = ArrayView2::from_shape((na, kc), &gathered[..]).expect("sized");
-                let ov =
-                    ndarray::ArrayViewMut2::from_shape((c1 - c0, na), &mut out[..]).expect("sized");
-                gemm(1.0, self.w_cond.slice(s![c0..c1, ..]), gv.t(), 0.0, ov);
-                for (ci, c) in (c0..c1).enumerate() {
-                    let o = &out[ci * na..(ci + 1) * na];
                     let mut yr = yt.row_mut(c);
                     let yr = yr.as_slice_mut().expect("row-major");
-                    for (&p, &v) in active.iter().zip(o) {
-                        yr[p0 + p] += v;
+                    for pix in p0..p1 {
+                        if gi[[c, pix / wo / bh, pix % wo / bw]] != 0 {
+                            let q = pix - p0;
+                            yr[pix] += dot(&rs[q * k + split..(q + 1) * k], wr);
+                        }
                     }
                 }
+            }
+        }
+    }
+
+    /// The implicit-im2col path of a group of images, into `yg` (images × H_out × W_out × C_out,
+    /// channels last). The images are zero-padded once into one buffer and each output chunk
+    /// of channels runs through the fused gather-GEMM over the group's pixels, so small maps
+    /// still fill the micro-kernel and each weight panel is read once per group. Dense (`gates` = None): every pixel takes every tap. Structured
+    /// gates: per channel block, the pixels whose gate is on take every tap (base and
+    /// conditional channels, base first) and the others the base taps only.
+    fn implicit_group(
+        &self,
+        xg: ArrayView4<'_, f32>,
+        gates: Option<ArrayView4<'_, u8>>,
+        g: &ConvGeom,
+        mut yg: ndarray::ArrayViewMut4<'_, f32>,
+    ) {
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let pixels = ho * wo;
+        let [_, bh, bw] = self.block;
+        let nout = self.out_channels;
+        let images = xg.dim().0;
+        let ys = yg.as_slice_mut().expect("standard layout");
+        let (c_in, h, w, pad, st, kk) = (
+            g.in_channels,
+            g.in_height,
+            g.in_width,
+            g.padding,
+            g.stride,
+            self.kernel,
+        );
+        let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+        let image_len = c_in * hp * wp;
+        let mut xp = vec![0.0f32; images * image_len];
+        let xg = xg.as_standard_layout();
+        let xs = xg.as_slice().expect("standard layout");
+        for (plane, src) in xs.chunks_exact(h * w).enumerate() {
+            // Plane `plane` = image i, channel c: rows land inside the zero border.
+            let dst = &mut xp[plane * hp * wp..][..hp * wp];
+            for (r, row) in src.chunks_exact(w).enumerate() {
+                dst[(r + pad) * wp + pad..][..w].copy_from_slice(row);
+            }
+        }
+        let offs: Vec<usize> = (0..c_in * kk * kk)
+            .map(|t| {
+                let (c, ki, kj) = (t / (kk * kk), t / kk % kk, t % kk);
+                (c * hp + ki) * wp + kj
+            })
+            .collect();
+        let k_base = self.base_channels * kk * kk;
+        let k_full = offs.len();
+        let isa = kernel::detect();
+        // Input offset of pixel p's window corner in image i, and its output offset (channel 0).
+        let corner = |i: usize, p: usize| i * image_len + (p / wo) * st * wp + (p % wo) * st;
+        let out_at = |i: usize, p: usize| (i * pixels + p) * nout;
+        let mut run =
+            |bases: &[usize], outs: &[usize], k: usize, chunk: &(usize, usize, Vec<f32>)| {
+                let (c0, c1, ref panel) = *chunk;
+                let op = kernel::Operands {
+                    src: &xp,
+                    offs: &offs,
+                    k,
+                    panel,
+                    width: c1 - c0,
+                };
+                kernel::gather_gemm(isa, op, bases, outs, &mut ys[c0..]);
+            };
+        let Some(gg) = gates else {
+            let (mut bases, mut outs) = (Vec::new(), Vec::new());
+            for i in 0..images {
+                for oh in 0..ho {
+                    let (b0, o0) = (corner(i, oh * wo), out_at(i, oh * wo));
+                    bases.extend((0..wo).map(|ow| b0 + ow * st));
+                    outs.extend((0..wo).map(|ow| o0 + ow * nout));
+                }
+            }
+            for chunk in self.chunks.iter().take(nout.div_ceil(kernel::LANES)) {
+                run(&bases, &outs, k_full, chunk);
+            }
+            return;
+        };
+        // Branch-free split (random gates would defeat a branch predictor): every pixel is
+        // written at both cursors and only the matching cursor advances.
+        let total = images * pixels;
+        let (mut active, mut idle) = (vec![0usize; total + 1], vec![0usize; total + 1]);
+        let (mut out_a, mut out_i) = (vec![0usize; total + 1], vec![0usize; total + 1]);
+        let gg = gg.as_standard_layout();
+        let gs = gg.as_slice().expect("standard layout");
+        let (_, gc, gh, gw) = gg.dim();
+        let col_block: Vec<usize> = (0..wo).map(|ow| ow / bw).collect();
+        for jb in 0..gc {
+            let (mut na, mut ni) = (0usize, 0usize);
+            for i in 0..images {
+                let plane = &gs[(i * gc + jb) * gh * gw..][..gh * gw];
+                for oh in 0..ho {
+                    let grow = &plane[(oh / bh) * gw..][..gw];
+                    let (b0, o0) = (corner(i, oh * wo), out_at(i, oh * wo));
+                    for (ow, &cb) in col_block.iter().enumerate() {
+                        let (b, o) = (b0 + ow * st, o0 + ow * nout);
+                        let on = usize::from(grow[cb] != 0);
+                        active[na] = b;
+                        out_a[na] = o;
+                        idle[ni] = b;
+                        out_i[ni] = o;
+                        na += on;
+                        ni += 1 - on;
+                    }
+                }
+            }
+            let (active, out_a) = (&active[..na], &out_a[..na]);
+            let (idle, out_i) = (&idle[..ni], &out_i[..ni]);
+            for &ci in &self.block_chunks[jb] {
+                run(active, out_a, k_full, &self.chunks[ci]);
+                run(idle, out_i, k_base, &self.chunks[ci]);
             }
         }
     }
@@ -341,6 +490,15 @@ impl SkipConv {
         }
         (dense, base as f64 + (kc * act) as f64 / n as f64)
     }
+}
+
+/// Images per group of the implicit-im2col path: enough that a group holds about
+/// [`TILE_PIXELS`] output pixels (so 4×4 maps still fill the micro-kernel and share each
+/// weight read), but no fewer groups than worker threads when the batch allows.
+fn image_group(images: usize, pixels: usize) -> usize {
+    let want = TILE_PIXELS.div_ceil(pixels.max(1));
+    let per_thread = images.div_ceil(rayon::current_num_threads().max(1));
+    want.min(per_thread).max(1)
 }
 
 /// Random block gates with an exact off-fraction per image (for tests and benches):
