@@ -195,13 +195,13 @@ pub(crate) fn read_text(path: &Path, expected: Option<&'static str>) -> Result<S
         path: path.to_owned(),
         offset: e.utf8_error().valid_up_to(),
     })?;
-    if let Some(expected) = expected {
-        if text.trim().is_empty() {
-            return Err(IoError::Empty {
-                path: path.to_owned(),
-                expected,
-            });
-        }
+    if let Some(expected) = expected
+        && text.trim().is_empty()
+    {
+        return Err(IoError::Empty {
+            path: path.to_owned(),
+            expected,
+        });
     }
     Ok(text)
 }

@@ -464,14 +464,14 @@ fn parse_layer(path: &Path, index: usize, value: &Value) -> Result<Layer> {
         ("out_height", l.out_height, shape.out_height()),
         ("out_width", l.out_width, shape.out_width()),
     ] {
-        if let Some(given) = given {
-            if given != computed {
-                return Err(err(format!(
-                    "`{key}` is {given} but the shape gives {computed} (input {}×{}, kernel \
+        if let Some(given) = given
+            && given != computed
+        {
+            return Err(err(format!(
+                "`{key}` is {given} but the shape gives {computed} (input {}×{}, kernel \
                      {:?}, stride {}, padding {}, rule {:?})",
-                    l.in_height, l.in_width, l.kernel, l.stride, l.padding, l.rule
-                )));
-            }
+                l.in_height, l.in_width, l.kernel, l.stride, l.padding, l.rule
+            )));
         }
     }
     let gate = l.gate.map(|g| GateSpec {

@@ -40,7 +40,7 @@ fn small_trace() -> tempfile::TempDir {
 
 /// The masks of trace-small: gate (s, c, h, w) on iff (2c + 3h + w) % 3 == 0 or (s = 1, w = 3).
 fn small_gate(s: usize, c: usize, h: usize, w: usize) -> bool {
-    (2 * c + 3 * h + w) % 3 == 0 || (s == 1 && w == 3)
+    (2 * c + 3 * h + w).is_multiple_of(3) || (s == 1 && w == 3)
 }
 
 fn write_npz(dir: &Path, arrays: impl FnOnce(&mut NpzWriter<fs::File>)) {

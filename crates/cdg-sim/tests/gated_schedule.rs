@@ -114,7 +114,7 @@ fn build(case: &Case, kind: MaskKind) -> Option<Built> {
                 .wrapping_add(1442695040888963407);
             ((bits >> 11) as f64 / (1u64 << 53) as f64) < density
         }
-        MaskKind::Blocky => (c / 2 + h / 2 + w / 3 + seed % 2) % 2 == 0,
+        MaskKind::Blocky => (c / 2 + h / 2 + w / 3 + seed % 2).is_multiple_of(2),
     })
     .ok()?;
     Some(Built {

@@ -178,7 +178,7 @@ fn gated_schedules_on_the_stepped_array() {
     let a = matrix(m, k, 7);
     let b = matrix(k, n, 8);
     // Block-structured gate: outputs on in a checkerboard of 3×4 blocks, plus a few stragglers.
-    let gate = |mm: u64, nn: u64| ((mm / 3) + (nn / 4)) % 2 == 0 || (mm == 22 && nn == 1);
+    let gate = |mm: u64, nn: u64| ((mm / 3) + (nn / 4)).is_multiple_of(2) || (mm == 22 && nn == 1);
     let mut expected = Matrix::zeros(m, n);
     for i in 0..m {
         for j in 0..n {

@@ -192,7 +192,7 @@ mod tests {
         };
         // On where (h + s) is even and c == 0: per cell, mean over 2 channel blocks, 2 samples.
         let m = LayerMasks::from_fn(&shape, &spec, 2, |s, c, h, _| {
-            c == 0 && (h + s as u64) % 2 == 0
+            c == 0 && (h + s as u64).is_multiple_of(2)
         })
         .unwrap();
         let (bh, bw, v) = spatial_density(&m);

@@ -112,7 +112,7 @@ pub fn im2col<T: Scalar>(x: &[T], g: usize, geom: &ConvGeom, cols: &mut [T]) {
 /// the multiplication itself.
 pub fn padded_ld(columns: usize) -> usize {
     let ld = columns.div_ceil(16) * 16;
-    if ld % 128 == 0 { ld + 16 } else { ld }
+    if ld.is_multiple_of(128) { ld + 16 } else { ld }
 }
 
 /// [`im2col`] into a matrix with row stride `ld` ≥ g·P (the padding is left untouched).
