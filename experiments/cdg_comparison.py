@@ -59,6 +59,9 @@ def parse():
                     help="independent runs trained at once (2 single-threaded runs beat one "
                          "2-threaded run on 2 cores at width 0.25)")
     ap.add_argument("--quick", action="store_true", help="2 epochs on 1024 training / 1000 test images")
+    ap.add_argument("--table-only", action="store_true",
+                    help="train nothing: print and write the table from the runs already "
+                         "finished in OUT (unfinished runs show '-')")
     ap.add_argument("extra", nargs="*", help="further `cdg train` flags (after --)")
     a = ap.parse_args()
     if a.quick:
@@ -103,6 +106,9 @@ def run(a, name, flags, seed):
         if s.get("complete"):
             print(f"[reuse] {out}", file=sys.stderr)
             return s
+    if a.table_only:
+        print(f"[missing] {out}", file=sys.stderr)
+        return {}
     cmd = [a.cdg, "train", "--out", out] + common(a, seed) + flags
     print("[run]", " ".join(cmd), file=sys.stderr, flush=True)
     t0 = time.time()
@@ -126,6 +132,7 @@ def row(name, seed, s, desc):
         **{f"sparsity_{k}": st.get(k) for k in STAGES},
         "images_per_s": s.get("images_per_s"),
         "train_seconds": s.get("train_seconds"),
+        "complete": bool(s.get("complete")),
     }
 
 
@@ -161,7 +168,8 @@ def main():
     dense_repeats = [(seed, start("dense", ["--gating", "none"], seed))
                      for seed in range(s0 + 1, s0 + a.seeds)]
     dense = dense_f.result()
-    rows.append(row("random-init", s0, {"knn_accuracy": dense.get("init_knn_accuracy")},
+    rows.append(row("random-init", s0, {"knn_accuracy": dense.get("init_knn_accuracy"),
+                                    "complete": dense.get("complete")},
                     "floor: kNN of the untrained dense network"))
     rows.append(row("dense", s0, dense, "dense SimCLR"))
     res = {}
