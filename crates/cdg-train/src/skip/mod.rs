@@ -190,7 +190,9 @@ impl SkipConv {
 
     /// Dense convolution with the same kernels and the same implicit-im2col micro-kernel as
     /// the skipping path, every tap of every pixel (the speed-up baseline: the fastest dense
-    /// path here, so the speed-up measures skipped work, not a better kernel).
+    /// path here, so the speed-up measures skipped work, not a better kernel). The result is
+    /// N × C × H × W in channels-last memory order (a permuted view, as a channels-last
+    /// inference engine would hand it to the next layer); `as_standard_layout` makes it NCHW.
     pub fn forward_dense(&self, x: ArrayView4<'_, f32>) -> Array4<f32> {
         let (n, _, h, w) = x.dim();
         let g = self.geom(h, w);
@@ -268,7 +270,9 @@ impl SkipConv {
         y
     }
 
-    /// Real skipping: the conditional part only where the gate is on.
+    /// Real skipping: the conditional part only where the gate is on. With structured gates
+    /// the result is in channels-last memory order like [`Self::forward_dense`]'s; with
+    /// unstructured gates it is standard NCHW.
     ///
     /// # Panics
     /// If `gates` is not N × ⌈C_out/bc⌉ × ⌈H_out/bh⌉ × ⌈W_out/bw⌉ for this input.
