@@ -13,7 +13,8 @@ Trains, with the same budget and seed (ResNet-18 CIFAR, width 0.25, SimCLR):
   at 0.7) are repeated with seed+1 to tell noise from effect.
 
 Every run is `cdg train ... --out OUT/<name>`; finished runs (summary.json with
-"complete": true) are reused, so the script can be interrupted and restarted. Prints one
+"complete": true) are reused and interrupted ones continue from their checkpoint (`--resume`),
+so the script can be stopped and restarted without losing epochs. Prints one
 table (kNN and linear accuracy, network FLOPs reduction, calibrated gate sparsity overall and
 per stage, images/s) and writes it to OUT/table.csv.
 
@@ -110,6 +111,8 @@ def run(a, name, flags, seed):
         print(f"[missing] {out}", file=sys.stderr)
         return {}
     cmd = [a.cdg, "train", "--out", out] + common(a, seed) + flags
+    if os.path.exists(os.path.join(out, "checkpoint.cdgckpt")):
+        cmd.append("--resume")  # an interrupted run continues from its last finished epoch
     print("[run]", " ".join(cmd), file=sys.stderr, flush=True)
     t0 = time.time()
     subprocess.run(cmd, check=True)
