@@ -152,6 +152,13 @@ mod x86 {
     use super::{LANES, Operands};
     use std::arch::x86_64::*;
 
+    /// Pointers to the first `N` pixels' window corners in `src`.
+    fn window_ptrs<const N: usize>(src: &[f32], bases: &[usize]) -> [*const f32; N] {
+        // `wrapping_add` needs no safety argument; the kernels only dereference these at
+        // offsets the caller has bounds-checked.
+        std::array::from_fn(|i| src.as_ptr().wrapping_add(bases[i]))
+    }
+
     /// # Safety
     /// The CPU must support AVX-512F; `bases.len() == outs.len() == N`, `op.offs.len() ≥ k`,
     /// `op.panel.len() ≥ k·LANES`, every `bases[i] + offs[kk] < src.len()` and every
@@ -163,12 +170,7 @@ mod x86 {
         outs: &[usize],
         dst: &mut [f32],
     ) {
-        let base = op.src.as_ptr();
-        let mut a = [base; N];
-        for i in 0..N {
-            // SAFETY: in bounds by the caller's contract.
-            a[i] = unsafe { base.add(bases[i]) };
-        }
+        let a = window_ptrs::<N>(op.src, bases);
         let mut acc = [_mm512_setzero_ps(); N];
         let w = op.panel.as_ptr();
         for kk in 0..op.k {
@@ -203,12 +205,7 @@ mod x86 {
         outs: &[usize],
         dst: &mut [f32],
     ) {
-        let base = op.src.as_ptr();
-        let mut a = [base; N];
-        for i in 0..N {
-            // SAFETY: in bounds by the caller's contract.
-            a[i] = unsafe { base.add(bases[i]) };
-        }
+        let a = window_ptrs::<N>(op.src, bases);
         let mut acc = [[_mm256_setzero_ps(); 2]; N];
         let w = op.panel.as_ptr();
         for kk in 0..op.k {
