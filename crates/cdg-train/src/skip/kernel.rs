@@ -301,31 +301,34 @@ mod tests {
         }
     }
 
-    #[test]
-    #[should_panic(expected = "pixel window past the input")]
-    fn gather_gemm_rejects_reads_past_the_input() {
+    /// One 4-tap, 1-channel panel over a 10-value input, written into 4 outputs: `base` and
+    /// `out` place the single pixel, `width` the channels written.
+    fn one_pixel(base: usize, out: usize, width: usize) {
         let panel = pack_chunk(&[1.0; 4], 4, 0, 1);
         let op = Operands {
             src: &[0.0; 10],
             offs: &[0, 1, 2, 3],
             k: 4,
             panel: &panel,
-            width: 1,
+            width,
         };
-        gather_gemm(detect(), op, &[7], &[0], &mut [0.0; 4]);
+        gather_gemm(detect(), op, &[base], &[out], &mut [0.0; 4]);
+    }
+
+    #[test]
+    fn gather_gemm_accepts_the_last_window_and_output() {
+        one_pixel(6, 2, 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "pixel window past the input")]
+    fn gather_gemm_rejects_reads_past_the_input() {
+        one_pixel(7, 0, 1);
     }
 
     #[test]
     #[should_panic(expected = "output past the destination")]
     fn gather_gemm_rejects_writes_past_the_output() {
-        let panel = pack_chunk(&[1.0; 4], 4, 0, 1);
-        let op = Operands {
-            src: &[0.0; 10],
-            offs: &[0, 1, 2, 3],
-            k: 4,
-            panel: &panel,
-            width: 2,
-        };
-        gather_gemm(detect(), op, &[0], &[3], &mut [0.0; 4]);
+        one_pixel(0, 3, 2);
     }
 }

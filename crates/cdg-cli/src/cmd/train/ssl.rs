@@ -75,6 +75,14 @@ fn stage_sparsity(ev: &EvalGates) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// kNN accuracy on the test split with evaluation (calibrated) gates.
+fn eval_knn(trainer: &mut SslTrainer, split: &DataSplit, plan: &TrainPlan) -> anyhow::Result<f64> {
+    let (k, _) = with_eval_gates(trainer, split, plan.calibration_samples, |t| {
+        Ok(t.knn(&split.train, &split.test)?)
+    })?;
+    Ok(k)
+}
+
 pub(super) fn run_ssl(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
     let split = load_data(plan)?;
     let train: &Dataset = &split.train;
@@ -91,10 +99,7 @@ pub(super) fn run_ssl(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--resume: {}", ckpt_path.display()))?;
     }
     let init_knn = if plan.knn_init && trainer.epoch == 0 {
-        let (k, _) = with_eval_gates(&mut trainer, &split, plan.calibration_samples, |t| {
-            Ok(t.knn(&split.train, &split.test)?)
-        })?;
-        Some(k)
+        Some(eval_knn(&mut trainer, &split, plan)?)
     } else {
         None
     };
@@ -133,10 +138,7 @@ pub(super) fn run_ssl(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
         let knn_due = plan.knn_every > 0 && (e % plan.knn_every == 0) || e == plan.epochs;
         let knn = if knn_due {
-            let (k, _) = with_eval_gates(&mut trainer, &split, plan.calibration_samples, |t| {
-                Ok(t.knn(&split.train, &split.test)?)
-            })?;
-            Some(k)
+            Some(eval_knn(&mut trainer, &split, plan)?)
         } else {
             None
         };
