@@ -301,4 +301,9 @@ fn interrupted_and_resumed_simsiam_run_equals_the_uninterrupted_one() {
             }
         }
     }
+    assert_eq!(
+        summary(a.path())["resumed_from_epoch"],
+        serde_json::Value::Null
+    );
+    assert_eq!(summary(b.path())["resumed_from_epoch"], 1);
 }

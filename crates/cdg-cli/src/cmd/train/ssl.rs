@@ -106,6 +106,8 @@ pub(super) fn run_ssl(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
     let spe = trainer.steps_per_epoch() as u64;
     let mut last_train_sparsity = rows.last().and_then(|r| r.gate_sparsity);
     let mut branch = [None::<f64>; 2];
+    // `train_seconds` is this invocation's wall time; a resumed run also says where it resumed.
+    let resumed_from_epoch = (trainer.epoch > 0).then_some(trainer.epoch);
     let started = Instant::now();
     while trainer.epoch < plan.epochs {
         if plan.stop_after.is_some_and(|s| trainer.epoch >= s) {
@@ -260,6 +262,7 @@ pub(super) fn run_ssl(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
         "gate_ops_per_image": ev.cost.gate_ops,
         "images_per_s": if ips.is_empty() { 0.0 } else { ips.iter().sum::<f64>() / ips.len() as f64 },
         "train_seconds": started.elapsed().as_secs_f64(),
+        "resumed_from_epoch": resumed_from_epoch,
         "layers": per_layer,
         "trace": trace_path,
         "data": split.name(),
