@@ -1,6 +1,6 @@
 //! Kernels on arrays: no parameters, no state. Layers in [`crate::layers`] own parameters and
 //! caches and call these. Every function is generic over [`crate::Scalar`] (`f32`, `f64`) and
-//! every backward is checked against finite differences in `f64` (tests/grad_check.rs).
+//! every backward is checked against finite differences in `f64` (`tests/it/grad_check.rs`).
 
 pub mod conv;
 pub mod elementwise;

@@ -1,0 +1,20 @@
+//! End-to-end tests of the `cdg` binary and cross-crate properties, compiled as one test binary.
+//! Shared helpers live in `support`.
+
+mod cdg_train_ssl;
+mod codesign;
+mod golden_outputs;
+mod io_inspect;
+mod io_python;
+mod masks_synth;
+mod merge_shards;
+mod plot_heatmap;
+mod plot_svgs;
+mod sim_gated;
+mod sim_scalesim;
+mod sim_trace;
+mod support;
+mod sweep_cli;
+mod sweep_fixtures;
+mod sweep_run;
+mod train_supervised;

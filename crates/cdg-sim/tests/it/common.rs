@@ -1,0 +1,91 @@
+//! Helpers shared by the property tests: the dataflow and policy strategies, an LCG, the
+//! random gated conv layer and a 1×1 conv layer. The gated tests (`reference_gated.rs`, `reference_vs_gated.rs`) use
+//! them all, the others only `dataflow` or `pointwise`, hence the `dead_code` allowance.
+
+use cdg_core::{
+    ConvParams, Dataflow, GateBlock, GateSpec, Layer, LayerMasks, LayerShape, OutputRule,
+    SkipPolicy,
+};
+use proptest::prelude::*;
+
+pub fn dataflow() -> impl Strategy<Value = Dataflow> {
+    prop_oneof![
+        Just(Dataflow::OutputStationary),
+        Just(Dataflow::WeightStationary),
+        Just(Dataflow::InputStationary),
+    ]
+}
+
+pub fn policy() -> impl Strategy<Value = SkipPolicy> {
+    prop_oneof![
+        Just(SkipPolicy::Dense),
+        Just(SkipPolicy::ClockGate),
+        Just(SkipPolicy::TileSkip),
+        Just(SkipPolicy::Compact),
+    ]
+}
+
+/// A 64-bit LCG (Knuth's MMIX constants) seeded with `seed | 1`, yielding its top 53 bits.
+pub fn lcg(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed | 1;
+    move || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 11
+    }
+}
+
+/// The square conv layer "g" of `(c, h, n, k, s, p)` (channels, height = width, filters,
+/// kernel, stride, padding), its gate spec over `partitions` and `block`, and one mask sample
+/// whose bits are on with probability `density`, drawn from `next`. `None` when the layer
+/// itself is impossible (the caller rejects the case).
+pub fn gated_case(
+    (c, h, n, k, s, p): (u64, u64, u64, u64, u64, u64),
+    partitions: u64,
+    block: (u64, u64, u64),
+    density: f64,
+    next: &mut impl FnMut() -> u64,
+) -> Option<(LayerShape, GateSpec, LayerMasks)> {
+    let layer = LayerShape::conv(
+        "g",
+        ConvParams {
+            in_channels: c,
+            in_height: h,
+            in_width: h,
+            out_channels: n,
+            kernel: [k, k],
+            stride: s,
+            padding: p,
+            rule: OutputRule::Floor,
+        },
+    )
+    .ok()?;
+    let spec = GateSpec {
+        base_channels: GateSpec::base_channels_for(c, partitions),
+        block: GateBlock::new(block.0, block.1, block.2),
+    };
+    let masks = LayerMasks::from_fn(&layer, &spec, 1, |_, _, _, _| {
+        (next() as f64 / (1u64 << 53) as f64) < density
+    })
+    .unwrap();
+    Some((layer, spec, masks))
+}
+
+/// An ungated 1×1 convolution (stride 1, no padding) of a `c`×`h`×`w` input into `n` channels.
+pub fn pointwise(name: &str, c: u64, h: u64, w: u64, n: u64) -> Layer {
+    let params = ConvParams {
+        in_channels: c,
+        in_height: h,
+        in_width: w,
+        out_channels: n,
+        kernel: [1, 1],
+        stride: 1,
+        padding: 0,
+        rule: OutputRule::Floor,
+    };
+    Layer {
+        shape: LayerShape::conv(name, params).unwrap(),
+        gate: None,
+    }
+}

@@ -1,0 +1,15 @@
+//! Integration tests of `cdg-sim`, compiled as one test binary, one module per topic; shared
+//! builders live in `common`.
+
+mod bad_input;
+#[allow(dead_code)]
+mod common;
+mod dense_laws;
+mod functional_conv;
+mod gated_samples;
+mod gated_schedule;
+mod reference_engine;
+mod reference_gated;
+mod reference_vs_fast;
+mod reference_vs_gated;
+mod scalesim_golden;

@@ -1,0 +1,12 @@
+//! Integration tests of `cdg-train`, compiled as one test binary, one module per topic.
+
+mod data_augment;
+mod data_readers;
+mod eval_knn_probe;
+mod gating_grad;
+mod gating_masks;
+mod grad_check;
+mod models_optim;
+mod skip_equivalence;
+mod ssl_loss;
+mod ssl_train;
