@@ -225,10 +225,32 @@ fn run_case(case: &Case, out: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     let mut got = files(out);
     if case.compare_stdout {
-        let text = stdout.replace(&out_s, "{out}").replace(&root_s, "{root}");
+        let text = mask_durations(&stdout.replace(&out_s, "{out}").replace(&root_s, "{root}"));
         got.insert("stdout.txt".into(), text.into_bytes());
     }
     got
+}
+
+/// `text` with every wall-clock duration (" in 0.4 s") replaced by " in … s": the only part of
+/// the compared stdout that depends on the machine's load.
+fn mask_durations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(" in ") {
+        let (head, tail) = rest.split_at(i + 4);
+        out.push_str(head);
+        let digits = tail
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(tail.len());
+        if digits > 0 && tail[digits..].starts_with(" s") {
+            out.push('…');
+            rest = &tail[digits..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The first line where `a` and `b` differ, for the failure message.
