@@ -7,7 +7,7 @@
 # Fashion-MNIST subset, from a SimCLR + CDG (dual gating, gamma 10) ResNet-18 CIFAR at width
 # 0.25 trained for 2 epochs on the first 2 048 training images (seed 0, 2 threads). Outputs
 # are deterministic for the same binary, CPU features and thread count; on another machine
-# the masks may differ in a few gates (DESIGN §6: ≥ 99.9 % agreement).
+# the masks may differ in a few gates (docs/training.md §1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CDG=${1:-target/release/cdg}

@@ -1,7 +1,7 @@
 //! Accelerator configuration: the permissive serde form ([`RawArchConfig`], every key optional,
 //! unknown keys refused) and the validated form ([`ArchConfig`]) the models consume. The TOML
-//! key names are fixed by DESIGN §5; `TryFrom<RawArchConfig>` fills documented defaults and
-//! names the dotted key of any bad value.
+//! key names are fixed (docs/formats.md §2); `TryFrom<RawArchConfig>` fills documented
+//! defaults and names the dotted key of any bad value.
 
 use crate::error::{CoreError, Result};
 use crate::units::{Cycles, PicoJoulesPer};
@@ -193,7 +193,7 @@ pub struct ArchConfig {
     pub area: AreaConfig,
 }
 
-/// Documented defaults (DESIGN §4–5).
+/// Documented defaults (docs/formats.md §2, docs/model.md §7).
 pub mod defaults {
     pub const ROWS: u64 = 16;
     pub const COLS: u64 = 16;

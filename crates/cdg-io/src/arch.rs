@@ -1,5 +1,5 @@
-//! Arch-config TOML (DESIGN §5): text → `toml::Table` → `--set` overrides → key and type check
-//! → [`RawArchConfig`] → `TryFrom` → [`ArchConfig`].
+//! Arch-config TOML (docs/formats.md §2): text → `toml::Table` → `--set` overrides → key and
+//! type check → [`RawArchConfig`] → `TryFrom` → [`ArchConfig`].
 //!
 //! Unknown keys and wrong types are found by walking the table against the fully resolved
 //! default config (`ArchConfig::default_with(..).to_raw()` rendered as TOML), so the set of

@@ -1,5 +1,5 @@
 //! Sweep specs: a base arch config, the workloads (traces and/or SCALE-Sim topologies) and a
-//! `[grid]` of dotted arch-config keys, each with an array of values (DESIGN §5).
+//! `[grid]` of dotted arch-config keys, each with an array of values (docs/formats.md §3).
 //!
 //! ```toml
 //! base = "os-16x16.toml"              # paths are relative to the spec file

@@ -1,4 +1,4 @@
-//! Trace directories (DESIGN §2): `manifest.json` (topology, gate specs, provenance) and
+//! Trace directories (docs/formats.md §1): `manifest.json` (topology, gate specs, provenance) and
 //! `masks.npz` (one `[N, ⌈C_out/bc⌉, ⌈H_out/bh⌉, ⌈W_out/bw⌉]` bool or uint8 0/1 array per gated
 //! layer, plain or compressed).
 //!

@@ -21,7 +21,7 @@ pub struct SgdConfig {
 }
 
 impl Default for SgdConfig {
-    /// Momentum 0.9, weight decay 5e-4 (DESIGN §3), no Nesterov, no LARS.
+    /// Momentum 0.9, weight decay 5e-4 (docs/training.md §7), no Nesterov, no LARS.
     fn default() -> Self {
         SgdConfig {
             momentum: 0.9,

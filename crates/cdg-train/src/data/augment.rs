@@ -1,6 +1,6 @@
 //! Image augmentation for SSL and supervised training, on NCHW `f32` images in [0, 1].
 //!
-//! The SimCLR recipe (DESIGN §3): random resized crop (scale 0.2–1, aspect 3/4–4/3,
+//! The SimCLR recipe (docs/training.md §8): random resized crop (scale 0.2–1, aspect 3/4–4/3,
 //! bilinear back to the input size), horizontal flip (p 0.5), colour jitter (p 0.8:
 //! brightness and contrast; also saturation and hue for 3-channel input, in random order)
 //! and grayscale (p 0.2, 3-channel only). Every random choice comes from a per-image
@@ -147,7 +147,7 @@ pub struct AugmentConfig {
 }
 
 impl AugmentConfig {
-    /// SimCLR's recipe (DESIGN §3).
+    /// SimCLR's recipe (docs/training.md §8).
     pub fn ssl() -> Self {
         AugmentConfig {
             crop: CropMode::ResizedCrop {

@@ -19,7 +19,7 @@ pub struct KnnConfig {
 }
 
 impl Default for KnnConfig {
-    /// k = 200, T = 0.1 (DESIGN §3), blocks of 256 queries.
+    /// k = 200, T = 0.1 (docs/training.md §9), blocks of 256 queries.
     fn default() -> Self {
         KnnConfig {
             k: 200,

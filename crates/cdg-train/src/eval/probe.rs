@@ -30,7 +30,7 @@ pub struct ProbeConfig {
 }
 
 impl Default for ProbeConfig {
-    /// 100 epochs (DESIGN §3), batch 256, lr 0.1, momentum 0.9, no weight decay.
+    /// 100 epochs (docs/training.md §9), batch 256, lr 0.1, momentum 0.9, no weight decay.
     fn default() -> Self {
         ProbeConfig {
             epochs: 100,

@@ -48,7 +48,8 @@ pub struct GateConfig {
 }
 
 impl GateConfig {
-    /// Defaults of DESIGN §3 for a granularity: p = 4, α = 2, block 16×1×1 when structured.
+    /// Defaults for a granularity (docs/training.md §3): p = 4, α = 2, block 16×1×1 when
+    /// structured.
     pub fn new(granularity: Granularity, block: [usize; 3], threshold: ThresholdMode) -> Self {
         GateConfig {
             base_partitions: 4,

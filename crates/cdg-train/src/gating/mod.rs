@@ -1,5 +1,5 @@
-//! Gated convolution (DESIGN §3, channel-gating semantics) and the gate-consistency loss of
-//! Contrastive Dual Gating.
+//! Gated convolution (docs/training.md §3, channel-gating semantics) and the gate-consistency
+//! loss of Contrastive Dual Gating (§4).
 //!
 //! A [`GatedConv`] replaces a residual block's 3×3 convolution. Its input channels split
 //! into a *base* part (the first ⌈C_in/p⌉) that is always computed and a *conditional* part

@@ -90,7 +90,7 @@ pub struct SslConfig {
     pub ramp_fraction: f64,
     /// NT-Xent temperature.
     pub temperature: f64,
-    /// Hidden width of projector and predictor (2048 in DESIGN).
+    /// Hidden width of projector and predictor (default 2048, docs/training.md §7).
     pub proj_hidden: usize,
     /// SimCLR projection size (128).
     pub proj_out: usize,
@@ -98,7 +98,8 @@ pub struct SslConfig {
 }
 
 impl SslConfig {
-    /// DESIGN's defaults for `model`: SimCLR, dense, batch 128, lr 0.3 (SGD), 2 048-wide heads.
+    /// The documented defaults for `model` (docs/training.md §7): SimCLR, dense, batch 128,
+    /// lr 0.3 (SGD), 2 048-wide heads.
     pub fn new(model: ResNetConfig) -> Self {
         SslConfig {
             model,

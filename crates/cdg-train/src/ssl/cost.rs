@@ -1,4 +1,4 @@
-//! Cost accounting (DESIGN §3): per layer `macs_dense`, `macs_base`,
+//! Cost accounting (docs/training.md §6): per layer `macs_dense`, `macs_base`,
 //! `macs_needed = macs_base + K_cond × active outputs` and `gate_ops`; the network's
 //! `flops_reduction = Σ macs_dense / Σ macs_needed` (ungated layers count dense), all per
 //! image at single-view evaluation.

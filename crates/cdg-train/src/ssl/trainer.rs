@@ -339,7 +339,7 @@ impl SslTrainer {
         self.model.features(x.view(), EVAL_CHUNK)
     }
 
-    /// kNN accuracy (DESIGN §3) with the bank from `train` and queries from `test`.
+    /// kNN accuracy (docs/training.md §9) with the bank from `train` and queries from `test`.
     pub fn knn(&mut self, train: &Dataset, test: &Dataset) -> Result<f64> {
         let bank = self.features(train.images.view())?;
         let q = self.features(test.images.view())?;
@@ -384,7 +384,7 @@ impl SslTrainer {
         Ok((knn, p.test_accuracy))
     }
 
-    /// Calibration (DESIGN §3): one evaluation pass over `images` (raw, un-augmented
+    /// Calibration (docs/training.md §5): one evaluation pass over `images` (raw, un-augmented
     /// training images) sets each Δ_c to the `target` quantile of its channel block's
     /// block-averaged saliency, layer by layer in network order (so each layer sees the
     /// calibrated gates of the layers before it). Tied runs take the side closer to the
