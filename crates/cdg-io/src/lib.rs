@@ -1,12 +1,15 @@
-//! File formats of cdg. Only this crate and `cdg-cli` touch the file system.
+//! File formats of cdg. Only this crate and `cdg-cli` write files.
 //!
-//! - [`trace`]: trace directories (`manifest.json` + `masks.npz`, DESIGN §2) — [`read_trace`],
-//!   [`write_trace`], [`Trace`].
+//! - [`trace`]: trace directories (`manifest.json` + `masks.npz`, docs/formats.md §1) —
+//!   [`read_trace`], [`write_trace`], [`Trace`].
 //! - [`arch`]: arch-config TOML with `--set dotted.key=value` overrides — [`load_arch`],
 //!   [`parse_arch`], [`arch::to_toml`].
 //! - [`scalesim`]: SCALE-Sim `.cfg` and topology CSV import.
 //! - [`sweep`]: sweep specs (base config, workloads, `[grid]` of dotted keys, shards).
 //! - [`csv_out`]: report CSV from `Serialize` rows; [`atomic`]: temp-file-and-rename writing.
+//! - [`layout`]: the name of every output file and directory.
+//! - [`output`]: [`output::Outputs`] (what a run writes, as names and bytes, computed by the
+//!   engines) and [`output::write_outputs`], which commits them.
 //!
 //! Every error is an [`IoError`] naming the file and the key, layer or line at fault.
 //!
@@ -34,6 +37,8 @@ pub mod arch;
 pub mod atomic;
 pub mod csv_out;
 pub mod error;
+pub mod layout;
+pub mod output;
 pub mod scalesim;
 pub mod sweep;
 pub mod trace;

@@ -32,6 +32,7 @@ pub mod models;
 pub mod ops;
 pub mod optim;
 pub mod scalar;
+pub mod session;
 pub mod skip;
 pub mod ssl;
 pub mod train;

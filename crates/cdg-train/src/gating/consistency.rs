@@ -11,8 +11,11 @@ use ndarray::{Array4, ArrayView4};
 
 /// How the two branches' gates are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ConsistencyAlign {
-    /// Spatially pooled per channel (DESIGN's default, as written).
+    /// Spatially pooled per channel (the default; docs/training.md §4).
     Pooled,
     /// Element-wise over the crops' overlap (from crop boxes and flips).
     Geometric,

@@ -15,6 +15,9 @@ use std::any::Any;
 
 /// Gate granularity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Granularity {
     /// One gate per output element.
     Unstructured,
@@ -48,7 +51,8 @@ pub struct GateConfig {
 }
 
 impl GateConfig {
-    /// Defaults of DESIGN §3 for a granularity: p = 4, α = 2, block 16×1×1 when structured.
+    /// Defaults for a granularity (docs/training.md §3): p = 4, α = 2, block 16×1×1 when
+    /// structured.
     pub fn new(granularity: Granularity, block: [usize; 3], threshold: ThresholdMode) -> Self {
         GateConfig {
             base_partitions: 4,

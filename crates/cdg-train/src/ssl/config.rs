@@ -8,14 +8,23 @@ use std::str::FromStr;
 
 /// Training objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Objective {
-    Simclr,
-    Simsiam,
+    /// Softmax cross-entropy on the labels (the supervised trainer, not an SSL run).
     Supervised,
+    /// SimCLR: NT-Xent over both views (2B batch), τ = 0.2.
+    Simclr,
+    /// SimSiam: predictor, stop-gradient, negative cosine.
+    Simsiam,
 }
 
 /// Gate coupling between the two branches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Gating {
     /// Dense network.
     None,
@@ -27,8 +36,13 @@ pub enum Gating {
 
 /// How thresholds are trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ThresholdKind {
+    /// Learnable Δ with an L2 pull to the threshold target (channel gating's recipe).
     Learned,
+    /// Per-step quantile of the batch's saliency with a cubic ramp to the target sparsity.
     Scheduled,
 }
 
@@ -90,7 +104,7 @@ pub struct SslConfig {
     pub ramp_fraction: f64,
     /// NT-Xent temperature.
     pub temperature: f64,
-    /// Hidden width of projector and predictor (2048 in DESIGN).
+    /// Hidden width of projector and predictor (default 2048, docs/training.md §7).
     pub proj_hidden: usize,
     /// SimCLR projection size (128).
     pub proj_out: usize,
@@ -98,7 +112,8 @@ pub struct SslConfig {
 }
 
 impl SslConfig {
-    /// DESIGN's defaults for `model`: SimCLR, dense, batch 128, lr 0.3 (SGD), 2 048-wide heads.
+    /// The documented defaults for `model` (docs/training.md §7): SimCLR, dense, batch 128,
+    /// lr 0.3 (SGD), 2 048-wide heads.
     pub fn new(model: ResNetConfig) -> Self {
         SslConfig {
             model,
