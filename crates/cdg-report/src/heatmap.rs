@@ -159,7 +159,10 @@ pub fn gate_density(network: &Network, masks: &MaskSet) -> Result<String> {
             .draw()?;
         bar.draw_series((0..50).map(|i| {
             let x = i as f64 / 50.0;
-            Rectangle::new([(x, 0.0), (x + 0.02, 1.0)], viridis_colour(x + 0.01).filled())
+            Rectangle::new(
+                [(x, 0.0), (x + 0.02, 1.0)],
+                viridis_colour(x + 0.01).filled(),
+            )
         }))?;
         root.present()?;
     }

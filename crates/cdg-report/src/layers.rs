@@ -60,12 +60,7 @@ pub fn layer_breakdown_sim(layers: &Table, title: &str) -> Result<String> {
 }
 
 /// Draws `rows` of `layers`, one pair of panels per distinct `group` label.
-fn draw(
-    layers: &Table,
-    rows: &[usize],
-    workloads: &[&str],
-    prefix: &str,
-) -> Result<String> {
+fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Result<String> {
     let names = layers.texts("layer")?;
     let cycles = layers.numbers("cycles")?;
     let ungated = if layers.has("cycles_ungated") {

@@ -30,15 +30,20 @@ impl Progress for Silent {}
 pub type PointResult = Vec<(NetworkRow, Vec<LayerRow>)>;
 
 /// Simulates the design of grid point `point` on one workload.
-pub fn simulate(point: usize, arch: &ArchConfig, w: &Workload) -> Result<(NetworkRow, Vec<LayerRow>)> {
-    let stats = cdg_sim::simulate_network(arch, &w.network, w.masks.as_ref()).map_err(|source| {
-        SweepError::Simulate {
-            point,
-            design: arch.name.clone(),
-            workload: w.name.clone(),
-            source,
-        }
-    })?;
+pub fn simulate(
+    point: usize,
+    arch: &ArchConfig,
+    w: &Workload,
+) -> Result<(NetworkRow, Vec<LayerRow>)> {
+    let stats =
+        cdg_sim::simulate_network(arch, &w.network, w.masks.as_ref()).map_err(|source| {
+            SweepError::Simulate {
+                point,
+                design: arch.name.clone(),
+                workload: w.name.clone(),
+                source,
+            }
+        })?;
     let layers = stats.layers.iter().map(|l| l.to_row()).collect();
     Ok((stats.to_row(), layers))
 }
@@ -118,7 +123,15 @@ pub fn render_csvs(
     let mut sweep = csv_writer();
     let mut per_layer = csv_writer();
     let mut headed = false;
-    for (Point { index, labels, arch }, result) in grid.points.iter().zip(results) {
+    for (
+        Point {
+            index,
+            labels,
+            arch,
+        },
+        result,
+    ) in grid.points.iter().zip(results)
+    {
         for (w, (net, layer_rows)) in workloads.iter().zip(result) {
             let head = RowHead {
                 workload: &w.name,

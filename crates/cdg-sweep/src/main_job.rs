@@ -80,8 +80,7 @@ impl PolicyGrid {
                 .file_stem()
                 .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
             for policy in SkipPolicy::ALL {
-                let arch =
-                    cdg_io::arch::load_arch(path, &[format!("sparsity.support={policy}")])?;
+                let arch = cdg_io::arch::load_arch(path, &[format!("sparsity.support={policy}")])?;
                 points.push(Point {
                     index: points.len(),
                     labels: vec![stem.clone(), policy.as_str().to_owned()],

@@ -12,7 +12,9 @@ use crate::engine::{csv_bytes, csv_writer};
 use crate::error::{Result, SweepError};
 use crate::plan::{stale, sweep_plots};
 use crate::shard::{ShardInfo, read};
-use cdg_io::layout::sweep::{CONFIGS_DIR, LAYERS_CSV, SHARD_JSON, SPEC_TOML, SWEEP_CSV, config_name};
+use cdg_io::layout::sweep::{
+    CONFIGS_DIR, LAYERS_CSV, SHARD_JSON, SPEC_TOML, SWEEP_CSV, config_name,
+};
 use cdg_io::output::Outputs;
 use cdg_report::Table;
 use std::collections::BTreeMap;
@@ -58,7 +60,9 @@ impl Merge {
     /// output directory.
     pub fn read(dirs: &[PathBuf]) -> Result<Self> {
         if dirs.is_empty() {
-            return Err(SweepError::Merge("no shard directories to merge".to_owned()));
+            return Err(SweepError::Merge(
+                "no shard directories to merge".to_owned(),
+            ));
         }
         let shards = check_shards(dirs)?;
         let info = shards[0].info.clone();

@@ -7,9 +7,8 @@ use crate::grid::{Grid, Point};
 use crate::shard::{SHARD_FORMAT, SHARD_VERSION, ShardInfo, fingerprint, read};
 use crate::workload::{Workload, load_workloads};
 use cdg_io::layout::sweep::{
-    CONFIG_PREFIX, CONFIG_SUFFIX, CONFIGS_DIR, ENERGY_LATENCY_SVG, LAYERS_CSV,
-    LAYERS_POINT_PREFIX, LAYERS_POINT_SUFFIX, REDUCTION_SVG, SHARD_JSON, SPEC_TOML, SWEEP_CSV,
-    config_name,
+    CONFIG_PREFIX, CONFIG_SUFFIX, CONFIGS_DIR, ENERGY_LATENCY_SVG, LAYERS_CSV, LAYERS_POINT_PREFIX,
+    LAYERS_POINT_SUFFIX, REDUCTION_SVG, SHARD_JSON, SPEC_TOML, SWEEP_CSV, config_name,
 };
 use cdg_io::output::Outputs;
 use cdg_io::sweep::{Shard, SweepSpec};

@@ -63,11 +63,10 @@ impl ShardInfo {
                 ),
             });
         }
-        info.shard()
-            .map_err(|e| SweepError::ShardInfo {
-                path: path.to_owned(),
-                problem: format!("bad shard numbers: {e}"),
-            })?;
+        info.shard().map_err(|e| SweepError::ShardInfo {
+            path: path.to_owned(),
+            problem: format!("bad shard numbers: {e}"),
+        })?;
         Ok(info)
     }
 
@@ -104,10 +103,7 @@ pub fn fingerprint(spec: &SweepSpec, spec_bytes: &[u8], base: &str) -> Result<u6
         }
     }
     files.extend(spec.topologies.iter().cloned());
-    let contents = files
-        .iter()
-        .map(|f| read(f))
-        .collect::<Result<Vec<_>>>()?;
+    let contents = files.iter().map(|f| read(f)).collect::<Result<Vec<_>>>()?;
     let mut parts: Vec<&[u8]> = vec![spec_bytes, base.as_bytes()];
     parts.extend(contents.iter().map(Vec::as_slice));
     Ok(fnv64(&parts))

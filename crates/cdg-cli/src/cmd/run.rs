@@ -136,7 +136,6 @@ fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>>
     Ok(Some(dirs))
 }
 
-
 /// Synthesizes the structured and unstructured traces and writes them under `out/traces/`.
 fn synthetic_traces(args: &RunArgs) -> anyhow::Result<Vec<Workload>> {
     if !(0.0..=1.0).contains(&args.density) {

@@ -22,6 +22,7 @@ mod ssl;
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::layout::train::CHECKPOINT_FILE;
+use cdg_train::TrainError;
 use cdg_train::checkpoint::Checkpoint;
 use cdg_train::data::{DataSource, DataSplit};
 use cdg_train::gating::{ConsistencyAlign, Granularity};
@@ -397,7 +398,10 @@ impl TrainArgs {
                 }),
             threshold_target: args.ssl.threshold_target.unwrap_or(1.0),
             gate_consistency: args.ssl.gate_consistency.unwrap_or(10.0),
-            consistency_align: args.ssl.consistency_align.unwrap_or(ConsistencyAlign::Pooled),
+            consistency_align: args
+                .ssl
+                .consistency_align
+                .unwrap_or(ConsistencyAlign::Pooled),
             base_partitions: args.ssl.base_partitions.unwrap_or(4),
             trace_samples: args.ssl.trace_samples.unwrap_or(256),
             calibration_samples: args.ssl.calibration_samples.unwrap_or(2000),
@@ -599,9 +603,11 @@ fn read_resume(plan: &TrainPlan) -> anyhow::Result<Option<Resume>> {
     let context = || format!("--resume: {}", path.display());
     let bytes = std::fs::read(&path).with_context(context)?;
     let checkpoint = Checkpoint::from_bytes(&bytes).with_context(context)?;
-    Ok(Some(
-        Resume::check(checkpoint, &plan.record()).with_context(context)?,
-    ))
+    match Resume::check(checkpoint, &plan.record()) {
+        Ok(resume) => Ok(Some(resume)),
+        Err(e @ TrainError::ResumeMismatch { .. }) => bail!("{} {e}", context()),
+        Err(e) => Err(e).with_context(context),
+    }
 }
 
 /// Creates the output directory.

@@ -41,7 +41,12 @@ fn write_outputs_removes_stale_files_but_not_the_ones_written_now() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     fs::create_dir_all(d.join("configs")).unwrap();
-    for name in ["point-0000.toml", "point-0001.toml", "point-0002.toml", "notes.toml"] {
+    for name in [
+        "point-0000.toml",
+        "point-0001.toml",
+        "point-0002.toml",
+        "notes.toml",
+    ] {
         fs::write(d.join("configs").join(name), "old").unwrap();
     }
     fs::write(d.join("layers.csv"), "old").unwrap();
@@ -70,7 +75,11 @@ fn write_outputs_removes_stale_files_but_not_the_ones_written_now() {
     assert_eq!(fs::read(d.join("keep.txt")).unwrap(), b"mine");
     assert_eq!(fs::read(d.join("sweep.csv")).unwrap(), b"a\n1\n");
     // No temporary files are left behind.
-    assert_eq!(fs::read_dir(d).unwrap().count(), 3, "configs, keep.txt, sweep.csv");
+    assert_eq!(
+        fs::read_dir(d).unwrap().count(),
+        3,
+        "configs, keep.txt, sweep.csv"
+    );
 }
 
 #[test]

@@ -79,7 +79,10 @@ fn layer_breakdowns_pick_their_rows() {
     let layers = table(LAYERS, "layers.csv");
     let svg = layer_breakdown(&layers, 1).unwrap();
     let t = texts(&svg);
-    assert!(t.iter().any(|s| s == "per-layer energy: point 1, net"), "{t:?}");
+    assert!(
+        t.iter().any(|s| s == "per-layer energy: point 1, net"),
+        "{t:?}"
+    );
     assert!(t.iter().any(|s| s == "conv1") && !t.iter().any(|s| s == "conv2"));
     let e = layer_breakdown(&layers, 7).unwrap_err().to_string();
     assert_eq!(e, "layers.csv: has no rows for point 7 (points run 0..=1)");
@@ -103,7 +106,10 @@ fn bad_text_fails_naming_file_line_and_column() {
         "sweep.csv: line 3: column `latency_us` holds `fast`; expected a number"
     );
     let e = Table::parse(b"a,b\n1,2,3\n", Path::new("ragged.csv")).unwrap_err();
-    assert!(e.to_string().starts_with("ragged.csv: malformed CSV"), "{e}");
+    assert!(
+        e.to_string().starts_with("ragged.csv: malformed CSV"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -90,6 +90,8 @@ fn a_directory_without_designs_is_refused() {
     std::fs::write(dir.path().join("net.csv"), TOPOLOGY).unwrap();
     let e = PolicyGrid::load(dir.path()).unwrap_err().to_string();
     assert!(e.contains("holds no arch-config *.toml files"), "{e}");
-    let e = PolicyGrid::load(&dir.path().join("missing")).unwrap_err().to_string();
+    let e = PolicyGrid::load(&dir.path().join("missing"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("cannot list arch configs in"), "{e}");
 }

@@ -67,7 +67,10 @@ fn missing_duplicate_foreign_and_broken_shards_are_refused() {
     let err = |dirs: &[PathBuf]| Merge::read(dirs).unwrap_err().to_string();
 
     let e = err(&[parts[0].clone(), parts[2].clone()]);
-    assert!(e.contains("shard is 2/3 missing") || e.contains("2/3"), "{e}");
+    assert!(
+        e.contains("shard is 2/3 missing") || e.contains("2/3"),
+        "{e}"
+    );
     assert!(e.contains("missing"), "{e}");
     let e = err(&[parts[0].clone(), parts[0].clone(), parts[1].clone()]);
     assert!(e.contains("given twice"), "{e}");

@@ -42,7 +42,10 @@ fn a_whole_sweep_renders_every_file_in_point_order() {
     let spec = write_spec(dir.path(), GRID);
     let plan = SweepPlan::load(&spec, Shard::ALL, ALL).unwrap();
     assert_eq!(plan.grid().total, 12);
-    assert_eq!(plan.grid().keys, ["array.rows", "array.dataflow", "sparsity.support"]);
+    assert_eq!(
+        plan.grid().keys,
+        ["array.rows", "array.dataflow", "sparsity.support"]
+    );
     assert_eq!(plan.workloads()[0].name, "net");
     assert_eq!(plan.workloads()[0].gate_block, "none");
     let count = Count::default();
@@ -95,7 +98,11 @@ fn a_whole_sweep_renders_every_file_in_point_order() {
         prefix: "layers_point_".into(),
         suffix: ".svg".into(),
     }));
-    assert!(!run.outputs.stale().contains(&Stale::File(LAYERS_CSV.into())));
+    assert!(
+        !run.outputs
+            .stale()
+            .contains(&Stale::File(LAYERS_CSV.into()))
+    );
 }
 
 #[test]
@@ -108,7 +115,11 @@ fn a_shard_runs_its_points_and_draws_no_plots() {
     assert!(!plan.draws_plots());
     let run = plan.run(&Silent).unwrap();
     assert!(run.outputs.get(ENERGY_LATENCY_SVG).is_none());
-    assert!(run.outputs.stale().contains(&Stale::File(REDUCTION_SVG.into())));
+    assert!(
+        run.outputs
+            .stale()
+            .contains(&Stale::File(REDUCTION_SVG.into()))
+    );
     let info = plan.info();
     assert_eq!((info.shard, info.shards, info.points), (2, 5, 12));
     assert!(info.plots, "the merge of the shards draws them");
@@ -121,7 +132,11 @@ fn a_shard_runs_its_points_and_draws_no_plots() {
         .collect();
     assert_eq!(
         configs,
-        ["configs/point-0001.toml", "configs/point-0006.toml", "configs/point-0011.toml"]
+        [
+            "configs/point-0001.toml",
+            "configs/point-0006.toml",
+            "configs/point-0011.toml"
+        ]
     );
 }
 
@@ -132,7 +147,10 @@ fn bad_grid_values_fail_before_any_simulation_naming_spec_key_and_value() {
     let e = SweepPlan::load(&spec, Shard::ALL, ALL).unwrap_err();
     assert!(matches!(e, SweepError::Spec(_)), "{e:?}");
     let e = e.to_string();
-    assert!(e.contains("spec.toml") && e.contains("array.rows") && e.contains('0'), "{e}");
+    assert!(
+        e.contains("spec.toml") && e.contains("array.rows") && e.contains('0'),
+        "{e}"
+    );
 }
 
 #[test]
@@ -147,7 +165,9 @@ fn nm_topologies_and_duplicate_workloads_are_refused() {
     .unwrap();
     let spec = dir.path().join("spec.toml");
     std::fs::write(&spec, "base = \"base.toml\"\ntopologies = [\"nm.csv\"]\n").unwrap();
-    let e = SweepPlan::load(&spec, Shard::ALL, ALL).unwrap_err().to_string();
+    let e = SweepPlan::load(&spec, Shard::ALL, ALL)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("N:M") && e.contains("conv1"), "{e}");
 
     std::fs::create_dir_all(dir.path().join("b")).unwrap();
@@ -158,7 +178,9 @@ fn nm_topologies_and_duplicate_workloads_are_refused() {
         "base = \"base.toml\"\ntopologies = [\"a.csv\", \"b/a.csv\"]\n",
     )
     .unwrap();
-    let e = SweepPlan::load(&spec, Shard::ALL, ALL).unwrap_err().to_string();
+    let e = SweepPlan::load(&spec, Shard::ALL, ALL)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("two workloads are named `a`"), "{e}");
 }
 

@@ -41,15 +41,24 @@ fn foreign_or_broken_shard_json_is_refused_naming_the_file() {
     let p = Path::new("d/shard.json");
     let e = ShardInfo::parse(b"{", p).unwrap_err();
     assert!(matches!(e, SweepError::ShardJson { .. }), "{e:?}");
-    assert_eq!(e.to_string(), "d/shard.json: not a cdg sweep shard description");
+    assert_eq!(
+        e.to_string(),
+        "d/shard.json: not a cdg sweep shard description"
+    );
     let mut other = info();
     other.format = "other".into();
     let e = ShardInfo::parse(other.to_json().as_bytes(), p).unwrap_err();
-    assert!(e.to_string().contains("expected `cdg-sweep` version 1"), "{e}");
+    assert!(
+        e.to_string().contains("expected `cdg-sweep` version 1"),
+        "{e}"
+    );
     let mut bad = info();
     bad.shard = 4;
     let e = ShardInfo::parse(bad.to_json().as_bytes(), p).unwrap_err();
-    assert!(e.to_string().starts_with("d/shard.json: bad shard numbers"), "{e}");
+    assert!(
+        e.to_string().starts_with("d/shard.json: bad shard numbers"),
+        "{e}"
+    );
     let extra = info().to_json().replacen('{', "{\"extra\": 1,", 1);
     assert!(ShardInfo::parse(extra.as_bytes(), p).is_err());
 }

@@ -10,8 +10,7 @@ use crate::scalar::Scalar;
 use ndarray::{Array4, ArrayView4};
 
 /// How the two branches' gates are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ConsistencyAlign {

@@ -28,8 +28,8 @@ pub use ssl::{
     SslSessionConfig, SslSummary, TraceProvenance,
 };
 pub use supervised::{
-    BenchReport, SupervisedOutcome, SupervisedSession, SupervisedSessionConfig,
-    SupervisedSummary, bench_supervised,
+    BenchReport, SupervisedOutcome, SupervisedSession, SupervisedSessionConfig, SupervisedSummary,
+    bench_supervised,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -138,14 +138,11 @@ impl Resume {
                 now: options.to_string(),
             });
         }
-        let rows = serde_json::from_value(
-            checkpoint
-                .meta
-                .get("metrics")
-                .cloned()
-                .unwrap_or_default(),
-        )
-        .map_err(|e| TrainError::Checkpoint(format!("metrics in the checkpoint header: {e}")))?;
+        let rows =
+            serde_json::from_value(checkpoint.meta.get("metrics").cloned().unwrap_or_default())
+                .map_err(|e| {
+                    TrainError::Checkpoint(format!("metrics in the checkpoint header: {e}"))
+                })?;
         Ok(Self { checkpoint, rows })
     }
 

@@ -5,9 +5,7 @@
 //! final summary, and for gated runs the evaluation gates of the first `trace_samples` test
 //! images.
 
-use super::{
-    MetricsRow, Observer, Resume, Snapshot, StepProgress, Summary, meta, save,
-};
+use super::{MetricsRow, Observer, Resume, Snapshot, StepProgress, Summary, meta, save};
 use crate::data::{DataSplit, Dataset};
 use crate::error::{Result, TrainError};
 use crate::eval::ProbeConfig;
@@ -318,27 +316,26 @@ impl SslSession {
             }
             None => None,
         };
-        let layers = ev
-            .cost
-            .layers
-            .iter()
-            .map(|l| LayerSummary {
-                calibration: cal
-                    .iter()
-                    .find(|c| c.name == l.name)
-                    .map(|c| CalibrationSummary {
-                        achieved: c.achieved,
-                        max_tied_fraction: c.max_tied,
+        let layers =
+            ev.cost
+                .layers
+                .iter()
+                .map(|l| LayerSummary {
+                    calibration: cal.iter().find(|c| c.name == l.name).map(|c| {
+                        CalibrationSummary {
+                            achieved: c.achieved,
+                            max_tied_fraction: c.max_tied,
+                        }
                     }),
-                gate_ops: l.gate_ops,
-                gate_sparsity: ev.layers.iter().find(|(n, _)| n == &l.name).map(|x| x.1),
-                gated: l.gated,
-                macs_base: l.macs_base,
-                macs_dense: l.macs_dense,
-                macs_needed: l.macs_needed,
-                name: l.name.clone(),
-            })
-            .collect();
+                    gate_ops: l.gate_ops,
+                    gate_sparsity: ev.layers.iter().find(|(n, _)| n == &l.name).map(|x| x.1),
+                    gated: l.gated,
+                    macs_base: l.macs_base,
+                    macs_dense: l.macs_dense,
+                    macs_needed: l.macs_needed,
+                    name: l.name.clone(),
+                })
+                .collect();
         let ips: Vec<f64> = rows.iter().map(|r| r.images_per_s).collect();
         let summary = SslSummary {
             complete: true,

@@ -7,12 +7,11 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Training objective.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Objective {
-    /// Softmax cross-entropy on the labels (the supervised trainer, not an SSL run).
+    /// Softmax cross-entropy on the labels.
     Supervised,
     /// SimCLR: NT-Xent over both views (2B batch), τ = 0.2.
     Simclr,
@@ -21,8 +20,7 @@ pub enum Objective {
 }
 
 /// Gate coupling between the two branches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Gating {
@@ -35,8 +33,7 @@ pub enum Gating {
 }
 
 /// How thresholds are trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ThresholdKind {

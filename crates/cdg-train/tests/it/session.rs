@@ -33,6 +33,8 @@ struct Memory {
     metrics: Vec<Vec<MetricsRow>>,
     summaries: Vec<Value>,
     summary_bytes: Vec<Vec<u8>>,
+    /// The summary through a `serde_json::Value` (sorted keys), as it was once written.
+    summary_value_bytes: Vec<Vec<u8>>,
     traces: Vec<GateTrace>,
     steps: usize,
     epochs_finished: Vec<usize>,
@@ -58,7 +60,12 @@ impl Observer for Memory {
             .push(Checkpoint::from_bytes(&s.checkpoint.to_bytes())?);
         self.metrics.push(s.metrics.to_vec());
         self.summaries.push(serde_json::to_value(s.summary)?);
-        self.summary_bytes.push(serde_json::to_vec_pretty(s.summary)?);
+        self.summary_bytes
+            .push(serde_json::to_vec_pretty(s.summary)?);
+        self.summary_value_bytes
+            .push(serde_json::to_vec_pretty(&serde_json::to_value(
+                s.summary,
+            )?)?);
         Ok(())
     }
 
@@ -174,7 +181,11 @@ fn gated_ssl_resume_equals_the_uninterrupted_run_and_exports_the_gates() {
     let SslOutcome::Complete(summary) = s.run(&split, &mut whole).unwrap() else {
         panic!("complete");
     };
-    assert_eq!(whole.checkpoints.len(), 3, "two epochs and the final snapshot");
+    assert_eq!(
+        whole.checkpoints.len(),
+        3,
+        "two epochs and the final snapshot"
+    );
     assert_eq!(whole.summaries[0]["complete"], false);
     assert_eq!(whole.summaries[2]["complete"], true);
     assert_eq!(summary.trace.as_deref(), Some("memory"));
@@ -266,11 +277,12 @@ fn an_observer_error_ends_the_run_with_its_message() {
 
 /// `summary.json` was written from `serde_json::Value` maps, which keep keys sorted; the typed
 /// summaries must serialize to the same bytes.
-fn assert_sorted_keys(bytes: &[u8]) {
-    let value: Value = serde_json::from_slice(bytes).unwrap();
+fn assert_sorted_keys<T: serde::Serialize>(typed: &T) {
+    let direct = serde_json::to_vec_pretty(typed).unwrap();
+    let via_value = serde_json::to_vec_pretty(&serde_json::to_value(typed).unwrap()).unwrap();
     assert_eq!(
-        String::from_utf8(serde_json::to_vec_pretty(&value).unwrap()).unwrap(),
-        String::from_utf8(bytes.to_vec()).unwrap()
+        String::from_utf8(direct).unwrap(),
+        String::from_utf8(via_value).unwrap()
     );
 }
 
@@ -283,18 +295,25 @@ fn summaries_serialize_with_sorted_keys() {
         .run(&split, &mut seen)
         .unwrap();
     let mut sup = Memory::default();
-    SupervisedSession::new(supervised(1, None, json!({ "b": 1, "a": [2] })), &split.train)
-        .unwrap()
-        .run(&split, &mut sup)
-        .unwrap();
-    for bytes in seen.summary_bytes.iter().chain(&sup.summary_bytes) {
-        assert_sorted_keys(bytes);
+    SupervisedSession::new(
+        supervised(1, None, json!({ "b": 1, "a": [2] })),
+        &split.train,
+    )
+    .unwrap()
+    .run(&split, &mut sup)
+    .unwrap();
+    for m in [&seen, &sup] {
+        assert_eq!(m.summary_bytes.len(), m.summary_value_bytes.len());
+        for (direct, via_value) in m.summary_bytes.iter().zip(&m.summary_value_bytes) {
+            assert_eq!(
+                String::from_utf8_lossy(direct),
+                String::from_utf8_lossy(via_value)
+            );
+        }
     }
-    let provenance = serde_json::to_vec_pretty(&seen.traces[0].provenance).unwrap();
-    assert_sorted_keys(&provenance);
+    assert_sorted_keys(&seen.traces[0].provenance);
     assert!(matches!(
-        serde_json::from_slice::<Value>(&seen.summary_bytes[1]).unwrap()["layers"][1]
-            ["calibration"],
+        serde_json::from_slice::<Value>(&seen.summary_bytes[1]).unwrap()["layers"][1]["calibration"],
         Value::Object(_)
     ));
     // The untagged summary is the inner struct, not a tagged enum.
