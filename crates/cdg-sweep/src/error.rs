@@ -21,7 +21,7 @@ pub enum SweepError {
         kind: &'static str,
         path: PathBuf,
         #[source]
-        source: cdg_io::IoError,
+        source: Box<cdg_io::IoError>,
     },
     /// A workload the sweep cannot model, or two of the same name.
     #[error("sweep spec {}: {problem}", spec.display())]

@@ -70,7 +70,7 @@ pub fn load_workloads(spec: &SweepSpec) -> Result<Vec<Workload>> {
             spec: spec.path.clone(),
             kind: "trace",
             path: p.clone(),
-            source,
+            source: Box::new(source),
         })?;
         out.push(Workload::from_trace(p, t));
     }
@@ -79,7 +79,7 @@ pub fn load_workloads(spec: &SweepSpec) -> Result<Vec<Workload>> {
             spec: spec.path.clone(),
             kind: "topology",
             path: p.clone(),
-            source,
+            source: Box::new(source),
         })?;
         if let Some(i) = topo.nm_sparsity.iter().position(Option::is_some) {
             return Err(SweepError::Workloads {

@@ -231,7 +231,7 @@ impl SslSession {
             })?;
             let secs = start.elapsed().as_secs_f64();
             observer.epoch_trained(e);
-            let knn_due = cfg.knn_every > 0 && (e % cfg.knn_every == 0) || e == epochs;
+            let knn_due = cfg.knn_every > 0 && e.is_multiple_of(cfg.knn_every) || e == epochs;
             let knn = if knn_due {
                 Some(eval_knn(trainer, data)?)
             } else {
