@@ -20,6 +20,7 @@
 //!
 //! ```
 //! use cdg_sweep::{Silent, SweepOptions, SweepPlan};
+//! use cdg_io::layout::sweep::{ENERGY_LATENCY_SVG, SWEEP_CSV};
 //! use cdg_io::sweep::Shard;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = std::env::temp_dir().join(format!("cdg-sweep-doc-{}", std::process::id()));
@@ -33,9 +34,9 @@
 //!                            SweepOptions { layers: false, plots: true })?;
 //! let run = plan.run(&Silent)?;
 //! assert_eq!(run.rows, 2);
-//! let csv = std::str::from_utf8(run.outputs.get("sweep.csv").unwrap())?;
+//! let csv = std::str::from_utf8(run.outputs.get(SWEEP_CSV).unwrap())?;
 //! assert!(csv.starts_with("point,array.dataflow,workload,"));
-//! assert!(run.outputs.get("energy_latency.svg").is_some());
+//! assert!(run.outputs.get(ENERGY_LATENCY_SVG).is_some());
 //! cdg_io::output::write_outputs(&dir.join("out"), &run.outputs)?;
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(())

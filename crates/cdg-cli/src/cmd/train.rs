@@ -14,7 +14,9 @@
 //!
 //! Parsing is two-stage: [`TrainArgs`] (flags, all optional) are merged over the TOML file of
 //! `--config` (keys = flag names with underscores) and the defaults into a validated
-//! [`TrainPlan`]; only then does anything load or run.
+//! [`TrainPlan`]; only then does anything load or run. The epoch loops, resume and the
+//! summaries are `cdg_train::session`; `train/observer.rs` is the session's observer that
+//! writes the files (through `cdg-io`) and draws the progress bars.
 
 mod observer;
 mod ssl;
