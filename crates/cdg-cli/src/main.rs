@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cmd;
-mod plot;
 mod ui;
 
 #[derive(Debug, Parser)]

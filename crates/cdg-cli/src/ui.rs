@@ -3,6 +3,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {
@@ -34,5 +35,41 @@ impl Ui {
 
     pub fn bars_enabled(&self) -> bool {
         self.bars
+    }
+}
+
+/// The sweep engine's progress as one bar labelled `what`, made when the engine starts.
+#[derive(Debug)]
+pub struct SweepBar {
+    ui: Ui,
+    what: &'static str,
+    bar: OnceLock<ProgressBar>,
+}
+
+impl SweepBar {
+    pub fn new(ui: &Ui, what: &'static str) -> Self {
+        Self {
+            ui: *ui,
+            what,
+            bar: OnceLock::new(),
+        }
+    }
+}
+
+impl cdg_sweep::Progress for SweepBar {
+    fn start(&self, total: u64) {
+        let _ = self.bar.set(self.ui.bar(total, self.what));
+    }
+
+    fn advance(&self) {
+        if let Some(bar) = self.bar.get() {
+            bar.inc(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.get() {
+            bar.finish_and_clear();
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! File formats of cdg. Only this crate and `cdg-cli` touch the file system.
+//! File formats of cdg. Only this crate and `cdg-cli` write files.
 //!
 //! - [`trace`]: trace directories (`manifest.json` + `masks.npz`, docs/formats.md §1) —
 //!   [`read_trace`], [`write_trace`], [`Trace`].
@@ -7,6 +7,9 @@
 //! - [`scalesim`]: SCALE-Sim `.cfg` and topology CSV import.
 //! - [`sweep`]: sweep specs (base config, workloads, `[grid]` of dotted keys, shards).
 //! - [`csv_out`]: report CSV from `Serialize` rows; [`atomic`]: temp-file-and-rename writing.
+//! - [`layout`]: the name of every output file and directory.
+//! - [`output`]: [`output::Outputs`] (what a run writes, as names and bytes, computed by the
+//!   engines) and [`output::write_outputs`], which commits them.
 //!
 //! Every error is an [`IoError`] naming the file and the key, layer or line at fault.
 //!
@@ -34,6 +37,8 @@ pub mod arch;
 pub mod atomic;
 pub mod csv_out;
 pub mod error;
+pub mod layout;
+pub mod output;
 pub mod scalesim;
 pub mod sweep;
 pub mod trace;

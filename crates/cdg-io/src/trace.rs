@@ -26,9 +26,8 @@ use std::path::Path;
 pub const TRACE_FORMAT: &str = "cdg-trace";
 /// The manifest version this build reads and writes.
 pub const TRACE_VERSION: u64 = 1;
-/// File names inside a trace directory.
-pub const MANIFEST_FILE: &str = "manifest.json";
-pub const MASKS_FILE: &str = "masks.npz";
+/// File names inside a trace directory (defined with every output name in [`crate::layout`]).
+pub use crate::layout::trace::{MANIFEST_FILE, MASKS_FILE};
 /// More samples than this is certainly a corrupt manifest.
 pub const MAX_SAMPLES: u64 = 1 << 31;
 

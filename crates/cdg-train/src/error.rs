@@ -21,13 +21,20 @@ pub enum TrainError {
     /// Backward was called without a preceding training-mode forward.
     #[error("layer `{layer}`: backward called without a cached forward pass")]
     NoForwardCache { layer: String },
-    /// The loss became NaN or infinite.
+    /// The loss became NaN or infinite (or exploded past
+    /// [`crate::ssl::EXPLODING_LOSS`]); `epoch` and `step` are 1-based.
     #[error("loss is not finite ({loss}) at epoch {epoch}, step {step}")]
     NonFinite {
         loss: f64,
         epoch: usize,
         step: usize,
     },
+    /// A checkpoint to resume from was written by a run with other options.
+    #[error("was written with different options\n  checkpoint: {stored}\n  now:        {now}")]
+    ResumeMismatch { stored: String, now: String },
+    /// A session's observer could not persist the run's outputs (its error names the file).
+    #[error(transparent)]
+    Output(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Shorthand for results of this crate.

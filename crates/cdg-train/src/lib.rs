@@ -1,8 +1,14 @@
 //! `cdg-train`: an ndarray CNN engine (kernels in [`ops`], layers with hand-written backward
 //! passes in [`layers`], ResNet backbones in [`models`], SGD in [`optim`], checkpoints in
-//! [`checkpoint`]) and the training loops built on it. Kernels are generic over [`Scalar`]
-//! (`f32` for training, `f64` for gradient checks). No I/O happens here except through the
-//! byte buffers that [`checkpoint`] encodes.
+//! [`checkpoint`]) and the training built on it: the SSL trainer with Contrastive Dual Gating
+//! ([`ssl::SslTrainer`]), the supervised trainer ([`train::SupervisedTrainer`]) and the epoch
+//! loops of `cdg train` ([`session::SslSession`], [`session::SupervisedSession`]: resume,
+//! early stop, metrics rows, typed summaries). Kernels are generic over [`Scalar`] (`f32` for
+//! training, `f64` for gradient checks). Nothing here touches the file system except
+//! [`data`]'s readers of data sets: checkpoints are byte buffers, and a session hands its
+//! outputs to a [`session::Observer`] the caller implements. The `clap` feature derives
+//! `clap::ValueEnum` on the option enums ([`ssl::Objective`], [`ssl::Gating`],
+//! [`ssl::ThresholdKind`], [`gating::Granularity`], [`gating::ConsistencyAlign`]).
 //!
 //! ```
 //! use cdg_train::layers::{Mode, Module};
@@ -32,6 +38,7 @@ pub mod models;
 pub mod ops;
 pub mod optim;
 pub mod scalar;
+pub mod session;
 pub mod skip;
 pub mod ssl;
 pub mod train;

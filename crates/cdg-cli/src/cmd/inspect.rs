@@ -3,8 +3,9 @@
 //! MACs, mean gate density over gated layers weighted by output elements).
 
 use crate::ui::Ui;
-use anyhow::Context;
+use anyhow::{Context, bail};
 use cdg_core::{Layer, LayerKind, MaskSet};
+use cdg_io::layout::trace::{GATE_DENSITY_SVG, MANIFEST_FILE};
 use cdg_io::trace::{Trace, read_trace};
 use serde::Serialize;
 use std::io::Write;
@@ -67,7 +68,7 @@ struct Summary {
 pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     // Accept the manifest's own path too: `cdg inspect traces/x/manifest.json`.
     let dir = match (args.trace.file_name(), args.trace.parent()) {
-        (Some(f), Some(parent)) if f == cdg_io::trace::MANIFEST_FILE && args.trace.is_file() => {
+        (Some(f), Some(parent)) if f == MANIFEST_FILE && args.trace.is_file() => {
             if parent.as_os_str().is_empty() {
                 PathBuf::from(".")
             } else {
@@ -79,8 +80,13 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let trace = read_trace(&dir).context("cannot inspect trace")?;
     let summary = summarize(&dir, &trace)?;
     if let Some(svg) = &args.plot {
-        let svg = svg.clone().unwrap_or_else(|| dir.join("gate_density.svg"));
-        crate::plot::gate_density_heatmap(&trace, &svg)?;
+        let svg = svg.clone().unwrap_or_else(|| dir.join(GATE_DENSITY_SVG));
+        let Some(masks) = &trace.masks else {
+            bail!("the trace has no gated layers, so there are no gate densities to draw");
+        };
+        let text = cdg_report::gate_density(&trace.network, masks)?;
+        cdg_io::atomic::write_atomic(&svg, text.as_bytes())
+            .with_context(|| format!("cannot write plot {}", svg.display()))?;
         eprintln!("gate-density heatmaps: {}", svg.display());
     }
     let mut out = std::io::stdout().lock();

@@ -3,16 +3,17 @@
 //! reduction vs FLOPs reduction by policy and gate block, and with `--point N` the per-layer
 //! breakdown of one grid point (needs `layers.csv`, i.e. `cdg sweep --layers`). For a
 //! `cdg sim` output directory it draws that run's per-layer breakdown (`layers.svg`).
+//!
+//! The pictures come from `cdg-report` as SVG text drawn from the CSV text, the same functions
+//! `cdg sweep` and `cdg merge` use, so the same CSV gives the same bytes.
 
-use super::sweep::{LAYERS_CSV, SWEEP_CSV, draw_plots};
-use crate::plot;
 use crate::ui::Ui;
-use anyhow::bail;
-use std::path::PathBuf;
+use anyhow::{Context, bail};
+use cdg_io::layout::{sim, sweep};
+use cdg_io::output::{Outputs, write_outputs};
+use cdg_report::Table;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-pub const ENERGY_LATENCY_SVG: &str = "energy_latency.svg";
-pub const REDUCTION_SVG: &str = "reduction.svg";
 
 #[derive(Debug, clap::Args)]
 pub struct PlotArgs {
@@ -25,49 +26,71 @@ pub struct PlotArgs {
     pub point: Option<usize>,
 }
 
-/// The per-layer plot's file name for point `n`.
-pub fn layers_svg(n: usize) -> String {
-    format!("layers_point_{n:04}.svg")
+/// What `cdg plot` draws.
+enum PlotPlan {
+    /// A `cdg sim` output (layers.csv + network.csv, no sweep.csv): its per-layer breakdown.
+    Sim { title: String },
+    /// A sweep output: the sweep plots, and with `--point` one point's per-layer breakdown.
+    Sweep { point: Option<usize> },
 }
 
-/// The per-layer plot of a `cdg sim` output directory.
-pub const SIM_LAYERS_SVG: &str = "layers.svg";
-
-pub fn run(args: PlotArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
-    // A `cdg sim` output (layers.csv + network.csv, no sweep.csv): its per-layer breakdown.
-    if !args.dir.join(SWEEP_CSV).exists() && args.dir.join("network.csv").exists() {
-        if args.point.is_some() {
-            bail!(
-                "{} is a `cdg sim` output (no sweep.csv); --point applies to sweep outputs",
-                args.dir.display()
+impl PlotPlan {
+    fn new(args: &PlotArgs) -> anyhow::Result<Self> {
+        let dir = &args.dir;
+        if !dir.join(sweep::SWEEP_CSV).exists() && dir.join(sim::NETWORK_CSV).exists() {
+            if args.point.is_some() {
+                bail!(
+                    "{} is a `cdg sim` output (no sweep.csv); --point applies to sweep outputs",
+                    dir.display()
+                );
+            }
+            let title = dir.file_name().map_or_else(
+                || "cdg sim".to_owned(),
+                |n| n.to_string_lossy().into_owned(),
             );
+            return Ok(PlotPlan::Sim { title });
         }
-        let table = plot::Table::read(&args.dir.join(LAYERS_CSV))?;
-        let title = args.dir.file_name().map_or_else(
-            || "cdg sim".to_owned(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let out = args.dir.join(SIM_LAYERS_SVG);
-        plot::layer_breakdown_sim(&table, &title, &out)?;
-        println!("{}", out.display());
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut written = draw_plots(&args.dir)?;
-    if let Some(n) = args.point {
-        let path = args.dir.join(LAYERS_CSV);
-        if !path.exists() {
+        if args.point.is_some() && !dir.join(sweep::LAYERS_CSV).exists() {
             bail!(
                 "{} does not exist; per-layer plots need `cdg sweep --layers`",
-                path.display()
+                dir.join(sweep::LAYERS_CSV).display()
             );
         }
-        let table = plot::Table::read(&path)?;
-        let out = args.dir.join(layers_svg(n));
-        plot::layer_breakdown(&table, n, &out)?;
-        written.push(out);
+        Ok(PlotPlan::Sweep { point: args.point })
     }
-    for p in written {
-        println!("{}", p.display());
+}
+
+/// Reads a CSV file of `dir` as a table.
+fn table(dir: &Path, name: &str) -> anyhow::Result<Table> {
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Table::parse(&bytes, &path)?)
+}
+
+pub fn run(args: PlotArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
+    let dir = &args.dir;
+    let outputs = match PlotPlan::new(&args)? {
+        PlotPlan::Sim { title } => {
+            let svg = cdg_report::layer_breakdown_sim(&table(dir, sim::LAYERS_CSV)?, &title)?;
+            let mut out = Outputs::new();
+            out.add(sim::LAYERS_SVG, svg);
+            out
+        }
+        PlotPlan::Sweep { point } => {
+            let path = dir.join(sweep::SWEEP_CSV);
+            let csv =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut out = cdg_sweep::sweep_plots(&csv)?;
+            if let Some(n) = point {
+                let svg = cdg_report::layer_breakdown(&table(dir, sweep::LAYERS_CSV)?, n)?;
+                out.add(sweep::layers_point_svg(n), svg);
+            }
+            out
+        }
+    };
+    write_outputs(dir, &outputs)?;
+    for f in outputs.files() {
+        println!("{}", dir.join(&f.name).display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -17,16 +17,14 @@
 //!    (16×1×1 channel blocks) and one unstructured (1×1×1) trace, written to `results/traces/`.
 //!    The output says clearly that these are synthetic.
 
-use super::sweep::{
-    LAYERS_CSV, SWEEP_CSV, Workload, draw_plots, remove_stale, render_csvs, run_points,
-    write_configs,
-};
-use crate::ui::Ui;
+use crate::ui::{SweepBar, Ui};
 use anyhow::{Context, bail};
-use cdg_core::{ArchConfig, GateBlock, SkipPolicy};
-use cdg_io::trace::Trace;
-use serde::Serialize;
-use std::path::{Path, PathBuf};
+use cdg_core::SkipPolicy;
+use cdg_io::layout::run::{TRACES_DIR, gate_density_svg, train_dir};
+use cdg_io::layout::train::TRACE_DIR;
+use cdg_io::output::{Outputs, write_outputs};
+use cdg_sweep::{PolicyGrid, SyntheticTraces, Workload};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -78,28 +76,14 @@ pub struct RunArgs {
     pub no_plot: bool,
 }
 
-/// One line of the printed table and of `summary.csv`. Fractions stay fractions here; the
-/// printed table shows the energy saving in percent.
-#[derive(Debug, Serialize)]
-struct SummaryRow {
-    design: String,
-    support: &'static str,
-    workload: String,
-    flops_reduction: f64,
-    cycle_reduction: f64,
-    /// 1 − energy / energy of the same design with `support = dense`.
-    energy_saving: f64,
-    utilization: f64,
-    latency_us: f64,
-    energy_pj: f64,
-}
-
 /// The training step of the main job: two dual-gating SimCLR models (structured 16×1×1 and
 /// unstructured gates) trained through the same code path as `cdg train`, each writing its
 /// calibrated evaluation trace to `out/train-<granularity>/trace/`. Returns those trace
 /// directories, or `None` with `--no-train`.
 fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>> {
-    use super::train::{GatingArg, GranularityArg, Objective, SslArgs, TrainArgs};
+    use super::train::{SslArgs, TrainArgs};
+    use cdg_train::gating::Granularity;
+    use cdg_train::ssl::{Gating, Objective};
     if args.no_train {
         return Ok(None);
     }
@@ -111,10 +95,10 @@ fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>>
     }
     let mut dirs = Vec::new();
     for (name, granularity) in [
-        ("structured", GranularityArg::Structured),
-        ("unstructured", GranularityArg::Unstructured),
+        ("structured", Granularity::Structured),
+        ("unstructured", Granularity::Unstructured),
     ] {
-        let out = args.out.join(format!("train-{name}"));
+        let out = args.out.join(train_dir(name));
         eprintln!(
             "training CDG ({name} gates, {} epochs, {} images, target sparsity {}) → {}",
             args.epochs,
@@ -131,7 +115,7 @@ fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>>
             limit_train: Some(args.train_images),
             limit_test: Some(500),
             ssl: Box::new(SslArgs {
-                gating: Some(GatingArg::Dual),
+                gating: Some(Gating::Dual),
                 granularity: Some(granularity),
                 target_sparsity: Some(args.target_sparsity),
                 trace_samples: Some(args.samples),
@@ -147,23 +131,9 @@ fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>>
         if code != ExitCode::SUCCESS {
             bail!("training the {name} CDG model of `cdg run` failed");
         }
-        dirs.push(out.join("trace"));
+        dirs.push(out.join(TRACE_DIR));
     }
     Ok(Some(dirs))
-}
-
-/// Trace directories under `dir` (those holding a manifest.json), sorted by name.
-fn shipped_traces(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join(cdg_io::trace::MANIFEST_FILE).is_file())
-        .collect();
-    out.sort();
-    Ok(out)
 }
 
 /// Synthesizes the structured and unstructured traces and writes them under `out/traces/`.
@@ -177,33 +147,18 @@ fn synthetic_traces(args: &RunArgs) -> anyhow::Result<Vec<Workload>> {
     if args.samples == 0 {
         bail!("--samples must be at least 1");
     }
+    let traces = cdg_sweep::synthetic_traces(&SyntheticTraces {
+        width: args.width,
+        density: args.density,
+        samples: args.samples,
+        seed: args.seed,
+    })?;
     let mut out = Vec::new();
-    for (name, block) in [
-        ("synthetic-structured", GateBlock::new(16, 1, 1)),
-        ("synthetic-unstructured", GateBlock::ELEMENT),
-    ] {
-        let network = cdg_sim::models::resnet18_cifar(args.width, 1, Some((4, block)));
-        let masks = cdg_sim::synth::synth_masks(&network, args.density, args.samples, args.seed)
-            .with_context(|| format!("synthesizing {name}"))?;
-        let trace = Trace {
-            network,
-            masks: Some(masks),
-            samples: args.samples,
-            provenance: serde_json::json!({
-                "generator": "cdg run --no-train: synthetic random block gates",
-                "network": format!("resnet18_cifar(width {}, 1 input channel, base_partitions 4)", args.width),
-                "gate_block": block.as_array(),
-                "density": args.density,
-                "seed": args.seed,
-            }),
-        };
-        let dir = args.out.join("traces").join(name);
+    for (name, trace) in traces {
+        let dir = args.out.join(TRACES_DIR).join(&name);
         cdg_io::trace::write_trace(&dir, &trace, true)?;
-        if !args.no_plot {
-            crate::plot::gate_density_heatmap(&trace, &args.out.join(density_svg(name)))?;
-        }
         out.push(Workload::new(
-            name.to_owned(),
+            name,
             trace.network,
             trace.masks,
             trace.samples,
@@ -212,58 +167,30 @@ fn synthetic_traces(args: &RunArgs) -> anyhow::Result<Vec<Workload>> {
     Ok(out)
 }
 
-/// The gate-density heatmap of trace `name`.
-fn density_svg(name: &str) -> String {
-    format!("gate_density_{name}.svg")
-}
-
-/// Every `*.toml` in `dir`, sorted, each resolved under each skip policy.
-fn designs(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list arch configs in {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!("{} holds no arch-config *.toml files", dir.display());
+/// The gate-density heatmap of every workload with masks.
+fn heatmaps(workloads: &[Workload]) -> anyhow::Result<Outputs> {
+    let mut out = Outputs::new();
+    for w in workloads {
+        if let Some(m) = &w.masks {
+            out.add(
+                gate_density_svg(&w.name),
+                cdg_report::gate_density(&w.network, m)?,
+            );
+        }
     }
-    Ok(files
-        .into_iter()
-        .map(|p| {
-            let stem = p
-                .file_stem()
-                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-            (stem, p)
-        })
-        .collect())
+    Ok(out)
 }
 
 pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     // Validate the designs before the (possibly long) trace step.
-    let designs = designs(&args.arch_configs)?;
-    let mut points: Vec<(usize, ArchConfig)> = Vec::new();
-    let mut labels: Vec<Vec<String>> = Vec::new();
-    for (stem, path) in &designs {
-        for policy in SkipPolicy::ALL {
-            let arch = cdg_io::arch::load_arch(path, &[format!("sparsity.support={policy}")])?;
-            points.push((points.len(), arch));
-            labels.push(vec![stem.clone(), policy.as_str().to_owned()]);
-        }
-    }
+    let designs = PolicyGrid::load(&args.arch_configs)?;
 
     let workloads = if let Some(dirs) = train_traces(&args, ui)? {
         let mut loaded = Vec::new();
         for (dir, name) in dirs.iter().zip(["cdg-structured", "cdg-unstructured"]) {
             let mut w = Workload::trace(dir)?;
             w.name = name.to_owned();
-            if !args.no_plot
-                && let Some(m) = &w.masks
-            {
-                let svg = args.out.join(density_svg(&w.name));
-                crate::plot::gate_density_heatmap_masks(&w.network, m, &svg)?;
-            }
             loaded.push(w);
         }
         loaded
@@ -271,7 +198,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         let shipped = if args.synthetic {
             Vec::new()
         } else {
-            shipped_traces(&args.traces)?
+            cdg_sweep::shipped_traces(&args.traces)?
         };
         if shipped.is_empty() {
             eprintln!(
@@ -280,7 +207,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 args.density,
                 args.samples,
                 args.width,
-                args.out.join("traces").display()
+                args.out.join(TRACES_DIR).display()
             );
             synthetic_traces(&args)?
         } else {
@@ -288,71 +215,24 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 "note: --no-train; using the shipped traces in {}",
                 args.traces.display()
             );
-            let loaded = shipped
+            shipped
                 .iter()
                 .map(|d| Workload::trace(d))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            if !args.no_plot {
-                for w in &loaded {
-                    if let Some(m) = &w.masks {
-                        let svg = args.out.join(density_svg(&w.name));
-                        crate::plot::gate_density_heatmap_masks(&w.network, m, &svg)?;
-                    }
-                }
-            }
-            loaded
+                .collect::<Result<Vec<_>, _>>()?
         }
     };
 
-    let results = run_points(&points, &workloads, ui, "designs")?;
-    let keys = vec!["design".to_owned(), "sparsity.support".to_owned()];
-    let (sweep_csv, layers_csv) =
-        render_csvs(&keys, &labels, &workloads, &points, &results, args.layers)?;
-    let out = &args.out;
-    let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
-        Ok(cdg_io::atomic::write_atomic(&out.join(name), bytes)?)
-    };
-    remove_stale(
-        out,
-        0..points.len(),
-        points.len(),
+    let run = designs.run(
+        &workloads,
         args.layers,
         !args.no_plot,
+        &SweepBar::new(ui, "designs"),
     )?;
-    write_configs(out, &points, points.len())?;
-    write(SWEEP_CSV, &sweep_csv)?;
-    if let Some(l) = &layers_csv {
-        write(LAYERS_CSV, l)?;
-    }
-
-    // Summary: every design × policy × workload against the same design run dense.
-    let mut summary = Vec::new();
-    for (p, ((_, arch), result)) in points.iter().zip(&results).enumerate() {
-        let dense_index = p - p % SkipPolicy::ALL.len();
-        for (w, (net, _)) in workloads.iter().zip(result) {
-            let wi = workloads.iter().position(|x| x.name == w.name).unwrap_or(0);
-            let dense_energy = results[dense_index][wi].0.energy_pj;
-            summary.push(SummaryRow {
-                design: labels[p][0].clone(),
-                support: arch.sparsity.support.as_str(),
-                workload: w.name.clone(),
-                flops_reduction: net.flops_reduction,
-                cycle_reduction: net.cycle_reduction,
-                energy_saving: if dense_energy > 0.0 {
-                    1.0 - net.energy_pj / dense_energy
-                } else {
-                    0.0
-                },
-                utilization: net.utilization,
-                latency_us: net.latency_us,
-                energy_pj: net.energy_pj,
-            });
-        }
-    }
-    cdg_io::csv_out::write_csv(&out.join("summary.csv"), &summary)?;
+    let mut outputs = run.outputs;
     if !args.no_plot {
-        draw_plots(out)?;
+        outputs.extend(heatmaps(&workloads)?);
     }
+    write_outputs(&args.out, &outputs)?;
 
     for w in &workloads {
         println!(
@@ -363,7 +243,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
             "{:<24} {:<11} {:>10} {:>10} {:>14} {:>12}",
             "design", "support", "FLOPs red.", "cycle red.", "energy saving", "utilization"
         );
-        for r in summary.iter().filter(|r| r.workload == w.name) {
+        for r in run.summary.iter().filter(|r| r.workload == w.name) {
             println!(
                 "{:<24} {:<11} {:>9.2}× {:>9.2}× {:>13.1}% {:>12.3}",
                 r.design,
@@ -377,11 +257,11 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     }
     println!(
         "\n{} designs × {} policies × {} traces in {:.1} s → {}",
-        designs.len(),
+        designs.designs.len(),
         SkipPolicy::ALL.len(),
         workloads.len(),
         started.elapsed().as_secs_f64(),
-        out.display()
+        args.out.display()
     );
     Ok(ExitCode::SUCCESS)
 }

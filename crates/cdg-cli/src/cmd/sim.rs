@@ -15,6 +15,7 @@
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_core::{ArchConfig, MaskSet, Network};
+use cdg_io::layout::sim::{ARCH_TOML, COMPUTE_REPORT_CSV, LAYERS_CSV, NETWORK_CSV};
 use cdg_io::scalesim::{InterfaceBandwidth, ScaleSimConfig};
 use cdg_sim::scalesim::{compute_report, compute_report_csv};
 use cdg_sim::{LayerOptions, LayerRow, NetworkStats, NmSparsity};
@@ -85,11 +86,6 @@ pub struct SimPlan {
     out: PathBuf,
     per_sample: bool,
 }
-
-pub const LAYERS_CSV: &str = "layers.csv";
-pub const NETWORK_CSV: &str = "network.csv";
-pub const ARCH_TOML: &str = "arch.toml";
-pub const COMPUTE_REPORT_CSV: &str = "COMPUTE_REPORT.csv";
 
 impl SimPlan {
     pub fn from_args(args: SimArgs) -> anyhow::Result<Self> {

@@ -14,77 +14,31 @@
 //!
 //! Parsing is two-stage: [`TrainArgs`] (flags, all optional) are merged over the TOML file of
 //! `--config` (keys = flag names with underscores) and the defaults into a validated
-//! [`TrainPlan`]; only then does anything load or run.
+//! [`TrainPlan`]; only then does anything load or run. The epoch loops, resume and the
+//! summaries are `cdg_train::session`; `train/observer.rs` is the session's observer that
+//! writes the files (through `cdg-io`) and draws the progress bars.
 
+mod observer;
 mod ssl;
 
 use crate::ui::Ui;
 use anyhow::{Context, bail};
+use cdg_io::layout::train::CHECKPOINT_FILE;
 use cdg_train::TrainError;
 use cdg_train::checkpoint::Checkpoint;
 use cdg_train::data::{DataSource, DataSplit};
+use cdg_train::gating::{ConsistencyAlign, Granularity};
 use cdg_train::models::ResNetConfig;
 use cdg_train::optim::SgdConfig;
-use cdg_train::train::{SupervisedConfig, SupervisedTrainer, supervised_step};
+use cdg_train::session::{
+    Resume, SupervisedOutcome, SupervisedSession, SupervisedSessionConfig, bench_supervised,
+};
+use cdg_train::ssl::{Gating, Objective, ThresholdKind};
+use cdg_train::train::SupervisedConfig;
+use observer::{Mode, TrainOutputs};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
-
-/// File name of the checkpoint inside `--out`.
-pub const CHECKPOINT_FILE: &str = "checkpoint.cdgckpt";
-
-/// The training objective.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Objective {
-    /// Softmax cross-entropy on the labels.
-    Supervised,
-    /// SimCLR: NT-Xent over both views (2B batch), τ = 0.2.
-    Simclr,
-    /// SimSiam: predictor, stop-gradient, negative cosine.
-    Simsiam,
-}
-
-/// Gate coupling of SSL runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GatingArg {
-    /// Dense network.
-    None,
-    /// Plain channel gating in each branch (γ = 0): the baseline.
-    Independent,
-    /// Contrastive Dual Gating: own-saliency gates + gate-consistency loss γ.
-    Dual,
-}
-
-/// Gate granularity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GranularityArg {
-    Unstructured,
-    Structured,
-}
-
-/// Threshold training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ThresholdArg {
-    /// Learnable Δ with an L2 pull to --threshold-target (channel gating's recipe).
-    Learned,
-    /// Per-step quantile of the batch's saliency with a cubic ramp to --target-sparsity.
-    Scheduled,
-}
-
-/// Gate-consistency alignment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AlignArg {
-    /// Spatially pooled gate means per channel.
-    Pooled,
-    /// Element-wise over the two crops' overlap.
-    Geometric,
-}
 
 /// `c,h,w` gate block (flag) or `[c, h, w]` / `"c,h,w"` (TOML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -229,10 +183,10 @@ pub struct SslArgs {
     /// SSL gating: none (dense), independent (channel gating, γ = 0) or dual (CDG)
     /// [default: none].
     #[arg(long, value_enum)]
-    pub gating: Option<GatingArg>,
+    pub gating: Option<Gating>,
     /// Gate granularity [default: structured].
     #[arg(long, value_enum)]
-    pub granularity: Option<GranularityArg>,
+    pub granularity: Option<Granularity>,
     /// Structured gate block c,h,w (output channels × rows × columns) [default: 16,1,1].
     #[arg(long, value_name = "C,H,W")]
     pub gate_block: Option<GateBlockArg>,
@@ -242,7 +196,7 @@ pub struct SslArgs {
     pub target_sparsity: Option<f64>,
     /// Threshold training [default: scheduled with --target-sparsity, else learned].
     #[arg(long, value_enum)]
-    pub threshold: Option<ThresholdArg>,
+    pub threshold: Option<ThresholdKind>,
     /// Δ_target of learned thresholds' L2 pull (λ = 1e-4) [default: 1.0].
     #[arg(long)]
     pub threshold_target: Option<f64>,
@@ -251,7 +205,7 @@ pub struct SslArgs {
     pub gate_consistency: Option<f64>,
     /// Gate-consistency alignment [default: pooled].
     #[arg(long, value_enum)]
-    pub consistency_align: Option<AlignArg>,
+    pub consistency_align: Option<ConsistencyAlign>,
     /// Base partitions p: the first ⌈C_in/p⌉ input channels are always computed [default: 4].
     #[arg(long)]
     pub base_partitions: Option<usize>,
@@ -334,14 +288,14 @@ pub struct TrainPlan {
     pub data: String,
     pub limit_train: Option<usize>,
     pub limit_test: Option<usize>,
-    pub gating: GatingArg,
-    pub granularity: GranularityArg,
+    pub gating: Gating,
+    pub granularity: Granularity,
     pub gate_block: [usize; 3],
     pub target_sparsity: Option<f64>,
-    pub threshold: ThresholdArg,
+    pub threshold: ThresholdKind,
     pub threshold_target: f64,
     pub gate_consistency: f64,
-    pub consistency_align: AlignArg,
+    pub consistency_align: ConsistencyAlign,
     pub base_partitions: usize,
     pub trace_samples: usize,
     pub calibration_samples: usize,
@@ -432,21 +386,24 @@ impl TrainArgs {
             data: args.data.unwrap_or_else(|| "builtin".to_owned()),
             limit_train: args.limit_train,
             limit_test: args.limit_test,
-            gating: args.ssl.gating.unwrap_or(GatingArg::None),
-            granularity: args.ssl.granularity.unwrap_or(GranularityArg::Structured),
+            gating: args.ssl.gating.unwrap_or(Gating::None),
+            granularity: args.ssl.granularity.unwrap_or(Granularity::Structured),
             gate_block: args.ssl.gate_block.map_or([16, 1, 1], |b| b.0),
             target_sparsity: args.ssl.target_sparsity,
             threshold: args
                 .ssl
                 .threshold
                 .unwrap_or(if args.ssl.target_sparsity.is_some() {
-                    ThresholdArg::Scheduled
+                    ThresholdKind::Scheduled
                 } else {
-                    ThresholdArg::Learned
+                    ThresholdKind::Learned
                 }),
             threshold_target: args.ssl.threshold_target.unwrap_or(1.0),
             gate_consistency: args.ssl.gate_consistency.unwrap_or(10.0),
-            consistency_align: args.ssl.consistency_align.unwrap_or(AlignArg::Pooled),
+            consistency_align: args
+                .ssl
+                .consistency_align
+                .unwrap_or(ConsistencyAlign::Pooled),
             base_partitions: args.ssl.base_partitions.unwrap_or(4),
             trace_samples: args.ssl.trace_samples.unwrap_or(256),
             calibration_samples: args.ssl.calibration_samples.unwrap_or(2000),
@@ -504,14 +461,14 @@ impl TrainArgs {
         {
             bail!("--target-sparsity: expected a fraction in [0, 1), found {t}");
         }
-        if plan.objective == Objective::Supervised && plan.gating != GatingArg::None {
+        if plan.objective == Objective::Supervised && plan.gating != Gating::None {
             bail!(
                 "--gating {:?}: gated training runs with --objective simclr or simsiam",
                 plan.gating
             );
         }
-        if plan.gating != GatingArg::None
-            && plan.threshold == ThresholdArg::Scheduled
+        if plan.gating != Gating::None
+            && plan.threshold == ThresholdKind::Scheduled
             && plan.target_sparsity.is_none()
         {
             bail!("--threshold scheduled needs --target-sparsity");
@@ -539,66 +496,21 @@ impl TrainArgs {
 }
 
 impl TrainPlan {
-    fn model_config(&self, in_channels: usize, classes: usize) -> ResNetConfig {
+    fn model_config(&self, in_channels: usize, classes: Option<usize>) -> ResNetConfig {
         match self.model {
-            ModelKind::Tiny => ResNetConfig::tiny(in_channels, Some(classes)),
-            ModelKind::Resnet18 => {
-                ResNetConfig::resnet18_cifar(self.width, in_channels, Some(classes))
-            }
+            ModelKind::Tiny => ResNetConfig::tiny(in_channels, classes),
+            ModelKind::Resnet18 => ResNetConfig::resnet18_cifar(self.width, in_channels, classes),
         }
     }
 
-    /// The SSL run for images with `in_channels` channels.
-    fn ssl_config(&self, in_channels: usize) -> anyhow::Result<cdg_train::ssl::SslConfig> {
-        use cdg_train::gating::{ConsistencyAlign, Granularity};
-        use cdg_train::ssl::{Gating, Objective as SslObjective, SslConfig, ThresholdKind};
-        let model = match self.model {
-            ModelKind::Tiny => ResNetConfig::tiny(in_channels, None),
-            ModelKind::Resnet18 => ResNetConfig::resnet18_cifar(self.width, in_channels, None),
-        };
-        let mut c = SslConfig::new(model);
-        c.objective = match self.objective {
-            Objective::Simclr => SslObjective::Simclr,
-            Objective::Simsiam => SslObjective::Simsiam,
-            Objective::Supervised => bail!("--objective supervised is not an SSL run"),
-        };
-        c.gating = match self.gating {
-            GatingArg::None => Gating::None,
-            GatingArg::Independent => Gating::Independent,
-            GatingArg::Dual => Gating::Dual,
-        };
-        c.granularity = match self.granularity {
-            GranularityArg::Structured => Granularity::Structured,
-            GranularityArg::Unstructured => Granularity::Unstructured,
-        };
-        c.gate_block = self.gate_block;
-        c.target_sparsity = self.target_sparsity;
-        c.threshold = match self.threshold {
-            ThresholdArg::Learned => ThresholdKind::Learned,
-            ThresholdArg::Scheduled => ThresholdKind::Scheduled,
-        };
-        c.threshold_target = self.threshold_target;
-        c.gate_consistency = self.gate_consistency;
-        c.consistency_align = match self.consistency_align {
-            AlignArg::Pooled => ConsistencyAlign::Pooled,
-            AlignArg::Geometric => ConsistencyAlign::Geometric,
-        };
-        c.base_partitions = self.base_partitions;
-        c.epochs = self.epochs;
-        c.batch = self.batch;
-        c.lr = self.lr;
-        c.warmup_epochs = self.warmup_epochs;
-        c.weight_decay = self.weight_decay;
-        c.seed = self.seed;
-        c.proj_hidden = self.proj_hidden;
-        c.calibration_samples = self.calibration_samples;
-        c.validate()?;
-        Ok(c)
+    /// The plan as recorded in checkpoints and summaries (`plan`): resuming needs the same.
+    fn record(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("the plan serializes")
     }
 
     fn supervised_config(&self, in_channels: usize, classes: usize) -> SupervisedConfig {
         SupervisedConfig {
-            model: self.model_config(in_channels, classes),
+            model: self.model_config(in_channels, Some(classes)),
             epochs: self.epochs,
             batch: self.batch,
             lr: self.lr,
@@ -614,32 +526,17 @@ impl TrainPlan {
     }
 }
 
-/// One row of metrics.csv (the schema shared by every objective).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricsRow {
-    pub epoch: usize,
-    pub loss: f64,
-    pub test_accuracy: Option<f64>,
-    pub knn_accuracy: Option<f64>,
-    pub gate_sparsity: Option<f64>,
-    pub images_per_s: f64,
-    pub lr: f64,
-}
-
-/// Sets the worker threads of rayon and of matrixmultiply's GEMM, once per process: `cdg run`
-/// trains several models in one process, and a second call with the same count is a no-op.
+/// Sets the worker threads of rayon, which runs the kernels and the GEMM, once per process:
+/// `cdg run` trains several models in one process, and a second call with the same count is a
+/// no-op.
 fn set_threads(n: usize) -> anyhow::Result<()> {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     if let Some(&set) = THREADS.get() {
         if set == n {
             return Ok(());
         }
-        anyhow::bail!("worker threads were already set to {set} in this process; cannot use {n}");
+        bail!("worker threads were already set to {set} in this process; cannot use {n}");
     }
-    // SAFETY: the first call happens first thing in `run`, before this process starts any
-    // thread, so no other thread can read the environment concurrently. matrixmultiply reads
-    // the variable once, at its first multiplication.
-    unsafe { std::env::set_var("MATMUL_NUM_THREADS", n.to_string()) };
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global()
@@ -664,55 +561,23 @@ pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
 }
 
 fn run_bench(plan: &TrainPlan, steps: usize, channels: usize) -> anyhow::Result<ExitCode> {
-    use rand::{Rng, SeedableRng};
     if steps == 0 || channels == 0 {
         bail!("--bench-steps and --bench-channels: expected at least 1");
     }
-    let mut cfg = plan.supervised_config(channels, 10);
-    cfg.epochs = 1;
-    let mut trainer = SupervisedTrainer::with_normalization(
-        cfg,
-        plan.batch,
-        cdg_train::data::Normalization::identity(channels),
-    )?;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed);
-    let x = ndarray::Array4::<f32>::from_shape_simple_fn((plan.batch, channels, 32, 32), || {
-        rng.random_range(-1.0..1.0)
-    });
-    let labels: Vec<usize> = (0..plan.batch).map(|i| i % 10).collect();
-    let macs = trainer.model.macs_per_image(32, 32)?;
-    supervised_step(
-        &mut trainer.model,
-        &mut trainer.opt,
-        x.view(),
-        &labels,
-        0.01,
-    )?;
-    let start = Instant::now();
-    for _ in 0..steps {
-        supervised_step(
-            &mut trainer.model,
-            &mut trainer.opt,
-            x.view(),
-            &labels,
-            0.01,
-        )?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let ips = (steps * plan.batch) as f64 / secs;
+    let r = bench_supervised(&plan.supervised_config(channels, 10), channels, steps)?;
     println!(
         "model {:?} width {} batch {} threads {}: {} steps in {:.2} s, {:.1} images/s ({:.1} GFLOP/s at 3 × {} per image)",
         plan.model,
         plan.width,
         plan.batch,
         plan.threads,
-        steps,
-        secs,
-        ips,
-        ips * 6.0 * macs.as_f64() / 1e9,
-        macs
+        r.steps,
+        r.seconds,
+        r.images_per_s,
+        r.images_per_s * 6.0 * r.macs_per_image.as_f64() / 1e9,
+        r.macs_per_image
     );
-    println!("images_per_s {ips:.3}");
+    println!("images_per_s {:.3}", r.images_per_s);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -730,155 +595,61 @@ fn load_data(plan: &TrainPlan) -> anyhow::Result<DataSplit> {
     Ok(split)
 }
 
-fn meta_of(plan: &TrainPlan, rows: &[MetricsRow]) -> serde_json::Value {
-    serde_json::json!({ "plan": plan, "metrics": rows })
-}
-
-fn write_outputs(
-    out: &Path,
-    rows: &[MetricsRow],
-    ckpt: &Checkpoint,
-    summary: &serde_json::Value,
-) -> anyhow::Result<()> {
-    cdg_io::atomic::write_atomic(&out.join(CHECKPOINT_FILE), &ckpt.to_bytes())?;
-    cdg_io::csv_out::write_csv(&out.join("metrics.csv"), rows)?;
-    let json = serde_json::to_vec_pretty(summary).expect("summary serialises");
-    cdg_io::atomic::write_atomic(&out.join("summary.json"), &json)?;
-    Ok(())
-}
-
-/// An epoch's result, or the error that ends the run: a non-finite loss becomes a "diverged"
-/// message saying which checkpoint (written after `completed_epochs`) is kept.
-pub(super) fn epoch_outcome<R>(
-    report: Result<R, TrainError>,
-    bar: &indicatif::ProgressBar,
-    completed_epochs: usize,
-    ckpt_path: &std::path::Path,
-) -> anyhow::Result<R> {
-    match report {
-        Ok(r) => Ok(r),
-        Err(TrainError::NonFinite { loss, epoch, step }) => {
-            bar.abandon();
-            let kept = if ckpt_path.exists() {
-                format!(
-                    "the last good checkpoint (epoch {completed_epochs}) is kept in {}",
-                    ckpt_path.display()
-                )
-            } else {
-                "no checkpoint had been written yet".to_owned()
-            };
-            bail!(
-                "training diverged: loss {loss} at epoch {epoch}, step {step}; {kept}. Try a smaller --lr."
-            );
-        }
-        Err(e) => Err(e).context("training"),
-    }
-}
-
-/// With `--resume`, reads the checkpoint at `ckpt_path`, checks it was written with the same
-/// options, and returns it with the metrics rows stored in its header; `None` otherwise.
-pub(super) fn read_resume(
-    plan: &TrainPlan,
-    ckpt_path: &std::path::Path,
-) -> anyhow::Result<Option<(Checkpoint, Vec<MetricsRow>)>> {
+/// With `--resume`, reads the checkpoint in `--out` and checks it was written with the same
+/// options; `None` otherwise.
+fn read_resume(plan: &TrainPlan) -> anyhow::Result<Option<Resume>> {
     if !plan.resume {
         return Ok(None);
     }
-    let bytes = std::fs::read(ckpt_path)
-        .with_context(|| format!("--resume: reading {}", ckpt_path.display()))?;
-    let ckpt = Checkpoint::from_bytes(&bytes)
-        .with_context(|| format!("--resume: {}", ckpt_path.display()))?;
-    let stored = ckpt.meta.get("plan").cloned().unwrap_or_default();
-    let now = serde_json::to_value(plan).expect("plan serialises");
-    if stored != now {
-        bail!(
-            "--resume: {} was written with different options\n  checkpoint: {stored}\n  now:        {now}",
-            ckpt_path.display()
-        );
+    let path = plan.out.join(CHECKPOINT_FILE);
+    let context = || format!("--resume: {}", path.display());
+    let bytes = std::fs::read(&path).with_context(context)?;
+    let checkpoint = Checkpoint::from_bytes(&bytes).with_context(context)?;
+    match Resume::check(checkpoint, &plan.record()) {
+        Ok(resume) => Ok(Some(resume)),
+        Err(e @ TrainError::ResumeMismatch { .. }) => bail!("{} {e}", context()),
+        Err(e) => Err(e).with_context(context),
     }
-    let rows = serde_json::from_value(ckpt.meta.get("metrics").cloned().unwrap_or_default())
-        .with_context(|| {
-            format!(
-                "--resume: {}: metrics in the checkpoint header",
-                ckpt_path.display()
-            )
-        })?;
-    Ok(Some((ckpt, rows)))
+}
+
+/// Creates the output directory.
+fn create_out(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating output directory {}", out.display()))
 }
 
 fn run_supervised(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
     let split = load_data(plan)?;
-    let train = &split.train;
-    let cfg = plan.supervised_config(train.channels(), train.classes);
-    let mut trainer = SupervisedTrainer::new(cfg, train).context("setting up training")?;
-    std::fs::create_dir_all(&plan.out)
-        .with_context(|| format!("creating output directory {}", plan.out.display()))?;
-    let ckpt_path = plan.out.join(CHECKPOINT_FILE);
-    let mut rows: Vec<MetricsRow> = Vec::new();
-    if let Some((ckpt, stored_rows)) = read_resume(plan, &ckpt_path)? {
-        rows = stored_rows;
-        trainer
-            .restore(&ckpt)
-            .with_context(|| format!("--resume: {}", ckpt_path.display()))?;
+    let config = SupervisedSessionConfig {
+        config: plan.supervised_config(split.train.channels(), split.train.classes),
+        stop_after: plan.stop_after,
+        options: plan.record(),
+    };
+    let mut session =
+        SupervisedSession::new(config, &split.train).context("setting up training")?;
+    create_out(&plan.out)?;
+    if let Some(resume) = read_resume(plan)? {
+        session
+            .resume(resume)
+            .with_context(|| format!("--resume: {}", plan.out.join(CHECKPOINT_FILE).display()))?;
     }
-    let total = (plan.epochs * trainer.steps_per_epoch()) as u64;
-    let bar = ui.bar(total, "train");
-    bar.set_position((trainer.epoch * trainer.steps_per_epoch()) as u64);
-    let mut last_acc = None;
-    while trainer.epoch < plan.epochs {
-        if plan.stop_after.is_some_and(|s| trainer.epoch >= s) {
-            bar.abandon_with_message(format!("stopped after epoch {}", trainer.epoch));
-            return Ok(ExitCode::SUCCESS);
+    let mut outputs = TrainOutputs::new(&plan.out, ui, Mode::Supervised);
+    let outcome = session.run(&split, &mut outputs);
+    match outputs.outcome(outcome)? {
+        SupervisedOutcome::Stopped { .. } => {}
+        SupervisedOutcome::Complete {
+            epochs,
+            test_accuracy,
+        } => {
+            outputs.finish();
+            if let Some(acc) = test_accuracy {
+                eprintln!(
+                    "test accuracy after {epochs} epochs: {:.2}% ({})",
+                    100.0 * acc,
+                    plan.out.join(cdg_io::layout::train::METRICS_CSV).display()
+                );
+            }
         }
-        let start = Instant::now();
-        let (mut seen, mut correct, mut loss_sum, mut steps) = (0usize, 0usize, 0.0, 0usize);
-        let report = trainer.train_epoch(train, &mut |r| {
-            seen += r.images;
-            correct += r.correct;
-            loss_sum += r.loss;
-            steps += 1;
-            bar.inc(1);
-            bar.set_message(format!(
-                "epoch {} loss {:.3} acc {:.1}% {:.0} img/s",
-                rows.len() + 1,
-                loss_sum / steps as f64,
-                100.0 * correct as f64 / seen as f64,
-                seen as f64 / start.elapsed().as_secs_f64()
-            ));
-        });
-        let report = epoch_outcome(report, &bar, trainer.epoch, &ckpt_path)?;
-        let secs = start.elapsed().as_secs_f64();
-        let acc = trainer.evaluate(&split.test)?;
-        last_acc = Some(acc);
-        rows.push(MetricsRow {
-            epoch: report.epoch,
-            loss: report.loss,
-            test_accuracy: Some(acc),
-            knn_accuracy: None,
-            gate_sparsity: None,
-            images_per_s: report.images as f64 / secs,
-            lr: report.lr,
-        });
-        let ckpt = trainer.checkpoint(meta_of(plan, &rows));
-        let summary = serde_json::json!({
-            "objective": plan.objective,
-            "epochs": trainer.epoch,
-            "test_accuracy": acc,
-            "train_accuracy": report.train_accuracy,
-            "images_per_s": rows.last().map(|r| r.images_per_s),
-            "data": split.name(),
-            "plan": plan,
-        });
-        write_outputs(&plan.out, &rows, &ckpt, &summary)?;
-    }
-    bar.finish_and_clear();
-    if let Some(acc) = last_acc.or(rows.last().and_then(|r| r.test_accuracy)) {
-        eprintln!(
-            "test accuracy after {} epochs: {:.2}% ({})",
-            trainer.epoch,
-            100.0 * acc,
-            plan.out.join("metrics.csv").display()
-        );
     }
     Ok(ExitCode::SUCCESS)
 }

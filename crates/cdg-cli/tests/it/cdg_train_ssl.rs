@@ -3,6 +3,8 @@
 //! seed is byte-identical (flags or the equivalent TOML config), option errors, divergence.
 
 use crate::support::{cdg, root};
+use cdg_io::layout::trace::{MANIFEST_FILE, MASKS_FILE};
+use cdg_io::layout::train::{METRICS_CSV, SUMMARY_JSON, TRACE_DIR};
 use std::path::Path;
 
 const HEADER: &str = "epoch,loss,test_accuracy,knn_accuracy,gate_sparsity,images_per_s,lr";
@@ -53,7 +55,7 @@ fn ok(out: &std::process::Output) {
 }
 
 fn summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(dir.join(SUMMARY_JSON)).unwrap()).unwrap()
 }
 
 #[test]
@@ -73,7 +75,7 @@ fn gated_simclr_writes_metrics_summary_and_a_trace_the_simulator_reads() {
         "geometric",
     ]);
     ok(&train(dir.path(), &args));
-    let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some(HEADER));
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -106,7 +108,7 @@ fn gated_simclr_writes_metrics_summary_and_a_trace_the_simulator_reads() {
         9,
         "stem, 6 gated, 2 shortcuts"
     );
-    let trace = dir.path().join("trace");
+    let trace = dir.path().join(TRACE_DIR);
     let t = cdg_io::trace::read_trace(&trace).unwrap();
     assert_eq!(t.samples, 12);
     assert_eq!(t.network.gated().count(), 6);
@@ -162,16 +164,16 @@ fn same_seed_regenerates_a_byte_identical_trace_from_flags_or_toml() {
         .arg(&out_c)
         .output()
         .unwrap());
-    for f in ["manifest.json", "masks.npz"] {
-        let x = std::fs::read(a.path().join("trace").join(f)).unwrap();
+    for f in [MANIFEST_FILE, MASKS_FILE] {
+        let x = std::fs::read(a.path().join(TRACE_DIR).join(f)).unwrap();
         assert_eq!(
             x,
-            std::fs::read(b.path().join("trace").join(f)).unwrap(),
+            std::fs::read(b.path().join(TRACE_DIR).join(f)).unwrap(),
             "{f}"
         );
         assert_eq!(
             x,
-            std::fs::read(out_c.join("trace").join(f)).unwrap(),
+            std::fs::read(out_c.join(TRACE_DIR).join(f)).unwrap(),
             "{f} via TOML"
         );
     }
@@ -186,8 +188,8 @@ fn simsiam_dense_run_has_no_trace_and_empty_sparsity() {
     let s = summary(dir.path());
     assert!(s["gate_sparsity"].is_null());
     assert!(s["trace"].is_null());
-    assert!(!dir.path().join("trace").exists());
-    let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    assert!(!dir.path().join(TRACE_DIR).exists());
+    let text = std::fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap();
     let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
     assert_eq!(row[4], "");
     assert!((s["flops_reduction"].as_f64().unwrap() - 1.0).abs() < 1e-12);
@@ -259,23 +261,23 @@ fn interrupted_and_resumed_simsiam_run_equals_the_uninterrupted_one() {
     first.extend(["--stop-after", "1"]);
     ok(&train(b.path(), &first));
     assert!(
-        !b.path().join("trace").exists(),
+        !b.path().join(TRACE_DIR).exists(),
         "no trace before the run completes"
     );
     let mut resumed = args.clone();
     resumed.push("--resume");
     ok(&train(b.path(), &resumed));
-    for f in ["manifest.json", "masks.npz"] {
+    for f in [MANIFEST_FILE, MASKS_FILE] {
         assert_eq!(
-            std::fs::read(a.path().join("trace").join(f)).unwrap(),
-            std::fs::read(b.path().join("trace").join(f)).unwrap(),
+            std::fs::read(a.path().join(TRACE_DIR).join(f)).unwrap(),
+            std::fs::read(b.path().join(TRACE_DIR).join(f)).unwrap(),
             "{f}"
         );
     }
     // Same losses, kNN and sparsities per epoch (throughput differs; the resumed run's
     // earlier rows pass through the checkpoint's JSON header, so compare to 1e-12).
     let rows = |d: &Path| -> Vec<Vec<Option<f64>>> {
-        std::fs::read_to_string(d.join("metrics.csv"))
+        std::fs::read_to_string(d.join(METRICS_CSV))
             .unwrap()
             .lines()
             .skip(1)

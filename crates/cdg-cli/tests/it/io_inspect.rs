@@ -2,6 +2,7 @@
 //! exit and an error that names the file and the layer.
 
 use crate::support::{cdg, root};
+use cdg_io::layout::trace::{MANIFEST_FILE, MASKS_FILE};
 use std::fs;
 use std::path::Path;
 
@@ -90,7 +91,7 @@ fn inspect_json_has_the_same_numbers() {
 /// Copies trace-small, lets `spoil` damage it, runs `cdg inspect`, checks the failure.
 fn check_fails(spoil: impl FnOnce(&Path), expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    for f in ["manifest.json", "masks.npz"] {
+    for f in [MANIFEST_FILE, MASKS_FILE] {
         fs::copy(small().join(f), dir.path().join(f)).unwrap();
     }
     spoil(dir.path());
@@ -116,7 +117,7 @@ fn inspect_bad_traces_fail_naming_file_and_layer() {
                 root()
                     .join("crates/cdg-io/tests/data/bad-manifests")
                     .join(name),
-                d.join("manifest.json"),
+                d.join(MANIFEST_FILE),
             )
             .unwrap();
         }
@@ -139,18 +140,18 @@ fn inspect_bad_traces_fail_naming_file_and_layer() {
         &["manifest.json: is not valid UTF-8"],
     );
     check_fails(
-        |d| fs::remove_file(d.join("masks.npz")).unwrap(),
+        |d| fs::remove_file(d.join(MASKS_FILE)).unwrap(),
         &["masks.npz: layer `block.conv`: is gated but masks.npz does not exist"],
     );
     check_fails(
         |d| {
-            let b = fs::read(d.join("masks.npz")).unwrap();
-            fs::write(d.join("masks.npz"), &b[..b.len() - 30]).unwrap();
+            let b = fs::read(d.join(MASKS_FILE)).unwrap();
+            fs::write(d.join(MASKS_FILE), &b[..b.len() - 30]).unwrap();
         },
         &["masks.npz: not valid npz (zip archive)"],
     );
     check_fails(
-        |d| fs::remove_file(d.join("manifest.json")).unwrap(),
+        |d| fs::remove_file(d.join(MANIFEST_FILE)).unwrap(),
         &["manifest.json: cannot read"],
     );
 }
@@ -170,14 +171,14 @@ fn inspect_missing_directory_and_usage() {
 
 #[test]
 fn inspect_accepts_the_manifest_path_and_refuses_files() {
-    let out = inspect(&small().join("manifest.json"), false);
+    let out = inspect(&small().join(MANIFEST_FILE), false);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("block.conv"));
-    let out = inspect(&small().join("masks.npz"), false);
+    let out = inspect(&small().join(MASKS_FILE), false);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -3,6 +3,7 @@
 //! under the target directory first ([`python_with`]), so they never skip.
 
 use crate::support::{python_with, root};
+use cdg_io::layout::trace::MANIFEST_FILE;
 use cdg_io::trace::read_trace;
 use std::process::Command;
 
@@ -162,7 +163,7 @@ except ValueError as e:
         "{text}"
     );
     assert!(
-        !dir.path().join("manifest.json").exists(),
+        !dir.path().join(MANIFEST_FILE).exists(),
         "nothing written for bad masks"
     );
 }

@@ -3,6 +3,7 @@
 //! ResNet-18; bad flags fail naming the flag.
 
 use crate::support::{cdg, root};
+use cdg_io::layout::trace::{MANIFEST_FILE, MASKS_FILE};
 use cdg_io::trace::read_trace;
 use std::fs;
 use std::path::Path;
@@ -123,7 +124,7 @@ fn same_seed_gives_identical_files_and_another_seed_does_not() {
     let mut other = args;
     other[9] = "4";
     ok(&synth(&other, &c));
-    for f in ["manifest.json", "masks.npz"] {
+    for f in [MANIFEST_FILE, MASKS_FILE] {
         assert_eq!(
             fs::read(a.join(f)).unwrap(),
             fs::read(b.join(f)).unwrap(),
@@ -131,8 +132,8 @@ fn same_seed_gives_identical_files_and_another_seed_does_not() {
         );
     }
     assert_ne!(
-        fs::read(a.join("masks.npz")).unwrap(),
-        fs::read(c.join("masks.npz")).unwrap()
+        fs::read(a.join(MASKS_FILE)).unwrap(),
+        fs::read(c.join(MASKS_FILE)).unwrap()
     );
     let trace = read_trace(&a).unwrap();
     assert_eq!(trace.network.len(), 21);

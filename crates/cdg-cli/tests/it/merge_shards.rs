@@ -2,6 +2,7 @@
 //! that do not belong together or do not cover the sweep are refused.
 
 use crate::sweep_fixtures::{GRID, fails, files, ok, s, write_spec};
+use cdg_io::layout::sweep::{SHARD_JSON, SWEEP_CSV};
 use std::path::{Path, PathBuf};
 
 fn shards(dir: &Path, spec: &Path, n: usize) -> Vec<PathBuf> {
@@ -123,7 +124,7 @@ fn missing_duplicate_and_foreign_shards_are_refused() {
     assert!(err.contains("not shards of the same sweep"), "{err}");
 
     // A truncated shard (a point's row lost) is caught.
-    let csv = parts[1].join("sweep.csv");
+    let csv = parts[1].join(SWEEP_CSV);
     let text = std::fs::read_to_string(&csv).unwrap();
     let kept: Vec<&str> = text.lines().take(text.lines().count() - 1).collect();
     std::fs::write(&csv, kept.join("\n") + "\n").unwrap();
@@ -138,7 +139,7 @@ fn missing_duplicate_and_foreign_shards_are_refused() {
     assert!(err.contains("point 16"), "{err}");
 
     let err = fails(&["merge", s(dir.path()), "--out", s(&out)]);
-    assert!(err.contains("shard.json"), "{err}");
+    assert!(err.contains(SHARD_JSON), "{err}");
     assert!(!out.exists(), "nothing may be written by a refused merge");
 }
 
@@ -175,7 +176,7 @@ fn traces_and_topologies_together_shard_and_merge_exactly() {
     merge(&parts, &merged);
     assert_eq!(files(&whole), files(&merged));
     // Two rows per point, trace first; the gated workload reports its block and FLOPs saving.
-    let mut r = csv::Reader::from_path(whole.join("sweep.csv")).unwrap();
+    let mut r = csv::Reader::from_path(whole.join(SWEEP_CSV)).unwrap();
     let h = r.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     let col = |n: &str| h.iter().position(|x| x == n).unwrap();

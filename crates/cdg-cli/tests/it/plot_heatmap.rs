@@ -2,6 +2,7 @@
 
 use crate::support::root;
 use crate::sweep_fixtures::{ok, s};
+use cdg_io::layout::trace::GATE_DENSITY_SVG;
 
 #[test]
 fn heatmap_has_a_panel_per_gated_layer() {
@@ -69,7 +70,7 @@ fn inspect_plot_draws_the_heatmap_beside_the_trace_or_where_asked() {
         s(&trace),
     ]);
     ok(&["inspect", s(&trace), "--plot"]);
-    let svg = std::fs::read_to_string(trace.join("gate_density.svg")).unwrap();
+    let svg = std::fs::read_to_string(trace.join(GATE_DENSITY_SVG)).unwrap();
     let captions = svg
         .lines()
         .filter(|l| l.starts_with("layer") && l.contains(": density 0.25"))

@@ -2,6 +2,7 @@
 //! series, point counts, legend labels and axis labels with units.
 
 use crate::sweep_fixtures::{fails, ok, s, write_spec};
+use cdg_io::layout::{sim, sweep};
 use std::path::Path;
 
 const POLICY_GRID: &str = "\
@@ -62,7 +63,7 @@ fn sweep(dir: &Path, grid: &str, layers: bool) -> std::path::PathBuf {
 fn energy_latency_plot_has_every_point_and_the_pareto_front() {
     let dir = tempfile::tempdir().unwrap();
     let out = sweep(dir.path(), POLICY_GRID, false);
-    let svg = std::fs::read_to_string(out.join("energy_latency.svg")).unwrap();
+    let svg = std::fs::read_to_string(out.join(sweep::ENERGY_LATENCY_SVG)).unwrap();
     let t = texts(&svg);
     for label in [
         "latency (µs)",
@@ -72,11 +73,11 @@ fn energy_latency_plot_has_every_point_and_the_pareto_front() {
     ] {
         assert!(t.iter().any(|x| x == label), "no text `{label}` in {t:?}");
     }
-    let latency: Vec<f64> = column(&out.join("sweep.csv"), "latency_us")
+    let latency: Vec<f64> = column(&out.join(sweep::SWEEP_CSV), "latency_us")
         .iter()
         .map(|v| v.parse().unwrap())
         .collect();
-    let energy: Vec<f64> = column(&out.join("sweep.csv"), "energy_pj")
+    let energy: Vec<f64> = column(&out.join(sweep::SWEEP_CSV), "energy_pj")
         .iter()
         .map(|v| v.parse().unwrap())
         .collect();
@@ -118,7 +119,7 @@ fn energy_latency_plot_has_every_point_and_the_pareto_front() {
 fn reduction_plot_has_one_series_per_policy_and_block() {
     let dir = tempfile::tempdir().unwrap();
     let out = sweep(dir.path(), POLICY_GRID, false);
-    let svg = std::fs::read_to_string(out.join("reduction.svg")).unwrap();
+    let svg = std::fs::read_to_string(out.join(sweep::REDUCTION_SVG)).unwrap();
     let t = texts(&svg);
     for label in [
         "FLOPs reduction (×, dense MACs / needed MACs)",
@@ -165,7 +166,7 @@ fn per_layer_plot_needs_layers_csv_and_plot_needs_a_sweep_dir() {
     let err = fails(&["plot", s(&out), "--point", "1"]);
     assert!(err.contains("--layers"), "{err}");
     let err = fails(&["plot", s(dir.path())]);
-    assert!(err.contains("sweep.csv"), "{err}");
+    assert!(err.contains(sweep::SWEEP_CSV), "{err}");
 }
 
 #[test]
@@ -175,9 +176,9 @@ fn no_plot_draws_nothing_and_plot_draws_the_same_bytes_as_sweep() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     ok(&["sweep", s(&spec), "--out", s(&a), "--quiet"]);
     ok(&["sweep", s(&spec), "--out", s(&b), "--no-plot", "--quiet"]);
-    assert!(!b.join("energy_latency.svg").exists());
+    assert!(!b.join(sweep::ENERGY_LATENCY_SVG).exists());
     ok(&["plot", s(&b)]);
-    for f in ["energy_latency.svg", "reduction.svg"] {
+    for f in [sweep::ENERGY_LATENCY_SVG, sweep::REDUCTION_SVG] {
         assert_eq!(
             std::fs::read(a.join(f)).unwrap(),
             std::fs::read(b.join(f)).unwrap(),
@@ -201,7 +202,7 @@ fn plot_of_a_sim_output_draws_its_per_layer_breakdown() {
         s(&sim),
     ]);
     ok(&["plot", s(&sim)]);
-    let svg = std::fs::read_to_string(sim.join("layers.svg")).unwrap();
+    let svg = std::fs::read_to_string(sim.join(sim::LAYERS_SVG)).unwrap();
     let t = texts(&svg);
     for label in [
         "conv1",

@@ -1,8 +1,9 @@
 //! `cdg sim` on a gated trace under each skip policy (`--set sparsity.support=…`): the CSV
-//! figures follow DESIGN §4's laws and equal the library's gated model.
+//! figures follow the laws of docs/model.md §4 and equal the library's gated model.
 
 use crate::support::{gated_resnet_trace, root, sim_trace_ok};
 use cdg_core::SkipPolicy;
+use cdg_io::layout::sim::{ARCH_TOML, NETWORK_CSV};
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
@@ -40,9 +41,9 @@ fn policies_through_the_cli() {
                 "sparsity.gather_cycles_per_fold=0",
             ],
         );
-        let row = network_row(&out.join("network.csv"));
+        let row = network_row(&out.join(NETWORK_CSV));
         // The CLI writes what the library computes.
-        let arch = cdg_io::load_arch(&out.join("arch.toml"), &[]).unwrap();
+        let arch = cdg_io::load_arch(&out.join(ARCH_TOML), &[]).unwrap();
         let lib = cdg_sim::simulate_network(&arch, &network, Some(&masks)).unwrap();
         assert_eq!(row["cycles"], lib.totals.cycles.get().to_string());
         assert_eq!(row["samples"], "3");

@@ -3,6 +3,7 @@
 
 use crate::support::root;
 use crate::sweep_fixtures::{fails, ok, s};
+use cdg_io::layout::sim::{ARCH_TOML, COMPUTE_REPORT_CSV, LAYERS_CSV, NETWORK_CSV};
 use std::fs;
 use std::path::Path;
 
@@ -85,7 +86,7 @@ fn scalesim_drop_in_writes_its_compute_report() {
         stdout.contains("conv1") && stdout.contains("8752"),
         "{stdout}"
     );
-    let report = fs::read_to_string(out.join("COMPUTE_REPORT.csv")).unwrap();
+    let report = fs::read_to_string(out.join(COMPUTE_REPORT_CSV)).unwrap();
     let mut lines = report.lines();
     assert_eq!(
         lines.next().unwrap(),
@@ -101,13 +102,13 @@ fn scalesim_drop_in_writes_its_compute_report() {
     );
     assert_eq!(row[5], "84.375");
     assert!(row[6].starts_with("78.47"), "{row:?}");
-    assert_eq!(csv_column(&out.join("layers.csv"), "cycles"), ["8752"]);
+    assert_eq!(csv_column(&out.join(LAYERS_CSV), "cycles"), ["8752"]);
     assert_eq!(
-        csv_column(&out.join("layers.csv"), "sram_filter_reads"),
+        csv_column(&out.join(LAYERS_CSV), "sram_filter_reads"),
         ["1728"]
     );
-    assert_eq!(csv_column(&out.join("network.csv"), "cycles"), ["8752"]);
-    let arch = fs::read_to_string(out.join("arch.toml")).unwrap();
+    assert_eq!(csv_column(&out.join(NETWORK_CSV), "cycles"), ["8752"]);
+    let arch = fs::read_to_string(out.join(ARCH_TOML)).unwrap();
     assert!(
         arch.contains("dram_bytes_per_cycle = \"unlimited\""),
         "{arch}"
@@ -136,14 +137,14 @@ fn arch_and_topology_with_overrides() {
         ],
     ));
     // OS on 32×8: 16 640 cycles (SCALE-Sim: 16 639).
-    assert_eq!(csv_column(&out.join("layers.csv"), "cycles"), ["16640"]);
-    assert_eq!(csv_column(&out.join("layers.csv"), "dataflow"), ["os"]);
-    let arch = fs::read_to_string(out.join("arch.toml")).unwrap();
+    assert_eq!(csv_column(&out.join(LAYERS_CSV), "cycles"), ["16640"]);
+    assert_eq!(csv_column(&out.join(LAYERS_CSV), "dataflow"), ["os"]);
+    let arch = fs::read_to_string(out.join(ARCH_TOML)).unwrap();
     assert!(
         arch.contains("rows = 32") && arch.contains("cols = 8"),
         "{arch}"
     );
-    let util: f64 = csv_column(&out.join("network.csv"), "utilization")[0]
+    let util: f64 = csv_column(&out.join(NETWORK_CSV), "utilization")[0]
         .parse()
         .unwrap();
     assert!((util - 1769472.0 / (16640.0 * 256.0)).abs() < 1e-12);
@@ -178,9 +179,9 @@ fn nm_topology_on_os_is_a_clear_error() {
             "memory.dram_bytes_per_cycle=unlimited",
         ],
     ));
-    assert_eq!(csv_column(&out.join("layers.csv"), "cycles"), ["126720"]);
+    assert_eq!(csv_column(&out.join(LAYERS_CSV), "cycles"), ["126720"]);
     assert_eq!(
-        csv_column(&out.join("layers.csv"), "scalesim_ifmap_reads"),
+        csv_column(&out.join(LAYERS_CSV), "scalesim_ifmap_reads"),
         ["2359296"]
     );
 }
@@ -222,7 +223,7 @@ fn bad_inputs_name_the_file_and_key() {
         err.contains("big.csv:2") && err.contains("larger than the padded input"),
         "{err}"
     );
-    assert!(!out.join("layers.csv").exists(), "nothing written on error");
+    assert!(!out.join(LAYERS_CSV).exists(), "nothing written on error");
     let err = fails(&["sim", "--arch", arch.to_str().unwrap(), "--out", "x"]);
     assert!(
         err.contains("--trace") || err.contains("--topology"),

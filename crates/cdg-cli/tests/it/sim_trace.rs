@@ -2,6 +2,7 @@
 //! whose dense figures equal the library's, and SCALE-Sim's report only for topologies.
 
 use crate::support::{gated_resnet_trace, root, sim_trace_ok};
+use cdg_io::layout::sim::{ARCH_TOML, COMPUTE_REPORT_CSV, LAYERS_CSV, NETWORK_CSV};
 use std::fs;
 
 #[test]
@@ -15,9 +16,9 @@ fn trace_run_matches_the_library() {
         stdout.contains("layer1.0.conv1") && stdout.contains("total"),
         "{stdout}"
     );
-    assert!(!out.join("COMPUTE_REPORT.csv").exists());
+    assert!(!out.join(COMPUTE_REPORT_CSV).exists());
 
-    let layers = fs::read_to_string(out.join("layers.csv")).unwrap();
+    let layers = fs::read_to_string(out.join(LAYERS_CSV)).unwrap();
     let mut lines = layers.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
@@ -46,7 +47,7 @@ fn trace_run_matches_the_library() {
         dense.layers[0].cycles.get(),
         "the ungated stem runs dense under every policy"
     );
-    let resolved = cdg_io::load_arch(&out.join("arch.toml"), &[]).unwrap();
+    let resolved = cdg_io::load_arch(&out.join(ARCH_TOML), &[]).unwrap();
     assert_eq!(resolved, arch);
 
     // --per-sample: one row per sample and layer, and per sample in network.csv.
@@ -57,7 +58,7 @@ fn trace_run_matches_the_library() {
         &per,
         &["--per-sample", "--set", "sparsity.support=compact"],
     );
-    let layers = fs::read_to_string(per.join("layers.csv")).unwrap();
+    let layers = fs::read_to_string(per.join(LAYERS_CSV)).unwrap();
     let samples: Vec<&str> = layers
         .lines()
         .skip(1)
@@ -65,6 +66,6 @@ fn trace_run_matches_the_library() {
         .collect();
     assert_eq!(samples.len(), 2 * network.len());
     assert_eq!(samples.iter().filter(|s| **s == "1").count(), network.len());
-    let networks = fs::read_to_string(per.join("network.csv")).unwrap();
+    let networks = fs::read_to_string(per.join(NETWORK_CSV)).unwrap();
     assert_eq!(networks.lines().count(), 1 + 2);
 }

@@ -1,6 +1,9 @@
 //! `cdg sweep`: outputs, column layout, point order, validation before work, determinism.
 
 use crate::sweep_fixtures::{GRID, fails, ok, s, write_spec};
+use cdg_io::layout::sweep::{
+    CONFIGS_DIR, ENERGY_LATENCY_SVG, LAYERS_CSV, REDUCTION_SVG, SPEC_TOML, SWEEP_CSV,
+};
 
 fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap();
@@ -19,7 +22,7 @@ fn sweep_writes_rows_in_point_order_with_grid_columns() {
     let out = dir.path().join("out");
     ok(&["sweep", s(&spec), "--out", s(&out), "--layers", "--quiet"]);
 
-    let (headers, rows) = read_csv(&out.join("sweep.csv"));
+    let (headers, rows) = read_csv(&out.join(SWEEP_CSV));
     for col in [
         "point",
         "array.rows",
@@ -67,7 +70,7 @@ fn sweep_writes_rows_in_point_order_with_grid_columns() {
     assert!(stalls(0) > 0);
 
     // layers.csv: one row per point × layer, with the grid columns.
-    let (lh, lrows) = read_csv(&out.join("layers.csv"));
+    let (lh, lrows) = read_csv(&out.join(LAYERS_CSV));
     assert_eq!(
         &lh[..5],
         [
@@ -88,13 +91,16 @@ fn sweep_writes_rows_in_point_order_with_grid_columns() {
         cfg.contains("dram_bytes_per_cycle = \"unlimited\""),
         "{cfg}"
     );
-    assert_eq!(std::fs::read_dir(out.join("configs")).unwrap().count(), 18);
     assert_eq!(
-        std::fs::read(out.join("spec.toml")).unwrap(),
+        std::fs::read_dir(out.join(CONFIGS_DIR)).unwrap().count(),
+        18
+    );
+    assert_eq!(
+        std::fs::read(out.join(SPEC_TOML)).unwrap(),
         std::fs::read(&spec).unwrap()
     );
-    assert!(out.join("energy_latency.svg").exists());
-    assert!(out.join("reduction.svg").exists());
+    assert!(out.join(ENERGY_LATENCY_SVG).exists());
+    assert!(out.join(REDUCTION_SVG).exists());
 }
 
 #[test]

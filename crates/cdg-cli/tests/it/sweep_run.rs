@@ -4,6 +4,10 @@
 
 use crate::support::root;
 use crate::sweep_fixtures::{ok, s};
+use cdg_io::layout::run::{SUMMARY_CSV, TRACES_DIR, gate_density_svg, train_dir};
+use cdg_io::layout::sweep::{CONFIGS_DIR, ENERGY_LATENCY_SVG, REDUCTION_SVG, SWEEP_CSV};
+use cdg_io::layout::trace::{MANIFEST_FILE, MASKS_FILE};
+use cdg_io::layout::train::{SUMMARY_JSON, TRACE_DIR};
 
 #[test]
 fn run_sweeps_every_design_and_policy_and_says_the_traces_are_synthetic() {
@@ -57,11 +61,11 @@ fn run_sweeps_every_design_and_policy_and_says_the_traces_are_synthetic() {
             .collect()
     };
     // designs × 4 policies × 2 traces (structured and unstructured).
-    assert_eq!(rows("sweep.csv").len(), designs * 4 * 2);
-    let summary = rows("summary.csv");
+    assert_eq!(rows(SWEEP_CSV).len(), designs * 4 * 2);
+    let summary = rows(SUMMARY_CSV);
     assert_eq!(summary.len(), designs * 4 * 2);
     // The dense policy saves nothing against itself.
-    let mut r = csv::Reader::from_path(out.join("summary.csv")).unwrap();
+    let mut r = csv::Reader::from_path(out.join(SUMMARY_CSV)).unwrap();
     let h = r.headers().unwrap().clone();
     let col = |n: &str| h.iter().position(|x| x == n).unwrap();
     for row in &summary {
@@ -70,17 +74,17 @@ fn run_sweeps_every_design_and_policy_and_says_the_traces_are_synthetic() {
         }
     }
     for f in [
-        "energy_latency.svg",
-        "reduction.svg",
-        "gate_density_synthetic-structured.svg",
-        "gate_density_synthetic-unstructured.svg",
-        "traces/synthetic-structured/manifest.json",
-        "traces/synthetic-unstructured/masks.npz",
+        ENERGY_LATENCY_SVG.to_owned(),
+        REDUCTION_SVG.to_owned(),
+        gate_density_svg("synthetic-structured"),
+        gate_density_svg("synthetic-unstructured"),
+        format!("{TRACES_DIR}/synthetic-structured/{MANIFEST_FILE}"),
+        format!("{TRACES_DIR}/synthetic-unstructured/{MASKS_FILE}"),
     ] {
-        assert!(out.join(f).exists(), "{f} missing");
+        assert!(out.join(&f).exists(), "{f} missing");
     }
     assert_eq!(
-        std::fs::read_dir(out.join("configs")).unwrap().count(),
+        std::fs::read_dir(out.join(CONFIGS_DIR)).unwrap().count(),
         designs * 4
     );
 }
@@ -107,15 +111,16 @@ fn run_trains_structured_and_unstructured_cdg_models_and_simulates_their_traces(
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("SYNTHETIC"), "{stderr}");
     for granularity in ["structured", "unstructured"] {
-        let trace = out.join(format!("train-{granularity}")).join("trace");
-        let manifest = std::fs::read_to_string(trace.join("manifest.json")).unwrap();
+        let trace = out.join(train_dir(granularity)).join(TRACE_DIR);
+        let manifest = std::fs::read_to_string(trace.join(MANIFEST_FILE)).unwrap();
         assert!(manifest.contains("cdg-trace"), "{manifest}");
         assert!(
-            out.join(format!("train-{granularity}/summary.json"))
+            out.join(train_dir(granularity))
+                .join(SUMMARY_JSON)
                 .is_file()
         );
     }
-    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let summary = std::fs::read_to_string(out.join(SUMMARY_CSV)).unwrap();
     for name in ["cdg-structured", "cdg-unstructured"] {
         let rows: Vec<&str> = summary.lines().filter(|l| l.contains(name)).collect();
         // Every shipped design under all four policies.

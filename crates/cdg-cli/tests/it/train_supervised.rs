@@ -2,6 +2,7 @@
 //! resume = uninterrupted, divergence handling and option validation.
 
 use crate::support::cdg;
+use cdg_io::layout::train::{CHECKPOINT_FILE, METRICS_CSV, SUMMARY_JSON};
 use cdg_train::checkpoint::Checkpoint;
 use std::path::Path;
 
@@ -32,7 +33,7 @@ fn ok(out: &std::process::Output) {
 
 /// Rows of metrics.csv as fields, after checking the header.
 fn metrics(dir: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let text = std::fs::read_to_string(dir.join(METRICS_CSV)).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some(HEADER));
     lines
@@ -64,7 +65,7 @@ fn two_epochs_on_the_builtin_subset_reach_70_percent() {
     let acc: f64 = rows[1][2].parse().unwrap();
     assert!(acc >= 0.70, "test accuracy after two epochs {acc}");
     let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.path().join(SUMMARY_JSON)).unwrap()).unwrap();
     assert_eq!(summary["test_accuracy"].as_f64(), Some(acc));
 }
 
@@ -97,10 +98,10 @@ fn resume_continues_to_the_uninterrupted_result() {
     resumed.push("--resume");
     ok(&train(b.path(), &resumed));
     // Same weights, momentum, counters and RNG state, bit for bit.
-    let ca = Checkpoint::from_bytes(&std::fs::read(a.path().join("checkpoint.cdgckpt")).unwrap())
-        .unwrap();
-    let cb = Checkpoint::from_bytes(&std::fs::read(b.path().join("checkpoint.cdgckpt")).unwrap())
-        .unwrap();
+    let ca =
+        Checkpoint::from_bytes(&std::fs::read(a.path().join(CHECKPOINT_FILE)).unwrap()).unwrap();
+    let cb =
+        Checkpoint::from_bytes(&std::fs::read(b.path().join(CHECKPOINT_FILE)).unwrap()).unwrap();
     assert_eq!((ca.epoch, ca.step, ca.rng), (cb.epoch, cb.step, cb.rng));
     assert_eq!(ca.tensors, cb.tensors);
     // Same metrics except the measured speed.
@@ -207,7 +208,7 @@ fn invalid_options_are_refused_before_any_work() {
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
     // GEMM never splits its k sum and every reduction runs in a fixed order, so 1 and 2
-    // threads give the same bits (DESIGN §6 asks this only for equal thread counts).
+    // threads give the same bits (docs/training.md §1 promises it only for equal thread counts).
     let quick = [
         "--model",
         "tiny",
@@ -231,7 +232,7 @@ fn results_do_not_depend_on_the_thread_count() {
             .output()
             .unwrap();
         ok(&out);
-        Checkpoint::from_bytes(&std::fs::read(dir.path().join("checkpoint.cdgckpt")).unwrap())
+        Checkpoint::from_bytes(&std::fs::read(dir.path().join(CHECKPOINT_FILE)).unwrap())
             .unwrap()
             .tensors
     };

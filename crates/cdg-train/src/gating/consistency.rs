@@ -10,7 +10,9 @@ use crate::scalar::Scalar;
 use ndarray::{Array4, ArrayView4};
 
 /// How the two branches' gates are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ConsistencyAlign {
     /// Spatially pooled per channel (the default; docs/training.md §4).
     Pooled,

@@ -14,7 +14,9 @@ use rayon::prelude::*;
 use std::any::Any;
 
 /// Gate granularity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Granularity {
     /// One gate per output element.
     Unstructured,

@@ -7,15 +7,22 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Training objective.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Objective {
-    Simclr,
-    Simsiam,
+    /// Softmax cross-entropy on the labels.
     Supervised,
+    /// SimCLR: NT-Xent over both views (2B batch), τ = 0.2.
+    Simclr,
+    /// SimSiam: predictor, stop-gradient, negative cosine.
+    Simsiam,
 }
 
 /// Gate coupling between the two branches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Gating {
     /// Dense network.
     None,
@@ -26,9 +33,13 @@ pub enum Gating {
 }
 
 /// How thresholds are trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ThresholdKind {
+    /// Learnable Δ with an L2 pull to the threshold target (channel gating's recipe).
     Learned,
+    /// Per-step quantile of the batch's saliency with a cubic ramp to the target sparsity.
     Scheduled,
 }
 

@@ -7,6 +7,7 @@ mod gating_grad;
 mod gating_masks;
 mod grad_check;
 mod models_optim;
+mod session;
 mod skip_equivalence;
 mod ssl_loss;
 mod ssl_train;

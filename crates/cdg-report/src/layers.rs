@@ -2,10 +2,9 @@
 //! energy by component and cycles beside the ungated (dense) cycles, one pair of panels per
 //! workload.
 
-use super::{Table, colour, distinct, tick, write_svg};
-use anyhow::bail;
+use crate::error::{ReportError, Result};
+use crate::{Table, colour, distinct, tick};
 use plotters::prelude::*;
-use std::path::Path;
 
 /// Energy components in stacking order, with legend labels.
 const ENERGY: [(&str, &str); 7] = [
@@ -19,7 +18,7 @@ const ENERGY: [(&str, &str); 7] = [
 ];
 
 /// Draws the per-layer breakdown of sweep point `point` (the `point` column of `layers.csv`).
-pub fn layer_breakdown(layers: &Table, point: usize, out: &Path) -> anyhow::Result<()> {
+pub fn layer_breakdown(layers: &Table, point: usize) -> Result<String> {
     let points = layers.numbers("point")?;
     let workloads = layers.texts("workload")?;
     let rows: Vec<usize> = (0..points.len())
@@ -27,17 +26,17 @@ pub fn layer_breakdown(layers: &Table, point: usize, out: &Path) -> anyhow::Resu
         .collect();
     if rows.is_empty() {
         let max = points.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        bail!(
-            "{}: has no rows for point {point} (points run 0..={max})",
-            layers.path.display()
-        );
+        return Err(ReportError::NoRows {
+            path: layers.path.clone(),
+            problem: format!("has no rows for point {point} (points run 0..={max})"),
+        });
     }
-    draw(layers, &rows, &workloads, &format!("point {point}, "), out)
+    draw(layers, &rows, &workloads, &format!("point {point}, "))
 }
 
 /// Draws the per-layer breakdown of a `cdg sim` output's `layers.csv`: the mean rows (empty
 /// `sample`) when the file also holds per-sample rows, else every row.
-pub fn layer_breakdown_sim(layers: &Table, title: &str, out: &Path) -> anyhow::Result<()> {
+pub fn layer_breakdown_sim(layers: &Table, title: &str) -> Result<String> {
     let all: Vec<usize> = (0..layers.rows.len()).collect();
     let rows = if layers.has("sample") {
         let sample = layers.texts("sample")?;
@@ -51,20 +50,17 @@ pub fn layer_breakdown_sim(layers: &Table, title: &str, out: &Path) -> anyhow::R
         all
     };
     if rows.is_empty() {
-        bail!("{}: has no layer rows", layers.path.display());
+        return Err(ReportError::NoRows {
+            path: layers.path.clone(),
+            problem: "has no layer rows".to_owned(),
+        });
     }
     let group = vec![title; layers.rows.len()];
-    draw(layers, &rows, &group, "", out)
+    draw(layers, &rows, &group, "")
 }
 
 /// Draws `rows` of `layers`, one pair of panels per distinct `group` label.
-fn draw(
-    layers: &Table,
-    rows: &[usize],
-    workloads: &[&str],
-    prefix: &str,
-    out: &Path,
-) -> anyhow::Result<()> {
+fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Result<String> {
     let names = layers.texts("layer")?;
     let cycles = layers.numbers("cycles")?;
     let ungated = if layers.has("cycles_ungated") {
@@ -76,7 +72,7 @@ fn draw(
         .iter()
         .filter(|(col, _)| layers.has(col))
         .map(|(col, label)| Ok((*label, layers.numbers(col)?)))
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_>>()?;
     let wl = distinct(rows.iter().map(|&r| workloads[r]));
     // Horizontal bars, layers top to bottom, so long layer names stay readable.
     let heights: Vec<u32> = wl
@@ -224,5 +220,5 @@ fn draw(
         }
         root.present()?;
     }
-    write_svg(out, &svg)
+    Ok(svg)
 }

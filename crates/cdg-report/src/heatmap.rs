@@ -1,11 +1,9 @@
 //! Per-layer gate-density heatmaps of a trace: for every gated layer, the fraction of samples
 //! and channel blocks whose gate is on at each spatial gate-block position.
 
-use super::write_svg;
+use crate::error::{ReportError, Result};
 use cdg_core::{LayerMasks, MaskSet, Network};
-use cdg_io::trace::Trace;
 use plotters::prelude::*;
-use std::path::Path;
 
 /// Largest number of heatmap cells per panel side; bigger grids are averaged into bins so the
 /// SVG stays small (a 32×32 grid of gate blocks is drawn as is).
@@ -20,19 +18,35 @@ const VIRIDIS: [(f64, f64, f64); 5] = [
     (253.0, 231.0, 37.0),
 ];
 
-/// The colour of a density in [0, 1].
-fn viridis(v: f64) -> RGBColor {
+/// The colour of a density in [0, 1] as RGB (values outside are clamped).
+pub fn viridis(v: f64) -> [u8; 3] {
     let t = v.clamp(0.0, 1.0) * (VIRIDIS.len() - 1) as f64;
     let i = (t.floor() as usize).min(VIRIDIS.len() - 2);
     let f = t - i as f64;
     let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
     let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
-    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    [mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2)]
+}
+
+fn viridis_colour(v: f64) -> RGBColor {
+    let [r, g, b] = viridis(v);
+    RGBColor(r, g, b)
+}
+
+/// Mean gate state at each spatial gate-block position of one layer, binned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpatialDensity {
+    /// Bins along the gate-block rows.
+    pub rows: usize,
+    /// Bins along the gate-block columns.
+    pub cols: usize,
+    /// `rows × cols` densities in [0, 1], row-major.
+    pub values: Vec<f64>,
 }
 
 /// Mean gate state over samples and channel blocks at each spatial gate-block position, binned
-/// to at most [`MAX_BINS`] per side: `(rows, cols, values row-major)`.
-pub(crate) fn spatial_density(m: &LayerMasks) -> (usize, usize, Vec<f64>) {
+/// to at most 32 per side (a 32×32 grid of gate blocks is kept as is).
+pub fn spatial_density(m: &LayerMasks) -> SpatialDensity {
     let [gc, gh, gw] = m.grid();
     let bins_h = gh.min(MAX_BINS);
     let bins_w = gw.min(MAX_BINS);
@@ -55,32 +69,23 @@ pub(crate) fn spatial_density(m: &LayerMasks) -> (usize, usize, Vec<f64>) {
         .zip(&total)
         .map(|(&o, &t)| if t == 0 { 0.0 } else { o as f64 / t as f64 })
         .collect();
-    (bins_h as usize, bins_w as usize, values)
-}
-
-/// Draws per-layer gate-density heatmaps of `trace` into the SVG file `out` (`cdg inspect
-/// TRACE --plot`). Errors when the trace has no gated layer.
-pub fn gate_density_heatmap(trace: &Trace, out: &Path) -> anyhow::Result<()> {
-    match &trace.masks {
-        Some(masks) => gate_density_heatmap_masks(&trace.network, masks, out),
-        None => {
-            anyhow::bail!("the trace has no gated layers, so there are no gate densities to draw")
-        }
+    SpatialDensity {
+        rows: bins_h as usize,
+        cols: bins_w as usize,
+        values,
     }
 }
 
-/// Draws one panel per gated layer of `network` (network order), coloured by gate density.
-pub fn gate_density_heatmap_masks(
-    network: &Network,
-    masks: &MaskSet,
-    out: &Path,
-) -> anyhow::Result<()> {
+/// Draws one panel per gated layer of `network` (network order), coloured by the gate density
+/// of `masks` (`cdg inspect TRACE --plot`, the heatmaps of `cdg run`). Errors when no layer is
+/// gated.
+pub fn gate_density(network: &Network, masks: &MaskSet) -> Result<String> {
     let layers: Vec<(&str, &LayerMasks)> = network
         .gated()
         .filter_map(|(_, l, _)| masks.layer(l.name()).map(|m| (l.name(), m)))
         .collect();
     if layers.is_empty() {
-        anyhow::bail!("the network has no gated layers, so there are no gate densities to draw");
+        return Err(ReportError::NoGatedLayers);
     }
     let cols = (layers.len() as f64).sqrt().ceil() as usize;
     let rows = layers.len().div_ceil(cols);
@@ -95,7 +100,11 @@ pub fn gate_density_heatmap_masks(
         let (grid_area, legend_area) = root.split_vertically(ph * rows as u32);
         let panels = grid_area.split_evenly((rows, cols));
         for (area, (name, m)) in panels.iter().zip(&layers) {
-            let (bh, bw, values) = spatial_density(m);
+            let SpatialDensity {
+                rows: bh,
+                cols: bw,
+                values,
+            } = spatial_density(m);
             let mean = (0..m.samples()).map(|s| m.density(s)).sum::<f64>() / m.samples() as f64;
             let [_, gh, gw] = m.grid();
             let binned = if (bh as u64, bw as u64) == (gh, gw) {
@@ -128,7 +137,7 @@ pub fn gate_density_heatmap_masks(
                     let y = (bh - r) as f64;
                     Rectangle::new(
                         [(c as f64, y - 1.0), (c as f64 + 1.0, y)],
-                        viridis(values[r * bw + c]).filled(),
+                        viridis_colour(values[r * bw + c]).filled(),
                     )
                 })
             }))?;
@@ -150,54 +159,12 @@ pub fn gate_density_heatmap_masks(
             .draw()?;
         bar.draw_series((0..50).map(|i| {
             let x = i as f64 / 50.0;
-            Rectangle::new([(x, 0.0), (x + 0.02, 1.0)], viridis(x + 0.01).filled())
+            Rectangle::new(
+                [(x, 0.0), (x + 0.02, 1.0)],
+                viridis_colour(x + 0.01).filled(),
+            )
         }))?;
         root.present()?;
     }
-    write_svg(out, &svg)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cdg_core::{ConvParams, GateBlock, GateSpec, LayerShape, OutputRule};
-
-    #[test]
-    fn viridis_ends_and_clamps() {
-        assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
-        assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
-        assert_eq!(viridis(7.0), viridis(1.0));
-        assert_eq!(viridis(-1.0), viridis(0.0));
-    }
-
-    #[test]
-    fn spatial_density_averages_samples_and_channels_and_bins() {
-        let shape = LayerShape::conv(
-            "g",
-            ConvParams {
-                in_channels: 8,
-                in_height: 64,
-                in_width: 64,
-                out_channels: 32,
-                kernel: [3, 3],
-                stride: 1,
-                padding: 1,
-                rule: OutputRule::Floor,
-            },
-        )
-        .unwrap();
-        let spec = GateSpec {
-            base_channels: 2,
-            block: GateBlock::new(16, 1, 1),
-        };
-        // On where (h + s) is even and c == 0: per cell, mean over 2 channel blocks, 2 samples.
-        let m = LayerMasks::from_fn(&shape, &spec, 2, |s, c, h, _| {
-            c == 0 && (h + s as u64).is_multiple_of(2)
-        })
-        .unwrap();
-        let (bh, bw, v) = spatial_density(&m);
-        assert_eq!((bh, bw), (32, 32));
-        // Each bin holds rows 2r and 2r+1: exactly half of (sample, row) pairs are on for c 0.
-        assert!(v.iter().all(|&x| (x - 0.25).abs() < 1e-12), "{v:?}");
-    }
+    Ok(svg)
 }

@@ -1,24 +1,49 @@
-//! SVG plots of sweep and sim outputs (plotters, SVG backend only).
+//! `cdg-report`: the pictures of cdg's results, as pure functions from report data to SVG text
+//! (plotters, SVG backend only). It reads no file and writes none: callers hand it CSV text
+//! and write the SVG string it returns.
 //!
-//! Every plot is drawn from the CSV files on disk, never from in-memory results, so `cdg sweep`,
-//! `cdg merge` and `cdg plot` draw byte-identical pictures of the same data. Series colours come
-//! from a fixed palette in first-appearance order; nothing depends on hashing or timing.
+//! Every sweep and per-layer plot is drawn from CSV text ([`Table`]), never from in-memory
+//! results, so `cdg sweep`, `cdg merge` and `cdg plot` draw byte-identical pictures of the same
+//! `sweep.csv`. Series colours come from a fixed palette in first-appearance order; nothing
+//! depends on hashing or timing.
+//!
+//! - [`Table`]: CSV text read back by column name.
+//! - [`energy_latency`], [`reduction`]: the whole-sweep plots of `sweep.csv`.
+//! - [`layer_breakdown`], [`layer_breakdown_sim`]: per-layer energy and cycles of `layers.csv`.
+//! - [`gate_density`]: per-layer gate-density heatmaps of a network's masks.
+//! - [`pareto_front`]: the latency/energy Pareto front (also used for the printed tables).
+//!
+//! Errors are [`ReportError`]s naming the file, line and column at fault.
+//!
+//! ```
+//! use cdg_report::{Table, energy_latency, pareto_front};
+//! # fn main() -> Result<(), cdg_report::ReportError> {
+//! let csv = "workload,support,latency_us,energy_pj\n\
+//!            net,dense,2.0,10.0\nnet,compact,1.0,12.0\nnet,clock-gate,2.5,11.0\n";
+//! let table = Table::parse(csv.as_bytes(), "sweep.csv".as_ref())?;
+//! let svg = energy_latency(&table)?;
+//! assert!(svg.starts_with("<svg") && svg.contains("Pareto front (2 points)"));
+//! let points = [(2.0, 10.0), (1.0, 12.0), (2.5, 11.0)];
+//! assert_eq!(pareto_front(&points), [1, 0]);
+//! # Ok(())
+//! # }
+//! ```
 
+mod error;
 mod heatmap;
 mod layers;
 mod pareto;
 mod sweep;
 mod table;
 
-pub use heatmap::{gate_density_heatmap, gate_density_heatmap_masks};
+pub use error::{ReportError, Result};
+pub use heatmap::{SpatialDensity, gate_density, spatial_density, viridis};
 pub use layers::{layer_breakdown, layer_breakdown_sim};
 pub use pareto::pareto_front;
 pub use sweep::{energy_latency, reduction};
 pub use table::Table;
 
-use anyhow::Context;
 use plotters::style::RGBColor;
-use std::path::Path;
 
 /// Tableau-10 colours: distinguishable, colour-blind friendlier than the plotters defaults.
 const PALETTE: [RGBColor; 10] = [
@@ -37,12 +62,6 @@ const PALETTE: [RGBColor; 10] = [
 /// The `i`-th series colour (the palette repeats after ten series).
 fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
-}
-
-/// Writes a rendered SVG atomically.
-fn write_svg(out: &Path, svg: &str) -> anyhow::Result<()> {
-    cdg_io::atomic::write_atomic(out, svg.as_bytes())
-        .with_context(|| format!("cannot write plot {}", out.display()))
 }
 
 /// A padded axis range around `values` (a unit range around a single value), so points do not

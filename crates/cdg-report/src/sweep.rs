@@ -1,10 +1,10 @@
 //! Whole-sweep plots from `sweep.csv`: energy vs latency with the Pareto front, and cycle
 //! reduction vs FLOPs reduction by skip policy and gate block.
 
-use super::{Table, colour, distinct, padded_range, pareto_front, tick, write_svg};
+use crate::error::Result;
+use crate::{Table, colour, distinct, padded_range, pareto_front, tick};
 use cdg_core::SkipPolicy;
 use plotters::prelude::*;
-use std::path::Path;
 
 const WIDTH: u32 = 900;
 const PANEL_HEIGHT: u32 = 520;
@@ -26,8 +26,9 @@ fn policy_order<'a>(labels: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// Energy (pJ) vs latency (µs), one panel per workload (energies of different networks do not
-/// compare), points coloured by skip policy, the Pareto front joined and ringed.
-pub fn energy_latency(table: &Table, out: &Path) -> anyhow::Result<()> {
+/// compare), points coloured by skip policy, the Pareto front joined and ringed; `table` is
+/// `sweep.csv`.
+pub fn energy_latency(table: &Table) -> Result<String> {
     let workloads = table.texts("workload")?;
     let support = table.texts("support")?;
     let latency = table.numbers("latency_us")?;
@@ -103,12 +104,12 @@ pub fn energy_latency(table: &Table, out: &Path) -> anyhow::Result<()> {
         }
         root.present()?;
     }
-    write_svg(out, &svg)
+    Ok(svg)
 }
 
 /// Cycle reduction (×) vs FLOPs reduction (×): one series per (skip policy, gate block), and
 /// the diagonal where cycles fall as much as FLOPs.
-pub fn reduction(table: &Table, out: &Path) -> anyhow::Result<()> {
+pub fn reduction(table: &Table) -> Result<String> {
     let support = table.texts("support")?;
     let blocks = table.texts("gate_block")?;
     let flops = table.numbers("flops_reduction")?;
@@ -176,5 +177,5 @@ pub fn reduction(table: &Table, out: &Path) -> anyhow::Result<()> {
             .draw()?;
         root.present()?;
     }
-    write_svg(out, &svg)
+    Ok(svg)
 }

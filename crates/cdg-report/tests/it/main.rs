@@ -1,0 +1,5 @@
+//! Tests of `cdg-report`, compiled as one test binary: one module per topic.
+
+mod heatmap;
+mod pareto;
+mod plots;

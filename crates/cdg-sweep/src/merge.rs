@@ -1,0 +1,292 @@
+//! `cdg merge`: the shard directories of a split sweep joined into exactly the bytes the
+//! unsharded run writes.
+//!
+//! Each shard's `shard.json` says which shard of which sweep it is. The merge refuses shards of
+//! different sweeps (spec fingerprint, point count, grid keys, workloads, options), a shard
+//! given twice, missing shards, and a shard whose rows or configs do not cover exactly its
+//! points. Rows are re-interleaved by point index (text records copied as they are, so numbers
+//! keep their bytes), configs and the spec are copied, and plots are redrawn from the merged
+//! `sweep.csv` text.
+
+use crate::engine::{csv_bytes, csv_writer};
+use crate::error::{Result, SweepError};
+use crate::plan::{stale, sweep_plots};
+use crate::shard::{ShardInfo, read};
+use cdg_io::layout::sweep::{
+    CONFIGS_DIR, LAYERS_CSV, SHARD_JSON, SPEC_TOML, SWEEP_CSV, config_name,
+};
+use cdg_io::output::Outputs;
+use cdg_report::Table;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One shard output directory and its description.
+#[derive(Debug)]
+struct ShardDir {
+    dir: PathBuf,
+    info: ShardInfo,
+}
+
+impl ShardDir {
+    fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(SHARD_JSON);
+        let bytes = std::fs::read(&path).map_err(|source| SweepError::NotSweepDir {
+            path: path.clone(),
+            dir: dir.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            info: ShardInfo::parse(&bytes, &path)?,
+        })
+    }
+}
+
+/// The merged output of a complete set of shards, read and checked in full before anything is
+/// written.
+#[derive(Debug)]
+pub struct Merge {
+    /// The merged directory's description (shard 1/1).
+    pub info: ShardInfo,
+    /// Number of shard directories merged.
+    pub shards: usize,
+    /// The merged output directory's files (and the stale files to remove); commit with
+    /// [`cdg_io::output::write_outputs`].
+    pub outputs: Outputs,
+}
+
+impl Merge {
+    /// Reads and checks the shard directories `dirs` (in any order) and renders the merged
+    /// output directory.
+    pub fn read(dirs: &[PathBuf]) -> Result<Self> {
+        if dirs.is_empty() {
+            return Err(SweepError::Merge(
+                "no shard directories to merge".to_owned(),
+            ));
+        }
+        let shards = check_shards(dirs)?;
+        let info = shards[0].info.clone();
+        let spec_path = shards[0].dir.join(SPEC_TOML);
+        let spec = read(&spec_path)?;
+        for s in &shards[1..] {
+            if read(&s.dir.join(SPEC_TOML))? != spec {
+                return Err(SweepError::Merge(format!(
+                    "{} and {}: spec.toml differs",
+                    shards[0].dir.display(),
+                    s.dir.display()
+                )));
+            }
+        }
+        let sweep = merge_csv(&shards, SWEEP_CSV, Some(info.workloads.len()))?;
+        let layers = if info.layers {
+            Some(merge_csv(&shards, LAYERS_CSV, None)?)
+        } else {
+            None
+        };
+        let mut configs = Vec::with_capacity(info.points);
+        for s in &shards {
+            for p in s.info.shard()?.indices(info.points) {
+                let name = Path::new(CONFIGS_DIR).join(config_name(p, info.points));
+                configs.push((p, read(&s.dir.join(&name))?, name));
+            }
+        }
+        configs.sort_by_key(|c| c.0);
+        let plots = info.plots.then(|| sweep_plots(&sweep)).transpose()?;
+        let merged = ShardInfo {
+            shard: 1,
+            shards: 1,
+            ..info
+        };
+        let mut outputs = Outputs::new();
+        stale(&mut outputs, merged.layers, merged.plots);
+        for (_, bytes, name) in configs {
+            outputs.add(name, bytes);
+        }
+        outputs.add(SPEC_TOML, spec);
+        outputs.add(SWEEP_CSV, sweep);
+        if let Some(l) = layers {
+            outputs.add(LAYERS_CSV, l);
+        }
+        outputs.add(SHARD_JSON, merged.to_json());
+        if let Some(plots) = plots {
+            outputs.extend(plots);
+        }
+        Ok(Self {
+            info: merged,
+            shards: shards.len(),
+            outputs,
+        })
+    }
+}
+
+/// Checks that the shards belong to one sweep and cover it exactly once; returns them sorted
+/// by shard number.
+fn check_shards(dirs: &[PathBuf]) -> Result<Vec<ShardDir>> {
+    let mut shards: Vec<ShardDir> = dirs
+        .iter()
+        .map(|d| ShardDir::read(d))
+        .collect::<Result<_>>()?;
+    let first = &shards[0];
+    for s in &shards[1..] {
+        let (a, b) = (&first.info, &s.info);
+        let mismatch = |what: &str, x: String, y: String| {
+            SweepError::Merge(format!(
+                "{} and {} are not shards of the same sweep: {what} differs ({x} vs {y})",
+                first.dir.display(),
+                s.dir.display()
+            ))
+        };
+        if a.spec_fnv64 != b.spec_fnv64 {
+            return Err(mismatch(
+                "the spec or base config (fingerprint)",
+                a.spec_fnv64.clone(),
+                b.spec_fnv64.clone(),
+            ));
+        }
+        if a.shards != b.shards {
+            return Err(mismatch(
+                "the shard count N",
+                a.shards.to_string(),
+                b.shards.to_string(),
+            ));
+        }
+        if a.points != b.points {
+            return Err(mismatch(
+                "the number of points",
+                a.points.to_string(),
+                b.points.to_string(),
+            ));
+        }
+        if a.grid_keys != b.grid_keys || a.workloads != b.workloads {
+            return Err(mismatch(
+                "the grid keys or workloads",
+                format!("{:?} {:?}", a.grid_keys, a.workloads),
+                format!("{:?} {:?}", b.grid_keys, b.workloads),
+            ));
+        }
+        if a.layers != b.layers || a.plots != b.plots {
+            return Err(mismatch(
+                "--layers or --no-plot",
+                format!("layers={} plots={}", a.layers, a.plots),
+                format!("layers={} plots={}", b.layers, b.plots),
+            ));
+        }
+    }
+    shards.sort_by_key(|s| s.info.shard);
+    for pair in shards.windows(2) {
+        if pair[0].info.shard == pair[1].info.shard {
+            return Err(SweepError::Merge(format!(
+                "shard {}/{} is given twice: {} and {}",
+                pair[0].info.shard,
+                pair[0].info.shards,
+                pair[0].dir.display(),
+                pair[1].dir.display()
+            )));
+        }
+    }
+    let n = shards[0].info.shards;
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !shards.iter().any(|s| s.info.shard == *k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(SweepError::Merge(format!(
+            "incomplete sweep: shard{} {} missing (have {} of {n})",
+            if missing.len() == 1 { " is" } else { "s are" },
+            missing.join(", "),
+            shards.len()
+        )));
+    }
+    Ok(shards)
+}
+
+/// Rows of one CSV keyed by grid point.
+type RowsByPoint = BTreeMap<usize, Vec<csv::StringRecord>>;
+
+/// Reads a shard's CSV and checks that its rows cover exactly the shard's points in order,
+/// `per_point` rows each (or any positive number when `None`). Returns rows keyed by point.
+fn shard_rows(
+    s: &ShardDir,
+    name: &str,
+    per_point: Option<usize>,
+) -> Result<(csv::StringRecord, RowsByPoint)> {
+    let path = s.dir.join(name);
+    let table = Table::parse(&read(&path)?, &path)?;
+    let shard = s.info.shard()?;
+    let mut by_point = RowsByPoint::new();
+    // A shard without points (N larger than the grid) writes an empty file: no header.
+    let col = if table.headers.is_empty() && table.rows.is_empty() {
+        0
+    } else {
+        table.column("point")?
+    };
+    for (i, row) in table.rows.iter().enumerate() {
+        let cell = row.get(col).unwrap_or("");
+        let p: usize = cell.parse().map_err(|_| {
+            SweepError::Merge(format!(
+                "{}: line {}: point `{cell}` is not an index",
+                table.path.display(),
+                i + 2
+            ))
+        })?;
+        if !shard.contains(p) || p >= s.info.points {
+            return Err(SweepError::Merge(format!(
+                "{}: line {}: point {p} does not belong to shard {shard} of {} points",
+                table.path.display(),
+                i + 2,
+                s.info.points
+            )));
+        }
+        by_point.entry(p).or_default().push(row.clone());
+    }
+    for p in shard.indices(s.info.points) {
+        let got = by_point.get(&p).map_or(0, Vec::len);
+        let ok = match per_point {
+            Some(k) => got == k,
+            None => got > 0,
+        };
+        if !ok {
+            return Err(SweepError::Merge(format!(
+                "{}: point {p} has {got} rows; expected {} (an interrupted or edited shard?)",
+                table.path.display(),
+                per_point.map_or("at least one".to_owned(), |k| k.to_string())
+            )));
+        }
+    }
+    Ok((table.headers, by_point))
+}
+
+/// Merges one CSV file of every shard into point order.
+fn merge_csv(shards: &[ShardDir], name: &str, per_point: Option<usize>) -> Result<Vec<u8>> {
+    let mut header: Option<(csv::StringRecord, &Path)> = None;
+    let mut all = RowsByPoint::new();
+    for s in shards {
+        let (h, rows) = shard_rows(s, name, per_point)?;
+        if h.is_empty() {
+            // A shard with no points (N larger than the grid) wrote an empty file.
+            continue;
+        }
+        match &header {
+            None => header = Some((h, &s.dir)),
+            Some((first, dir)) if *first != h => {
+                return Err(SweepError::Merge(format!(
+                    "{} and {}: {name} headers differ",
+                    dir.display(),
+                    s.dir.display()
+                )));
+            }
+            Some(_) => {}
+        }
+        all.extend(rows);
+    }
+    let mut w = csv_writer();
+    if let Some((h, _)) = header {
+        w.write_record(&h)?;
+    }
+    for rows in all.values() {
+        for r in rows {
+            w.write_record(r)?;
+        }
+    }
+    csv_bytes(w)
+}

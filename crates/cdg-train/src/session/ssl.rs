@@ -1,0 +1,437 @@
+//! The SSL session (docs/training.md §7, §9, §10): per epoch a metrics row, a checkpoint and a
+//! progress summary; kNN every `knn_every` epochs and after the last, always with calibrated
+//! evaluation gates (the training thresholds are restored afterwards). At the end:
+//! calibration, evaluation sparsity and cost on the test split, kNN and linear probe, the
+//! final summary, and for gated runs the evaluation gates of the first `trace_samples` test
+//! images.
+
+use super::{MetricsRow, Observer, Resume, Snapshot, StepProgress, Summary, meta, save};
+use crate::data::{DataSplit, Dataset};
+use crate::error::{Result, TrainError};
+use crate::eval::ProbeConfig;
+use crate::ssl::{EvalGates, Gating, LayerCalibration, Objective, SslConfig, SslTrainer};
+use cdg_core::{MaskSet, Network};
+use ndarray::{ArrayD, s};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Everything an SSL session runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SslSessionConfig {
+    /// The model, objective, gating and optimisation (epochs, batch, seed, calibration
+    /// samples).
+    pub ssl: SslConfig,
+    /// kNN accuracy every this many epochs (0: only after the last).
+    pub knn_every: usize,
+    /// Also measure the kNN accuracy of the randomly initialised network (the floor).
+    pub knn_init: bool,
+    /// Test images whose calibrated evaluation gates make the exported trace.
+    pub trace_samples: usize,
+    /// Epochs of the final linear probe.
+    pub probe_epochs: usize,
+    /// Stop after this many completed epochs as if interrupted (tests of resume).
+    pub stop_after: Option<usize>,
+    /// The run's options as recorded in checkpoints and summaries (`plan`); resuming needs
+    /// the same record.
+    pub options: Value,
+}
+
+/// `summary.json` of an SSL run between epochs. Fields in alphabetical order, as written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SslProgressSummary {
+    /// Always `false`: the run has not finished.
+    pub complete: bool,
+    pub epochs: usize,
+    /// The latest kNN accuracy measured.
+    pub knn_accuracy: Option<f64>,
+    pub objective: Objective,
+    pub plan: Value,
+    pub train_gate_sparsity: Option<f64>,
+}
+
+/// Calibration of one gated layer, as reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrationSummary {
+    /// Achieved evaluation sparsity on the calibration images.
+    pub achieved: f64,
+    /// Largest tied mass at a threshold.
+    pub max_tied_fraction: f64,
+}
+
+/// One layer of the final summary (per test image). Fields in alphabetical order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerSummary {
+    pub calibration: Option<CalibrationSummary>,
+    pub gate_ops: u64,
+    pub gate_sparsity: Option<f64>,
+    pub gated: bool,
+    pub macs_base: u64,
+    pub macs_dense: u64,
+    pub macs_needed: f64,
+    pub name: String,
+}
+
+/// `summary.json` of a finished SSL run. Fields in alphabetical order, as written; MAC and
+/// gate-op counts are per test image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SslSummary {
+    /// Always `true`.
+    pub complete: bool,
+    /// The data set's name.
+    pub data: String,
+    pub epochs: usize,
+    /// Dense MACs / needed MACs over the whole network.
+    pub flops_reduction: f64,
+    pub gate_ops_per_image: u64,
+    /// Evaluation gate sparsity on the test split (gated runs).
+    pub gate_sparsity: Option<f64>,
+    /// FLOPs reduction of the gated layers alone.
+    pub gated_layers_flops_reduction: f64,
+    pub gating: Gating,
+    /// Mean of the epochs' training throughput.
+    pub images_per_s: f64,
+    /// kNN accuracy of the initial network (`knn_init`).
+    pub init_knn_accuracy: Option<f64>,
+    pub knn_accuracy: f64,
+    pub layers: Vec<LayerSummary>,
+    pub linear_accuracy: f64,
+    pub macs_dense_per_image: u64,
+    pub macs_needed_per_image: f64,
+    pub objective: Objective,
+    pub plan: Value,
+    /// The epoch a resumed run continued from (`None` for a run in one go).
+    pub resumed_from_epoch: Option<usize>,
+    /// Element-weighted evaluation sparsity per stage (`layer1` … `layer4`; gated runs).
+    pub stage_gate_sparsity: Option<BTreeMap<String, f64>>,
+    /// Where the observer stored the evaluation gates (gated runs).
+    pub trace: Option<String>,
+    /// The last epoch's training gate sparsity (gated runs).
+    pub train_gate_sparsity: Option<f64>,
+    /// The same per branch.
+    pub train_gate_sparsity_branches: [Option<f64>; 2],
+    /// Wall time of this invocation (a resumed run counts from its resumption).
+    pub train_seconds: f64,
+}
+
+/// Provenance of exported evaluation gates. Fields in alphabetical order; the writer may add
+/// its own keys (tool, command).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceProvenance {
+    /// The run's options record.
+    pub config: Value,
+    pub data: String,
+    pub epoch: usize,
+    pub first_test_images: usize,
+    pub flops_reduction: f64,
+    pub gate_sparsity: f64,
+    /// What the masks are: `calibrated evaluation gates`.
+    pub gates: &'static str,
+    pub knn_accuracy: f64,
+    pub linear_accuracy: f64,
+    pub seed: u64,
+    /// The split the images come from: `test`.
+    pub split: &'static str,
+}
+
+/// The calibrated evaluation gates of the first `samples` test images, as a network and masks
+/// (a trace's content).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateTrace {
+    pub network: Network,
+    pub masks: MaskSet,
+    pub samples: usize,
+    pub provenance: TraceProvenance,
+}
+
+/// How an SSL session ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SslOutcome {
+    /// Stopped after `epochs` completed epochs (`stop_after`); the last snapshot is resumable.
+    Stopped { epochs: usize },
+    /// Finished; the summary as saved.
+    Complete(Box<SslSummary>),
+}
+
+/// An SSL run from its first (or resumed) epoch to its final evaluation.
+#[derive(Debug)]
+pub struct SslSession {
+    config: SslSessionConfig,
+    trainer: SslTrainer,
+    rows: Vec<MetricsRow>,
+}
+
+impl SslSession {
+    /// A fresh run on `train` (normalisation statistics from `train`).
+    pub fn new(config: SslSessionConfig, train: &Dataset) -> Result<Self> {
+        let trainer = SslTrainer::new(config.ssl.clone(), train)?;
+        Ok(Self {
+            config,
+            trainer,
+            rows: Vec::new(),
+        })
+    }
+
+    /// Continues from a checked checkpoint of the same run.
+    pub fn resume(&mut self, resume: Resume) -> Result<()> {
+        self.trainer.restore(&resume.checkpoint)?;
+        self.rows = resume.rows;
+        Ok(())
+    }
+
+    /// Completed epochs.
+    pub fn epoch(&self) -> usize {
+        self.trainer.epoch
+    }
+
+    /// Trains the remaining epochs on `data.train` and evaluates on `data.test`, saving through
+    /// `observer` after every epoch and at the end. A non-finite or exploding loss stops the
+    /// run with [`TrainError::NonFinite`]; the last saved snapshot is then the last good one.
+    pub fn run(mut self, data: &DataSplit, observer: &mut dyn Observer) -> Result<SslOutcome> {
+        let cfg = self.config.clone();
+        let epochs = cfg.ssl.epochs;
+        let trainer = &mut self.trainer;
+        let rows = &mut self.rows;
+        let init_knn = if cfg.knn_init && trainer.epoch == 0 {
+            Some(eval_knn(trainer, data)?)
+        } else {
+            None
+        };
+        let steps_per_epoch = trainer.steps_per_epoch();
+        observer.run_started(trainer.epoch, epochs, steps_per_epoch);
+        let mut last_train_sparsity = rows.last().and_then(|r| r.gate_sparsity);
+        let mut branch = [None::<f64>; 2];
+        let resumed_from_epoch = (trainer.epoch > 0).then_some(trainer.epoch);
+        let started = Instant::now();
+        let gated = trainer.is_gated();
+        while trainer.epoch < epochs {
+            if cfg.stop_after.is_some_and(|s| trainer.epoch >= s) {
+                observer.stopped(trainer.epoch);
+                return Ok(SslOutcome::Stopped {
+                    epochs: trainer.epoch,
+                });
+            }
+            let e = trainer.epoch + 1;
+            observer.epoch_started(e);
+            let start = Instant::now();
+            let (mut seen, mut loss_sum, mut sp_sum, mut steps) = (0usize, 0.0, 0.0, 0usize);
+            let report = trainer.train_epoch(&data.train, &mut |r| {
+                seen += r.images;
+                loss_sum += r.loss;
+                sp_sum += 0.5 * (r.branch_sparsity[0] + r.branch_sparsity[1]);
+                steps += 1;
+                observer.step(&StepProgress {
+                    epoch: e,
+                    mean_loss: loss_sum / steps as f64,
+                    accuracy: None,
+                    gate_sparsity: gated.then(|| sp_sum / steps as f64),
+                    images_per_s: seen as f64 / start.elapsed().as_secs_f64(),
+                });
+            })?;
+            let secs = start.elapsed().as_secs_f64();
+            observer.epoch_trained(e);
+            let knn_due = cfg.knn_every > 0 && e.is_multiple_of(cfg.knn_every) || e == epochs;
+            let knn = if knn_due {
+                Some(eval_knn(trainer, data)?)
+            } else {
+                None
+            };
+            if gated {
+                last_train_sparsity = Some(report.gate_sparsity);
+                branch = [
+                    Some(report.branch_sparsity[0]),
+                    Some(report.branch_sparsity[1]),
+                ];
+            }
+            rows.push(MetricsRow {
+                epoch: report.epoch,
+                loss: report.loss,
+                test_accuracy: None,
+                knn_accuracy: knn,
+                gate_sparsity: gated.then_some(report.gate_sparsity),
+                images_per_s: report.images as f64 / secs,
+                lr: report.lr,
+            });
+            observer.epoch_finished(&rows[rows.len() - 1]);
+            let checkpoint = trainer.checkpoint(meta(&cfg.options, rows));
+            let summary = Summary::SslProgress(SslProgressSummary {
+                complete: false,
+                epochs: trainer.epoch,
+                knn_accuracy: knn.or_else(|| rows.iter().rev().find_map(|r| r.knn_accuracy)),
+                objective: cfg.ssl.objective,
+                plan: cfg.options.clone(),
+                train_gate_sparsity: last_train_sparsity,
+            });
+            save(
+                observer,
+                &Snapshot {
+                    checkpoint: &checkpoint,
+                    metrics: rows,
+                    summary: &summary,
+                },
+            )?;
+        }
+        // Final evaluation with calibrated gates.
+        let probe = ProbeConfig {
+            epochs: cfg.probe_epochs,
+            seed: cfg.ssl.seed,
+            ..ProbeConfig::default()
+        };
+        let n_trace = cfg.trace_samples.min(data.test.len());
+        let ((knn, linear, ev, exported), cal) = with_eval_gates(trainer, data, |t| {
+            let ev = t.eval_gates(data.test.images.view())?;
+            let (knn, lin) = t.knn_and_probe(&data.train, &data.test, &probe)?;
+            let exported = if t.is_gated() && n_trace > 0 {
+                Some(t.export_masks(data.test.images.slice(s![..n_trace, .., .., ..]))?)
+            } else {
+                None
+            };
+            Ok((knn, lin, ev, exported))
+        })?;
+        if let Some(last) = rows.last_mut() {
+            last.knn_accuracy = Some(knn);
+        }
+        let trace = match exported {
+            Some((network, masks)) => {
+                let trace = GateTrace {
+                    network,
+                    masks,
+                    samples: n_trace,
+                    provenance: TraceProvenance {
+                        config: cfg.options.clone(),
+                        data: data.name().to_owned(),
+                        epoch: trainer.epoch,
+                        first_test_images: n_trace,
+                        flops_reduction: ev.cost.flops_reduction,
+                        gate_sparsity: ev.sparsity,
+                        gates: "calibrated evaluation gates",
+                        knn_accuracy: knn,
+                        linear_accuracy: linear,
+                        seed: cfg.ssl.seed,
+                        split: "test",
+                    },
+                };
+                Some(observer.save_trace(trace).map_err(TrainError::Output)?)
+            }
+            None => None,
+        };
+        let layers =
+            ev.cost
+                .layers
+                .iter()
+                .map(|l| LayerSummary {
+                    calibration: cal.iter().find(|c| c.name == l.name).map(|c| {
+                        CalibrationSummary {
+                            achieved: c.achieved,
+                            max_tied_fraction: c.max_tied,
+                        }
+                    }),
+                    gate_ops: l.gate_ops,
+                    gate_sparsity: ev.layers.iter().find(|(n, _)| n == &l.name).map(|x| x.1),
+                    gated: l.gated,
+                    macs_base: l.macs_base,
+                    macs_dense: l.macs_dense,
+                    macs_needed: l.macs_needed,
+                    name: l.name.clone(),
+                })
+                .collect();
+        let ips: Vec<f64> = rows.iter().map(|r| r.images_per_s).collect();
+        let summary = SslSummary {
+            complete: true,
+            data: data.name().to_owned(),
+            epochs: trainer.epoch,
+            flops_reduction: ev.cost.flops_reduction,
+            gate_ops_per_image: ev.cost.gate_ops,
+            gate_sparsity: gated.then_some(ev.sparsity),
+            gated_layers_flops_reduction: ev.cost.gated_reduction(),
+            gating: cfg.ssl.gating,
+            images_per_s: if ips.is_empty() {
+                0.0
+            } else {
+                ips.iter().sum::<f64>() / ips.len() as f64
+            },
+            init_knn_accuracy: init_knn,
+            knn_accuracy: knn,
+            layers,
+            linear_accuracy: linear,
+            macs_dense_per_image: ev.cost.macs_dense,
+            macs_needed_per_image: ev.cost.macs_needed,
+            objective: cfg.ssl.objective,
+            plan: cfg.options.clone(),
+            resumed_from_epoch,
+            stage_gate_sparsity: gated.then(|| stage_sparsity(&ev)),
+            trace,
+            train_gate_sparsity: last_train_sparsity,
+            train_gate_sparsity_branches: branch,
+            train_seconds: started.elapsed().as_secs_f64(),
+        };
+        let checkpoint = trainer.checkpoint(meta(&cfg.options, rows));
+        save(
+            observer,
+            &Snapshot {
+                checkpoint: &checkpoint,
+                metrics: rows,
+                summary: &Summary::Ssl(Box::new(summary.clone())),
+            },
+        )?;
+        Ok(SslOutcome::Complete(Box::new(summary)))
+    }
+}
+
+/// Runs `f` with calibrated evaluation gates (when the run has a target sparsity), then puts
+/// the training thresholds back.
+fn with_eval_gates<R>(
+    t: &mut SslTrainer,
+    data: &DataSplit,
+    f: impl FnOnce(&mut SslTrainer) -> Result<R>,
+) -> Result<(R, Vec<LayerCalibration>)> {
+    let saved: Vec<ArrayD<f32>> = t
+        .model
+        .gated()
+        .iter()
+        .map(|g| g.threshold.value.clone())
+        .collect();
+    let cal = match t.config.target_sparsity {
+        Some(target) if t.is_gated() => {
+            let n = t.config.calibration_samples.min(data.train.len());
+            t.calibrate(data.train.images.slice(s![..n, .., .., ..]), target)?
+        }
+        _ => Vec::new(),
+    };
+    let r = f(t);
+    for (g, v) in t.model.gated_mut().into_iter().zip(saved) {
+        g.threshold.value = v;
+    }
+    Ok((r?, cal))
+}
+
+/// kNN accuracy on the test split with evaluation (calibrated) gates.
+fn eval_knn(trainer: &mut SslTrainer, data: &DataSplit) -> Result<f64> {
+    let (k, _) = with_eval_gates(trainer, data, |t| t.knn(&data.train, &data.test))?;
+    Ok(k)
+}
+
+/// The stage of a layer name (`layer2.1.conv1` → `layer2`).
+fn stage_of(name: &str) -> &str {
+    name.split('.').next().unwrap_or(name)
+}
+
+/// Element-weighted sparsity per stage (`layer1` … `layer4`).
+fn stage_sparsity(ev: &EvalGates) -> BTreeMap<String, f64> {
+    let mut acc: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for (name, sp) in &ev.layers {
+        let elems = ev
+            .cost
+            .layers
+            .iter()
+            .find(|l| &l.name == name)
+            .map_or(0.0, |l| l.out_elements as f64);
+        let e = acc.entry(stage_of(name).to_owned()).or_insert((0.0, 0.0));
+        e.0 += sp * elems;
+        e.1 += elems;
+    }
+    acc.into_iter()
+        .map(|(k, (a, b))| (k, if b > 0.0 { a / b } else { 0.0 }))
+        .collect()
+}
