@@ -25,7 +25,7 @@ pub mod units;
 
 pub use arch::{ArchConfig, Dataflow, DramBandwidth, RawArchConfig, SkipPolicy};
 pub use error::{CoreError, Result};
-pub use layer::{ConvParams, GemmDims, LayerKind, LayerShape, OutputRule};
+pub use layer::{ConvExtras, ConvParams, GemmDims, LayerKind, LayerShape, OutputRule};
 pub use mask::{LayerMasks, MaskSet};
 pub use network::{GateBlock, GateSpec, Layer, Network};
 pub use units::{Accesses, Bytes, Cycles, Macs, Microseconds, PicoJoules};
