@@ -217,7 +217,10 @@ impl LayerShape {
                 let kernel = if x.dilation == 1 {
                     format!("kernel {k}")
                 } else {
-                    format!("dilated kernel {effective} ({} · ({k} − 1) + 1)", x.dilation)
+                    format!(
+                        "dilated kernel {effective} ({} · ({k} − 1) + 1)",
+                        x.dilation
+                    )
                 };
                 let input = if end == p.padding {
                     format!("({size} + 2·{})", p.padding)
@@ -552,7 +555,10 @@ mod tests {
         assert_eq!(dw.window_for(1), 9);
         // A ResNeXt-style grouped conv: 128 → 256 in 32 groups.
         let g = LayerShape::conv_with("g", params(128, 14, 256, 3, 1, 1), extras(32, 1)).unwrap();
-        assert_eq!((g.in_channels_per_group(), g.out_channels_per_group()), (4, 8));
+        assert_eq!(
+            (g.in_channels_per_group(), g.out_channels_per_group()),
+            (4, 8)
+        );
         assert_eq!(g.macs().get(), 14 * 14 * (9 * 4) * 256);
         // Groups 1 keeps the whole-layer GEMM.
         let plain = LayerShape::conv("p", params(128, 14, 256, 3, 1, 1)).unwrap();
@@ -593,7 +599,10 @@ mod tests {
             ..ConvExtras::default()
         };
         let sym = LayerShape::conv_with("s", params(3, 32, 8, 3, 1, 1), x).unwrap();
-        assert_eq!(sym, LayerShape::conv("s", params(3, 32, 8, 3, 1, 1)).unwrap());
+        assert_eq!(
+            sym,
+            LayerShape::conv("s", params(3, 32, 8, 3, 1, 1)).unwrap()
+        );
     }
 
     #[test]
