@@ -165,39 +165,23 @@ impl std::str::FromStr for GateRule {
 /// layer a rule cannot gate.
 pub fn apply_gate_rules(network: &Network, rules: &[GateRule]) -> Result<Network> {
     let mut layers: Vec<Layer> = network.layers().to_vec();
+    // The rule that last set each layer's gate: checked once all rules have applied, so a
+    // later rule may ungate a layer an earlier one could not gate.
+    let mut set_by: Vec<Option<&GateRule>> = vec![None; layers.len()];
     for rule in rules {
         let mut matched = 0usize;
-        for l in layers.iter_mut().filter(|l| rule.matches(l.name())) {
+        for (l, by) in layers.iter_mut().zip(&mut set_by) {
+            if !rule.matches(l.name()) {
+                continue;
+            }
             matched += 1;
+            *by = Some(rule);
             l.gate = match rule.action {
                 GateAction::Ungate => None,
-                GateAction::Gate { block, base } => {
-                    let spec = GateSpec {
-                        base_channels: base.channels(&l.shape),
-                        block,
-                    };
-                    if spec.cond_channels(&l.shape) == 0 {
-                        let group = if l.shape.groups() > 1 {
-                            format!(
-                                "{} input channel(s) per group (groups {})",
-                                l.shape.in_channels_per_group(),
-                                l.shape.groups()
-                            )
-                        } else {
-                            format!("{} input channel(s)", l.shape.in_channels())
-                        };
-                        return Err(CoreError::gate(
-                            l.name(),
-                            format!(
-                                "rule `{rule}` leaves no conditional channels: the layer has \
-                                 {group} and the base path takes {} of them; use more base \
-                                 partitions, or BASE 0 for no base path",
-                                spec.base_channels
-                            ),
-                        ));
-                    }
-                    Some(spec)
-                }
+                GateAction::Gate { block, base } => Some(GateSpec {
+                    base_channels: base.channels(&l.shape),
+                    block,
+                }),
             };
         }
         if matched == 0 {
@@ -212,6 +196,31 @@ pub fn apply_gate_rules(network: &Network, rules: &[GateRule]) -> Result<Network
                     } else {
                         ""
                     }
+                ),
+            ));
+        }
+    }
+    for (l, by) in layers.iter().zip(&set_by) {
+        let (Some(spec), Some(rule)) = (&l.gate, by) else {
+            continue;
+        };
+        if spec.cond_channels(&l.shape) == 0 {
+            let group = if l.shape.groups() > 1 {
+                format!(
+                    "{} input channel(s) per group (groups {})",
+                    l.shape.in_channels_per_group(),
+                    l.shape.groups()
+                )
+            } else {
+                format!("{} input channel(s)", l.shape.in_channels())
+            };
+            return Err(CoreError::gate(
+                l.name(),
+                format!(
+                    "rule `{rule}` leaves no conditional channels: the layer has {group} and \
+                     the base path takes {} of them; use more base partitions, or BASE 0 for \
+                     no base path",
+                    spec.base_channels
                 ),
             ));
         }

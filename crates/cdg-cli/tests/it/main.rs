@@ -18,3 +18,4 @@ mod sweep_cli;
 mod sweep_fixtures;
 mod sweep_run;
 mod train_supervised;
+mod zoo_networks;
