@@ -5,6 +5,7 @@
 //! - [`arch`]: arch-config TOML with `--set dotted.key=value` overrides — [`load_arch`],
 //!   [`parse_arch`], [`arch::to_toml`].
 //! - [`scalesim`]: SCALE-Sim `.cfg` and topology CSV import.
+//! - [`onnx`]: ONNX model import (layer shapes only) — [`onnx::import_onnx`].
 //! - [`sweep`]: sweep specs (base config, workloads, `[grid]` of dotted keys, shards).
 //! - [`csv_out`]: report CSV from `Serialize` rows; [`atomic`]: temp-file-and-rename writing.
 //!
@@ -34,6 +35,7 @@ pub mod arch;
 pub mod atomic;
 pub mod csv_out;
 pub mod error;
+pub mod onnx;
 pub mod scalesim;
 pub mod sweep;
 pub mod trace;
