@@ -159,7 +159,8 @@ pub struct Imported {
     pub network: Network,
     /// Op type → count of the nodes that are not layers (not simulated).
     pub skipped: BTreeMap<String, usize>,
-    /// The graph inputs (weights excluded) and the shapes used for them.
+    /// The graph inputs that carry data (some node's first operand; weights declared as graph
+    /// inputs are left out) and the shapes used for them.
     pub inputs: Vec<(String, Vec<u64>)>,
     /// The default-domain opset.
     pub opset: i64,
@@ -222,9 +223,22 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, options: &ImportOptions) -> 
         skipped: BTreeMap::new(),
         prefix: &options.name_prefix,
     };
-    let inputs = importer.read_inputs(graph, options)?;
+    let mut inputs = importer.read_inputs(graph, options)?;
     for (index, node) in graph.node.iter().enumerate() {
         importer.node(index, node)?;
+    }
+    // Report the data inputs, not weights declared as graph inputs: the inputs some node reads
+    // as its first operand.
+    let first_operands: HashSet<&str> = graph
+        .node
+        .iter()
+        .filter_map(|n| n.input.first().map(String::as_str))
+        .collect();
+    if inputs
+        .iter()
+        .any(|(n, _)| first_operands.contains(n.as_str()))
+    {
+        inputs.retain(|(n, _)| first_operands.contains(n.as_str()));
     }
     if importer.layers.is_empty() {
         return Err(err(
