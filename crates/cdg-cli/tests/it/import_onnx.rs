@@ -278,3 +278,41 @@ proptest::proptest! {
         let _ = import_onnx_bytes(&bytes, Path::new("mutated.onnx"), &ImportOptions::default());
     }
 }
+
+/// The layer table without the name column.
+fn shapes_only(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once(',').unwrap().1.to_owned())
+        .collect()
+}
+
+#[test]
+fn pytorch_exports_import_to_the_zoo_shapes() {
+    // Real torch.onnx.export output (scripts/export_torchvision_onnx.py), weights stripped.
+    for (file, z) in [
+        ("resnet50", Zoo::Resnet50),
+        ("mobilenetv2", Zoo::MobileNetV2),
+    ] {
+        let model = root().join(format!("crates/cdg-cli/tests/onnx-torch/{file}.onnx"));
+        let imported = import_onnx(&model, &ImportOptions::default())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let zoo = z.build(&ZooOptions::default()).unwrap();
+        assert_eq!(
+            shapes_only(&layer_table(&imported.network)),
+            shapes_only(&layer_table(&zoo)),
+            "{file}"
+        );
+        assert_eq!(
+            imported.inputs,
+            vec![("input".to_owned(), vec![1, 3, 224, 224])]
+        );
+        // PyTorch names nodes after the module path.
+        assert!(
+            imported.network.layers()[0].name().contains("conv1")
+                || imported.network.layers()[0].name().contains("features.0"),
+            "{file}"
+        );
+    }
+}
