@@ -489,8 +489,9 @@ fn broadcast(shapes: &[&[u64]]) -> NodeResult<Vec<u64>> {
     Ok(out)
 }
 
-/// Output size of a pooling or conv window along one axis (ONNX's formula; windows that would
-/// start in the end padding are dropped in ceil mode, as PyTorch does).
+/// Output size of a pooling or conv window along one axis: ⌊span/s⌋ + 1 windows, or in ceil
+/// mode ⌈span/s⌉ + 1 of which those that would start in the end padding are dropped (ONNX's
+/// rule since opset 19, and PyTorch's), span = size + pads − effective kernel.
 pub fn window_output(
     size: u64,
     kernel: u64,
@@ -507,22 +508,23 @@ pub fn window_output(
         return None;
     }
     let span = padded - effective;
-    let mut out = if ceil_mode {
-        span.div_ceil(stride) + 1
+    Some(if ceil_mode {
+        // Windows o = 0.. start at o·s; keep those that start inside the input or the begin
+        // padding (o·s < size + begin; size ≥ 1, so window 0 always stays).
+        (span.div_ceil(stride) + 1).min((size + pads.0 - 1) / stride + 1)
     } else {
         span / stride + 1
-    };
-    if ceil_mode && (out - 1) * stride >= size + pads.0 {
-        out -= 1;
-    }
-    Some(out)
+    })
 }
 
 /// `auto_pad` SAME_UPPER / SAME_LOWER: the (begin, end) padding that gives ⌈size/stride⌉.
 fn same_pads(size: u64, kernel: u64, stride: u64, dilation: u64, upper: bool) -> (u64, u64) {
-    let effective = dilation * (kernel.max(1) - 1) + 1;
+    // Saturating: absurd attributes give absurd pads, which the layer checks then refuse.
+    let effective = dilation.saturating_mul(kernel.max(1) - 1).saturating_add(1);
     let out = size.div_ceil(stride.max(1));
-    let total = ((out.max(1) - 1) * stride + effective).saturating_sub(size);
+    let total = ((out.max(1) - 1).saturating_mul(stride))
+        .saturating_add(effective)
+        .saturating_sub(size);
     let small = total / 2;
     if upper {
         (small, total - small)
@@ -1430,13 +1432,16 @@ impl Importer<'_> {
         let mut ranges = vec![None; r];
         for i in 0..starts.len() {
             let a = axis(axes[i], r)?;
-            let n = x.dims[a] as i64;
-            let step = steps[i];
+            // i128: starts, ends and steps may be near i64's limits (INT64_MAX means "to the
+            // end").
+            let n = i128::from(x.dims[a]);
+            let step = i128::from(steps[i]);
             if step == 0 {
                 return Err("has a step of 0".into());
             }
-            let clamp = |v: i64, lo: i64, hi: i64| -> i64 {
-                let v = if v < 0 { v.saturating_add(n) } else { v };
+            let clamp = |v: i64, lo: i128, hi: i128| -> i128 {
+                let v = i128::from(v);
+                let v = if v < 0 { v + n } else { v };
                 v.clamp(lo, hi)
             };
             let (s, e) = if step > 0 {
@@ -1447,7 +1452,7 @@ impl Importer<'_> {
             let len = if step > 0 {
                 if e > s { (e - s + step - 1) / step } else { 0 }
             } else if s > e {
-                (s - e + (-step) - 1) / (-step)
+                (s - e - step - 1) / (-step)
             } else {
                 0
             };
@@ -1490,6 +1495,9 @@ impl Importer<'_> {
                     .and_then(|n| u64::try_from(n).ok())
                     .filter(|&n| n >= 1)
                     .unwrap_or(outputs as u64);
+                if parts > MAX_CONSTANT_ELEMENTS {
+                    return Err(format!("splits into {parts} parts"));
+                }
                 let each = x.dims[a].div_ceil(parts);
                 (0..parts)
                     .map(|i| each.min(x.dims[a].saturating_sub(i * each)))
@@ -1543,7 +1551,7 @@ impl Importer<'_> {
         }
         let mut dims = x.dims.clone();
         for (i, &a) in axes.iter().enumerate() {
-            let size = dims[a] as i64 + pads[i] + pads[i + axes.len()];
+            let size = i128::from(dims[a]) + i128::from(pads[i]) + i128::from(pads[i + axes.len()]);
             dims[a] = u64::try_from(size)
                 .map_err(|_| format!("pads {pads:?} crop axis {a} of {:?} below 0", x.dims))?;
         }
@@ -1664,14 +1672,14 @@ mod tests {
         if eff > padded {
             return None;
         }
-        // Floor: windows that fit. Ceil: also a last partial window that starts inside the
-        // input or the begin padding.
-        let full = (0..).take_while(|&o| o * s + eff <= padded).count() as u64;
+        // Floor: the windows that fit. Ceil: also the windows that overhang the end, as long
+        // as they start before the end of the span plus a stride; then drop every window that
+        // starts in the end padding.
         if !ceil {
-            return Some(full);
+            return Some((0..).take_while(|&o| o * s + eff <= padded).count() as u64);
         }
-        let partial = full * s < size + pads.0 && full * s < padded && (padded - eff) % s != 0;
-        Some(full + u64::from(partial))
+        let starts = (0..).take_while(|&o| o * s < padded - eff + s);
+        Some(starts.filter(|&o| o * s < size + pads.0).count() as u64)
     }
 
     proptest::proptest! {
@@ -1691,6 +1699,144 @@ mod tests {
             proptest::prop_assert!(b.abs_diff(e) <= 1);
             proptest::prop_assert_eq!(window_output(size, k, s, (b, e), d, false),
                                       Some(size.div_ceil(s)));
+        }
+    }
+
+    /// A one-node model: `op` with `attrs` on a graph input of shape `dims`, plus constant
+    /// int64 inputs `consts`.
+    fn model(op: &str, dims: &[i64], attrs: Vec<AttributeProto>, consts: &[Vec<i64>]) -> Vec<u8> {
+        use proto::tensor_shape_proto::{Dimension, dimension};
+        use proto::type_proto::{Tensor, Value as Type};
+        let input = ValueInfoProto {
+            name: Some("x".into()),
+            r#type: Some(proto::TypeProto {
+                value: Some(Type::TensorType(Tensor {
+                    elem_type: Some(1),
+                    shape: Some(proto::TensorShapeProto {
+                        dim: dims
+                            .iter()
+                            .map(|&d| Dimension {
+                                value: Some(dimension::Value::DimValue(d)),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut initializer: Vec<TensorProto> = consts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| TensorProto {
+                name: Some(format!("c{i}")),
+                dims: vec![c.len() as i64],
+                data_type: Some(7),
+                int64_data: c.clone(),
+                ..Default::default()
+            })
+            .collect();
+        initializer.push(TensorProto {
+            name: Some("w".into()),
+            dims: vec![4, 2, 3, 3],
+            data_type: Some(1),
+            data_location: Some(1),
+            ..Default::default()
+        });
+        let mut inputs = vec!["x".to_owned()];
+        if op == "Conv" {
+            inputs.push("w".into());
+        }
+        inputs.extend((0..consts.len()).map(|i| format!("c{i}")));
+        let node = NodeProto {
+            input: inputs,
+            output: vec!["y".into()],
+            name: Some("n".into()),
+            op_type: Some(op.into()),
+            attribute: attrs,
+            ..Default::default()
+        };
+        let conv = NodeProto {
+            input: vec!["x".into(), "w".into()],
+            output: vec!["z".into()],
+            name: Some("layer".into()),
+            op_type: Some("Conv".into()),
+            ..Default::default()
+        };
+        proto::ModelProto {
+            opset_import: vec![proto::OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(17),
+            }],
+            graph: Some(GraphProto {
+                node: vec![conv, node],
+                initializer,
+                input: vec![input],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    fn ints_attr(name: &str, v: Vec<i64>) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            ints: v,
+            ..Default::default()
+        }
+    }
+
+    fn extreme() -> impl proptest::strategy::Strategy<Value = i64> {
+        proptest::prop_oneof![
+            -3i64..8,
+            proptest::sample::select(vec![i64::MIN, i64::MAX, -1 << 40, 1 << 40, 1 << 24])
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any attribute values and constants on any op give a network or an error, never a
+        /// panic or an overflow.
+        #[test]
+        fn absurd_attributes_never_panic(
+            op in proptest::sample::select(vec!["Conv", "MaxPool", "AveragePool", "Slice", "Pad",
+                "Reshape", "Split", "Squeeze", "Unsqueeze", "Resize", "Transpose", "Flatten",
+                "Concat", "Gather", "ReduceMean", "Shape"]),
+            dims in proptest::collection::vec(1i64..6, 0..6),
+            attrs in proptest::collection::vec(
+                (proptest::sample::select(vec!["kernel_shape", "strides", "pads", "dilations",
+                    "axes", "perm", "starts", "ends", "split", "group", "axis", "num_outputs"]),
+                 proptest::collection::vec(extreme(), 0..6)), 0..5),
+            consts in proptest::collection::vec(proptest::collection::vec(extreme(), 0..9), 0..5),
+            auto_pad in proptest::option::of(proptest::sample::select(
+                vec!["SAME_UPPER", "SAME_LOWER", "VALID", "BOGUS"])),
+        ) {
+            let mut a: Vec<AttributeProto> = attrs
+                .into_iter()
+                .map(|(name, v)| match name {
+                    "group" | "axis" | "num_outputs" => AttributeProto {
+                        name: Some(name.into()),
+                        i: v.first().copied(),
+                        ..Default::default()
+                    },
+                    _ => ints_attr(name, v),
+                })
+                .collect();
+            if let Some(p) = auto_pad {
+                a.push(AttributeProto {
+                    name: Some("auto_pad".into()),
+                    s: Some(p.as_bytes().to_vec()),
+                    ..Default::default()
+                });
+            }
+            let mut dims = dims;
+            dims.splice(0..0, [1, 2, 7, 7]);
+            dims.truncate(4 + dims.len() % 3);
+            let bytes = model(op, &dims, a, &consts);
+            let _ = import_onnx_bytes(&bytes, Path::new("p.onnx"), &ImportOptions::default());
         }
     }
 
