@@ -42,6 +42,9 @@ def networks():
         ("resnet18-cifar", lambda: cifar(models.resnet18(weights=None)), 32),
         ("resnet50-cifar", lambda: cifar(models.resnet50(weights=None)), 32),
         ("mobilenetv2", lambda: models.mobilenet_v2(weights=None), 224),
+        # torchvision's own width multiplier, to pin cdg's channel rounding (_make_divisible).
+        ("mobilenetv2-w0.5", lambda: models.mobilenet_v2(weights=None, width_mult=0.5), 224),
+        ("mobilenetv2-w1.4", lambda: models.mobilenet_v2(weights=None, width_mult=1.4), 224),
         ("vgg16", lambda: models.vgg16(weights=None), 224),
     ]
 

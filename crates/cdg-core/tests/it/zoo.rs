@@ -30,6 +30,24 @@ fn zoo_networks_equal_their_torchvision_tables() {
 }
 
 #[test]
+fn mobilenet_v2_width_multipliers_round_as_torchvision() {
+    for (width, file) in [(0.5, "mobilenetv2-w0.5"), (1.4, "mobilenetv2-w1.4")] {
+        let net = Zoo::MobileNetV2
+            .build(&ZooOptions {
+                width,
+                in_channels: 3,
+            })
+            .unwrap();
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/zoo/{file}.csv"));
+        assert_eq!(
+            layer_table(&net),
+            std::fs::read_to_string(path).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
 fn reference_totals_are_the_published_ones() {
     // ResNet-50 4.09 GMACs, MobileNetV2 0.30 GMACs, VGG-16 15.5 GMACs (conv + FC at 224×224).
     let total = |z: Zoo| -> u64 {
