@@ -1,6 +1,6 @@
 //! File formats of cdg. Only this crate and `cdg-cli` touch the file system.
 //!
-//! - [`trace`]: trace directories (`manifest.json` + `masks.npz`, DESIGN §2) — [`read_trace`],
+//! - [`trace`]: trace directories (`manifest.json` + `masks.npz`, docs/formats.md §1) — [`read_trace`],
 //!   [`write_trace`], [`Trace`].
 //! - [`arch`]: arch-config TOML with `--set dotted.key=value` overrides — [`load_arch`],
 //!   [`parse_arch`], [`arch::to_toml`].
