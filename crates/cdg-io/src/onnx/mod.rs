@@ -583,7 +583,7 @@ fn spatial_pads(
 fn per_axis(node: &Node<'_>, name: &str, n: usize, default: u64) -> NodeResult<Vec<u64>> {
     match node.ints(name) {
         None => Ok(vec![default; n]),
-        Some(v) if v.is_empty() => Ok(vec![default; n]),
+        Some([]) => Ok(vec![default; n]),
         Some(v) if v.len() != n => {
             Err(format!("{name} {v:?} has {} values; expected {n}", v.len()))
         }

@@ -227,7 +227,7 @@ proptest! {
         .unwrap();
         let gate = GateSpec { base_channels: base.min(per_in), block: GateBlock::new(2, 1, 3) };
         let network = Network::new(vec![Layer { shape: shape.clone(), gate: Some(gate) }]).unwrap();
-        let m = LayerMasks::from_fn(&shape, &gate, samples, |s, c, h, w| (s as u64 + c + h + w) % 2 == 0)
+        let m = LayerMasks::from_fn(&shape, &gate, samples, |s, c, h, w| (s as u64 + c + h + w).is_multiple_of(2))
             .unwrap();
         let masks = MaskSet::new(&network, samples, vec![(shape.name().to_owned(), m)]).unwrap();
         let trace = Trace { network, masks: Some(masks), samples, provenance: serde_json::json!({}) };
