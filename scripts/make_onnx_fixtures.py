@@ -371,6 +371,25 @@ def elementwise(out):
     g.save_table(out)
 
 
+def tf_style(out):
+    """What tf2onnx writes for a Keras model: an NHWC input transposed to NCHW, SAME padding,
+    ReLU6 as Clip, a depthwise conv, global pooling as ReduceMean without keepdims, and Dense
+    as MatMul + Add."""
+    g = Graph("tf-style", opset=13)
+    x = g.input("input_1", [1, 30, 30, 3])
+    x = g.node("Transpose", [x], [1, 3, 30, 30], perm=[0, 3, 1, 2])
+    x = g.conv(x, 16, 3, s=2, auto_pad="SAME_UPPER", name="model/conv1/Conv2D")   # 15×15
+    x = g.node("Clip", [x, g.scalar(0.0), g.scalar(6.0)], g.shapes[x])
+    x = g.conv(x, 16, 3, s=2, g=16, auto_pad="SAME_UPPER", name="model/dw/depthwise")  # 8×8
+    x = g.conv(x, 24, 1, auto_pad="SAME_UPPER", name="model/pw/Conv2D")
+    x = g.node("ReduceMean", [x], [1, 24], axes=[2, 3], keepdims=0)
+    y = g.node("MatMul", [x, g.weight([24, 10])], [1, 10], name="model/dense/MatMul")
+    g.row("model/dense/MatMul", "fc", 24, 1, 1, 10, 1, 1, 1, 1, 1, 0, 1, 1)
+    g.node("Add", [y, g.weight([10], "bias")], [1, 10])
+    g.save(out)
+    g.save_table(out)
+
+
 def naming(out):
     """Unnamed nodes get `{op}_{index}`; repeated names get `_2`, `_3`."""
     g = Graph("naming")
@@ -580,7 +599,7 @@ def main():
     out = ap.parse_args().out
     os.makedirs(out, exist_ok=True)
     for make in (conv_attrs, gemm_matmul, pools, shapes, attribute_forms, resize,
-                 elementwise, naming, dynamic_batch, bad_files, mobilenet_v2, vgg16):
+                 elementwise, tf_style, naming, dynamic_batch, bad_files, mobilenet_v2, vgg16):
         make(out)
     resnet(out, "resnet18", "basic", (2, 2, 2, 2), True)
     resnet(out, "resnet34", "basic", (3, 4, 6, 3), True)
