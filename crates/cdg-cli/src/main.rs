@@ -44,6 +44,8 @@ enum Command {
     Inspect(cmd::inspect::InspectArgs),
     /// Make or convert gate masks (synthetic traces).
     Masks(cmd::masks::MasksArgs),
+    /// Import a network from another format (ONNX) as a trace directory without masks.
+    Import(cmd::import::ImportArgs),
     /// The main job: train small CDG models, sweep the shipped designs, write results/.
     Run(cmd::run::RunArgs),
 }
@@ -59,6 +61,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Plot(a) => cmd::plot::run(a, &ui),
         Command::Inspect(a) => cmd::inspect::run(a, &ui),
         Command::Masks(a) => cmd::masks::run(a, &ui),
+        Command::Import(a) => cmd::import::run(a, &ui),
         Command::Run(a) => cmd::run::run(a, &ui),
     }
 }

@@ -1,7 +1,8 @@
 //! Shared vocabulary of cdg: unit newtypes ([`Cycles`], [`Macs`], [`Bytes`], [`PicoJoules`]),
 //! layer shapes ([`LayerShape`]) and their GEMM lowering, networks ([`Network`]) with gate
 //! specifications ([`GateSpec`]), bit-packed gate masks ([`MaskSet`]) and validated accelerator
-//! configurations ([`ArchConfig`]). No I/O happens here.
+//! configurations ([`ArchConfig`]), built-in networks ([`Zoo`]) and the rules that say which
+//! layers are gated ([`GateRule`]). No I/O happens here.
 //!
 //! ```
 //! use cdg_core::{ConvParams, LayerShape, OutputRule};
@@ -18,14 +19,18 @@
 
 pub mod arch;
 pub mod error;
+pub mod gating;
 pub mod layer;
 pub mod mask;
 pub mod network;
 pub mod units;
+pub mod zoo;
 
 pub use arch::{ArchConfig, Dataflow, DramBandwidth, RawArchConfig, SkipPolicy};
 pub use error::{CoreError, Result};
-pub use layer::{ConvParams, GemmDims, LayerKind, LayerShape, OutputRule};
+pub use gating::{BasePath, GateAction, GateRule, apply_gate_rules};
+pub use layer::{ConvExtras, ConvParams, GemmDims, LayerKind, LayerShape, OutputRule};
 pub use mask::{LayerMasks, MaskSet};
 pub use network::{GateBlock, GateSpec, Layer, Network};
 pub use units::{Accesses, Bytes, Cycles, Macs, Microseconds, PicoJoules};
+pub use zoo::{Zoo, ZooOptions};

@@ -28,6 +28,14 @@ impl GateBlock {
 /// How a layer is gated: the first `base_channels` input channels form the always-computed base
 /// path; the rest form the conditional path, computed only where the gate (one per block of the
 /// output) is on.
+///
+/// For a grouped layer (`groups() = G > 1`) the split is per group: `base_channels` counts
+/// channels *within each group*, so the base path of group g is its first `base_channels`
+/// input channels (channels `g·C_in/G .. g·C_in/G + base_channels`) and at most C_in/G.
+/// Gates still cover blocks of the output map (`block.c` output channels, which may span
+/// groups); a gate off skips the conditional channels of every output element in its block.
+/// A depthwise layer has one input channel per group, so it keeps a conditional path only with
+/// `base_channels = 0` (no base path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GateSpec {
     pub base_channels: u64,
@@ -38,6 +46,15 @@ impl GateSpec {
     /// `⌈C_in / base_partitions⌉`, the base-channel count of channel gating.
     pub fn base_channels_for(in_channels: u64, base_partitions: u64) -> u64 {
         in_channels.div_ceil(base_partitions.max(1))
+    }
+
+    /// Channel gating of `layer` with `block` and `⌈C_in_g / base_partitions⌉` base channels,
+    /// C_in_g being the input channels of one group (all of them when `groups() = 1`).
+    pub fn for_layer(layer: &LayerShape, base_partitions: u64, block: GateBlock) -> Self {
+        Self {
+            base_channels: Self::base_channels_for(layer.in_channels_per_group(), base_partitions),
+            block,
+        }
     }
 
     /// Checks the spec against its layer.
@@ -52,14 +69,20 @@ impl GateSpec {
                 ),
             ));
         }
-        if self.base_channels > layer.in_channels() {
+        if self.base_channels > layer.in_channels_per_group() {
+            let what = if layer.groups() == 1 {
+                format!("the layer's {} input channels", layer.in_channels())
+            } else {
+                format!(
+                    "the {} input channels of one group (groups {}; base channels count \
+                     within each group)",
+                    layer.in_channels_per_group(),
+                    layer.groups()
+                )
+            };
             return Err(CoreError::gate(
                 name,
-                format!(
-                    "base_channels {} exceeds the layer's {} input channels",
-                    self.base_channels,
-                    layer.in_channels()
-                ),
+                format!("base_channels {} exceeds {what}", self.base_channels),
             ));
         }
         Ok(())
@@ -74,9 +97,9 @@ impl GateSpec {
         ]
     }
 
-    /// Conditional input channels.
+    /// Conditional input channels (of each group, for a grouped layer).
     pub fn cond_channels(&self, layer: &LayerShape) -> u64 {
-        layer.in_channels() - self.base_channels
+        layer.in_channels_per_group() - self.base_channels
     }
 }
 

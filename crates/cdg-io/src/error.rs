@@ -99,6 +99,14 @@ pub enum IoError {
     /// Writing a CSV report failed.
     #[error("{}: CSV: {error}", path.display())]
     Csv { path: PathBuf, error: csv::Error },
+    /// An ONNX model the importer cannot follow; `place` names the node and its op type, the
+    /// graph input or the model part at fault.
+    #[error("{}: {place}: {problem}", path.display())]
+    Onnx {
+        path: PathBuf,
+        place: String,
+        problem: String,
+    },
     /// Writing an npz archive failed.
     #[error("{}: writing npz: {message}", path.display())]
     NpzWrite { path: PathBuf, message: String },
@@ -181,6 +189,7 @@ impl IoError {
             | IoError::Layer { path, .. }
             | IoError::Mask { path, .. }
             | IoError::Line { path, .. }
+            | IoError::Onnx { path, .. }
             | IoError::Csv { path, .. }
             | IoError::NpzWrite { path, .. } => path,
         }

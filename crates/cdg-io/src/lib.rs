@@ -5,6 +5,7 @@
 //! - [`arch`]: arch-config TOML with `--set dotted.key=value` overrides — [`load_arch`],
 //!   [`parse_arch`], [`arch::to_toml`].
 //! - [`scalesim`]: SCALE-Sim `.cfg` and topology CSV import.
+//! - [`onnx`]: ONNX model import (layer shapes only) — [`onnx::import_onnx`].
 //! - [`sweep`]: sweep specs (base config, workloads, `[grid]` of dotted keys, shards).
 //! - [`csv_out`]: report CSV from `Serialize` rows; [`atomic`]: temp-file-and-rename writing.
 //! - [`layout`]: the name of every output file and directory.
@@ -38,6 +39,7 @@ pub mod atomic;
 pub mod csv_out;
 pub mod error;
 pub mod layout;
+pub mod onnx;
 pub mod output;
 pub mod scalesim;
 pub mod sweep;

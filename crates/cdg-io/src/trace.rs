@@ -10,8 +10,8 @@
 use crate::atomic::{commit, create_temp, write_atomic};
 use crate::error::{IoError, Result, read_text};
 use cdg_core::{
-    ConvParams, CoreError, GateBlock, GateSpec, Layer, LayerKind, LayerMasks, LayerShape, MaskSet,
-    Network, OutputRule,
+    ConvExtras, ConvParams, CoreError, GateBlock, GateSpec, Layer, LayerKind, LayerMasks,
+    LayerShape, MaskSet, Network, OutputRule,
 };
 use ndarray::{Array4, ArrayD, Dimension};
 use ndarray_npy::{NpzWriter, ReadNpyExt};
@@ -24,8 +24,12 @@ use std::path::Path;
 
 /// The `format` tag of a trace manifest.
 pub const TRACE_FORMAT: &str = "cdg-trace";
-/// The manifest version this build reads and writes.
-pub const TRACE_VERSION: u64 = 1;
+/// The newest manifest version this build reads and writes. Version 2 adds the per-layer keys
+/// `groups`, `dilation` and `padding_end`; a network that needs none of them is written as
+/// version 1, byte for byte as before, and version 1 manifests still read.
+pub const TRACE_VERSION: u64 = 2;
+/// The manifest versions this build reads.
+pub const TRACE_VERSIONS: [u64; 2] = [1, 2];
 /// File names inside a trace directory (defined with every output name in [`crate::layout`]).
 pub use crate::layout::trace::{MANIFEST_FILE, MASKS_FILE};
 /// More samples than this is certainly a corrupt manifest.
@@ -62,8 +66,31 @@ struct ManifestLayer {
     out_height: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     out_width: Option<u64>,
+    /// Version 2: channel groups (absent = 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    groups: Option<u64>,
+    /// Version 2: spacing of the kernel taps (absent = 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dilation: Option<u64>,
+    /// Version 2: padding after the last row and column `[bottom, right]` (absent = `padding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    padding_end: Option<[u64; 2]>,
     #[serde(default)]
     gate: Option<ManifestGate>,
+}
+
+impl ManifestLayer {
+    /// The version-2 keys this layer uses, in manifest order.
+    fn v2_keys(&self) -> Vec<&'static str> {
+        [
+            ("groups", self.groups.is_some()),
+            ("dilation", self.dilation.is_some()),
+            ("padding_end", self.padding_end.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, used)| used.then_some(k))
+        .collect()
+    }
 }
 
 fn is_floor(r: &OutputRule) -> bool {
@@ -143,16 +170,17 @@ pub fn write_trace(dir: &Path, trace: &Trace, compressed: bool) -> Result<()> {
     } else {
         &trace.provenance
     };
+    let layers: Vec<ManifestLayer> = trace
+        .network
+        .layers()
+        .iter()
+        .map(to_manifest_layer)
+        .collect();
     let manifest = ManifestOut {
         format: TRACE_FORMAT,
-        version: TRACE_VERSION,
+        version: manifest_version(&layers),
         samples: trace.samples,
-        layers: trace
-            .network
-            .layers()
-            .iter()
-            .map(to_manifest_layer)
-            .collect(),
+        layers,
         provenance,
     };
     let manifest_path = dir.join(MANIFEST_FILE);
@@ -241,6 +269,15 @@ fn check_trace(dir: &Path, trace: &Trace) -> Result<()> {
     Ok(())
 }
 
+/// Version 1 unless a layer needs a version-2 key, so traces of plain networks keep their bytes.
+fn manifest_version(layers: &[ManifestLayer]) -> u64 {
+    if layers.iter().any(|l| !l.v2_keys().is_empty()) {
+        2
+    } else {
+        1
+    }
+}
+
 fn to_manifest_layer(l: &Layer) -> ManifestLayer {
     let s = &l.shape;
     ManifestLayer {
@@ -256,6 +293,9 @@ fn to_manifest_layer(l: &Layer) -> ManifestLayer {
         rule: s.rule(),
         out_height: Some(s.out_height()),
         out_width: Some(s.out_width()),
+        groups: (s.groups() != 1).then_some(s.groups()),
+        dilation: (s.dilation() != 1).then_some(s.dilation()),
+        padding_end: (!s.is_padding_symmetric()).then_some(s.padding_end()),
         gate: l.gate.map(|g| ManifestGate {
             base_channels: g.base_channels,
             block: g.block.as_array(),
@@ -327,14 +367,19 @@ fn parse_manifest(path: &Path, text: &str) -> Result<(Network, usize, Value)> {
             ));
         }
     }
-    match top.get("version") {
-        None => return Err(missing("version", "expected \"version\": 1")),
-        Some(v) if v.as_u64() == Some(TRACE_VERSION) => {}
+    let version = match top.get("version") {
+        None => return Err(missing("version", "expected \"version\": 1 or 2")),
+        Some(v) if v.as_u64().is_some_and(|n| TRACE_VERSIONS.contains(&n)) => {
+            v.as_u64().unwrap_or(TRACE_VERSION)
+        }
         Some(v) if v.as_u64().is_some() => {
             return Err(IoError::bad_value(
                 path,
                 "version",
-                format!("{v} is not supported; this cdg reads trace version {TRACE_VERSION}"),
+                format!(
+                    "{v} is not supported; this cdg reads trace versions 1 and 2 (a newer cdg \
+                     wrote this trace?)"
+                ),
             ));
         }
         Some(v) => {
@@ -345,7 +390,7 @@ fn parse_manifest(path: &Path, text: &str) -> Result<(Network, usize, Value)> {
                 found: json_kind(v),
             });
         }
-    }
+    };
     let samples = match top.get("samples") {
         None => return Err(missing("samples", "expected the number of traced inputs")),
         Some(v) => match v.as_u64() {
@@ -408,13 +453,13 @@ fn parse_manifest(path: &Path, text: &str) -> Result<(Network, usize, Value)> {
     let layers = layers
         .iter()
         .enumerate()
-        .map(|(i, v)| parse_layer(path, i, v))
+        .map(|(i, v)| parse_layer(path, version, i, v))
         .collect::<Result<Vec<_>>>()?;
     let network = Network::new(layers).map_err(|e| IoError::invalid(path, e))?;
     Ok((network, samples, provenance))
 }
 
-fn parse_layer(path: &Path, index: usize, value: &Value) -> Result<Layer> {
+fn parse_layer(path: &Path, version: u64, index: usize, value: &Value) -> Result<Layer> {
     let name = value
         .get("name")
         .and_then(Value::as_str)
@@ -427,13 +472,20 @@ fn parse_layer(path: &Path, index: usize, value: &Value) -> Result<Layer> {
         problem,
     };
     let l: ManifestLayer = serde_json::from_value(value.clone()).map_err(|e| err(e.to_string()))?;
+    if version < 2
+        && let Some(key) = l.v2_keys().first()
+    {
+        return Err(err(format!(
+            "`{key}` needs trace version 2, but the manifest says \"version\": {version}"
+        )));
+    }
     let core = |e: CoreError| match e {
         CoreError::Layer { field, problem, .. } => err(format!("`{field}` {problem}")),
         CoreError::Gate { problem, .. } => err(format!("`gate` {problem}")),
         other => err(other.to_string()),
     };
     let shape = match l.kind {
-        LayerKind::Conv => LayerShape::conv(
+        LayerKind::Conv => LayerShape::conv_with(
             l.name.clone(),
             ConvParams {
                 in_channels: l.in_channels,
@@ -445,6 +497,11 @@ fn parse_layer(path: &Path, index: usize, value: &Value) -> Result<Layer> {
                 padding: l.padding,
                 rule: l.rule,
             },
+            ConvExtras {
+                groups: l.groups.unwrap_or(1),
+                dilation: l.dilation.unwrap_or(1),
+                padding_end: l.padding_end,
+            },
         )
         .map_err(core)?,
         LayerKind::Fc => {
@@ -454,6 +511,12 @@ fn parse_layer(path: &Path, index: usize, value: &Value) -> Result<Layer> {
                     "kind \"fc\" needs in_height 1, in_width 1, kernel [1, 1], stride 1, padding \
                      0; found {}, {}, {:?}, {}, {}",
                     l.in_height, l.in_width, l.kernel, l.stride, l.padding
+                )));
+            }
+            if let Some(key) = l.v2_keys().first() {
+                return Err(err(format!(
+                    "kind \"fc\" takes no `{key}` (groups, dilation and padding_end are for \
+                     convolutions)"
                 )));
             }
             LayerShape::fc(l.name.clone(), l.in_channels, l.out_channels).map_err(core)?

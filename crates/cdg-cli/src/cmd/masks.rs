@@ -1,23 +1,31 @@
 //! `cdg masks`: make gate masks without a trainer.
 //!
-//! `cdg masks synth (--topology FILE.csv | --trace DIR | --network resnet18-cifar) --density D
-//! [--gate-block c,h,w] [--base-partitions P] [--samples N] [--seed S] --out DIR` writes a valid
-//! trace of random block gates (see `cdg_sim::synth`).
+//! `cdg masks synth (--topology FILE.csv | --trace DIR | --network NAME [--width W]
+//! [--in-channels C]) --density D [--gate 'GLOB=BLOCK[,BASE]']… | [--gate-block c,h,w]
+//! [--base-partitions P]) [--samples N] [--seed S] --out DIR` writes a valid trace of random
+//! block gates (see `cdg_sim::synth`). `NAME` is a built-in network (`cdg_core::zoo`).
 //!
 //! Which layers are gated:
-//! - `--trace DIR` whose manifest already gates some layers: exactly those layers; their block
-//!   and base channels are kept unless `--gate-block` / `--base-partitions` are given.
+//! - `--gate RULE` (repeatable; `cdg_core::gating`): the rules, in order, starting from the
+//!   source's own gates (none for `--topology` and `--network`).
+//! - otherwise `--trace DIR` whose manifest already gates some layers: exactly those layers;
+//!   their block and base channels are kept unless `--gate-block` / `--base-partitions` are
+//!   given.
+//! - otherwise `--network NAME`: the network's default rules (`Zoo::default_gate_rules`: the
+//!   3×3 convolutions inside residual blocks for the ResNets, every conv but the first for
+//!   VGG-16; MobileNetV2 needs `--gate`) with `--gate-block` and `--base-partitions`.
 //! - otherwise (`--topology`, an ungated trace): every convolution with a kernel larger than
 //!   1×1 except the network's first layer — channel gating's rule (the stem, 1×1 shortcuts and
 //!   FC layers are never gated) — provided it keeps a conditional path (C_in > base channels;
 //!   SCALE-Sim's per-channel depthwise layers have C_in = 1 and are not gated).
-//! - `--network resnet18-cifar`: the 3×3 convolutions inside residual blocks
-//!   (`cdg_sim::models::resnet18_cifar`), the same rule.
 //!
-//! Base channels are ⌈C_in / base_partitions⌉ (`GateSpec::base_channels_for`).
+//! Base channels are ⌈C_in_g / base_partitions⌉, C_in_g being the input channels of one group
+//! (`GateSpec::for_layer`).
 
 use crate::ui::Ui;
 use anyhow::{Context, bail};
+use cdg_core::gating::{BasePath, GateRule, apply_gate_rules};
+use cdg_core::zoo::{Zoo, ZooOptions};
 use cdg_core::{GateBlock, GateSpec, Layer, LayerKind, Network};
 use cdg_io::trace::{Trace, read_trace, write_trace};
 use serde_json::json;
@@ -40,12 +48,9 @@ pub enum MasksCommand {
     Synth(SynthArgs),
 }
 
-/// Built-in networks `--network` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BuiltinNetwork {
-    /// ResNet-18, CIFAR variant (3×3 stem, no max-pool, 32×32 input), 21 layers.
-    #[value(name = "resnet18-cifar")]
-    Resnet18Cifar,
+/// `--network` values: the built-in networks of `cdg_core::zoo`.
+fn parse_network(s: &str) -> Result<Zoo, String> {
+    Zoo::from_name(s).map_err(|_| format!("expected one of {}", Zoo::ALL.map(Zoo::name).join(", ")))
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,15 +64,25 @@ pub struct SynthArgs {
     /// Trace directory to take the layers (and, if it has any, the gated layers) from.
     #[arg(long, value_name = "DIR")]
     pub trace: Option<PathBuf>,
-    /// A built-in network.
-    #[arg(long, value_enum, value_name = "NAME")]
-    pub network: Option<BuiltinNetwork>,
-    /// Channel width multiplier of the built-in network (1 = 64/128/256/512 channels).
+    /// A built-in network: resnet18, resnet34, resnet50, resnet18-cifar, resnet50-cifar,
+    /// mobilenetv2, vgg16.
+    #[arg(long, value_name = "NAME", value_parser = parse_network)]
+    pub network: Option<Zoo>,
+    /// Channel width multiplier of the built-in network (1 = the published widths).
     #[arg(long, value_name = "W", requires = "network", default_value_t = 1.0)]
     pub width: f64,
-    /// Input channels of the built-in network (3 for CIFAR, 1 for Fashion-MNIST).
+    /// Input channels of the built-in network (3 for RGB, 1 for Fashion-MNIST).
     #[arg(long, value_name = "C", requires = "network", default_value_t = 3)]
     pub in_channels: u64,
+    /// Gate rule `GLOB=BLOCK[,BASE]` or `GLOB=none` (repeatable, applied in order): layers whose
+    /// name matches GLOB (`*`, `?`) are gated with blocks BLOCK (`16x1x1`) and BASE base
+    /// partitions (default 4; 0 = no base path), or ungated.
+    #[arg(
+        long = "gate",
+        value_name = "RULE",
+        conflicts_with_all = ["gate_block", "base_partitions"]
+    )]
+    pub gate: Vec<String>,
     /// Fraction of gate blocks on, in [0, 1] (exact per layer and sample, up to rounding).
     #[arg(long, value_name = "D", allow_negative_numbers = true)]
     pub density: f64,
@@ -123,6 +138,7 @@ struct SynthPlan {
     source: serde_json::Value,
     block: Option<GateBlock>,
     base_partitions: Option<u64>,
+    rules: Vec<GateRule>,
 }
 
 /// Channel gating's rule: convolutions with a kernel larger than 1×1, except the first layer,
@@ -160,22 +176,44 @@ fn plan(args: &SynthArgs) -> anyhow::Result<SynthPlan> {
         );
     }
     let block = args.gate_block.as_deref().map(parse_block).transpose()?;
-    let spec = |l: &Layer| GateSpec {
-        base_channels: GateSpec::base_channels_for(
-            l.shape.in_channels(),
+    let rules = args
+        .gate
+        .iter()
+        .map(|r| r.parse::<GateRule>().with_context(|| format!("--gate {r}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let spec = |l: &Layer| {
+        GateSpec::for_layer(
+            &l.shape,
             args.base_partitions.unwrap_or(DEFAULT_BASE_PARTITIONS),
-        ),
-        block: block.unwrap_or(DEFAULT_BLOCK),
+            block.unwrap_or(DEFAULT_BLOCK),
+        )
+    };
+    let source_name = match (&args.topology, &args.trace, args.network) {
+        (Some(p), _, _) => format!("the topology {}", p.display()),
+        (_, Some(d), _) => format!("the trace {}", d.display()),
+        (_, _, Some(z)) => format!("the built-in network {z}"),
+        _ => "the built-in network".to_owned(),
+    };
+    let by_rules = |network: &Network| -> anyhow::Result<Vec<Layer>> {
+        let gated = apply_gate_rules(network, &rules)
+            .with_context(|| format!("--gate on {source_name}"))?;
+        Ok(gated.layers().to_vec())
     };
     let (layers, source) = if let Some(path) = &args.topology {
         let topo = cdg_io::scalesim::read_topology(path)
             .with_context(|| format!("--topology {}", path.display()))?;
-        let layers = with_gates(topo.network.layers(), spec);
+        let layers = if rules.is_empty() {
+            with_gates(topo.network.layers(), spec)
+        } else {
+            by_rules(&topo.network)?
+        };
         (layers, json!({ "topology": path.display().to_string() }))
     } else if let Some(dir) = &args.trace {
         let trace = read_trace(dir).with_context(|| format!("--trace {}", dir.display()))?;
         let layers = trace.network.layers();
-        let layers = if trace.network.gated().next().is_some() {
+        let layers = if !rules.is_empty() {
+            by_rules(&trace.network)?
+        } else if trace.network.gated().next().is_some() {
             // Keep the trace's gated layers; override their spec only where asked.
             layers
                 .iter()
@@ -183,7 +221,7 @@ fn plan(args: &SynthArgs) -> anyhow::Result<SynthPlan> {
                     shape: l.shape.clone(),
                     gate: l.gate.map(|g| GateSpec {
                         base_channels: match args.base_partitions {
-                            Some(p) => GateSpec::base_channels_for(l.shape.in_channels(), p),
+                            Some(p) => GateSpec::for_layer(&l.shape, p, g.block).base_channels,
                             None => g.base_channels,
                         },
                         block: block.unwrap_or(g.block),
@@ -194,7 +232,7 @@ fn plan(args: &SynthArgs) -> anyhow::Result<SynthPlan> {
             with_gates(layers, spec)
         };
         (layers, json!({ "trace": dir.display().to_string() }))
-    } else if let Some(BuiltinNetwork::Resnet18Cifar) = args.network {
+    } else if let Some(zoo) = args.network {
         if !(args.width.is_finite() && args.width > 0.0) {
             bail!(
                 "--width {}: expected a positive multiplier such as 1 or 0.25",
@@ -204,18 +242,35 @@ fn plan(args: &SynthArgs) -> anyhow::Result<SynthPlan> {
         if args.in_channels == 0 {
             bail!("--in-channels 0: expected at least 1");
         }
-        let net = cdg_sim::models::resnet18_cifar(
-            args.width,
-            args.in_channels,
-            Some((
-                args.base_partitions.unwrap_or(DEFAULT_BASE_PARTITIONS),
+        let net = zoo
+            .build(&ZooOptions {
+                width: args.width,
+                in_channels: args.in_channels,
+            })
+            .with_context(|| format!("--network {zoo}"))?;
+        let layers = if rules.is_empty() {
+            let defaults = zoo.default_gate_rules(
                 block.unwrap_or(DEFAULT_BLOCK),
-            )),
-        );
+                BasePath::Partitions(args.base_partitions.unwrap_or(DEFAULT_BASE_PARTITIONS)),
+            );
+            if defaults.is_empty() {
+                bail!(
+                    "--network {zoo} has no default gate rule; state which layers to gate with \
+                     --gate, e.g. --gate 'features.*.conv.1.0=16x1x1,0' (depthwise, no base \
+                     path) --gate 'features.*.conv.2=16x1x1' (pointwise projections)"
+                );
+            }
+            apply_gate_rules(&net, &defaults)
+                .with_context(|| format!("the default gate rule of --network {zoo}"))?
+                .layers()
+                .to_vec()
+        } else {
+            by_rules(&net)?
+        };
         (
-            net.layers().to_vec(),
+            layers,
             json!({
-                "network": "resnet18-cifar",
+                "network": zoo.name(),
                 "width": args.width,
                 "in_channels": args.in_channels,
             }),
@@ -223,13 +278,11 @@ fn plan(args: &SynthArgs) -> anyhow::Result<SynthPlan> {
     } else {
         bail!("one of --topology, --trace or --network is required");
     };
-    let source_name = match (&args.topology, &args.trace) {
-        (Some(p), _) => format!("the topology {}", p.display()),
-        (_, Some(d)) => format!("the trace {}", d.display()),
-        _ => "the built-in network".to_owned(),
-    };
     let network = Network::new(layers)
         .with_context(|| format!("cannot gate the network of {source_name}"))?;
+    if network.gated().next().is_none() && !rules.is_empty() {
+        bail!("the --gate rules leave no layer of {source_name} gated");
+    }
     if network.gated().next().is_none() {
         bail!(
             "no layer of {source_name} can be gated: the rule gates convolutions with a kernel \
@@ -242,6 +295,7 @@ fn plan(args: &SynthArgs) -> anyhow::Result<SynthPlan> {
         source,
         block,
         base_partitions: args.base_partitions,
+        rules,
     })
 }
 
@@ -250,11 +304,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     let masks = cdg_sim::synth::synth_masks(&plan.network, args.density, args.samples, args.seed)
         .context("--density")?;
     let block = plan.block.map(|b| b.as_array());
-    let trace = Trace {
-        network: plan.network,
-        masks: Some(masks),
-        samples: args.samples,
-        provenance: json!({
+    let mut provenance = json!({
             "generator": "cdg masks synth",
             "cdg_version": env!("CARGO_PKG_VERSION"),
             "density": args.density,
@@ -265,7 +315,15 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
             "source": plan.source,
             "rule": "per layer and sample, exactly round(density × blocks) gate blocks on, \
                      drawn uniformly without replacement (ChaCha8, stream = layer index)",
-        }),
+    });
+    if !plan.rules.is_empty() {
+        provenance["gate_rules"] = plan.rules.iter().map(|r| r.to_string()).collect();
+    }
+    let trace = Trace {
+        network: plan.network,
+        masks: Some(masks),
+        samples: args.samples,
+        provenance,
     };
     write_trace(&args.out, &trace, true)
         .with_context(|| format!("cannot write the trace to --out {}", args.out.display()))?;

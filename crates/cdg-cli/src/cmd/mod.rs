@@ -1,5 +1,6 @@
 //! One module per subcommand; each owns its clap `*Args` and its `run`.
 
+pub mod import;
 pub mod inspect;
 pub mod masks;
 pub mod merge;

@@ -49,7 +49,7 @@ masks = {
     "a.conv": grid("a.conv", lambda s, c, h, w: (s + c * 2 + h * 3 + w * 5) % 4 == 1),
     "b/conv": grid("b/conv", lambda s, c, h, w: ((s * c + h + 2 * w) % 3 == 0)).astype(np.uint8),
     "c": ct.gate_grid(elem, (3, 4, 2), reduce="any"),
-    "d": FakeTensor(ct.gate_grid(FakeTensor(dense), (3, 4, 2), reduce="mean")),
+    "d": FakeTensor(ct.gate_grid(FakeTensor(dense), (3, 4, 2), reduce="mean>0.5")),
 }
 ct.write_trace(out, layers, masks, n, provenance={"by": "io_python"}, compressed=compressed)
 "#;
@@ -166,4 +166,132 @@ except ValueError as e:
         !dir.path().join(MANIFEST_FILE).exists(),
         "nothing written for bad masks"
     );
+}
+
+/// Gates keyed by layer name on an imported network: the shapes come from the network
+/// directory (here `cdg import onnx` of the conv-attrs fixture: grouped, depthwise, dilated and
+/// asymmetrically padded layers), the reduction is explicit.
+const FOR_NETWORK: &str = r#"
+import sys, numpy as np, cdg_trace as ct
+net, out = sys.argv[1], sys.argv[2]
+n = 2
+layers = {l["name"]: l for l in ct.read_network(net)}
+def elem(name, f):
+    l = layers[name]
+    return np.fromfunction(f, (n, l["out_channels"], l["out_height"], l["out_width"]), dtype=int)
+gates = {
+    "grouped": elem("grouped", lambda s, c, h, w: (s + c + 2 * h + 3 * w) % 4 == 0),
+    "depthwise": elem("depthwise", lambda s, c, h, w: (s + c * h + w) % 3 != 0),
+    "same_upper": elem("same_upper", lambda s, c, h, w: (c + h + w + s) % 2 == 0),
+}
+ct.write_trace_for_network(net, out, gates, {"grouped": (8, 2, 2), "depthwise": (4, 1, 1),
+                           "same_upper": (32, 1, 1)},
+                           reduce="mean>=0.25", base_partitions={"grouped": 2, "depthwise": 0,
+                           "same_upper": 4}, provenance={"by": "io_python"})
+for bad in ("mean", "mean>=1.5", "most", None):
+    try:
+        ct.gate_grid(gates["grouped"], (8, 2, 2), reduce=bad)
+    except ValueError as e:
+        print("reduce:", e)
+try:
+    ct.gate_grid(gates["grouped"], (8, 2, 2))
+except TypeError:
+    print("reduce is required")
+for bad_gates, what in (({"nope": gates["grouped"]}, "unknown"),
+                        ({"grouped": gates["depthwise"]}, "shape"),
+                        ({"depthwise": gates["depthwise"]}, "base")):
+    try:
+        ct.write_trace_for_network(net, out + "-bad", bad_gates, (4, 1, 1), reduce="any")
+    except ValueError as e:
+        print(what + ":", e)
+"#;
+
+#[test]
+fn python_helper_gates_an_imported_network_by_layer_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    let imported = cdg_io::onnx::import_onnx(
+        &root().join("crates/cdg-cli/tests/onnx/conv-attrs.onnx"),
+        &cdg_io::onnx::ImportOptions::default(),
+    )
+    .unwrap();
+    let trace = cdg_io::Trace {
+        network: imported.network,
+        masks: None,
+        samples: 1,
+        provenance: serde_json::json!({}),
+    };
+    cdg_io::write_trace(&net, &trace, false).unwrap();
+    let out = dir.path().join("trace");
+    let run = python(FOR_NETWORK, &[net.to_str().unwrap(), out.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let t = read_trace(&out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.samples, 2);
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"version\": 2"),
+        "grouped layers need version 2"
+    );
+    let spec = |name: &str| {
+        let l = &t.network.layers()[t.network.position(name).unwrap()];
+        (l.shape.clone(), l.gate.unwrap())
+    };
+    // Base channels count within a group: 16 input channels in 4 groups, P = 2 → 2.
+    assert_eq!(spec("grouped").1.base_channels, 2);
+    assert_eq!(spec("depthwise").1.base_channels, 0);
+    assert_eq!(spec("same_upper").1.base_channels, 8);
+    assert_eq!(t.network.gated().count(), 3);
+    let masks = t.masks.as_ref().unwrap();
+    type Gate = fn(u64, u64, u64, u64) -> bool;
+    let cases: [(&str, Gate); 3] = [
+        ("grouped", |s, c, h, w| (s + c + 2 * h + 3 * w) % 4 == 0),
+        ("depthwise", |s, c, h, w| (s + c * h + w) % 3 != 0),
+        ("same_upper", |s, c, h, w| (c + h + w + s) % 2 == 0),
+    ];
+    let mut some_on_some_off = (false, false);
+    for (name, f) in cases {
+        let (shape, gate) = spec(name);
+        let m = masks.layer(name).unwrap();
+        let [gc, gh, gw] = m.grid();
+        let b = gate.block;
+        let out = [shape.out_channels(), shape.out_height(), shape.out_width()];
+        for s in 0..2u64 {
+            for c in 0..gc {
+                for h in 0..gh {
+                    for w in 0..gw {
+                        let (mut on, mut all) = (0u64, 0u64);
+                        for ec in c * b.c..((c + 1) * b.c).min(out[0]) {
+                            for eh in h * b.h..((h + 1) * b.h).min(out[1]) {
+                                for ew in w * b.w..((w + 1) * b.w).min(out[2]) {
+                                    all += 1;
+                                    on += u64::from(f(s, ec, eh, ew));
+                                }
+                            }
+                        }
+                        // mean >= 0.25 on counts: 4·on >= all.
+                        let want = 4 * on >= all;
+                        some_on_some_off.0 |= want;
+                        some_on_some_off.1 |= !want;
+                        assert_eq!(m.get(s as usize, c, h, w), want, "{name} [{s},{c},{h},{w}]");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(some_on_some_off, (true, true), "the check is not vacuous");
+    for expect in [
+        "reduce: reduce must be 'any', 'all', 'mean>=T' or 'mean>T'",
+        "reduce is required",
+        "unknown: gates has an entry for 'nope', which is not a layer",
+        "shape: layer 'grouped': gates have shape (2, 32, 8, 8); expected [N, 32, 16, 16]",
+        "base: layer 'depthwise': base partitions 4 leave no conditional channels",
+    ] {
+        assert!(text.contains(expect), "missing `{expect}` in:\n{text}");
+    }
+    assert_eq!(text.matches("reduce: ").count(), 4, "{text}");
 }

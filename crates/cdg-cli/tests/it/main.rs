@@ -4,6 +4,7 @@
 mod cdg_train_ssl;
 mod codesign;
 mod golden_outputs;
+mod import_onnx;
 mod io_inspect;
 mod io_python;
 mod masks_synth;
@@ -18,3 +19,4 @@ mod sweep_cli;
 mod sweep_fixtures;
 mod sweep_run;
 mod train_supervised;
+mod zoo_networks;

@@ -1,4 +1,4 @@
-"""Regenerates tests/data/io/trace-small and tests/data/io/bad-manifests (run from the repo root)."""
+"""Regenerates crates/cdg-io/tests/data/trace-small and bad-manifests (run from anywhere)."""
 import copy
 import json
 import os
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "..", "python"))
 import cdg_trace as ct  # noqa: E402
 
 BASE = {"format": "cdg-trace", "version": 1, "samples": 2, "layers": [
@@ -40,7 +40,7 @@ def main():
         return lambda m: m["layers"][i].update(kw)
 
     case("wrong-format", lambda m: m.update(format="cdg-trace-v0"))
-    case("unsupported-version", lambda m: m.update(version=2))
+    case("unsupported-version", lambda m: m.update(version=3))
     case("zero-samples", lambda m: m.update(samples=0))
     case("absurd-samples", lambda m: m.update(samples=10**15))
     case("zero-channels", layer(1, in_channels=0))
@@ -56,6 +56,14 @@ def main():
     case("duplicate-names", layer(2, name="conv1"))
     case("fc-with-kernel", layer(2, kernel=[3, 3]))
     case("unknown-kind", layer(0, kind="deconv"))
+    case("groups-in-version-1", layer(1, groups=2))
+    case("groups-not-dividing", lambda m: (m.update(version=2), m["layers"][1].update(groups=3)))
+    case("dilated-kernel-too-large",
+         lambda m: (m.update(version=2), m["layers"][1].update(dilation=5)))
+    case("fc-with-groups", lambda m: (m.update(version=2), m["layers"][2].update(groups=2)))
+    case("base-above-group",
+         lambda m: (m.update(version=2),
+                    m["layers"][1].update(groups=4, gate={"base_channels": 3, "block": [8, 2, 1]})))
     with open("bad-manifests/not-json.json", "w") as f:
         f.write('{"format": "cdg-trace", "version": 1,\n  samples: 2}\n')
     with open("bad-manifests/empty.json", "w") as f:

@@ -82,7 +82,7 @@ fn bad_manifests_each_fail_with_their_own_error() {
         ),
         (
             "unsupported-version",
-            &["`version` 2 is not supported; this cdg reads trace version 1"],
+            &["`version` 3 is not supported; this cdg reads trace versions 1 and 2"],
         ),
         ("zero-samples", &["`samples` must be at least 1, found 0"]),
         (
@@ -139,6 +139,32 @@ fn bad_manifests_each_fail_with_their_own_error() {
         (
             "unknown-kind",
             &["layer 0 (`conv1`): unknown variant `deconv`"],
+        ),
+        (
+            "groups-in-version-1",
+            &["layer 1 (`block.conv`): `groups` needs trace version 2"],
+        ),
+        (
+            "groups-not-dividing",
+            &["layer 1 (`block.conv`): `groups` 3 does not divide in_channels 8"],
+        ),
+        (
+            "dilated-kernel-too-large",
+            &[
+                "layer 1 (`block.conv`)",
+                "dilated kernel 11 (5 · (3 − 1) + 1) is larger than the padded input 10",
+            ],
+        ),
+        (
+            "fc-with-groups",
+            &["layer 2 (`fc`): kind \"fc\" takes no `groups`"],
+        ),
+        (
+            "base-above-group",
+            &[
+                "layer 1 (`block.conv`): `gate` base_channels 3 exceeds the 2 input channels of \
+                 one group (groups 4",
+            ],
         ),
         (
             "not-json",

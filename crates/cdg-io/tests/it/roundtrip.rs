@@ -200,3 +200,47 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Grouped, dilated and asymmetrically padded layers round-trip through trace version 2; a
+    /// network that needs none of them is written as version 1.
+    #[test]
+    fn trace_v2_roundtrip(groups in 1u64..5, per_in in 1u64..4, per_out in 1u64..4,
+                          dilation in 1u64..4, pad in 0u64..3, end in proptest::option::of(0u64..3),
+                          base in 0u64..4, samples in 1usize..3) {
+        let shape = LayerShape::conv_with(
+            "features.1.conv.0",
+            ConvParams {
+                in_channels: groups * per_in,
+                in_height: 12,
+                in_width: 9,
+                out_channels: groups * per_out,
+                kernel: [3, 3],
+                stride: 1,
+                padding: pad,
+                rule: OutputRule::Floor,
+            },
+            cdg_core::ConvExtras { groups, dilation, padding_end: end.map(|e| [e, e + 1]) },
+        )
+        .unwrap();
+        let gate = GateSpec { base_channels: base.min(per_in), block: GateBlock::new(2, 1, 3) };
+        let network = Network::new(vec![Layer { shape: shape.clone(), gate: Some(gate) }]).unwrap();
+        let m = LayerMasks::from_fn(&shape, &gate, samples, |s, c, h, w| (s as u64 + c + h + w).is_multiple_of(2))
+            .unwrap();
+        let masks = MaskSet::new(&network, samples, vec![(shape.name().to_owned(), m)]).unwrap();
+        let trace = Trace { network, masks: Some(masks), samples, provenance: serde_json::json!({}) };
+        let dir = tempfile::tempdir().unwrap();
+        write_trace(dir.path(), &trace, false).unwrap();
+        prop_assert_eq!(read_trace(dir.path()).unwrap(), trace);
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("manifest.json")).unwrap()).unwrap();
+        let plain = groups == 1 && dilation == 1 && shape.is_padding_symmetric();
+        prop_assert_eq!(manifest["version"].as_u64(), Some(if plain { 1 } else { 2 }));
+        let layer = &manifest["layers"][0];
+        prop_assert_eq!(layer.get("groups").is_some(), groups != 1);
+        prop_assert_eq!(layer.get("dilation").is_some(), dilation != 1);
+        prop_assert_eq!(layer.get("padding_end").is_some(), !shape.is_padding_symmetric());
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of cdg-core (one binary).
+
+mod zoo;
