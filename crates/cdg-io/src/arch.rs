@@ -111,7 +111,13 @@ fn parse_at(path: &Path, text: &str, overrides: &[String]) -> Result<ArchConfig>
 
 /// A TOML syntax error as "line L, column C: message".
 pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> IoError {
-    let message = match e.span() {
+    IoError::syntax(path, "TOML", toml_message(text, e))
+}
+
+/// "line L, column C: message" for a TOML error in `text`, without echoing the line (which may
+/// be a hundred kilobytes long).
+pub(crate) fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
         Some(span) => {
             let before = text.get(..span.start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
@@ -119,8 +125,7 @@ pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> IoErro
             format!("line {line}, column {col}: {}", e.message().trim())
         }
         None => e.message().trim().to_owned(),
-    };
-    IoError::syntax(path, "TOML", message)
+    }
 }
 
 /// Every key of the format with a value of its type.

@@ -1,5 +1,7 @@
 //! Report CSV writing. Rows are `#[derive(Serialize)]` structs; the header comes from their
-//! field names (never hand-concatenated), and files are written atomically.
+//! field names (never hand-concatenated), and files are written atomically. A row holding a
+//! NaN or an infinity is refused ([`IoError::NonFinite`], naming the file, the column and the
+//! row): no report carries a number no reader can use.
 
 use crate::atomic::write_atomic;
 use crate::error::{IoError, Result};
@@ -27,7 +29,8 @@ fn render<T: Serialize>(path: &Path, rows: &[T]) -> Result<String> {
         .has_headers(true)
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    for row in rows {
+    for (i, row) in rows.iter().enumerate() {
+        check_finite(path, row, &format!(" of row {}", i + 1))?;
         w.serialize(row).map_err(csv_err)?;
     }
     let bytes = w
@@ -37,6 +40,20 @@ fn render<T: Serialize>(path: &Path, rows: &[T]) -> Result<String> {
         path: path.to_owned(),
         offset: e.utf8_error().valid_up_to(),
     })
+}
+
+/// Refuses `row` of the report `path` when it holds a non-finite number; `row_label` says
+/// which row (` of row 3 (point 7)`) in the message.
+pub fn check_finite<T: Serialize + ?Sized>(path: &Path, row: &T, row_label: &str) -> Result<()> {
+    match crate::finite::first_non_finite(row) {
+        None => Ok(()),
+        Some((column, value)) => Err(IoError::NonFinite {
+            path: path.to_owned(),
+            column,
+            row: row_label.to_owned(),
+            value,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -76,5 +93,31 @@ mod tests {
         let p = dir.path().join("r/out.csv");
         write_csv(&p, &rows).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), s);
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_naming_file_column_and_row() {
+        let rows = [
+            Row {
+                layer: "conv1".into(),
+                cycles: 10,
+                utilization: 0.5,
+                note: None,
+            },
+            Row {
+                layer: "conv2".into(),
+                cycles: 3,
+                utilization: f64::INFINITY,
+                note: None,
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("layers.csv");
+        let e = write_csv(&p, &rows).unwrap_err().to_string();
+        assert!(
+            e.ends_with("layers.csv: column `utilization` of row 2 is inf; a report holds only finite numbers"),
+            "{e}"
+        );
+        assert!(!p.exists(), "nothing is written");
     }
 }

@@ -88,6 +88,11 @@ const SPEC_KEYS: [&str; 4] = ["base", "traces", "topologies", "grid"];
 
 /// Largest number of points a grid may expand to; more is certainly a mistake.
 pub const MAX_POINTS: usize = 1 << 32;
+/// Grids up to this size have every combination of values validated before anything runs,
+/// also the points of other shards; larger ones validate every value on its own and the
+/// combinations of the points they run (each shard finds its points without enumerating the
+/// grid).
+pub const VALIDATE_ALL_POINTS: usize = 100_000;
 
 /// Reads and parses a sweep spec file.
 pub fn load_spec(path: &Path) -> Result<SweepSpec, SweepError> {
@@ -108,7 +113,7 @@ pub fn parse_spec(text: &str, path: &Path) -> Result<SweepSpec, SweepError> {
         .parse()
         .map_err(|e: toml::de::Error| SweepError::Toml {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: crate::arch::toml_message(text, &e),
         })?;
     if let Some(unknown) = table.keys().find(|k| !SPEC_KEYS.contains(&k.as_str())) {
         return Err(spec_err(format!(
@@ -314,6 +319,45 @@ impl SweepSpec {
         base_text: &str,
         keep: impl Fn(usize) -> bool,
     ) -> Result<Vec<(usize, ArchConfig)>, SweepError> {
+        self.check_values(base_text)?;
+        let mut out = Vec::new();
+        for index in 0..self.points() {
+            let arch = self.resolve_point(base_text, index)?;
+            if keep(index) {
+                out.push((index, arch));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks every grid value on its own, then resolves exactly the points `indices` (each
+    /// decoded from its index, mixed radix): a shard of a huge grid finds its points without
+    /// enumerating the others. Returns them in the order given.
+    pub fn resolve_points(
+        &self,
+        base_text: &str,
+        indices: impl IntoIterator<Item = usize>,
+    ) -> Result<Vec<(usize, ArchConfig)>, SweepError> {
+        self.check_values(base_text)?;
+        indices
+            .into_iter()
+            .map(|index| Ok((index, self.resolve_point(base_text, index)?)))
+            .collect()
+    }
+
+    /// The validated design of point `index`.
+    fn resolve_point(&self, base_text: &str, index: usize) -> Result<ArchConfig, SweepError> {
+        let overrides = self.overrides(index);
+        resolve(base_text, &self.base, &overrides).map_err(|message| SweepError::GridPoint {
+            path: self.path.clone(),
+            index,
+            assignment: overrides.join(", "),
+            message,
+        })
+    }
+
+    /// Every grid value on its own against the base.
+    fn check_values(&self, base_text: &str) -> Result<(), SweepError> {
         for axis in &self.grid {
             for v in &axis.values {
                 resolve(base_text, &self.base, &[format!("{}={v}", axis.key)]).map_err(
@@ -326,23 +370,7 @@ impl SweepSpec {
                 )?;
             }
         }
-        let mut out = Vec::new();
-        for index in 0..self.points() {
-            let overrides = self.overrides(index);
-            match resolve(base_text, &self.base, &overrides) {
-                Ok(arch) if keep(index) => out.push((index, arch)),
-                Ok(_) => {}
-                Err(message) => {
-                    return Err(SweepError::GridPoint {
-                        path: self.path.clone(),
-                        index,
-                        assignment: overrides.join(", "),
-                        message,
-                    });
-                }
-            }
-        }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -392,6 +420,16 @@ impl Shard {
     /// The point indices of this shard among `total` points, ascending.
     pub fn indices(&self, total: usize) -> impl Iterator<Item = usize> + use<> {
         (self.k - 1..total).step_by(self.n)
+    }
+
+    /// How many of `total` points this shard runs (without enumerating them).
+    pub fn len(&self, total: usize) -> usize {
+        total.saturating_sub(self.k - 1).div_ceil(self.n)
+    }
+
+    /// Whether this shard runs no point of `total`.
+    pub fn is_empty(&self, total: usize) -> bool {
+        self.len(total) == 0
     }
 }
 
@@ -588,6 +626,53 @@ mod tests {
             Shard::new(2, 3).unwrap().indices(8).collect::<Vec<_>>(),
             [1, 4, 7]
         );
+        for total in 0..30 {
+            for n in 1..7 {
+                for k in 1..=n {
+                    let s = Shard::new(k, n).unwrap();
+                    assert_eq!(s.len(total), s.indices(total).count(), "{k}/{n} of {total}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_shard_of_a_huge_grid_resolves_only_its_points() {
+        // 16^8 = 2^32 points: enumerating them would take hours; decoding a few is instant.
+        let sixteen = |scale: f64| {
+            (1..=16)
+                .map(|v| (v as f64 * scale).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let ints = (1..=16).map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+        let grid = format!(
+            "\"array.rows\" = [{ints}]\n\"array.cols\" = [{ints}]\n\"energy.mac\" = [{}]\n\
+             \"energy.gate_op\" = [{}]\n\"energy.gated_mac\" = [{}]\n\
+             \"energy.dram_per_byte\" = [{}]\n\"clock.frequency_mhz\" = [{}]\n\
+             \"memory.ifmap_sram_kib\" = [{ints}]",
+            sixteen(0.1),
+            sixteen(0.01),
+            sixteen(0.001),
+            sixteen(1.0),
+            sixteen(100.0),
+        );
+        let (_dir, s) = spec_with_base(&grid);
+        assert_eq!(s.points(), 1 << 32);
+        let base = s.base_text().unwrap();
+        let shard = Shard::new(7, 1 << 30).unwrap();
+        assert_eq!(shard.len(s.points()), 4);
+        let started = std::time::Instant::now();
+        let pts = s.resolve_points(&base, shard.indices(s.points())).unwrap();
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+        let idx: Vec<usize> = pts.iter().map(|(i, _)| *i).collect();
+        assert_eq!(idx, [6, 6 + (1 << 30), 6 + (2 << 30), 6 + (3 << 30)]);
+        // Point 6 + 3·2^30 decodes by mixed radix (last axis fastest): the first axis takes
+        // value 3·2^30 / 16^7 = 12, the last 6.
+        let (_, last) = &pts[3];
+        assert_eq!(last.array.rows, 13);
+        assert_eq!(last.array.cols, 1);
+        assert_eq!(last.memory.ifmap_sram_kib, 7.0);
     }
 
     #[test]
