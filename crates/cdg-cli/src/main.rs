@@ -24,6 +24,10 @@ struct Cli {
     /// No progress bars (they are also off when stderr is not a terminal).
     #[arg(long, global = true)]
     quiet: bool,
+    /// Refuse to allocate more than SIZE for masks, decompressed arrays and sweep results
+    /// (e.g. 16G, 512M) [default: $CDG_MAX_MEMORY, else 8G].
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,8 +54,21 @@ enum Command {
     Run(cmd::run::RunArgs),
 }
 
+fn parse_size(s: &str) -> Result<u64, String> {
+    cdg_io::limits::parse_size(s)
+}
+
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    // The limit is settled before any command runs: a malformed CDG_MAX_MEMORY is an error
+    // here, not a silently ignored setting.
+    let limit = match cli.max_memory {
+        Some(bytes) => bytes,
+        None => cdg_io::limits::env_max_memory()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or(cdg_io::limits::DEFAULT_MAX_MEMORY),
+    };
+    cdg_io::limits::set_max_memory(limit);
     let ui = ui::Ui::new(cli.quiet);
     match cli.command {
         Command::Train(a) => cmd::train::run(a, &ui),

@@ -14,6 +14,12 @@ pub fn csv_to_string<T: Serialize>(rows: &[T]) -> Result<String> {
     render(Path::new("<memory>"), rows)
 }
 
+/// Renders `rows` as CSV for the file `name` (which errors name, e.g. a non-finite number's
+/// file and column).
+pub fn csv_text<T: Serialize>(name: &Path, rows: &[T]) -> Result<String> {
+    render(name, rows)
+}
+
 /// Writes `rows` to `path` as CSV (header from the field names), atomically.
 pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     let text = render(path, rows)?;

@@ -572,6 +572,7 @@ pub fn parse_topology(text: &str, origin: &str) -> Result<Topology> {
                 .transpose()
                 .map_err(|p| err("N:M", p))
         };
+        let gemm = matches!(fields.len(), 4 | 5);
         let (rows, sparsity): (Vec<NamedParams>, Option<(u32, u32)>) = match fields.len() {
             4 | 5 => {
                 let name = fields[0].to_owned();
@@ -668,7 +669,7 @@ pub fn parse_topology(text: &str, origin: &str) -> Result<Topology> {
                 format!("{name}_{count}")
             };
             let shape = LayerShape::conv(unique, p).map_err(|e| match e {
-                CoreError::Layer { field, problem, .. } => err(topology_field(field), problem),
+                CoreError::Layer { field, problem, .. } => err(topology_field(field, gemm), problem),
                 other => err("row", other.to_string()),
             })?;
             layers.push(Layer { shape, gate: None });
@@ -689,7 +690,17 @@ pub fn parse_topology(text: &str, origin: &str) -> Result<Topology> {
 }
 
 /// Our field names for `LayerShape` errors, in SCALE-Sim's column terms.
-fn topology_field(field: &str) -> &str {
+fn topology_field(field: &str, gemm: bool) -> &str {
+    if gemm {
+        // A GEMM row `name, M, N, K` is a 1×1 convolution over an M×1 input with K channels
+        // and N filters.
+        return match field {
+            "in_channels" => "K",
+            "in_height" => "M",
+            "out_channels" => "N",
+            other => other,
+        };
+    }
     match field {
         "in_channels" => "channels",
         "in_height" => "ifmap_h",
@@ -775,6 +786,22 @@ mod tests {
         assert_eq!(c.arch.memory.dram_bandwidth, DramBandwidth::Unlimited);
         assert_eq!(c.offsets, [0, 100, 200]);
         assert!(!c.sparsity_support);
+    }
+
+    #[test]
+    fn gemm_rows_report_gemm_field_names() {
+        let e = parse_topology("Layer, M, N, K,\ng1, 0, 8, 4,\n", "g.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("g.csv:2: M: "), "{e}");
+        let e = parse_topology("Layer, M, N, K,\ng1, 4, 8, 0,\n", "g.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("g.csv:2: K: "), "{e}");
+        let e = parse_topology("Layer, M, N, K,\ng1, 4, 0, 3,\n", "g.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("g.csv:2: N: "), "{e}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! workload.
 
 use crate::error::{ReportError, Result};
-use crate::{Table, colour, distinct, tick};
+use crate::{Table, colour, distinct, drawable, tick};
 use plotters::prelude::*;
 
 /// Energy components in stacking order, with legend labels.
@@ -127,7 +127,10 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(130)
-                .build_cartesian_2d(0.0..right_end, y_range.clone())?;
+                .build_cartesian_2d(
+                    drawable(0.0..right_end, "energy (pJ)", &layers.path)?,
+                    y_range.clone(),
+                )?;
             chart
                 .configure_mesh()
                 .disable_y_mesh()
@@ -178,7 +181,7 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(130)
-                .build_cartesian_2d(0.0..right_end, y_range)?;
+                .build_cartesian_2d(drawable(0.0..right_end, "cycles", &layers.path)?, y_range)?;
             chart
                 .configure_mesh()
                 .disable_y_mesh()

@@ -84,6 +84,38 @@ fn padded_range(values: impl IntoIterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// Checks that an axis over `range` can be drawn: finite ends, a finite positive span, and a
+/// span the float resolution at those magnitudes can divide into ticks (plotters steps through
+/// the range; a step that does not move the value would never end).
+fn drawable(
+    range: std::ops::Range<f64>,
+    axis: &str,
+    path: &std::path::Path,
+) -> Result<std::ops::Range<f64>> {
+    let (start, end) = (range.start, range.end);
+    let span = end - start;
+    let magnitude = start.abs().max(end.abs());
+    let problem = if !(start.is_finite() && end.is_finite()) {
+        Some("the values are too large (the padded range overflows)")
+    } else if !(span.is_finite() && span > 0.0) {
+        Some("the span overflows or is empty")
+    } else if span < magnitude * 1e-9 {
+        Some("the values differ too little for their magnitude")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(range),
+        Some(problem) => Err(ReportError::Range {
+            path: path.to_owned(),
+            axis: axis.to_owned(),
+            start,
+            end,
+            problem,
+        }),
+    }
+}
+
 /// Groups keys in first-appearance order.
 fn distinct<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();

@@ -2,7 +2,7 @@
 //! reduction vs FLOPs reduction by skip policy and gate block.
 
 use crate::error::Result;
-use crate::{Table, colour, distinct, padded_range, pareto_front, tick};
+use crate::{Table, colour, distinct, drawable, padded_range, pareto_front, tick};
 use cdg_core::SkipPolicy;
 use plotters::prelude::*;
 
@@ -52,8 +52,16 @@ pub fn energy_latency(table: &Table) -> Result<String> {
                 .x_label_area_size(44)
                 .y_label_area_size(76)
                 .build_cartesian_2d(
-                    padded_range(pts.iter().map(|p| p.0)),
-                    padded_range(pts.iter().map(|p| p.1)),
+                    drawable(
+                        padded_range(pts.iter().map(|p| p.0)),
+                        "latency_us",
+                        &table.path,
+                    )?,
+                    drawable(
+                        padded_range(pts.iter().map(|p| p.1)),
+                        "energy_pj",
+                        &table.path,
+                    )?,
                 )?;
             chart
                 .configure_mesh()
@@ -123,8 +131,16 @@ pub fn reduction(table: &Table) -> Result<String> {
             }
         }
     }
-    let x_range = padded_range(flops.iter().copied().chain([1.0]));
-    let y_range = padded_range(cycles.iter().copied().chain([1.0]));
+    let x_range = drawable(
+        padded_range(flops.iter().copied().chain([1.0])),
+        "flops_reduction",
+        &table.path,
+    )?;
+    let y_range = drawable(
+        padded_range(cycles.iter().copied().chain([1.0])),
+        "cycle_reduction",
+        &table.path,
+    )?;
     let diagonal_end = x_range.end.min(y_range.end);
     let diagonal_start = x_range.start.max(y_range.start);
     let mut svg = String::new();

@@ -59,15 +59,26 @@ impl Table {
         self.headers.iter().any(|h| h == name)
     }
 
-    /// Cell `col` of row `row` as a number; errors name file, line and column.
+    /// Cell `col` of row `row` as a finite number; errors name file, line and column (a NaN
+    /// or an infinity is refused: no plot can place it).
     pub fn number(&self, row: usize, col: usize) -> Result<f64> {
         let cell = self.rows[row].get(col).unwrap_or("");
-        cell.parse::<f64>().map_err(|_| ReportError::NotNumber {
+        let column = || self.headers.get(col).unwrap_or("").to_owned();
+        let v = cell.parse::<f64>().map_err(|_| ReportError::NotNumber {
             path: self.path.clone(),
             line: row + 2,
-            column: self.headers.get(col).unwrap_or("").to_owned(),
+            column: column(),
             cell: cell.to_owned(),
-        })
+        })?;
+        if !v.is_finite() {
+            return Err(ReportError::NonFinite {
+                path: self.path.clone(),
+                line: row + 2,
+                column: column(),
+                cell: cell.to_owned(),
+            });
+        }
+        Ok(v)
     }
 
     /// Column `name` of every row as numbers.

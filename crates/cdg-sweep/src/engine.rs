@@ -6,7 +6,9 @@ use crate::workload::Workload;
 use cdg_core::ArchConfig;
 use cdg_sim::{LayerRow, NetworkRow};
 use rayon::prelude::*;
+use cdg_io::layout::sweep::{LAYERS_CSV, SWEEP_CSV};
 use serde::Serialize;
+use std::path::Path;
 
 /// Progress of a run, reported from the worker threads (the CLI draws a bar). Every method
 /// defaults to doing nothing.
@@ -113,7 +115,8 @@ pub(crate) fn csv_bytes(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>> {
 
 /// Renders sweep.csv (one row per point and workload: `point`, the grid columns, the workload
 /// columns, the network row) and, when `layers`, layers.csv (one row per point, workload and
-/// layer) for `grid`'s points with `results` (in point order).
+/// layer) for `grid`'s points with `results` (in point order). A non-finite number is refused
+/// naming the file, column, point and workload (no report holds one).
 pub fn render_csvs(
     grid: &Grid,
     workloads: &[Workload],
@@ -123,6 +126,7 @@ pub fn render_csvs(
     let mut sweep = csv_writer();
     let mut per_layer = csv_writer();
     let mut headed = false;
+    let (mut sweep_rows, mut layer_rows_written) = (0usize, 0usize);
     for (
         Point {
             index,
@@ -154,6 +158,9 @@ pub fn render_csvs(
                 }
                 headed = true;
             }
+            let at = |row: usize| format!(" of row {row} (point {index}, workload `{}`)", w.name);
+            sweep_rows += 1;
+            cdg_io::csv_out::check_finite(Path::new(SWEEP_CSV), &(&head, net), &at(sweep_rows))?;
             sweep.write_field(index.to_string())?;
             for l in labels {
                 sweep.write_field(l)?;
@@ -161,6 +168,12 @@ pub fn render_csvs(
             sweep.serialize((&head, net))?;
             if layers {
                 for row in layer_rows {
+                    layer_rows_written += 1;
+                    cdg_io::csv_out::check_finite(
+                        Path::new(LAYERS_CSV),
+                        row,
+                        &at(layer_rows_written),
+                    )?;
                     per_layer.write_field(index.to_string())?;
                     for l in labels {
                         per_layer.write_field(l)?;

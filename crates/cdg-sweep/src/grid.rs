@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use cdg_core::ArchConfig;
-use cdg_io::sweep::{Shard, SweepSpec};
+use cdg_io::sweep::{Shard, SweepSpec, VALIDATE_ALL_POINTS};
 
 /// One design of a sweep.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,10 +28,27 @@ pub struct Grid {
 
 impl Grid {
     /// The points of `shard` of `spec`'s grid on the base config text `base_text`. Every grid
-    /// value and every combination is validated first, also the points of other shards.
+    /// value is validated first; so is every combination, also the points of other shards,
+    /// for grids up to [`VALIDATE_ALL_POINTS`]. A larger grid validates the combinations it
+    /// runs, and its shard finds its points by index without enumerating the grid.
     pub fn from_spec(spec: &SweepSpec, base_text: &str, shard: Shard) -> Result<Self> {
-        let points = spec
-            .resolve(base_text, |i| shard.contains(i))?
+        let total = spec.points();
+        let resolved = if total <= VALIDATE_ALL_POINTS {
+            spec.resolve(base_text, |i| shard.contains(i))?
+        } else {
+            spec.resolve_points(base_text, shard.indices(total))?
+        };
+        Self::from_resolved(spec, resolved)
+    }
+
+    /// The first `n` points of `shard` (for estimating a run's cost without resolving it).
+    pub fn sample(spec: &SweepSpec, base_text: &str, shard: Shard, n: usize) -> Result<Self> {
+        let resolved = spec.resolve_points(base_text, shard.indices(spec.points()).take(n))?;
+        Self::from_resolved(spec, resolved)
+    }
+
+    fn from_resolved(spec: &SweepSpec, resolved: Vec<(usize, ArchConfig)>) -> Result<Self> {
+        let points = resolved
             .into_iter()
             .map(|(index, arch)| Point {
                 index,

@@ -62,6 +62,6 @@ pub use main_job::{
 };
 pub use merge::Merge;
 pub use pareto::{ParetoDesign, WorkloadFront, pareto_by_workload};
-pub use plan::{SweepOptions, SweepPlan, SweepRun, sweep_plots};
+pub use plan::{Estimate, LARGE_GRID, SweepOptions, SweepPlan, SweepRun, sweep_plots};
 pub use shard::{SHARD_FORMAT, SHARD_VERSION, ShardInfo, fingerprint, fnv64};
 pub use workload::{Workload, load_workloads};

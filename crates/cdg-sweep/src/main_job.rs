@@ -5,7 +5,7 @@
 use crate::engine::{PointResult, Progress, render_csvs, run_points};
 use crate::error::{Result, SweepError};
 use crate::grid::{Grid, Point};
-use crate::plan::{add_configs, stale, sweep_plots};
+use crate::plan::{add_configs, sweep_plots};
 use crate::workload::Workload;
 use cdg_core::{GateBlock, SkipPolicy};
 use cdg_io::layout::run::SUMMARY_CSV;
@@ -48,7 +48,7 @@ pub struct SummaryRow {
 #[derive(Debug)]
 pub struct PolicyRun {
     /// `configs/`, `sweep.csv`, `layers.csv` (when asked), `summary.csv` and the sweep plots
-    /// (when asked), plus the stale files to remove.
+    /// (when asked).
     pub outputs: Outputs,
     /// The rows of `summary.csv`, design-major.
     pub summary: Vec<SummaryRow>,
@@ -114,7 +114,6 @@ impl PolicyGrid {
         let summary = summary_rows(&self.grid, workloads, &results);
         let plots = plots.then(|| sweep_plots(&sweep_csv)).transpose()?;
         let mut outputs = Outputs::new();
-        stale(&mut outputs, layers, plots.is_some());
         add_configs(&mut outputs, &self.grid.points, self.grid.total);
         outputs.add(SWEEP_CSV, sweep_csv);
         if let Some(l) = layers_csv {
@@ -198,6 +197,12 @@ pub fn synthetic_traces(opts: &SyntheticTraces) -> Result<Vec<(String, Trace)>> 
         ("synthetic-unstructured", GateBlock::ELEMENT),
     ] {
         let network = cdg_sim::models::resnet18_cifar(opts.width, 1, Some((4, block)));
+        let bytes = cdg_io::trace::decompressed_mask_bytes(&network, opts.samples)
+            .and_then(|b| b.checked_add(b / 8));
+        cdg_io::limits::check_memory_opt(
+            format!("the {name} gate masks of {} samples", opts.samples),
+            bytes,
+        )?;
         let masks = cdg_sim::synth::synth_masks(&network, opts.density, opts.samples, opts.seed)
             .map_err(|source| SweepError::Synth {
                 name: name.to_owned(),

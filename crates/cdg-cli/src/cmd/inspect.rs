@@ -80,14 +80,30 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let trace = read_trace(&dir).context("cannot inspect trace")?;
     let summary = summarize(&dir, &trace)?;
     if let Some(svg) = &args.plot {
-        let svg = svg.clone().unwrap_or_else(|| dir.join(GATE_DENSITY_SVG));
         let Some(masks) = &trace.masks else {
             bail!("the trace has no gated layers, so there are no gate densities to draw");
         };
         let text = cdg_report::gate_density(&trace.network, masks)?;
-        cdg_io::atomic::write_atomic(&svg, text.as_bytes())
-            .with_context(|| format!("cannot write plot {}", svg.display()))?;
-        eprintln!("gate-density heatmaps: {}", svg.display());
+        let path = match svg {
+            // Into the trace directory: the plot joins the trace's output.
+            None => {
+                let mut out = cdg_io::output::OutputDir::extend(
+                    &dir,
+                    &cdg_io::layout::trace::KIND,
+                    "cdg inspect --plot",
+                )?;
+                let mut files = cdg_io::output::Outputs::new();
+                files.add(GATE_DENSITY_SVG, text);
+                out.add(&files)?;
+                dir.join(GATE_DENSITY_SVG)
+            }
+            Some(file) => {
+                cdg_io::atomic::write_atomic(file, text.as_bytes())
+                    .with_context(|| format!("cannot write plot {}", file.display()))?;
+                file.clone()
+            }
+        };
+        eprintln!("gate-density heatmaps: {}", path.display());
     }
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -10,7 +10,7 @@
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::layout::{sim, sweep};
-use cdg_io::output::{Outputs, write_outputs};
+use cdg_io::output::{OutputDir, Outputs};
 use cdg_report::Table;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,7 +69,14 @@ fn table(dir: &Path, name: &str) -> anyhow::Result<Table> {
 
 pub fn run(args: PlotArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let dir = &args.dir;
-    let outputs = match PlotPlan::new(&args)? {
+    let plan = PlotPlan::new(&args)?;
+    // The plots join the directory's output: locked, and only when it is complete.
+    let (kind, command) = match plan {
+        PlotPlan::Sim { .. } => (&sim::KIND, "cdg plot"),
+        PlotPlan::Sweep { .. } => (&sweep::KIND, "cdg plot"),
+    };
+    let mut out = OutputDir::extend(dir, kind, command)?;
+    let outputs = match plan {
         PlotPlan::Sim { title } => {
             let svg = cdg_report::layer_breakdown_sim(&table(dir, sim::LAYERS_CSV)?, &title)?;
             let mut out = Outputs::new();
@@ -88,7 +95,7 @@ pub fn run(args: PlotArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
             out
         }
     };
-    write_outputs(dir, &outputs)?;
+    out.add(&outputs)?;
     for f in outputs.files() {
         println!("{}", dir.join(&f.name).display());
     }

@@ -16,6 +16,7 @@ use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_core::{ArchConfig, MaskSet, Network};
 use cdg_io::layout::sim::{ARCH_TOML, COMPUTE_REPORT_CSV, LAYERS_CSV, NETWORK_CSV};
+use cdg_io::output::{OutputDir, Outputs};
 use cdg_io::scalesim::{InterfaceBandwidth, ScaleSimConfig};
 use cdg_sim::scalesim::{compute_report, compute_report_csv};
 use cdg_sim::{LayerOptions, LayerRow, NetworkStats, NmSparsity};
@@ -45,7 +46,8 @@ pub struct SimArgs {
     /// A SCALE-Sim topology CSV (conv or GEMM rows, optional N:M column).
     #[arg(long, value_name = "FILE.csv")]
     pub topology: Option<PathBuf>,
-    /// Output directory (created if needed; the report files in it are replaced).
+    /// Output directory (created if needed; the files an earlier cdg run wrote there are
+    /// replaced as a whole, docs/formats.md §5).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Override an arch-config key, validated exactly like the file
@@ -174,8 +176,14 @@ impl SimPlan {
 
 pub fn run(args: SimArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let plan = SimPlan::from_args(args)?;
+    if let DesignSource::ScaleSim(cfg) = &plan.source {
+        for w in &cfg.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let mut out = OutputDir::create(&plan.out, &cdg_io::layout::sim::KIND, "cdg sim")?;
     let result = simulate(&plan)?;
-    write_outputs(&plan, &result)?;
+    out.commit(&outputs(&plan, &result)?)?;
     print_table(&plan, &result.summary);
     if ui.bars_enabled() {
         eprintln!("wrote {}", plan.out.display());
@@ -218,12 +226,9 @@ fn simulate(plan: &SimPlan) -> anyhow::Result<SimResult> {
     }
 }
 
-/// Writes the reports: with `--per-sample`, layers.csv and network.csv hold one row per sample
+/// The reports: with `--per-sample`, layers.csv and network.csv hold one row per sample
 /// (layers sample-major); otherwise the mean (or the single dense run).
-fn write_outputs(plan: &SimPlan, result: &SimResult) -> anyhow::Result<()> {
-    let out = &plan.out;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+fn outputs(plan: &SimPlan, result: &SimResult) -> anyhow::Result<Outputs> {
     let runs: Vec<&NetworkStats> = if plan.per_sample {
         result.per_sample.iter().collect()
     } else {
@@ -234,17 +239,24 @@ fn write_outputs(plan: &SimPlan, result: &SimResult) -> anyhow::Result<()> {
         .flat_map(|r| r.layers.iter().map(|l| l.to_row()))
         .collect();
     let network_rows: Vec<_> = runs.iter().map(|r| r.to_row()).collect();
-    cdg_io::csv_out::write_csv(&out.join(LAYERS_CSV), &layer_rows)?;
-    cdg_io::csv_out::write_csv(&out.join(NETWORK_CSV), &network_rows)?;
-    cdg_io::atomic::write_atomic(
-        &out.join(ARCH_TOML),
-        cdg_io::arch::to_toml(&plan.arch).as_bytes(),
-    )?;
+    let out = &plan.out;
+    let mut files = Outputs::new();
+    files.add(
+        LAYERS_CSV,
+        cdg_io::csv_out::csv_text(&out.join(LAYERS_CSV), &layer_rows)?,
+    );
+    files.add(
+        NETWORK_CSV,
+        cdg_io::csv_out::csv_text(&out.join(NETWORK_CSV), &network_rows)?,
+    );
+    files.add(ARCH_TOML, cdg_io::arch::to_toml(&plan.arch));
     if plan.workload.scalesim_topology {
-        let text = compute_report_csv(&compute_report(&result.summary));
-        cdg_io::atomic::write_atomic(&out.join(COMPUTE_REPORT_CSV), text.as_bytes())?;
+        files.add(
+            COMPUTE_REPORT_CSV,
+            compute_report_csv(&compute_report(&result.summary)),
+        );
     }
-    Ok(())
+    Ok(files)
 }
 
 fn print_table(plan: &SimPlan, stats: &NetworkStats) {
