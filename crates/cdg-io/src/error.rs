@@ -119,9 +119,8 @@ pub enum IoError {
     Locked { dir: PathBuf },
     /// A file with one of cdg's names that the output directory's record does not list.
     #[error(
-        "{}: exists, but the output directory {} has no record that cdg wrote it, so a \
-         `{kind}` run will neither overwrite it nor leave it beside its own files; move it away \
-         or choose another --out",
+        "{}: exists, but {} has no record that cdg wrote it, so cdg will neither overwrite it \
+         nor leave it beside a new {kind} output; move it away or choose another --out",
         path.display(),
         dir.display()
     )]
@@ -132,11 +131,11 @@ pub enum IoError {
     },
     /// An output directory whose record says a run was writing it and did not finish.
     #[error(
-        "{}: incomplete output: a `{command}` run was writing it and did not finish \
-         (interrupted?); run it again",
+        "{}: incomplete {kind} output: the cdg run writing it did not finish (interrupted?); \
+         run it again",
         dir.display()
     )]
-    Incomplete { dir: PathBuf, command: String },
+    Incomplete { dir: PathBuf, kind: String },
     /// An output directory that was rewritten while it was being read.
     #[error("{}: was rewritten by another cdg process while it was being read; try again", dir.display())]
     Changed { dir: PathBuf },

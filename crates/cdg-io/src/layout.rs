@@ -22,7 +22,7 @@ pub const STAGING_DIR: &str = ".cdg-staging";
 /// The names an output directory of one kind may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
-    /// What writes it (`cdg sweep`), for messages.
+    /// The kind, for records and messages (`sweep`: written by `cdg sweep` and `cdg merge`).
     pub name: &'static str,
     /// File names, relative to the directory.
     pub files: &'static [&'static str],
@@ -84,7 +84,7 @@ pub mod sim {
 
     /// A `cdg sim` output directory's names.
     pub const KIND: super::Kind = super::Kind {
-        name: "cdg sim",
+        name: "sim",
         files: &[LAYERS_CSV, NETWORK_CSV, ARCH_TOML, COMPUTE_REPORT_CSV, LAYERS_SVG],
         patterns: &[],
     };
@@ -115,7 +115,7 @@ pub mod sweep {
 
     /// A `cdg sweep` / `cdg merge` output directory's names.
     pub const KIND: super::Kind = super::Kind {
-        name: "cdg sweep",
+        name: "sweep",
         files: &[
             SWEEP_CSV,
             LAYERS_CSV,
@@ -156,7 +156,7 @@ pub mod run {
     /// A `cdg run` output directory's own names (its training and trace directories are
     /// output directories of their own).
     pub const KIND: super::Kind = super::Kind {
-        name: "cdg run",
+        name: "run",
         files: &[
             SUMMARY_CSV,
             super::sweep::SWEEP_CSV,
@@ -205,7 +205,7 @@ pub mod train {
     /// A `cdg train` output directory's own names (`trace/` is an output directory of its
     /// own).
     pub const KIND: super::Kind = super::Kind {
-        name: "cdg train",
+        name: "train",
         files: &[METRICS_CSV, SUMMARY_JSON, CHECKPOINT_FILE],
         patterns: &[],
     };

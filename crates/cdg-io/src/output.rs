@@ -3,7 +3,7 @@
 //! ([`Outputs`]); an [`OutputDir`] commits them.
 //!
 //! An output directory is cdg's only while it holds a *record*, [`RECORD_FILE`]
-//! (`.cdg-output.json`): the command that wrote it, its state (`complete` or `writing`) and
+//! (`.cdg-output.json`): the kind of output, its state (`complete` or `writing`) and
 //! every file and nested output directory cdg wrote there. The rules:
 //!
 //! - **One writer.** [`OutputDir::create`] takes an exclusive lock on the directory (`flock`,
@@ -125,8 +125,9 @@ pub enum State {
 pub struct Record {
     pub format: String,
     pub version: u32,
-    /// The command that wrote the directory (`cdg sweep`).
-    pub command: String,
+    /// The kind of output ([`Kind::name`]: `sweep`, `sim`, `trace`, `train`, `run`), the same
+    /// whichever command wrote it (`cdg sweep` and `cdg merge` write the same bytes).
+    pub kind: String,
     pub state: State,
     /// Every file cdg wrote, relative and `/`-separated, sorted.
     pub files: BTreeSet<String>,
@@ -136,11 +137,11 @@ pub struct Record {
 }
 
 impl Record {
-    fn new(command: &str) -> Self {
+    fn new(kind: &str) -> Self {
         Self {
             format: RECORD_FORMAT.to_owned(),
             version: RECORD_VERSION,
-            command: command.to_owned(),
+            kind: kind.to_owned(),
             state: State::Complete,
             files: BTreeSet::new(),
             dirs: BTreeSet::new(),
@@ -225,7 +226,7 @@ pub fn check_complete(dir: &Path) -> Result<Vec<u8>> {
     if record.state != State::Complete {
         return Err(IoError::Incomplete {
             dir: dir.to_owned(),
-            command: record.command,
+            kind: record.kind,
         });
     }
     Ok(bytes)
@@ -252,29 +253,41 @@ pub fn check_unchanged(dir: &Path, before: &[u8]) -> Result<()> {
 pub struct OutputDir {
     path: PathBuf,
     kind: &'static Kind,
-    command: String,
     record: Record,
     /// Whether the directory had a record when it was opened.
     had_record: bool,
     /// Nested output directories claimed by this run.
     claimed: BTreeSet<String>,
+    /// Whether opening created the directory, and whether anything has been written since:
+    /// a directory created by a run that then failed before writing is removed again.
+    created: bool,
+    written: bool,
     _lock: File,
 }
 
+impl Drop for OutputDir {
+    fn drop(&mut self) {
+        if self.created && !self.written {
+            // Only an empty directory is removed; anything in it stays.
+            let _ = fs::remove_dir(&self.path);
+        }
+    }
+}
+
 impl OutputDir {
-    /// Opens (creating it if needed) and locks the output directory `path` of a run of
-    /// `command` that replaces the directory's output with its own. Fails when another process
+    /// Opens (creating it if needed) and locks the output directory `path` of a run that
+    /// replaces the directory's output with its own. Fails when another process
     /// holds the lock, and when the directory holds a file with one of `kind`'s names that its
     /// record does not list (so it is not cdg's to replace or delete).
-    pub fn create(path: &Path, kind: &'static Kind, command: &str) -> Result<Self> {
-        let dir = Self::open(path, kind, command)?;
+    pub fn create(path: &Path, kind: &'static Kind) -> Result<Self> {
+        let dir = Self::open(path, kind)?;
         dir.check_kind_names()?;
         Ok(dir)
     }
 
     /// Opens and locks `path` to add files to its output (`cdg plot`): the directory must
     /// exist and its record, if any, must say `complete`.
-    pub fn extend(path: &Path, kind: &'static Kind, command: &str) -> Result<Self> {
+    pub fn extend(path: &Path, kind: &'static Kind) -> Result<Self> {
         if !path.is_dir() {
             return Err(IoError::io(
                 path,
@@ -282,17 +295,17 @@ impl OutputDir {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "it is not a directory"),
             ));
         }
-        let dir = Self::open(path, kind, command)?;
+        let dir = Self::open(path, kind)?;
         if dir.record.state != State::Complete {
             return Err(IoError::Incomplete {
                 dir: path.to_owned(),
-                command: dir.record.command.clone(),
+                kind: dir.record.kind.clone(),
             });
         }
         Ok(dir)
     }
 
-    fn open(path: &Path, kind: &'static Kind, command: &str) -> Result<Self> {
+    fn open(path: &Path, kind: &'static Kind) -> Result<Self> {
         if path.exists() && !path.is_dir() {
             return Err(IoError::io(
                 path,
@@ -303,6 +316,7 @@ impl OutputDir {
                 ),
             ));
         }
+        let created = !path.exists();
         fs::create_dir_all(path)
             .map_err(|e| IoError::io(path, "cannot create output directory", e))?;
         let lock = File::open(path).map_err(|e| IoError::io(path, "cannot open", e))?;
@@ -319,17 +333,18 @@ impl OutputDir {
         }
         let (record, had_record) = match read_record(path)? {
             Some(r) => (r, true),
-            None => (Record::new(command), false),
+            None => (Record::new(kind.name), false),
         };
         // The lock is ours, so a staging directory is what an interrupted writer left.
         remove_staging(path)?;
         Ok(Self {
             path: path.to_owned(),
             kind,
-            command: command.to_owned(),
             record,
             had_record,
             claimed: BTreeSet::new(),
+            created,
+            written: false,
             _lock: lock,
         })
     }
@@ -395,7 +410,8 @@ impl OutputDir {
         })
     }
 
-    fn write_record(&self, record: &Record) -> Result<()> {
+    fn write_record(&mut self, record: &Record) -> Result<()> {
+        self.written = true;
         let mut bytes = serde_json::to_vec_pretty(record)
             .map_err(|e| IoError::syntax(&self.path.join(RECORD_FILE), "JSON", e))?;
         bytes.push(b'\n');
@@ -432,7 +448,7 @@ impl OutputDir {
         let names = self.names(outputs)?;
         stage(&self.path, outputs)?;
         let mut writing = self.record.clone();
-        writing.command = self.command.clone();
+        writing.kind = self.kind.name.to_owned();
         writing.state = State::Writing;
         writing.files.extend(names.iter().cloned());
         writing.dirs.extend(self.claimed.iter().cloned());
@@ -477,7 +493,7 @@ impl OutputDir {
     /// record says `writing` until [`OutputDir::finish`].
     pub fn begin(&mut self, keep: bool) -> Result<()> {
         let mut record = self.record.clone();
-        record.command = self.command.clone();
+        record.kind = self.kind.name.to_owned();
         record.state = State::Writing;
         self.write_record(&record)?;
         if !keep {
@@ -503,7 +519,8 @@ impl OutputDir {
         stage(&self.path, outputs)?;
         if names.iter().any(|n| !self.record.files.contains(n)) {
             self.record.files.extend(names.iter().cloned());
-            self.write_record(&self.record)?;
+            let record = self.record.clone();
+            self.write_record(&record)?;
         }
         move_into_place(&self.path, &names)
     }
@@ -522,8 +539,9 @@ impl OutputDir {
         if !self.record.dirs.contains(name) {
             self.record.dirs.insert(name.to_owned());
             self.record.state = State::Writing;
-            self.record.command = self.command.clone();
-            self.write_record(&self.record)?;
+            self.record.kind = self.kind.name.to_owned();
+            let record = self.record.clone();
+            self.write_record(&record)?;
         }
         Ok(())
     }
@@ -532,7 +550,8 @@ impl OutputDir {
     /// complete.
     pub fn finish(&mut self) -> Result<()> {
         self.record.state = State::Complete;
-        self.write_record(&self.record)
+        let record = self.record.clone();
+        self.write_record(&record)
     }
 }
 
@@ -672,5 +691,5 @@ pub fn write_outputs(dir: &Path, outputs: &Outputs) -> Result<()> {
         files: &[],
         patterns: &[],
     };
-    OutputDir::create(dir, &ANY, "cdg")?.commit(outputs)
+    OutputDir::create(dir, &ANY)?.commit(outputs)
 }

@@ -158,7 +158,7 @@ pub fn read_trace(dir: &Path) -> Result<Trace> {
 /// `masks.npz` is removed when no layer is gated.
 pub fn write_trace(dir: &Path, trace: &Trace, compressed: bool) -> Result<()> {
     check_trace(dir, trace)?;
-    let mut out = OutputDir::create(dir, &crate::layout::trace::KIND, "cdg (trace writer)")?;
+    let mut out = OutputDir::create(dir, &crate::layout::trace::KIND)?;
     commit_trace(&mut out, trace, compressed)
 }
 

@@ -81,7 +81,7 @@ fn onnx(args: OnnxArgs) -> anyhow::Result<ExitCode> {
         }
         options.input_shapes.push((name, dims));
     }
-    let mut out = OutputDir::create(&args.out, &cdg_io::layout::trace::KIND, "cdg import onnx")?;
+    let mut out = OutputDir::create(&args.out, &cdg_io::layout::trace::KIND)?;
     let imported = import_onnx(&args.model, &options)
         .with_context(|| format!("cannot import {}", args.model.display()))?;
     let inputs: serde_json::Map<String, serde_json::Value> = imported

@@ -87,11 +87,8 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
         let path = match svg {
             // Into the trace directory: the plot joins the trace's output.
             None => {
-                let mut out = cdg_io::output::OutputDir::extend(
-                    &dir,
-                    &cdg_io::layout::trace::KIND,
-                    "cdg inspect --plot",
-                )?;
+                let mut out =
+                    cdg_io::output::OutputDir::extend(&dir, &cdg_io::layout::trace::KIND)?;
                 let mut files = cdg_io::output::Outputs::new();
                 files.add(GATE_DENSITY_SVG, text);
                 out.add(&files)?;

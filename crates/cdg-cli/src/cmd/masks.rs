@@ -316,7 +316,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
         ),
         bytes,
     )?;
-    let mut out = OutputDir::create(&args.out, &cdg_io::layout::trace::KIND, "cdg masks synth")?;
+    let mut out = OutputDir::create(&args.out, &cdg_io::layout::trace::KIND)?;
     let masks = cdg_sim::synth::synth_masks(&plan.network, args.density, args.samples, args.seed)
         .map_err(|e| {
             let option = match &e {

@@ -27,7 +27,7 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
-    let mut out = OutputDir::create(&args.out, &cdg_io::layout::sweep::KIND, "cdg merge")?;
+    let mut out = OutputDir::create(&args.out, &cdg_io::layout::sweep::KIND)?;
     let merge = Merge::read(&args.shards)?;
     out.commit(&merge.outputs)?;
     println!(

@@ -71,11 +71,11 @@ pub fn run(args: PlotArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let dir = &args.dir;
     let plan = PlotPlan::new(&args)?;
     // The plots join the directory's output: locked, and only when it is complete.
-    let (kind, command) = match plan {
-        PlotPlan::Sim { .. } => (&sim::KIND, "cdg plot"),
-        PlotPlan::Sweep { .. } => (&sweep::KIND, "cdg plot"),
+    let kind = match plan {
+        PlotPlan::Sim { .. } => &sim::KIND,
+        PlotPlan::Sweep { .. } => &sweep::KIND,
     };
-    let mut out = OutputDir::extend(dir, kind, command)?;
+    let mut out = OutputDir::extend(dir, kind)?;
     let outputs = match plan {
         PlotPlan::Sim { title } => {
             let svg = cdg_report::layer_breakdown_sim(&table(dir, sim::LAYERS_CSV)?, &title)?;

@@ -166,7 +166,7 @@ fn synthetic_traces(args: &RunArgs, out_dir: &mut OutputDir) -> anyhow::Result<V
         out_dir.claim_dir(&rel)?;
         let dir = args.out.join(TRACES_DIR).join(&name);
         let mut trace_dir =
-            OutputDir::create(&dir, &cdg_io::layout::trace::KIND, "cdg run --no-train")?;
+            OutputDir::create(&dir, &cdg_io::layout::trace::KIND)?;
         cdg_io::trace::commit_trace(&mut trace_dir, &trace, true)?;
         out.push(Workload::new(
             name,
@@ -196,7 +196,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     // Validate the designs before the (possibly long) trace step.
     let designs = PolicyGrid::load(&args.arch_configs)?;
-    let mut out_dir = OutputDir::create(&args.out, &cdg_io::layout::run::KIND, "cdg run")?;
+    let mut out_dir = OutputDir::create(&args.out, &cdg_io::layout::run::KIND)?;
 
     let workloads = if let Some(dirs) = train_traces(&args, &mut out_dir, ui)? {
         let mut loaded = Vec::new();

@@ -181,7 +181,7 @@ pub fn run(args: SimArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
             eprintln!("warning: {w}");
         }
     }
-    let mut out = OutputDir::create(&plan.out, &cdg_io::layout::sim::KIND, "cdg sim")?;
+    let mut out = OutputDir::create(&plan.out, &cdg_io::layout::sim::KIND)?;
     let result = simulate(&plan)?;
     out.commit(&outputs(&plan, &result)?)?;
     print_table(&plan, &result.summary);

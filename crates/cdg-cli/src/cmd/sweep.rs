@@ -65,7 +65,7 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         SweepPlan::load(&args.spec, shard, options)?
     };
     // Locked before the (possibly long) simulation, so a second writer fails at once.
-    let mut out = OutputDir::create(&args.out, &cdg_io::layout::sweep::KIND, "cdg sweep")?;
+    let mut out = OutputDir::create(&args.out, &cdg_io::layout::sweep::KIND)?;
     let run = plan.run(&SweepBar::new(ui, "sweep"))?;
     out.commit(&run.outputs)?;
     let grid = plan.grid();

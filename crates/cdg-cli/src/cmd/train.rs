@@ -775,7 +775,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
 /// Locks `--out` for the whole run. An earlier run there is continued only with `--resume`
 /// and replaced only with `--force` (docs/formats.md §5).
 fn open_out(plan: &TrainPlan) -> anyhow::Result<OutputDir> {
-    let out = OutputDir::create(&plan.out, &cdg_io::layout::train::KIND, "cdg train")?;
+    let out = OutputDir::create(&plan.out, &cdg_io::layout::train::KIND)?;
     if !plan.resume && !plan.force && out.has_previous_output() {
         let record = out.record();
         bail!(

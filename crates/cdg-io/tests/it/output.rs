@@ -109,24 +109,24 @@ fn files_cdg_did_not_write_are_never_overwritten_or_left_beside() {
     // left beside the new files as if they belonged to them.
     fs::remove_file(d.join("sweep.csv")).unwrap();
     fs::write(d.join("layers.csv"), "mine").unwrap();
-    let e = OutputDir::create(d, &cdg_io::layout::sweep::KIND, "cdg sweep")
+    let e = OutputDir::create(d, &cdg_io::layout::sweep::KIND)
         .unwrap_err()
         .to_string();
     assert!(e.contains("layers.csv: exists"), "{e}");
-    assert!(e.contains("`cdg sweep` run"), "{e}");
+    assert!(e.contains("beside a new sweep output"), "{e}");
 }
 
 #[test]
 fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let kind = &cdg_io::layout::sim::KIND;
-    let first = OutputDir::create(dir.path(), kind, "cdg sim").unwrap();
-    let e = OutputDir::create(dir.path(), kind, "cdg sim")
+    let first = OutputDir::create(dir.path(), kind).unwrap();
+    let e = OutputDir::create(dir.path(), kind)
         .unwrap_err()
         .to_string();
     assert!(e.contains("another cdg process is writing this output directory"), "{e}");
     drop(first);
-    OutputDir::create(dir.path(), kind, "cdg sim").unwrap();
+    OutputDir::create(dir.path(), kind).unwrap();
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn an_interrupted_commit_is_refused_by_readers_and_cleaned_by_the_next_writer() 
     fs::create_dir_all(d.join(STAGING_DIR)).unwrap();
     fs::write(d.join(STAGING_DIR).join("c.csv"), "half").unwrap();
     let e = check_complete(d).unwrap_err().to_string();
-    assert!(e.contains("incomplete output: a `cdg` run was writing it"), "{e}");
+    assert!(e.contains("incomplete cdg output: the cdg run writing it did not finish"), "{e}");
     let mut again = Outputs::new();
     again.add("c.csv", b"3".to_vec());
     write_outputs(d, &again).unwrap();
@@ -174,7 +174,7 @@ fn nested_output_directories_are_replaced_through_their_own_records() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let kind = &cdg_io::layout::run::KIND;
-    let mut run = OutputDir::create(d, kind, "cdg run").unwrap();
+    let mut run = OutputDir::create(d, kind).unwrap();
     run.claim_dir("traces/a").unwrap();
     let mut nested = Outputs::new();
     nested.add("manifest.json", b"{}".to_vec());
@@ -189,7 +189,7 @@ fn nested_output_directories_are_replaced_through_their_own_records() {
         ["traces/a"]
     );
     // A run that does not claim it removes cdg's files there, but not the user's.
-    let mut run = OutputDir::create(d, kind, "cdg run").unwrap();
+    let mut run = OutputDir::create(d, kind).unwrap();
     run.commit(&top).unwrap();
     assert_eq!(listing(d), ["summary.csv", "traces/a/notes.txt"]);
 }

@@ -188,7 +188,7 @@ impl Observer for TrainOutputs<'_> {
         // Recorded in the run's directory before it is written, so a replacing run removes it.
         self.dir.claim_dir(TRACE_DIR)?;
         let dir = self.out.join(TRACE_DIR);
-        let mut trace_dir = OutputDir::create(&dir, &cdg_io::layout::trace::KIND, "cdg train")?;
+        let mut trace_dir = OutputDir::create(&dir, &cdg_io::layout::trace::KIND)?;
         commit_trace(&mut trace_dir, &trace, true)?;
         Ok(dir.display().to_string())
     }
