@@ -11,6 +11,7 @@ mod masks_synth;
 mod merge_shards;
 mod plot_heatmap;
 mod plot_svgs;
+mod robustness;
 mod sim_gated;
 mod sim_scalesim;
 mod sim_trace;
