@@ -16,6 +16,9 @@
 /// The record of an output directory: which command wrote it, whether it is complete, and
 /// every file (and nested output directory) cdg wrote there (docs/formats.md §5).
 pub const RECORD_FILE: &str = ".cdg-output.json";
+/// The record's next version, written and synced before it is renamed over [`RECORD_FILE`]
+/// (one writer holds the lock, so one name serves; the next writer removes a leftover).
+pub const RECORD_TEMP_FILE: &str = ".cdg-output.json.tmp";
 /// Where an output directory's new files are written before they are moved into place.
 pub const STAGING_DIR: &str = ".cdg-staging";
 

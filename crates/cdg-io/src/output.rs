@@ -46,9 +46,8 @@
 //! # }
 //! ```
 
-use crate::atomic::write_atomic;
 use crate::error::{IoError, Result};
-pub use crate::layout::{Kind, RECORD_FILE, STAGING_DIR};
+pub use crate::layout::{Kind, RECORD_FILE, RECORD_TEMP_FILE, STAGING_DIR};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -194,7 +193,7 @@ fn is_relative_name(name: &Path) -> bool {
         match c {
             Component::Normal(s) => {
                 let s = s.to_string_lossy();
-                if parts == 0 && (s == RECORD_FILE || s == STAGING_DIR) {
+                if parts == 0 && (s == RECORD_FILE || s == RECORD_TEMP_FILE || s == STAGING_DIR) {
                     return false;
                 }
                 parts += 1;
@@ -412,10 +411,7 @@ impl OutputDir {
 
     fn write_record(&mut self, record: &Record) -> Result<()> {
         self.written = true;
-        let mut bytes = serde_json::to_vec_pretty(record)
-            .map_err(|e| IoError::syntax(&self.path.join(RECORD_FILE), "JSON", e))?;
-        bytes.push(b'\n');
-        write_atomic(&self.path.join(RECORD_FILE), &bytes)
+        store_record(&self.path, record)
     }
 
     /// Checks the names of `outputs` and that each is cdg's to write; returns them.
@@ -555,8 +551,31 @@ impl OutputDir {
     }
 }
 
-/// Removes the staging directory of `dir`, if an interrupted writer left one.
+/// Writes `record` as the record of `dir`: synced to [`RECORD_TEMP_FILE`], renamed over
+/// [`RECORD_FILE`], the directory entry synced.
+fn store_record(dir: &Path, record: &Record) -> Result<()> {
+    let path = dir.join(RECORD_FILE);
+    let mut bytes =
+        serde_json::to_vec_pretty(record).map_err(|e| IoError::syntax(&path, "JSON", e))?;
+    bytes.push(b'\n');
+    let tmp = dir.join(RECORD_TEMP_FILE);
+    write_synced(&tmp, &bytes)?;
+    fs::rename(&tmp, &path).map_err(|e| IoError::io(&path, "cannot move into place", e))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Removes the staging directory and record temporary of `dir`, if an interrupted writer left
+/// them.
 fn remove_staging(dir: &Path) -> Result<()> {
+    let tmp = dir.join(RECORD_TEMP_FILE);
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(IoError::io(&tmp, "cannot remove", e)),
+    }
     let staging = dir.join(STAGING_DIR);
     match fs::remove_dir_all(&staging) {
         Ok(()) => Ok(()),
@@ -668,7 +687,10 @@ pub fn remove_output_dir(dir: &Path) -> Result<()> {
         }
     }
     remove_staging(dir)?;
-    if let Some(record) = read_record(dir)? {
+    if let Some(mut record) = read_record(dir)? {
+        // Readers refuse the directory from the first deletion on.
+        record.state = State::Writing;
+        store_record(dir, &record)?;
         for f in &record.files {
             remove_file(dir, f)?;
         }

@@ -3,6 +3,7 @@
 
 mod cdg_train_ssl;
 mod codesign;
+mod crash;
 mod golden_outputs;
 mod import_onnx;
 mod io_inspect;
