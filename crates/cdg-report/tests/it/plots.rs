@@ -123,3 +123,63 @@ fn gate_density_needs_a_gated_layer() {
     let e = gate_density(&net, &masks).unwrap_err();
     assert!(matches!(e, ReportError::NoGatedLayers), "{e:?}");
 }
+
+/// Issue #16, 1: `cdg plot` spun forever at 100 % CPU on a non-finite value. A NaN or an
+/// infinity is refused naming line and column; values whose axis range overflows are refused as
+/// undrawable; nothing loops (each call runs on a thread that must finish in seconds).
+#[test]
+fn non_finite_and_overflowing_values_are_refused_not_looped_on() {
+    let finishes = |csv: String, layers: bool| -> Result<String, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let t = Table::parse(csv.as_bytes(), std::path::Path::new("x.csv")).unwrap();
+            let r = if layers {
+                cdg_report::layer_breakdown(&t, 0)
+            } else {
+                cdg_report::energy_latency(&t).and_then(|_| cdg_report::reduction(&t))
+            };
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the plot finishes")
+    };
+    let head = "workload,gate_block,support,latency_us,energy_pj,flops_reduction,cycle_reduction\n";
+    for bad in ["inf", "-inf", "NaN"] {
+        let e = finishes(
+            format!("{head}n,none,dense,1.0,{bad},1.0,1.0\nn,none,dense,2.0,3.0,1.0,1.0\n"),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains(&format!("line 2: column `energy_pj` holds `{bad}`")),
+            "{e}"
+        );
+    }
+    let e = finishes(
+        format!("{head}n,none,dense,1.0,1.7e308,1.0,1.0\nn,none,dense,2.0,-1.7e308,1.0,1.0\n"),
+        false,
+    )
+    .unwrap_err();
+    assert!(e.contains("cannot draw the energy_pj axis"), "{e}");
+    let e = finishes(
+        format!("{head}n,none,dense,1e300,1.0,1.0,1.0\nn,none,dense,1.0000000000001e300,2.0,1.0,1.0\n"),
+        false,
+    )
+    .unwrap_err();
+    assert!(e.contains("differ too little"), "{e}");
+    // Per-layer plots: the stacked energies of a layer overflow.
+    let e = finishes(
+        "point,workload,layer,cycles,energy_mac_pj,energy_dram_pj\n\
+         0,n,conv1,10,1e308,1e308\n"
+            .to_owned(),
+        true,
+    )
+    .unwrap_err();
+    assert!(e.contains("cannot draw the energy (pJ) axis"), "{e}");
+    // Ordinary values still draw.
+    finishes(
+        format!("{head}n,none,dense,1.0,2.0,1.0,1.0\nn,none,compact,2.0,3.0,1.5,1.2\n"),
+        false,
+    )
+    .unwrap();
+}
