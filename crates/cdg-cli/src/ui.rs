@@ -20,7 +20,6 @@ impl Ui {
         }
     }
 
-
     /// A bar of `len` steps with an ETA; hidden when bars are off.
     pub fn bar(&self, len: u64, what: &str) -> ProgressBar {
         if !self.bars {

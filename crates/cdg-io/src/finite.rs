@@ -65,7 +65,7 @@ macro_rules! ignore {
     };
 }
 
-impl<'a> ser::Serializer for &'a mut Finder {
+impl ser::Serializer for &mut Finder {
     type Ok = ();
     type Error = Stop;
     type SerializeSeq = Self;
@@ -172,7 +172,7 @@ elements!(
     SerializeTupleVariant::serialize_field
 );
 
-impl<'a> ser::SerializeMap for &'a mut Finder {
+impl ser::SerializeMap for &mut Finder {
     type Ok = ();
     type Error = Stop;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Stop> {

@@ -88,7 +88,13 @@ pub mod sim {
     /// A `cdg sim` output directory's names.
     pub const KIND: super::Kind = super::Kind {
         name: "sim",
-        files: &[LAYERS_CSV, NETWORK_CSV, ARCH_TOML, COMPUTE_REPORT_CSV, LAYERS_SVG],
+        files: &[
+            LAYERS_CSV,
+            NETWORK_CSV,
+            ARCH_TOML,
+            COMPUTE_REPORT_CSV,
+            LAYERS_SVG,
+        ],
         patterns: &[],
     };
 }

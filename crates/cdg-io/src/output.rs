@@ -615,7 +615,8 @@ fn stage(dir: &Path, outputs: &Outputs) -> Result<()> {
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| IoError::io(parent, "cannot create directory", e))?;
+        fs::create_dir_all(parent)
+            .map_err(|e| IoError::io(parent, "cannot create directory", e))?;
     }
     let mut f = File::create(path).map_err(|e| IoError::io(path, "cannot create", e))?;
     f.write_all(bytes)
@@ -655,7 +656,13 @@ fn remove_file(dir: &Path, name: &str) -> Result<()> {
     match fs::remove_file(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(IoError::io(&path, "cannot remove the earlier run's file", e)),
+        Err(e) => {
+            return Err(IoError::io(
+                &path,
+                "cannot remove the earlier run's file",
+                e,
+            ));
+        }
     }
     let mut parent = path.parent();
     while let Some(p) = parent {

@@ -669,7 +669,9 @@ pub fn parse_topology(text: &str, origin: &str) -> Result<Topology> {
                 format!("{name}_{count}")
             };
             let shape = LayerShape::conv(unique, p).map_err(|e| match e {
-                CoreError::Layer { field, problem, .. } => err(topology_field(field, gemm), problem),
+                CoreError::Layer { field, problem, .. } => {
+                    err(topology_field(field, gemm), problem)
+                }
                 other => err("row", other.to_string()),
             })?;
             layers.push(Layer { shape, gate: None });
@@ -823,7 +825,10 @@ mod tests {
         );
         // A key SCALE-Sim does not know either, next to the real one: a warning.
         let c = parse_scalesim_cfg(
-            &V3.replace("UseRamulatorTrace: False", "UseRamulatorTrace: False\nColour: blue"),
+            &V3.replace(
+                "UseRamulatorTrace: False",
+                "UseRamulatorTrace: False\nColour: blue",
+            ),
             Path::new("s.cfg"),
         )
         .unwrap();
@@ -834,7 +839,12 @@ mod tests {
             c.warnings
         );
         // Known SCALE-Sim keys cdg does not use are no warning.
-        assert!(parse_scalesim_cfg(V3, Path::new("s.cfg")).unwrap().warnings.is_empty());
+        assert!(
+            parse_scalesim_cfg(V3, Path::new("s.cfg"))
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 

@@ -645,7 +645,10 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let ints = (1..=16).map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+        let ints = (1..=16)
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let grid = format!(
             "\"array.rows\" = [{ints}]\n\"array.cols\" = [{ints}]\n\"energy.mac\" = [{}]\n\
              \"energy.gate_op\" = [{}]\n\"energy.gated_mac\" = [{}]\n\

@@ -176,7 +176,10 @@ fn trace_files(dir: &Path, trace: &Trace, compressed: bool) -> Result<Outputs> {
     if let Some(masks) = &trace.masks
         && trace.network.gated().next().is_some()
     {
-        files.add(MASKS_FILE, npz_bytes(&dir.join(MASKS_FILE), masks, compressed)?);
+        files.add(
+            MASKS_FILE,
+            npz_bytes(&dir.join(MASKS_FILE), masks, compressed)?,
+        );
     }
     let empty = Value::Object(Map::new());
     let provenance = if trace.provenance.is_null() {
@@ -714,7 +717,9 @@ fn read_mask_array(
         v => return Err(format!("array has unsupported npy format version {v}")),
     };
     if len > MAX_NPY_HEADER {
-        return Err(format!("array's npy header is {len} bytes long; expected at most {MAX_NPY_HEADER}"));
+        return Err(format!(
+            "array's npy header is {len} bytes long; expected at most {MAX_NPY_HEADER}"
+        ));
     }
     let header_end = start + len as usize;
     if head.len() < header_end {
@@ -758,8 +763,7 @@ fn read_mask_array(
             ));
         }
     }
-    let mut masks =
-        LayerMasks::zeros(&layer.shape, spec, samples).map_err(|e| e.to_string())?;
+    let mut masks = LayerMasks::zeros(&layer.shape, spec, samples).map_err(|e| e.to_string())?;
     // The index of the next element in memory order: C order varies the last index fastest,
     // Fortran order the first.
     let mut idx = [0u64; 4];
@@ -812,7 +816,11 @@ fn read_mask_array(
     if extra > 0 {
         return Err(format!(
             "array has {}{extra} bytes after its {expected_len} data bytes",
-            if extra == MAX_COUNTED { "at least " } else { "" }
+            if extra == MAX_COUNTED {
+                "at least "
+            } else {
+                ""
+            }
         ));
     }
     Ok(masks)
@@ -888,7 +896,8 @@ impl NpyHeader {
             .map(|s| s.trim_end_matches('L').parse::<u64>())
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|_| format!("array's npy header has a bad shape ({shape_text})"))?;
-        let fortran_order = dict_value(text, "fortran_order").is_some_and(|v| v.starts_with("True"));
+        let fortran_order =
+            dict_value(text, "fortran_order").is_some_and(|v| v.starts_with("True"));
         Ok(Self {
             descr,
             shape,

@@ -4,9 +4,9 @@ use crate::error::{Result, SweepError};
 use crate::grid::{Grid, Point};
 use crate::workload::Workload;
 use cdg_core::ArchConfig;
+use cdg_io::layout::sweep::{LAYERS_CSV, SWEEP_CSV};
 use cdg_sim::{LayerRow, NetworkRow};
 use rayon::prelude::*;
-use cdg_io::layout::sweep::{LAYERS_CSV, SWEEP_CSV};
 use serde::Serialize;
 use std::path::Path;
 

@@ -124,7 +124,11 @@ impl SweepPlan {
         if points > ESTIMATE_FROM {
             let estimate = estimate(&spec, &base, shard, &workloads, options)?;
             cdg_io::limits::check_memory(
-                format!("the results of {} points × {} workloads", points, workloads.len()),
+                format!(
+                    "the results of {} points × {} workloads",
+                    points,
+                    workloads.len()
+                ),
                 estimate.memory_bytes,
             )?;
             if points > LARGE_GRID && !large {

@@ -319,15 +319,15 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     let mut out = OutputDir::create(&args.out, &cdg_io::layout::trace::KIND)?;
     let masks = cdg_sim::synth::synth_masks(&plan.network, args.density, args.samples, args.seed)
         .map_err(|e| {
-            let option = match &e {
-                SynthError::Density(_) => format!("--density {}", args.density),
-                SynthError::NoSamples | SynthError::Core(_) => {
-                    format!("--samples {}", args.samples)
-                }
-                _ => "the gated layers".to_owned(),
-            };
-            anyhow::Error::new(e).context(option)
-        })?;
+        let option = match &e {
+            SynthError::Density(_) => format!("--density {}", args.density),
+            SynthError::NoSamples | SynthError::Core(_) => {
+                format!("--samples {}", args.samples)
+            }
+            _ => "the gated layers".to_owned(),
+        };
+        anyhow::Error::new(e).context(option)
+    })?;
     let block = plan.block.map(|b| b.as_array());
     let mut provenance = json!({
             "generator": "cdg masks synth",

@@ -165,8 +165,7 @@ fn synthetic_traces(args: &RunArgs, out_dir: &mut OutputDir) -> anyhow::Result<V
         let rel = format!("{TRACES_DIR}/{name}");
         out_dir.claim_dir(&rel)?;
         let dir = args.out.join(TRACES_DIR).join(&name);
-        let mut trace_dir =
-            OutputDir::create(&dir, &cdg_io::layout::trace::KIND)?;
+        let mut trace_dir = OutputDir::create(&dir, &cdg_io::layout::trace::KIND)?;
         cdg_io::trace::commit_trace(&mut trace_dir, &trace, true)?;
         out.push(Workload::new(
             name,

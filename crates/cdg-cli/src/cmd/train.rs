@@ -24,6 +24,7 @@ mod ssl;
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::layout::train::CHECKPOINT_FILE;
+use cdg_io::output::OutputDir;
 use cdg_train::TrainError;
 use cdg_train::checkpoint::Checkpoint;
 use cdg_train::data::{DataSource, DataSplit};
@@ -35,7 +36,6 @@ use cdg_train::session::{
 };
 use cdg_train::ssl::{Gating, Objective, ThresholdKind};
 use cdg_train::train::SupervisedConfig;
-use cdg_io::output::OutputDir;
 use observer::{Mode, TrainOutputs};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -638,7 +638,11 @@ impl TrainPlan {
             );
         }
         let model = self.model_config(train.channels(), Some(train.classes));
-        let views = if self.objective == Objective::Supervised { 1 } else { 2 };
+        let views = if self.objective == Objective::Supervised {
+            1
+        } else {
+            2
+        };
         let (params, activations) =
             memory_estimate(&model, train.height(), train.width(), self.batch * views);
         let head = if self.objective == Objective::Supervised {

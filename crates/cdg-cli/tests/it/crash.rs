@@ -90,7 +90,11 @@ fn kill_after(args: &[String], delay: Duration) {
 fn time(args: &[String]) -> Duration {
     let started = Instant::now();
     let out = cdg().args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     started.elapsed()
 }
 
@@ -174,7 +178,13 @@ fn killed_sim_and_sweep_leave_the_previous_output_or_a_refused_one() {
     for i in 0..14 {
         copy_dir(&prev, &out);
         kill_after(&sim("compact", &out), delays.next(full.mul_f64(1.2)));
-        let o = check_replacement(&out, &before, &after, &[&["plot"]], &format!("sim kill {i}"));
+        let o = check_replacement(
+            &out,
+            &before,
+            &after,
+            &[&["plot"]],
+            &format!("sim kill {i}"),
+        );
         *outcomes.entry(o).or_default() += 1;
         if started.elapsed() > Duration::from_secs(20) {
             break;
@@ -189,7 +199,10 @@ fn killed_sim_and_sweep_leave_the_previous_output_or_a_refused_one() {
     // points, so its commit moves 150 configs into place and deletes the old run's files.
     let spec_a = t.join("spec-a.toml");
     fs::rename(
-        write_spec(t, "\"array.rows\" = [8, 16]\n\"array.dataflow\" = [\"os\", \"ws\"]\n"),
+        write_spec(
+            t,
+            "\"array.rows\" = [8, 16]\n\"array.dataflow\" = [\"os\", \"ws\"]\n",
+        ),
         &spec_a,
     )
     .unwrap();
@@ -212,7 +225,10 @@ fn killed_sim_and_sweep_leave_the_previous_output_or_a_refused_one() {
     time(&sweep(&spec_a, &prev, true));
     let full = time(&sweep(&spec_b, &next, false));
     let (before, after) = (snapshot(&prev), snapshot(&next));
-    assert_eq!(after.keys().filter(|k| k.starts_with("configs/")).count(), 150);
+    assert_eq!(
+        after.keys().filter(|k| k.starts_with("configs/")).count(),
+        150
+    );
     let merged = t.join("merged");
     let mut delays = Delays(0x5eed_0002);
     let started = Instant::now();
@@ -303,10 +319,10 @@ fn killed_training_leaves_whole_files_and_resumes() {
             assert!(text.starts_with("epoch,"), "{what}: {text}");
         }
         // The trace is complete or refused, never half-written or from the replaced run.
-        if trace.exists() {
-            if let Err(e) = cdg_io::read_trace(&trace) {
-                assert!(e.to_string().contains("incomplete"), "{what}: {e}");
-            }
+        if trace.join("manifest.json").exists()
+            && let Err(e) = cdg_io::read_trace(&trace)
+        {
+            assert!(e.to_string().contains("incomplete"), "{what}: {e}");
         }
         // A run whose record says complete has its final summary.
         if let Some(record) = read_record(&out).unwrap()

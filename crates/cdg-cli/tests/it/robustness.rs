@@ -34,7 +34,12 @@ fn run_bounded(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (bool, S
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             return (status.success(), err);
         }
         if started.elapsed() > limit {
@@ -140,7 +145,10 @@ fn output_directories_hold_one_run_and_only_cdgs_files() {
     ok(&["sweep", s(&spec2), "--out", s(&out), "--quiet"]);
     assert!(!out.join(sweep::LAYERS_CSV).exists());
     let configs = fs::read_dir(out.join(sweep::CONFIGS_DIR)).unwrap().count();
-    assert_eq!(configs, 1, "the first run's 18 configs are replaced by the second's one");
+    assert_eq!(
+        configs, 1,
+        "the first run's 18 configs are replaced by the second's one"
+    );
     assert_eq!(fs::read_to_string(out.join("notes.md")).unwrap(), "mine");
     check_complete(&out).unwrap();
 
@@ -225,13 +233,19 @@ fn training_runs_are_not_overwritten_and_options_fail_before_work() {
             && err.contains("pass --resume to continue it or --force to replace it"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(20), "refused before any work");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "refused before any work"
+    );
     // --force with another granularity that writes no trace (dense): the old trace goes.
     let mut dense: Vec<&str> = with(&["--force"]);
     let g = dense.iter().position(|a| *a == "dual").unwrap();
     dense[g] = "none";
     ok(&dense);
-    assert!(!out.join("trace").exists(), "the replaced run's trace is gone");
+    assert!(
+        !out.join("trace").exists(),
+        "the replaced run's trace is gone"
+    );
     check_complete(&out).unwrap();
 
     // --probe-epochs 0 used to fail only after all training, with an internal message.
@@ -331,8 +345,10 @@ fn sizes_that_cannot_fit_are_refused_before_allocating() {
     );
     assert!(!okay);
     assert!(
-        err.contains("masks.npz: the decompressed gate masks of 64 samples over 1 gated layers \
-                      would need 512.00 MiB of memory, more than the limit of 64.00 MiB"),
+        err.contains(
+            "masks.npz: the decompressed gate masks of 64 samples over 1 gated layers \
+                      would need 512.00 MiB of memory, more than the limit of 64.00 MiB"
+        ),
         "{err}"
     );
     let (okay, err) = run_bounded(&["inspect", s(&bomb)], &[], Duration::from_secs(120));
@@ -343,7 +359,10 @@ fn sizes_that_cannot_fit_are_refused_before_allocating() {
         &[("CDG_MAX_MEMORY", "64G")],
         Duration::from_secs(30),
     );
-    assert!(!okay && err.contains("more than the limit of 32.00 MiB"), "{err}");
+    assert!(
+        !okay && err.contains("more than the limit of 32.00 MiB"),
+        "{err}"
+    );
     let (okay, err) = run_bounded(
         &["inspect", s(&bomb)],
         &[("CDG_MAX_MEMORY", "lots")],
@@ -441,7 +460,15 @@ fn huge_grids_need_yes_and_shards_do_not_enumerate_the_grid() {
     let shard = format!("7/{}", 1u64 << 30);
     let started = Instant::now();
     let (okay, err) = run_bounded(
-        &["sweep", s(&spec), "--out", s(&out), "--shard", &shard, "--quiet"],
+        &[
+            "sweep",
+            s(&spec),
+            "--out",
+            s(&out),
+            "--shard",
+            &shard,
+            "--quiet",
+        ],
         &[],
         Duration::from_secs(60),
     );
@@ -515,7 +542,10 @@ fn messages_name_what_is_wrong() {
     );
     fs::write(
         &cfg,
-        cfg_text.replace("InterfaceBandwith: USER", "InterfaceBandwidth: USER\nColour: blue"),
+        cfg_text.replace(
+            "InterfaceBandwith: USER",
+            "InterfaceBandwidth: USER\nColour: blue",
+        ),
     )
     .unwrap();
     let run = sim_cfg("c2");
@@ -558,12 +588,31 @@ fn merge_messages_say_what_differs_and_what_is_missing() {
     )
     .unwrap();
     let a = d.join("a");
-    ok(&["sweep", s(&spec), "--shard", "1/2", "--out", s(&a), "--quiet"]);
+    ok(&[
+        "sweep",
+        s(&spec),
+        "--shard",
+        "1/2",
+        "--out",
+        s(&a),
+        "--quiet",
+    ]);
     let err = fails(&["merge", s(&a), "--out", s(&d.join("m"))]);
-    assert!(err.contains("incomplete sweep: shard 2/2 is missing"), "{err}");
+    assert!(
+        err.contains("incomplete sweep: shard 2/2 is missing"),
+        "{err}"
+    );
     fs::write(d.join("net.csv"), TOPOLOGY.replace("16, 1,", "8, 1,")).unwrap();
     let b = d.join("b");
-    ok(&["sweep", s(&spec), "--shard", "2/2", "--out", s(&b), "--quiet"]);
+    ok(&[
+        "sweep",
+        s(&spec),
+        "--shard",
+        "2/2",
+        "--out",
+        s(&b),
+        "--quiet",
+    ]);
     let err = fails(&["merge", s(&a), s(&b), "--out", s(&d.join("m"))]);
     assert!(
         err.contains("spec.toml is the same, so the base config or a workload file"),

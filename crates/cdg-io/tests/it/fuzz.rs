@@ -128,7 +128,12 @@ fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
 /// Runs `parse` on the corpus of `name` (checking each regression file's error with `check`),
 /// then on mutants for [`BUDGET`]. A panic fails the test, naming the input saved for the
 /// corpus.
-fn fuzz(name: &str, seed: u64, parse: impl Fn(&[u8]) -> Result<(), String>, check: &[(&str, &str)]) {
+fn fuzz(
+    name: &str,
+    seed: u64,
+    parse: impl Fn(&[u8]) -> Result<(), String>,
+    check: &[(&str, &str)],
+) {
     let files = corpus(name);
     for (file, bytes) in &files {
         let result = catch_unwind(AssertUnwindSafe(|| parse(bytes)));
@@ -137,7 +142,11 @@ fn fuzz(name: &str, seed: u64, parse: impl Fn(&[u8]) -> Result<(), String>, chec
             if file == regression {
                 let err = result.as_ref().expect_err(file);
                 assert!(err.contains(expect), "{name}/{file}: {err}");
-                assert!(err.len() < 2000, "{name}/{file}: a {}-byte message", err.len());
+                assert!(
+                    err.len() < 2000,
+                    "{name}/{file}: a {}-byte message",
+                    err.len()
+                );
             }
         }
     }
@@ -192,7 +201,10 @@ fn fuzz_sweep_spec() {
                 .map(drop)
                 .map_err(|e| e.to_string())
         },
-        &[("regression-issue16-long-line.toml", "not valid TOML: line 2")],
+        &[(
+            "regression-issue16-long-line.toml",
+            "not valid TOML: line 2",
+        )],
     );
 }
 

@@ -4,8 +4,7 @@
 
 use cdg_io::layout::sweep::{config_name, layers_point_svg};
 use cdg_io::output::{
-    OutputDir, Outputs, RECORD_FILE, STAGING_DIR, State, check_complete, read_record,
-    write_outputs,
+    OutputDir, Outputs, RECORD_FILE, STAGING_DIR, State, check_complete, read_record, write_outputs,
 };
 use std::fs;
 use std::path::Path;
@@ -80,7 +79,12 @@ fn a_commit_removes_the_earlier_runs_files_and_only_those() {
 
     assert_eq!(
         listing(d),
-        ["configs/notes.toml", "configs/point-0001.toml", "keep.txt", "sweep.csv"]
+        [
+            "configs/notes.toml",
+            "configs/point-0001.toml",
+            "keep.txt",
+            "sweep.csv"
+        ]
     );
     assert_eq!(fs::read(d.join("configs/point-0001.toml")).unwrap(), b"new");
     assert_eq!(fs::read(d.join("keep.txt")).unwrap(), b"mine");
@@ -103,7 +107,10 @@ fn files_cdg_did_not_write_are_never_overwritten_or_left_beside() {
     let mut out = Outputs::new();
     out.add("sweep.csv", b"new".to_vec());
     let e = write_outputs(d, &out).unwrap_err().to_string();
-    assert!(e.contains("sweep.csv: exists, but the output directory"), "{e}");
+    assert!(
+        e.contains("sweep.csv: exists, but the output directory"),
+        "{e}"
+    );
     assert_eq!(fs::read(d.join("sweep.csv")).unwrap(), b"mine");
     // A kind's names are refused even when this run would not write them: they would be
     // left beside the new files as if they belonged to them.
@@ -121,10 +128,11 @@ fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let kind = &cdg_io::layout::sim::KIND;
     let first = OutputDir::create(dir.path(), kind).unwrap();
-    let e = OutputDir::create(dir.path(), kind)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("another cdg process is writing this output directory"), "{e}");
+    let e = OutputDir::create(dir.path(), kind).unwrap_err().to_string();
+    assert!(
+        e.contains("another cdg process is writing this output directory"),
+        "{e}"
+    );
     drop(first);
     OutputDir::create(dir.path(), kind).unwrap();
 }
@@ -145,7 +153,10 @@ fn an_interrupted_commit_is_refused_by_readers_and_cleaned_by_the_next_writer() 
     fs::create_dir_all(d.join(STAGING_DIR)).unwrap();
     fs::write(d.join(STAGING_DIR).join("c.csv"), "half").unwrap();
     let e = check_complete(d).unwrap_err().to_string();
-    assert!(e.contains("incomplete cdg output: the cdg run writing it did not finish"), "{e}");
+    assert!(
+        e.contains("incomplete cdg output: the cdg run writing it did not finish"),
+        "{e}"
+    );
     let mut again = Outputs::new();
     again.add("c.csv", b"3".to_vec());
     write_outputs(d, &again).unwrap();
@@ -185,7 +196,12 @@ fn nested_output_directories_are_replaced_through_their_own_records() {
     run.commit(&top).unwrap();
     drop(run);
     assert_eq!(
-        read_record(d).unwrap().unwrap().dirs.into_iter().collect::<Vec<_>>(),
+        read_record(d)
+            .unwrap()
+            .unwrap()
+            .dirs
+            .into_iter()
+            .collect::<Vec<_>>(),
         ["traces/a"]
     );
     // A run that does not claim it removes cdg's files there, but not the user's.

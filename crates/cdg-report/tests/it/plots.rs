@@ -162,7 +162,9 @@ fn non_finite_and_overflowing_values_are_refused_not_looped_on() {
     .unwrap_err();
     assert!(e.contains("cannot draw the energy_pj axis"), "{e}");
     let e = finishes(
-        format!("{head}n,none,dense,1e300,1.0,1.0,1.0\nn,none,dense,1.0000000000001e300,2.0,1.0,1.0\n"),
+        format!(
+            "{head}n,none,dense,1e300,1.0,1.0,1.0\nn,none,dense,1.0000000000001e300,2.0,1.0,1.0\n"
+        ),
         false,
     )
     .unwrap_err();

@@ -9,10 +9,10 @@
 
 use super::observer::{Mode, TrainOutputs};
 use super::{ModelKind, TrainPlan, load_data, read_resume};
-use cdg_io::output::OutputDir;
 use crate::ui::Ui;
 use anyhow::Context;
 use cdg_io::layout::train::{CHECKPOINT_FILE, SUMMARY_JSON};
+use cdg_io::output::OutputDir;
 use cdg_train::models::ResNetConfig;
 use cdg_train::session::{SslOutcome, SslSession, SslSessionConfig};
 use cdg_train::ssl::SslConfig;
