@@ -36,7 +36,21 @@ fn render<T: Serialize>(path: &Path, rows: &[T]) -> Result<String> {
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
     for (i, row) in rows.iter().enumerate() {
-        check_finite(path, row, &format!(" of row {}", i + 1))?;
+        if crate::finite::first_non_finite(row).is_some() {
+            // Name the row by its layer (or sample) too, when it has one.
+            let value = serde_json::to_value(row).unwrap_or_default();
+            let name = ["layer", "name", "sample"].iter().find_map(|k| {
+                value
+                    .get(*k)
+                    .filter(|v| !v.is_null())
+                    .map(|v| (k, v.to_string()))
+            });
+            let label = match name {
+                Some((k, v)) => format!(" of row {} ({k} {})", i + 1, v.trim_matches('"')),
+                None => format!(" of row {}", i + 1),
+            };
+            check_finite(path, row, &label)?;
+        }
         w.serialize(row).map_err(csv_err)?;
     }
     let bytes = w
@@ -121,7 +135,10 @@ mod tests {
         let p = dir.path().join("layers.csv");
         let e = write_csv(&p, &rows).unwrap_err().to_string();
         assert!(
-            e.ends_with("layers.csv: column `utilization` of row 2 is inf; a report holds only finite numbers"),
+            e.ends_with(
+                "layers.csv: column `utilization` of row 2 (layer conv2) is inf; a report holds \
+                 only finite numbers"
+            ),
             "{e}"
         );
         assert!(!p.exists(), "nothing is written");

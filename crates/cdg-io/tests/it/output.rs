@@ -108,7 +108,7 @@ fn files_cdg_did_not_write_are_never_overwritten_or_left_beside() {
     out.add("sweep.csv", b"new".to_vec());
     let e = write_outputs(d, &out).unwrap_err().to_string();
     assert!(
-        e.contains("sweep.csv: exists, but the output directory"),
+        e.contains("sweep.csv: exists, but") && e.contains("has no record that cdg wrote it"),
         "{e}"
     );
     assert_eq!(fs::read(d.join("sweep.csv")).unwrap(), b"mine");
@@ -170,7 +170,7 @@ fn a_damaged_or_hostile_record_is_an_error_not_a_licence_to_delete() {
     let d = dir.path().join("out");
     fs::create_dir_all(&d).unwrap();
     fs::write(dir.path().join("precious.txt"), "mine").unwrap();
-    let hostile = r#"{"format":"cdg-output","version":1,"command":"x","state":"complete","files":["../precious.txt"]}"#;
+    let hostile = r#"{"format":"cdg-output","version":1,"kind":"x","state":"complete","files":["../precious.txt"]}"#;
     fs::write(d.join(RECORD_FILE), hostile).unwrap();
     let e = write_outputs(&d, &Outputs::new()).unwrap_err().to_string();
     assert!(e.contains("not a path inside the directory"), "{e}");
