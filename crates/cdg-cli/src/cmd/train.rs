@@ -660,15 +660,15 @@ impl TrainPlan {
             .saturating_add(activations);
         cdg_io::limits::check_memory(
             format!(
-                "training ({} {}, {} {} × {views} views of {}×{}×{} images; estimated)",
-                n_model(self.model),
-                if self.model == ModelKind::Resnet18 {
-                    format!("at {} {}", self.name("width"), self.width)
-                } else {
-                    String::new()
+                "training ({}, {} {}, {views} view{} of {}×{}×{} images; estimated)",
+                match self.model {
+                    ModelKind::Tiny => "the tiny ResNet".to_owned(),
+                    ModelKind::Resnet18 =>
+                        format!("ResNet-18 at {} {}", self.name("width"), self.width),
                 },
                 self.name("batch"),
                 self.batch,
+                if views == 1 { "" } else { "s" },
                 train.channels(),
                 train.height(),
                 train.width()
@@ -708,23 +708,17 @@ impl TrainPlan {
     }
 }
 
-fn n_model(m: ModelKind) -> &'static str {
-    match m {
-        ModelKind::Tiny => "the tiny ResNet",
-        ModelKind::Resnet18 => "ResNet-18",
-    }
-}
-
-/// A rough size of a ResNet's parameters (count) and of the activations kept for backward
-/// for `images` images of `h`×`w` (bytes): each 3×3 convolution keeps its input, its im2col
-/// patches, its output and BatchNorm/ReLU buffers. Meant to refuse absurd runs before they
-/// allocate, not to predict the peak.
+/// A rough size of a ResNet's parameters (count) and of its training memory for `images`
+/// images of `h`×`w` (bytes): every convolution keeps its input and its output with the
+/// BatchNorm and ReLU buffers for backward, and the largest im2col patch matrix exists once at
+/// a time. Meant to refuse absurd runs before they allocate, not to predict the peak.
 fn memory_estimate(model: &ResNetConfig, h: usize, w: usize, images: usize) -> (u64, u64) {
-    let (mut params, mut floats) = (0u64, 0u64);
+    let (mut params, mut kept, mut patches) = (0u64, 0u64, 0u64);
     let (mut c_in, mut hw) = (model.in_channels as u64, (h * w) as u64);
     let mut conv = |c_in: u64, c_out: u64, hw: u64| {
         params = params.saturating_add(9 * c_in * c_out);
-        floats = floats.saturating_add(hw * (9 * c_in + 4 * c_out));
+        kept = kept.saturating_add(hw * (c_in + 3 * c_out));
+        patches = patches.max(hw * 9 * c_in);
     };
     conv(c_in, model.stem_channels as u64, hw);
     c_in = model.stem_channels as u64;
@@ -737,7 +731,10 @@ fn memory_estimate(model: &ResNetConfig, h: usize, w: usize, images: usize) -> (
             c_in = c;
         }
     }
-    let bytes = floats.saturating_mul(4).saturating_mul(images as u64);
+    let bytes = kept
+        .saturating_add(patches)
+        .saturating_mul(4)
+        .saturating_mul(images as u64);
     (params, bytes)
 }
 

@@ -280,6 +280,26 @@ fn training_runs_are_not_overwritten_and_options_fail_before_work() {
     // The same value as a flag is named as the flag.
     let err = fails(&["train", "--model", "tiny", "--lr=-1", "--out", s(&fresh)]);
     assert!(err.contains("--lr: expected a positive number"), "{err}");
+    // A batch that cannot fit is refused with its estimated size before the first step.
+    let started = Instant::now();
+    let err = fails(&[
+        "train",
+        "--model",
+        "tiny",
+        "--batch",
+        "100000000",
+        "--out",
+        s(&fresh),
+    ]);
+    assert!(
+        err.contains("training (the tiny ResNet, --batch 100000000, 1 view of ")
+            && err.contains("images; estimated) would need"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let err = fails(&["train", "--width", "100", "--out", s(&fresh)]);
+    assert!(err.contains("--width: expected at most 64"), "{err}");
+    assert!(!fresh.exists());
 }
 
 /// Issue #16, 5: sizes that cannot fit are refused with the size they need, before anything is
