@@ -1,14 +1,13 @@
-//! Mapping a GEMM onto the PE array, per dataflow (DESIGN §4, SCALE-Sim v3.0.0).
+//! Mapping a GEMM onto the PE array (docs/model.md §2; SCALE-Sim v3.0.0): the dataflow's
+//! [`Axes`] put Sr on the array rows, Sc on the columns and stream T, giving F_r = ⌈Sr/R⌉ row
+//! folds and F_c = ⌈Sc/C⌉ column folds.
 //!
-//! | dataflow | rows Sr | cols Sc | streamed T | cycles per fold |
-//! |---|---|---|---|---|
-//! | os | M | N | K | T + R + C − 2 |
-//! | ws | K | N | M | 2R + C + T − 2 |
-//! | is | K | M | N | 2R + C + T − 2 |
-//!
-//! Folds run one after another, column fold outer, row fold inner. [`Mapping::folds`] lists
-//! them with the M, K and N ranges each covers, so skip policies can decide per fold what runs.
+//! Folds run one after another, column fold outer, row fold inner. [`Mapping::folds_iter`]
+//! lists them with the M, K and N ranges each covers, so skip policies can decide per fold what
+//! runs; [`Mapping::tile_slot`] and [`Mapping::group_first`] / [`Mapping::group_last`] apply the
+//! dataflow's tile reuse and output accumulation to a fold.
 
+use crate::dataflow::{self, Axes, Axis, DataflowModel, Input, OutputGroups, TileKey};
 use cdg_core::{Cycles, Dataflow, GemmDims};
 
 /// A half-open index range `[start, end)` of one GEMM dimension.
@@ -73,6 +72,8 @@ impl Fold {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mapping {
     pub dataflow: Dataflow,
+    /// The dataflow's axes (rows, columns, stream).
+    pub axes: Axes,
     /// Array rows R.
     pub rows: u64,
     /// Array columns C.
@@ -88,19 +89,22 @@ pub struct Mapping {
     pub row_folds: u64,
     /// F_c = ⌈Sc/C⌉.
     pub col_folds: u64,
+    ifmap_tile: TileKey,
+    filter_tile: TileKey,
+    groups: OutputGroups,
 }
 
 impl Mapping {
     /// Maps `gemm` onto a `rows × cols` array. All sizes must be at least 1.
     pub fn new(dataflow: Dataflow, rows: u64, cols: u64, gemm: GemmDims) -> Self {
         debug_assert!(rows > 0 && cols > 0 && gemm.m > 0 && gemm.k > 0 && gemm.n > 0);
-        let (sr, sc, t) = match dataflow {
-            Dataflow::OutputStationary => (gemm.m, gemm.n, gemm.k),
-            Dataflow::WeightStationary => (gemm.k, gemm.n, gemm.m),
-            Dataflow::InputStationary => (gemm.k, gemm.m, gemm.n),
-        };
+        let unit = dataflow::model(dataflow);
+        let axes = unit.axes();
+        let extent = |a: Axis| Axes::extent(a, gemm.m, gemm.k, gemm.n);
+        let (sr, sc, t) = (extent(axes.rows), extent(axes.cols), extent(axes.stream));
         Self {
             dataflow,
+            axes,
             rows,
             cols,
             gemm,
@@ -109,7 +113,15 @@ impl Mapping {
             t,
             row_folds: sr.div_ceil(rows),
             col_folds: sc.div_ceil(cols),
+            ifmap_tile: unit.ifmap_tile(),
+            filter_tile: unit.filter_tile(),
+            groups: unit.output_groups(),
         }
+    }
+
+    /// The dataflow's unit.
+    pub fn unit(&self) -> &'static dyn DataflowModel {
+        dataflow::model(self.dataflow)
     }
 
     /// F_r · F_c.
@@ -117,14 +129,9 @@ impl Mapping {
         self.row_folds * self.col_folds
     }
 
-    /// Cycles of one fold that streams `t` steps: T + R + C − 2 for OS, 2R + C + T − 2 for WS
-    /// and IS (the extra R loads the stationary operand).
+    /// Cycles of one fold that streams `t` steps ([`DataflowModel::fold_cycles`]).
     pub fn fold_cycles_for(&self, t: u64) -> Cycles {
-        let (r, c) = (self.rows, self.cols);
-        Cycles(match self.dataflow {
-            Dataflow::OutputStationary => t + r + c - 2,
-            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c + t - 2,
-        })
+        Cycles(self.unit().fold_cycles(self.rows, self.cols, t))
     }
 
     /// Cycles of one full fold of this mapping.
@@ -132,14 +139,10 @@ impl Mapping {
         self.fold_cycles_for(self.t)
     }
 
-    /// Cycles a fold after the first saves with `array.overlap_folds`: its R + C − 2 skew
-    /// cycles, and for WS/IS also the R preload cycles.
+    /// Cycles a fold after the first saves with `array.overlap_folds`
+    /// ([`DataflowModel::overlap_saving`]).
     pub fn overlap_saving(&self) -> Cycles {
-        let (r, c) = (self.rows, self.cols);
-        Cycles(match self.dataflow {
-            Dataflow::OutputStationary => r + c - 2,
-            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c - 2,
-        })
+        Cycles(self.unit().overlap_saving(self.rows, self.cols))
     }
 
     /// Cycles of fold number `position` (0-based, in execution order among the folds that
@@ -175,12 +178,17 @@ impl Mapping {
     pub fn fold_at(&self, i: u64, j: u64) -> Fold {
         let rows = Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr));
         let cols = Span::new(j * self.cols, ((j + 1) * self.cols).min(self.sc));
-        let g = self.gemm;
-        let (m, k, n) = match self.dataflow {
-            Dataflow::OutputStationary => (rows, Span::all(g.k), cols),
-            Dataflow::WeightStationary => (Span::all(g.m), rows, cols),
-            Dataflow::InputStationary => (cols, rows, Span::all(g.n)),
+        let stream = Span::all(self.t);
+        let span = |axis: Axis| {
+            if axis == self.axes.rows {
+                rows
+            } else if axis == self.axes.cols {
+                cols
+            } else {
+                stream
+            }
         };
+        let (m, k, n) = (span(Axis::M), span(Axis::K), span(Axis::N));
         Fold {
             index: j * self.row_folds + i,
             row_fold: i,
@@ -199,6 +207,59 @@ impl Mapping {
             map: self,
             i: 0,
             j: 0,
+        }
+    }
+
+    /// The dataflow's tile key of `input`.
+    pub fn tile_key(&self, input: Input) -> TileKey {
+        match input {
+            Input::Ifmap => self.ifmap_tile,
+            Input::Filter => self.filter_tile,
+        }
+    }
+
+    /// Which tile of `input` fold `f` reads, in `0..tile_slots(input)`: folds with equal slots
+    /// read equal data (the dataflow's [`TileKey`]).
+    pub fn tile_slot(&self, input: Input, f: &Fold) -> u64 {
+        match self.tile_key(input) {
+            TileKey::RowFold => f.row_fold,
+            TileKey::ColFold => f.col_fold,
+            TileKey::Fold => f.index,
+        }
+    }
+
+    /// How many distinct tiles of `input` the folds read.
+    pub fn tile_slots(&self, input: Input) -> u64 {
+        match self.tile_key(input) {
+            TileKey::RowFold => self.row_folds,
+            TileKey::ColFold => self.col_folds,
+            TileKey::Fold => self.folds(),
+        }
+    }
+
+    /// The GEMM elements of `input` that fold `f` reads: M×K of the ifmap, K×N of the filter.
+    pub fn tile_elems(&self, input: Input, f: &Fold) -> u64 {
+        match input {
+            Input::Ifmap => f.m.len() * f.k.len(),
+            Input::Filter => f.k.len() * f.n.len(),
+        }
+    }
+
+    /// Whether fold `f` is the first of its output accumulation group (no partial sums of this
+    /// pass to add onto).
+    pub fn group_first(&self, f: &Fold) -> bool {
+        match self.groups {
+            OutputGroups::PerFold => true,
+            OutputGroups::PerColumnFold => f.row_fold == 0,
+        }
+    }
+
+    /// Whether fold `f` is the last of its output accumulation group (its outputs are complete
+    /// for this pass).
+    pub fn group_last(&self, f: &Fold) -> bool {
+        match self.groups {
+            OutputGroups::PerFold => true,
+            OutputGroups::PerColumnFold => f.row_fold + 1 == self.row_folds,
         }
     }
 
