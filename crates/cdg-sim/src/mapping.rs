@@ -92,6 +92,20 @@ pub struct Mapping {
     ifmap_tile: TileKey,
     filter_tile: TileKey,
     groups: OutputGroups,
+    /// Cycles of a full fold (streaming `t` steps), and the overlap saving: the dataflow's,
+    /// kept here because every fold of the memory model asks.
+    full_fold_cycles: u64,
+    saving: u64,
+    /// Where M, K and N lie on the array.
+    places: [Place; 3],
+}
+
+/// Where a GEMM axis lies on the array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Rows,
+    Cols,
+    Stream,
 }
 
 impl Mapping {
@@ -116,6 +130,17 @@ impl Mapping {
             ifmap_tile: unit.ifmap_tile(),
             filter_tile: unit.filter_tile(),
             groups: unit.output_groups(),
+            full_fold_cycles: unit.fold_cycles(rows, cols, t),
+            saving: unit.overlap_saving(rows, cols),
+            places: [Axis::M, Axis::K, Axis::N].map(|a| {
+                if a == axes.rows {
+                    Place::Rows
+                } else if a == axes.cols {
+                    Place::Cols
+                } else {
+                    Place::Stream
+                }
+            }),
         }
     }
 
@@ -130,23 +155,29 @@ impl Mapping {
     }
 
     /// Cycles of one fold that streams `t` steps ([`DataflowModel::fold_cycles`]).
+    #[inline]
     pub fn fold_cycles_for(&self, t: u64) -> Cycles {
-        Cycles(self.unit().fold_cycles(self.rows, self.cols, t))
+        Cycles(if t == self.t {
+            self.full_fold_cycles
+        } else {
+            self.unit().fold_cycles(self.rows, self.cols, t)
+        })
     }
 
     /// Cycles of one full fold of this mapping.
     pub fn cycles_per_fold(&self) -> Cycles {
-        self.fold_cycles_for(self.t)
+        Cycles(self.full_fold_cycles)
     }
 
     /// Cycles a fold after the first saves with `array.overlap_folds`
     /// ([`DataflowModel::overlap_saving`]).
     pub fn overlap_saving(&self) -> Cycles {
-        Cycles(self.unit().overlap_saving(self.rows, self.cols))
+        Cycles(self.saving)
     }
 
     /// Cycles of fold number `position` (0-based, in execution order among the folds that
     /// actually run) streaming `t` steps, with or without fold overlap.
+    #[inline]
     pub fn fold_cycles_at(&self, position: u64, t: u64, overlap: bool) -> Cycles {
         let full = self.fold_cycles_for(t);
         if overlap && position > 0 {
@@ -175,20 +206,18 @@ impl Mapping {
     }
 
     /// The fold at row fold `i` and column fold `j`.
+    #[inline]
     pub fn fold_at(&self, i: u64, j: u64) -> Fold {
         let rows = Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr));
         let cols = Span::new(j * self.cols, ((j + 1) * self.cols).min(self.sc));
         let stream = Span::all(self.t);
-        let span = |axis: Axis| {
-            if axis == self.axes.rows {
-                rows
-            } else if axis == self.axes.cols {
-                cols
-            } else {
-                stream
-            }
+        let span = |place: Place| match place {
+            Place::Rows => rows,
+            Place::Cols => cols,
+            Place::Stream => stream,
         };
-        let (m, k, n) = (span(Axis::M), span(Axis::K), span(Axis::N));
+        let [pm, pk, pn] = self.places;
+        let (m, k, n) = (span(pm), span(pk), span(pn));
         Fold {
             index: j * self.row_folds + i,
             row_fold: i,
@@ -211,6 +240,7 @@ impl Mapping {
     }
 
     /// The dataflow's tile key of `input`.
+    #[inline]
     pub fn tile_key(&self, input: Input) -> TileKey {
         match input {
             Input::Ifmap => self.ifmap_tile,
@@ -220,6 +250,7 @@ impl Mapping {
 
     /// Which tile of `input` fold `f` reads, in `0..tile_slots(input)`: folds with equal slots
     /// read equal data (the dataflow's [`TileKey`]).
+    #[inline]
     pub fn tile_slot(&self, input: Input, f: &Fold) -> u64 {
         match self.tile_key(input) {
             TileKey::RowFold => f.row_fold,
@@ -229,6 +260,7 @@ impl Mapping {
     }
 
     /// How many distinct tiles of `input` the folds read.
+    #[inline]
     pub fn tile_slots(&self, input: Input) -> u64 {
         match self.tile_key(input) {
             TileKey::RowFold => self.row_folds,
@@ -238,6 +270,7 @@ impl Mapping {
     }
 
     /// The GEMM elements of `input` that fold `f` reads: M×K of the ifmap, K×N of the filter.
+    #[inline]
     pub fn tile_elems(&self, input: Input, f: &Fold) -> u64 {
         match input {
             Input::Ifmap => f.m.len() * f.k.len(),
@@ -247,6 +280,7 @@ impl Mapping {
 
     /// Whether fold `f` is the first of its output accumulation group (no partial sums of this
     /// pass to add onto).
+    #[inline]
     pub fn group_first(&self, f: &Fold) -> bool {
         match self.groups {
             OutputGroups::PerFold => true,
@@ -256,6 +290,7 @@ impl Mapping {
 
     /// Whether fold `f` is the last of its output accumulation group (its outputs are complete
     /// for this pass).
+    #[inline]
     pub fn group_last(&self, f: &Fold) -> bool {
         match self.groups {
             OutputGroups::PerFold => true,

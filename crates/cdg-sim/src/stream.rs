@@ -48,6 +48,7 @@ impl Seen {
     }
 
     /// Marks `slot` used; whether it was new.
+    #[inline]
     fn first_use(&mut self, slot: u64) -> bool {
         match self {
             Seen::Once => true,
@@ -101,6 +102,7 @@ impl<'m> Pass<'m> {
 
     /// The tile of `input` that dense fold `f` reads, new on its first use among the folds of
     /// this pass that run.
+    #[inline]
     pub fn dense_tile(&mut self, input: Input, f: &Fold) -> TileUse {
         let slot = self.map.tile_slot(input, f);
         let seen = match input {
@@ -184,6 +186,7 @@ impl PassStream {
     }
 
     /// Streams dense fold `f` of `pass` in full, `finalised` of its outputs final after it.
+    #[inline]
     pub fn dense(&mut self, pass: &mut Pass<'_>, f: &Fold, finalised: u64) {
         let run = FoldRun {
             fold: *f,
@@ -198,6 +201,7 @@ impl PassStream {
     }
 
     /// Streams one fold of `pass`.
+    #[inline]
     pub fn push(&mut self, pass: &mut Pass<'_>, run: &FoldRun) {
         let map = pass.map;
         let group_first = map.group_first(&run.fold);
