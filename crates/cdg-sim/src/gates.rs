@@ -88,6 +88,11 @@ impl GateSummary {
         self.cols[j as usize]
     }
 
+    /// Every column fold, in order ([`GateView::Folds`] or [`GateView::Packed`]).
+    pub fn columns(&self) -> &[Column] {
+        &self.cols
+    }
+
     /// The packs of column fold `j` ([`GateView::Packed`], outputs on the array).
     pub fn packs(&self, j: u64) -> &[Pack] {
         let j = j as usize;
@@ -222,7 +227,7 @@ impl<'a> Scan<'a> {
         let [gc, _, gw] = self.masks.grid();
         match self.col_axis {
             Axis::M => gc as usize,
-            _ => (self.masks.out_shape()[1] * gw) as usize,
+            Axis::N | Axis::K => (self.masks.out_shape()[1] * gw) as usize,
         }
     }
 

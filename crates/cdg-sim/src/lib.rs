@@ -50,7 +50,7 @@
 //! `match` on the config enum. [`mapping::Mapping`] lists the folds of a GEMM,
 //! [`stream::PassStream`] streams the folds of any list of passes through the
 //! [`memory::MemoryModel`], [`energy::energy`] charges the resulting [`Counters`]. The fast
-//! model is checked against the cycle-stepped engine ([`reference`]) and the integer executor
+//! model is checked against the cycle-stepped engine ([`mod@reference`]) and the integer executor
 //! ([`functional`]), which run the same [`schedule`]s.
 //!
 //! This crate does no I/O: it takes values and returns values.

@@ -58,13 +58,6 @@ pub struct Fold {
     pub n: Span,
 }
 
-impl Fold {
-    /// PEs holding work in this fold.
-    pub fn pes_used(&self) -> u64 {
-        self.rows.len() * self.cols.len()
-    }
-}
-
 /// A GEMM mapped onto an R×C array with one dataflow.
 ///
 /// Contract: `row_folds · col_folds` folds, each streaming `t` steps; [`Mapping::fold`] covers

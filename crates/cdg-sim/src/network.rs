@@ -96,9 +96,9 @@ fn check_masks(network: &Network, masks: &MaskSet) -> Result<(), SimError> {
 /// A layer as the sampled run sees it.
 enum Prepared<'a> {
     /// Ungated: one dense run, the same for every sample.
-    Dense(LayerStats),
+    Dense(Box<LayerStats>),
     Gated {
-        plan: GatedPlan<'a>,
+        plan: Box<GatedPlan<'a>>,
         masks: &'a LayerMasks,
     },
 }
@@ -117,13 +117,14 @@ pub fn simulate_samples(
         .layers()
         .par_iter()
         .map(|l| match &l.gate {
-            None => simulate_layer(arch, l, &LayerOptions::default()).map(Prepared::Dense),
+            None => simulate_layer(arch, l, &LayerOptions::default())
+                .map(|s| Prepared::Dense(Box::new(s))),
             Some(_) => {
                 let m = masks.layer(l.name()).ok_or_else(|| {
                     SimError::layer(l.name(), "is gated, but the trace has no masks for it")
                 })?;
                 Ok(Prepared::Gated {
-                    plan: GatedPlan::new(arch, l, m)?,
+                    plan: Box::new(GatedPlan::new(arch, l, m)?),
                     masks: m,
                 })
             }
@@ -138,7 +139,7 @@ pub fn simulate_samples(
                 .map(|p| match p {
                     Prepared::Dense(stats) => LayerStats {
                         sample: Some(s),
-                        ..stats.clone()
+                        ..(**stats).clone()
                     },
                     Prepared::Gated { plan, masks } => {
                         let summary = plan.summarize(masks, s, policy);

@@ -10,7 +10,7 @@
 //! A [`PassSchedule`] is the ordered list of [`PlannedFold`]s one GEMM pass executes on an R×C
 //! array. A fold names, for each of the three GEMM axes, the indices it covers ([`Indices`]): on
 //! the array rows, on the array columns and on the stream, whose meaning is the dataflow's
-//! [`Axes`](crate::dataflow::Axes).
+//! [`Axes`].
 //!
 //! A fold computes, for every output (m, n) it covers, the partial sum over its k indices and
 //! adds it onto the stored output (the first contribution to an output starts from zero). In a

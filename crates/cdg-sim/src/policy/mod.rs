@@ -228,3 +228,15 @@ impl GatedSchedule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unit_is_named_as_configured() {
+        for p in SkipPolicy::ALL {
+            assert_eq!(model(p).name(), p.as_str());
+        }
+    }
+}

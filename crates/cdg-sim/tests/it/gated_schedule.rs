@@ -47,16 +47,7 @@ fn case() -> impl Strategy<Value = Case> {
             ],
             0.0f64..=1.0,
         ),
-        (
-            1u64..=7,
-            1u64..=7,
-            prop_oneof![
-                Just(Dataflow::OutputStationary),
-                Just(Dataflow::WeightStationary),
-                Just(Dataflow::InputStationary)
-            ],
-            any::<u64>(),
-        ),
+        (1u64..=7, 1u64..=7, crate::common::dataflow(), any::<u64>()),
     )
         .prop_map(
             |(
