@@ -19,6 +19,41 @@ pub fn policy() -> impl Strategy<Value = SkipPolicy> {
     prop::sample::select(SkipPolicy::ALL.to_vec())
 }
 
+/// Whether `df` keeps the outputs in the PEs (K streams), stated here apart from the crate.
+/// Exhaustive, so a new dataflow must say.
+pub fn outputs_stay(df: Dataflow) -> bool {
+    match df {
+        Dataflow::OutputStationary => true,
+        Dataflow::WeightStationary | Dataflow::InputStationary => false,
+    }
+}
+
+/// What the laws of the tests expect of a policy, stated here apart from the crate.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyTraits {
+    /// It may skip conditional folds (all-off masks leave only the base pass).
+    pub skips: bool,
+    /// Its conditional folds pay `gather_cycles_per_fold`.
+    pub gathers: bool,
+    /// It computes inactive outputs at full cost (no clock gating).
+    pub discards: bool,
+}
+
+/// Exhaustive, so a new policy must say.
+pub fn traits(p: SkipPolicy) -> PolicyTraits {
+    let t = |skips, gathers, discards| PolicyTraits {
+        skips,
+        gathers,
+        discards,
+    };
+    match p {
+        SkipPolicy::Dense => t(false, false, true),
+        SkipPolicy::ClockGate => t(false, false, false),
+        SkipPolicy::TileSkip => t(true, false, false),
+        SkipPolicy::Compact => t(true, true, false),
+    }
+}
+
 /// A 64-bit LCG (Knuth's MMIX constants) seeded with `seed | 1`, yielding its top 53 bits.
 pub fn lcg(seed: u64) -> impl FnMut() -> u64 {
     let mut x = seed | 1;

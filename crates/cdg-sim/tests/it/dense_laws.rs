@@ -121,7 +121,7 @@ fn naive_cycles(d: &Design, l: &Layer) -> u64 {
         while row < sr {
             let fill = match d.dataflow {
                 Dataflow::OutputStationary => r + c - 2,
-                _ => 2 * r + c - 2,
+                Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c - 2,
             };
             total += if d.overlap && !first { t } else { t + fill };
             first = false;
@@ -249,7 +249,7 @@ proptest! {
         };
         let fold_cycles = match d.dataflow {
             Dataflow::OutputStationary => t + r + c - 2,
-            _ => 2 * r + 2 * c + t - 3,
+            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + 2 * c + t - 3,
         } as f64;
         let (mut eff, mut util, mut folds) = (0.0, 0.0, 0u64);
         let mut col = 0;
@@ -274,7 +274,7 @@ proptest! {
             s.rates.scalesim_overall_utilization,
             macs as f64 / ((s.totals.cycles.get() - 1) as f64 * (r * c) as f64)
         ) || s.totals.cycles.get() == 1);
-        let quirk = if d.dataflow == Dataflow::OutputStationary { folds * (r + c) } else { 0 };
+        let quirk = if common::outputs_stay(d.dataflow) { folds * (r + c) } else { 0 };
         prop_assert_eq!(s.totals.scalesim.ofmap_writes.get(), s.totals.sram.ofmap_writes.get() + quirk);
     }
 

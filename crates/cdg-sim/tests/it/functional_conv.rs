@@ -214,7 +214,7 @@ proptest! {
             prop_assert_eq!(stats.macs_performed, macs_needed, "{:?}", policy);
             // No policy is slower than dense (gather overhead 0).
             prop_assert!(s.cycles(case.dataflow, case.rows, case.cols) <= dense_cycles);
-            if matches!(kind, MaskKind::AllOff) && matches!(policy, SkipPolicy::TileSkip | SkipPolicy::Compact) {
+            if matches!(kind, MaskKind::AllOff) && common::traits(policy).skips {
                 prop_assert!(s.cond.is_empty(), "all-off masks leave only the base pass");
             }
             if matches!(kind, MaskKind::AllOn) {
@@ -249,7 +249,7 @@ proptest! {
         let (m, n, kc) = (cond.m, cond.n, cond.k_end - cond.k_start);
         prop_assume!(kc > 0);
         let (r, c, df) = (case.rows, case.cols, case.dataflow);
-        let os = df == Dataflow::OutputStationary;
+        let os = common::outputs_stay(df);
         let fold_time = |t: u64| if os { t + r + c - 2 } else { 2 * r + c + t - 2 };
         // (Sr, Sc, T) and whether Sc indexes n (OS, WS) or m (IS).
         let (sr, sc, t) = match df {

@@ -117,7 +117,7 @@ fn finite_bandwidth_and_mask_traffic() {
                 "{}",
                 l.layer
             );
-            if matches!(policy, SkipPolicy::Dense | SkipPolicy::ClockGate) {
+            if !crate::common::traits(policy).skips {
                 assert!(
                     l.totals.dram.ifmap_read >= l.totals.compulsory.ifmap,
                     "{} {policy}",

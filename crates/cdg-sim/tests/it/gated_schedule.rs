@@ -142,7 +142,7 @@ fn naive_folds(case: &Case, b: &Built, policy: SkipPolicy) -> (Vec<u64>, Vec<u64
     let kb = l.window_for(b.spec.base_channels);
     let kc = g.k - kb;
     let (r, c) = (case.rows, case.cols);
-    let os = case.dataflow == Dataflow::OutputStationary;
+    let os = crate::common::outputs_stay(case.dataflow);
     let time = |t: u64| if os { t + r + c - 2 } else { 2 * r + c + t - 2 };
     let gate = |m: u64, n: u64| b.masks.gate_at(0, n, m / l.out_width(), m % l.out_width());
     let dims = |k: u64| match case.dataflow {
@@ -184,7 +184,7 @@ fn naive_folds(case: &Case, b: &Built, policy: SkipPolicy) -> (Vec<u64>, Vec<u64
                 SkipPolicy::Compact => {}
             }
         }
-        if policy == SkipPolicy::Compact {
+        if crate::common::traits(policy).gathers {
             match case.dataflow {
                 Dataflow::OutputStationary => {
                     let a = (0..g.m)
@@ -222,7 +222,7 @@ fn naive_folds(case: &Case, b: &Built, policy: SkipPolicy) -> (Vec<u64>, Vec<u64
 
 fn with_overlap(case: &Case, folds: &[u64]) -> u64 {
     let (r, c) = (case.rows, case.cols);
-    let saving = if case.dataflow == Dataflow::OutputStationary {
+    let saving = if crate::common::outputs_stay(case.dataflow) {
         r + c - 2
     } else {
         2 * r + c - 2
@@ -262,7 +262,7 @@ proptest! {
         for policy in SkipPolicy::ALL {
             let s = sim(&case, &b, policy, gather, overlap);
             let sched = GatedSchedule::for_policy(policy, l, &b.spec, r, c, df, &gate);
-            let gathered = if policy == SkipPolicy::Compact { sched.cond.len() as u64 } else { 0 };
+            let gathered = if crate::common::traits(policy).gathers { sched.cond.len() as u64 } else { 0 };
             let (nb, nc) = naive_folds(&case, &b, policy);
             prop_assert_eq!(s.totals.folds, (sched.base.len() + sched.cond.len()) as u64, "{:?}", policy);
             prop_assert_eq!(nb.len() + nc.len(), s.totals.folds as usize, "{:?}", policy);
@@ -303,7 +303,7 @@ proptest! {
                         let needed: u64 = match df {
                             Dataflow::OutputStationary => f.cols.iter()
                                 .filter(|&n| !gated || gate(x, n)).count() as u64 * ks,
-                            _ => f.outputs(df).filter(|&(m, n)| !gated || gate(m, n)).count() as u64,
+                            Dataflow::WeightStationary | Dataflow::InputStationary => f.outputs(df).filter(|&(m, n)| !gated || gate(m, n)).count() as u64,
                         };
                         per_row[row] += needed;
                     }
@@ -314,7 +314,7 @@ proptest! {
                 *per_row.iter().max().unwrap() as f64 * r as f64 / total as f64
             };
             prop_assert!((s.rates.pe_imbalance - want).abs() < 1e-9 * want, "{:?}: {} vs {}", policy, s.rates.pe_imbalance, want);
-            if policy != SkipPolicy::Dense {
+            if !crate::common::traits(policy).discards {
                 prop_assert_eq!(s.totals.macs_executed.get() - s.totals.macs_needed.get(), clock_gated, "{:?}", policy);
             }
             prop_assert_eq!(s.totals.sram.ifmap_reads.get(), ifmap, "{:?}", policy);
@@ -356,12 +356,12 @@ proptest! {
         for policy in SkipPolicy::ALL {
             let s = sim(&case, &b, policy, gather, false);
             let executed_cond = s.totals.folds - dense_base_folds(&case, &b);
-            let overhead = if policy == SkipPolicy::Compact { gather * executed_cond } else { 0 };
+            let overhead = if crate::common::traits(policy).gathers { gather * executed_cond } else { 0 };
             prop_assert!(s.totals.cycles.get() <= dense.totals.cycles.get() + overhead, "{:?}", policy);
             // All-off masks leave the base pass.
             let o = sim(&case, &off, policy, gather, false);
             prop_assert_eq!(o.totals.macs_needed.get(), kb * g.m * g.n);
-            if matches!(policy, SkipPolicy::TileSkip | SkipPolicy::Compact) {
+            if crate::common::traits(policy).skips {
                 prop_assert_eq!(o.totals.cond_cycles, Cycles(0), "{:?}", policy);
                 prop_assert_eq!(o.totals.folds, dense_base_folds(&case, &off));
                 prop_assert_eq!(o.totals.macs_executed, o.totals.macs_needed);

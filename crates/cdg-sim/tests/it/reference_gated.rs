@@ -61,7 +61,7 @@ proptest! {
         prop_assert!(ovl.cycles <= seq.cycles);
         let saving = match df {
             Dataflow::OutputStationary => rows + cols - 2,
-            _ => 2 * rows + cols - 2,
+            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * rows + cols - 2,
         };
         let folds = (schedule.base.len() + schedule.cond.len()) as u64;
         let design = seq.cycles.get() - saving * folds.saturating_sub(1);
@@ -75,7 +75,7 @@ proptest! {
         // Two-pass SRAM traffic of the schedules that keep every fold.
         let g = layer.gemm();
         let k_base = layer.window_for(spec.base_channels);
-        if matches!(pol, SkipPolicy::Dense | SkipPolicy::ClockGate) && k_base < g.k {
+        if !common::traits(pol).skips && k_base < g.k {
             let (m, kk, nn) = (g.m, g.k, g.n);
             let (frb, frc) = (k_base.div_ceil(rows), (kk - k_base).div_ceil(rows));
             let [ifr, flr, ofw, psr] = match df {
