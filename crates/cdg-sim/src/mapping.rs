@@ -89,16 +89,45 @@ pub struct Mapping {
     /// kept here because every fold of the memory model asks.
     full_fold_cycles: u64,
     saving: u64,
-    /// Where M, K and N lie on the array.
-    places: [Place; 3],
+    /// Which axis lies on the rows, the columns and the stream.
+    layout: Layout,
 }
 
-/// Where a GEMM axis lies on the array.
+/// The six ways to lay M, K and N on (rows, columns, stream), named in that order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
-    Rows,
-    Cols,
-    Stream,
+enum Layout {
+    Mnk,
+    Nmk,
+    Knm,
+    Kmn,
+    Mkn,
+    Nkm,
+}
+
+impl Layout {
+    fn of(axes: Axes) -> Self {
+        match axes.as_array() {
+            [Axis::M, Axis::N, _] => Layout::Mnk,
+            [Axis::N, Axis::M, _] => Layout::Nmk,
+            [Axis::K, Axis::N, _] => Layout::Knm,
+            [Axis::K, Axis::M, _] => Layout::Kmn,
+            [Axis::M, Axis::K, _] => Layout::Mkn,
+            [Axis::N, Axis::K, _] | [_, _, _] => Layout::Nkm,
+        }
+    }
+
+    /// (m, k, n) of the spans on the rows, the columns and the stream.
+    #[inline]
+    fn mkn(self, rows: Span, cols: Span, stream: Span) -> (Span, Span, Span) {
+        match self {
+            Layout::Mnk => (rows, stream, cols),
+            Layout::Nmk => (cols, stream, rows),
+            Layout::Knm => (stream, rows, cols),
+            Layout::Kmn => (cols, rows, stream),
+            Layout::Mkn => (rows, cols, stream),
+            Layout::Nkm => (stream, cols, rows),
+        }
+    }
 }
 
 impl Mapping {
@@ -125,15 +154,7 @@ impl Mapping {
             groups: unit.output_groups(),
             full_fold_cycles: unit.fold_cycles(rows, cols, t),
             saving: unit.overlap_saving(rows, cols),
-            places: [Axis::M, Axis::K, Axis::N].map(|a| {
-                if a == axes.rows {
-                    Place::Rows
-                } else if a == axes.cols {
-                    Place::Cols
-                } else {
-                    Place::Stream
-                }
-            }),
+            layout: Layout::of(axes),
         }
     }
 
@@ -203,14 +224,7 @@ impl Mapping {
     pub fn fold_at(&self, i: u64, j: u64) -> Fold {
         let rows = Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr));
         let cols = Span::new(j * self.cols, ((j + 1) * self.cols).min(self.sc));
-        let stream = Span::all(self.t);
-        let span = |place: Place| match place {
-            Place::Rows => rows,
-            Place::Cols => cols,
-            Place::Stream => stream,
-        };
-        let [pm, pk, pn] = self.places;
-        let (m, k, n) = (span(pm), span(pk), span(pn));
+        let (m, k, n) = self.layout.mkn(rows, cols, Span::all(self.t));
         Fold {
             index: j * self.row_folds + i,
             row_fold: i,

@@ -188,60 +188,90 @@ impl PassStream {
     /// Streams dense fold `f` of `pass` in full, `finalised` of its outputs final after it.
     #[inline]
     pub fn dense(&mut self, pass: &mut Pass<'_>, f: &Fold, finalised: u64) {
-        let run = FoldRun {
-            fold: *f,
-            t: pass.map.t,
-            ifmap: pass.dense_tile(Input::Ifmap, f),
-            filter: pass.dense_tile(Input::Filter, f),
-            outputs: f.m.len() * f.n.len(),
+        let ifmap = pass.dense_tile(Input::Ifmap, f);
+        let filter = pass.dense_tile(Input::Filter, f);
+        let outputs = f.m.len() * f.n.len();
+        let t = pass.map.t;
+        self.fold(
+            pass,
+            f,
+            t,
+            [ifmap, filter],
+            outputs,
             finalised,
-            gathered: false,
-        };
-        self.push(pass, &run);
+            Cycles::ZERO,
+        );
     }
 
     /// Streams one fold of `pass`.
     #[inline]
     pub fn push(&mut self, pass: &mut Pass<'_>, run: &FoldRun) {
+        let gather = if run.gathered {
+            self.gather
+        } else {
+            Cycles::ZERO
+        };
+        let tiles = [run.ifmap, run.filter];
+        self.fold(
+            pass,
+            &run.fold,
+            run.t,
+            tiles,
+            run.outputs,
+            run.finalised,
+            gather,
+        );
+    }
+
+    /// [`PassStream::push`] with the fold's parts (`[ifmap, filter]` tiles), `extra` cycles
+    /// added to its compute.
+    #[inline]
+    fn fold(
+        &mut self,
+        pass: &mut Pass<'_>,
+        f: &Fold,
+        t: u64,
+        [ifmap, filter]: [TileUse; 2],
+        outputs: u64,
+        finalised: u64,
+        extra: Cycles,
+    ) {
         let map = pass.map;
-        let group_first = map.group_first(&run.fold);
-        let ends_group = map.group_last(&run.fold);
+        let group_first = map.group_first(f);
         let (first, reload) = (
             group_first && !pass.continues,
             group_first && pass.continues,
         );
-        self.finalised += run.finalised;
+        self.finalised += finalised;
         let output = if self.outputs_fit {
             // Partial sums stay on chip; each output leaves once, when final.
             OutputUse {
-                elems: run.outputs,
-                group_elems: run.finalised,
+                elems: outputs,
+                group_elems: finalised,
                 first,
-                last: run.finalised > 0,
+                last: finalised > 0,
                 reload: false,
                 continued: false,
             }
         } else {
             // Each pass accumulates its groups as a dense layer does; a group a later pass
             // continues goes to DRAM and comes back.
+            let ends_group = map.group_last(f);
             OutputUse {
-                elems: run.outputs,
-                group_elems: run.outputs,
+                elems: outputs,
+                group_elems: outputs,
                 first,
                 last: ends_group,
                 reload,
-                continued: ends_group && run.finalised < run.outputs,
+                continued: ends_group && finalised < outputs,
             }
         };
-        let mut compute = map.fold_cycles_at(self.position, run.t, self.overlap);
-        if run.gathered {
-            compute += self.gather;
-        }
+        let compute = map.fold_cycles_at(self.position, t, self.overlap) + extra;
         pass.cycles += compute;
         self.mem.push(&FoldWork {
             compute,
-            ifmap: run.ifmap,
-            filter: run.filter,
+            ifmap,
+            filter,
             output,
         });
         self.position += 1;
