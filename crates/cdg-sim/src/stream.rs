@@ -192,15 +192,8 @@ impl PassStream {
         let filter = pass.dense_tile(Input::Filter, f);
         let outputs = f.m.len() * f.n.len();
         let t = pass.map.t;
-        self.fold(
-            pass,
-            f,
-            t,
-            [ifmap, filter],
-            outputs,
-            finalised,
-            Cycles::ZERO,
-        );
+        let writes = (outputs, finalised);
+        self.fold(pass, f, t, [ifmap, filter], writes, Cycles::ZERO);
     }
 
     /// Streams one fold of `pass`.
@@ -212,19 +205,12 @@ impl PassStream {
             Cycles::ZERO
         };
         let tiles = [run.ifmap, run.filter];
-        self.fold(
-            pass,
-            &run.fold,
-            run.t,
-            tiles,
-            run.outputs,
-            run.finalised,
-            gather,
-        );
+        let writes = (run.outputs, run.finalised);
+        self.fold(pass, &run.fold, run.t, tiles, writes, gather);
     }
 
-    /// [`PassStream::push`] with the fold's parts (`[ifmap, filter]` tiles), `extra` cycles
-    /// added to its compute.
+    /// [`PassStream::push`] with the fold's parts: `[ifmap, filter]` tiles, `(outputs,
+    /// finalised)` writes, and `extra` cycles added to its compute.
     #[inline]
     fn fold(
         &mut self,
@@ -232,8 +218,7 @@ impl PassStream {
         f: &Fold,
         t: u64,
         [ifmap, filter]: [TileUse; 2],
-        outputs: u64,
-        finalised: u64,
+        (outputs, finalised): (u64, u64),
         extra: Cycles,
     ) {
         let map = pass.map;
