@@ -10,7 +10,7 @@
 //! against the `dense` policy, and utilization (needed MACs / (R·C·cycles)).
 
 use cdg_core::{ArchConfig, Cycles, GateBlock};
-use cdg_sim::gated::codesign;
+use cdg_sim::codesign::codesign;
 use cdg_sim::models::resnet18_cifar;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

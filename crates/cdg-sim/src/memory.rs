@@ -1,9 +1,11 @@
-//! The memory model (DESIGN §4): double-buffered SRAMs with half their size usable, compulsory
-//! DRAM traffic, re-fetch per fold when an operand does not fit, WS/IS partial-sum spills, and
-//! bandwidth stalls.
+//! The memory model (docs/model.md §6): double-buffered SRAMs with half their size usable,
+//! compulsory DRAM traffic, re-fetch per fold when an operand does not fit, partial-sum spills,
+//! and bandwidth stalls.
 //!
 //! The model consumes the folds of a layer one at a time ([`FoldWork`], in execution order,
-//! from any pass and any skip policy) and keeps only running totals, so it allocates nothing.
+//! from any number of passes and any skip policy) and keeps only running totals (the layer's
+//! [`Counters`]: folds, compute, stall and prefetch cycles, SRAM accesses, DRAM traffic), so it
+//! allocates nothing. [`crate::stream`] turns the folds of a list of passes into `FoldWork`.
 //!
 //! **Fetch rule.** An operand whose compulsory footprint fits in its buffer's usable half is
 //! fetched once: a fold fetches its tile only on the tile's first use. Otherwise a fold fetches
@@ -12,7 +14,7 @@
 //! (cumulative flooring, so one full pass over an operand moves exactly its compulsory bytes).
 //!
 //! **Outputs.** A fold writes its outputs (`OutputUse`). Outputs of an accumulation group (all
-//! row folds of one WS column fold or IS column fold) stay on chip while the group's partial
+//! row folds of one column fold when K is on the rows) stay on chip while the group's partial
 //! sums fit in the ofmap buffer's usable half and go to DRAM once, after the last fold;
 //! otherwise every fold writes its partial sums to DRAM and every fold but the first reads them
 //! back (`psum` traffic).
@@ -22,8 +24,9 @@
 //! stall_i = max(0, ⌈bytes/bw⌉ − compute_i). The last fold's write-back drains after it. Each
 //! layer starts with cold buffers. With unlimited bandwidth every stall is 0.
 
+use crate::counters::{Compulsory, Counters};
 use cdg_core::arch::DramBandwidth;
-use cdg_core::{Accesses, ArchConfig, Bytes, Cycles};
+use cdg_core::{Accesses, ArchConfig, Bytes, Cycles, Layer};
 
 /// An input tile (ifmap or filter) a fold needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,19 +35,15 @@ pub struct TileUse {
     pub id: u64,
     /// GEMM elements the fold reads from SRAM (its tile, e.g. |M_i|·K ifmap elements in OS).
     pub elems: u64,
-    /// Whether no earlier fold of this layer used this tile.
-    pub first_use: bool,
     /// Of `elems`, the GEMM elements no earlier fold of this layer read: what a fold fetches
-    /// when the whole operand fits on chip. A dense tile has all (`first_use`) or none of them
-    /// new; a gathered tile (rows or columns picked by a skip policy) may have some.
+    /// when the whole operand fits on chip. A dense tile has all (on its first use) or none of
+    /// them new; a gathered tile (rows or columns picked by a skip policy) may have some.
     pub new_elems: u64,
 }
 
 /// The outputs a fold produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputUse {
-    /// Identity of the accumulation group (outputs that later folds accumulate onto).
-    pub group: u64,
     /// Output elements written (to SRAM) by this fold.
     pub elems: u64,
     /// Elements of the whole accumulation group (its partial-sum footprint).
@@ -79,66 +78,6 @@ pub struct OperandFootprint {
     pub gemm_elems: u64,
     /// Compulsory DRAM bytes: unique elements that must come from DRAM at least once.
     pub compulsory: Bytes,
-}
-
-/// Element accesses of the on-chip buffers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SramAccesses {
-    pub ifmap_reads: Accesses,
-    pub filter_reads: Accesses,
-    /// Output and partial-sum writes into the ofmap buffer.
-    pub ofmap_writes: Accesses,
-    /// Partial sums read back from the ofmap buffer to accumulate onto (WS/IS).
-    pub psum_reads: Accesses,
-}
-
-/// DRAM traffic in bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DramTraffic {
-    pub ifmap_read: Bytes,
-    pub filter_read: Bytes,
-    /// Writes of outputs and spilled partial sums.
-    pub ofmap_write: Bytes,
-    /// Spilled partial sums read back.
-    pub psum_read: Bytes,
-    /// Of `ofmap_write`, the spilled (non-final) partial sums.
-    pub psum_write: Bytes,
-    /// Gate masks read from DRAM (gated layers with `sparsity.mask_in_dram = true`).
-    pub mask_read: Bytes,
-}
-
-impl DramTraffic {
-    pub fn reads(&self) -> Bytes {
-        self.ifmap_read + self.filter_read + self.psum_read + self.mask_read
-    }
-
-    pub fn writes(&self) -> Bytes {
-        self.ofmap_write
-    }
-
-    /// Partial-sum spill traffic, both directions.
-    pub fn psum(&self) -> Bytes {
-        self.psum_read + self.psum_write
-    }
-
-    pub fn total(&self) -> Bytes {
-        self.reads() + self.writes()
-    }
-}
-
-/// Running totals of a layer's folds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MemoryTotals {
-    /// Folds executed.
-    pub folds: u64,
-    /// Σ fold compute cycles (L, for a dense layer).
-    pub compute: Cycles,
-    /// Stalls waiting for DRAM, including the prefetch and the final drain.
-    pub stall: Cycles,
-    /// The initial fetch before fold 0 (also counted in `stall`).
-    pub prefetch: Cycles,
-    pub sram: SramAccesses,
-    pub dram: DramTraffic,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -226,7 +165,7 @@ pub struct MemoryModel {
     bandwidth: DramBandwidth,
     prev_compute: Option<Cycles>,
     prev_writes: u64,
-    totals: MemoryTotals,
+    totals: Counters,
 }
 
 /// Usable bytes of a buffer of `kib` KiB: half of it (double buffering, as SCALE-Sim).
@@ -246,7 +185,7 @@ impl MemoryModel {
             bandwidth: mem.dram_bandwidth,
             prev_compute: None,
             prev_writes: 0,
-            totals: MemoryTotals::default(),
+            totals: Counters::default(),
         }
     }
 
@@ -261,7 +200,7 @@ impl MemoryModel {
     pub fn push(&mut self, w: &FoldWork) {
         let t = &mut self.totals;
         t.folds += 1;
-        t.compute += w.compute;
+        t.compute_cycles += w.compute;
         t.sram.ifmap_reads += Accesses(w.ifmap.elems);
         t.sram.filter_reads += Accesses(w.filter.elems);
         t.sram.ofmap_writes += Accesses(w.output.elems);
@@ -302,23 +241,42 @@ impl MemoryModel {
         match self.prev_compute {
             None => {
                 let p = self.transfer_cycles(reads);
-                self.totals.prefetch = p;
-                self.totals.stall += p;
+                self.totals.prefetch_cycles = p;
+                self.totals.stall_cycles += p;
             }
             Some(prev) => {
                 let need = self.transfer_cycles(reads + self.prev_writes);
-                self.totals.stall += need.saturating_sub(prev);
+                self.totals.stall_cycles += need.saturating_sub(prev);
             }
         }
         self.prev_compute = Some(w.compute);
         self.prev_writes = write;
     }
 
-    /// The totals, with the last fold's write-back drained.
-    pub fn finish(mut self) -> MemoryTotals {
+    /// Charges `bytes` of outputs written to DRAM outside any fold (outputs no fold produced,
+    /// which still leave the chip once).
+    pub fn write_outputs(&mut self, bytes: Bytes) {
+        self.totals.dram.ofmap_write += bytes;
+    }
+
+    /// The counters of the folds pushed (folds, compute, stall and prefetch cycles, SRAM
+    /// accesses, DRAM traffic), with the last fold's write-back drained.
+    pub fn finish(mut self) -> Counters {
         let drain = self.transfer_cycles(self.prev_writes);
-        self.totals.stall += drain;
+        self.totals.stall_cycles += drain;
         self.totals
+    }
+}
+
+/// The compulsory traffic of `layer` with a filter of `k` rows (K, or the compressed K of N:M
+/// sparsity): touched input elements, K·N weights, M·N outputs, in bytes.
+pub fn compulsory(arch: &ArchConfig, layer: &Layer, k: u64) -> Compulsory {
+    let wb = arch.memory.word_bytes;
+    let g = layer.shape.gemm();
+    Compulsory {
+        ifmap: Bytes(touched_input_elements(&layer.shape) * wb),
+        filter: Bytes(k * g.n * wb),
+        ofmap: Bytes(g.m * g.n * wb),
     }
 }
 

@@ -284,10 +284,10 @@ fn print_table(plan: &SimPlan, stats: &NetworkStats) {
         println!(
             "{:<24} {:>14} {:>10} {:>8.3} {:>14.3}",
             truncate(&l.layer, 24),
-            l.cycles.get(),
-            l.stall_cycles.get(),
+            l.totals.cycles.get(),
+            l.totals.stall_cycles.get(),
             l.utilization,
-            l.energy.total().get() / 1e6
+            l.totals.energy.total().get() / 1e6
         );
     }
     let t = &stats.totals;

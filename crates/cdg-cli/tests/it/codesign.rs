@@ -1,4 +1,4 @@
-//! The co-design result (DESIGN §4, issue 4): full-width ResNet-18 CIFAR (32×32×3,
+//! The co-design result (docs/model.md §5): full-width ResNet-18 CIFAR (32×32×3,
 //! base_partitions 4) on a 16×16 array with synthetic gates at density 0.5 and no gather
 //! overhead. Channel blocks (16,1,1) let `compact` remove a third of the conditional pass on OS
 //! and a quarter on WS but nothing on IS; row-aligned spatial blocks (1,1,16) help IS instead;
@@ -7,7 +7,7 @@
 //! The printed table comes from `cargo run --release --example codesign -p cdg-sim`.
 
 use cdg_core::{ArchConfig, Cycles, GateBlock};
-use cdg_sim::gated::{CodesignRow, codesign};
+use cdg_sim::codesign::{CodesignRow, codesign};
 use cdg_sim::models::resnet18_cifar;
 
 fn rows() -> Vec<CodesignRow> {

@@ -1,5 +1,5 @@
 //! Property tests of the dense model: cycles equal a naive fold-by-fold count, SRAM counts
-//! equal DESIGN §4's closed forms, and the memory and energy laws hold.
+//! equal the closed forms of docs/model.md §2, and the memory and energy laws hold.
 
 use cdg_core::arch::{RawArchConfig, RawBandwidth, RawMemory};
 use cdg_core::{ArchConfig, ConvParams, Dataflow, DramBandwidth, Layer, LayerShape, OutputRule};
@@ -121,7 +121,7 @@ fn naive_cycles(d: &Design, l: &Layer) -> u64 {
         while row < sr {
             let fill = match d.dataflow {
                 Dataflow::OutputStationary => r + c - 2,
-                _ => 2 * r + c - 2,
+                Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c - 2,
             };
             total += if d.overlap && !first { t } else { t + fill };
             first = false;
@@ -139,10 +139,10 @@ proptest! {
     fn cycles_equal_a_naive_fold_loop(l in layer_strategy(), d in design()) {
         let a = arch(&d);
         let s = sim(&a, &l);
-        prop_assert_eq!(s.compute_cycles.get(), naive_cycles(&d, &l));
-        prop_assert_eq!(s.cycles, s.compute_cycles + s.stall_cycles);
-        prop_assert!(s.prefetch_cycles <= s.stall_cycles);
-        prop_assert_eq!(s.folds_executed, s.row_folds * s.col_folds);
+        prop_assert_eq!(s.totals.compute_cycles.get(), naive_cycles(&d, &l));
+        prop_assert_eq!(s.totals.cycles, s.totals.compute_cycles + s.totals.stall_cycles);
+        prop_assert!(s.totals.prefetch_cycles <= s.totals.stall_cycles);
+        prop_assert_eq!(s.totals.folds, s.row_folds * s.col_folds);
     }
 
     #[test]
@@ -156,38 +156,38 @@ proptest! {
             Dataflow::WeightStationary => (fc * m * k, k * n, fr * m * n, (fr - 1) * m * n),
             Dataflow::InputStationary => (m * k, fc * k * n, fr * m * n, (fr - 1) * m * n),
         };
-        prop_assert_eq!(s.sram.ifmap_reads.get(), ifmap);
-        prop_assert_eq!(s.sram.filter_reads.get(), filter);
-        prop_assert_eq!(s.sram.ofmap_writes.get(), ofmap);
-        prop_assert_eq!(s.sram.psum_reads.get(), psum);
+        prop_assert_eq!(s.totals.sram.ifmap_reads.get(), ifmap);
+        prop_assert_eq!(s.totals.sram.filter_reads.get(), filter);
+        prop_assert_eq!(s.totals.sram.ofmap_writes.get(), ofmap);
+        prop_assert_eq!(s.totals.sram.psum_reads.get(), psum);
     }
 
     #[test]
     fn dram_is_at_least_compulsory(l in layer_strategy(), d in design()) {
         let s = sim(&arch(&d), &l);
-        prop_assert!(s.dram.ifmap_read >= s.compulsory.ifmap);
-        prop_assert!(s.dram.filter_read >= s.compulsory.filter);
-        prop_assert!(s.dram.ofmap_write >= s.compulsory.ofmap);
-        prop_assert!(s.dram.total() >= s.compulsory.total());
+        prop_assert!(s.totals.dram.ifmap_read >= s.totals.compulsory.ifmap);
+        prop_assert!(s.totals.dram.filter_read >= s.totals.compulsory.filter);
+        prop_assert!(s.totals.dram.ofmap_write >= s.totals.compulsory.ofmap);
+        prop_assert!(s.totals.dram.total() >= s.totals.compulsory.total());
     }
 
     #[test]
     fn dram_equals_compulsory_when_everything_fits(l in layer_strategy(), mut d in design()) {
         d.kib = [1024.0; 3];
         let s = sim(&arch(&d), &l);
-        prop_assert_eq!(s.dram.ifmap_read, s.compulsory.ifmap);
-        prop_assert_eq!(s.dram.filter_read, s.compulsory.filter);
-        prop_assert_eq!(s.dram.ofmap_write, s.compulsory.ofmap);
-        prop_assert_eq!(s.dram.psum().get(), 0);
+        prop_assert_eq!(s.totals.dram.ifmap_read, s.totals.compulsory.ifmap);
+        prop_assert_eq!(s.totals.dram.filter_read, s.totals.compulsory.filter);
+        prop_assert_eq!(s.totals.dram.ofmap_write, s.totals.compulsory.ofmap);
+        prop_assert_eq!(s.totals.dram.psum().get(), 0);
     }
 
     #[test]
     fn unlimited_bandwidth_never_stalls(l in layer_strategy(), mut d in design()) {
         d.bandwidth = None;
         let s = sim(&arch(&d), &l);
-        prop_assert_eq!(s.stall_cycles.get(), 0);
-        prop_assert_eq!(s.prefetch_cycles.get(), 0);
-        prop_assert_eq!(s.cycles, s.compute_cycles);
+        prop_assert_eq!(s.totals.stall_cycles.get(), 0);
+        prop_assert_eq!(s.totals.prefetch_cycles.get(), 0);
+        prop_assert_eq!(s.totals.cycles, s.totals.compute_cycles);
     }
 
     #[test]
@@ -197,11 +197,11 @@ proptest! {
         let slow = sim(&arch(&Design { bandwidth: Some(lo), ..d.clone() }), &l);
         let fast = sim(&arch(&Design { bandwidth: Some(lo * factor), ..d.clone() }), &l);
         let unlimited = sim(&arch(&Design { bandwidth: None, ..d }), &l);
-        prop_assert!(slow.stall_cycles >= fast.stall_cycles);
-        prop_assert!(slow.prefetch_cycles >= fast.prefetch_cycles);
-        prop_assert!(fast.stall_cycles >= unlimited.stall_cycles);
+        prop_assert!(slow.totals.stall_cycles >= fast.totals.stall_cycles);
+        prop_assert!(slow.totals.prefetch_cycles >= fast.totals.prefetch_cycles);
+        prop_assert!(fast.totals.stall_cycles >= unlimited.totals.stall_cycles);
         // Bandwidth changes time, never traffic.
-        prop_assert_eq!(slow.dram, fast.dram);
+        prop_assert_eq!(slow.totals.dram, fast.totals.dram);
     }
 
     #[test]
@@ -228,8 +228,8 @@ proptest! {
             let a = arch(&Design { kib: [kib; 3], ..d.clone() });
             let s = sim(&a, &l);
             let wb = d.word_bytes as f64;
-            let bytes = s.sram.ifmap_reads.as_f64() * wb + s.dram.ifmap_read.as_f64();
-            s.energy.sram_ifmap.get() / bytes
+            let bytes = s.totals.sram.ifmap_reads.as_f64() * wb + s.totals.dram.ifmap_read.as_f64();
+            s.totals.energy.sram_ifmap.get() / bytes
         };
         prop_assert!(per_byte(small * grow) > per_byte(small));
     }
@@ -249,7 +249,7 @@ proptest! {
         };
         let fold_cycles = match d.dataflow {
             Dataflow::OutputStationary => t + r + c - 2,
-            _ => 2 * r + 2 * c + t - 3,
+            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + 2 * c + t - 3,
         } as f64;
         let (mut eff, mut util, mut folds) = (0.0, 0.0, 0u64);
         let mut col = 0;
@@ -266,24 +266,24 @@ proptest! {
             col += c;
         }
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
-        prop_assert!(close(s.scalesim.mapping_efficiency, eff / folds as f64));
-        prop_assert!(close(s.scalesim.compute_utilization, util / folds as f64));
-        prop_assert_eq!(s.scalesim.total_cycles.get(), s.cycles.get() - 1);
+        prop_assert!(close(s.scalesim_mapping_efficiency, eff / folds as f64));
+        prop_assert!(close(s.rates.scalesim_compute_utilization, util / folds as f64));
+        prop_assert_eq!(s.totals.scalesim.total_cycles.get(), s.totals.cycles.get() - 1);
         let macs = g.m * g.k * g.n;
         prop_assert!(close(
-            s.scalesim.overall_utilization,
-            macs as f64 / ((s.cycles.get() - 1) as f64 * (r * c) as f64)
-        ) || s.cycles.get() == 1);
-        let quirk = if d.dataflow == Dataflow::OutputStationary { folds * (r + c) } else { 0 };
-        prop_assert_eq!(s.scalesim.ofmap_writes.get(), s.sram.ofmap_writes.get() + quirk);
+            s.rates.scalesim_overall_utilization,
+            macs as f64 / ((s.totals.cycles.get() - 1) as f64 * (r * c) as f64)
+        ) || s.totals.cycles.get() == 1);
+        let quirk = if common::outputs_stay(d.dataflow) { folds * (r + c) } else { 0 };
+        prop_assert_eq!(s.totals.scalesim.ofmap_writes.get(), s.totals.sram.ofmap_writes.get() + quirk);
     }
 
     #[test]
     fn utilization_is_a_fraction(l in layer_strategy(), d in design()) {
         let s = sim(&arch(&d), &l);
         prop_assert!(s.utilization > 0.0 && s.utilization <= 1.0, "{}", s.utilization);
-        prop_assert!(s.scalesim.mapping_efficiency > 0.0 && s.scalesim.mapping_efficiency <= 1.0);
-        prop_assert!(s.scalesim.compute_utilization <= 1.0);
+        prop_assert!(s.scalesim_mapping_efficiency > 0.0 && s.scalesim_mapping_efficiency <= 1.0);
+        prop_assert!(s.rates.scalesim_compute_utilization <= 1.0);
     }
 }
 
@@ -316,10 +316,10 @@ fn overlap_saves_the_fill_of_every_fold_after_the_first() {
         bandwidth: None,
         overlap: true,
     };
-    assert_eq!(sim(&arch(&d), &l).cycles.get(), 318 + 31 * 256);
+    assert_eq!(sim(&arch(&d), &l).totals.cycles.get(), 318 + 31 * 256);
     d.dataflow = Dataflow::WeightStationary;
     // WS: 32 folds streaming M = 256; the first pays 2·32 + 32 − 2.
-    assert_eq!(sim(&arch(&d), &l).cycles.get(), 350 + 31 * 256);
+    assert_eq!(sim(&arch(&d), &l).totals.cycles.get(), 350 + 31 * 256);
 }
 
 #[test]
@@ -333,11 +333,11 @@ fn a_starved_layer_stalls_by_hand_computed_amounts() {
     a.array.cols = 4;
     a.memory.dram_bandwidth = DramBandwidth::BytesPerCycle(2.0);
     let s = sim(&a, &l);
-    assert_eq!(s.compute_cycles.get(), 14);
-    assert_eq!(s.prefetch_cycles.get(), 32);
-    assert_eq!(s.stall_cycles.get(), 32 + 8);
-    assert_eq!(s.cycles.get(), 54);
-    assert_eq!(s.dram.total().get(), 32 + 32 + 16);
+    assert_eq!(s.totals.compute_cycles.get(), 14);
+    assert_eq!(s.totals.prefetch_cycles.get(), 32);
+    assert_eq!(s.totals.stall_cycles.get(), 32 + 8);
+    assert_eq!(s.totals.cycles.get(), 54);
+    assert_eq!(s.totals.dram.total().get(), 32 + 32 + 16);
 }
 
 #[test]
@@ -352,11 +352,11 @@ fn refetch_when_the_ifmap_does_not_fit() {
     raw.memory.ofmap_sram_kib = Some(64.0);
     raw.memory.dram_bytes_per_cycle = Some(RawBandwidth::Text("unlimited".into()));
     let s = sim(&ArchConfig::try_from(raw.clone()).unwrap(), &l);
-    assert_eq!(s.compulsory.ifmap.get(), 64 * 1024);
-    assert_eq!(s.dram.ifmap_read.get(), 2 * 64 * 1024);
+    assert_eq!(s.totals.compulsory.ifmap.get(), 64 * 1024);
+    assert_eq!(s.totals.dram.ifmap_read.get(), 2 * 64 * 1024);
     raw.memory.ifmap_sram_kib = Some(128.0);
     let s = sim(&ArchConfig::try_from(raw).unwrap(), &l);
-    assert_eq!(s.dram.ifmap_read.get(), 64 * 1024);
+    assert_eq!(s.totals.dram.ifmap_read.get(), 64 * 1024);
 }
 
 #[test]
@@ -368,12 +368,12 @@ fn ws_psums_spill_when_they_do_not_fit() {
     a.memory.dram_bandwidth = DramBandwidth::Unlimited;
     a.memory.ofmap_sram_kib = 64.0; // 32 KiB usable: fits
     let s = sim(&a, &l);
-    assert_eq!(s.dram.psum().get(), 0);
-    assert_eq!(s.dram.ofmap_write.get(), 1024 * 16);
+    assert_eq!(s.totals.dram.psum().get(), 0);
+    assert_eq!(s.totals.dram.ofmap_write.get(), 1024 * 16);
     a.memory.ofmap_sram_kib = 16.0; // 8 KiB usable: spills
     let s = sim(&a, &l);
     // 4 folds write 16 KiB each (3 of them spills); 3 read back.
-    assert_eq!(s.dram.ofmap_write.get(), 4 * 1024 * 16);
-    assert_eq!(s.dram.psum_write.get(), 3 * 1024 * 16);
-    assert_eq!(s.dram.psum_read.get(), 3 * 1024 * 16);
+    assert_eq!(s.totals.dram.ofmap_write.get(), 4 * 1024 * 16);
+    assert_eq!(s.totals.dram.psum_write.get(), 3 * 1024 * 16);
+    assert_eq!(s.totals.dram.psum_read.get(), 3 * 1024 * 16);
 }

@@ -4,6 +4,7 @@
 mod bad_input;
 #[allow(dead_code)]
 mod common;
+mod custom_policy;
 mod dense_laws;
 mod functional_conv;
 mod gated_samples;

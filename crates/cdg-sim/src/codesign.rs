@@ -1,0 +1,77 @@
+//! The co-design experiment (docs/model.md §5): which gate-block shape pays off on which
+//! dataflow and skip policy, against the same design running the `dense` policy.
+
+use crate::error::SimError;
+use crate::network::simulate_samples;
+use cdg_core::{ArchConfig, Dataflow, GateBlock, Network, SkipPolicy};
+
+/// One line of the co-design table: a gate-block shape, a dataflow and a skip policy on one
+/// network, against the same design running the `dense` policy.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CodesignRow {
+    pub block_c: u64,
+    pub block_h: u64,
+    pub block_w: u64,
+    pub dataflow: &'static str,
+    pub policy: &'static str,
+    /// Σ macs_dense / Σ macs_needed (mean sample).
+    pub flops_reduction: f64,
+    /// 1 − conditional-pass cycles / those of the `dense` policy: the fraction of the
+    /// conditional pass the policy removes.
+    pub cond_cycle_cut: f64,
+    /// Network cycles_ungated / cycles (the single dense GEMM per layer over the gated run).
+    pub cycle_reduction: f64,
+    /// 1 − cycles / cycles of the `dense` policy, whole network.
+    pub cycle_cut: f64,
+    /// 1 − energy / energy of the `dense` policy.
+    pub energy_saving: f64,
+    /// Network macs_needed / (R·C·cycles).
+    pub utilization: f64,
+}
+
+/// The co-design experiment: for every block shape and dataflow, `network_for(block)` with
+/// synthetic gates at `density` (`samples` samples, `seed`) simulated on `arch` with that
+/// dataflow under every skip policy; rows in block × dataflow × policy order.
+pub fn codesign(
+    arch: &ArchConfig,
+    network_for: impl Fn(GateBlock) -> Network,
+    blocks: &[GateBlock],
+    density: f64,
+    samples: usize,
+    seed: u64,
+) -> Result<Vec<CodesignRow>, SimError> {
+    let mut rows = Vec::new();
+    for &block in blocks {
+        let net = network_for(block);
+        let masks = crate::synth::synth_masks(&net, density, samples, seed)?;
+        for df in Dataflow::ALL {
+            let run = |policy: SkipPolicy| {
+                let mut a = arch.clone();
+                a.array.dataflow = df;
+                a.sparsity.support = policy;
+                simulate_samples(&a, &net, &masks).map(|s| s.mean)
+            };
+            let dense = run(SkipPolicy::Dense)?.totals;
+            for policy in SkipPolicy::ALL {
+                let stats = run(policy)?;
+                let t = &stats.totals;
+                let row = stats.to_row();
+                let frac = |a: f64, b: f64| if b > 0.0 { 1.0 - a / b } else { 0.0 };
+                rows.push(CodesignRow {
+                    block_c: block.c,
+                    block_h: block.h,
+                    block_w: block.w,
+                    dataflow: df.as_str(),
+                    policy: policy.as_str(),
+                    flops_reduction: row.flops_reduction,
+                    cond_cycle_cut: frac(t.cond_cycles.as_f64(), dense.cond_cycles.as_f64()),
+                    cycle_reduction: row.cycle_reduction,
+                    cycle_cut: frac(t.cycles.as_f64(), dense.cycles.as_f64()),
+                    energy_saving: frac(t.energy.total().get(), dense.energy.total().get()),
+                    utilization: row.utilization,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
