@@ -91,6 +91,7 @@ pub fn simulate_layer(
     opts: &LayerOptions,
 ) -> Result<LayerStats, SimError> {
     check_arch(arch)?;
+    crate::arch::check_layer(layer)?;
     let name = layer.name();
     let overlap = arch.array.overlap_folds;
     let dense = layer.shape.gemm();
