@@ -17,6 +17,9 @@ pub trait Figure: Copy {
     fn plus(self, other: Self) -> Self;
     /// The larger of the two (field-wise for groups).
     fn larger(self, other: Self) -> Self;
+    /// The first figure that cannot be trusted, by field path (`""` for a scalar;
+    /// `dram.ifmap_read` in a group): a count saturated at u64::MAX or a non-finite real.
+    fn unrepresentable(&self) -> Option<String>;
     /// The mean of `n ≥ 1` samples `xs`: counts rounded to the nearest integer (halves up),
     /// energies and times exact.
     fn mean_of<'a, I>(xs: I, n: usize) -> Self
@@ -29,10 +32,15 @@ macro_rules! count_figure {
     ($($t:ty => $get:expr, $make:expr;)*) => {$(
         impl Figure for $t {
             fn plus(self, other: Self) -> Self {
-                $make($get(self) + $get(other))
+                // Saturating: a sum that does not fit is u64::MAX, which `unrepresentable`
+                // reports (one check per layer and network instead of one per addition).
+                $make($get(self).saturating_add($get(other)))
             }
             fn larger(self, other: Self) -> Self {
                 $make($get(self).max($get(other)))
+            }
+            fn unrepresentable(&self) -> Option<String> {
+                ($get(*self) == u64::MAX).then(String::new)
             }
             fn mean_of<'a, I>(xs: I, n: usize) -> Self
             where
@@ -44,7 +52,19 @@ macro_rules! count_figure {
                 $make(((sum + n / 2) / n) as u64)
             }
         }
+        impl SatAdd for $t {
+            #[inline]
+            fn sat_add(&mut self, other: Self) {
+                *self = $make($get(*self).saturating_add($get(other)));
+            }
+        }
     )*};
+}
+
+/// In-place saturating addition of counts (the memory model's hot path): a count that does not
+/// fit in 64 bits stays at u64::MAX, which [`Figure::unrepresentable`] reports.
+pub trait SatAdd: Copy {
+    fn sat_add(&mut self, other: Self);
 }
 
 count_figure! {
@@ -63,6 +83,9 @@ macro_rules! real_figure {
             }
             fn larger(self, other: Self) -> Self {
                 $make($get(self).max($get(other)))
+            }
+            fn unrepresentable(&self) -> Option<String> {
+                (!$get(*self).is_finite()).then(String::new)
             }
             fn mean_of<'a, I>(xs: I, n: usize) -> Self
             where
@@ -100,6 +123,18 @@ macro_rules! figures {
             }
             fn larger(self, other: Self) -> Self {
                 Self { $($field: $crate::counters::Figure::larger(self.$field, other.$field),)* }
+            }
+            fn unrepresentable(&self) -> Option<String> {
+                $(
+                    if let Some(inner) = $crate::counters::Figure::unrepresentable(&self.$field) {
+                        return Some(if inner.is_empty() {
+                            stringify!($field).to_owned()
+                        } else {
+                            format!("{}.{inner}", stringify!($field))
+                        });
+                    }
+                )*
+                None
             }
             fn mean_of<'a, I>(xs: I, n: usize) -> Self
             where
@@ -285,8 +320,17 @@ figures! {
         pub stall_cycles: Cycles,
         /// The initial fetch before the first fold (also counted in `stall_cycles`).
         pub prefetch_cycles: Cycles,
-        /// Cycles of the layers run as one dense GEMM each (equal to `cycles` for a dense run).
+        /// The ungated baseline: cycles of each layer's best dense schedule on the same design
+        /// (docs/model.md §8).
         pub cycles_ungated: Cycles,
+        /// The ungated baseline's energy.
+        pub energy_ungated: PicoJoules,
+        /// The `dense`-policy baseline: cycles of the same layers under `sparsity.support =
+        /// dense` (gated layers: both passes, every fold, masks ignored; ungated layers: as
+        /// `cycles_ungated`).
+        pub cycles_dense_policy: Cycles,
+        /// The `dense`-policy baseline's energy.
+        pub energy_dense_policy: PicoJoules,
         /// Compute cycles of the conditional passes of gated layers (0 when ungated).
         pub cond_cycles: Cycles,
         /// Gate-unit compares.
@@ -309,6 +353,17 @@ additive!(
 );
 
 impl Counters {
+    /// Of `macs_executed`, the slots computed at full cost whose results are discarded at
+    /// write-back (inactive outputs under the `dense` policy): executed − needed − clock-gated.
+    pub fn macs_discarded(&self) -> Macs {
+        Macs(
+            self.macs_executed
+                .get()
+                .saturating_sub(self.macs_needed.get())
+                .saturating_sub(self.macs_clock_gated.get()),
+        )
+    }
+
     /// The mean of per-sample counters (see [`Figure::mean_of`]); `None` for no samples.
     pub fn mean<'a>(xs: impl Iterator<Item = &'a Counters> + Clone) -> Option<Counters> {
         let n = xs.clone().count();

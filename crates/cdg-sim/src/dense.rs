@@ -1,13 +1,16 @@
-//! The dense model (docs/model.md §2): a layer is one GEMM pass, every fold runs in full.
+//! The dense model (docs/model.md §2, §8): a layer is one GEMM pass, every fold in full
+//! ([`simulate_layer_one_pass`], SCALE-Sim's schedule), or, as reported, its best dense
+//! schedule on the design ([`simulate_layer`]; [`crate::baseline`]).
 
 use crate::arch::check_arch;
-use crate::counters::Counters;
+use crate::baseline::{self, Evaluated, KSplit, complete_dense};
+use crate::counters::Compulsory;
 use crate::error::SimError;
 use crate::mapping::{Mapping, NmSparsity};
-use crate::memory::{OperandFootprint, compulsory};
-use crate::stats::{LayerRun, LayerStats};
-use crate::stream::{Pass, PassStream};
-use cdg_core::{Accesses, ArchConfig, GemmDims, Layer, Macs};
+use crate::memory::compulsory;
+use crate::stats::{Baselines, LayerRun, LayerStats};
+use cdg_core::{Accesses, ArchConfig, GemmDims, Layer};
+use std::sync::Arc;
 
 /// Most folds one layer may map to. The memory model walks folds one by one (a few ns each), so
 /// this bounds a layer at about a second; only absurd arrays (1×1 on a large layer) reach it.
@@ -80,7 +83,102 @@ fn check_mapping(map: &Mapping, name: &str, overlap: bool) -> Result<(), SimErro
     Ok(())
 }
 
-/// Simulates one layer densely (every fold in full).
+/// A dense layer prepared on a design: its GEMM (K' for N:M layers), single-pass mapping,
+/// compulsory traffic and single-pass run.
+#[derive(Debug, Clone)]
+pub(crate) struct DenseLayer {
+    pub gemm: GemmDims,
+    pub map: Mapping,
+    pub comp: Compulsory,
+    /// The single pass, completed (SCALE-Sim's schedule and figures).
+    pub single: Evaluated,
+    nm: bool,
+}
+
+impl DenseLayer {
+    /// Checks `layer` on `arch` and runs its single pass.
+    pub fn new(arch: &ArchConfig, layer: &Layer, opts: &LayerOptions) -> Result<Self, SimError> {
+        check_arch(arch)?;
+        crate::arch::check_layer(layer)?;
+        let name = layer.name();
+        let overlap = arch.array.overlap_folds;
+        let dense = layer.shape.gemm();
+        let k = filter_rows(arch, layer, opts)?;
+        let gemm = GemmDims { k, ..dense };
+        let map = Mapping::new(arch.array.dataflow, arch.array.rows, arch.array.cols, gemm);
+        check_mapping(&map, name, overlap)?;
+        let comp = compulsory(arch, layer, k);
+        let mut single = Evaluated::of(arch, gemm, &comp, KSplit::one_pass(k));
+        debug_assert_eq!(
+            Some(single.totals.compute_cycles),
+            map.stall_free_cycles(overlap)
+        );
+        if opts.weight_sparsity.is_some() {
+            // Each compressed weight selects one of the M inputs of its block, so the array
+            // still reads the dense ifmap window in every column fold.
+            single.totals.sram.ifmap_reads =
+                Accesses(map.col_folds.saturating_mul(dense.m).saturating_mul(dense.k));
+            single.totals = complete_dense(arch, gemm, single.totals);
+        }
+        Ok(Self {
+            gemm,
+            map,
+            comp,
+            single,
+            nm: opts.weight_sparsity.is_some(),
+        })
+    }
+
+    /// The best dense schedule (docs/model.md §8) against `reference` (default: the single
+    /// pass). N:M layers run the single pass only (SCALE-Sim's model has no K split).
+    pub fn best(&self, arch: &ArchConfig, layer: &Layer, reference: Option<&Evaluated>) -> Evaluated {
+        let reference = reference.unwrap_or(&self.single);
+        if self.nm {
+            return self.single.clone();
+        }
+        let candidates =
+            baseline::candidates(arch, &layer.shape, self.gemm, &self.comp, &reference.split);
+        baseline::best(
+            arch,
+            self.gemm,
+            &self.comp,
+            candidates,
+            reference,
+            &[&self.single],
+        )
+    }
+
+    /// The stats of running `run` (a dense schedule of this layer), with `run` as the ungated
+    /// baseline and the single pass for the SCALE-Sim figures.
+    fn stats(&self, arch: &ArchConfig, layer: &Layer, run: &Evaluated) -> Result<LayerStats, SimError> {
+        let name: Arc<str> = run.split.name().into();
+        let baselines = Baselines {
+            ungated_schedule: name.clone(),
+            cycles_ungated: run.totals.cycles,
+            energy_ungated: run.totals.energy.total(),
+            dense_policy: None,
+            single_pass: self.single.totals,
+        };
+        let mut totals = run.totals;
+        totals.compulsory = self.comp;
+        LayerStats::of_run(
+            arch,
+            LayerRun {
+                layer,
+                sample: None,
+                map: &self.map,
+                totals,
+                schedule: &name,
+                baselines: &baselines,
+                pe_imbalance: baseline::pe_imbalance(arch, self.gemm, &run.split),
+            },
+        )
+    }
+}
+
+/// Simulates one ungated layer as a real dense accelerator would run it: its best dense
+/// schedule on the design (one pass, or K split into chunks that fit the buffers; docs/model.md
+/// §8), named in `schedule`. The `scalesim_*` figures are those of the single pass.
 ///
 /// Errors: an array side or word size of 0, N:M sparsity with a dataflow that does not keep
 /// the filter stationary, a malformed N:M ratio, or counts overflowing u64 — each naming the
@@ -90,59 +188,21 @@ pub fn simulate_layer(
     layer: &Layer,
     opts: &LayerOptions,
 ) -> Result<LayerStats, SimError> {
-    check_arch(arch)?;
-    crate::arch::check_layer(layer)?;
-    let name = layer.name();
-    let overlap = arch.array.overlap_folds;
-    let dense = layer.shape.gemm();
-    let k = filter_rows(arch, layer, opts)?;
-    let gemm = GemmDims { k, ..dense };
-    let map = Mapping::new(arch.array.dataflow, arch.array.rows, arch.array.cols, gemm);
-    check_mapping(&map, name, overlap)?;
+    let d = DenseLayer::new(arch, layer, opts)?;
+    let best = d.best(arch, layer, None);
+    d.stats(arch, layer, &best)
+}
 
-    let comp = compulsory(arch, layer, k);
-    let mut stream = PassStream::new(
-        arch,
-        OperandFootprint {
-            gemm_elems: gemm.m * gemm.k,
-            compulsory: comp.ifmap,
-        },
-        OperandFootprint {
-            gemm_elems: gemm.k * gemm.n,
-            compulsory: comp.filter,
-        },
-        gemm.m * gemm.n,
-    );
-    let mut pass = Pass::new(0, &map, false);
-    for f in map.folds_iter() {
-        let finalised = if map.group_last(&f) {
-            f.m.len() * f.n.len()
-        } else {
-            0
-        };
-        stream.dense(&mut pass, &f, finalised);
-    }
-    let mut totals: Counters = stream.finish();
-    debug_assert_eq!(Some(totals.compute_cycles), map.stall_free_cycles(overlap));
-    if opts.weight_sparsity.is_some() {
-        // Each compressed weight selects one of the M inputs of its block, so the array still
-        // reads the dense ifmap window in every column fold.
-        totals.sram.ifmap_reads = Accesses(map.col_folds * dense.m * dense.k);
-    }
-    totals.macs_needed = gemm.macs();
-    totals.macs_executed = gemm.macs();
-    totals.macs_clock_gated = Macs::ZERO;
-    totals.compulsory = comp;
-
-    Ok(LayerStats::of_run(
-        arch,
-        LayerRun {
-            layer,
-            sample: None,
-            map: &map,
-            totals,
-            cycles_ungated: None,
-            pe_imbalance: (map.row_folds * map.rows) as f64 / map.sr as f64,
-        },
-    ))
+/// Simulates one layer as a single GEMM pass, every fold in full: SCALE-Sim's schedule, which
+/// the cycle-stepped engine and the closed forms of docs/model.md §2 check. Its baseline
+/// columns describe this same run.
+///
+/// Errors: as [`simulate_layer`].
+pub fn simulate_layer_one_pass(
+    arch: &ArchConfig,
+    layer: &Layer,
+    opts: &LayerOptions,
+) -> Result<LayerStats, SimError> {
+    let d = DenseLayer::new(arch, layer, opts)?;
+    d.stats(arch, layer, &d.single)
 }

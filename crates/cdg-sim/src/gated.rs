@@ -8,8 +8,12 @@
 //! gate-block granularity on the packed mask words ([`crate::gates`]) and keeps, per layer and
 //! sample, a few counters per fold. Memory stays proportional to the packed masks.
 //!
-//! **Memory.** Both passes stream through one [`PassStream`] (the layer's operands, in fold
-//! order; see [`crate::stream`] for tiles and partial sums).
+//! **Memory.** Both passes stream through one [`PassStream`](crate::stream::PassStream) (the
+//! layer's operands, in fold order; see [`crate::stream`] for tiles and partial sums).
+//!
+//! **Baselines** (docs/model.md §8, computed once per layer): the `dense` policy's run (both
+//! passes, every fold, gate unit included) and the ungated baseline, the layer's best dense
+//! schedule with the gated split among the candidates ([`crate::baseline`]).
 //!
 //! **Gate unit.** Every policy charges one `gate_op` per gate of the layer (the network computes
 //! its gates whether or not the array exploits them), with no extra cycles. With
@@ -17,20 +21,23 @@
 //! layer and sample (`dram_mask_bytes`), assumed hidden behind the base pass.
 
 use crate::arch::check_arch;
+use crate::baseline::{self, Evaluated, KSplit};
 use crate::counters::{Compulsory, Counters};
 use crate::dataflow::Axes;
-use crate::dense::{LayerOptions, simulate_layer};
+use crate::dense::{DenseLayer, LayerOptions};
+use crate::energy::energy;
 use crate::error::SimError;
 use crate::gates::{GateSummary, summarize_gates};
 use crate::mapping::Mapping;
-use crate::memory::{OperandFootprint, compulsory};
-use crate::policy::{self, CondPass, PolicyModel, SlotCharge, run_every_fold};
-use crate::stats::{LayerRun, LayerStats};
-use crate::stream::{Pass, PassStream};
+use crate::memory::compulsory;
+use crate::policy::{self, CondPass, PolicyModel, SlotCharge};
+use crate::stats::{Baselines, LayerRun, LayerStats};
+use crate::stream::Pass;
 use cdg_core::{ArchConfig, Bytes, Cycles, GemmDims, Layer, LayerMasks, Macs};
+use std::sync::Arc;
 
-/// What does not depend on the sample: shapes, mappings, the ungated reference, and the run of
-/// a conditional pass that runs every fold.
+/// What does not depend on the sample: shapes, mappings, both baselines (docs/model.md §8), and
+/// the run of a conditional pass that runs every fold.
 #[derive(Debug, Clone)]
 pub(crate) struct GatedPlan<'a> {
     layer: &'a Layer,
@@ -42,7 +49,9 @@ pub(crate) struct GatedPlan<'a> {
     base: Option<Mapping>,
     cond: Option<Mapping>,
     comp: Compulsory,
-    cycles_ungated: Cycles,
+    /// `gated K_base+K_cond`.
+    schedule: Arc<str>,
+    baselines: Baselines,
     /// Both passes with every fold (mask-independent).
     every_fold: Streamed,
 }
@@ -129,30 +138,53 @@ impl<'a> GatedPlan<'a> {
             shape: layer.shape.clone(),
             gate: None,
         };
-        // The ungated reference also checks that the layer's folds can be walked (each pass has
-        // at most as many folds as the whole layer).
-        let cycles_ungated = simulate_layer(arch, &ungated, &LayerOptions::default())?
-            .totals
-            .cycles;
-        let (base, cond) = (pass(kb), pass(kc));
-        let mut plan = Self {
+        // The dense layer also checks that its folds can be walked (each pass has at most as
+        // many folds as the whole layer).
+        let dense = DenseLayer::new(arch, &ungated, &LayerOptions::default())?;
+        let comp = compulsory(arch, layer, g.k);
+        // Both passes, every fold: the `dense` policy's run, which is also the reference
+        // schedule of the ungated baseline (without the gate unit).
+        let split = KSplit::new([kb, kc]);
+        let streamed = baseline::stream_split(arch, g, &comp, &split);
+        let cond_cycles = if kc > 0 {
+            streamed.pass_cycles.last().copied().unwrap_or(Cycles::ZERO)
+        } else {
+            Cycles::ZERO
+        };
+        let reference = Evaluated {
+            split,
+            totals: baseline::complete_dense(arch, g, streamed.totals),
+        };
+        let best = dense.best(arch, &ungated, Some(&reference));
+        let gates = masks.blocks_per_sample();
+        let mut policy_dense = reference.totals;
+        policy_dense.gate_ops = gates;
+        policy_dense.dram.mask_read = mask_bytes(arch, gates);
+        policy_dense.energy = energy(arch, &policy_dense);
+        let baselines = Baselines {
+            ungated_schedule: best.split.name().into(),
+            cycles_ungated: best.totals.cycles,
+            energy_ungated: best.totals.energy.total(),
+            dense_policy: Some((policy_dense.cycles, policy_dense.energy.total())),
+            single_pass: dense.single.totals,
+        };
+        Ok(Self {
             layer,
             gemm: g,
             kb,
             kc,
             full,
-            base,
-            cond,
-            comp: compulsory(arch, layer, g.k),
-            cycles_ungated,
+            base: pass(kb),
+            cond: pass(kc),
+            comp,
+            schedule: format!("gated {kb}+{kc}").into(),
+            baselines,
             every_fold: Streamed {
-                totals: Counters::default(),
-                cond_cycles: Cycles::ZERO,
+                totals: streamed.totals,
+                cond_cycles,
                 inactive: 0,
             },
-        };
-        plan.every_fold = stream(arch, &plan, None);
-        Ok(plan)
+        })
     }
 
     /// The sample's gates, reduced as `policy` needs them.
@@ -166,38 +198,33 @@ impl<'a> GatedPlan<'a> {
     }
 }
 
+/// Packed mask bytes read from DRAM per layer and sample (`sparsity.mask_in_dram`).
+fn mask_bytes(arch: &ArchConfig, gates: u64) -> Bytes {
+    Bytes(if arch.sparsity.mask_in_dram {
+        gates.div_ceil(8)
+    } else {
+        0
+    })
+}
+
 /// Streams both passes of `p` through the memory model: the base pass in full, then the
-/// conditional pass of `policy` for a sample with `gates`, or every fold (`None`).
+/// conditional pass of `policy` for a sample with `gates`.
 fn stream(
     arch: &ArchConfig,
     p: &GatedPlan<'_>,
-    policy: Option<(&dyn PolicyModel, &GateSummary)>,
+    policy: &dyn PolicyModel,
+    gates: &GateSummary,
 ) -> Streamed {
-    let g = p.gemm;
-    let mut stream = PassStream::new(
-        arch,
-        OperandFootprint {
-            gemm_elems: g.m * g.k,
-            compulsory: p.comp.ifmap,
-        },
-        OperandFootprint {
-            gemm_elems: g.k * g.n,
-            compulsory: p.comp.filter,
-        },
-        g.m * g.n,
-    );
+    let mut stream = baseline::stream_for(arch, p.gemm, &p.comp);
     // Base pass: every fold; its outputs are final where no conditional fold will touch them.
     if let Some(base) = &p.base {
         let mut pass = Pass::new(0, base, false);
         for f in base.folds_iter() {
             let outputs = f.m.len() * f.n.len();
-            let finalised = match (base.group_last(&f), &p.cond, policy) {
-                (false, _, _) => 0,
-                (true, None, _) => outputs,
-                (true, Some(_), None) => 0,
-                (true, Some(_), Some((policy, gates))) => {
-                    policy.final_after_base(gates, &f, outputs)
-                }
+            let finalised = match (base.group_last(&f), &p.cond) {
+                (false, _) => 0,
+                (true, None) => outputs,
+                (true, Some(_)) => policy.final_after_base(gates, &f, outputs),
             };
             stream.dense(&mut pass, &f, finalised);
         }
@@ -206,17 +233,9 @@ fn stream(
         None => (Cycles::ZERO, 0),
         Some(cond) => {
             let mut pass = Pass::new(1, cond, p.base.is_some());
-            let inactive = match policy {
-                None => {
-                    run_every_fold(&mut stream, &mut pass);
-                    0
-                }
-                Some((policy, gates)) => {
-                    let mut c = CondPass::new(&mut stream, &mut pass, gates);
-                    policy.run_conditional(&mut c);
-                    c.inactive()
-                }
-            };
+            let mut c = CondPass::new(&mut stream, &mut pass, gates);
+            policy.run_conditional(&mut c);
+            let inactive = c.inactive();
             (pass.cycles(), inactive)
         }
     };
@@ -236,7 +255,7 @@ pub(crate) fn simulate_gated_sample(
     policy: &dyn PolicyModel,
     sample: usize,
     gates: u64,
-) -> LayerStats {
+) -> Result<LayerStats, SimError> {
     let outputs = p.gemm.m * p.gemm.n;
     // A policy that runs every fold has the plan's time and traffic, computed once.
     let run = if p.cond.is_none() || policy.runs_every_fold(summary) {
@@ -245,14 +264,10 @@ pub(crate) fn simulate_gated_sample(
             ..p.every_fold
         }
     } else {
-        stream(arch, p, Some((policy, summary)))
+        stream(arch, p, policy, summary)
     };
     let mut t = run.totals;
-    t.dram.mask_read = Bytes(if arch.sparsity.mask_in_dram {
-        gates.div_ceil(8)
-    } else {
-        0
-    });
+    t.dram.mask_read = mask_bytes(arch, gates);
     let needed = p.kb * outputs + p.kc * summary.active();
     t.macs_needed = Macs(needed);
     t.macs_executed = Macs(needed + run.inactive);
@@ -270,7 +285,8 @@ pub(crate) fn simulate_gated_sample(
             sample: Some(sample),
             map: &p.full,
             totals: t,
-            cycles_ungated: Some(p.cycles_ungated),
+            schedule: &p.schedule,
+            baselines: &p.baselines,
             pe_imbalance: pe_imbalance(p, summary),
         },
     )
@@ -350,12 +366,12 @@ pub fn simulate_gated_layer_with(
     }
     let plan = GatedPlan::new(arch, layer, masks)?;
     let summary = plan.summarize(masks, sample, policy);
-    Ok(simulate_gated_sample(
+    simulate_gated_sample(
         arch,
         &plan,
         &summary,
         policy,
         sample,
         masks.blocks_per_sample(),
-    ))
+    )
 }

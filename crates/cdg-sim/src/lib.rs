@@ -56,6 +56,7 @@
 //! This crate does no I/O: it takes values and returns values.
 
 pub mod arch;
+pub mod baseline;
 pub mod codesign;
 pub mod counters;
 pub mod dataflow;
@@ -80,7 +81,7 @@ pub mod synth;
 
 pub use arch::check_arch;
 pub use counters::Counters;
-pub use dense::{LayerOptions, simulate_layer};
+pub use dense::{LayerOptions, simulate_layer, simulate_layer_one_pass};
 pub use error::SimError;
 pub use gated::{simulate_gated_layer, simulate_gated_layer_with};
 pub use mapping::{Fold, FoldIter, Mapping, NmSparsity, Span};

@@ -85,10 +85,9 @@ pub struct Mapping {
     ifmap_tile: TileKey,
     filter_tile: TileKey,
     groups: OutputGroups,
-    /// Cycles of a full fold (streaming `t` steps), and the overlap saving: the dataflow's,
-    /// kept here because every fold of the memory model asks.
+    /// Cycles of a full fold (streaming `t` steps): the dataflow's, kept here because every
+    /// fold of the memory model asks.
     full_fold_cycles: u64,
-    saving: u64,
     /// Which axis lies on the rows, the columns and the stream.
     layout: Layout,
 }
@@ -153,7 +152,6 @@ impl Mapping {
             filter_tile: unit.filter_tile(),
             groups: unit.output_groups(),
             full_fold_cycles: unit.fold_cycles(rows, cols, t),
-            saving: unit.overlap_saving(rows, cols),
             layout: Layout::of(axes),
         }
     }
@@ -183,34 +181,45 @@ impl Mapping {
         Cycles(self.full_fold_cycles)
     }
 
-    /// Cycles a fold after the first saves with `array.overlap_folds`
-    /// ([`DataflowModel::overlap_saving`]).
-    pub fn overlap_saving(&self) -> Cycles {
-        Cycles(self.saving)
+    /// Cycles a fold streaming `t` steps keeps the array busy before the next overlapped fold
+    /// can start ([`DataflowModel::pipeline_period`]: OS T, WS/IS max(T, R)).
+    #[inline]
+    pub fn pipeline_period(&self, t: u64) -> u64 {
+        self.unit().pipeline_period(self.rows, t)
     }
 
-    /// Cycles of fold number `position` (0-based, in execution order among the folds that
-    /// actually run) streaming `t` steps, with or without fold overlap.
+    /// Compute cycles charged to a fold streaming `t` steps with `array.overlap_folds` when
+    /// `prev` is the stream length of the fold before it in the same pass (`None` for the first
+    /// fold of a layer or of a pass that continues an earlier pass's partial sums, which starts
+    /// only when the previous fold has finished).
+    ///
+    /// Charges are differences of finishing times: a fold starts one pipeline period after the
+    /// previous one (the cycle-stepped engine's timing, docs/model.md §2), so its charge is
+    /// period(prev) + full(t) − full(prev), and a layer's charges add up to
+    /// [`schedule::overlapped_cycles`](crate::schedule::overlapped_cycles) of its folds.
     #[inline]
-    pub fn fold_cycles_at(&self, position: u64, t: u64, overlap: bool) -> Cycles {
-        let full = self.fold_cycles_for(t);
-        if overlap && position > 0 {
-            full.saturating_sub(self.overlap_saving())
-        } else {
-            full
+    pub fn overlapped_fold_cycles(&self, prev: Option<u64>, t: u64) -> Cycles {
+        let full = self.fold_cycles_for(t).get();
+        match prev {
+            None => Cycles(full),
+            Some(p) => {
+                let prev_full = self.fold_cycles_for(p).get();
+                // full(prev) − period(prev) ≤ full(t) for t ≥ 1, so this never saturates.
+                Cycles((full + self.pipeline_period(p)).saturating_sub(prev_full))
+            }
         }
     }
 
-    /// L, the stall-free cycles of the whole mapping: F_r·F_c·per_fold, minus the overlap
-    /// saving of every fold after the first when `overlap` is set. `None` on u64 overflow.
+    /// L, the stall-free cycles of the whole mapping: F_r·F_c·per_fold, or with `overlap` the
+    /// engine's overlapped time (F − 1)·period(T) + per_fold. `None` on u64 overflow.
     pub fn stall_free_cycles(&self, overlap: bool) -> Option<Cycles> {
         let folds = self.row_folds.checked_mul(self.col_folds)?;
-        let full = self.cycles_per_fold().checked_mul(folds)?;
-        Some(if overlap {
-            full.saturating_sub(self.overlap_saving() * (folds - 1))
+        if overlap && folds > 0 {
+            let period = self.pipeline_period(self.t).checked_mul(folds - 1)?;
+            period.checked_add(self.full_fold_cycles).map(Cycles)
         } else {
-            full
-        })
+            self.cycles_per_fold().checked_mul(folds)
+        }
     }
 
     /// Fold number `index` in execution order (column fold outer, row fold inner).

@@ -7,9 +7,10 @@
 //! [`Counters`]: folds, compute, stall and prefetch cycles, SRAM accesses, DRAM traffic), so it
 //! allocates nothing. [`crate::stream`] turns the folds of a list of passes into `FoldWork`.
 //!
-//! **Fetch rule.** An operand whose compulsory footprint fits in its buffer's usable half is
-//! fetched once: a fold fetches its tile only on the tile's first use. Otherwise a fold fetches
-//! its tile unless the previous fold used the same tile and that tile fits. A tile's bytes are
+//! **Fetch rule.** Per pass: an operand whose share in the pass (the pass's K range of it, see
+//! [`MemoryModel::begin_pass`]) fits in its buffer's usable half is fetched once: a fold fetches
+//! its tile only on the tile's first use. Otherwise a fold fetches its tile unless the previous
+//! fold used the same tile and that tile fits. A tile's bytes are
 //! its share of the operand's compulsory bytes, in proportion to the GEMM elements it covers
 //! (cumulative flooring, so one full pass over an operand moves exactly its compulsory bytes).
 //!
@@ -23,8 +24,12 @@
 //! (`prefetch_cycles`); while fold i computes, fold i+1's fetch and fold i's write-back move, and
 //! stall_i = max(0, ⌈bytes/bw⌉ − compute_i). The last fold's write-back drains after it. Each
 //! layer starts with cold buffers. With unlimited bandwidth every stall is 0.
+//!
+//! **Overflow.** Sums saturate at u64::MAX (checked once per layer by the caller, see
+//! [`crate::counters::Figure::unrepresentable`]); a transfer longer than 2^63 cycles also
+//! saturates, so a bandwidth too small to count is reported, never wrapped.
 
-use crate::counters::{Compulsory, Counters};
+use crate::counters::{Compulsory, Counters, SatAdd};
 use cdg_core::arch::DramBandwidth;
 use cdg_core::{Accesses, ArchConfig, Bytes, Cycles, Layer};
 
@@ -85,6 +90,7 @@ struct OperandState {
     fp: OperandFootprint,
     cap: u64,
     word: u64,
+    /// The current pass's share of the operand fits in the usable buffer.
     fits: bool,
     /// GEMM elements fetched so far (may exceed `gemm_elems` with re-fetches).
     fetched_elems: u128,
@@ -116,6 +122,12 @@ impl OperandState {
             .div_ceil(u128::from(self.fp.gemm_elems)) as u64
     }
 
+    /// Starts a pass that reads `elems` GEMM elements of the operand (its K range): the operand
+    /// is fetched once in this pass if that share fits.
+    fn begin_pass(&mut self, elems: u64) {
+        self.fits = self.tile_bytes(elems) <= self.cap;
+    }
+
     /// Bytes this tile moves from DRAM.
     fn fetch(&mut self, t: &TileUse) -> u64 {
         let elems = if self.fits {
@@ -132,9 +144,12 @@ impl OperandState {
         }
         self.fetched_elems += u128::from(elems);
         let compulsory = self.fp.compulsory.get();
-        let total = if compulsory == self.fp.gemm_elems * self.word {
+        let total = if Some(compulsory) == self.fp.gemm_elems.checked_mul(self.word) {
             // Every GEMM element is its own word (filters, GEMM-mode inputs): no scaling.
-            (self.fetched_elems as u64) * self.word
+            u64::try_from(self.fetched_elems)
+                .ok()
+                .and_then(|f| f.checked_mul(self.word))
+                .unwrap_or(u64::MAX)
         } else {
             // The hot path: u64 arithmetic when it cannot overflow, u128 otherwise.
             match u64::try_from(self.fetched_elems)
@@ -142,13 +157,14 @@ impl OperandState {
                 .and_then(|f| f.checked_mul(compulsory))
             {
                 Some(p) => p / self.fp.gemm_elems,
-                None => {
-                    (self.fetched_elems * u128::from(compulsory) / u128::from(self.fp.gemm_elems))
-                        as u64
-                }
+                None => u64::try_from(
+                    self.fetched_elems.saturating_mul(u128::from(compulsory))
+                        / u128::from(self.fp.gemm_elems),
+                )
+                .unwrap_or(u64::MAX),
             }
         };
-        let bytes = total - self.fetched_bytes;
+        let bytes = total.saturating_sub(self.fetched_bytes);
         self.fetched_bytes = total;
         bytes
     }
@@ -189,34 +205,52 @@ impl MemoryModel {
         }
     }
 
+    /// Starts a pass that reads `ifmap_elems` and `filter_elems` GEMM elements of the two
+    /// inputs: each is fetched once in this pass if its share fits in its buffer (docs/model.md
+    /// §6). Passes cover disjoint K ranges, so their tiles are distinct.
+    pub fn begin_pass(&mut self, ifmap_elems: u64, filter_elems: u64) {
+        self.ifmap.begin_pass(ifmap_elems);
+        self.filter.begin_pass(filter_elems);
+    }
+
+    /// Cycles to move `bytes`; saturates at u64::MAX (reported by the caller) when the
+    /// bandwidth is too small for the count to fit.
     fn transfer_cycles(&self, bytes: u64) -> Cycles {
         match self.bandwidth {
             DramBandwidth::Unlimited => Cycles::ZERO,
-            DramBandwidth::BytesPerCycle(bw) => Cycles((bytes as f64 / bw).ceil() as u64),
+            DramBandwidth::BytesPerCycle(bw) => {
+                let c = (bytes as f64 / bw).ceil();
+                // 2^63: far beyond any real run, and below where f64 → u64 saturates.
+                Cycles(if c < 9.223_372_036_854_775_808e18 {
+                    c as u64
+                } else {
+                    u64::MAX
+                })
+            }
         }
     }
 
     /// Accounts one fold.
     pub fn push(&mut self, w: &FoldWork) {
         let t = &mut self.totals;
-        t.folds += 1;
-        t.compute_cycles += w.compute;
-        t.sram.ifmap_reads += Accesses(w.ifmap.elems);
-        t.sram.filter_reads += Accesses(w.filter.elems);
-        t.sram.ofmap_writes += Accesses(w.output.elems);
+        t.folds.sat_add(1);
+        t.compute_cycles.sat_add(w.compute);
+        t.sram.ifmap_reads.sat_add(Accesses(w.ifmap.elems));
+        t.sram.filter_reads.sat_add(Accesses(w.filter.elems));
+        t.sram.ofmap_writes.sat_add(Accesses(w.output.elems));
         if !w.output.first {
-            t.sram.psum_reads += Accesses(w.output.elems);
+            t.sram.psum_reads.sat_add(Accesses(w.output.elems));
         }
 
         let ifmap_bytes = self.ifmap.fetch(&w.ifmap);
         let filter_bytes = self.filter.fetch(&w.filter);
-        let out_bytes = w.output.elems * self.word;
+        let out_bytes = w.output.elems.saturating_mul(self.word);
         let group_fits = w.output.group_elems.saturating_mul(self.word) <= self.ofmap_cap;
         let (psum_read, write, psum_write) = if group_fits {
             // Partial sums stay on chip; the group leaves once, complete (or, `continued`, to
             // be reloaded by a later pass).
             let write = if w.output.last {
-                w.output.group_elems * self.word
+                w.output.group_elems.saturating_mul(self.word)
             } else {
                 0
             };
@@ -231,22 +265,24 @@ impl MemoryModel {
             (read, out_bytes, spill)
         };
         let t = &mut self.totals;
-        t.dram.ifmap_read += Bytes(ifmap_bytes);
-        t.dram.filter_read += Bytes(filter_bytes);
-        t.dram.psum_read += Bytes(psum_read);
-        t.dram.ofmap_write += Bytes(write);
-        t.dram.psum_write += Bytes(psum_write);
+        t.dram.ifmap_read.sat_add(Bytes(ifmap_bytes));
+        t.dram.filter_read.sat_add(Bytes(filter_bytes));
+        t.dram.psum_read.sat_add(Bytes(psum_read));
+        t.dram.ofmap_write.sat_add(Bytes(write));
+        t.dram.psum_write.sat_add(Bytes(psum_write));
 
-        let reads = ifmap_bytes + filter_bytes + psum_read;
+        let reads = ifmap_bytes
+            .saturating_add(filter_bytes)
+            .saturating_add(psum_read);
         match self.prev_compute {
             None => {
                 let p = self.transfer_cycles(reads);
                 self.totals.prefetch_cycles = p;
-                self.totals.stall_cycles += p;
+                self.totals.stall_cycles.sat_add(p);
             }
             Some(prev) => {
-                let need = self.transfer_cycles(reads + self.prev_writes);
-                self.totals.stall_cycles += need.saturating_sub(prev);
+                let need = self.transfer_cycles(reads.saturating_add(self.prev_writes));
+                self.totals.stall_cycles.sat_add(need.saturating_sub(prev));
             }
         }
         self.prev_compute = Some(w.compute);
@@ -256,14 +292,14 @@ impl MemoryModel {
     /// Charges `bytes` of outputs written to DRAM outside any fold (outputs no fold produced,
     /// which still leave the chip once).
     pub fn write_outputs(&mut self, bytes: Bytes) {
-        self.totals.dram.ofmap_write += bytes;
+        self.totals.dram.ofmap_write.sat_add(bytes);
     }
 
     /// The counters of the folds pushed (folds, compute, stall and prefetch cycles, SRAM
     /// accesses, DRAM traffic), with the last fold's write-back drained.
     pub fn finish(mut self) -> Counters {
         let drain = self.transfer_cycles(self.prev_writes);
-        self.totals.stall_cycles += drain;
+        self.totals.stall_cycles.sat_add(drain);
         self.totals
     }
 }

@@ -50,7 +50,7 @@ pub fn simulate_network_with(
         .enumerate()
         .map(|(i, l)| simulate_layer(arch, l, opts.get(i).unwrap_or(&default)))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(NetworkStats::of_layers(arch, None, layers))
+    NetworkStats::of_layers(arch, None, layers)
 }
 
 /// Every sample of a trace simulated, and their mean.
@@ -137,10 +137,10 @@ pub fn simulate_samples(
             let layers: Vec<LayerStats> = prepared
                 .iter()
                 .map(|p| match p {
-                    Prepared::Dense(stats) => LayerStats {
+                    Prepared::Dense(stats) => Ok(LayerStats {
                         sample: Some(s),
                         ..(**stats).clone()
-                    },
+                    }),
                     Prepared::Gated { plan, masks } => {
                         let summary = plan.summarize(masks, s, policy);
                         simulate_gated_sample(
@@ -153,10 +153,10 @@ pub fn simulate_samples(
                         )
                     }
                 })
-                .collect();
+                .collect::<Result<_, SimError>>()?;
             NetworkStats::of_layers(arch, Some(s), layers)
         })
-        .collect();
+        .collect::<Result<_, SimError>>()?;
     let mean = summarize(&per_sample).ok_or_else(|| {
         SimError::Mismatch("the mask set has no samples; expected at least 1".into())
     })?;

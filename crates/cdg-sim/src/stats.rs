@@ -7,10 +7,13 @@
 use crate::counters::{Counters, Figure, ScaleSimCounts, figures};
 use crate::energy::energy;
 use crate::mapping::Mapping;
+use crate::error::SimError;
 use cdg_core::{
-    Accesses, ArchConfig, Cycles, Dataflow, GemmDims, Layer, Macs, Microseconds, PicoJoules,
+    Accesses, ArchConfig, Cycles, Dataflow, DramBandwidth, GemmDims, Layer, Macs, Microseconds,
+    PicoJoules,
 };
 use serde::Serialize;
+use std::sync::Arc;
 
 figures! {
     /// The largest per-sample figures of a run that averages several samples (for a single
@@ -80,7 +83,12 @@ pub struct LayerStats {
     /// SCALE-Sim's Mapping Efficiency of the dense mapping: mean over folds of used PEs /
     /// (R·C), a fraction (the same in every sample).
     pub scalesim_mapping_efficiency: f64,
-    /// The layer's counters (totals over its folds and passes).
+    /// The schedule this run's figures come from: a dense schedule's name (`one pass`,
+    /// `k-split 4x504+288`; [`crate::baseline::KSplit`]) or `gated` and the two passes' K.
+    pub schedule: Arc<str>,
+    /// The ungated baseline's schedule (docs/model.md §8).
+    pub ungated_schedule: Arc<str>,
+    /// The layer's counters (totals over its folds and passes, with both baselines).
     pub totals: Counters,
     /// macs_needed / (R·C·cycles).
     pub utilization: f64,
@@ -89,51 +97,155 @@ pub struct LayerStats {
     pub max: SampleMax,
 }
 
+/// The baselines of a layer on one design (docs/model.md §8), computed once per layer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Baselines {
+    /// The best dense schedule: its name, cycles and energy.
+    pub ungated_schedule: Arc<str>,
+    pub cycles_ungated: Cycles,
+    pub energy_ungated: PicoJoules,
+    /// The `dense` policy's cycles and energy; `None` for an ungated layer (its own figures).
+    pub dense_policy: Option<(Cycles, PicoJoules)>,
+    /// The single-pass dense run, completed (cycles, stalls, SRAM reads): SCALE-Sim's figures
+    /// come from it.
+    pub single_pass: Counters,
+}
+
 /// What a model measured for one run of a layer, before it becomes [`LayerStats`]. Every model
 /// reports through [`LayerStats::of_run`], so they report alike.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LayerRun<'a> {
     pub layer: &'a Layer,
     pub sample: Option<usize>,
-    /// The layer's dense mapping (folds, SCALE-Sim figures).
+    /// The layer's single-pass dense mapping (folds, SCALE-Sim figures).
     pub map: &'a Mapping,
     /// What the run counted: the memory model's counters (folds, compute, stalls, SRAM, DRAM)
-    /// plus MACs, gate ops, conditional cycles and compulsory traffic. `cycles`,
-    /// `cycles_ungated`, `macs_dense`, `energy` and `scalesim` are filled in here.
+    /// plus MACs, gate ops, conditional cycles and compulsory traffic. `cycles`, the
+    /// baselines, `macs_dense`, `energy` and `scalesim` are filled in here.
     pub totals: Counters,
-    /// Cycles of the layer as one dense GEMM; `None` when this run is that GEMM.
-    pub cycles_ungated: Option<Cycles>,
+    /// The schedule of this run.
+    pub schedule: &'a Arc<str>,
+    pub baselines: &'a Baselines,
     pub pe_imbalance: f64,
+}
+
+/// The arch key whose value makes energy part `part` (a field of `EnergyBreakdown`) of a layer
+/// non-finite: the largest of the per-action costs it charges.
+fn energy_key(arch: &ArchConfig, part: &str) -> (&'static str, f64) {
+    let e = &arch.energy;
+    let keys: &[(&'static str, f64)] = match part {
+        "mac" => &[("energy.mac", e.mac), ("energy.gated_mac", e.gated_mac)],
+        "sram_ifmap" => &[
+            ("energy.sram_ifmap_read_per_byte", e.sram_ifmap_read_per_byte),
+            ("energy.sram_ifmap_write_per_byte", e.sram_ifmap_write_per_byte),
+        ],
+        "sram_filter" => &[
+            ("energy.sram_filter_read_per_byte", e.sram_filter_read_per_byte),
+            ("energy.sram_filter_write_per_byte", e.sram_filter_write_per_byte),
+        ],
+        "sram_ofmap" => &[
+            ("energy.sram_ofmap_read_per_byte", e.sram_ofmap_read_per_byte),
+            ("energy.sram_ofmap_write_per_byte", e.sram_ofmap_write_per_byte),
+        ],
+        "dram" => &[("energy.dram_per_byte", e.dram_per_byte)],
+        "gate" => &[("energy.gate_op", e.gate_op)],
+        _ => &[
+            ("energy.leak_per_pe_cycle", e.leak_per_pe_cycle),
+            ("energy.leak_per_kib_cycle", e.leak_per_kib_cycle),
+        ],
+    };
+    keys.iter()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or(("energy", f64::NAN))
+}
+
+/// Refuses figures that cannot be reported: a count that saturated at u64::MAX or an energy that
+/// is not finite in `totals` of `whose` (`layer `x`` or `the network`), naming the arch key that
+/// caused it.
+pub(crate) fn check_representable(
+    arch: &ArchConfig,
+    whose: &str,
+    totals: &Counters,
+    edp: f64,
+) -> Result<(), SimError> {
+    let Some(path) = totals.unrepresentable().or_else(|| {
+        (!edp.is_finite()).then(|| "energy-delay product".to_owned())
+    }) else {
+        return Ok(());
+    };
+    let what = path.replace('_', " ").replace('.', " ");
+    if let Some(part) = path.strip_prefix("energy.") {
+        let (key, value) = energy_key(arch, part);
+        return Err(SimError::Config {
+            key: key.to_owned(),
+            problem: format!(
+                "{value} makes {whose}'s {} energy infinite; expected per-action energies whose \
+                 totals stay finite",
+                part.replace('_', " ")
+            ),
+        });
+    }
+    if path.starts_with("energy") || path == "energy-delay product" {
+        return Err(SimError::Mismatch(format!(
+            "{whose}: the {what} is not finite; the [energy] costs or the clock make it overflow"
+        )));
+    }
+    if let DramBandwidth::BytesPerCycle(bw) = arch.memory.dram_bandwidth
+        && path.contains("cycles")
+    {
+        return Err(SimError::Config {
+            key: "memory.dram_bytes_per_cycle".to_owned(),
+            problem: format!(
+                "{bw} bytes per cycle is too small: {whose}'s {what} do not fit in 64 bits \
+                 (DRAM transfers would take more than 2^64 cycles); expected a bandwidth that \
+                 keeps cycle counts countable"
+            ),
+        });
+    }
+    Err(SimError::Mismatch(format!(
+        "{whose}: the {what} does not fit in 64 bits"
+    )))
 }
 
 impl LayerStats {
     /// Assembles the stats of a run: cycles = compute + stalls, energy from the counters,
-    /// utilization, latency and the SCALE-Sim figures of the dense mapping.
-    pub(crate) fn of_run(arch: &ArchConfig, run: LayerRun<'_>) -> Self {
+    /// both baselines, utilization, latency and the SCALE-Sim figures of the single-pass
+    /// dense run. Errors when a figure does not fit (a count beyond 64 bits, a non-finite
+    /// energy), naming the layer and the key that caused it.
+    pub(crate) fn of_run(arch: &ArchConfig, run: LayerRun<'_>) -> Result<Self, SimError> {
         let (r, c) = (arch.array.rows, arch.array.cols);
         let map = run.map;
         let dense = run.layer.shape.gemm();
+        let b = run.baselines;
         let mut t = run.totals;
-        t.cycles = t.compute_cycles + t.stall_cycles;
-        t.cycles_ungated = run.cycles_ungated.unwrap_or(t.cycles);
+        t.cycles = Cycles(t.compute_cycles.get().saturating_add(t.stall_cycles.get()));
         t.macs_dense = dense.macs();
         t.energy = energy(arch, &t);
+        t.cycles_ungated = b.cycles_ungated;
+        t.energy_ungated = b.energy_ungated;
+        (t.cycles_dense_policy, t.energy_dense_policy) =
+            b.dense_policy.unwrap_or((t.cycles, t.energy.total()));
         let unit = map.unit();
-        let total_cycles = t.cycles.saturating_sub(Cycles(1));
+        let single = &b.single_pass;
+        let total_cycles = single.cycles.saturating_sub(Cycles(1));
         t.scalesim = ScaleSimCounts {
             total_cycles,
-            stall_cycles: t.stall_cycles,
-            ifmap_reads: t.sram.ifmap_reads,
-            filter_reads: t.sram.filter_reads,
-            ofmap_writes: t.sram.ofmap_writes
-                + Accesses(unit.scalesim_extra_ofmap_writes(map.folds(), map.rows, map.cols)),
+            stall_cycles: single.stall_cycles,
+            ifmap_reads: single.sram.ifmap_reads,
+            filter_reads: single.sram.filter_reads,
+            ofmap_writes: Accesses(single.sram.ofmap_writes.get().saturating_add(
+                unit.scalesim_extra_ofmap_writes(map.folds(), map.rows, map.cols),
+            )),
         };
         let mapping_efficiency = map.mapping_efficiency();
         let scalesim_fold_cycles = unit.scalesim_fold_cycles(map.rows, map.cols, map.t);
         let denom = total_cycles.as_f64() * (map.rows * map.cols) as f64;
         let pe_cycles = (r * c) as f64 * t.cycles.as_f64();
         let latency = Microseconds::from_cycles(t.cycles, arch.clock.frequency_mhz);
-        Self {
+        let whose = format!("layer `{}`", run.layer.name());
+        check_representable(arch, &whose, &t, t.energy.total().get() * latency.get())?;
+        Ok(Self {
             layer: run.layer.name().to_owned(),
             sample: run.sample,
             samples: 1,
@@ -144,6 +256,8 @@ impl LayerStats {
             row_folds: map.row_folds,
             col_folds: map.col_folds,
             scalesim_mapping_efficiency: mapping_efficiency,
+            schedule: run.schedule.clone(),
+            ungated_schedule: b.ungated_schedule.clone(),
             utilization: if pe_cycles > 0.0 {
                 t.macs_needed.as_f64() / pe_cycles
             } else {
@@ -162,7 +276,7 @@ impl LayerStats {
             },
             max: SampleMax::of(&t, latency, run.pe_imbalance),
             totals: t,
-        }
+        })
     }
 
     /// Energy × latency in pJ·µs.
@@ -175,6 +289,8 @@ impl LayerStats {
         let t = &self.totals;
         let e = &t.energy;
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
+        let saving = |e: f64, base: f64| if base > 0.0 { 1.0 - e / base } else { 0.0 };
+        let energy = e.total().get();
         LayerRow {
             layer: self.layer.clone(),
             sample: self.sample,
@@ -188,10 +304,13 @@ impl LayerStats {
             row_folds: self.row_folds,
             col_folds: self.col_folds,
             folds_executed: t.folds,
+            schedule: self.schedule.to_string(),
+            ungated_schedule: self.ungated_schedule.to_string(),
             macs_dense: t.macs_dense.get(),
             macs_needed: t.macs_needed.get(),
             macs_executed: t.macs_executed.get(),
-            macs_wasted: t.macs_executed.get() - t.macs_needed.get(),
+            macs_discarded: t.macs_discarded().get(),
+            macs_clock_gated: t.macs_clock_gated.get(),
             macs_needed_max: self.max.macs_needed.get(),
             macs_executed_max: self.max.macs_executed.get(),
             cycles: t.cycles.get(),
@@ -200,12 +319,17 @@ impl LayerStats {
             stall_cycles: t.stall_cycles.get(),
             prefetch_cycles: t.prefetch_cycles.get(),
             cycles_ungated: t.cycles_ungated.get(),
+            cycles_dense_policy: t.cycles_dense_policy.get(),
             cond_cycles: t.cond_cycles.get(),
             latency_us: self.rates.latency.get(),
             latency_us_max: self.max.latency.get(),
             utilization: self.utilization,
             flops_reduction: ratio(t.macs_dense.as_f64(), t.macs_needed.as_f64()),
-            cycle_reduction: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
+            cycle_reduction_vs_ungated: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
+            cycle_reduction_vs_dense_policy: ratio(
+                t.cycles_dense_policy.as_f64(),
+                t.cycles.as_f64(),
+            ),
             pe_imbalance: self.rates.pe_imbalance,
             pe_imbalance_max: self.max.pe_imbalance,
             gate_ops: t.gate_ops,
@@ -221,7 +345,7 @@ impl LayerStats {
             dram_read_bytes: t.dram.reads().get(),
             dram_write_bytes: t.dram.writes().get(),
             dram_compulsory_bytes: t.compulsory.total().get(),
-            energy_pj: e.total().get(),
+            energy_pj: energy,
             energy_pj_max: self.max.energy.get(),
             energy_mac_pj: e.mac.get(),
             energy_sram_ifmap_pj: e.sram_ifmap.get(),
@@ -230,6 +354,10 @@ impl LayerStats {
             energy_dram_pj: e.dram.get(),
             energy_gate_pj: e.gate.get(),
             energy_leak_pj: e.leak.get(),
+            energy_ungated_pj: t.energy_ungated.get(),
+            energy_dense_policy_pj: t.energy_dense_policy.get(),
+            energy_saving_vs_ungated: saving(energy, t.energy_ungated.get()),
+            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.get()),
             edp_pj_us: self.edp_pj_us(),
             scalesim_total_cycles: t.scalesim.total_cycles.get(),
             scalesim_stall_cycles: t.scalesim.stall_cycles.get(),
@@ -302,10 +430,13 @@ pub struct LayerRow {
     pub row_folds: u64,
     pub col_folds: u64,
     pub folds_executed: u64,
+    pub schedule: String,
+    pub ungated_schedule: String,
     pub macs_dense: u64,
     pub macs_needed: u64,
     pub macs_executed: u64,
-    pub macs_wasted: u64,
+    pub macs_discarded: u64,
+    pub macs_clock_gated: u64,
     pub macs_needed_max: u64,
     pub macs_executed_max: u64,
     pub cycles: u64,
@@ -314,12 +445,14 @@ pub struct LayerRow {
     pub stall_cycles: u64,
     pub prefetch_cycles: u64,
     pub cycles_ungated: u64,
+    pub cycles_dense_policy: u64,
     pub cond_cycles: u64,
     pub latency_us: f64,
     pub latency_us_max: f64,
     pub utilization: f64,
     pub flops_reduction: f64,
-    pub cycle_reduction: f64,
+    pub cycle_reduction_vs_ungated: f64,
+    pub cycle_reduction_vs_dense_policy: f64,
     pub pe_imbalance: f64,
     pub pe_imbalance_max: f64,
     pub gate_ops: u64,
@@ -344,6 +477,10 @@ pub struct LayerRow {
     pub energy_dram_pj: f64,
     pub energy_gate_pj: f64,
     pub energy_leak_pj: f64,
+    pub energy_ungated_pj: f64,
+    pub energy_dense_policy_pj: f64,
+    pub energy_saving_vs_ungated: f64,
+    pub energy_saving_vs_dense_policy: f64,
     pub edp_pj_us: f64,
     pub scalesim_total_cycles: u64,
     pub scalesim_stall_cycles: u64,
@@ -381,7 +518,7 @@ impl NetworkStats {
         arch: &ArchConfig,
         sample: Option<usize>,
         layers: Vec<LayerStats>,
-    ) -> Self {
+    ) -> Result<Self, SimError> {
         let totals: Counters = layers.iter().map(|l| &l.totals).sum();
         let mut stats = Self {
             arch_name: arch.name.clone(),
@@ -396,7 +533,9 @@ impl NetworkStats {
             max: SampleMax::default(),
         };
         stats.max = SampleMax::of(&stats.totals, stats.latency(), 0.0);
-        stats
+        let edp = stats.totals.energy.total().get() * stats.latency().get();
+        check_representable(arch, "the network", &stats.totals, edp)?;
+        Ok(stats)
     }
 
     /// The design fields, with no layers.
@@ -427,6 +566,8 @@ impl NetworkStats {
         let t = &self.totals;
         let e = &t.energy;
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
+        let saving = |e: f64, base: f64| if base > 0.0 { 1.0 - e / base } else { 0.0 };
+        let energy = e.total().get();
         let latency = self.latency().get();
         NetworkRow {
             arch: self.arch_name.clone(),
@@ -439,7 +580,8 @@ impl NetworkStats {
             macs_dense: t.macs_dense.get(),
             macs_needed: t.macs_needed.get(),
             macs_executed: t.macs_executed.get(),
-            macs_wasted: t.macs_executed.get() - t.macs_needed.get(),
+            macs_discarded: t.macs_discarded().get(),
+            macs_clock_gated: t.macs_clock_gated.get(),
             macs_needed_max: self.max.macs_needed.get(),
             macs_executed_max: self.max.macs_executed.get(),
             cycles: t.cycles.get(),
@@ -448,12 +590,17 @@ impl NetworkStats {
             stall_cycles: t.stall_cycles.get(),
             prefetch_cycles: t.prefetch_cycles.get(),
             cycles_ungated: t.cycles_ungated.get(),
+            cycles_dense_policy: t.cycles_dense_policy.get(),
             cond_cycles: t.cond_cycles.get(),
             latency_us: latency,
             latency_us_max: self.max.latency.get(),
             utilization: self.utilization(),
             flops_reduction: ratio(t.macs_dense.as_f64(), t.macs_needed.as_f64()),
-            cycle_reduction: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
+            cycle_reduction_vs_ungated: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
+            cycle_reduction_vs_dense_policy: ratio(
+                t.cycles_dense_policy.as_f64(),
+                t.cycles.as_f64(),
+            ),
             gate_ops: t.gate_ops,
             sram_ifmap_reads: t.sram.ifmap_reads.get(),
             sram_filter_reads: t.sram.filter_reads.get(),
@@ -467,7 +614,7 @@ impl NetworkStats {
             dram_read_bytes: t.dram.reads().get(),
             dram_write_bytes: t.dram.writes().get(),
             dram_compulsory_bytes: t.compulsory.total().get(),
-            energy_pj: e.total().get(),
+            energy_pj: energy,
             energy_pj_max: self.max.energy.get(),
             energy_mac_pj: e.mac.get(),
             energy_sram_ifmap_pj: e.sram_ifmap.get(),
@@ -476,7 +623,11 @@ impl NetworkStats {
             energy_dram_pj: e.dram.get(),
             energy_gate_pj: e.gate.get(),
             energy_leak_pj: e.leak.get(),
-            edp_pj_us: e.total().get() * latency,
+            energy_ungated_pj: t.energy_ungated.get(),
+            energy_dense_policy_pj: t.energy_dense_policy.get(),
+            energy_saving_vs_ungated: saving(energy, t.energy_ungated.get()),
+            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.get()),
+            edp_pj_us: energy * latency,
             scalesim_total_cycles: t.scalesim.total_cycles.get(),
         }
     }
@@ -495,7 +646,8 @@ pub struct NetworkRow {
     pub macs_dense: u64,
     pub macs_needed: u64,
     pub macs_executed: u64,
-    pub macs_wasted: u64,
+    pub macs_discarded: u64,
+    pub macs_clock_gated: u64,
     pub macs_needed_max: u64,
     pub macs_executed_max: u64,
     pub cycles: u64,
@@ -504,12 +656,14 @@ pub struct NetworkRow {
     pub stall_cycles: u64,
     pub prefetch_cycles: u64,
     pub cycles_ungated: u64,
+    pub cycles_dense_policy: u64,
     pub cond_cycles: u64,
     pub latency_us: f64,
     pub latency_us_max: f64,
     pub utilization: f64,
     pub flops_reduction: f64,
-    pub cycle_reduction: f64,
+    pub cycle_reduction_vs_ungated: f64,
+    pub cycle_reduction_vs_dense_policy: f64,
     pub gate_ops: u64,
     pub sram_ifmap_reads: u64,
     pub sram_filter_reads: u64,
@@ -532,6 +686,10 @@ pub struct NetworkRow {
     pub energy_dram_pj: f64,
     pub energy_gate_pj: f64,
     pub energy_leak_pj: f64,
+    pub energy_ungated_pj: f64,
+    pub energy_dense_policy_pj: f64,
+    pub energy_saving_vs_ungated: f64,
+    pub energy_saving_vs_dense_policy: f64,
     pub edp_pj_us: f64,
     pub scalesim_total_cycles: u64,
 }

@@ -6,12 +6,17 @@
 //! [`PassStream`] turns each fold the model runs into a [`FoldWork`] for the
 //! [`MemoryModel`] and keeps what that needs across folds and passes:
 //!
-//! - **Time.** A fold's compute cycles come from the dataflow, minus the overlap saving for
-//!   every fold after the first of the layer (`array.overlap_folds`), plus
-//!   `sparsity.gather_cycles_per_fold` for folds of gathered work.
+//! - **Time.** A fold's compute cycles come from the dataflow, plus
+//!   `sparsity.gather_cycles_per_fold` for folds of gathered work. With `array.overlap_folds`
+//!   a fold starts one pipeline period after the previous fold of its pass (the cycle-stepped
+//!   engine's timing, [`Mapping::overlapped_fold_cycles`]); the first fold of a pass that
+//!   continues an earlier pass's partial sums starts only when the previous fold has finished,
+//!   so it never reads a partial sum before it is written.
 //! - **Tiles.** Each pass has its own tile identities (tiles of different passes cover
 //!   different K ranges); a dense fold's tile is the one the dataflow's tile key names, new on
-//!   its first use among the folds that run; gathered tiles are unique.
+//!   its first use among the folds that run; gathered tiles are unique. Whether an input is
+//!   fetched once is decided per pass, on the pass's share of it
+//!   ([`MemoryModel::begin_pass`]).
 //! - **Outputs.** If all M·N outputs fit in the usable half of the ofmap buffer, partial sums
 //!   stay on chip between passes and each output goes to DRAM once, when final. Otherwise each
 //!   pass accumulates its groups as a dense layer does; a group a later pass continues is
@@ -73,6 +78,8 @@ pub struct Pass<'m> {
     seen_filter: Seen,
     /// Compute cycles of this pass's folds so far (gather overhead included).
     cycles: Cycles,
+    /// Stream length of the last fold of this pass streamed so far.
+    prev_t: Option<u64>,
 }
 
 impl<'m> Pass<'m> {
@@ -87,6 +94,7 @@ impl<'m> Pass<'m> {
             seen_ifmap: seen(Input::Ifmap),
             seen_filter: seen(Input::Filter),
             cycles: Cycles::ZERO,
+            prev_t: None,
         }
     }
 
@@ -143,6 +151,8 @@ pub struct FoldRun {
 pub struct PassStream {
     mem: MemoryModel,
     position: u64,
+    /// Tile-id base of the pass being streamed.
+    current_pass: Option<u64>,
     overlap: bool,
     gather: Cycles,
     word: u64,
@@ -164,6 +174,7 @@ impl PassStream {
         Self {
             mem: MemoryModel::new(arch, ifmap, filter),
             position: 0,
+            current_pass: None,
             overlap: arch.array.overlap_folds,
             gather: arch.sparsity.gather_cycles_per_fold,
             word,
@@ -222,6 +233,11 @@ impl PassStream {
         extra: Cycles,
     ) {
         let map = pass.map;
+        if self.current_pass != Some(pass.ids) {
+            self.current_pass = Some(pass.ids);
+            let g = map.gemm;
+            self.mem.begin_pass(g.m * g.k, g.k * g.n);
+        }
         let group_first = map.group_first(f);
         let (first, reload) = (
             group_first && !pass.continues,
@@ -251,7 +267,14 @@ impl PassStream {
                 continued: ends_group && finalised < outputs,
             }
         };
-        let compute = map.fold_cycles_at(self.position, t, self.overlap) + extra;
+        let compute = if self.overlap && self.position > 0 {
+            // The first fold of a pass has no predecessor in it: it waits for the previous
+            // fold to finish (a continuing pass reads partial sums the previous pass wrote).
+            map.overlapped_fold_cycles(pass.prev_t, t)
+        } else {
+            map.fold_cycles_for(t)
+        } + extra;
+        pass.prev_t = Some(t);
         pass.cycles += compute;
         self.mem.push(&FoldWork {
             compute,

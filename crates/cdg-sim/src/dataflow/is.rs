@@ -26,10 +26,6 @@ impl DataflowModel for Is {
         preloaded_fold_cycles(rows, cols, t)
     }
 
-    /// The skew and the preload, 2R + C − 2.
-    fn overlap_saving(&self, rows: u64, cols: u64) -> u64 {
-        2 * rows + cols - 2
-    }
 
     /// max(T, R): the next ifmap tile needs R cycles through the load chain.
     fn pipeline_period(&self, rows: u64, t: u64) -> u64 {
