@@ -85,3 +85,53 @@ pub fn codesign(
     }
     Ok(rows)
 }
+
+/// The co-design table as Markdown, one row per block × dataflow × policy, as the README shows
+/// it (`cargo run --release --example codesign -p cdg-sim` prints it; a test compares the two).
+pub fn markdown_table(rows: &[CodesignRow]) -> String {
+    let mut out = String::from(
+        "| gate block | dataflow | policy | FLOPs red. | cond-pass cut vs dense policy | \
+         cycle red. vs ungated | cycle cut vs dense policy | energy saving vs ungated | \
+         energy saving vs dense policy | utilization |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {}×{}×{} | {} | {} | {:.2}× | {:.1} % | {:.3}× | {:.1} % | {:.1} % | {:.1} % | \
+             {:.3} |\n",
+            r.block_c,
+            r.block_h,
+            r.block_w,
+            r.dataflow.to_uppercase(),
+            r.policy,
+            r.flops_reduction,
+            100.0 * r.cond_cycle_cut_vs_dense_policy,
+            r.cycle_reduction_vs_ungated,
+            100.0 * r.cycle_cut_vs_dense_policy,
+            100.0 * r.energy_saving_vs_ungated,
+            100.0 * r.energy_saving_vs_dense_policy,
+            r.utilization
+        ));
+    }
+    out
+}
+
+/// The README's co-design experiment: full-width ResNet-18 CIFAR (32×32×3, base partitions 4)
+/// on a 16×16 array with default memories and energies, `gather_cycles_per_fold = 0`,
+/// synthetic gates at density 0.5, blocks 16×1×1, 1×1×16 and 1×1×1.
+pub fn readme_experiment(samples: usize, seed: u64) -> Result<Vec<CodesignRow>, SimError> {
+    let mut arch = ArchConfig::default_with("codesign-16x16");
+    arch.sparsity.gather_cycles_per_fold = cdg_core::Cycles(0);
+    codesign(
+        &arch,
+        |b| crate::models::resnet18_cifar(1.0, 3, Some((4, b))),
+        &[
+            GateBlock::new(16, 1, 1),
+            GateBlock::new(1, 1, 16),
+            GateBlock::new(1, 1, 1),
+        ],
+        0.5,
+        samples,
+        seed,
+    )
+}

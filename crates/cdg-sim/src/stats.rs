@@ -169,9 +169,14 @@ pub(crate) fn check_representable(
     totals: &Counters,
     edp: f64,
 ) -> Result<(), SimError> {
-    let Some(path) = totals.unrepresentable().or_else(|| {
-        (!edp.is_finite()).then(|| "energy-delay product".to_owned())
-    }) else {
+    // The energy breakdown first: its part names the key at fault.
+    let path = totals
+        .energy
+        .unrepresentable()
+        .map(|part| format!("energy.{part}"))
+        .or_else(|| totals.unrepresentable())
+        .or_else(|| (!edp.is_finite()).then(|| "energy-delay product".to_owned()));
+    let Some(path) = path else {
         return Ok(());
     };
     let what = path.replace('_', " ").replace('.', " ");

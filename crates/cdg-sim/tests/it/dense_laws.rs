@@ -3,7 +3,7 @@
 
 use cdg_core::arch::{RawArchConfig, RawBandwidth, RawMemory};
 use cdg_core::{ArchConfig, ConvParams, Dataflow, DramBandwidth, Layer, LayerShape, OutputRule};
-use cdg_sim::{LayerOptions, LayerStats, simulate_layer};
+use cdg_sim::{LayerOptions, LayerStats, simulate_layer, simulate_layer_one_pass};
 use proptest::prelude::*;
 
 use crate::common;
@@ -100,8 +100,9 @@ fn arch(d: &Design) -> ArchConfig {
     ArchConfig::try_from(raw).unwrap()
 }
 
+/// The single-pass dense model, whose closed forms these laws state.
 fn sim(a: &ArchConfig, l: &Layer) -> LayerStats {
-    simulate_layer(a, l, &LayerOptions::default()).unwrap()
+    simulate_layer_one_pass(a, l, &LayerOptions::default()).unwrap()
 }
 
 /// Cycles by walking every fold, written apart from the model.
@@ -123,7 +124,13 @@ fn naive_cycles(d: &Design, l: &Layer) -> u64 {
                 Dataflow::OutputStationary => r + c - 2,
                 Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c - 2,
             };
-            total += if d.overlap && !first { t } else { t + fill };
+            // Overlapped, a fold starts one pipeline period after the previous one: T for OS,
+            // max(T, R) for WS/IS (the stationary operand needs R cycles to load).
+            let period = match d.dataflow {
+                Dataflow::OutputStationary => t,
+                Dataflow::WeightStationary | Dataflow::InputStationary => t.max(r),
+            };
+            total += if d.overlap && !first { period } else { t + fill };
             first = false;
             row += r;
         }
@@ -320,6 +327,45 @@ fn overlap_saves_the_fill_of_every_fold_after_the_first() {
     d.dataflow = Dataflow::WeightStationary;
     // WS: 32 folds streaming M = 256; the first pays 2·32 + 32 − 2.
     assert_eq!(sim(&arch(&d), &l).totals.cycles.get(), 350 + 31 * 256);
+}
+
+#[test]
+fn overlapped_ws_folds_shorter_than_the_array_wait_for_the_load_chain() {
+    // The tpu-like case of docs/model.md §2: 6×6×128 input, 3×3, 128 filters (M = 16,
+    // K = 1152, N = 128) on a 128×128 WS array with overlap: 9 folds streaming T = 16 < R.
+    // The engine's period is max(T, R) = 128: 8·128 + (2·128 + 128 + 16 − 2) = 1422 cycles,
+    // not the 526 of saving 2R + C − 2 per fold.
+    let l = Layer {
+        shape: LayerShape::conv(
+            "l4",
+            ConvParams {
+                in_channels: 128,
+                in_height: 6,
+                in_width: 6,
+                out_channels: 128,
+                kernel: [3, 3],
+                stride: 1,
+                padding: 0,
+                rule: OutputRule::Ceil,
+            },
+        )
+        .unwrap(),
+        gate: None,
+    };
+    let d = Design {
+        rows: 128,
+        cols: 128,
+        dataflow: Dataflow::WeightStationary,
+        word_bytes: 1,
+        kib: [4096.0; 3],
+        bandwidth: None,
+        overlap: true,
+    };
+    assert_eq!(sim(&arch(&d), &l).totals.compute_cycles.get(), 1422);
+    assert_eq!(naive_cycles(&d, &l), 1422);
+    // With unlimited bandwidth the best dense schedule is the single pass.
+    let best = simulate_layer(&arch(&d), &l, &LayerOptions::default()).unwrap();
+    assert_eq!(best.totals.cycles.get(), 1422);
 }
 
 #[test]

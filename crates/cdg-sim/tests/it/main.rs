@@ -2,6 +2,7 @@
 //! builders live in `common`.
 
 mod bad_input;
+mod baselines;
 #[allow(dead_code)]
 mod common;
 mod custom_policy;

@@ -1,11 +1,11 @@
 // The fast gated model (`simulate_gated_layer`) against the cycle-stepped engine running the
-// same policy's schedule: equal compute cycles (with and without `overlap_folds` where the fast
-// model's overlap formula, docs/model.md §2, is reachable), equal MAC counts, and equal SRAM
-// traffic. With overlap, that formula is a lower bound of what the stepped array achieves: it
-// is reached unless
-// WS/IS folds stream fewer than R steps or a fold must wait for partial sums the previous fold
-// has not yet written (the stepped cycles then exceed `overlapped_cycles`; regression: OS,
-// compact, 5×1 array, c=2 h=4 n=1 k=1, block 1×1×1 took 12 cycles against 11).
+// same policy's schedule: equal compute cycles without `overlap_folds`, equal MAC counts, and
+// equal SRAM traffic. With overlap the fast model runs the engine's pipeline within each pass
+// and starts the conditional pass when the base pass has finished (docs/model.md §2), so it is
+// never below what the stepped array achieves — even when a compacted fold must wait for
+// partial sums the previous fold has not yet written (regression: OS, compact, 5×1 array, c=2
+// h=4 n=1 k=1, block 1×1×1 took 12 stepped cycles against the pipeline's 11) — and never above
+// the folds run back to back.
 
 use cdg_core::{ArchConfig, DramBandwidth, Layer};
 use cdg_sim::functional::{FeatureMap, Filters, filter_matrix, im2col};
@@ -55,16 +55,22 @@ proptest! {
             arch.array.overlap_folds = overlap;
             let fast = simulate_gated_layer(&arch, &layer, &masks, 0).unwrap();
             let stepped = run_gated(&a, &b, &arch.array, &schedule, &gate).unwrap();
-            let t_min = schedule.base.folds.iter().chain(&schedule.cond.folds)
-                .map(|f| f.steps.len()).min().unwrap_or(0);
-            let waited = stepped.cycles
-                > overlapped_cycles(
-                    schedule.base.folds.iter().chain(&schedule.cond.folds), df, rows, cols);
             if !overlap {
                 prop_assert_eq!(fast.totals.compute_cycles, stepped.cycles);
             } else {
-                prop_assert!(fast.totals.compute_cycles <= stepped.cycles, "overlap lower bound");
-                if (common::outputs_stay(df) || t_min >= rows) && !waited {
+                // Never less than the engine achieves; never more than folds back to back.
+                prop_assert!(fast.totals.compute_cycles >= stepped.cycles, "overlap upper bound");
+                prop_assert!(
+                    fast.totals.compute_cycles <= schedule.cycles(df, rows, cols),
+                    "overlap never slower than sequential"
+                );
+                // Within a pass the fast model runs the engine's pipeline: a single-pass
+                // schedule (no base or no conditional channels) is exact unless a compacted
+                // fold waits for partial sums.
+                let waited = stepped.cycles
+                    > overlapped_cycles(
+                        schedule.base.folds.iter().chain(&schedule.cond.folds), df, rows, cols);
+                if (schedule.base.is_empty() || schedule.cond.is_empty()) && !waited {
                     prop_assert_eq!(fast.totals.compute_cycles, stepped.cycles, "overlap");
                 }
             }
