@@ -323,14 +323,15 @@ figures! {
         /// The ungated baseline: cycles of each layer's best dense schedule on the same design
         /// (docs/model.md §8).
         pub cycles_ungated: Cycles,
-        /// The ungated baseline's energy.
-        pub energy_ungated: PicoJoules,
+        /// The ungated baseline's energy, by part (summed field-wise like `energy`, so equal
+        /// runs give bit-equal totals).
+        pub energy_ungated: EnergyBreakdown,
         /// The `dense`-policy baseline: cycles of the same layers under `sparsity.support =
         /// dense` (gated layers: both passes, every fold, masks ignored; ungated layers: as
         /// `cycles_ungated`).
         pub cycles_dense_policy: Cycles,
-        /// The `dense`-policy baseline's energy.
-        pub energy_dense_policy: PicoJoules,
+        /// The `dense`-policy baseline's energy, by part.
+        pub energy_dense_policy: EnergyBreakdown,
         /// Compute cycles of the conditional passes of gated layers (0 when ungated).
         pub cond_cycles: Cycles,
         /// Gate-unit compares.

@@ -155,7 +155,7 @@ impl DenseLayer {
         let baselines = Baselines {
             ungated_schedule: name.clone(),
             cycles_ungated: run.totals.cycles,
-            energy_ungated: run.totals.energy.total(),
+            energy_ungated: run.totals.energy,
             dense_policy: None,
             single_pass: self.single.totals,
         };

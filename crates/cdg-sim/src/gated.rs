@@ -164,8 +164,8 @@ impl<'a> GatedPlan<'a> {
         let baselines = Baselines {
             ungated_schedule: best.split.name().into(),
             cycles_ungated: best.totals.cycles,
-            energy_ungated: best.totals.energy.total(),
-            dense_policy: Some((policy_dense.cycles, policy_dense.energy.total())),
+            energy_ungated: best.totals.energy,
+            dense_policy: Some((policy_dense.cycles, policy_dense.energy)),
             single_pass: dense.single.totals,
         };
         Ok(Self {

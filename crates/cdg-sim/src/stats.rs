@@ -4,7 +4,7 @@
 //! [`NetworkRow`] are the CSV rows (field names = column names, unit-suffixed, fractions in
 //! [0, 1]).
 
-use crate::counters::{Counters, Figure, ScaleSimCounts, figures};
+use crate::counters::{Counters, EnergyBreakdown, Figure, ScaleSimCounts, figures};
 use crate::energy::energy;
 use crate::mapping::Mapping;
 use crate::error::SimError;
@@ -103,9 +103,9 @@ pub(crate) struct Baselines {
     /// The best dense schedule: its name, cycles and energy.
     pub ungated_schedule: Arc<str>,
     pub cycles_ungated: Cycles,
-    pub energy_ungated: PicoJoules,
+    pub energy_ungated: EnergyBreakdown,
     /// The `dense` policy's cycles and energy; `None` for an ungated layer (its own figures).
-    pub dense_policy: Option<(Cycles, PicoJoules)>,
+    pub dense_policy: Option<(Cycles, EnergyBreakdown)>,
     /// The single-pass dense run, completed (cycles, stalls, SRAM reads): SCALE-Sim's figures
     /// come from it.
     pub single_pass: Counters,
@@ -230,7 +230,7 @@ impl LayerStats {
         t.cycles_ungated = b.cycles_ungated;
         t.energy_ungated = b.energy_ungated;
         (t.cycles_dense_policy, t.energy_dense_policy) =
-            b.dense_policy.unwrap_or((t.cycles, t.energy.total()));
+            b.dense_policy.unwrap_or((t.cycles, t.energy));
         let unit = map.unit();
         let single = &b.single_pass;
         let total_cycles = single.cycles.saturating_sub(Cycles(1));
@@ -359,10 +359,10 @@ impl LayerStats {
             energy_dram_pj: e.dram.get(),
             energy_gate_pj: e.gate.get(),
             energy_leak_pj: e.leak.get(),
-            energy_ungated_pj: t.energy_ungated.get(),
-            energy_dense_policy_pj: t.energy_dense_policy.get(),
-            energy_saving_vs_ungated: saving(energy, t.energy_ungated.get()),
-            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.get()),
+            energy_ungated_pj: t.energy_ungated.total().get(),
+            energy_dense_policy_pj: t.energy_dense_policy.total().get(),
+            energy_saving_vs_ungated: saving(energy, t.energy_ungated.total().get()),
+            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.total().get()),
             edp_pj_us: self.edp_pj_us(),
             scalesim_total_cycles: t.scalesim.total_cycles.get(),
             scalesim_stall_cycles: t.scalesim.stall_cycles.get(),
@@ -628,10 +628,10 @@ impl NetworkStats {
             energy_dram_pj: e.dram.get(),
             energy_gate_pj: e.gate.get(),
             energy_leak_pj: e.leak.get(),
-            energy_ungated_pj: t.energy_ungated.get(),
-            energy_dense_policy_pj: t.energy_dense_policy.get(),
-            energy_saving_vs_ungated: saving(energy, t.energy_ungated.get()),
-            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.get()),
+            energy_ungated_pj: t.energy_ungated.total().get(),
+            energy_dense_policy_pj: t.energy_dense_policy.total().get(),
+            energy_saving_vs_ungated: saving(energy, t.energy_ungated.total().get()),
+            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.total().get()),
             edp_pj_us: energy * latency,
             scalesim_total_cycles: t.scalesim.total_cycles.get(),
         }
