@@ -92,6 +92,8 @@ struct OperandState {
     word: u64,
     /// The current pass's share of the operand fits in the usable buffer.
     fits: bool,
+    /// Every GEMM element is its own word (filters, GEMM-mode inputs): bytes need no scaling.
+    exact: bool,
     /// GEMM elements fetched so far (may exceed `gemm_elems` with re-fetches).
     fetched_elems: u128,
     /// Bytes charged so far.
@@ -106,6 +108,7 @@ impl OperandState {
             cap,
             word,
             fits: fp.compulsory.get() <= cap,
+            exact: Some(fp.compulsory.get()) == fp.gemm_elems.checked_mul(word),
             fetched_elems: 0,
             fetched_bytes: 0,
             prev_id: None,
@@ -144,8 +147,7 @@ impl OperandState {
         }
         self.fetched_elems += u128::from(elems);
         let compulsory = self.fp.compulsory.get();
-        let total = if Some(compulsory) == self.fp.gemm_elems.checked_mul(self.word) {
-            // Every GEMM element is its own word (filters, GEMM-mode inputs): no scaling.
+        let total = if self.exact {
             u64::try_from(self.fetched_elems)
                 .ok()
                 .and_then(|f| f.checked_mul(self.word))
@@ -232,25 +234,29 @@ impl MemoryModel {
 
     /// Accounts one fold.
     pub fn push(&mut self, w: &FoldWork) {
+        // Folds, compute cycles, SRAM accesses and DRAM bytes are bounded by the layer's checks
+        // (at most MAX_FOLDS folds whose cycles fit u64; M·K·N·2^16 fits u64, and no fold moves
+        // more than its tiles), so plain sums cannot overflow; stalls depend on the bandwidth
+        // and saturate.
         let t = &mut self.totals;
-        t.folds.sat_add(1);
-        t.compute_cycles.sat_add(w.compute);
-        t.sram.ifmap_reads.sat_add(Accesses(w.ifmap.elems));
-        t.sram.filter_reads.sat_add(Accesses(w.filter.elems));
-        t.sram.ofmap_writes.sat_add(Accesses(w.output.elems));
+        t.folds += 1;
+        t.compute_cycles += w.compute;
+        t.sram.ifmap_reads += Accesses(w.ifmap.elems);
+        t.sram.filter_reads += Accesses(w.filter.elems);
+        t.sram.ofmap_writes += Accesses(w.output.elems);
         if !w.output.first {
-            t.sram.psum_reads.sat_add(Accesses(w.output.elems));
+            t.sram.psum_reads += Accesses(w.output.elems);
         }
 
         let ifmap_bytes = self.ifmap.fetch(&w.ifmap);
         let filter_bytes = self.filter.fetch(&w.filter);
-        let out_bytes = w.output.elems.saturating_mul(self.word);
+        let out_bytes = w.output.elems * self.word;
         let group_fits = w.output.group_elems.saturating_mul(self.word) <= self.ofmap_cap;
         let (psum_read, write, psum_write) = if group_fits {
             // Partial sums stay on chip; the group leaves once, complete (or, `continued`, to
             // be reloaded by a later pass).
             let write = if w.output.last {
-                w.output.group_elems.saturating_mul(self.word)
+                w.output.group_elems * self.word
             } else {
                 0
             };
@@ -265,15 +271,13 @@ impl MemoryModel {
             (read, out_bytes, spill)
         };
         let t = &mut self.totals;
-        t.dram.ifmap_read.sat_add(Bytes(ifmap_bytes));
-        t.dram.filter_read.sat_add(Bytes(filter_bytes));
-        t.dram.psum_read.sat_add(Bytes(psum_read));
-        t.dram.ofmap_write.sat_add(Bytes(write));
-        t.dram.psum_write.sat_add(Bytes(psum_write));
+        t.dram.ifmap_read += Bytes(ifmap_bytes);
+        t.dram.filter_read += Bytes(filter_bytes);
+        t.dram.psum_read += Bytes(psum_read);
+        t.dram.ofmap_write += Bytes(write);
+        t.dram.psum_write += Bytes(psum_write);
 
-        let reads = ifmap_bytes
-            .saturating_add(filter_bytes)
-            .saturating_add(psum_read);
+        let reads = ifmap_bytes + filter_bytes + psum_read;
         match self.prev_compute {
             None => {
                 let p = self.transfer_cycles(reads);
@@ -281,7 +285,7 @@ impl MemoryModel {
                 self.totals.stall_cycles.sat_add(p);
             }
             Some(prev) => {
-                let need = self.transfer_cycles(reads.saturating_add(self.prev_writes));
+                let need = self.transfer_cycles(reads + self.prev_writes);
                 self.totals.stall_cycles.sat_add(need.saturating_sub(prev));
             }
         }

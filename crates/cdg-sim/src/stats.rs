@@ -165,7 +165,7 @@ fn energy_key(arch: &ArchConfig, part: &str) -> (&'static str, f64) {
 /// caused it.
 pub(crate) fn check_representable(
     arch: &ArchConfig,
-    whose: &str,
+    whose: impl FnOnce() -> String,
     totals: &Counters,
     edp: f64,
 ) -> Result<(), SimError> {
@@ -179,6 +179,7 @@ pub(crate) fn check_representable(
     let Some(path) = path else {
         return Ok(());
     };
+    let whose = whose();
     let what = path.replace('_', " ").replace('.', " ");
     if let Some(part) = path.strip_prefix("energy.") {
         let (key, value) = energy_key(arch, part);
@@ -248,8 +249,12 @@ impl LayerStats {
         let denom = total_cycles.as_f64() * (map.rows * map.cols) as f64;
         let pe_cycles = (r * c) as f64 * t.cycles.as_f64();
         let latency = Microseconds::from_cycles(t.cycles, arch.clock.frequency_mhz);
-        let whose = format!("layer `{}`", run.layer.name());
-        check_representable(arch, &whose, &t, t.energy.total().get() * latency.get())?;
+        check_representable(
+            arch,
+            || format!("layer `{}`", run.layer.name()),
+            &t,
+            t.energy.total().get() * latency.get(),
+        )?;
         Ok(Self {
             layer: run.layer.name().to_owned(),
             sample: run.sample,
@@ -539,7 +544,7 @@ impl NetworkStats {
         };
         stats.max = SampleMax::of(&stats.totals, stats.latency(), 0.0);
         let edp = stats.totals.energy.total().get() * stats.latency().get();
-        check_representable(arch, "the network", &stats.totals, edp)?;
+        check_representable(arch, || "the network".to_owned(), &stats.totals, edp)?;
         Ok(stats)
     }
 
