@@ -160,58 +160,92 @@ fn energy_key(arch: &ArchConfig, part: &str) -> (&'static str, f64) {
         .unwrap_or(("energy", f64::NAN))
 }
 
-/// Refuses figures that cannot be reported: a count that saturated at u64::MAX or an energy that
-/// is not finite in `totals` of `whose` (`layer `x`` or `the network`), naming the arch key that
-/// caused it.
+/// The energy part of `e` with the largest value (a non-finite one first): the part whose cost
+/// key to name when a total derived from `e` is not finite.
+fn largest_part(e: &EnergyBreakdown) -> &'static str {
+    let parts = [
+        ("mac", e.mac),
+        ("sram_ifmap", e.sram_ifmap),
+        ("sram_filter", e.sram_filter),
+        ("sram_ofmap", e.sram_ofmap),
+        ("dram", e.dram),
+        ("gate", e.gate),
+        ("leak", e.leak),
+    ];
+    parts
+        .iter()
+        .max_by(|a, b| {
+            let v = |x: PicoJoules| {
+                let x = x.get();
+                if x.is_finite() { x } else { f64::INFINITY }
+            };
+            v(a.1).total_cmp(&v(b.1))
+        })
+        .map_or("dram", |p| p.0)
+}
+
+/// Refuses figures that cannot be reported: a count that saturated at u64::MAX or an energy (or
+/// energy-delay product) that is not finite in `totals` of `whose` (`layer `x`` or `the
+/// network`), naming the arch key that caused it.
 pub(crate) fn check_representable(
     arch: &ArchConfig,
     whose: impl FnOnce() -> String,
     totals: &Counters,
     edp: f64,
 ) -> Result<(), SimError> {
-    // The energy breakdown first: its part names the key at fault.
-    let path = totals
+    // Counts first (a saturated cycle count also makes energies huge), then energies.
+    let counts = totals.unrepresentable().filter(|p| !p.starts_with("energy"));
+    let energies = totals
         .energy
         .unrepresentable()
-        .map(|part| format!("energy.{part}"))
-        .or_else(|| totals.unrepresentable())
-        .or_else(|| (!edp.is_finite()).then(|| "energy-delay product".to_owned()));
-    let Some(path) = path else {
+        .map(|p| format!("energy.{p}"))
+        .or_else(|| totals.unrepresentable().filter(|p| p.starts_with("energy")));
+    if counts.is_none() && energies.is_none() && edp.is_finite() {
         return Ok(());
-    };
-    let whose = whose();
-    let what = path.replace('_', " ").replace('.', " ");
-    if let Some(part) = path.strip_prefix("energy.") {
-        let (key, value) = energy_key(arch, part);
-        return Err(SimError::Config {
-            key: key.to_owned(),
-            problem: format!(
-                "{value} makes {whose}'s {} energy infinite; expected per-action energies whose \
-                 totals stay finite",
-                part.replace('_', " ")
-            ),
-        });
     }
-    if path.starts_with("energy") || path == "energy-delay product" {
+    let whose = whose();
+    if let Some(path) = counts {
+        let what = path.replace('_', " ").replace('.', " ");
+        if let DramBandwidth::BytesPerCycle(bw) = arch.memory.dram_bandwidth
+            && path.contains("cycles")
+        {
+            return Err(SimError::Config {
+                key: "memory.dram_bytes_per_cycle".to_owned(),
+                problem: format!(
+                    "{bw:e} bytes per cycle is too small: {whose}'s {what} do not fit in 64 bits \
+                     (its DRAM transfers would take more than 2^64 cycles); expected a \
+                     bandwidth that keeps cycle counts below 2^64"
+                ),
+            });
+        }
         return Err(SimError::Mismatch(format!(
-            "{whose}: the {what} is not finite; the [energy] costs or the clock make it overflow"
+            "{whose}: the {what} does not fit in 64 bits"
         )));
     }
-    if let DramBandwidth::BytesPerCycle(bw) = arch.memory.dram_bandwidth
-        && path.contains("cycles")
-    {
-        return Err(SimError::Config {
-            key: "memory.dram_bytes_per_cycle".to_owned(),
-            problem: format!(
-                "{bw} bytes per cycle is too small: {whose}'s {what} do not fit in 64 bits \
-                 (DRAM transfers would take more than 2^64 cycles); expected a bandwidth that \
-                 keeps cycle counts countable"
-            ),
-        });
-    }
-    Err(SimError::Mismatch(format!(
-        "{whose}: the {what} does not fit in 64 bits"
-    )))
+    // Which energy: a part of the run's own breakdown, else (a baseline's or the energy-delay
+    // product) the largest part of the breakdown that overflowed.
+    let (part, total) = match energies.as_deref() {
+        Some(p) if p.starts_with("energy.") => (p["energy.".len()..].to_owned(), "energy"),
+        Some(p) if p.starts_with("energy_ungated") => (
+            largest_part(&totals.energy_ungated).to_owned(),
+            "ungated baseline's energy",
+        ),
+        Some(p) if p.starts_with("energy_dense_policy") => (
+            largest_part(&totals.energy_dense_policy).to_owned(),
+            "`dense`-policy energy",
+        ),
+        _ => (largest_part(&totals.energy).to_owned(), "energy-delay product"),
+    };
+    let (key, value) = energy_key(arch, &part);
+    Err(SimError::Config {
+        key: key.to_owned(),
+        problem: format!(
+            "{value:e} makes {whose}'s {} infinite (through its {} energy); expected per-action \
+             energies whose totals stay finite",
+            total,
+            part.replace('_', " ")
+        ),
+    })
 }
 
 impl LayerStats {
