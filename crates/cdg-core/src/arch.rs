@@ -655,6 +655,26 @@ mod tests {
     }
 
     #[test]
+    fn leakage_defaults_are_power_converted_at_the_clock() {
+        // 4.8214 µW per PE and 24.511 µW per KiB (docs/model.md §7): at 1 GHz, pJ per cycle =
+        // µW / 1000; at 500 MHz twice that, so leakage power stays the same.
+        let a = ArchConfig::default_with("x");
+        assert!((a.energy.leak_per_pe_cycle - 0.0048214).abs() < 1e-15);
+        assert!((a.energy.leak_per_kib_cycle - 0.024511).abs() < 1e-15);
+        let mut raw = a.to_raw();
+        raw.clock.frequency_mhz = Some(500.0);
+        raw.energy.leak_per_pe_cycle = None;
+        raw.energy.leak_per_kib_cycle = None;
+        let slow = ArchConfig::try_from(raw).unwrap();
+        assert!((slow.energy.leak_per_pe_cycle - 2.0 * 0.0048214).abs() < 1e-15);
+        assert!((slow.energy.leak_per_kib_cycle - 2.0 * 0.024511).abs() < 1e-15);
+        // A configured value wins over the default.
+        let mut raw = a.to_raw();
+        raw.energy.leak_per_pe_cycle = Some(0.0);
+        assert_eq!(ArchConfig::try_from(raw).unwrap().energy.leak_per_pe_cycle, 0.0);
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
         let mut raw = ArchConfig::default_with("x").to_raw();
         raw.array.dataflow = Some("xs".into());

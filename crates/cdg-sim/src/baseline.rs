@@ -278,8 +278,27 @@ pub(crate) fn best(
     evaluated: &[&Evaluated],
 ) -> Evaluated {
     let (ref_cycles, ref_energy) = reference.cost();
+    let (df, r, c) = (arch.array.dataflow, arch.array.rows, arch.array.cols);
+    let overlap = arch.array.overlap_folds;
     let mut best: Option<Evaluated> = None;
     for split in candidates {
+        // A schedule's compute cycles (each pass starting with a full fold, §2) bound its
+        // cycles from below: one that cannot beat the reference or the best so far is not
+        // streamed.
+        let bound = best.as_ref().map_or(ref_cycles, |b| b.totals.cycles);
+        let compute = split
+            .chunks()
+            .iter()
+            .map(|&k| {
+                Mapping::new(df, r, c, GemmDims { k, ..gemm })
+                    .stall_free_cycles(overlap)
+                    .unwrap_or(Cycles(u64::MAX))
+                    .get()
+            })
+            .fold(0u64, u64::saturating_add);
+        if Cycles(compute) > bound {
+            continue;
+        }
         let e = if split == reference.split {
             reference.clone()
         } else if let Some(e) = evaluated.iter().find(|e| e.split == split) {
