@@ -671,7 +671,10 @@ mod tests {
         // A configured value wins over the default.
         let mut raw = a.to_raw();
         raw.energy.leak_per_pe_cycle = Some(0.0);
-        assert_eq!(ArchConfig::try_from(raw).unwrap().energy.leak_per_pe_cycle, 0.0);
+        assert_eq!(
+            ArchConfig::try_from(raw).unwrap().energy.leak_per_pe_cycle,
+            0.0
+        );
     }
 
     #[test]

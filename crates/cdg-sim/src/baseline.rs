@@ -65,7 +65,7 @@ impl KSplit {
     pub fn chunks_of(k: u64, size: u64) -> Self {
         let size = size.max(1);
         let mut chunks = vec![size; (k / size) as usize];
-        if k % size > 0 {
+        if !k.is_multiple_of(size) {
             chunks.push(k % size);
         }
         Self { chunks }
@@ -223,7 +223,7 @@ pub(crate) fn candidates(
     };
     add(reference.clone(), &mut out);
     let cin = layer.in_channels();
-    if cin == 0 || k % cin != 0 {
+    if cin == 0 || !k.is_multiple_of(cin) {
         return out;
     }
     let per = k / cin;

@@ -116,8 +116,11 @@ impl DenseLayer {
         if opts.weight_sparsity.is_some() {
             // Each compressed weight selects one of the M inputs of its block, so the array
             // still reads the dense ifmap window in every column fold.
-            single.totals.sram.ifmap_reads =
-                Accesses(map.col_folds.saturating_mul(dense.m).saturating_mul(dense.k));
+            single.totals.sram.ifmap_reads = Accesses(
+                map.col_folds
+                    .saturating_mul(dense.m)
+                    .saturating_mul(dense.k),
+            );
             single.totals = complete_dense(arch, gemm, single.totals);
         }
         Ok(Self {
@@ -131,7 +134,12 @@ impl DenseLayer {
 
     /// The best dense schedule (docs/model.md §8) against `reference` (default: the single
     /// pass). N:M layers run the single pass only (SCALE-Sim's model has no K split).
-    pub fn best(&self, arch: &ArchConfig, layer: &Layer, reference: Option<&Evaluated>) -> Evaluated {
+    pub fn best(
+        &self,
+        arch: &ArchConfig,
+        layer: &Layer,
+        reference: Option<&Evaluated>,
+    ) -> Evaluated {
         let reference = reference.unwrap_or(&self.single);
         if self.nm {
             return self.single.clone();
@@ -150,7 +158,12 @@ impl DenseLayer {
 
     /// The stats of running `run` (a dense schedule of this layer), with `run` as the ungated
     /// baseline and the single pass for the SCALE-Sim figures.
-    fn stats(&self, arch: &ArchConfig, layer: &Layer, run: &Evaluated) -> Result<LayerStats, SimError> {
+    fn stats(
+        &self,
+        arch: &ArchConfig,
+        layer: &Layer,
+        run: &Evaluated,
+    ) -> Result<LayerStats, SimError> {
         let name: Arc<str> = run.split.name().into();
         let baselines = Baselines {
             ungated_schedule: name.clone(),

@@ -223,7 +223,7 @@ impl MemoryModel {
             DramBandwidth::BytesPerCycle(bw) => {
                 let c = (bytes as f64 / bw).ceil();
                 // 2^63: far beyond any real run, and below where f64 → u64 saturates.
-                Cycles(if c < 9.223_372_036_854_775_808e18 {
+                Cycles(if c < 9.223_372_036_854_776e18 {
                     c as u64
                 } else {
                     u64::MAX

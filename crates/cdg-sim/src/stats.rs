@@ -6,8 +6,8 @@
 
 use crate::counters::{Counters, EnergyBreakdown, Figure, ScaleSimCounts, figures};
 use crate::energy::energy;
-use crate::mapping::Mapping;
 use crate::error::SimError;
+use crate::mapping::Mapping;
 use cdg_core::{
     Accesses, ArchConfig, Cycles, Dataflow, DramBandwidth, GemmDims, Layer, Macs, Microseconds,
     PicoJoules,
@@ -136,16 +136,34 @@ fn energy_key(arch: &ArchConfig, part: &str) -> (&'static str, f64) {
     let keys: &[(&'static str, f64)] = match part {
         "mac" => &[("energy.mac", e.mac), ("energy.gated_mac", e.gated_mac)],
         "sram_ifmap" => &[
-            ("energy.sram_ifmap_read_per_byte", e.sram_ifmap_read_per_byte),
-            ("energy.sram_ifmap_write_per_byte", e.sram_ifmap_write_per_byte),
+            (
+                "energy.sram_ifmap_read_per_byte",
+                e.sram_ifmap_read_per_byte,
+            ),
+            (
+                "energy.sram_ifmap_write_per_byte",
+                e.sram_ifmap_write_per_byte,
+            ),
         ],
         "sram_filter" => &[
-            ("energy.sram_filter_read_per_byte", e.sram_filter_read_per_byte),
-            ("energy.sram_filter_write_per_byte", e.sram_filter_write_per_byte),
+            (
+                "energy.sram_filter_read_per_byte",
+                e.sram_filter_read_per_byte,
+            ),
+            (
+                "energy.sram_filter_write_per_byte",
+                e.sram_filter_write_per_byte,
+            ),
         ],
         "sram_ofmap" => &[
-            ("energy.sram_ofmap_read_per_byte", e.sram_ofmap_read_per_byte),
-            ("energy.sram_ofmap_write_per_byte", e.sram_ofmap_write_per_byte),
+            (
+                "energy.sram_ofmap_read_per_byte",
+                e.sram_ofmap_read_per_byte,
+            ),
+            (
+                "energy.sram_ofmap_write_per_byte",
+                e.sram_ofmap_write_per_byte,
+            ),
         ],
         "dram" => &[("energy.dram_per_byte", e.dram_per_byte)],
         "gate" => &[("energy.gate_op", e.gate_op)],
@@ -194,7 +212,9 @@ pub(crate) fn check_representable(
     edp: f64,
 ) -> Result<(), SimError> {
     // Counts first (a saturated cycle count also makes energies huge), then energies.
-    let counts = totals.unrepresentable().filter(|p| !p.starts_with("energy"));
+    let counts = totals
+        .unrepresentable()
+        .filter(|p| !p.starts_with("energy"));
     let energies = totals
         .energy
         .unrepresentable()
@@ -205,7 +225,7 @@ pub(crate) fn check_representable(
     }
     let whose = whose();
     if let Some(path) = counts {
-        let what = path.replace('_', " ").replace('.', " ");
+        let what = path.replace(['_', '.'], " ");
         if let DramBandwidth::BytesPerCycle(bw) = arch.memory.dram_bandwidth
             && path.contains("cycles")
         {
@@ -234,7 +254,10 @@ pub(crate) fn check_representable(
             largest_part(&totals.energy_dense_policy).to_owned(),
             "`dense`-policy energy",
         ),
-        _ => (largest_part(&totals.energy).to_owned(), "energy-delay product"),
+        _ => (
+            largest_part(&totals.energy).to_owned(),
+            "energy-delay product",
+        ),
     };
     let (key, value) = energy_key(arch, &part);
     Err(SimError::Config {
@@ -269,15 +292,16 @@ impl LayerStats {
         let unit = map.unit();
         let single = &b.single_pass;
         let total_cycles = single.cycles.saturating_sub(Cycles(1));
-        t.scalesim = ScaleSimCounts {
-            total_cycles,
-            stall_cycles: single.stall_cycles,
-            ifmap_reads: single.sram.ifmap_reads,
-            filter_reads: single.sram.filter_reads,
-            ofmap_writes: Accesses(single.sram.ofmap_writes.get().saturating_add(
-                unit.scalesim_extra_ofmap_writes(map.folds(), map.rows, map.cols),
-            )),
-        };
+        t.scalesim =
+            ScaleSimCounts {
+                total_cycles,
+                stall_cycles: single.stall_cycles,
+                ifmap_reads: single.sram.ifmap_reads,
+                filter_reads: single.sram.filter_reads,
+                ofmap_writes: Accesses(single.sram.ofmap_writes.get().saturating_add(
+                    unit.scalesim_extra_ofmap_writes(map.folds(), map.rows, map.cols),
+                )),
+            };
         let mapping_efficiency = map.mapping_efficiency();
         let scalesim_fold_cycles = unit.scalesim_fold_cycles(map.rows, map.cols, map.t);
         let denom = total_cycles.as_f64() * (map.rows * map.cols) as f64;

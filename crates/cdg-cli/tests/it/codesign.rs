@@ -61,12 +61,20 @@ fn structured_gates_pay_off_only_on_the_matching_dataflow() {
             assert!(r.cycle_reduction_vs_ungated <= 1.0, "{r:?}");
             assert!(r.energy_saving_vs_ungated <= 0.0, "{r:?}");
         }
-        assert!(r.energy_saving_vs_ungated <= r.energy_saving_vs_dense_policy, "{r:?}");
+        assert!(
+            r.energy_saving_vs_ungated <= r.energy_saving_vs_dense_policy,
+            "{r:?}"
+        );
     }
     let c16 = [16, 1, 1];
     assert!(find(&rows, c16, "os", "compact").cond_cycle_cut_vs_dense_policy >= 0.30);
     assert!(find(&rows, c16, "ws", "compact").cond_cycle_cut_vs_dense_policy >= 0.20);
-    assert!(find(&rows, c16, "is", "compact").cond_cycle_cut_vs_dense_policy.abs() < 0.01);
+    assert!(
+        find(&rows, c16, "is", "compact")
+            .cond_cycle_cut_vs_dense_policy
+            .abs()
+            < 0.01
+    );
     let row16 = [1, 1, 16];
     assert!(find(&rows, row16, "is", "compact").cond_cycle_cut_vs_dense_policy >= 0.20);
     for df in ["os", "ws", "is"] {
@@ -78,7 +86,8 @@ fn structured_gates_pay_off_only_on_the_matching_dataflow() {
     // Channel blocks on OS: fewer cycles than the ungated network, so utilization rises.
     let os = find(&rows, c16, "os", "compact");
     assert!(
-        os.cycle_reduction_vs_ungated > 1.0 && os.utilization > find(&rows, c16, "os", "dense").utilization
+        os.cycle_reduction_vs_ungated > 1.0
+            && os.utilization > find(&rows, c16, "os", "dense").utilization
     );
 }
 
@@ -92,8 +101,14 @@ fn readme_table_is_what_its_command_prints() {
     .unwrap();
     let open = "<!-- codesign-table: cargo run --release --example codesign -p cdg-sim -->\n";
     let close = "<!-- /codesign-table -->";
-    let start = readme.find(open).expect("README has the co-design table markers") + open.len();
-    let end = start + readme[start..].find(close).expect("the table's closing marker");
+    let start = readme
+        .find(open)
+        .expect("README has the co-design table markers")
+        + open.len();
+    let end = start
+        + readme[start..]
+            .find(close)
+            .expect("the table's closing marker");
     let table = &readme[start..end];
     let expected = markdown_table(&readme_experiment(256, 1).unwrap());
     assert_eq!(

@@ -68,7 +68,11 @@ fn policies_through_the_cli() {
     for p in SkipPolicy::ALL {
         // Both baselines are the same whatever the policy; the ungated one never loses.
         assert_eq!(num(p, "cycles_dense_policy"), num(Dense, "cycles"), "{p}");
-        assert_eq!(num(p, "cycles_ungated"), num(Dense, "cycles_ungated"), "{p}");
+        assert_eq!(
+            num(p, "cycles_ungated"),
+            num(Dense, "cycles_ungated"),
+            "{p}"
+        );
         assert!(num(p, "cycles_ungated") <= num(Dense, "cycles"), "{p}");
     }
     assert!(num(Compact, "cond_cycles") < 0.8 * num(Dense, "cond_cycles"));

@@ -293,7 +293,9 @@ fn uncountable_bandwidths_and_infinite_energies_are_refused() {
             "--out",
             s(&o),
         ]);
-        csv_column(&o.join(NETWORK_CSV), "cycles")[0].parse().unwrap()
+        csv_column(&o.join(NETWORK_CSV), "cycles")[0]
+            .parse()
+            .unwrap()
     };
     assert!(cycles("1e-12") > cycles("1e-11"));
 }

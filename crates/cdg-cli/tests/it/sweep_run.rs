@@ -74,7 +74,12 @@ fn run_sweeps_every_design_and_policy_and_says_the_traces_are_synthetic() {
         if &row[col("support")] == "dense" {
             assert_eq!(&row[col("energy_saving_vs_dense_policy")], "0.0");
             // The ungated baseline never loses to the `dense` policy.
-            assert!(row[col("cycle_reduction_vs_ungated")].parse::<f64>().unwrap() <= 1.0);
+            assert!(
+                row[col("cycle_reduction_vs_ungated")]
+                    .parse::<f64>()
+                    .unwrap()
+                    <= 1.0
+            );
             assert!(row[col("energy_saving_vs_ungated")].parse::<f64>().unwrap() <= 0.0);
         }
     }

@@ -27,7 +27,6 @@ impl DataflowModel for Os {
         t + rows + cols - 2
     }
 
-
     /// A fold follows the previous one's last step at PE (0, 0).
     fn pipeline_period(&self, _rows: u64, t: u64) -> u64 {
         t

@@ -26,7 +26,6 @@ impl DataflowModel for Ws {
         preloaded_fold_cycles(rows, cols, t)
     }
 
-
     /// max(T, R): the next filter tile needs R cycles through the load chain.
     fn pipeline_period(&self, rows: u64, t: u64) -> u64 {
         t.max(rows)

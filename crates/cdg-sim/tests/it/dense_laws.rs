@@ -130,7 +130,11 @@ fn naive_cycles(d: &Design, l: &Layer) -> u64 {
                 Dataflow::OutputStationary => t,
                 Dataflow::WeightStationary | Dataflow::InputStationary => t.max(r),
             };
-            total += if d.overlap && !first { period } else { t + fill };
+            total += if d.overlap && !first {
+                period
+            } else {
+                t + fill
+            };
             first = false;
             row += r;
         }

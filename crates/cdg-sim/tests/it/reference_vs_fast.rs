@@ -110,8 +110,7 @@ fn resnet18_layers_step_like_the_fast_model() {
                 let a = im2col(shape, &input).unwrap();
                 let b = filter_matrix(shape, &weights).unwrap();
                 let stepped = run_gemm(&a, &b, &arch.array).unwrap();
-                let fast =
-                    simulate_layer_one_pass(&arch, layer, &LayerOptions::default()).unwrap();
+                let fast = simulate_layer_one_pass(&arch, layer, &LayerOptions::default()).unwrap();
                 let what = format!("{} on {rows}×{cols} {df:?}", layer.name());
                 assert_eq!(fast.totals.cycles, stepped.cycles, "{what}");
                 assert_eq!(

@@ -47,8 +47,14 @@ fn every_design_runs_under_every_policy_against_its_dense_run() {
             assert!(r.cycle_reduction_vs_ungated <= 1.0, "{r:?}");
             assert!(r.energy_saving_vs_ungated <= 0.0, "{r:?}");
         }
-        assert!(r.energy_saving_vs_dense_policy < 1.0 && r.flops_reduction >= 1.0, "{r:?}");
-        assert!(r.energy_saving_vs_ungated <= r.energy_saving_vs_dense_policy + 1e-12, "{r:?}");
+        assert!(
+            r.energy_saving_vs_dense_policy < 1.0 && r.flops_reduction >= 1.0,
+            "{r:?}"
+        );
+        assert!(
+            r.energy_saving_vs_ungated <= r.energy_saving_vs_dense_policy + 1e-12,
+            "{r:?}"
+        );
     }
     // Compact skipping saves energy on structured gates.
     let compact = run
