@@ -49,7 +49,9 @@
 //! run, for the fast model and as an explicit [`schedule::PassSchedule`]), both chosen by one
 //! `match` on the config enum. [`mapping::Mapping`] lists the folds of a GEMM,
 //! [`stream::PassStream`] streams the folds of any list of passes through the
-//! [`memory::MemoryModel`], [`energy::energy`] charges the resulting [`Counters`]. The fast
+//! [`memory::MemoryModel`], [`energy::energy`] charges the resulting [`Counters`].
+//! [`baseline`] holds the dense schedules (K split into passes) and the choice of a layer's
+//! ungated baseline, its best dense schedule (docs/model.md §8). The fast
 //! model is checked against the cycle-stepped engine ([`mod@reference`]) and the integer executor
 //! ([`functional`]), which run the same [`schedule`]s.
 //!

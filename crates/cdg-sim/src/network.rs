@@ -129,6 +129,9 @@ pub fn simulate_samples(
                 })
             }
         })
+        .collect::<Vec<Result<_, SimError>>>()
+        .into_iter()
+        // The first error in layer (or sample) order, whatever the thread count.
         .collect::<Result<Vec<_>, _>>()?;
     let policy = policy::model(arch.sparsity.support);
     let per_sample: Vec<NetworkStats> = (0..samples)
@@ -156,7 +159,10 @@ pub fn simulate_samples(
                 .collect::<Result<_, SimError>>()?;
             NetworkStats::of_layers(arch, Some(s), layers)
         })
-        .collect::<Result<_, SimError>>()?;
+        .collect::<Vec<Result<_, SimError>>>()
+        .into_iter()
+        // The first error in layer (or sample) order, whatever the thread count.
+        .collect::<Result<Vec<_>, _>>()?;
     let mean = summarize(&per_sample).ok_or_else(|| {
         SimError::Mismatch("the mask set has no samples; expected at least 1".into())
     })?;
