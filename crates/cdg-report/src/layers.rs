@@ -1,5 +1,5 @@
 //! Per-layer breakdown from `layers.csv` (of one sweep point, or of a `cdg sim` run): stacked
-//! energy by component and cycles beside the ungated (dense) cycles, one pair of panels per
+//! energy by component and cycles beside the ungated baseline's cycles, one pair of panels per
 //! workload.
 
 use crate::error::{ReportError, Result};
@@ -166,7 +166,7 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
                 .border_style(BLACK)
                 .draw()?;
 
-            // Cycles against the ungated dense GEMM.
+            // Cycles against the ungated baseline (each layer's best dense schedule).
             let right_end = mine
                 .iter()
                 .map(|&r| cycles[r].max(ungated.as_ref().map_or(0.0, |u| u[r])))
@@ -199,7 +199,7 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
                 let c = colour(7);
                 chart
                     .draw_series(mine.iter().enumerate().map(|(i, &r)| bar(0.19, u[r], c, i)))?
-                    .label("cycles (ungated dense GEMM)")
+                    .label("cycles, ungated baseline (best dense schedule)")
                     .legend(move |(x, y)| {
                         Rectangle::new([(x - 5, y - 5), (x + 5, y + 5)], c.filled())
                     });

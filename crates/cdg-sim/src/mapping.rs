@@ -1,14 +1,13 @@
-//! Mapping a GEMM onto the PE array, per dataflow (DESIGN §4, SCALE-Sim v3.0.0).
+//! Mapping a GEMM onto the PE array (docs/model.md §2; SCALE-Sim v3.0.0): the dataflow's
+//! [`Axes`] put Sr on the array rows, Sc on the columns and stream T, giving F_r = ⌈Sr/R⌉ row
+//! folds and F_c = ⌈Sc/C⌉ column folds.
 //!
-//! | dataflow | rows Sr | cols Sc | streamed T | cycles per fold |
-//! |---|---|---|---|---|
-//! | os | M | N | K | T + R + C − 2 |
-//! | ws | K | N | M | 2R + C + T − 2 |
-//! | is | K | M | N | 2R + C + T − 2 |
-//!
-//! Folds run one after another, column fold outer, row fold inner. [`Mapping::folds`] lists
-//! them with the M, K and N ranges each covers, so skip policies can decide per fold what runs.
+//! Folds run one after another, column fold outer, row fold inner. [`Mapping::folds_iter`]
+//! lists them with the M, K and N ranges each covers, so skip policies can decide per fold what
+//! runs; [`Mapping::tile_slot`] and [`Mapping::group_first`] / [`Mapping::group_last`] apply the
+//! dataflow's tile reuse and output accumulation to a fold.
 
+use crate::dataflow::{self, Axes, Axis, DataflowModel, Input, OutputGroups, TileKey};
 use cdg_core::{Cycles, Dataflow, GemmDims};
 
 /// A half-open index range `[start, end)` of one GEMM dimension.
@@ -59,13 +58,6 @@ pub struct Fold {
     pub n: Span,
 }
 
-impl Fold {
-    /// PEs holding work in this fold.
-    pub fn pes_used(&self) -> u64 {
-        self.rows.len() * self.cols.len()
-    }
-}
-
 /// A GEMM mapped onto an R×C array with one dataflow.
 ///
 /// Contract: `row_folds · col_folds` folds, each streaming `t` steps; [`Mapping::fold`] covers
@@ -73,6 +65,8 @@ impl Fold {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mapping {
     pub dataflow: Dataflow,
+    /// The dataflow's axes (rows, columns, stream).
+    pub axes: Axes,
     /// Array rows R.
     pub rows: u64,
     /// Array columns C.
@@ -88,19 +82,64 @@ pub struct Mapping {
     pub row_folds: u64,
     /// F_c = ⌈Sc/C⌉.
     pub col_folds: u64,
+    ifmap_tile: TileKey,
+    filter_tile: TileKey,
+    groups: OutputGroups,
+    /// Cycles of a full fold (streaming `t` steps): the dataflow's, kept here because every
+    /// fold of the memory model asks.
+    full_fold_cycles: u64,
+    /// Which axis lies on the rows, the columns and the stream.
+    layout: Layout,
+}
+
+/// The six ways to lay M, K and N on (rows, columns, stream), named in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Mnk,
+    Nmk,
+    Knm,
+    Kmn,
+    Mkn,
+    Nkm,
+}
+
+impl Layout {
+    fn of(axes: Axes) -> Self {
+        match axes.as_array() {
+            [Axis::M, Axis::N, _] => Layout::Mnk,
+            [Axis::N, Axis::M, _] => Layout::Nmk,
+            [Axis::K, Axis::N, _] => Layout::Knm,
+            [Axis::K, Axis::M, _] => Layout::Kmn,
+            [Axis::M, Axis::K, _] => Layout::Mkn,
+            [Axis::N, Axis::K, _] | [_, _, _] => Layout::Nkm,
+        }
+    }
+
+    /// (m, k, n) of the spans on the rows, the columns and the stream.
+    #[inline]
+    fn mkn(self, rows: Span, cols: Span, stream: Span) -> (Span, Span, Span) {
+        match self {
+            Layout::Mnk => (rows, stream, cols),
+            Layout::Nmk => (cols, stream, rows),
+            Layout::Knm => (stream, rows, cols),
+            Layout::Kmn => (cols, rows, stream),
+            Layout::Mkn => (rows, cols, stream),
+            Layout::Nkm => (stream, cols, rows),
+        }
+    }
 }
 
 impl Mapping {
     /// Maps `gemm` onto a `rows × cols` array. All sizes must be at least 1.
     pub fn new(dataflow: Dataflow, rows: u64, cols: u64, gemm: GemmDims) -> Self {
         debug_assert!(rows > 0 && cols > 0 && gemm.m > 0 && gemm.k > 0 && gemm.n > 0);
-        let (sr, sc, t) = match dataflow {
-            Dataflow::OutputStationary => (gemm.m, gemm.n, gemm.k),
-            Dataflow::WeightStationary => (gemm.k, gemm.n, gemm.m),
-            Dataflow::InputStationary => (gemm.k, gemm.m, gemm.n),
-        };
+        let unit = dataflow::model(dataflow);
+        let axes = unit.axes();
+        let extent = |a: Axis| Axes::extent(a, gemm.m, gemm.k, gemm.n);
+        let (sr, sc, t) = (extent(axes.rows), extent(axes.cols), extent(axes.stream));
         Self {
             dataflow,
+            axes,
             rows,
             cols,
             gemm,
@@ -109,7 +148,17 @@ impl Mapping {
             t,
             row_folds: sr.div_ceil(rows),
             col_folds: sc.div_ceil(cols),
+            ifmap_tile: unit.ifmap_tile(),
+            filter_tile: unit.filter_tile(),
+            groups: unit.output_groups(),
+            full_fold_cycles: unit.fold_cycles(rows, cols, t),
+            layout: Layout::of(axes),
         }
+    }
+
+    /// The dataflow's unit.
+    pub fn unit(&self) -> &'static dyn DataflowModel {
+        dataflow::model(self.dataflow)
     }
 
     /// F_r · F_c.
@@ -117,52 +166,60 @@ impl Mapping {
         self.row_folds * self.col_folds
     }
 
-    /// Cycles of one fold that streams `t` steps: T + R + C − 2 for OS, 2R + C + T − 2 for WS
-    /// and IS (the extra R loads the stationary operand).
+    /// Cycles of one fold that streams `t` steps ([`DataflowModel::fold_cycles`]).
+    #[inline]
     pub fn fold_cycles_for(&self, t: u64) -> Cycles {
-        let (r, c) = (self.rows, self.cols);
-        Cycles(match self.dataflow {
-            Dataflow::OutputStationary => t + r + c - 2,
-            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c + t - 2,
+        Cycles(if t == self.t {
+            self.full_fold_cycles
+        } else {
+            self.unit().fold_cycles(self.rows, self.cols, t)
         })
     }
 
     /// Cycles of one full fold of this mapping.
     pub fn cycles_per_fold(&self) -> Cycles {
-        self.fold_cycles_for(self.t)
+        Cycles(self.full_fold_cycles)
     }
 
-    /// Cycles a fold after the first saves with `array.overlap_folds`: its R + C − 2 skew
-    /// cycles, and for WS/IS also the R preload cycles.
-    pub fn overlap_saving(&self) -> Cycles {
-        let (r, c) = (self.rows, self.cols);
-        Cycles(match self.dataflow {
-            Dataflow::OutputStationary => r + c - 2,
-            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c - 2,
-        })
+    /// Cycles a fold streaming `t` steps keeps the array busy before the next overlapped fold
+    /// can start ([`DataflowModel::pipeline_period`]: OS T, WS/IS max(T, R)).
+    #[inline]
+    pub fn pipeline_period(&self, t: u64) -> u64 {
+        self.unit().pipeline_period(self.rows, t)
     }
 
-    /// Cycles of fold number `position` (0-based, in execution order among the folds that
-    /// actually run) streaming `t` steps, with or without fold overlap.
-    pub fn fold_cycles_at(&self, position: u64, t: u64, overlap: bool) -> Cycles {
-        let full = self.fold_cycles_for(t);
-        if overlap && position > 0 {
-            full.saturating_sub(self.overlap_saving())
-        } else {
-            full
+    /// Compute cycles charged to a fold streaming `t` steps with `array.overlap_folds` when
+    /// `prev` is the stream length of the fold before it in the same pass (`None` for the first
+    /// fold of a layer or of a pass that continues an earlier pass's partial sums, which starts
+    /// only when the previous fold has finished).
+    ///
+    /// Charges are differences of finishing times: a fold starts one pipeline period after the
+    /// previous one (the cycle-stepped engine's timing, docs/model.md §2), so its charge is
+    /// period(prev) + full(t) − full(prev), and a layer's charges add up to
+    /// [`schedule::overlapped_cycles`](crate::schedule::overlapped_cycles) of its folds.
+    #[inline]
+    pub fn overlapped_fold_cycles(&self, prev: Option<u64>, t: u64) -> Cycles {
+        let full = self.fold_cycles_for(t).get();
+        match prev {
+            None => Cycles(full),
+            Some(p) => {
+                let prev_full = self.fold_cycles_for(p).get();
+                // full(prev) − period(prev) ≤ full(t) for t ≥ 1, so this never saturates.
+                Cycles((full + self.pipeline_period(p)).saturating_sub(prev_full))
+            }
         }
     }
 
-    /// L, the stall-free cycles of the whole mapping: F_r·F_c·per_fold, minus the overlap
-    /// saving of every fold after the first when `overlap` is set. `None` on u64 overflow.
+    /// L, the stall-free cycles of the whole mapping: F_r·F_c·per_fold, or with `overlap` the
+    /// engine's overlapped time (F − 1)·period(T) + per_fold. `None` on u64 overflow.
     pub fn stall_free_cycles(&self, overlap: bool) -> Option<Cycles> {
         let folds = self.row_folds.checked_mul(self.col_folds)?;
-        let full = self.cycles_per_fold().checked_mul(folds)?;
-        Some(if overlap {
-            full.saturating_sub(self.overlap_saving() * (folds - 1))
+        if overlap && folds > 0 {
+            let period = self.pipeline_period(self.t).checked_mul(folds - 1)?;
+            period.checked_add(self.full_fold_cycles).map(Cycles)
         } else {
-            full
-        })
+            self.cycles_per_fold().checked_mul(folds)
+        }
     }
 
     /// Fold number `index` in execution order (column fold outer, row fold inner).
@@ -172,15 +229,11 @@ impl Mapping {
     }
 
     /// The fold at row fold `i` and column fold `j`.
+    #[inline]
     pub fn fold_at(&self, i: u64, j: u64) -> Fold {
         let rows = Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr));
         let cols = Span::new(j * self.cols, ((j + 1) * self.cols).min(self.sc));
-        let g = self.gemm;
-        let (m, k, n) = match self.dataflow {
-            Dataflow::OutputStationary => (rows, Span::all(g.k), cols),
-            Dataflow::WeightStationary => (Span::all(g.m), rows, cols),
-            Dataflow::InputStationary => (cols, rows, Span::all(g.n)),
-        };
+        let (m, k, n) = self.layout.mkn(rows, cols, Span::all(self.t));
         Fold {
             index: j * self.row_folds + i,
             row_fold: i,
@@ -199,6 +252,65 @@ impl Mapping {
             map: self,
             i: 0,
             j: 0,
+        }
+    }
+
+    /// The dataflow's tile key of `input`.
+    #[inline]
+    pub fn tile_key(&self, input: Input) -> TileKey {
+        match input {
+            Input::Ifmap => self.ifmap_tile,
+            Input::Filter => self.filter_tile,
+        }
+    }
+
+    /// Which tile of `input` fold `f` reads, in `0..tile_slots(input)`: folds with equal slots
+    /// read equal data (the dataflow's [`TileKey`]).
+    #[inline]
+    pub fn tile_slot(&self, input: Input, f: &Fold) -> u64 {
+        match self.tile_key(input) {
+            TileKey::RowFold => f.row_fold,
+            TileKey::ColFold => f.col_fold,
+            TileKey::Fold => f.index,
+        }
+    }
+
+    /// How many distinct tiles of `input` the folds read.
+    #[inline]
+    pub fn tile_slots(&self, input: Input) -> u64 {
+        match self.tile_key(input) {
+            TileKey::RowFold => self.row_folds,
+            TileKey::ColFold => self.col_folds,
+            TileKey::Fold => self.folds(),
+        }
+    }
+
+    /// The GEMM elements of `input` that fold `f` reads: M×K of the ifmap, K×N of the filter.
+    #[inline]
+    pub fn tile_elems(&self, input: Input, f: &Fold) -> u64 {
+        match input {
+            Input::Ifmap => f.m.len() * f.k.len(),
+            Input::Filter => f.k.len() * f.n.len(),
+        }
+    }
+
+    /// Whether fold `f` is the first of its output accumulation group (no partial sums of this
+    /// pass to add onto).
+    #[inline]
+    pub fn group_first(&self, f: &Fold) -> bool {
+        match self.groups {
+            OutputGroups::PerFold => true,
+            OutputGroups::PerColumnFold => f.row_fold == 0,
+        }
+    }
+
+    /// Whether fold `f` is the last of its output accumulation group (its outputs are complete
+    /// for this pass).
+    #[inline]
+    pub fn group_last(&self, f: &Fold) -> bool {
+        match self.groups {
+            OutputGroups::PerFold => true,
+            OutputGroups::PerColumnFold => f.row_fold + 1 == self.row_folds,
         }
     }
 

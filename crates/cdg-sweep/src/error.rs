@@ -47,7 +47,7 @@ pub enum SweepError {
     Synth {
         name: String,
         #[source]
-        source: cdg_sim::synth::SynthError,
+        source: cdg_sim::SimError,
     },
     /// Rendering or re-reading a report CSV failed.
     #[error(transparent)]

@@ -8,7 +8,7 @@ use cdg_report::{
 use std::path::Path;
 
 const SWEEP: &str = "\
-point,workload,gate_block,support,latency_us,energy_pj,flops_reduction,cycle_reduction
+point,workload,gate_block,support,latency_us,energy_pj,flops_reduction,cycle_reduction_vs_ungated
 0,net,16x1x1,dense,4.0,100.0,2.0,1.0
 1,net,16x1x1,compact,2.0,80.0,2.0,1.8
 2,net,16x1x1,clock-gate,4.0,90.0,2.0,1.0

@@ -2,8 +2,10 @@
 //! builders live in `common`.
 
 mod bad_input;
+mod baselines;
 #[allow(dead_code)]
 mod common;
+mod custom_policy;
 mod dense_laws;
 mod functional_conv;
 mod gated_samples;
