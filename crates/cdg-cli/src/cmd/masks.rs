@@ -29,7 +29,7 @@ use cdg_core::zoo::{Zoo, ZooOptions};
 use cdg_core::{GateBlock, GateSpec, Layer, LayerKind, Network};
 use cdg_io::output::OutputDir;
 use cdg_io::trace::{Trace, commit_trace, read_trace};
-use cdg_sim::synth::SynthError;
+use cdg_sim::SimError;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -320,8 +320,8 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     let masks = cdg_sim::synth::synth_masks(&plan.network, args.density, args.samples, args.seed)
         .map_err(|e| {
         let option = match &e {
-            SynthError::Density(_) => format!("--density {}", args.density),
-            SynthError::NoSamples | SynthError::Core(_) => {
+            SimError::Density(_) => format!("--density {}", args.density),
+            SimError::NoSamples | SimError::Core(_) => {
                 format!("--samples {}", args.samples)
             }
             _ => "the gated layers".to_owned(),

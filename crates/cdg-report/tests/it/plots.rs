@@ -143,7 +143,7 @@ fn non_finite_and_overflowing_values_are_refused_not_looped_on() {
         rx.recv_timeout(std::time::Duration::from_secs(20))
             .expect("the plot finishes")
     };
-    let head = "workload,gate_block,support,latency_us,energy_pj,flops_reduction,cycle_reduction\n";
+    let head = "workload,gate_block,support,latency_us,energy_pj,flops_reduction,cycle_reduction_vs_ungated\n";
     for bad in ["inf", "-inf", "NaN"] {
         let e = finishes(
             format!("{head}n,none,dense,1.0,{bad},1.0,1.0\nn,none,dense,2.0,3.0,1.0,1.0\n"),
