@@ -102,6 +102,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Tensors of the SSL heads and the classifier: not part of a backbone.
+fn is_head(name: &str) -> bool {
+    ["projector.", "predictor.", "fc."]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
 fn err(msg: impl Into<String>) -> TrainError {
     TrainError::Checkpoint(msg.into())
 }
@@ -198,6 +205,95 @@ impl Checkpoint {
             )));
         }
         Ok(())
+    }
+
+    /// Copies stored weights into `modules` by tensor name, for initialising one network from
+    /// another's training (`--init-from`): parameters and buffers only (no momentum, epoch or
+    /// RNG). Tensors of gate state (`*.gate.*`) and of heads (`projector.*`, `predictor.*`,
+    /// `fc.*`) that the checkpoint lacks keep their fresh values, as do head tensors the
+    /// model lacks; every other tensor must exist on both sides with the same shape, else
+    /// the error names the tensor and both shapes. With `apply` false nothing is written
+    /// (a check). Returns the names of the model's tensors that kept their fresh values.
+    pub fn load_weights(
+        &self,
+        modules: &mut [&mut dyn Module<f32>],
+        apply: bool,
+    ) -> Result<Vec<String>> {
+        use std::collections::BTreeMap;
+        let stored: BTreeMap<&str, &NamedTensor> = self
+            .tensors
+            .iter()
+            .filter(|t| t.role != TensorRole::Momentum)
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        let optional = |name: &str| is_head(name) || name.contains(".gate.");
+        let mut used = std::collections::BTreeSet::new();
+        let mut fresh = Vec::new();
+        let mut visit = |name: &str, value: &mut ArrayD<f32>| -> Result<()> {
+            match stored.get(name) {
+                Some(t) if t.value.shape() == value.shape() => {
+                    used.insert(t.name.as_str());
+                    if apply {
+                        value.assign(&t.value);
+                    }
+                    Ok(())
+                }
+                Some(t) => Err(err(format!(
+                    "tensor `{name}` has shape {:?} in the checkpoint but {:?} in this model \
+                     (a different architecture or width?)",
+                    t.value.shape(),
+                    value.shape()
+                ))),
+                None if optional(name) => {
+                    fresh.push(name.to_owned());
+                    Ok(())
+                }
+                None => Err(err(format!(
+                    "has no tensor `{name}` (shape {:?} in this model): it was written by a \
+                     different architecture",
+                    value.shape()
+                ))),
+            }
+        };
+        for m in modules.iter_mut() {
+            for p in m.params_mut() {
+                let name = p.name().to_owned();
+                visit(&name, &mut p.value)?;
+            }
+            for b in m.buffers_mut() {
+                let name = b.name().to_owned();
+                visit(&name, &mut b.value)?;
+            }
+        }
+        if let Some(t) = stored
+            .values()
+            .find(|t| !used.contains(t.name.as_str()) && !is_head(&t.name))
+        {
+            return Err(err(format!(
+                "tensor `{}` {:?} has no counterpart in this model: it was written by a \
+                 different architecture",
+                t.name,
+                t.value.shape()
+            )));
+        }
+        Ok(fresh)
+    }
+
+    /// The parameters and buffers of the backbone alone (no heads, no momentum), with
+    /// `meta`: a small checkpoint to initialise other runs from ([`Checkpoint::load_weights`]).
+    pub fn backbone_weights(&self, meta: serde_json::Value) -> Checkpoint {
+        Checkpoint {
+            epoch: self.epoch,
+            step: self.step,
+            rng: self.rng,
+            meta,
+            tensors: self
+                .tensors
+                .iter()
+                .filter(|t| t.role != TensorRole::Momentum && !is_head(&t.name))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Encodes to bytes (see the module docs for the layout).

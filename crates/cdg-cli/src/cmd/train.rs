@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! cdg train --objective supervised --epochs E --out DIR [--model tiny|resnet18] [--width W]
-//!           [--batch B] [--lr LR] [--seed S] [--data builtin|PATH] [--resume] [--config FILE]
+//!           [--batch B] [--lr LR] [--seed S] [--data builtin|PATH|image-folder:PATH]
+//!           [--resolution R] [--stem cifar|imagenet] [--resume] [--config FILE]
+//! cdg train --objective simclr --gating dual --init-from CKPT …   # gates on a pretrained net
 //! cdg train --bench-steps N [--model resnet18 --width 1 --batch 32]   # throughput only
 //! ```
 //!
@@ -27,9 +29,9 @@ use cdg_io::layout::train::CHECKPOINT_FILE;
 use cdg_io::output::OutputDir;
 use cdg_train::TrainError;
 use cdg_train::checkpoint::Checkpoint;
-use cdg_train::data::{DataSource, DataSplit};
+use cdg_train::data::{DataSource, DataSplit, LoadOptions};
 use cdg_train::gating::{ConsistencyAlign, Granularity};
-use cdg_train::models::ResNetConfig;
+use cdg_train::models::{ResNetConfig, Stem};
 use cdg_train::optim::SgdConfig;
 use cdg_train::session::{
     Resume, SupervisedOutcome, SupervisedSession, SupervisedSessionConfig, bench_supervised,
@@ -137,10 +139,24 @@ pub struct TrainArgs {
     /// Seed of initialisation, shuffling and augmentation [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// `builtin` (the shipped Fashion-MNIST subset), `debian-fashion-mnist`, or a directory
-    /// of IDX or CIFAR binary files [default: builtin].
-    #[arg(long, value_name = "builtin|PATH")]
+    /// `builtin` (the shipped Fashion-MNIST subset), `debian-fashion-mnist`, a directory
+    /// of IDX or CIFAR binary files, or `image-folder:PATH` (PATH/train/<class>/*.jpg|png and
+    /// PATH/val/<class>/…) [default: builtin]. Nothing is downloaded.
+    #[arg(long, value_name = "builtin|PATH|image-folder:PATH")]
     pub data: Option<String>,
+    /// Image folders: side of the square images after resizing the shorter side and
+    /// center-cropping [default: 224]. Other data sets have a fixed size.
+    #[arg(long, value_name = "PIXELS")]
+    pub resolution: Option<usize>,
+    /// ResNet stem: `cifar` (3×3 stride 1) or `imagenet` (7×7 stride 2 + 3×3 max-pool)
+    /// [default: imagenet for images of 64 pixels or more, else cifar].
+    #[arg(long, value_enum)]
+    pub stem: Option<Stem>,
+    /// Start from the weights of this checkpoint (a dense SSL run's checkpoint.cdgckpt or a
+    /// backbone file such as models/*.cdgckpt) instead of random ones; gate thresholds and
+    /// missing heads stay fresh. The backbone must match tensor for tensor.
+    #[arg(long, value_name = "CKPT")]
+    pub init_from: Option<PathBuf>,
     /// Use only the first N training images (quick runs).
     #[arg(long, value_name = "N")]
     pub limit_train: Option<usize>,
@@ -291,6 +307,13 @@ pub struct TrainPlan {
     pub augment: bool,
     pub seed: u64,
     pub data: String,
+    /// Absent from the record when not given, so that older runs still resume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stem: Option<Stem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
     pub limit_train: Option<usize>,
     pub limit_test: Option<usize>,
     pub gating: Gating,
@@ -355,7 +378,8 @@ impl TrainArgs {
             };
         }
         given!(self; objective, model, width, epochs, batch, lr, warmup_epochs, weight_decay,
-               momentum, augment, seed, data, limit_train, limit_test, threads, out);
+               momentum, augment, seed, data, resolution, stem, init_from, limit_train,
+               limit_test, threads, out);
         given!(self.ssl; gating, granularity, gate_block, target_sparsity, threshold,
                threshold_target, gate_consistency, consistency_align, base_partitions,
                trace_samples, calibration_samples, knn_every, proj_hidden, probe_epochs);
@@ -381,6 +405,9 @@ impl TrainArgs {
             augment: self.augment.or(other.augment),
             seed: self.seed.or(other.seed),
             data: self.data.or(other.data),
+            resolution: self.resolution.or(other.resolution),
+            stem: self.stem.or(other.stem),
+            init_from: self.init_from.or(other.init_from),
             limit_train: self.limit_train.or(other.limit_train),
             limit_test: self.limit_test.or(other.limit_test),
             threads: self.threads.or(other.threads),
@@ -459,6 +486,9 @@ impl TrainArgs {
             augment: args.augment.unwrap_or(false),
             seed: args.seed.unwrap_or(0),
             data: args.data.unwrap_or_else(|| "builtin".to_owned()),
+            resolution: args.resolution,
+            stem: args.stem,
+            init_from: args.init_from,
             limit_train: args.limit_train,
             limit_test: args.limit_test,
             gating: args.ssl.gating.unwrap_or(Gating::None),
@@ -500,6 +530,53 @@ impl TrainArgs {
         plan.validate()?;
         Ok(plan)
     }
+}
+
+/// The `cdg train` command that reproduces a run, from its options record (the validated
+/// plan): every option as a flag, in the plan's order; `--out`, `--threads` and `--force`
+/// are not part of the record and are left to the user (`--out DIR`).
+pub(crate) fn command_line(plan: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let quote = |s: &str| {
+        if !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.,/:=+".contains(c))
+        {
+            s.to_owned()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    let mut words = vec!["cdg".to_owned(), "train".to_owned()];
+    if let Value::Object(map) = plan {
+        for (key, value) in map {
+            let flag = format!("--{}", key.replace('_', "-"));
+            let text = match value {
+                Value::Null => continue,
+                // `--knn-init` is a switch; `--augment` takes a value.
+                Value::Bool(b) if key == "knn_init" => {
+                    if *b {
+                        words.push(flag);
+                    }
+                    continue;
+                }
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Value::Object(_) => continue,
+            };
+            words.push(flag);
+            words.push(quote(&text));
+        }
+    }
+    words.push("--out".to_owned());
+    words.push("DIR".to_owned());
+    words.join(" ")
 }
 
 /// Most worker threads `--threads` accepts.
@@ -575,6 +652,19 @@ impl TrainPlan {
         if let Some(limit) = self.limit_train {
             at_least("limit_train", limit, 1)?;
         }
+        if let Some(r) = self.resolution {
+            let (lo, hi) = cdg_train::data::RESOLUTION_RANGE;
+            if !(lo..=hi).contains(&r) {
+                bail!("{}: expected {lo} to {hi} pixels, found {r}", n("resolution"));
+            }
+        }
+        if self.init_from.is_some() && !ssl {
+            bail!(
+                "{} initialises SSL runs; use it with {} simclr or simsiam",
+                n("init_from"),
+                n("objective")
+            );
+        }
         if let Some(limit) = self.limit_test {
             at_least("limit_test", limit, 1)?;
         }
@@ -637,7 +727,20 @@ impl TrainPlan {
                 train.classes
             );
         }
-        let model = self.model_config(train.channels(), Some(train.classes));
+        if let Some(r) = self.resolution
+            && !matches!(self.source(), DataSource::ImageFolder(_))
+            && (train.height(), train.width()) != (r, r)
+        {
+            bail!(
+                "{} {r} applies to image folders (`image-folder:PATH`); data `{}` has {}×{} \
+                 images",
+                self.name("resolution"),
+                self.data,
+                train.height(),
+                train.width()
+            );
+        }
+        let model = self.model_config(train.channels(), train.height(), Some(train.classes));
         let views = if self.objective == Objective::Supervised {
             1
         } else {
@@ -678,10 +781,27 @@ impl TrainPlan {
         Ok(())
     }
 
-    fn model_config(&self, in_channels: usize, classes: Option<usize>) -> ResNetConfig {
+    /// The backbone for `side`×`side` images with `in_channels` channels (the stem follows
+    /// `--stem`, else the image size).
+    pub(crate) fn model_config(
+        &self,
+        in_channels: usize,
+        side: usize,
+        classes: Option<usize>,
+    ) -> ResNetConfig {
+        let stem = self.stem.unwrap_or_else(|| Stem::for_resolution(side));
         match self.model {
             ModelKind::Tiny => ResNetConfig::tiny(in_channels, classes),
             ModelKind::Resnet18 => ResNetConfig::resnet18_cifar(self.width, in_channels, classes),
+        }
+        .with_stem(stem)
+    }
+
+    /// `--data` as a data source.
+    fn source(&self) -> DataSource {
+        match self.data.parse() {
+            Ok(source) => source,
+            Err(never) => match never {},
         }
     }
 
@@ -690,9 +810,9 @@ impl TrainPlan {
         serde_json::to_value(self).expect("the plan serializes")
     }
 
-    fn supervised_config(&self, in_channels: usize, classes: usize) -> SupervisedConfig {
+    fn supervised_config(&self, in_channels: usize, side: usize, classes: usize) -> SupervisedConfig {
         SupervisedConfig {
-            model: self.model_config(in_channels, Some(classes)),
+            model: self.model_config(in_channels, side, Some(classes)),
             epochs: self.epochs,
             batch: self.batch,
             lr: self.lr,
@@ -715,19 +835,28 @@ impl TrainPlan {
 fn memory_estimate(model: &ResNetConfig, h: usize, w: usize, images: usize) -> (u64, u64) {
     let (mut params, mut kept, mut patches) = (0u64, 0u64, 0u64);
     let (mut c_in, mut hw) = (model.in_channels as u64, (h * w) as u64);
-    let mut conv = |c_in: u64, c_out: u64, hw: u64| {
-        params = params.saturating_add(9 * c_in * c_out);
+    let mut conv = |c_in: u64, c_out: u64, hw: u64, k2: u64| {
+        params = params.saturating_add(k2 * c_in * c_out);
         kept = kept.saturating_add(hw * (c_in + 3 * c_out));
-        patches = patches.max(hw * 9 * c_in);
+        patches = patches.max(hw * k2 * c_in);
     };
-    conv(c_in, model.stem_channels as u64, hw);
+    match model.stem {
+        Stem::Cifar => conv(c_in, model.stem_channels as u64, hw, 9),
+        Stem::Imagenet => {
+            // 7×7 stride 2 (output hw/4), then the max-pool keeps its input and output.
+            hw = (hw / 4).max(1);
+            conv(c_in, model.stem_channels as u64, hw, 49);
+            kept = kept.saturating_add(hw * model.stem_channels as u64);
+            hw = (hw / 4).max(1);
+        }
+    }
     c_in = model.stem_channels as u64;
     for stage in &model.stages {
         let c = stage.channels as u64;
         hw = (hw / (stage.stride * stage.stride) as u64).max(1);
         for _ in 0..stage.blocks {
-            conv(c_in, c, hw);
-            conv(c, c, hw);
+            conv(c_in, c, hw, 9);
+            conv(c, c, hw, 9);
             c_in = c;
         }
     }
@@ -804,7 +933,8 @@ fn run_bench(plan: &TrainPlan, steps: usize, channels: usize) -> anyhow::Result<
     if steps == 0 || channels == 0 {
         bail!("--bench-steps and --bench-channels: expected at least 1");
     }
-    let r = bench_supervised(&plan.supervised_config(channels, 10), channels, steps)?;
+    // The benchmark's random images are 32×32.
+    let r = bench_supervised(&plan.supervised_config(channels, 32, 10), channels, steps)?;
     println!(
         "model {:?} width {} batch {} threads {}: {} steps in {:.2} s, {:.1} images/s ({:.1} GFLOP/s at 3 × {} per image)",
         plan.model,
@@ -821,18 +951,56 @@ fn run_bench(plan: &TrainPlan, steps: usize, channels: usize) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
+/// Loads `--data` (an image folder is listed and its decoded size checked against the memory
+/// limit before anything is decoded) and warns about the files of an image folder that were
+/// not read.
 fn load_data(plan: &TrainPlan) -> anyhow::Result<DataSplit> {
-    let source: DataSource = plan.data.parse().expect("infallible");
-    let mut split = source
-        .load()
-        .with_context(|| format!("loading data `{}`", plan.data))?;
-    if let Some(n) = plan.limit_train {
-        split.train = split.train.head(n);
+    let source = plan.source();
+    let context = || format!("loading data `{}`", plan.data);
+    let options = LoadOptions {
+        resolution: plan.resolution,
+        limit_train: plan.limit_train,
+        limit_test: plan.limit_test,
+    };
+    if let Some(scan) = source.scan(&options).with_context(context)? {
+        let r = plan
+            .resolution
+            .unwrap_or(cdg_train::data::DEFAULT_FOLDER_RESOLUTION);
+        cdg_io::limits::check_memory(
+            format!(
+                "decoding {} + {} images of {} at {r}×{r} (held in memory as f32; lower {} or \
+                 use {} / {})",
+                scan.train.files.len(),
+                scan.test.files.len(),
+                plan.data,
+                plan.name("resolution"),
+                plan.name("limit_train"),
+                plan.name("limit_test")
+            ),
+            scan.decoded_bytes(r),
+        )?;
     }
-    if let Some(n) = plan.limit_test {
-        split.test = split.test.head(n);
+    let loaded = source.load_with(&options).with_context(context)?;
+    if !loaded.skipped.is_empty() {
+        const SHOWN: usize = 5;
+        let mut list: Vec<String> = loaded
+            .skipped
+            .iter()
+            .take(SHOWN)
+            .map(|p| p.display().to_string())
+            .collect();
+        if loaded.skipped.len() > SHOWN {
+            list.push(format!("and {} more", loaded.skipped.len() - SHOWN));
+        }
+        eprintln!(
+            "warning: data `{}`: skipped {} entries that are not JPEG/PNG files in a class \
+             folder: {}",
+            plan.data,
+            loaded.skipped.len(),
+            list.join(", ")
+        );
     }
-    Ok(split)
+    Ok(loaded.split)
 }
 
 /// With `--resume`, reads the checkpoint in `--out` and checks it was written with the same
@@ -856,7 +1024,11 @@ fn run_supervised(plan: &TrainPlan, out: &mut OutputDir, ui: &Ui) -> anyhow::Res
     let split = load_data(plan)?;
     plan.check_data(&split)?;
     let config = SupervisedSessionConfig {
-        config: plan.supervised_config(split.train.channels(), split.train.classes),
+        config: plan.supervised_config(
+            split.train.channels(),
+            split.train.height(),
+            split.train.classes,
+        ),
         stop_after: plan.stop_after,
         options: plan.record(),
     };

@@ -1,5 +1,6 @@
-//! Data sets: IDX and CIFAR binary readers, the built-in Fashion-MNIST subset,
-//! normalisation, augmentation and deterministic mini-batching.
+//! Data sets: IDX and CIFAR binary readers, image folders (JPEG/PNG, one subfolder per
+//! class), the built-in Fashion-MNIST subset, normalisation, augmentation and deterministic
+//! mini-batching. Nothing is downloaded: every data set is read from a local path.
 //!
 //! Images are NCHW `f32` in [0, 1] as loaded; [`Normalization`] (per-channel mean and
 //! standard deviation of the training split) is applied after augmentation, as the colour
@@ -7,13 +8,15 @@
 //! are zero-padded to 32×32 on load so the CIFAR ResNet shapes hold.
 //!
 //! This module is the one place in `cdg-train` that reads files: [`load_path`],
-//! [`load_builtin`] and [`DataSource::load`]. The parsers ([`parse_idx`], [`parse_cifar`])
+//! [`load_builtin`], [`load_image_folder`] and [`DataSource::load`] (`source.rs` and
+//! `folder.rs`). The parsers ([`parse_idx`], [`parse_cifar`])
 //! take any `Read` plus an origin name for errors.
 
 mod augment;
 mod batch;
 mod cifar;
 mod error;
+mod folder;
 mod idx;
 mod normalize;
 pub mod rng;
@@ -29,10 +32,15 @@ pub use augment::{
 pub use batch::{BatchSampler, Remainder, epoch_permutation};
 pub use cifar::{CIFAR_PIXELS, CifarKind, CifarRecords, parse_cifar};
 pub use error::DataError;
+pub use folder::{
+    FolderLoad, FolderOptions, FolderScan, FolderSplit, IMAGE_EXTENSIONS, RESOLUTION_RANGE,
+    TEST_SPLIT_DIRS, load_image_folder, resized_dims,
+};
 pub use idx::{IdxArray, idx_images_to_f32, parse_idx, parse_idx_images, parse_idx_labels};
 pub use normalize::Normalization;
 pub use source::{
-    BUILTIN_DIR_ENV, DEBIAN_FASHION_MNIST_DIR, DataSource, builtin_dir, load_builtin,
+    BUILTIN_DIR_ENV, DEBIAN_FASHION_MNIST_DIR, DEFAULT_FOLDER_RESOLUTION, DataSource,
+    IMAGE_FOLDER_PREFIX, LoadOptions, Loaded, builtin_dir, load_builtin,
     load_debian_fashion_mnist, load_path,
 };
 

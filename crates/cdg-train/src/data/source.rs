@@ -1,5 +1,7 @@
-//! Finding and loading data sets on disk: IDX directories, CIFAR batch directories, the
-//! built-in Fashion-MNIST subset and Debian's full Fashion-MNIST.
+//! Finding and loading data sets on disk: IDX directories, CIFAR batch directories, image
+//! folders (through [`super::folder`]), the built-in Fashion-MNIST subset and Debian's full
+//! Fashion-MNIST. Nothing is ever downloaded: a data set that is not on disk is an error that
+//! says where it was looked for.
 
 use std::fmt;
 use std::fs::File;
@@ -9,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::cifar::{CifarKind, CifarRecords, parse_cifar};
+use super::folder::{FolderOptions, FolderScan};
 use super::idx::{idx_images_to_f32, parse_idx_images, parse_idx_labels};
 use super::{DataError, DataSplit, Dataset, PAD_TARGET};
 
@@ -44,18 +47,49 @@ pub enum DataSource {
     DebianFashionMnist,
     /// A directory holding IDX or CIFAR binary files.
     Path(PathBuf),
+    /// An image folder (`train/<class>/…`, `val/<class>/…`): `image-folder:PATH`.
+    ImageFolder(PathBuf),
+}
+
+/// The prefix of an image-folder data source: `image-folder:PATH`.
+pub const IMAGE_FOLDER_PREFIX: &str = "image-folder:";
+
+/// Resolution of image-folder data sets when none is given (ImageNet's).
+pub const DEFAULT_FOLDER_RESOLUTION: usize = 224;
+
+/// How [`DataSource::load_with`] loads: image-folder resolution and split limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Image folders: side of the square images [default: [`DEFAULT_FOLDER_RESOLUTION`]].
+    /// Other sources have a fixed size and ignore it (the caller checks it).
+    pub resolution: Option<usize>,
+    /// Use only the first N training images.
+    pub limit_train: Option<usize>,
+    /// Use only the first N test images.
+    pub limit_test: Option<usize>,
+}
+
+/// A loaded data set and the entries of an image folder that were not read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub split: DataSplit,
+    /// Image folders: files that are not JPEG/PNG or not in a class folder (sorted).
+    pub skipped: Vec<PathBuf>,
 }
 
 impl FromStr for DataSource {
     type Err = std::convert::Infallible;
 
-    /// `builtin` and `debian-fashion-mnist` (also `fashion-mnist`) are names; anything else
-    /// is a path.
+    /// `builtin` and `debian-fashion-mnist` (also `fashion-mnist`) are names,
+    /// `image-folder:PATH` an image folder; anything else is a path.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "builtin" => DataSource::Builtin,
             "debian-fashion-mnist" | "fashion-mnist" => DataSource::DebianFashionMnist,
-            other => DataSource::Path(PathBuf::from(other)),
+            other => match other.strip_prefix(IMAGE_FOLDER_PREFIX) {
+                Some(path) => DataSource::ImageFolder(PathBuf::from(path)),
+                None => DataSource::Path(PathBuf::from(other)),
+            },
         })
     }
 }
@@ -88,18 +122,53 @@ impl fmt::Display for DataSource {
             DataSource::Builtin => f.write_str("builtin"),
             DataSource::DebianFashionMnist => f.write_str("debian-fashion-mnist"),
             DataSource::Path(p) => write!(f, "{}", p.display()),
+            DataSource::ImageFolder(p) => write!(f, "{IMAGE_FOLDER_PREFIX}{}", p.display()),
         }
     }
 }
 
 impl DataSource {
-    /// Loads both splits.
+    /// Loads both splits (image folders at [`DEFAULT_FOLDER_RESOLUTION`]).
     pub fn load(&self) -> Result<DataSplit, DataError> {
-        match self {
-            DataSource::Builtin => load_builtin(),
-            DataSource::DebianFashionMnist => load_debian_fashion_mnist(),
-            DataSource::Path(p) => load_path(p),
+        Ok(self.load_with(&LoadOptions::default())?.split)
+    }
+
+    /// Loads both splits with `options`: the limits keep the first N images of each split
+    /// (an image folder decodes only those).
+    pub fn load_with(&self, options: &LoadOptions) -> Result<Loaded, DataError> {
+        let (mut split, skipped) = match self {
+            DataSource::Builtin => (load_builtin()?, Vec::new()),
+            DataSource::DebianFashionMnist => (load_debian_fashion_mnist()?, Vec::new()),
+            DataSource::Path(p) => (load_path(p)?, Vec::new()),
+            DataSource::ImageFolder(p) => {
+                let loaded = super::folder::load_image_folder(p, &folder_options(options))?;
+                (loaded.split, loaded.skipped)
+            }
+        };
+        if let Some(n) = options.limit_train {
+            split.train = split.train.head(n);
         }
+        if let Some(n) = options.limit_test {
+            split.test = split.test.head(n);
+        }
+        Ok(Loaded { split, skipped })
+    }
+
+    /// Lists an image folder without decoding it (to check its decoded size first); `None`
+    /// for the other sources.
+    pub fn scan(&self, options: &LoadOptions) -> Result<Option<FolderScan>, DataError> {
+        match self {
+            DataSource::ImageFolder(p) => FolderScan::new(p, &folder_options(options)).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn folder_options(options: &LoadOptions) -> FolderOptions {
+    FolderOptions {
+        resolution: options.resolution.unwrap_or(DEFAULT_FOLDER_RESOLUTION),
+        limit_train: options.limit_train,
+        limit_test: options.limit_test,
     }
 }
 
@@ -171,12 +240,20 @@ pub fn load_path(path: &Path) -> Result<DataSplit, DataError> {
             expected: "an existing directory".to_owned(),
         });
     }
+    let hint = if path.join("train").is_dir() {
+        format!(
+            " (for an image folder with train/<class>/ subfolders, pass `{IMAGE_FOLDER_PREFIX}{}`)",
+            path.display()
+        )
+    } else {
+        String::new()
+    };
     Err(DataError::NotFound {
         dir: path.to_path_buf(),
-        expected:
+        expected: format!(
             "IDX files (train-images-idx3-ubyte[.gz] …), CIFAR-10 batches (data_batch_1.bin …) \
-                   or CIFAR-100 files (train.bin, test.bin)"
-                .to_owned(),
+             or CIFAR-100 files (train.bin, test.bin){hint}"
+        ),
     })
 }
 

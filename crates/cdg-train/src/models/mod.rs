@@ -1,5 +1,7 @@
-//! Backbones: the ResNet-18 CIFAR variant and a tiny ResNet for tests.
+//! Backbones: ResNet-18 (CIFAR or ImageNet stem) and a tiny ResNet for tests.
 
+pub mod pool;
 pub mod resnet;
 
-pub use resnet::{ResNet, ResNetConfig, StageConfig};
+pub use pool::MaxPool2d;
+pub use resnet::{ResNet, ResNetConfig, StageConfig, Stem};

@@ -1,10 +1,13 @@
-//! ResNet for 32×32 inputs (the CIFAR variant: 3×3 stem, stride 1, no max-pool).
+//! ResNets with either stem (docs/training.md §2): the CIFAR variant for 32×32 inputs (3×3
+//! stride-1 stem, no max-pool) or torchvision's ImageNet stem for 224×224 inputs (7×7 stride-2
+//! stem and a 3×3 stride-2 max-pool).
 
 use crate::error::{Result, TrainError};
 use crate::layers::{
     BasicBlock, BatchNorm2d, BatchNormConfig, Buffer, Conv, Conv2d, Conv2dConfig, ConvFactory,
     Linear, LinearConfig, Mode, Module, Param, Relu, plain_conv_factory,
 };
+use crate::models::pool::MaxPool2d;
 use crate::ops;
 use crate::scalar::Scalar;
 use cdg_core::{ConvParams, LayerShape, Macs, OutputRule};
@@ -19,13 +22,54 @@ pub struct StageConfig {
     pub stride: usize,
 }
 
+/// The first layers of a ResNet, before the residual stages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Stem {
+    /// 3×3 stride-1 convolution, no pooling: 32×32 inputs keep their resolution into
+    /// `layer1` (CIFAR ResNets).
+    #[default]
+    Cifar,
+    /// 7×7 stride-2 convolution (padding 3) then 3×3 stride-2 max-pool (padding 1): 224×224
+    /// inputs reach `layer1` at 56×56 (torchvision's ResNets).
+    Imagenet,
+}
+
+impl Stem {
+    /// The stem for square inputs of side `resolution`: ImageNet's from 64 pixels up, the
+    /// CIFAR stem below (a 32×32 image through the ImageNet stem would reach `layer4` at 1×1).
+    pub fn for_resolution(resolution: usize) -> Stem {
+        if resolution >= 64 {
+            Stem::Imagenet
+        } else {
+            Stem::Cifar
+        }
+    }
+
+    /// The stem convolution's kernel, stride and padding.
+    pub fn conv_config(self) -> Conv2dConfig {
+        match self {
+            Stem::Cifar => Conv2dConfig::default(),
+            Stem::Imagenet => Conv2dConfig {
+                kernel: 7,
+                stride: 2,
+                padding: 3,
+                bias: false,
+            },
+        }
+    }
+}
+
 /// Shape of a ResNet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResNetConfig {
     /// 1 (Fashion-MNIST, MNIST) or 3 (CIFAR).
     pub in_channels: usize,
-    /// Channels of the 3×3 stem.
+    /// Channels of the stem convolution.
     pub stem_channels: usize,
+    /// Stem convolution (and max-pool) variant.
+    pub stem: Stem,
     pub stages: Vec<StageConfig>,
     /// A linear classifier on the pooled features, or none (SSL backbones).
     pub num_classes: Option<usize>,
@@ -47,9 +91,21 @@ impl ResNetConfig {
         ResNetConfig {
             in_channels,
             stem_channels: scaled(64, width),
+            stem: Stem::Cifar,
             stages: vec![st(64, 1), st(128, 2), st(256, 2), st(512, 2)],
             num_classes,
         }
+    }
+
+    /// ResNet-18 with the ImageNet stem (7×7 stride 2 + max-pool), for 224×224 inputs;
+    /// otherwise as [`ResNetConfig::resnet18_cifar`].
+    pub fn resnet18_imagenet(width: f64, in_channels: usize, num_classes: Option<usize>) -> Self {
+        Self::resnet18_cifar(width, in_channels, num_classes).with_stem(Stem::Imagenet)
+    }
+
+    /// The same network with stem `stem`.
+    pub fn with_stem(self, stem: Stem) -> Self {
+        ResNetConfig { stem, ..self }
     }
 
     /// A small ResNet for tests and quick runs: stem 8, stages 8/16/32 × 1 block (one
@@ -58,6 +114,7 @@ impl ResNetConfig {
         ResNetConfig {
             in_channels,
             stem_channels: 8,
+            stem: Stem::Cifar,
             stages: vec![
                 StageConfig {
                     channels: 8,
@@ -112,15 +169,17 @@ impl ResNetConfig {
     }
 }
 
-/// A ResNet: stem conv → BN → ReLU → stages of [`BasicBlock`]s → global average pool →
-/// optional linear classifier. Layer names follow torchvision (`conv1`, `bn1`,
-/// `layer1.0.conv1`, …, `fc`).
+/// A ResNet: stem conv → BN → ReLU (→ max-pool, ImageNet stem) → stages of
+/// [`BasicBlock`]s → global average pool → optional linear classifier. Layer names follow
+/// torchvision (`conv1`, `bn1`, `maxpool`, `layer1.0.conv1`, …, `fc`).
 #[derive(Debug)]
 pub struct ResNet<T: Scalar = f32> {
     config: ResNetConfig,
     pub stem: Conv2d<T>,
     pub stem_bn: BatchNorm2d<T>,
     stem_relu: Relu<T>,
+    /// The ImageNet stem's 3×3 stride-2 max-pool.
+    pub stem_pool: Option<MaxPool2d<T>>,
     pub blocks: Vec<BasicBlock<T>>,
     pub fc: Option<Linear<T>>,
     pooled_hw: Option<(usize, usize)>,
@@ -145,10 +204,14 @@ impl<T: Scalar> ResNet<T> {
             "conv1",
             config.in_channels,
             config.stem_channels,
-            Conv2dConfig::default(),
+            config.stem.conv_config(),
             rng,
         )
         .without_input_grad();
+        let stem_pool = match config.stem {
+            Stem::Cifar => None,
+            Stem::Imagenet => Some(MaxPool2d::new("maxpool", 3, 2, 1)?),
+        };
         let stem_bn = BatchNorm2d::new("bn1", config.stem_channels, BatchNormConfig::default());
         let mut blocks = Vec::new();
         let mut c = config.stem_channels;
@@ -174,6 +237,7 @@ impl<T: Scalar> ResNet<T> {
             stem,
             stem_bn,
             stem_relu: Relu::new("relu"),
+            stem_pool,
             blocks,
             fc,
             pooled_hw: None,
@@ -187,11 +251,20 @@ impl<T: Scalar> ResNet<T> {
         self.config.feature_dim()
     }
 
-    /// Backbone features: N×C×H×W images → N×feature_dim pooled features.
-    pub fn forward_features(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array2<T>> {
+    /// The stem: conv → BN → ReLU (→ max-pool); the input of `layer1`.
+    pub fn forward_stem(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array4<T>> {
         let h = self.stem.forward(x, mode)?;
         let h = self.stem_bn.forward(h.view(), mode)?;
-        let mut h = self.stem_relu.forward(h.view(), mode);
+        let h = self.stem_relu.forward(h.view(), mode);
+        match &mut self.stem_pool {
+            Some(pool) => pool.forward(h.view(), mode),
+            None => Ok(h),
+        }
+    }
+
+    /// Backbone features: N×C×H×W images → N×feature_dim pooled features.
+    pub fn forward_features(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array2<T>> {
+        let mut h = self.forward_stem(x, mode)?;
         for b in &mut self.blocks {
             h = b.forward(h.view(), mode)?;
         }
@@ -207,6 +280,9 @@ impl<T: Scalar> ResNet<T> {
         let mut d: Array4<T> = ops::global_avg_pool_backward(dfeat, h, w);
         for b in self.blocks.iter_mut().rev() {
             d = b.backward(d.view())?;
+        }
+        if let Some(pool) = &mut self.stem_pool {
+            d = pool.backward(d.view())?;
         }
         let d = self.stem_relu.backward(d.view())?;
         let d = self.stem_bn.backward(d.view())?;
@@ -286,6 +362,17 @@ impl<T: Scalar> ResNet<T> {
             self.config.stem_channels,
             self.stem.config(),
         )?;
+        if let Some(pool) = &self.stem_pool {
+            let out = |n: usize| {
+                pool.out_size(n).ok_or_else(|| {
+                    TrainError::config(
+                        pool.name(),
+                        format!("a {h}×{w} stem output is smaller than the pooling window"),
+                    )
+                })
+            };
+            (h, w) = (out(h)?, out(w)?);
+        }
         for b in &self.blocks {
             let c1 = b.conv1.as_ref();
             let (h1, w1) = push(

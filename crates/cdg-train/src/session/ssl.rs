@@ -116,18 +116,23 @@ pub struct SslSummary {
 }
 
 /// Provenance of exported evaluation gates. Fields in alphabetical order; the writer may add
-/// its own keys (tool, command).
+/// its own keys (tool, command, commit).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceProvenance {
+    /// The calibration target: the evaluation gate sparsity calibration aimed at.
+    pub calibration_target: Option<f64>,
     /// The run's options record.
     pub config: Value,
     pub data: String,
     pub epoch: usize,
     pub first_test_images: usize,
     pub flops_reduction: f64,
+    /// The calibrated evaluation gate sparsity measured on the test split.
     pub gate_sparsity: f64,
     /// What the masks are: `calibrated evaluation gates`.
     pub gates: &'static str,
+    /// kNN accuracy of the randomly initialised network (the floor), when measured.
+    pub init_knn_accuracy: Option<f64>,
     pub knn_accuracy: f64,
     pub linear_accuracy: f64,
     pub seed: u64,
@@ -160,6 +165,9 @@ pub struct SslSession {
     config: SslSessionConfig,
     trainer: SslTrainer,
     rows: Vec<MetricsRow>,
+    /// Weights to start from, applied when the run starts (after the random-initialisation
+    /// floor is measured).
+    init: Option<crate::checkpoint::Checkpoint>,
 }
 
 impl SslSession {
@@ -170,7 +178,19 @@ impl SslSession {
             config,
             trainer,
             rows: Vec::new(),
+            init: None,
         })
+    }
+
+    /// Starts a fresh run from the weights of `checkpoint` (typically a dense SSL run's
+    /// backbone) instead of random ones: checked now (the same backbone, tensor for tensor;
+    /// see [`crate::checkpoint::Checkpoint::load_weights`]), applied when [`SslSession::run`]
+    /// starts, after `knn_init` has measured the random network. A resumed run already holds
+    /// them and ignores this. Returns the tensors that keep fresh values (gate state, heads).
+    pub fn init_from(&mut self, checkpoint: crate::checkpoint::Checkpoint) -> Result<Vec<String>> {
+        let fresh = self.trainer.init_from(&checkpoint, false)?;
+        self.init = Some(checkpoint);
+        Ok(fresh)
     }
 
     /// Continues from a checked checkpoint of the same run.
@@ -198,6 +218,11 @@ impl SslSession {
         } else {
             None
         };
+        if let Some(init) = self.init.take()
+            && trainer.epoch == 0
+        {
+            trainer.init_from(&init, true)?;
+        }
         let steps_per_epoch = trainer.steps_per_epoch();
         observer.run_started(trainer.epoch, epochs, steps_per_epoch);
         let mut last_train_sparsity = rows.last().and_then(|r| r.gate_sparsity);
@@ -299,6 +324,7 @@ impl SslSession {
                     masks,
                     samples: n_trace,
                     provenance: TraceProvenance {
+                        calibration_target: cfg.ssl.target_sparsity,
                         config: cfg.options.clone(),
                         data: data.name().to_owned(),
                         epoch: trainer.epoch,
@@ -306,6 +332,7 @@ impl SslSession {
                         flops_reduction: ev.cost.flops_reduction,
                         gate_sparsity: ev.sparsity,
                         gates: "calibrated evaluation gates",
+                        init_knn_accuracy: init_knn,
                         knn_accuracy: knn,
                         linear_accuracy: linear,
                         seed: cfg.ssl.seed,

@@ -4,7 +4,6 @@ use crate::error::{Result, TrainError};
 use crate::gating::{GatedConv, gated_conv_factory};
 use crate::layers::{Buffer, Mlp, MlpConfig, Mode, Module, Param};
 use crate::models::ResNet;
-use crate::ops;
 use crate::ssl::config::{Objective, SslConfig};
 use ndarray::{Array2, Array4, ArrayView4, Axis, concatenate};
 use rand::RngCore;
@@ -104,11 +103,10 @@ impl SslModel {
         concatenate(Axis(0), &views).map_err(|e| TrainError::config("features", e))
     }
 
-    /// Runs the stem (stem conv → BN → ReLU) in evaluation mode.
+    /// Runs the stem (stem conv → BN → ReLU, and the ImageNet stem's max-pool) in evaluation
+    /// mode.
     pub fn stem_eval(&mut self, x: ArrayView4<'_, f32>) -> Result<Array4<f32>> {
-        let h = crate::layers::Conv::forward(&mut self.backbone.stem, x, Mode::Eval)?;
-        let h = self.backbone.stem_bn.forward(h.view(), Mode::Eval)?;
-        Ok(ops::relu(h.view()))
+        self.backbone.forward_stem(x, Mode::Eval)
     }
 }
 

@@ -648,6 +648,24 @@ impl SslTrainer {
     }
 }
 
+impl SslTrainer {
+    /// Initialises the network from another run's weights (`--init-from`,
+    /// [`Checkpoint::load_weights`]): the backbone must match tensor for tensor; gate
+    /// thresholds and statistics, heads the checkpoint lacks, momentum, epoch and RNG stay
+    /// fresh. With `apply` false only checks. Returns the tensors that kept fresh values.
+    pub fn init_from(&mut self, ckpt: &Checkpoint, apply: bool) -> Result<Vec<String>> {
+        let predictor = self.model.predictor.take();
+        match predictor {
+            Some(mut p) => {
+                let r = ckpt.load_weights(&mut [&mut self.model, &mut p], apply);
+                self.model.predictor = Some(p);
+                r
+            }
+            None => ckpt.load_weights(&mut [&mut self.model], apply),
+        }
+    }
+}
+
 fn calibrate_conv(
     conv: &mut dyn Conv<f32>,
     inputs: &[Array4<f32>],

@@ -6,7 +6,7 @@ use cdg_train::layers::{
     BasicBlock, BatchNorm1d, BatchNorm2d, BatchNormConfig, Conv, Conv2d, Conv2dConfig, Linear,
     LinearConfig, Mlp, MlpConfig, Mode, Module, plain_conv_factory,
 };
-use cdg_train::models::{ResNet, ResNetConfig};
+use cdg_train::models::{MaxPool2d, ResNet, ResNetConfig, Stem};
 use cdg_train::ops;
 use ndarray::{Array1, Array2, Array4, ArrayD, Ix2, Ix4};
 use proptest::prelude::*;
@@ -316,4 +316,124 @@ fn conv_layer_rejects_wrong_channels() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("without a cached forward"), "{err}");
+}
+
+/// Max pooling by definition: every window's largest in-bounds value (padding never wins).
+fn max_pool_reference(x: &Array4<f64>, k: usize, s: usize, p: usize) -> Array4<f64> {
+    let (n, c, h, w) = x.dim();
+    let out = |len: usize| (len + 2 * p - k) / s + 1;
+    Array4::from_shape_fn((n, c, out(h), out(w)), |(i, ch, oy, ox)| {
+        let mut best = f64::NEG_INFINITY;
+        for ky in 0..k {
+            for kx in 0..k {
+                let (y, xx) = ((oy * s + ky) as isize - p as isize, (ox * s + kx) as isize - p as isize);
+                if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
+                    best = best.max(x[[i, ch, y as usize, xx as usize]]);
+                }
+            }
+        }
+        best
+    })
+}
+
+#[test]
+fn max_pool_matches_its_definition_and_its_gradient_checks() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    for (h, w) in [(8, 8), (7, 9), (2, 3), (112, 112)] {
+        let x = rand4(&mut rng, (2, 3, h, w));
+        let mut pool = MaxPool2d::<f64>::new("maxpool", 3, 2, 1).unwrap();
+        let y = pool.forward(x.view(), Mode::Train).unwrap();
+        assert_eq!(y, max_pool_reference(&x, 3, 2, 1), "{h}×{w}");
+        if h > 16 {
+            assert_eq!(y.dim(), (2, 3, 56, 56), "the ImageNet stem's 112 → 56");
+            continue;
+        }
+        let g = rand4(&mut rng, y.dim());
+        let dx = pool.backward(g.view()).unwrap();
+        let mut loss = |xd: &ArrayD<f64>| {
+            let x4 = xd.clone().into_dimensionality::<Ix4>().unwrap();
+            let y = pool.forward(x4.view(), Mode::Eval).unwrap();
+            dot(&y.into_dyn(), &g.clone().into_dyn())
+        };
+        assert_ok(
+            &check_input(&mut loss, &x.into_dyn(), &dx.into_dyn(), EPS, 200),
+            "max pool dx",
+        );
+    }
+}
+
+#[test]
+fn max_pool_ties_go_to_the_first_pixel_and_bad_calls_are_errors() {
+    let mut pool = MaxPool2d::<f64>::new("maxpool", 2, 2, 0).unwrap();
+    let x = Array4::from_elem((1, 1, 2, 2), 1.0);
+    let y = pool.forward(x.view(), Mode::Train).unwrap();
+    assert_eq!(y[[0, 0, 0, 0]], 1.0);
+    let dx = pool.backward(Array4::from_elem((1, 1, 1, 1), 5.0).view()).unwrap();
+    assert_eq!(dx.as_slice().unwrap(), &[5.0, 0.0, 0.0, 0.0]);
+    // Backward without a training forward, and windows that cannot fit.
+    assert!(pool.backward(Array4::zeros((1, 1, 1, 1)).view()).is_err());
+    assert!(pool.forward(Array4::zeros((1, 1, 1, 1)).view(), Mode::Eval).is_err());
+    assert!(MaxPool2d::<f64>::new("p", 3, 2, 3).is_err());
+    assert!(MaxPool2d::<f64>::new("p", 3, 0, 1).is_err());
+}
+
+#[test]
+fn imagenet_stem_resnet_end_to_end_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let config = ResNetConfig::tiny(2, Some(3)).with_stem(Stem::Imagenet);
+    let mut net = ResNet::<f64>::new(&config, &mut rng).unwrap();
+    // 16×16 → 7×7 stride-2 conv 8×8 → max-pool 4×4 → stages 4, 2, 1.
+    let x = rand4(&mut rng, (3, 2, 16, 16));
+    let labels = [0usize, 2, 1];
+    let logits = net.forward(x.view(), Mode::Train).unwrap();
+    let ce = ops::softmax_cross_entropy(logits.view(), &labels);
+    net.zero_grad();
+    net.backward(ce.dlogits.view()).unwrap();
+    let mut loss = |m: &mut ResNet<f64>| {
+        ops::softmax_cross_entropy(m.forward(x.view(), Mode::Train).unwrap().view(), &labels).loss
+    };
+    let rep = check_params(&mut net, &mut loss, EPS, 6);
+    assert_ok(&rep, "ImageNet-stem resnet params");
+    assert!(rep.checked > 100, "checked {}", rep.checked);
+    // The stem's weights are 7×7 and were among those checked.
+    assert_eq!(net.stem.params()[0].value.shape(), &[8, 2, 7, 7]);
+    assert!(net.stem.params()[0].grad.iter().any(|&g| g != 0.0));
+}
+
+#[test]
+fn imagenet_stem_resnet18_layer_shapes_match_the_zoo() {
+    use cdg_core::zoo::{Zoo, ZooOptions};
+    for width in [1.0, 0.25] {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let net =
+            ResNet::<f32>::new(&ResNetConfig::resnet18_imagenet(width, 3, Some(1000)), &mut rng)
+                .unwrap();
+        let ours: Vec<_> = net
+            .layer_shapes(224, 224)
+            .unwrap()
+            .into_iter()
+            .map(|l| {
+                // The trainer's shortcut conv is torchvision's `downsample.0`; the zoo calls
+                // it `downsample`.
+                let name = l.name().trim_end_matches(".0").to_owned();
+                l.with_name(name)
+            })
+            .collect();
+        let zoo = Zoo::Resnet18
+            .build(&ZooOptions {
+                width,
+                in_channels: 3,
+            })
+            .unwrap();
+        let theirs: Vec<_> = zoo.layers().iter().map(|l| l.shape.clone()).collect();
+        assert_eq!(ours.len(), theirs.len(), "width {width}");
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!(a, b, "width {width}");
+        }
+        assert_eq!(ours[1].in_height(), 56, "layer1 sees 56×56");
+    }
+    // The stem follows the resolution unless chosen.
+    assert_eq!(Stem::for_resolution(224), Stem::Imagenet);
+    assert_eq!(Stem::for_resolution(64), Stem::Imagenet);
+    assert_eq!(Stem::for_resolution(32), Stem::Cifar);
 }

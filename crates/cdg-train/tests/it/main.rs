@@ -1,6 +1,7 @@
 //! Integration tests of `cdg-train`, compiled as one test binary, one module per topic.
 
 mod data_augment;
+mod data_folder;
 mod data_readers;
 mod eval_knn_probe;
 mod gating_grad;

@@ -320,3 +320,97 @@ fn summaries_serialize_with_sorted_keys() {
     let s: Value = serde_json::from_slice(&sup.summary_bytes[0]).unwrap();
     assert!(s.get("Supervised").is_none() && s.get("data").is_some());
 }
+
+/// `--init-from`: a dense run's weights start a gated run; the floor is still the random
+/// network's; other architectures are refused naming the tensor and both shapes.
+#[test]
+fn gated_ssl_starts_from_a_dense_checkpoint_and_keeps_the_random_floor() {
+    let split = data(128, 160);
+    // A dense run (SimSiam, tiny), one epoch: its final checkpoint is the source.
+    let mut dense = Memory::default();
+    let s = SslSession::new(ssl(Gating::None, 1, None), &split.train).unwrap();
+    s.run(&split, &mut dense).unwrap();
+    let source = dense.checkpoints.pop().unwrap();
+    let backbone = source.backbone_weights(json!({ "from": "test" }));
+    assert!(
+        backbone
+            .tensors
+            .iter()
+            .all(|t| !t.name.starts_with("projector.") && !t.name.starts_with("predictor."))
+    );
+    assert!(backbone.tensors.len() < source.tensors.len() / 2);
+    let conv = |c: &Checkpoint| {
+        c.tensors
+            .iter()
+            .find(|t| t.name == "layer2.0.conv1.weight")
+            .unwrap()
+            .value
+            .clone()
+    };
+
+    let gated = |knn_init: bool| {
+        let mut c = ssl(Gating::Dual, 1, None);
+        c.knn_init = knn_init;
+        c.ssl.seed = 9;
+        c
+    };
+    // Without init: the floor of the random network at seed 9.
+    let mut plain = Memory::default();
+    let s = SslSession::new(gated(true), &split.train).unwrap();
+    let SslOutcome::Complete(plain_summary) = s.run(&split, &mut plain).unwrap() else {
+        panic!("not complete");
+    };
+    // With init: the same floor, but training starts from the dense weights.
+    let mut init = Memory::default();
+    let mut s = SslSession::new(gated(true), &split.train).unwrap();
+    let fresh = s.init_from(backbone.clone()).unwrap();
+    assert!(fresh.iter().any(|n| n == "layer2.0.conv1.gate.threshold"), "{fresh:?}");
+    assert!(fresh.iter().any(|n| n.starts_with("projector.")), "{fresh:?}");
+    let SslOutcome::Complete(init_summary) = s.run(&split, &mut init).unwrap() else {
+        panic!("not complete");
+    };
+    assert_eq!(
+        init_summary.init_knn_accuracy, plain_summary.init_knn_accuracy,
+        "the floor is measured before the weights are loaded"
+    );
+    assert!(init_summary.init_knn_accuracy.is_some());
+    // One epoch of fine-tuning moves the weights only a little away from the source's,
+    // and far less than the distance between two random initialisations.
+    let dist = |a: &ndarray::ArrayD<f32>, b: &ndarray::ArrayD<f32>| {
+        a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f32>().sqrt()
+    };
+    let src = conv(&source);
+    let from_init = dist(&conv(&init.checkpoints[0]), &src);
+    let from_plain = dist(&conv(&plain.checkpoints[0]), &src);
+    assert!(from_init < 0.5 * from_plain, "{from_init} vs {from_plain}");
+
+    // A full dense checkpoint (heads and momentum included) loads as well.
+    let mut s = SslSession::new(gated(false), &split.train).unwrap();
+    let fresh = s.init_from(source.clone()).unwrap();
+    assert!(fresh.iter().all(|n| n.contains(".gate.")), "{fresh:?}");
+
+    // Another architecture: the error names the tensor and both shapes.
+    let mut wide = gated(false);
+    wide.ssl.model = ResNetConfig::resnet18_cifar(0.25, 1, None);
+    let mut s = SslSession::new(wide, &split.train).unwrap();
+    let e = s.init_from(backbone.clone()).unwrap_err().to_string();
+    assert!(e.contains("conv1.weight"), "{e}");
+    assert!(
+        e.contains("[8, 1, 3, 3] in the checkpoint but [16, 1, 3, 3] in this model"),
+        "{e}"
+    );
+    // A checkpoint with a tensor the model lacks.
+    let mut extra = backbone.clone();
+    let mut t = extra.tensors[0].clone();
+    t.name = "layer9.0.conv1.weight".into();
+    extra.tensors.push(t);
+    let mut s = SslSession::new(gated(false), &split.train).unwrap();
+    let e = s.init_from(extra).unwrap_err().to_string();
+    assert!(e.contains("layer9.0.conv1.weight"), "{e}");
+    // A checkpoint missing a backbone tensor.
+    let mut missing = backbone;
+    missing.tensors.retain(|t| t.name != "layer3.0.conv2.weight");
+    let mut s = SslSession::new(gated(false), &split.train).unwrap();
+    let e = s.init_from(missing).unwrap_err().to_string();
+    assert!(e.contains("no tensor `layer3.0.conv2.weight`"), "{e}");
+}

@@ -177,7 +177,11 @@ impl Observer for TrainOutputs<'_> {
                 "tool".to_owned(),
                 format!("cdg {}", env!("CARGO_PKG_VERSION")).into(),
             );
-            map.insert("command".to_owned(), "cdg train".into());
+            map.insert("commit".to_owned(), env!("CDG_GIT_COMMIT").into());
+            map.insert(
+                "command".to_owned(),
+                super::command_line(&t.provenance.config).into(),
+            );
         }
         let trace = Trace {
             network: t.network,

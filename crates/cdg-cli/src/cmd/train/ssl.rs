@@ -8,24 +8,20 @@
 //! `DIR/trace/` of the evaluation gates of `--trace-samples` test images.
 
 use super::observer::{Mode, TrainOutputs};
-use super::{ModelKind, TrainPlan, load_data, read_resume};
+use super::{TrainPlan, load_data, read_resume};
 use crate::ui::Ui;
 use anyhow::Context;
 use cdg_io::layout::train::{CHECKPOINT_FILE, SUMMARY_JSON};
 use cdg_io::output::OutputDir;
-use cdg_train::models::ResNetConfig;
+use cdg_train::checkpoint::Checkpoint;
 use cdg_train::session::{SslOutcome, SslSession, SslSessionConfig};
 use cdg_train::ssl::SslConfig;
 use std::process::ExitCode;
 
 impl TrainPlan {
-    /// The SSL run for images with `in_channels` channels.
-    fn ssl_config(&self, in_channels: usize) -> anyhow::Result<SslConfig> {
-        let model = match self.model {
-            ModelKind::Tiny => ResNetConfig::tiny(in_channels, None),
-            ModelKind::Resnet18 => ResNetConfig::resnet18_cifar(self.width, in_channels, None),
-        };
-        let mut c = SslConfig::new(model);
+    /// The SSL run for `side`×`side` images with `in_channels` channels.
+    fn ssl_config(&self, in_channels: usize, side: usize) -> anyhow::Result<SslConfig> {
+        let mut c = SslConfig::new(self.model_config(in_channels, side, None));
         c.objective = self.objective;
         c.gating = self.gating;
         c.granularity = self.granularity;
@@ -59,7 +55,7 @@ pub(super) fn run_ssl(plan: &TrainPlan, out: &mut OutputDir, ui: &Ui) -> anyhow:
     let split = load_data(plan)?;
     plan.check_data(&split)?;
     let config = SslSessionConfig {
-        ssl: plan.ssl_config(split.train.channels())?,
+        ssl: plan.ssl_config(split.train.channels(), split.train.height())?,
         knn_every: plan.knn_every,
         knn_init: plan.knn_init,
         trace_samples: plan.trace_samples,
@@ -68,6 +64,14 @@ pub(super) fn run_ssl(plan: &TrainPlan, out: &mut OutputDir, ui: &Ui) -> anyhow:
         options: plan.record(),
     };
     let mut session = SslSession::new(config, &split.train).context("setting up training")?;
+    if let Some(path) = &plan.init_from
+        && !plan.resume
+    {
+        let context = || format!("{} {}", plan.name("init_from"), path.display());
+        let bytes = std::fs::read(path).with_context(context)?;
+        let checkpoint = Checkpoint::from_bytes(&bytes).with_context(context)?;
+        session.init_from(checkpoint).with_context(context)?;
+    }
     if let Some(resume) = read_resume(plan)? {
         session
             .resume(resume)
