@@ -655,7 +655,10 @@ impl TrainPlan {
         if let Some(r) = self.resolution {
             let (lo, hi) = cdg_train::data::RESOLUTION_RANGE;
             if !(lo..=hi).contains(&r) {
-                bail!("{}: expected {lo} to {hi} pixels, found {r}", n("resolution"));
+                bail!(
+                    "{}: expected {lo} to {hi} pixels, found {r}",
+                    n("resolution")
+                );
             }
         }
         if self.init_from.is_some() && !ssl {
@@ -810,7 +813,12 @@ impl TrainPlan {
         serde_json::to_value(self).expect("the plan serializes")
     }
 
-    fn supervised_config(&self, in_channels: usize, side: usize, classes: usize) -> SupervisedConfig {
+    fn supervised_config(
+        &self,
+        in_channels: usize,
+        side: usize,
+        classes: usize,
+    ) -> SupervisedConfig {
         SupervisedConfig {
             model: self.model_config(in_channels, side, Some(classes)),
             epochs: self.epochs,
@@ -834,6 +842,7 @@ impl TrainPlan {
 /// a time. Meant to refuse absurd runs before they allocate, not to predict the peak.
 fn memory_estimate(model: &ResNetConfig, h: usize, w: usize, images: usize) -> (u64, u64) {
     let (mut params, mut kept, mut patches) = (0u64, 0u64, 0u64);
+    let mut pool_kept = 0u64;
     let (mut c_in, mut hw) = (model.in_channels as u64, (h * w) as u64);
     let mut conv = |c_in: u64, c_out: u64, hw: u64, k2: u64| {
         params = params.saturating_add(k2 * c_in * c_out);
@@ -846,7 +855,7 @@ fn memory_estimate(model: &ResNetConfig, h: usize, w: usize, images: usize) -> (
             // 7×7 stride 2 (output hw/4), then the max-pool keeps its input and output.
             hw = (hw / 4).max(1);
             conv(c_in, model.stem_channels as u64, hw, 49);
-            kept = kept.saturating_add(hw * model.stem_channels as u64);
+            pool_kept = hw * model.stem_channels as u64;
             hw = (hw / 4).max(1);
         }
     }
@@ -861,6 +870,7 @@ fn memory_estimate(model: &ResNetConfig, h: usize, w: usize, images: usize) -> (
         }
     }
     let bytes = kept
+        .saturating_add(pool_kept)
         .saturating_add(patches)
         .saturating_mul(4)
         .saturating_mul(images as u64);

@@ -222,9 +222,10 @@ fn class_dirs(split: &Path) -> Result<(Vec<String>, Vec<PathBuf>), DataError> {
     let mut skipped = Vec::new();
     for p in read_dir_sorted(split)? {
         if p.is_dir() {
-            classes.push(p.file_name().map_or_else(String::new, |n| {
-                n.to_string_lossy().into_owned()
-            }));
+            classes.push(
+                p.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            );
         } else {
             skipped.push(p);
         }
@@ -322,9 +323,7 @@ fn decode_into(path: &Path, r: usize, mut out: ArrayViewMut3<'_, f32>) -> Result
         .with_guessed_format()
         .map_err(|e| DataError::format(&origin, 0, format!("not a readable image: {e}")))?
         .decode()
-        .map_err(|e| {
-            DataError::format(&origin, 0, format!("not a valid JPEG or PNG image: {e}"))
-        })?
+        .map_err(|e| DataError::format(&origin, 0, format!("not a valid JPEG or PNG image: {e}")))?
         .to_rgb8();
     let (w, h) = image.dimensions();
     if w == 0 || h == 0 {

@@ -40,8 +40,8 @@ pub use idx::{IdxArray, idx_images_to_f32, parse_idx, parse_idx_images, parse_id
 pub use normalize::Normalization;
 pub use source::{
     BUILTIN_DIR_ENV, DEBIAN_FASHION_MNIST_DIR, DEFAULT_FOLDER_RESOLUTION, DataSource,
-    IMAGE_FOLDER_PREFIX, LoadOptions, Loaded, builtin_dir, load_builtin,
-    load_debian_fashion_mnist, load_path,
+    IMAGE_FOLDER_PREFIX, LoadOptions, Loaded, builtin_dir, load_builtin, load_debian_fashion_mnist,
+    load_path,
 };
 
 /// Side length every image is padded to when it is smaller (28×28 IDX images).

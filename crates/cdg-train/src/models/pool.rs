@@ -94,8 +94,7 @@ impl<T: Scalar> MaxPool2d<T> {
                                     continue;
                                 };
                                 for kx in 0..k {
-                                    let Some(ix) =
-                                        (ox * s + kx).checked_sub(p).filter(|&v| v < w)
+                                    let Some(ix) = (ox * s + kx).checked_sub(p).filter(|&v| v < w)
                                     else {
                                         continue;
                                     };
@@ -123,12 +122,12 @@ impl<T: Scalar> MaxPool2d<T> {
     /// ∂L/∂x of the last training forward: each output's gradient goes to its window's
     /// winning pixel (overlapping windows add).
     pub fn backward(&mut self, dy: ArrayView4<'_, T>) -> Result<Array4<T>> {
-        let ([n, c, h, w], arg) =
-            self.cache
-                .take()
-                .ok_or_else(|| TrainError::NoForwardCache {
-                    layer: self.name.clone(),
-                })?;
+        let ([n, c, h, w], arg) = self
+            .cache
+            .take()
+            .ok_or_else(|| TrainError::NoForwardCache {
+                layer: self.name.clone(),
+            })?;
         let (dn, dc, oh, ow) = dy.dim();
         if (dn, dc) != (n, c) || Some(oh) != self.out_size(h) || Some(ow) != self.out_size(w) {
             return Err(TrainError::config(

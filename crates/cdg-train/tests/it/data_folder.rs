@@ -91,7 +91,10 @@ fn png_and_jpeg_decode_to_the_resolution_with_interleaved_labels() {
     // PNG is lossless and a solid image stays solid through resizing.
     for (y, x) in [(0, 0), (3, 5), (7, 7)] {
         assert_eq!(pixel(&split.train, 0, y, x), [1.0, 0.0, 128.0 / 255.0]);
-        assert_eq!(pixel(&split.train, 1, y, x), [10.0, 20.0, 30.0].map(|v| v / 255.0));
+        assert_eq!(
+            pixel(&split.train, 1, y, x),
+            [10.0, 20.0, 30.0].map(|v| v / 255.0)
+        );
     }
     // JPEG is lossy: within a few levels.
     for (got, want) in pixel(&split.train, 2, 4, 4).iter().zip([0.0, 200.0, 0.0]) {
@@ -256,10 +259,7 @@ fn loading_is_deterministic_and_the_test_folder_may_be_named_test() {
 #[test]
 fn image_folder_sources_parse_and_print_with_their_prefix() {
     let source: DataSource = "image-folder:/data/imagenet-100".parse().unwrap();
-    assert_eq!(
-        source,
-        DataSource::ImageFolder("/data/imagenet-100".into())
-    );
+    assert_eq!(source, DataSource::ImageFolder("/data/imagenet-100".into()));
     assert_eq!(source.to_string(), "image-folder:/data/imagenet-100");
     // A plain directory with train/ but no prefix points the user at the prefix.
     let dir = tree();

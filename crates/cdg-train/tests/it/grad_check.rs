@@ -326,7 +326,10 @@ fn max_pool_reference(x: &Array4<f64>, k: usize, s: usize, p: usize) -> Array4<f
         let mut best = f64::NEG_INFINITY;
         for ky in 0..k {
             for kx in 0..k {
-                let (y, xx) = ((oy * s + ky) as isize - p as isize, (ox * s + kx) as isize - p as isize);
+                let (y, xx) = (
+                    (oy * s + ky) as isize - p as isize,
+                    (ox * s + kx) as isize - p as isize,
+                );
                 if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
                     best = best.max(x[[i, ch, y as usize, xx as usize]]);
                 }
@@ -368,11 +371,16 @@ fn max_pool_ties_go_to_the_first_pixel_and_bad_calls_are_errors() {
     let x = Array4::from_elem((1, 1, 2, 2), 1.0);
     let y = pool.forward(x.view(), Mode::Train).unwrap();
     assert_eq!(y[[0, 0, 0, 0]], 1.0);
-    let dx = pool.backward(Array4::from_elem((1, 1, 1, 1), 5.0).view()).unwrap();
+    let dx = pool
+        .backward(Array4::from_elem((1, 1, 1, 1), 5.0).view())
+        .unwrap();
     assert_eq!(dx.as_slice().unwrap(), &[5.0, 0.0, 0.0, 0.0]);
     // Backward without a training forward, and windows that cannot fit.
     assert!(pool.backward(Array4::zeros((1, 1, 1, 1)).view()).is_err());
-    assert!(pool.forward(Array4::zeros((1, 1, 1, 1)).view(), Mode::Eval).is_err());
+    assert!(
+        pool.forward(Array4::zeros((1, 1, 1, 1)).view(), Mode::Eval)
+            .is_err()
+    );
     assert!(MaxPool2d::<f64>::new("p", 3, 2, 3).is_err());
     assert!(MaxPool2d::<f64>::new("p", 3, 0, 1).is_err());
 }
@@ -405,9 +413,11 @@ fn imagenet_stem_resnet18_layer_shapes_match_the_zoo() {
     use cdg_core::zoo::{Zoo, ZooOptions};
     for width in [1.0, 0.25] {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let net =
-            ResNet::<f32>::new(&ResNetConfig::resnet18_imagenet(width, 3, Some(1000)), &mut rng)
-                .unwrap();
+        let net = ResNet::<f32>::new(
+            &ResNetConfig::resnet18_imagenet(width, 3, Some(1000)),
+            &mut rng,
+        )
+        .unwrap();
         let ours: Vec<_> = net
             .layer_shapes(224, 224)
             .unwrap()

@@ -364,8 +364,14 @@ fn gated_ssl_starts_from_a_dense_checkpoint_and_keeps_the_random_floor() {
     let mut init = Memory::default();
     let mut s = SslSession::new(gated(true), &split.train).unwrap();
     let fresh = s.init_from(backbone.clone()).unwrap();
-    assert!(fresh.iter().any(|n| n == "layer2.0.conv1.gate.threshold"), "{fresh:?}");
-    assert!(fresh.iter().any(|n| n.starts_with("projector.")), "{fresh:?}");
+    assert!(
+        fresh.iter().any(|n| n == "layer2.0.conv1.gate.threshold"),
+        "{fresh:?}"
+    );
+    assert!(
+        fresh.iter().any(|n| n.starts_with("projector.")),
+        "{fresh:?}"
+    );
     let SslOutcome::Complete(init_summary) = s.run(&split, &mut init).unwrap() else {
         panic!("not complete");
     };
@@ -377,7 +383,11 @@ fn gated_ssl_starts_from_a_dense_checkpoint_and_keeps_the_random_floor() {
     // One epoch of fine-tuning moves the weights only a little away from the source's,
     // and far less than the distance between two random initialisations.
     let dist = |a: &ndarray::ArrayD<f32>, b: &ndarray::ArrayD<f32>| {
-        a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f32>().sqrt()
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f32>()
+            .sqrt()
     };
     let src = conv(&source);
     let from_init = dist(&conv(&init.checkpoints[0]), &src);
@@ -409,7 +419,9 @@ fn gated_ssl_starts_from_a_dense_checkpoint_and_keeps_the_random_floor() {
     assert!(e.contains("layer9.0.conv1.weight"), "{e}");
     // A checkpoint missing a backbone tensor.
     let mut missing = backbone;
-    missing.tensors.retain(|t| t.name != "layer3.0.conv2.weight");
+    missing
+        .tensors
+        .retain(|t| t.name != "layer3.0.conv2.weight");
     let mut s = SslSession::new(gated(false), &split.train).unwrap();
     let e = s.init_from(missing).unwrap_err().to_string();
     assert!(e.contains("no tensor `layer3.0.conv2.weight`"), "{e}");
