@@ -118,6 +118,21 @@ impl Trained {
     }
 }
 
+/// The kNN accuracy and floor a trace's manifest records (`provenance`, written by
+/// `cdg train`), as the table header shows them; `None` when it records no kNN (traces from
+/// other tools).
+fn recorded_accuracy(dir: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(cdg_io::layout::trace::MANIFEST_FILE)).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let p = &manifest["provenance"];
+    let recorded = Trained {
+        trace: dir.to_owned(),
+        knn: Some(p["knn_accuracy"].as_f64()?),
+        floor: p["init_knn_accuracy"].as_f64(),
+    };
+    Some(recorded.accuracy_line())
+}
+
 /// The training step of the main job: two dual-gating SimCLR models (structured 16×1×1 and
 /// unstructured gates) trained through the same code path as `cdg train`, each writing its
 /// calibrated evaluation trace to `out/train-<granularity>/trace/`. Returns those trace
@@ -298,10 +313,15 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 "note: --no-train; using the shipped traces in {}",
                 args.traces.display()
             );
-            shipped
-                .iter()
-                .map(|d| Workload::trace(d))
-                .collect::<Result<Vec<_>, _>>()?
+            let mut loaded = Vec::new();
+            for dir in &shipped {
+                let w = Workload::trace(dir)?;
+                if let Some(line) = recorded_accuracy(dir) {
+                    accuracy.insert(w.name.clone(), line);
+                }
+                loaded.push(w);
+            }
+            loaded
         }
     };
 

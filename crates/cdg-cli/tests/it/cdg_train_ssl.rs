@@ -309,3 +309,223 @@ fn interrupted_and_resumed_simsiam_run_equals_the_uninterrupted_one() {
     );
     assert_eq!(summary(b.path())["resumed_from_epoch"], 1);
 }
+
+/// `--init-from`: a gated run starts from a dense run's checkpoint; its trace manifest records
+/// the floor, the kNN, the calibrated sparsity, the commit and a command that reproduces the
+/// trace byte for byte. Another architecture is refused naming the tensor and shapes.
+#[test]
+fn init_from_a_dense_checkpoint_and_the_trace_provenance_reproduces_it() {
+    let dense = tempfile::tempdir().unwrap();
+    let mut args = QUICK.to_vec();
+    args.extend(["--objective", "simclr"]);
+    ok(&train(dense.path(), &args));
+    let ckpt = dense.path().join("checkpoint.cdgckpt");
+    let ckpt_arg = ckpt.display().to_string();
+
+    let gated = tempfile::tempdir().unwrap();
+    let mut args = QUICK.to_vec();
+    args.extend([
+        "--objective",
+        "simclr",
+        "--gating",
+        "dual",
+        "--gate-block",
+        "4,1,1",
+        "--target-sparsity",
+        "0.5",
+        "--knn-init",
+        "--init-from",
+        &ckpt_arg,
+    ]);
+    ok(&train(gated.path(), &args));
+    let s = summary(gated.path());
+    let trace = gated.path().join(TRACE_DIR);
+    let t = cdg_io::trace::read_trace(&trace).unwrap();
+    let p = &t.provenance;
+    assert_eq!(p["knn_accuracy"], s["knn_accuracy"]);
+    assert_eq!(p["init_knn_accuracy"], s["init_knn_accuracy"]);
+    assert!(p["init_knn_accuracy"].as_f64().is_some(), "{p}");
+    assert_eq!(p["gate_sparsity"], s["gate_sparsity"]);
+    assert_eq!(p["calibration_target"], 0.5);
+    assert_eq!(p["config"]["init_from"], ckpt_arg.as_str());
+    let commit = p["commit"].as_str().unwrap();
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    // The recorded command, with its `--out DIR`, reproduces the trace.
+    let command = p["command"].as_str().unwrap();
+    assert!(command.starts_with("cdg train "), "{command}");
+    assert!(command.ends_with(" --out DIR"), "{command}");
+    assert!(
+        command.contains("--knn-init") && command.contains("--init-from"),
+        "{command}"
+    );
+    let again = tempfile::tempdir().unwrap();
+    let words: Vec<String> = command
+        .split_whitespace()
+        .skip(2)
+        .map(|w| {
+            if w == "DIR" {
+                again.path().display().to_string()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect();
+    let out = cdg()
+        .arg("train")
+        .args(&words)
+        .args(["--threads", "2"])
+        .output()
+        .unwrap();
+    ok(&out);
+    for f in [MANIFEST_FILE, MASKS_FILE] {
+        assert_eq!(
+            std::fs::read(trace.join(f)).unwrap(),
+            std::fs::read(again.path().join(TRACE_DIR).join(f)).unwrap(),
+            "{f} from the recorded command"
+        );
+    }
+
+    // ResNet-18 at width 0.25 from the tiny network's checkpoint: refused before training.
+    let wrong = tempfile::tempdir().unwrap();
+    let out = train(
+        wrong.path(),
+        &[
+            "--objective",
+            "simclr",
+            "--gating",
+            "dual",
+            "--model",
+            "resnet18",
+            "--width",
+            "0.25",
+            "--epochs",
+            "1",
+            "--limit-train",
+            "128",
+            "--limit-test",
+            "64",
+            "--init-from",
+            &ckpt_arg,
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--init-from"), "{err}");
+    assert!(
+        err.contains("`conv1.weight` has shape [8, 1, 3, 3] in the checkpoint but [16, 1, 3, 3]"),
+        "{err}"
+    );
+    // Supervised runs do not take it.
+    let out = train(
+        wrong.path(),
+        &["--objective", "supervised", "--init-from", &ckpt_arg],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--init-from initialises SSL runs"), "{err}");
+}
+
+/// `--data image-folder:PATH`: a generated tree of PNG and JPEG files at resolution 64 trains
+/// with the ImageNet stem; the text file is skipped with a warning naming it.
+#[test]
+fn image_folder_data_trains_with_the_imagenet_stem() {
+    use image::{ImageFormat, Rgb, RgbImage};
+    let data = tempfile::tempdir().unwrap();
+    for (split, n) in [("train", 6), ("val", 2)] {
+        for (c, class) in ["ant", "bee", "cat"].iter().enumerate() {
+            let dir = data.path().join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                let img = RgbImage::from_fn(70 + i, 64, |x, y| {
+                    Rgb([(x * 3) as u8, (y * 3) as u8, (c * 100) as u8])
+                });
+                let (name, format) = if i % 2 == 0 {
+                    (format!("{i}.png"), ImageFormat::Png)
+                } else {
+                    (format!("{i}.jpg"), ImageFormat::Jpeg)
+                };
+                img.save_with_format(dir.join(name), format).unwrap();
+            }
+        }
+    }
+    let notes = data.path().join("train/ant/notes.txt");
+    std::fs::write(&notes, "not an image").unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let data_arg = format!("image-folder:{}", data.path().display());
+    let out = train(
+        out_dir.path(),
+        &[
+            "--objective",
+            "supervised",
+            "--model",
+            "tiny",
+            "--epochs",
+            "1",
+            "--batch",
+            "6",
+            "--data",
+            &data_arg,
+            "--resolution",
+            "64",
+            "--threads",
+            "2",
+        ],
+    );
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning") && err.contains(&notes.display().to_string()),
+        "{err}"
+    );
+    let s = summary(out_dir.path());
+    assert_eq!(s["plan"]["resolution"], 64);
+    assert!(s["test_accuracy"].as_f64().is_some(), "{s}");
+    // A corrupt image stops the run naming it.
+    std::fs::write(data.path().join("val/bee/9.png"), b"not a png").unwrap();
+    let out = train(
+        out_dir.path(),
+        &[
+            "--objective",
+            "supervised",
+            "--model",
+            "tiny",
+            "--epochs",
+            "1",
+            "--data",
+            &data_arg,
+            "--resolution",
+            "64",
+            "--force",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("val/bee/9.png"), "{err}");
+    // --resolution does not resize the built-in data.
+    let out = train(
+        out_dir.path(),
+        &[
+            "--objective",
+            "supervised",
+            "--model",
+            "tiny",
+            "--epochs",
+            "1",
+            "--resolution",
+            "64",
+            "--limit-train",
+            "64",
+            "--force",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--resolution 64 applies to image folders"),
+        "{err}"
+    );
+}
