@@ -112,7 +112,7 @@ impl Trained {
                 100.0 * f,
                 100.0 * (k - f)
             ),
-            (Some(k), None) => format!("kNN {:.1} %", 100.0 * k),
+            (Some(k), None) => format!("kNN {:.1} %, random-init floor not recorded", 100.0 * k),
             _ => "kNN not recorded".to_owned(),
         }
     }
