@@ -3,7 +3,7 @@
 //! their traces; with `--no-train` and no shipped traces it uses synthetic traces and says so.
 
 use crate::support::root;
-use crate::sweep_fixtures::{ok, s};
+use crate::sweep_fixtures::{fails, ok, s};
 use cdg_io::layout::run::{SUMMARY_CSV, TRACES_DIR, gate_density_svg, train_dir};
 use cdg_io::layout::sweep::{CONFIGS_DIR, ENERGY_LATENCY_SVG, REDUCTION_SVG, SWEEP_CSV};
 use cdg_io::layout::trace::{MANIFEST_FILE, MASKS_FILE};
@@ -109,6 +109,8 @@ fn run_trains_structured_and_unstructured_cdg_models_and_simulates_their_traces(
         s(&out),
         "--arch-configs",
         s(&root().join("arch-configs")),
+        "--init-from",
+        s(&root().join("models/simclr-resnet18-w0.25-fmnist.cdgckpt")),
         "--epochs",
         "1",
         "--train-images",
@@ -120,6 +122,19 @@ fn run_trains_structured_and_unstructured_cdg_models_and_simulates_their_traces(
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("SYNTHETIC"), "{stderr}");
+    // Each model's kNN is printed beside the floor, after training and above its table.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for name in ["structured", "unstructured"] {
+        assert!(
+            stderr.contains(&format!("CDG ({name} gates): kNN ")),
+            "{stderr}"
+        );
+        let header = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("cdg-{name} (")))
+            .unwrap_or_else(|| panic!("no table for {name}: {stdout}"));
+        assert!(header.contains("random-init floor"), "{header}");
+    }
     for granularity in ["structured", "unstructured"] {
         let trace = out.join(train_dir(granularity)).join(TRACE_DIR);
         let manifest = std::fs::read_to_string(trace.join(MANIFEST_FILE)).unwrap();
@@ -139,4 +154,21 @@ fn run_trains_structured_and_unstructured_cdg_models_and_simulates_their_traces(
         let flops: f64 = rows[0].split(',').nth(3).unwrap().parse().unwrap();
         assert!(flops > 1.1, "{name}: FLOPs reduction {flops}");
     }
+}
+
+#[test]
+fn run_without_its_backbone_says_where_it_looked_and_how_to_go_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.cdgckpt");
+    let err = fails(&[
+        "run",
+        "--out",
+        s(&dir.path().join("results")),
+        "--arch-configs",
+        s(&root().join("arch-configs")),
+        "--init-from",
+        s(&missing),
+    ]);
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(err.contains("--from-scratch"), "{err}");
 }
