@@ -130,9 +130,15 @@ pub struct LayerGemm {
 impl LayerGemm {
     /// The GEMM of `layer` (one group's GEMM and the groups).
     pub fn of(layer: &LayerShape) -> Self {
+        Self::of_batch(layer, 1)
+    }
+
+    /// The GEMM of `layer` run on `batch` samples at once: the samples' output pixels stacked
+    /// along M (M = B·H_out·W_out; docs/model.md §1).
+    pub fn of_batch(layer: &LayerShape, batch: u64) -> Self {
         let g = layer.group_gemm();
         Self {
-            m: g.m,
+            m: g.m * batch,
             k: g.k,
             n: g.n,
             groups: layer.groups(),

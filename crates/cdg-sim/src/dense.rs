@@ -116,7 +116,7 @@ impl DenseLayer {
         crate::arch::check_layer(layer)?;
         let name = layer.name();
         let overlap = arch.array.overlap_folds;
-        let dense = LayerGemm::of(&layer.shape);
+        let dense = LayerGemm::of_batch(&layer.shape, arch.workload.batch);
         let k = filter_rows(arch, layer, opts)?;
         let gemm = dense.with_k(k);
         let map = gemm.map(arch.array.dataflow, arch.array.rows, arch.array.cols);

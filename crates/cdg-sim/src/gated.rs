@@ -81,6 +81,17 @@ impl<'a> GatedPlan<'a> {
             SimError::layer(name, "is not gated; the gated model needs a gate spec")
         })?;
         spec.validate(&layer.shape)?;
+        if arch.workload.batch > 1 {
+            return Err(SimError::Config {
+                key: "workload.batch".into(),
+                problem: format!(
+                    "is {}, but gated layers (layer `{name}`) are simulated one sample at a \
+                     time: batches of gated layers are not modelled yet; use batch 1 for \
+                     traces with masks",
+                    arch.workload.batch
+                ),
+            });
+        }
         let want = spec.grid(&layer.shape);
         if masks.grid() != want {
             return Err(SimError::layer(

@@ -309,16 +309,18 @@ impl MemoryModel {
 }
 
 /// The compulsory traffic of `layer` with a filter of `k` rows (K, or the compressed K of N:M
-/// sparsity): touched input elements, K·N weights, M·N outputs, in bytes.
+/// sparsity) for one batch of `workload.batch` samples: touched input elements and M·N outputs
+/// of every sample, K·N weights once, in bytes.
 pub fn compulsory(arch: &ArchConfig, layer: &Layer, k: u64) -> Compulsory {
     let wb = arch.memory.word_bytes;
+    let batch = arch.workload.batch;
     // Per group: k window rows × N_g filters; G groups.
     let g = layer.shape.group_gemm();
     let groups = layer.shape.groups();
     Compulsory {
-        ifmap: Bytes(touched_input_elements(&layer.shape) * wb),
+        ifmap: Bytes(touched_input_elements(&layer.shape) * wb * batch),
         filter: Bytes(k * g.n * groups * wb),
-        ofmap: Bytes(g.m * g.n * groups * wb),
+        ofmap: Bytes(g.m * g.n * groups * wb * batch),
     }
 }
 

@@ -283,7 +283,7 @@ impl LayerStats {
         let b = run.baselines;
         let mut t = run.totals;
         t.cycles = Cycles(t.compute_cycles.get().saturating_add(t.stall_cycles.get()));
-        t.macs_dense = run.layer.shape.macs();
+        t.macs_dense = Macs(run.layer.shape.macs().get() * arch.workload.batch);
         t.energy = energy(arch, &t);
         t.cycles_ungated = b.cycles_ungated;
         t.energy_ungated = b.energy_ungated;
