@@ -285,3 +285,41 @@ fn depthwise_is_one_layer_with_packed_groups() {
         assert!(s.totals.folds < one.totals.folds * 32, "{df}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(120))]
+
+    /// Batches (docs/model.md §1): a batch of N samples takes at least as long as one sample
+    /// and at most as long as N samples one after another, on any dataflow, array and DRAM
+    /// bandwidth; batch 1 is the single-sample run.
+    #[test]
+    fn batch_cycles_lie_between_one_and_n_samples(
+        (g, cin, cout) in (1u64..=4, 1u64..=4, 1u64..=4),
+        (h, k, s, p, d) in (1u64..=9, 1u64..=3, 1u64..=2, 0u64..=1, 1u64..=2),
+        batch in 2u64..=6,
+        (rows, cols) in (1u64..=8, 1u64..=8),
+        df in dataflow(),
+        overlap in any::<bool>(),
+        bandwidth in proptest::option::of(1.0f64..64.0),
+    ) {
+        let shape = grouped(g, cin, cout, h, k, s, p, d);
+        prop_assume!(shape.is_some());
+        let layer = Layer { shape: shape.unwrap(), gate: None };
+        let mut a = arch(rows, cols, df, overlap);
+        if let Some(bw) = bandwidth {
+            a.memory.dram_bandwidth = DramBandwidth::BytesPerCycle(bw);
+        }
+        let one = simulate_layer(&a, &layer, &LayerOptions::default()).unwrap();
+        a.workload.batch = batch;
+        let many = simulate_layer(&a, &layer, &LayerOptions::default()).unwrap();
+        prop_assert!(many.totals.cycles >= one.totals.cycles, "faster than one sample");
+        prop_assert!(
+            many.totals.cycles.get() <= batch * one.totals.cycles.get(),
+            "{} cycles for {batch} samples, {} for one", many.totals.cycles.get(),
+            one.totals.cycles.get()
+        );
+        prop_assert_eq!(many.totals.macs_needed.get(), batch * one.totals.macs_needed.get());
+        // Weights are fetched once per batch.
+        prop_assert_eq!(many.totals.compulsory.filter, one.totals.compulsory.filter);
+    }
+}
