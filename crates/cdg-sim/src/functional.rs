@@ -201,7 +201,11 @@ pub fn filter_matrix(layer: &LayerShape, weights: &Filters) -> Result<Matrix> {
     check_size(layer)?;
     let want = [
         usize_of(layer, "out_channels", layer.out_channels())?,
-        usize_of(layer, "in_channels_per_group", layer.in_channels_per_group())?,
+        usize_of(
+            layer,
+            "in_channels_per_group",
+            layer.in_channels_per_group(),
+        )?,
         layer.kernel()[0] as usize,
         layer.kernel()[1] as usize,
     ];

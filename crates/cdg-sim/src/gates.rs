@@ -448,12 +448,10 @@ pub(crate) fn summarize_gates(
                     n = end;
                 }
             });
-            s.all_active &= (0..cond.row_folds)
-                .map(|i| cond.fold_at(i, j))
-                .all(|f| {
-                    let (g0, g1) = (f.n.start / group_n, (f.n.end - 1) / group_n);
-                    cols[g0 as usize..=g1 as usize].iter().any(|x| x.active > 0)
-                });
+            s.all_active &= (0..cond.row_folds).map(|i| cond.fold_at(i, j)).all(|f| {
+                let (g0, g1) = (f.n.start / group_n, (f.n.end - 1) / group_n);
+                cols[g0 as usize..=g1 as usize].iter().any(|x| x.active > 0)
+            });
         } else if per_fold {
             // Row folds are runs of R gather indices, so an index's PE row is its place in the
             // run; packs fill PE rows in order.

@@ -250,7 +250,10 @@ impl Mapping {
                 return Span::new(i * per_fold * kg, ((i + 1) * per_fold * kg).min(self.sr));
             }
             let (g, q) = (i / per_group, i % per_group);
-            return Span::new(g * kg + q * self.rows, g * kg + ((q + 1) * self.rows).min(kg));
+            return Span::new(
+                g * kg + q * self.rows,
+                g * kg + ((q + 1) * self.rows).min(kg),
+            );
         }
         Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr))
     }
@@ -500,7 +503,12 @@ impl Mapping {
         }
         let (per_fold, per_group) = self.row_grouping();
         // The row folds of groups g0..=g1.
-        let folds_of = |g0: u64, g1: u64| (g0 / per_fold * per_group, (g1 / per_fold + 1) * per_group - 1);
+        let folds_of = |g0: u64, g1: u64| {
+            (
+                g0 / per_fold * per_group,
+                (g1 / per_fold + 1) * per_group - 1,
+            )
+        };
         match self.axes.stream {
             // N on the columns: the row folds of the column's groups.
             Axis::M => {

@@ -411,9 +411,7 @@ mod tests {
                             let out = (size + 2 * p - eff) / s + 1;
                             let naive = (0..size)
                                 .filter(|&x| {
-                                    (0..out).any(|o| {
-                                        (0..k).any(|t| o * s + t * d == x + p)
-                                    })
+                                    (0..out).any(|o| (0..k).any(|t| o * s + t * d == x + p))
                                 })
                                 .count() as u64;
                             assert_eq!(

@@ -155,9 +155,9 @@ impl SimPlan {
                     width: args.width,
                     in_channels: args.in_channels,
                 };
-                let network = zoo.build(&opts).with_context(|| {
-                    format!("--network {} --width {}", zoo.name(), args.width)
-                })?;
+                let network = zoo
+                    .build(&opts)
+                    .with_context(|| format!("--network {} --width {}", zoo.name(), args.width))?;
                 let n = network.len();
                 Workload {
                     network,

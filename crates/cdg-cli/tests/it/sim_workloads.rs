@@ -47,7 +47,13 @@ fn rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
         .map(str::to_owned)
         .collect();
     lines
-        .map(|l| header.iter().cloned().zip(l.split(',').map(str::to_owned)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(str::to_owned))
+                .collect()
+        })
         .collect()
 }
 
@@ -78,7 +84,14 @@ fn mobilenetv2_gated_by_a_rule_simulates_as_its_own_layers() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("trace");
     let o = cdg()
-        .args(["masks", "synth", "--network", "mobilenetv2", "--density", "0.5"])
+        .args([
+            "masks",
+            "synth",
+            "--network",
+            "mobilenetv2",
+            "--density",
+            "0.5",
+        ])
         .args(["--samples", "2", "--gate", "features.*=16x1x1,0", "--out"])
         .arg(&trace)
         .output()
@@ -93,7 +106,10 @@ fn mobilenetv2_gated_by_a_rule_simulates_as_its_own_layers() {
         sim(&["--trace", trace.to_str().unwrap()], &arch, &out);
         let layers = rows(&out.join("layers.csv"));
         assert_eq!(layers.len(), 53, "{}", arch.display());
-        let gated = layers.iter().filter(|l| l["schedule"].starts_with("gated")).count();
+        let gated = layers
+            .iter()
+            .filter(|l| l["schedule"].starts_with("gated"))
+            .count();
         assert_eq!(gated, 52, "{}", arch.display());
         let total = &rows(&out.join("network.csv"))[0];
         let needed: f64 = total["macs_needed"].parse().unwrap();
@@ -126,10 +142,12 @@ fn batches_amortise_weights_and_report_throughput() {
         );
     }
     let four = run(Some("4"), "four");
-    let (r1, r4) = (&rows(&one.join("network.csv"))[0], &rows(&four.join("network.csv"))[0]);
-    let num = |r: &std::collections::HashMap<String, String>, k: &str| -> f64 {
-        r[k].parse().unwrap()
-    };
+    let (r1, r4) = (
+        &rows(&one.join("network.csv"))[0],
+        &rows(&four.join("network.csv"))[0],
+    );
+    let num =
+        |r: &std::collections::HashMap<String, String>, k: &str| -> f64 { r[k].parse().unwrap() };
     assert_eq!(r4["batch"], "4");
     let (c1, c4) = (num(r1, "cycles"), num(r4, "cycles"));
     assert!(c4 >= c1 && c4 <= 4.0 * c1, "{c1} vs {c4}");
@@ -139,9 +157,11 @@ fn batches_amortise_weights_and_report_throughput() {
     assert!(num(r4, "images_per_s") >= num(r1, "images_per_s"));
     // Weights once per batch.
     assert!(num(r4, "dram_filter_read_bytes") <= 4.0 * num(r1, "dram_filter_read_bytes"));
-    assert!(std::fs::read_to_string(four.join("arch.toml"))
-        .unwrap()
-        .contains("[workload]\nbatch = 4"));
+    assert!(
+        std::fs::read_to_string(four.join("arch.toml"))
+            .unwrap()
+            .contains("[workload]\nbatch = 4")
+    );
 
     // Bad batches are named; gated traces refuse batches above 1.
     let o = cdg()
@@ -156,7 +176,14 @@ fn batches_amortise_weights_and_report_throughput() {
     assert!(!o.status.success() && e.contains("workload.batch"), "{e}");
     let trace = dir.path().join("trace");
     let o = cdg()
-        .args(["masks", "synth", "--network", "resnet18-cifar", "--width", "0.25"])
+        .args([
+            "masks",
+            "synth",
+            "--network",
+            "resnet18-cifar",
+            "--width",
+            "0.25",
+        ])
         .args(["--density", "0.5", "--samples", "2", "--out"])
         .arg(&trace)
         .output()
@@ -194,6 +221,9 @@ fn a_sweep_over_batch_sizes_runs() {
         assert_eq!(r[i]["workload.batch"], *b);
         assert_eq!(r[i]["batch"], *b);
     }
-    assert!(cycles[0] <= cycles[1] && cycles[1] <= 2.0 * cycles[0], "{cycles:?}");
+    assert!(
+        cycles[0] <= cycles[1] && cycles[1] <= 2.0 * cycles[0],
+        "{cycles:?}"
+    );
     assert!(cycles[2] <= 8.0 * cycles[0], "{cycles:?}");
 }

@@ -253,7 +253,10 @@ fn depthwise_is_one_layer_with_packed_groups() {
     let dw = grouped(32, 1, 1, 28, 3, 1, 1, 1).unwrap();
     for df in Dataflow::ALL {
         let a = arch(32, 32, df, false);
-        let layer = Layer { shape: dw.clone(), gate: None };
+        let layer = Layer {
+            shape: dw.clone(),
+            gate: None,
+        };
         let s = simulate_layer(&a, &layer, &LayerOptions::default()).unwrap();
         assert_eq!(s.totals.macs_needed, dw.macs(), "{df}");
         let per_channel = LayerShape::conv(
@@ -272,7 +275,10 @@ fn depthwise_is_one_layer_with_packed_groups() {
         .unwrap();
         let one = simulate_layer(
             &a,
-            &Layer { shape: per_channel, gate: None },
+            &Layer {
+                shape: per_channel,
+                gate: None,
+            },
             &LayerOptions::default(),
         )
         .unwrap();
