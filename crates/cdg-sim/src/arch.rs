@@ -40,12 +40,3 @@ pub fn check_arch(arch: &ArchConfig) -> Result<(), SimError> {
     }
     Ok(())
 }
-
-/// Checks what the cycle model needs of a layer beyond its validated construction. Grouped
-/// layers map as block-diagonal GEMMs and dilated ones read their spaced taps (docs/model.md
-/// §1, §2, §6), so every constructible conv or FC layer is mapped.
-pub(crate) fn check_layer(layer: &cdg_core::Layer) -> Result<(), SimError> {
-    let shape = &layer.shape;
-    debug_assert!(shape.groups() >= 1 && shape.dilation() >= 1);
-    Ok(())
-}

@@ -145,16 +145,6 @@ impl LayerGemm {
         }
     }
 
-    /// An ungrouped GEMM.
-    pub fn plain(g: GemmDims) -> Self {
-        Self {
-            m: g.m,
-            k: g.k,
-            n: g.n,
-            groups: 1,
-        }
-    }
-
     /// The same GEMM with `k` window elements per group.
     pub fn with_k(self, k: u64) -> Self {
         Self { k, ..self }
@@ -166,15 +156,6 @@ impl LayerGemm {
             m: self.m,
             k: self.k * self.groups,
             n: self.n * self.groups,
-        }
-    }
-
-    /// One group's GEMM.
-    pub fn group(&self) -> GemmDims {
-        GemmDims {
-            m: self.m,
-            k: self.k,
-            n: self.n,
         }
     }
 

@@ -113,7 +113,6 @@ impl DenseLayer {
     /// Checks `layer` on `arch` and runs its single pass.
     pub fn new(arch: &ArchConfig, layer: &Layer, opts: &LayerOptions) -> Result<Self, SimError> {
         check_arch(arch)?;
-        crate::arch::check_layer(layer)?;
         let name = layer.name();
         let overlap = arch.array.overlap_folds;
         let dense = LayerGemm::of_batch(&layer.shape, arch.workload.batch);

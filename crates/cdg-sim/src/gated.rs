@@ -75,7 +75,6 @@ impl<'a> GatedPlan<'a> {
         masks: &LayerMasks,
     ) -> Result<Self, SimError> {
         check_arch(arch)?;
-        crate::arch::check_layer(layer)?;
         let name = layer.name();
         let spec = layer.gate.ok_or_else(|| {
             SimError::layer(name, "is not gated; the gated model needs a gate spec")

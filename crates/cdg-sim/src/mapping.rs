@@ -151,7 +151,7 @@ impl Mapping {
     /// (M, G·K_g, G·N_g): `gemm.k` and `gemm.n` must be multiples of `groups`.
     pub fn grouped(dataflow: Dataflow, rows: u64, cols: u64, gemm: GemmDims, groups: u64) -> Self {
         debug_assert!(rows > 0 && cols > 0 && gemm.m > 0 && gemm.k > 0 && gemm.n > 0);
-        debug_assert!(groups > 0 && gemm.k % groups == 0 && gemm.n % groups == 0);
+        debug_assert!(groups > 0 && gemm.k.is_multiple_of(groups) && gemm.n.is_multiple_of(groups));
         let unit = dataflow::model(dataflow);
         let axes = unit.axes();
         let extent = |a: Axis| Axes::extent(a, gemm.m, gemm.k, gemm.n);

@@ -204,7 +204,7 @@ pub fn run_folds_grouped(
 ) -> Result<ReferenceRun> {
     check_operands(a, b)?;
     let g = usize::try_from(groups).unwrap_or(0);
-    if g == 0 || b.rows() % g != 0 || b.cols() % g != 0 {
+    if g == 0 || !b.rows().is_multiple_of(g) || !b.cols().is_multiple_of(g) {
         return Err(SimError::layer(
             "reference",
             format!(
