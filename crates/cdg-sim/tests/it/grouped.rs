@@ -241,6 +241,12 @@ proptest! {
         prop_assert_eq!(out.as_slice(), &want[..]);
         let engine_out = output_map(&shape, &stepped.output);
         prop_assert_eq!(engine_out.as_slice(), &want[..]);
+        // With overlapped folds: never below the engine, never above the folds back to back.
+        arch.array.overlap_folds = true;
+        let fast = simulate_gated_layer(&arch, &layer, &masks, 0).unwrap();
+        let stepped = run_gated_grouped(&a, &b, g, &arch.array, &schedule, &gate).unwrap();
+        prop_assert!(fast.totals.compute_cycles >= stepped.cycles, "overlap lower bound");
+        prop_assert!(fast.totals.compute_cycles <= schedule.cycles(df, rows, cols), "overlap");
     }
 }
 
