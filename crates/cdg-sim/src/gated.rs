@@ -54,6 +54,10 @@ pub(crate) struct GatedPlan<'a> {
     /// `gated K_base+K_cond`.
     schedule: Arc<str>,
     baselines: Baselines,
+    /// Samples per batch (`workload.batch`).
+    batch: u64,
+    /// Gate blocks of one batch (the gate unit's work).
+    gates: u64,
     /// Both passes with every fold (mask-independent).
     every_fold: Streamed,
 }
@@ -80,17 +84,6 @@ impl<'a> GatedPlan<'a> {
             SimError::layer(name, "is not gated; the gated model needs a gate spec")
         })?;
         spec.validate(&layer.shape)?;
-        if arch.workload.batch > 1 {
-            return Err(SimError::Config {
-                key: "workload.batch".into(),
-                problem: format!(
-                    "is {}, but gated layers (layer `{name}`) are simulated one sample at a \
-                     time: batches of gated layers are not modelled yet; use batch 1 for \
-                     traces with masks",
-                    arch.workload.batch
-                ),
-            });
-        }
         let want = spec.grid(&layer.shape);
         if masks.grid() != want {
             return Err(SimError::layer(
@@ -134,7 +127,10 @@ impl<'a> GatedPlan<'a> {
                 ),
             ));
         }
-        let g = LayerGemm::of(&layer.shape);
+        let batch = arch.workload.batch;
+        // A batch's samples are stacked along M (docs/model.md §1); every mapping below is
+        // that of the whole batch.
+        let g = LayerGemm::of_batch(&layer.shape, batch);
         let kb = layer.shape.window_for(spec.base_channels);
         let kc = g.k - kb;
         let (r, c, df) = (arch.array.rows, arch.array.cols, arch.array.dataflow);
@@ -169,7 +165,10 @@ impl<'a> GatedPlan<'a> {
             totals: baseline::complete_dense(arch, g, streamed.totals),
         };
         let best = dense.best(arch, &ungated, Some(&reference));
-        let gates = masks.blocks_per_sample();
+        let gates = masks
+            .blocks_per_sample()
+            .checked_mul(batch)
+            .ok_or_else(|| SimError::overflow(name, "the gate count of a batch"))?;
         let mut policy_dense = reference.totals;
         policy_dense.gate_ops = gates;
         policy_dense.dram.mask_read = mask_bytes(arch, gates);
@@ -192,6 +191,8 @@ impl<'a> GatedPlan<'a> {
             comp,
             schedule: format!("gated {kb}+{kc}").into(),
             baselines,
+            batch,
+            gates,
             every_fold: Streamed {
                 totals: streamed.totals,
                 cond_cycles,
@@ -200,18 +201,55 @@ impl<'a> GatedPlan<'a> {
         })
     }
 
-    /// The sample's gates, reduced as `policy` needs them.
+    /// The gates of the batch whose first sample is `first` (samples `first..first + B`),
+    /// reduced as `policy` needs them. A batch of B > 1 samples is reduced on the samples' masks
+    /// stacked along the output rows ([`LayerMasks::stack`]): the same M order as the stacked
+    /// GEMM, each output row keeping its own sample's gate. Errors if the masks do not hold the
+    /// whole batch.
     pub(crate) fn summarize(
         &self,
         masks: &LayerMasks,
-        sample: usize,
+        first: usize,
         policy: &dyn PolicyModel,
-    ) -> GateSummary {
-        summarize_gates(self.cond.as_ref(), masks, sample, policy.gate_view())
+    ) -> Result<GateSummary, SimError> {
+        let name = self.layer.name();
+        let batch =
+            usize::try_from(self.batch).map_err(|_| SimError::overflow(name, "the batch size"))?;
+        if first
+            .checked_add(batch)
+            .is_none_or(|end| end > masks.samples())
+        {
+            return Err(SimError::layer(
+                name,
+                format!(
+                    "the batch of samples {first}..{} is requested; the masks hold {} samples",
+                    first.saturating_add(batch),
+                    masks.samples()
+                ),
+            ));
+        }
+        if batch == 1 {
+            return Ok(summarize_gates(
+                self.cond.as_ref(),
+                masks,
+                first,
+                policy.gate_view(),
+            ));
+        }
+        let stacked = masks
+            .stack(first, batch)
+            .map_err(|e| SimError::layer(name, e.to_string()))?;
+        Ok(summarize_gates(
+            self.cond.as_ref(),
+            &stacked,
+            0,
+            policy.gate_view(),
+        ))
     }
 }
 
-/// Packed mask bytes read from DRAM per layer and sample (`sparsity.mask_in_dram`).
+/// Packed mask bytes read from DRAM per layer and batch (`sparsity.mask_in_dram`): `gates` is
+/// the gate blocks of the batch.
 fn mask_bytes(arch: &ArchConfig, gates: u64) -> Bytes {
     Bytes(if arch.sparsity.mask_in_dram {
         gates.div_ceil(8)
@@ -259,16 +297,16 @@ fn stream(
     }
 }
 
-/// Simulates `sample` of a gated layer under `policy`, from its [`GateSummary`]; `gates` is the
-/// number of gate blocks per sample.
+/// Simulates the batch of a gated layer whose first sample is `sample` under `policy`, from its
+/// [`GateSummary`] ([`GatedPlan::summarize`]).
 pub(crate) fn simulate_gated_sample(
     arch: &ArchConfig,
     p: &GatedPlan<'_>,
     summary: &GateSummary,
     policy: &dyn PolicyModel,
     sample: usize,
-    gates: u64,
 ) -> Result<LayerStats, SimError> {
+    let gates = p.gates;
     let outputs = p.gemm.outputs();
     // A policy that runs every fold has the plan's time and traffic, computed once.
     let run = if p.cond.is_none() || policy.runs_every_fold(summary) {
@@ -344,7 +382,9 @@ fn pe_imbalance(p: &GatedPlan<'_>, s: &GateSummary) -> f64 {
     }
 }
 
-/// Simulates `sample` of a gated layer under the design's `sparsity.support`.
+/// Simulates `sample` of a gated layer under the design's `sparsity.support`. With
+/// `workload.batch` = B > 1 it simulates the batch of samples `sample..sample + B`, stacked along
+/// M (docs/model.md §4, batches).
 ///
 /// Errors: masks that disagree with the layer (grid, block, output shape), an ungated layer, a
 /// design the model cannot run — each naming the layer or the key.
@@ -381,13 +421,6 @@ pub fn simulate_gated_layer_with(
         ));
     }
     let plan = GatedPlan::new(arch, layer, masks)?;
-    let summary = plan.summarize(masks, sample, policy);
-    simulate_gated_sample(
-        arch,
-        &plan,
-        &summary,
-        policy,
-        sample,
-        masks.blocks_per_sample(),
-    )
+    let summary = plan.summarize(masks, sample, policy)?;
+    simulate_gated_sample(arch, &plan, &summary, policy, sample)
 }

@@ -75,8 +75,8 @@ pub struct SimArgs {
     /// (`--set array.rows=32 --set sparsity.support=compact`). Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// One layers.csv and network.csv row per sample of the trace, instead of the mean over
-    /// samples.
+    /// One layers.csv and network.csv row per sample of the trace (with `--batch N`, per batch
+    /// of N consecutive samples, named by its first sample), instead of the mean.
     #[arg(long)]
     pub per_sample: bool,
 }

@@ -163,7 +163,7 @@ fn batches_amortise_weights_and_report_throughput() {
             .contains("[workload]\nbatch = 4")
     );
 
-    // Bad batches are named; gated traces refuse batches above 1.
+    // Bad batches are named; a gated trace needs a batch that divides its sample count.
     let o = cdg()
         .args(["sim", "--arch"])
         .arg(&arch)
@@ -194,12 +194,49 @@ fn batches_amortise_weights_and_report_throughput() {
         .arg(&arch)
         .arg("--trace")
         .arg(&trace)
-        .args(["--batch", "2", "--out"])
+        .args(["--batch", "3", "--out"])
         .arg(dir.path().join("gated"))
         .output()
         .unwrap();
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && e.contains("workload.batch"), "{e}");
+    assert!(
+        !o.status.success() && e.contains("workload.batch") && e.contains("2 samples"),
+        "{e}"
+    );
+    assert!(!dir.path().join("gated").exists(), "nothing written");
+}
+
+#[test]
+fn a_gated_trace_runs_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = root().join("arch-configs/os-16x16-int8.toml");
+    let trace = root().join("traces/cdg-resnet18-w0.25-structured");
+    let run = |batch: &str, extra: &[&str]| {
+        let out = dir.path().join(format!("b{batch}{}", extra.len()));
+        let mut args = vec!["--trace", trace.to_str().unwrap(), "--batch", batch];
+        args.extend(extra);
+        sim(&args, &arch, &out);
+        out
+    };
+    let one = rows(&run("1", &[]).join("network.csv"));
+    let four_dir = run("4", &[]);
+    let four = rows(&four_dir.join("network.csv"));
+    let (one, four) = (&one[0], &four[0]);
+    assert_eq!(four["batch"], "4");
+    let f =
+        |r: &std::collections::HashMap<String, String>, k: &str| -> f64 { r[k].parse().unwrap() };
+    // The same gates, four samples at a time: the batch needs the MACs of four samples and
+    // takes no less than one sample's time.
+    let ratio = f(four, "macs_needed") / f(one, "macs_needed");
+    assert!((ratio - 4.0).abs() < 1e-6, "{ratio}");
+    assert!(f(four, "cycles") >= f(one, "cycles"), "{four:?}");
+    assert!(f(four, "images_per_s") > 0.0);
+    let layers = rows(&four_dir.join("layers.csv"));
+    assert!(layers.iter().any(|l| l["schedule"].starts_with("gated")));
+    // --per-sample: one row per batch of four of the trace's 64 samples.
+    let per = rows(&run("4", &["--per-sample"]).join("network.csv"));
+    assert_eq!(per.len(), 16);
+    assert_eq!(per[1]["sample"], "4");
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod common;
 mod custom_policy;
 mod dense_laws;
 mod functional_conv;
+mod gated_batches;
 mod gated_samples;
 mod gated_schedule;
 mod grouped;
