@@ -1,8 +1,8 @@
 //! The fast gated-layer model (docs/model.md §4, §5): per sample (or per batch of samples
 //! stacked along M, each row with its own sample's gates; docs/model.md §1), a gated layer runs
-//! a base pass (K_base = kh·kw·base_channels) to completion, then a conditional pass (K_cond = K − K_base)
-//! over the same M×N outputs that adds onto the stored partial sums where the gate is on. What
-//! the conditional pass runs is the skip policy's ([`crate::policy`]).
+//! a base pass (K_base = kh·kw·base_channels) to completion, then a conditional pass
+//! (K_cond = K − K_base) over the same M×N outputs that adds onto the stored partial sums where
+//! the gate is on. What the conditional pass runs is the skip policy's ([`crate::policy`]).
 //!
 //! The schedule is exactly the policy's explicit [`GatedSchedule`](crate::schedule::GatedSchedule)
 //! (tests compare the two fold by fold), but it is never materialised: the model works at
