@@ -229,7 +229,7 @@ impl LayerMasks {
         let [c, h, w] = self.out;
         let [gc, gh, gw] = self.grid;
         let n = count as u64;
-        let exact = count == 1 || h % self.block.h == 0;
+        let exact = count == 1 || h.is_multiple_of(self.block.h);
         let block = if exact {
             self.block
         } else {

@@ -50,7 +50,8 @@ fn stacking_keeps_each_samples_gates() {
             block,
         };
         let mut next = lcg(7);
-        let masks = LayerMasks::from_fn(&shape, &spec, 4, |_, _, _, _| next() % 3 == 0).unwrap();
+        let masks =
+            LayerMasks::from_fn(&shape, &spec, 4, |_, _, _, _| next().is_multiple_of(3)).unwrap();
         let stacked = masks.stack(1, 3).unwrap();
         assert_eq!(stacked.out_shape(), [6, 15, 4]);
         assert_eq!(stacked.samples(), 1);
@@ -171,8 +172,8 @@ proptest! {
         };
         let pixels = layer.shape.out_height() * layer.shape.out_width();
         let aligned = match df {
-            Dataflow::OutputStationary => pixels % rows == 0,
-            Dataflow::InputStationary => pixels % cols == 0,
+            Dataflow::OutputStationary => pixels.is_multiple_of(rows),
+            Dataflow::InputStationary => pixels.is_multiple_of(cols),
             Dataflow::WeightStationary => true,
         };
         if packs_batch || (same && aligned) {
