@@ -101,16 +101,19 @@ pub fn report_html(input: &ReportInput) -> Result<String> {
     }
     let fronts = pareto_rows(runs)?;
     let mut h = String::new();
-    let title = format!("cdg {} report: {}", input.kind, input.source);
+    let title = headline(runs);
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n\
-         <p class=\"note\">Written by cdg {} from the CSV files of this directory; every \
-         number below is in those files (docs/model.md §10 lists the columns).</p>\n",
+         <p class=\"note\">The <code>cdg {}</code> output <code>{}</code>, reported by cdg {} \
+         from its CSV files; every number below is in those files (docs/model.md §10 lists \
+         the columns).</p>\n",
         esc(&title),
         esc(&title),
+        esc(input.kind),
+        esc(input.source),
         env!("CARGO_PKG_VERSION")
     );
     simulated(&mut h, runs, input)?;
@@ -121,6 +124,27 @@ pub fn report_html(input: &ReportInput) -> Result<String> {
     density(&mut h, input.layers, input.figures)?;
     h.push_str("</body></html>\n");
     Ok(h)
+}
+
+/// What the runs are, in a line: the workloads on the designs under the policies.
+fn headline(runs: &Table) -> String {
+    let list = |col: &str, what: &str| -> String {
+        let v: Vec<&str> = distinct((0..runs.rows.len()).map(|r| runs.cell(r, col)))
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        match v.len() {
+            0 => format!("unnamed {what}"),
+            1..=3 => v.join(", "),
+            n => format!("{n} {what}s"),
+        }
+    };
+    format!(
+        "{} on {} ({})",
+        list("workload", "workload"),
+        list("arch", "design"),
+        list("support", "policy").replace("policys", "policies")
+    )
 }
 
 fn simulated(h: &mut String, runs: &Table, input: &ReportInput) -> Result<()> {
