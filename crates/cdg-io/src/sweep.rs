@@ -455,7 +455,11 @@ impl SweepSpec {
                     SweepError::GridValue {
                         path: self.path.clone(),
                         key: axis.keys.join("+"),
-                        value: v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        value: v
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         message,
                     }
                 })?;
@@ -598,7 +602,11 @@ mod tests {
              {\"memory.ifmap_sram_kib\" = 64, \"clock.frequency_mhz\" = 800}]",
         )
         .unwrap();
-        assert_eq!(s.points(), 8, "2 arrays × 2 policies × 2 linked memory/clock pairs");
+        assert_eq!(
+            s.points(),
+            8,
+            "2 arrays × 2 policies × 2 linked memory/clock pairs"
+        );
         assert_eq!(
             s.keys().collect::<Vec<_>>(),
             [
@@ -628,7 +636,10 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "`{want}` not in: {e}");
         };
-        bad("array = [{rows = 16, cols = 16}, {rows = 32}]", "`array[1]` sets array.rows");
+        bad(
+            "array = [{rows = 16, cols = 16}, {rows = 32}]",
+            "`array[1]` sets array.rows",
+        );
         bad("array = [{rows = [16]}]", "`array.rows` is an array");
         bad("array = [{}]", "empty table");
         bad(
@@ -650,7 +661,10 @@ mod tests {
         let (_dir, s) = spec_with_base("array = [{rows = 8, cols = 8}, {rows = 64, cols = 64}]");
         let base = s.base_text().unwrap();
         let all = s.resolve(&base, |_| true).unwrap();
-        let shapes: Vec<_> = all.iter().map(|(_, a)| (a.array.rows, a.array.cols)).collect();
+        let shapes: Vec<_> = all
+            .iter()
+            .map(|(_, a)| (a.array.rows, a.array.cols))
+            .collect();
         assert_eq!(shapes, [(8, 8), (64, 64)]);
     }
 

@@ -10,7 +10,7 @@
 //! distribution: p50/p95/p99 and a histogram) and `density` (gate density per layer).
 
 use crate::error::{ReportError, Result};
-use crate::sweep::{energy_latency, pareto_rows};
+use crate::sweep::{WorkloadRows, energy_latency, pareto_rows};
 use crate::{Table, distinct};
 use std::fmt::Write as _;
 
@@ -86,13 +86,11 @@ pub fn report_html(input: &ReportInput) -> Result<String> {
     } else {
         input.runs
     };
-    let samples = input
-        .samples
-        .or(if per_sample_runs {
-            Some(input.runs)
-        } else {
-            None
-        });
+    let samples = input.samples.or(if per_sample_runs {
+        Some(input.runs)
+    } else {
+        None
+    });
     if runs.rows.is_empty() {
         return Err(ReportError::NoRows {
             path: runs.path.clone(),
@@ -207,7 +205,11 @@ fn simulated(h: &mut String, runs: &Table, input: &ReportInput) -> Result<()> {
         if policies.is_empty() {
             "dense (no gate masks)".to_owned()
         } else {
-            policies.iter().map(|p| esc(p)).collect::<Vec<_>>().join(", ")
+            policies
+                .iter()
+                .map(|p| esc(p))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     );
     h.push_str(
@@ -238,22 +240,87 @@ struct Col {
 }
 
 const SUMMARY: [Col; 13] = [
-    Col { header: "latency (µs)", column: "latency_us", scale: 1.0, decimals: 3 },
-    Col { header: "p50 (µs)", column: "latency_us_p50", scale: 1.0, decimals: 3 },
-    Col { header: "p95 (µs)", column: "latency_us_p95", scale: 1.0, decimals: 3 },
-    Col { header: "p99 (µs)", column: "latency_us_p99", scale: 1.0, decimals: 3 },
-    Col { header: "energy (µJ)", column: "energy_pj", scale: 1e-6, decimals: 3 },
-    Col { header: "cycles", column: "cycles", scale: 1.0, decimals: 0 },
-    Col { header: "cycles ÷ vs ungated (×)", column: "cycle_reduction_vs_ungated", scale: 1.0, decimals: 3 },
-    Col { header: "cycles ÷ vs dense policy (×)", column: "cycle_reduction_vs_dense_policy", scale: 1.0, decimals: 3 },
-    Col { header: "energy saved vs ungated (%)", column: "energy_saving_vs_ungated", scale: 100.0, decimals: 1 },
-    Col { header: "energy saved vs dense policy (%)", column: "energy_saving_vs_dense_policy", scale: 100.0, decimals: 1 },
-    Col { header: "FLOPs reduction (×)", column: "flops_reduction", scale: 1.0, decimals: 3 },
-    Col { header: "utilization (%)", column: "utilization", scale: 100.0, decimals: 1 },
-    Col { header: "area (mm²)", column: "area_mm2", scale: 1.0, decimals: 3 },
+    Col {
+        header: "latency (µs)",
+        column: "latency_us",
+        scale: 1.0,
+        decimals: 3,
+    },
+    Col {
+        header: "p50 (µs)",
+        column: "latency_us_p50",
+        scale: 1.0,
+        decimals: 3,
+    },
+    Col {
+        header: "p95 (µs)",
+        column: "latency_us_p95",
+        scale: 1.0,
+        decimals: 3,
+    },
+    Col {
+        header: "p99 (µs)",
+        column: "latency_us_p99",
+        scale: 1.0,
+        decimals: 3,
+    },
+    Col {
+        header: "energy (µJ)",
+        column: "energy_pj",
+        scale: 1e-6,
+        decimals: 3,
+    },
+    Col {
+        header: "cycles",
+        column: "cycles",
+        scale: 1.0,
+        decimals: 0,
+    },
+    Col {
+        header: "cycles ÷ vs ungated (×)",
+        column: "cycle_reduction_vs_ungated",
+        scale: 1.0,
+        decimals: 3,
+    },
+    Col {
+        header: "cycles ÷ vs dense policy (×)",
+        column: "cycle_reduction_vs_dense_policy",
+        scale: 1.0,
+        decimals: 3,
+    },
+    Col {
+        header: "energy saved vs ungated (%)",
+        column: "energy_saving_vs_ungated",
+        scale: 100.0,
+        decimals: 1,
+    },
+    Col {
+        header: "energy saved vs dense policy (%)",
+        column: "energy_saving_vs_dense_policy",
+        scale: 100.0,
+        decimals: 1,
+    },
+    Col {
+        header: "FLOPs reduction (×)",
+        column: "flops_reduction",
+        scale: 1.0,
+        decimals: 3,
+    },
+    Col {
+        header: "utilization (%)",
+        column: "utilization",
+        scale: 100.0,
+        decimals: 1,
+    },
+    Col {
+        header: "area (mm²)",
+        column: "area_mm2",
+        scale: 1.0,
+        decimals: 3,
+    },
 ];
 
-fn summary(h: &mut String, runs: &Table, fronts: &[(String, Vec<usize>, Vec<usize>)]) -> Result<()> {
+fn summary(h: &mut String, runs: &Table, fronts: &[WorkloadRows]) -> Result<()> {
     h.push_str(
         "<section id=\"summary\"><h2>Summary</h2>\n<p class=\"note\">One row per design, skip \
          policy and workload (means over the trace's samples; p50/p95/p99 are per-sample latency \
@@ -300,7 +367,7 @@ fn summary(h: &mut String, runs: &Table, fronts: &[(String, Vec<usize>, Vec<usiz
     Ok(())
 }
 
-fn pareto(h: &mut String, runs: &Table, fronts: &[(String, Vec<usize>, Vec<usize>)]) -> Result<()> {
+fn pareto(h: &mut String, runs: &Table, fronts: &[WorkloadRows]) -> Result<()> {
     h.push_str("<section id=\"pareto\"><h2>Pareto front: energy vs latency</h2>\n");
     let svg = energy_latency(runs)?;
     let _ = writeln!(
@@ -363,7 +430,7 @@ fn layers(
     h: &mut String,
     runs: &Table,
     layers: Option<&Table>,
-    fronts: &[(String, Vec<usize>, Vec<usize>)],
+    fronts: &[WorkloadRows],
 ) -> Result<()> {
     h.push_str(
         "<section id=\"layers\"><h2>Per-layer cycles and energy against both baselines</h2>\n",
@@ -376,7 +443,9 @@ fn layers(
         return Ok(());
     };
     let averaged;
-    let layers = if layers.has("sample") && (0..layers.rows.len()).all(|l| !layers.cell(l, "sample").is_empty()) {
+    let layers = if layers.has("sample")
+        && (0..layers.rows.len()).all(|l| !layers.cell(l, "sample").is_empty())
+    {
         let by: Vec<&str> = ["layer", "workload", "support", "point"]
             .into_iter()
             .filter(|c| layers.has(c))
@@ -422,11 +491,17 @@ fn layers(
 
 fn layer_block(h: &mut String, layers: &Table, rows: &[usize], label: &str) -> Result<()> {
     let num_of = |l: usize, c: &str| -> Result<f64> { Ok(opt(layers, l, c)?.unwrap_or(0.0)) };
-    let names: Vec<String> = rows.iter().map(|&l| layers.cell(l, "layer").to_owned()).collect();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|&l| layers.cell(l, "layer").to_owned())
+        .collect();
     let mut cyc = [Vec::new(), Vec::new(), Vec::new()];
     let mut en = [Vec::new(), Vec::new(), Vec::new()];
     for &l in rows {
-        for (k, c) in ["cycles", "cycles_dense_policy", "cycles_ungated"].iter().enumerate() {
+        for (k, c) in ["cycles", "cycles_dense_policy", "cycles_ungated"]
+            .iter()
+            .enumerate()
+        {
             cyc[k].push(num_of(l, c)?);
         }
         for (k, c) in ["energy_pj", "energy_dense_policy_pj", "energy_ungated_pj"]
@@ -448,8 +523,20 @@ fn layer_block(h: &mut String, layers: &Table, rows: &[usize], label: &str) -> R
         h,
         "<figure>{}{}<figcaption>Per layer: this design against the same design under the \
          dense policy and against the ungated baseline.</figcaption></figure>",
-        hbars(&format!("Cycles per layer: {label}"), &names, &series(&cyc), "cycles", None),
-        hbars(&format!("Energy per layer: {label}"), &names, &series(&en), "µJ", None)
+        hbars(
+            &format!("Cycles per layer: {label}"),
+            &names,
+            &series(&cyc),
+            "cycles",
+            None
+        ),
+        hbars(
+            &format!("Energy per layer: {label}"),
+            &names,
+            &series(&en),
+            "µJ",
+            None
+        )
     );
     h.push_str(
         "<div class=\"wide\"><table class=\"layers-table\"><thead><tr><th class=\"t\">layer</th>\
@@ -458,8 +545,16 @@ fn layer_block(h: &mut String, layers: &Table, rows: &[usize], label: &str) -> R
          <th>saved vs ungated (%)</th><th>gate density</th></tr></thead><tbody>\n",
     );
     for (i, &l) in rows.iter().enumerate() {
-        let ratio = if cyc[0][i] > 0.0 { cyc[2][i] / cyc[0][i] } else { 1.0 };
-        let saved = if en[2][i] > 0.0 { 100.0 * (1.0 - en[0][i] / en[2][i]) } else { 0.0 };
+        let ratio = if cyc[0][i] > 0.0 {
+            cyc[2][i] / cyc[0][i]
+        } else {
+            1.0
+        };
+        let saved = if en[2][i] > 0.0 {
+            100.0 * (1.0 - en[0][i] / en[2][i])
+        } else {
+            0.0
+        };
         let density = match opt(layers, l, "gate_density")? {
             Some(d) => num(d, 3),
             None => "ungated".to_owned(),
@@ -549,21 +644,30 @@ fn density(h: &mut String, layers: Option<&Table>, figures: &[(String, String)])
     if let Some(layers) = layers.filter(|l| l.has("gate_density")) {
         // One workload's densities do not depend on the design: take each workload's first
         // run (its first point, or its first policy).
-        let keys: Vec<&str> = ["point", "support"].into_iter().filter(|c| layers.has(c)).collect();
+        let keys: Vec<&str> = ["point", "support"]
+            .into_iter()
+            .filter(|c| layers.has(c))
+            .collect();
         let workloads = distinct((0..layers.rows.len()).map(|l| layers.cell(l, "workload")));
         for w in workloads {
             let first = (0..layers.rows.len()).find(|&l| layers.cell(l, "workload") == w);
             let Some(first) = first else { continue };
             let rows: Vec<usize> = (0..layers.rows.len())
                 .filter(|&l| layers.cell(l, "workload") == w)
-                .filter(|&l| keys.iter().all(|k| layers.cell(l, k) == layers.cell(first, k)))
+                .filter(|&l| {
+                    keys.iter()
+                        .all(|k| layers.cell(l, k) == layers.cell(first, k))
+                })
                 .filter(|&l| layers.cell(l, "sample") == layers.cell(first, "sample"))
                 .filter(|&l| !layers.cell(l, "gate_density").is_empty())
                 .collect();
             if rows.is_empty() {
                 continue;
             }
-            let names: Vec<String> = rows.iter().map(|&l| layers.cell(l, "layer").to_owned()).collect();
+            let names: Vec<String> = rows
+                .iter()
+                .map(|&l| layers.cell(l, "layer").to_owned())
+                .collect();
             let mut mean = Vec::new();
             let mut spread = Vec::new();
             for &l in &rows {
@@ -592,7 +696,11 @@ fn density(h: &mut String, layers: Option<&Table>, figures: &[(String, String)])
         }
     }
     for (title, svg) in figures {
-        let _ = writeln!(h, "<figure>{svg}<figcaption>{}</figcaption></figure>", esc(title));
+        let _ = writeln!(
+            h,
+            "<figure>{svg}<figcaption>{}</figcaption></figure>",
+            esc(title)
+        );
         drawn = true;
     }
     if !drawn {
@@ -767,7 +875,7 @@ fn histogram(key: &str, sorted: &[f64], marks: [f64; 3]) -> String {
          <text x=\"{r}\" y=\"{t}\" font-size=\"10\" font-family=\"sans-serif\" \
          text-anchor=\"end\">{hi} µs</text><text x=\"{mid}\" y=\"{t2}\" font-size=\"11\" \
          font-family=\"sans-serif\" text-anchor=\"middle\">latency (µs); bar height: samples \
-         (max {max})</text></svg></figure>\n",
+         (max {max})</text></svg></figure>",
         l = num(left, 1),
         r = num(left + width, 1),
         a = num(axis, 1),
@@ -778,5 +886,6 @@ fn histogram(key: &str, sorted: &[f64], marks: [f64; 3]) -> String {
         hi = num(hi, 3),
         max = max
     );
+    s.push('\n');
     s
 }

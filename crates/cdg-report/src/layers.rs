@@ -51,7 +51,11 @@ pub fn layer_breakdown_sim(layers: &Table, title: &str) -> Result<String> {
     let averaged;
     let layers = if per_sample_only {
         let mut by = vec!["layer"];
-        by.extend(["workload", "support"].into_iter().filter(|c| layers.has(c)));
+        by.extend(
+            ["workload", "support"]
+                .into_iter()
+                .filter(|c| layers.has(c)),
+        );
         averaged = layers.averaged(&by, &["cycles"])?;
         &averaged
     } else {

@@ -41,10 +41,10 @@ mod table;
 
 pub use error::{ReportError, Result};
 pub use heatmap::{SpatialDensity, gate_density, spatial_density, viridis};
+pub use html::{ReportInput, report_html};
 pub use layers::{layer_breakdown, layer_breakdown_sim};
 pub use pareto::pareto_front;
-pub use html::{ReportInput, report_html};
-pub use sweep::{DIAGONAL_NOTE, energy_latency, pareto_rows, reduction};
+pub use sweep::{DIAGONAL_NOTE, WorkloadRows, energy_latency, pareto_rows, reduction};
 pub use table::Table;
 
 use plotters::style::RGBColor;

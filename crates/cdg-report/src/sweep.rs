@@ -56,14 +56,22 @@ where
 }
 
 /// The legend swatch of series `i` at pixel `(x, y)` of `area`.
-fn draw_swatch<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, i: usize, x: i32, y: i32) -> Result<()>
+fn draw_swatch<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    i: usize,
+    x: i32,
+    y: i32,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let c = colour(i);
     match i % 4 {
         0 => area.draw(&Circle::new((x, y), 5, c.filled()))?,
-        1 => area.draw(&Rectangle::new([(x - 5, y - 5), (x + 5, y + 5)], c.stroke_width(2)))?,
+        1 => area.draw(&Rectangle::new(
+            [(x - 5, y - 5), (x + 5, y + 5)],
+            c.stroke_width(2),
+        ))?,
         2 => area.draw(&TriangleMarker::new((x, y), 6, c.filled()))?,
         _ => area.draw(&Cross::new((x, y), 5, c.stroke_width(2)))?,
     }
@@ -96,9 +104,12 @@ fn design_label(table: &Table, r: usize) -> String {
     s
 }
 
+/// One workload of a `sweep.csv`: its name, its rows and the rows of its Pareto front.
+pub type WorkloadRows = (String, Vec<usize>, Vec<usize>);
+
 /// The rows of the Pareto front (latency vs energy) of each workload, fastest first, with
 /// identical points counted once: `(workload, rows of the workload, front rows)`.
-pub fn pareto_rows(table: &Table) -> Result<Vec<(String, Vec<usize>, Vec<usize>)>> {
+pub fn pareto_rows(table: &Table) -> Result<Vec<WorkloadRows>> {
     let workloads = table.texts("workload")?;
     let latency = table.numbers("latency_us")?;
     let energy = table.numbers("energy_pj")?;
@@ -177,7 +188,11 @@ pub fn energy_latency(table: &Table) -> Result<String> {
                 .draw()?;
             for (i, policy) in policies.iter().enumerate() {
                 let mine = rows.iter().filter(|&&r| support[r] == *policy);
-                draw_markers(&mut chart, i, mine.map(|&r| (latency[r], energy_uj[r])).collect())?;
+                draw_markers(
+                    &mut chart,
+                    i,
+                    mine.map(|&r| (latency[r], energy_uj[r])).collect(),
+                )?;
             }
             // The front as a staircase: what the best design at each latency budget costs.
             let pts: Vec<(f64, f64)> = front.iter().map(|&r| (latency[r], energy_uj[r])).collect();
@@ -212,7 +227,9 @@ pub fn energy_latency(table: &Table) -> Result<String> {
                 legend.draw(&Text::new(
                     format!("support = {policy}"),
                     (32, y),
-                    font.clone().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+                    font.clone()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
                 ))?;
                 y += 17;
             }
@@ -224,7 +241,9 @@ pub fn energy_latency(table: &Table) -> Result<String> {
             legend.draw(&Text::new(
                 format!("Pareto front ({} points)", front.len()),
                 (32, y),
-                font.clone().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+                font.clone()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
             ))?;
             y += 17;
             for (k, &r) in front.iter().enumerate() {
@@ -264,8 +283,9 @@ pub fn reduction(table: &Table) -> Result<String> {
     let mut svg = String::new();
     {
         let panels = names.len().max(1) as u32;
-        let root = SVGBackend::with_string(&mut svg, (PLOT_WIDTH + LEGEND_WIDTH, PANEL_HEIGHT * panels))
-            .into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (PLOT_WIDTH + LEGEND_WIDTH, PANEL_HEIGHT * panels))
+                .into_drawing_area();
         root.fill(&WHITE)?;
         for (panel, name) in root.split_evenly((panels as usize, 1)).iter().zip(&names) {
             let rows: Vec<usize> = (0..workloads.len())
@@ -308,7 +328,11 @@ pub fn reduction(table: &Table) -> Result<String> {
             }
             for (i, policy) in policies.iter().enumerate() {
                 let mine = rows.iter().filter(|&&r| support[r] == *policy);
-                draw_markers(&mut chart, i, mine.map(|&r| (flops[r], cycles[r])).collect())?;
+                draw_markers(
+                    &mut chart,
+                    i,
+                    mine.map(|&r| (flops[r], cycles[r])).collect(),
+                )?;
             }
             let font = ("sans-serif", 13).into_font();
             let mut y = 40;
@@ -321,16 +345,23 @@ pub fn reduction(table: &Table) -> Result<String> {
                 legend.draw(&Text::new(
                     format!("support = {policy}"),
                     (32, y),
-                    font.clone().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+                    font.clone()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
                 ))?;
                 y += 17;
             }
             y += 10;
-            legend.draw(&PathElement::new(vec![(8, y), (28, y)], grey.stroke_width(1)))?;
+            legend.draw(&PathElement::new(
+                vec![(8, y), (28, y)],
+                grey.stroke_width(1),
+            ))?;
             legend.draw(&Text::new(
                 "cycle reduction = FLOPs reduction",
                 (32, y),
-                font.clone().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+                font.clone()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
             ))?;
             // The caption: what the diagonal means, wrapped into two lines.
             let words: Vec<&str> = DIAGONAL_NOTE.split(' ').collect();

@@ -126,11 +126,14 @@ mod tests {
             block: GateBlock::ELEMENT,
         };
         let on = [(0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 0), (1, 0, 1, 1)];
-        let m = LayerMasks::from_fn(&shape, &spec, 2, |s, c, h, w| on.contains(&(s, c, h, w)))
-            .unwrap();
+        let m =
+            LayerMasks::from_fn(&shape, &spec, 2, |s, c, h, w| on.contains(&(s, c, h, w))).unwrap();
         let d = GateDensity::of(Some(&m), None);
         assert_eq!(d.gate_density, Some(0.5));
-        assert_eq!((d.gate_density_min, d.gate_density_max), (Some(0.25), Some(0.75)));
+        assert_eq!(
+            (d.gate_density_min, d.gate_density_max),
+            (Some(0.25), Some(0.75))
+        );
         assert_eq!(GateDensity::of(Some(&m), Some(0)).gate_density, Some(0.75));
         assert_eq!(GateDensity::of(None, None), GateDensity::NONE);
     }

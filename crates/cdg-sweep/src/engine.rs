@@ -185,7 +185,11 @@ pub fn render_csvs(
             }
             let at = |row: usize| format!(" of row {row} (point {index}, workload `{}`)", w.name);
             sweep_rows += 1;
-            cdg_io::csv_out::check_finite(Path::new(SWEEP_CSV), &(&head, net, latency), &at(sweep_rows))?;
+            cdg_io::csv_out::check_finite(
+                Path::new(SWEEP_CSV),
+                &(&head, net, latency),
+                &at(sweep_rows),
+            )?;
             sweep.write_field(index.to_string())?;
             for l in labels {
                 sweep.write_field(l)?;
@@ -204,10 +208,8 @@ pub fn render_csvs(
                         per_layer.write_field(l)?;
                     }
                     per_layer.write_field(&w.name)?;
-                    let density = GateDensity::of(
-                        w.masks.as_ref().and_then(|m| m.layer(&row.layer)),
-                        None,
-                    );
+                    let density =
+                        GateDensity::of(w.masks.as_ref().and_then(|m| m.layer(&row.layer)), None);
                     per_layer.serialize((row, density))?;
                 }
             }

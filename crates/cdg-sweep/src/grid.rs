@@ -111,7 +111,10 @@ mod tests {
             .map(str::to_owned)
             .to_vec();
         let labels: Vec<String> = ["ws", "64", "compact"].map(str::to_owned).to_vec();
-        assert_eq!(design_name(&keys, &labels, &arch), "ws-64x64 support=compact");
+        assert_eq!(
+            design_name(&keys, &labels, &arch),
+            "ws-64x64 support=compact"
+        );
         // Without array keys the base name leads; with `name` in the grid it is kept.
         let keys = vec!["memory.ifmap_sram_kib".to_owned()];
         assert_eq!(

@@ -93,7 +93,10 @@ fn pick(dir: &Path, point: Option<usize>, args: &CompareArgs) -> anyhow::Result<
         );
     }
     if !is_sweep && point.is_some() {
-        bail!("{} is a `cdg sim` output; --point applies to sweep outputs", dir.display());
+        bail!(
+            "{} is a `cdg sim` output; --point applies to sweep outputs",
+            dir.display()
+        );
     }
     let mut rows: Vec<usize> = (0..table.rows.len())
         .filter(|&r| table.cell(r, "sample").is_empty())

@@ -6,7 +6,7 @@
 
 use crate::ui::Ui;
 use anyhow::{Context, bail};
-use cdg_io::layout::{REPORT_HTML, Kind, run, sim, sweep};
+use cdg_io::layout::{Kind, REPORT_HTML, run, sim, sweep};
 use cdg_io::output::{OutputDir, Outputs};
 use cdg_report::{ReportInput, Table};
 use std::path::{Path, PathBuf};
@@ -77,20 +77,27 @@ pub fn render(dir: &Path, kind: &Kind) -> anyhow::Result<String> {
             .with_context(|| format!("cannot list {}", dir.display()))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(run::GATE_DENSITY_PREFIX) && n.ends_with(run::GATE_DENSITY_SUFFIX))
+            .filter(|n| {
+                n.starts_with(run::GATE_DENSITY_PREFIX) && n.ends_with(run::GATE_DENSITY_SUFFIX)
+            })
             .collect();
         names.sort();
         for n in names {
             let path = dir.join(&n);
             let svg = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let workload = &n[run::GATE_DENSITY_PREFIX.len()..n.len() - run::GATE_DENSITY_SUFFIX.len()];
-            figures.push((format!("Gate density per spatial block of {workload} ({n})"), svg));
+            let workload =
+                &n[run::GATE_DENSITY_PREFIX.len()..n.len() - run::GATE_DENSITY_SUFFIX.len()];
+            figures.push((
+                format!("Gate density per spatial block of {workload} ({n})"),
+                svg,
+            ));
         }
     }
-    let source = dir
-        .file_name()
-        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let source = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     Ok(cdg_report::report_html(&ReportInput {
         kind: kind.name,
         source: &source,

@@ -17,8 +17,8 @@
 
 use crate::ui::Ui;
 use anyhow::{Context, bail};
-use cdg_core::{ArchConfig, MaskSet, Network};
 use cdg_core::SkipPolicy;
+use cdg_core::{ArchConfig, MaskSet, Network};
 use cdg_io::layout::sim::{ARCH_TOML, COMPUTE_REPORT_CSV, LAYERS_CSV, NETWORK_CSV, SAMPLES_CSV};
 use cdg_io::output::{OutputDir, Outputs};
 use cdg_io::scalesim::{InterfaceBandwidth, ScaleSimConfig};
@@ -243,8 +243,10 @@ fn parse_policies(list: &[String], own: SkipPolicy) -> anyhow::Result<Vec<SkipPo
             SkipPolicy::ALL.to_vec()
         } else {
             vec![item.parse::<SkipPolicy>().map_err(|e| {
-                anyhow::anyhow!("--policies: `{item}` is not a skip policy ({e}); expected \
-                                 dense, clock-gate, tile-skip, compact or all")
+                anyhow::anyhow!(
+                    "--policies: `{item}` is not a skip policy ({e}); expected \
+                                 dense, clock-gate, tile-skip, compact or all"
+                )
             })?]
         };
         for p in add {
@@ -258,8 +260,10 @@ fn parse_policies(list: &[String], own: SkipPolicy) -> anyhow::Result<Vec<SkipPo
 
 /// The name of a path's last component.
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Runs the model: a trace with masks simulates every sample under `sparsity.support` (the
@@ -328,7 +332,10 @@ fn joined_csv<A: Serialize, B: Serialize, C: Serialize>(
     let lines: Vec<Vec<&str>> = parts.iter().map(|p| p.lines().collect()).collect();
     let mut out = String::new();
     for i in 0..lines[0].len() {
-        let row: Vec<&str> = lines.iter().map(|l| l.get(i).copied().unwrap_or("")).collect();
+        let row: Vec<&str> = lines
+            .iter()
+            .map(|l| l.get(i).copied().unwrap_or(""))
+            .collect();
         out.push_str(&row.join(","));
         out.push('\n');
     }
@@ -356,7 +363,10 @@ fn outputs(plan: &SimPlan, results: &[SimResult]) -> anyhow::Result<Outputs> {
                 .map(|s| (s, LatencyPercentiles::of(&[s.latency().get()])))
                 .collect()
         } else if latencies.is_empty() {
-            vec![(&r.summary, LatencyPercentiles::of(&[r.summary.latency().get()]))]
+            vec![(
+                &r.summary,
+                LatencyPercentiles::of(&[r.summary.latency().get()]),
+            )]
         } else {
             vec![(&r.summary, LatencyPercentiles::of(&latencies))]
         };
@@ -399,13 +409,12 @@ fn outputs(plan: &SimPlan, results: &[SimResult]) -> anyhow::Result<Outputs> {
         );
     }
     files.add(ARCH_TOML, cdg_io::arch::to_toml(&plan.arch));
-    if plan.workload.scalesim_topology {
-        if let Some(first) = results.first() {
-            files.add(
-                COMPUTE_REPORT_CSV,
-                compute_report_csv(&compute_report(&first.summary)),
-            );
-        }
+    // SCALE-Sim's report describes the design's dense layers, whatever the policies.
+    if let (true, Some(first)) = (plan.workload.scalesim_topology, results.first()) {
+        files.add(
+            COMPUTE_REPORT_CSV,
+            compute_report_csv(&compute_report(&first.summary)),
+        );
     }
     Ok(files)
 }

@@ -214,13 +214,7 @@ fn plot_of_a_sim_output_draws_its_per_layer_breakdown() {
     ok(&["plot", s(&sim)]);
     let svg = std::fs::read_to_string(sim.join(sim::LAYERS_SVG)).unwrap();
     let t = texts(&svg);
-    for label in [
-        "conv1",
-        "conv2",
-        "fc",
-        "energy (µJ)",
-        "cycles",
-    ] {
+    for label in ["conv1", "conv2", "fc", "energy (µJ)", "cycles"] {
         assert!(t.iter().any(|x| x == label), "no text `{label}` in {t:?}");
     }
     // Titled by what it shows (workload on design, policy), not by the directory's name.

@@ -80,7 +80,9 @@ fn check_structure(html: &str) {
         );
     }
     let lower = html.to_lowercase();
-    for banned in ["<script", "<link", "@import", "src=", "url(", "<img", "<iframe"] {
+    for banned in [
+        "<script", "<link", "@import", "src=", "url(", "<img", "<iframe",
+    ] {
         assert!(!lower.contains(banned), "report holds `{banned}`");
     }
     // The SVG namespace is an identifier, not a fetch; no other URL may appear.
@@ -187,12 +189,18 @@ fn report_renders_in_headless_chromium() {
     // labelled entry per Pareto design (numbered on the plot, named in the list).
     assert!(dom.contains("id=\"summary-table\""), "{dom:.400}");
     for s in SECTIONS {
-        assert!(dom.contains(&format!("id=\"{s}\"")), "section {s} not rendered");
+        assert!(
+            dom.contains(&format!("id=\"{s}\"")),
+            "section {s} not rendered"
+        );
     }
     let designs = dom.matches("class=\"pareto-design\"").count();
     assert!(designs >= 1);
     assert_eq!(designs, html.matches("class=\"pareto-design\"").count());
-    assert!(dom.contains("1: os-16x16-int8, compact"), "the front point is labelled");
+    assert!(
+        dom.contains("1: os-16x16-int8, compact"),
+        "the front point is labelled"
+    );
     // A screenshot renders too (the SVGs are drawable images).
     let shot = tmp.path().join("shot.png");
     let run = Command::new(browser)
@@ -230,7 +238,13 @@ fn sweep_report_compare_and_linked_axes() {
     let out = dir.join("sweep");
     let out_s = out.display().to_string();
     ok(
-        &["sweep", &spec.display().to_string(), "--layers", "--out", &out_s],
+        &[
+            "sweep",
+            &spec.display().to_string(),
+            "--layers",
+            "--out",
+            &out_s,
+        ],
         dir,
     );
     // Linked axis: 2 squares (not 4 shapes) × 2 dataflows × 2 policies, and each point named
@@ -239,11 +253,25 @@ fn sweep_report_compare_and_linked_axes() {
     assert!(csv.starts_with("point,array.rows,array.cols,array.dataflow,sparsity.support,"));
     assert_eq!(csv.lines().count(), 1 + 8);
     assert!(csv.contains(",ws-32x32 support=compact,"), "{csv:.2000}");
-    assert!(csv.lines().next().unwrap().ends_with("latency_us_p50,latency_us_p95,latency_us_p99"));
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with("latency_us_p50,latency_us_p95,latency_us_p99")
+    );
     let config = std::fs::read_to_string(out.join("configs/point-0007.toml")).unwrap();
-    assert!(config.contains("name = \"ws-32x32 support=compact\""), "{config}");
+    assert!(
+        config.contains("name = \"ws-32x32 support=compact\""),
+        "{config}"
+    );
     let layers = std::fs::read_to_string(out.join("layers.csv")).unwrap();
-    assert!(layers.lines().next().unwrap().ends_with("gate_density,gate_density_min,gate_density_max"));
+    assert!(
+        layers
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("gate_density,gate_density_min,gate_density_max")
+    );
 
     ok(&["report", &out_s], dir);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -267,12 +295,22 @@ fn sweep_report_compare_and_linked_axes() {
         ],
         dir,
     );
-    assert!(printed.contains("point 7 (ws-32x32 support=compact)"), "{printed}");
-    assert!(printed.contains("latency_us") && printed.contains("B / A"), "{printed}");
+    assert!(
+        printed.contains("point 7 (ws-32x32 support=compact)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("latency_us") && printed.contains("B / A"),
+        "{printed}"
+    );
     let rows = std::fs::read_to_string(cmp.join("compare.csv")).unwrap();
     assert!(rows.starts_with("quantity,a,b,ratio_b_over_a\n"));
     let line = rows.lines().find(|l| l.starts_with("cycles,")).unwrap();
-    let f: Vec<f64> = line.split(',').skip(1).map(|c| c.parse().unwrap()).collect();
+    let f: Vec<f64> = line
+        .split(',')
+        .skip(1)
+        .map(|c| c.parse().unwrap())
+        .collect();
     assert!((f[1] / f[0] - f[2]).abs() < 1e-9, "{line}");
     // A sweep without --point is refused with what to give.
     let e = fails(&["compare", &out_s, &out_s], dir);
@@ -303,17 +341,32 @@ fn sim_policies_compare_and_inspect_out() {
     };
     let (a, b) = (run("a", "dense"), run("b", "compact"));
     let printed = ok(&["compare", &a, &b], dir);
-    assert!(printed.contains("cycle_reduction_vs_dense_policy"), "{printed}");
+    assert!(
+        printed.contains("cycle_reduction_vs_dense_policy"),
+        "{printed}"
+    );
     // network.csv carries the latency percentiles without --per-sample.
     let net = std::fs::read_to_string(dir.join("b/network.csv")).unwrap();
     assert!(net.starts_with("workload,support,arch,"));
-    assert!(net.lines().next().unwrap().ends_with("latency_us_p50,latency_us_p95,latency_us_p99"));
+    assert!(
+        net.lines()
+            .next()
+            .unwrap()
+            .ends_with("latency_us_p50,latency_us_p95,latency_us_p99")
+    );
     // Several policies: --policy chooses which to compare.
     let both = dir.join("both").display().to_string();
     ok(
         &[
-            "sim", "--arch", &arch("os-16x16-int8.toml"), "--trace", &structured(),
-            "--policies", "dense,compact", "--out", &both,
+            "sim",
+            "--arch",
+            &arch("os-16x16-int8.toml"),
+            "--trace",
+            &structured(),
+            "--policies",
+            "dense,compact",
+            "--out",
+            &both,
         ],
         dir,
     );
@@ -322,8 +375,15 @@ fn sim_policies_compare_and_inspect_out() {
     ok(&["compare", &both, &b, "--policy", "compact"], dir);
     let e = fails(
         &[
-            "sim", "--arch", &arch("os-16x16-int8.toml"), "--trace", &structured(),
-            "--policies", "dense,fast", "--out", &both,
+            "sim",
+            "--arch",
+            &arch("os-16x16-int8.toml"),
+            "--trace",
+            &structured(),
+            "--policies",
+            "dense,fast",
+            "--out",
+            &both,
         ],
         dir,
     );
@@ -332,7 +392,13 @@ fn sim_policies_compare_and_inspect_out() {
     // inspect --plot writes to --out, or the current directory; never into the trace.
     let plots = dir.join("plots");
     ok(
-        &["inspect", &structured(), "--plot", "--out", &plots.display().to_string()],
+        &[
+            "inspect",
+            &structured(),
+            "--plot",
+            "--out",
+            &plots.display().to_string(),
+        ],
         dir,
     );
     assert!(plots.join("gate_density.svg").is_file());

@@ -54,8 +54,15 @@ fn same_text_gives_the_same_svg_bytes() {
 fn sweep_plots_have_a_panel_per_workload_and_a_series_per_policy() {
     let svg = energy_latency(&table(SWEEP, "sweep.csv")).unwrap();
     let t = texts(&svg);
-    assert!(t.iter().any(|s| s.starts_with("Energy vs latency on net")), "{t:?}");
-    assert!(t.iter().any(|s| s.starts_with("Energy vs latency on other")), "{t:?}");
+    assert!(
+        t.iter().any(|s| s.starts_with("Energy vs latency on net")),
+        "{t:?}"
+    );
+    assert!(
+        t.iter()
+            .any(|s| s.starts_with("Energy vs latency on other")),
+        "{t:?}"
+    );
     // Canonical policy order in the legend: dense before clock-gate before compact.
     let at = |label: &str| t.iter().position(|s| s == label).unwrap();
     assert!(at("support = dense") < at("support = clock-gate"));
@@ -63,7 +70,10 @@ fn sweep_plots_have_a_panel_per_workload_and_a_series_per_policy() {
     // net: (2, 80) dominates both others; other: a single point. Every front point is
     // numbered on the plot and named (design, policy, point) in the legend column.
     assert!(t.iter().any(|s| s == "Pareto front (1 points)"), "{t:?}");
-    assert!(t.iter().any(|s| s == "1: row 2, compact (point 1)"), "{t:?}");
+    assert!(
+        t.iter().any(|s| s == "1: row 2, compact (point 1)"),
+        "{t:?}"
+    );
     assert!(t.iter().any(|s| s == "1: row 4, dense (point 3)"), "{t:?}");
     // Units in µJ and µs; titled by what the plot shows.
     assert!(t.iter().any(|s| s.starts_with("energy (µJ")), "{t:?}");
@@ -109,7 +119,10 @@ fn legends_sit_outside_the_data() {
                     .unwrap()
                     .parse()
                     .unwrap();
-                assert!(x >= 640.0, "legend entry `{body}` at x = {x} overlaps the plot");
+                assert!(
+                    x >= 640.0,
+                    "legend entry `{body}` at x = {x} overlaps the plot"
+                );
                 seen += 1;
             }
             rest = &rest[close..];
@@ -140,10 +153,7 @@ fn per_sample_layers_are_drawn_as_a_distribution() {
     let t = texts(&svg);
     assert_eq!(t.iter().filter(|s| *s == "conv1").count(), 2, "{t:?}");
     assert!(t.iter().any(|s| s == "min to max over samples"), "{t:?}");
-    assert!(
-        t.iter().any(|s| s.contains("mean of 64 samples")),
-        "{t:?}"
-    );
+    assert!(t.iter().any(|s| s.contains("mean of 64 samples")), "{t:?}");
 }
 
 #[test]
