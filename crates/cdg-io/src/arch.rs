@@ -376,11 +376,21 @@ ifmap_sram_kib = 32
         assert!(e.contains("cfg.toml: is empty"), "{e}");
         let e = err("schema = 1", &["array.fooo=1"]);
         assert!(e.contains("unknown key `array.fooo`"), "{e}");
+        assert!(e.contains("override `--set array.fooo=1`"), "{e}");
         let e = err("schema = 1", &["array.rows"]);
         assert!(
-            e.contains("override `array.rows`: expected `dotted.key=value`"),
+            e.contains("override `--set array.rows` (on cfg.toml): expected `dotted.key=value`"),
             "{e}"
         );
+        // A fault of the file itself still names the file, not the overrides.
+        let e = err(
+            "schema = 1
+[array]
+rowz = 2
+",
+            &["array.rows=4"],
+        );
+        assert!(e.starts_with("cfg.toml: unknown key `array.rowz`"), "{e}");
         let e = err("schema = 1", &["schema.x=1"]);
         assert!(e.contains("`schema` holds integer 1, not a table"), "{e}");
         let e = err("schema = 99999999999\n", &[]);

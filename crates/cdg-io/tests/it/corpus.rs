@@ -487,7 +487,10 @@ fn overrides_are_validated_like_the_file() {
     check(
         "override dataflow",
         load_arch(&path, &set(&["array.dataflow=xs"])),
-        &["os-16x16-int8.toml: `array.dataflow`: unknown dataflow `xs`"],
+        &[
+            "override `--set array.dataflow=xs` (on ",
+            "os-16x16-int8.toml): `array.dataflow`: unknown dataflow `xs`",
+        ],
     );
     check(
         "override unknown key",
