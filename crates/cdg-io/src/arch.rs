@@ -160,7 +160,10 @@ pub(crate) fn toml_message(text: &str, e: &toml::de::Error) -> String {
 
 /// Every key of the format with a value of its type.
 fn reference_table() -> Table {
-    match Value::try_from(ArchConfig::default_with("reference").to_raw()) {
+    let mut raw = ArchConfig::default_with("reference").to_raw();
+    // `to_raw` leaves out the default batch; the key exists all the same.
+    raw.workload.batch = Some(1);
+    match Value::try_from(raw) {
         Ok(Value::Table(t)) => t,
         _ => Table::new(),
     }

@@ -21,7 +21,7 @@
 //! layer and sample (`dram_mask_bytes`), assumed hidden behind the base pass.
 
 use crate::arch::check_arch;
-use crate::baseline::{self, Evaluated, KSplit};
+use crate::baseline::{self, Evaluated, KSplit, LayerGemm};
 use crate::counters::{Compulsory, Counters};
 use crate::dataflow::Axes;
 use crate::dense::{DenseLayer, LayerOptions};
@@ -33,7 +33,7 @@ use crate::memory::compulsory;
 use crate::policy::{self, CondPass, PolicyModel, SlotCharge};
 use crate::stats::{Baselines, LayerRun, LayerStats};
 use crate::stream::Pass;
-use cdg_core::{ArchConfig, Bytes, Cycles, GemmDims, Layer, LayerMasks, Macs};
+use cdg_core::{ArchConfig, Bytes, Cycles, Layer, LayerMasks, Macs};
 use std::sync::Arc;
 
 /// What does not depend on the sample: shapes, mappings, both baselines (docs/model.md §8), and
@@ -41,7 +41,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct GatedPlan<'a> {
     layer: &'a Layer,
-    gemm: GemmDims,
+    /// The layer's GEMM (per-group K and N, and the groups).
+    gemm: LayerGemm,
+    /// Window of one group in the base and the conditional pass.
     kb: u64,
     kc: u64,
     /// The layer's single dense GEMM (for SCALE-Sim figures and `row_folds`/`col_folds`).
@@ -73,12 +75,22 @@ impl<'a> GatedPlan<'a> {
         masks: &LayerMasks,
     ) -> Result<Self, SimError> {
         check_arch(arch)?;
-        crate::arch::check_layer(layer)?;
         let name = layer.name();
         let spec = layer.gate.ok_or_else(|| {
             SimError::layer(name, "is not gated; the gated model needs a gate spec")
         })?;
         spec.validate(&layer.shape)?;
+        if arch.workload.batch > 1 {
+            return Err(SimError::Config {
+                key: "workload.batch".into(),
+                problem: format!(
+                    "is {}, but gated layers (layer `{name}`) are simulated one sample at a \
+                     time: batches of gated layers are not modelled yet; use batch 1 for \
+                     traces with masks",
+                    arch.workload.batch
+                ),
+            });
+        }
         let want = spec.grid(&layer.shape);
         if masks.grid() != want {
             return Err(SimError::layer(
@@ -122,15 +134,16 @@ impl<'a> GatedPlan<'a> {
                 ),
             ));
         }
-        let g = layer.shape.gemm();
+        let g = LayerGemm::of(&layer.shape);
         let kb = layer.shape.window_for(spec.base_channels);
         let kc = g.k - kb;
         let (r, c, df) = (arch.array.rows, arch.array.cols, arch.array.dataflow);
-        g.m.checked_mul(g.n)
-            .and_then(|x| x.checked_mul(g.k))
+        let t = g.total();
+        t.m.checked_mul(t.n)
+            .and_then(|x| x.checked_mul(t.k))
             .ok_or_else(|| SimError::overflow(name, "the MAC count"))?;
-        let pass = |k: u64| (k > 0).then(|| Mapping::new(df, r, c, GemmDims { k, ..g }));
-        let full = Mapping::new(df, r, c, g);
+        let pass = |k: u64| (k > 0).then(|| g.with_k(k).map(df, r, c));
+        let full = g.map(df, r, c);
         full.stall_free_cycles(false)
             .and_then(|x| x.checked_mul(4))
             .ok_or_else(|| SimError::overflow(name, "the cycle count"))?;
@@ -256,7 +269,7 @@ pub(crate) fn simulate_gated_sample(
     sample: usize,
     gates: u64,
 ) -> Result<LayerStats, SimError> {
-    let outputs = p.gemm.m * p.gemm.n;
+    let outputs = p.gemm.outputs();
     // A policy that runs every fold has the plan's time and traffic, computed once.
     let run = if p.cond.is_none() || policy.runs_every_fold(summary) {
         Streamed {
@@ -296,7 +309,8 @@ pub(crate) fn simulate_gated_sample(
 fn pe_imbalance(p: &GatedPlan<'_>, s: &GateSummary) -> f64 {
     let r = p.full.rows;
     let axes = p.full.axes;
-    let g = p.gemm;
+    let g = p.gemm.total();
+    let groups = p.gemm.groups;
     // Folds i with i·R + row < extent: how often PE row `row` holds work.
     let uses = |extent: u64, row: u64| extent / r + u64::from(extent % r > row);
     let mut rows = vec![0u128; r as usize];
@@ -314,9 +328,11 @@ fn pe_imbalance(p: &GatedPlan<'_>, s: &GateSummary) -> f64 {
             };
             base + u128::from(p.kc) * u128::from(cond)
         } else {
-            // A row holds one window index for every output of the folds it works in.
-            u128::from(g.m * g.n) * u128::from(uses(p.kb, row))
-                + u128::from(s.active()) * u128::from(uses(p.kc, row))
+            // A row holds one window index for every output of the folds it works in (for a
+            // grouped layer, every output of that index's group; the conditional load takes
+            // the group's share of the active outputs as the mean over groups).
+            u128::from(g.m * g.n / groups) * u128::from(uses(p.kb * groups, row))
+                + u128::from(s.active() / groups) * u128::from(uses(p.kc * groups, row))
         };
     }
     let max = rows.iter().copied().max().unwrap_or(0);

@@ -1,9 +1,13 @@
 //! `cdg sim`: simulate one workload on one accelerator design.
 //!
 //! ```text
-//! cdg sim --arch FILE.toml (--trace DIR | --topology FILE.csv) --out DIR [--set KEY=VALUE]...
+//! cdg sim --arch FILE.toml (--trace DIR | --topology FILE.csv | --network NAME [--width W]
+//!         [--in-channels C]) --out DIR [--batch N] [--set KEY=VALUE]...
 //! cdg sim --scalesim-cfg FILE.cfg --topology FILE.csv --out DIR [--set KEY=VALUE]...
 //! ```
+//!
+//! `--network NAME` simulates a built-in network (`cdg_core::zoo`) dense, without masks.
+//! `--batch N` is `--set workload.batch=N`: each layer runs once for N samples.
 //!
 //! Writes `DIR/layers.csv` (one row per policy and layer, with its gate density),
 //! `DIR/network.csv` (the network totals of each policy, with per-sample latency percentiles),
@@ -18,6 +22,7 @@
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_core::SkipPolicy;
+use cdg_core::zoo::{Zoo, ZooOptions};
 use cdg_core::{ArchConfig, MaskSet, Network};
 use cdg_io::layout::sim::{ARCH_TOML, COMPUTE_REPORT_CSV, LAYERS_CSV, NETWORK_CSV, SAMPLES_CSV};
 use cdg_io::output::{OutputDir, Outputs};
@@ -31,7 +36,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("design").required(true).args(["arch", "scalesim_cfg"])))]
-#[command(group(clap::ArgGroup::new("workload").required(true).args(["trace", "topology"])))]
+#[command(group(
+    clap::ArgGroup::new("workload").required(true).args(["trace", "topology", "network"])
+))]
 pub struct SimArgs {
     /// The accelerator design: an arch-config TOML (see arch-configs/).
     #[arg(long, value_name = "FILE.toml")]
@@ -52,6 +59,20 @@ pub struct SimArgs {
     /// A SCALE-Sim topology CSV (conv or GEMM rows, optional N:M column).
     #[arg(long, value_name = "FILE.csv")]
     pub topology: Option<PathBuf>,
+    /// A built-in network, simulated dense (no masks): resnet18, resnet34, resnet50,
+    /// resnet18-cifar, resnet50-cifar, mobilenetv2, vgg16.
+    #[arg(long, value_name = "NAME", value_parser = parse_network, conflicts_with = "scalesim_cfg")]
+    pub network: Option<Zoo>,
+    /// Channel width multiplier of the built-in network (1 = the published widths).
+    #[arg(long, value_name = "W", requires = "network", default_value_t = 1.0)]
+    pub width: f64,
+    /// Input channels of the built-in network (3 for RGB, 1 for Fashion-MNIST).
+    #[arg(long, value_name = "C", requires = "network", default_value_t = 3)]
+    pub in_channels: u64,
+    /// Samples per batch (the arch key `workload.batch`; default 1): each layer runs once for
+    /// N samples, weights fetched once per batch (docs/model.md §1).
+    #[arg(long, value_name = "N")]
+    pub batch: Option<u64>,
     /// Output directory (created if needed; the files an earlier cdg run wrote there are
     /// replaced as a whole, docs/formats.md §5).
     #[arg(long, value_name = "DIR")]
@@ -68,6 +89,11 @@ pub struct SimArgs {
     /// each; replaces `sparsity.support` of the design.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub policies: Vec<String>,
+}
+
+/// `--network` values: the built-in networks of `cdg_core::zoo`.
+fn parse_network(s: &str) -> Result<Zoo, String> {
+    Zoo::from_name(s).map_err(|_| format!("expected one of {}", Zoo::ALL.map(Zoo::name).join(", ")))
 }
 
 /// Where the design came from.
@@ -104,7 +130,11 @@ pub struct SimPlan {
 }
 
 impl SimPlan {
-    pub fn from_args(args: SimArgs) -> anyhow::Result<Self> {
+    pub fn from_args(mut args: SimArgs) -> anyhow::Result<Self> {
+        if let Some(b) = args.batch {
+            // Validated with the config, like any other key.
+            args.set.push(format!("workload.batch={b}"));
+        }
         let (arch, source) = match (&args.arch, &args.scalesim_cfg) {
             (Some(path), None) => (
                 cdg_io::arch::load_arch(path, &args.set)?,
@@ -133,8 +163,39 @@ impl SimPlan {
             }
             _ => bail!("give exactly one of --arch FILE.toml and --scalesim-cfg FILE.cfg"),
         };
-        let workload = match (&args.trace, &args.topology) {
-            (Some(dir), None) => {
+        let workload = match (&args.trace, &args.topology, args.network) {
+            (None, None, Some(zoo)) => {
+                let opts = ZooOptions {
+                    width: args.width,
+                    in_channels: args.in_channels,
+                };
+                let network = zoo
+                    .build(&opts)
+                    .with_context(|| format!("--network {} --width {}", zoo.name(), args.width))?;
+                let n = network.len();
+                Workload {
+                    network,
+                    masks: None,
+                    layer_opts: vec![LayerOptions::default(); n],
+                    scalesim_topology: false,
+                    label: if args.width == 1.0 && args.in_channels == 3 {
+                        zoo.name().to_owned()
+                    } else {
+                        format!(
+                            "{} (width {}, {} input channels)",
+                            zoo.name(),
+                            args.width,
+                            args.in_channels
+                        )
+                    },
+                    name: if args.width == 1.0 && args.in_channels == 3 {
+                        zoo.name().to_owned()
+                    } else {
+                        format!("{}-w{}-c{}", zoo.name(), args.width, args.in_channels)
+                    },
+                }
+            }
+            (Some(dir), None, None) => {
                 let trace = cdg_io::read_trace(dir)?;
                 let n = trace.network.len();
                 Workload {
@@ -146,7 +207,7 @@ impl SimPlan {
                     name: file_name(dir),
                 }
             }
-            (None, Some(path)) => {
+            (None, Some(path), None) => {
                 let topo = cdg_io::scalesim::read_topology(path)?;
                 let honour_nm = match &source {
                     DesignSource::ScaleSim(cfg) => cfg.sparsity_support,
@@ -173,7 +234,7 @@ impl SimPlan {
                         .map_or_else(|| file_name(path), |s| s.to_string_lossy().into_owned()),
                 }
             }
-            _ => bail!("give exactly one of --trace DIR and --topology FILE.csv"),
+            _ => bail!("give exactly one of --trace DIR, --topology FILE.csv and --network NAME"),
         };
         if args.per_sample && workload.masks.is_none() {
             bail!(

@@ -17,6 +17,7 @@ mod robustness;
 mod sim_gated;
 mod sim_scalesim;
 mod sim_trace;
+mod sim_workloads;
 mod support;
 mod sweep_cli;
 mod sweep_fixtures;

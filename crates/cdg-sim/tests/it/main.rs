@@ -10,6 +10,7 @@ mod dense_laws;
 mod functional_conv;
 mod gated_samples;
 mod gated_schedule;
+mod grouped;
 mod reference_engine;
 mod reference_gated;
 mod reference_vs_fast;
