@@ -12,6 +12,7 @@ mod masks_synth;
 mod merge_shards;
 mod plot_heatmap;
 mod plot_svgs;
+mod report_html;
 mod robustness;
 mod sim_gated;
 mod sim_scalesim;
