@@ -9,7 +9,7 @@
 //! gates (one channel per block) use a dot product per active output instead. The result
 //! equals the masked path `P + d ⊙ conv(x_cond, W_cond)` up to summation order.
 
-pub mod kernel;
+pub use crate::ops::kernel;
 
 use crate::ops::ConvGeom;
 use crate::scalar::gemm;
@@ -414,9 +414,10 @@ impl SkipConv {
                     offs: &offs,
                     k,
                     panel,
+                    stride: kernel::LANES,
                     width: c1 - c0,
                 };
-                kernel::gather_gemm(isa, op, bases, outs, &mut ys[c0..]);
+                kernel::gather_gemm_isa(isa, op, bases, outs, &mut ys[c0..], kernel::Store::Overwrite);
             };
         let Some(gg) = gates else {
             let (mut bases, mut outs) = (Vec::new(), Vec::new());
