@@ -3,7 +3,7 @@
 
 use crate::error::{Result, TrainError};
 use crate::layers::{Buffer, Mode, Module, Param, ParamKind, join_name};
-use crate::ops::{self, BatchNormCache};
+use crate::ops::{self, BatchNormCache, layout};
 use crate::scalar::Scalar;
 use ndarray::{
     Array1, Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, Ix1,
@@ -193,25 +193,18 @@ impl<T: Scalar> BatchNorm2d<T> {
     pub fn new(name: &str, channels: usize, config: BatchNormConfig) -> Self {
         BatchNorm2d(BatchNorm::new(name, channels, config))
     }
+    /// Normalises x (N×C×H×W); the result keeps x's memory layout (channels-last in, out).
     pub fn forward(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array4<T>> {
-        let (n, c, h, w) = x.dim();
-        let x = x.as_standard_layout();
-        let x3 = x
-            .view()
-            .into_shape_with_order((n, c, h * w))
-            .expect("standard layout");
-        let y = self.0.forward3(x3, mode)?;
-        Ok(y.into_shape_with_order((n, c, h, w)).expect("same size"))
+        let dim = x.dim();
+        let x3 = layout::view3(x);
+        let y = self.0.forward3(x3.view(), mode)?;
+        Ok(layout::array4(y, dim))
     }
     pub fn backward(&mut self, dy: ArrayView4<'_, T>) -> Result<Array4<T>> {
-        let (n, c, h, w) = dy.dim();
-        let dy = dy.as_standard_layout();
-        let d3 = dy
-            .view()
-            .into_shape_with_order((n, c, h * w))
-            .expect("standard layout");
-        let dx = self.0.backward3(d3)?;
-        Ok(dx.into_shape_with_order((n, c, h, w)).expect("same size"))
+        let dim = dy.dim();
+        let d3 = layout::view3(dy);
+        let dx = self.0.backward3(d3.view())?;
+        Ok(layout::array4(dx, dim))
     }
 }
 

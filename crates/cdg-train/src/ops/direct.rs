@@ -42,6 +42,7 @@ pub struct Padded<T> {
     cb: usize,
     hp: usize,
     wp: usize,
+    pads: [usize; 4],
 }
 
 impl<T: Scalar> Padded<T> {
@@ -59,10 +60,8 @@ impl<T: Scalar> Padded<T> {
         let [top, bottom, left, right] = pads;
         let (hp, wp) = (h + top + bottom, w + left + right);
         let cb = c.clamp(1, LANES);
-        let same = (n, c, h, w, cb, hp, wp)
-            == (self.n, self.c, self.h, self.w, self.cb, self.hp, self.wp)
-            && self.data.len() == n * c.div_ceil(cb) * hp * wp * cb
-            && top == pads[0];
+        let same = (n, c, h, w, pads) == (self.n, self.c, self.h, self.w, self.pads)
+            && self.data.len() == n * c.div_ceil(cb) * hp * wp * cb;
         *self = Padded {
             data: std::mem::take(&mut self.data),
             n,
@@ -72,6 +71,7 @@ impl<T: Scalar> Padded<T> {
             cb,
             hp,
             wp,
+            pads,
         };
         let img = self.image_len();
         if !same {

@@ -7,7 +7,7 @@
 //! given. These helpers build such arrays and get at their memory.
 
 use crate::scalar::Scalar;
-use ndarray::{Array4, ArrayView4};
+use ndarray::{Array3, Array4, ArrayView3, ArrayView4, CowArray, Ix3, ShapeBuilder};
 use rayon::prelude::*;
 use std::borrow::Cow;
 
@@ -20,6 +20,60 @@ pub fn is_nhwc<T>(x: &ArrayView4<'_, T>) -> bool {
     let s = x.strides();
     let ok = |d: usize, st: isize, want: usize| d == 1 || st == want as isize;
     ok(c, s[1], 1) && ok(w, s[3], c) && ok(h, s[2], w * c) && ok(n, s[0], h * w * c)
+}
+
+/// `x`'s memory when it is channels-last and contiguous.
+pub fn nhwc_data<'a, T>(x: &ArrayView4<'a, T>) -> Option<&'a [T]> {
+    if !is_nhwc(x) {
+        return None;
+    }
+    let (n, c, h, w) = x.dim();
+    if n * c * h * w == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: the strides were checked to be those of a contiguous NHWC block starting at the
+    // view's first element, so the n·c·h·w elements from it are the view's own, borrowed for 'a.
+    Some(unsafe { std::slice::from_raw_parts(x.as_ptr(), n * c * h * w) })
+}
+
+/// `x` (N×C×H×W) as N×C×(H·W) over the same memory when it is standard or channels-last
+/// (what per-channel kernels such as batch norm take), else a channels-last copy.
+pub fn view3<'a, T: Scalar>(x: ArrayView4<'a, T>) -> CowArray<'a, T, Ix3> {
+    let (n, c, h, w) = x.dim();
+    if let Some(d) = nhwc_data(&x) {
+        return CowArray::from(
+            ArrayView3::from_shape((n, c, h * w).strides((h * w * c, 1, c)), d)
+                .expect("n·c·h·w values"),
+        );
+    }
+    if let Some(d) = x.to_slice() {
+        return CowArray::from(ArrayView3::from_shape((n, c, h * w), d).expect("standard"));
+    }
+    let v = to_nhwc_vec(&x);
+    CowArray::from(
+        Array3::from_shape_vec((n, c, h * w).strides((h * w * c, 1, c)), v)
+            .expect("n·c·h·w values"),
+    )
+}
+
+/// The inverse of [`view3`] for an owned result: N×C×L (standard or channels-last) as
+/// N×C×H×W over the same memory.
+pub fn array4<T: Scalar>(y: Array3<T>, (n, c, h, w): (usize, usize, usize, usize)) -> Array4<T> {
+    if y.is_standard_layout() {
+        return y.into_shape_with_order((n, c, h, w)).expect("same size");
+    }
+    let lc = y.view().permuted_axes([0, 2, 1]).is_standard_layout();
+    if lc {
+        let (v, off) = y.into_raw_vec_and_offset();
+        debug_assert_eq!(off.unwrap_or(0), 0);
+        return from_nhwc(v, (n, c, h, w));
+    }
+    let mut out = zeros_nhwc((n, c, h, w));
+    out.assign(
+        &y.into_shape_with_order((n, c, h, w))
+            .unwrap_or_else(|e| panic!("array4: {e}")),
+    );
+    out
 }
 
 /// `x`'s memory in NHWC order (borrowed when `x` is already channels-last).

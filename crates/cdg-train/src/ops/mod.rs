@@ -24,5 +24,5 @@ pub use loss::{
 };
 pub use norm::{
     BatchNormCache, BatchNormGrads, BatchStats, batch_norm_backward, batch_norm_eval,
-    batch_norm_train, batch_stats,
+    batch_norm_train, batch_stats, channel_sums_f64, standardize,
 };

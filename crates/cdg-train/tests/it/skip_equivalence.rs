@@ -1,7 +1,7 @@
 //! The real-skipping inference path equals the masked path (and a gated layer's own
 //! evaluation forward), for structured and unstructured gates at several sparsities.
 
-use cdg_train::gating::{GateConfig, GatedConv, ThresholdMode, block_grid};
+use cdg_train::gating::{CondCompute, GateConfig, GatedConv, ThresholdMode, block_grid};
 use cdg_train::layers::{Conv, Conv2dConfig, Mode};
 use cdg_train::skip::{SkipConv, ideal_speedup, random_gates};
 use ndarray::Array4;
@@ -74,6 +74,7 @@ fn skip_reproduces_a_gated_layer_with_its_recorded_gates() {
             threshold: ThresholdMode::Scheduled,
             norm_momentum: 0.1,
             norm_eps: 1e-5,
+            cond: CondCompute::Masked,
         };
         let w = rand4(&mut rng, (32, 16, 3, 3));
         let mut g = GatedConv::<f32>::from_weights("g", w.clone(), Conv2dConfig::default(), gate)
