@@ -22,7 +22,7 @@ LEAF_RULES = [
     ("GEMM micro-kernel (gemm crate)", re.compile(r"gemm_f32::microkernel|gemm_f64::microkernel")),
     ("GEMM packing and glue (gemm crate)", re.compile(
         r"gemm_common|gemm_f32|gemm_f64|gemm::|dyn_stack|pack_generic|write<\[f32")),
-    ("conv micro-kernels (cdg)", re.compile(r"cdg_train::(skip::kernel|ops::kernel)")),
+    ("conv micro-kernels (cdg)", re.compile(r"cdg_train::(skip::kernel|ops::kernel)|k512<|k256<")),
     ("allocation, zeroing, page faults", re.compile(
         r"memset|clear_page|page_fault|do_anonymous_page|_mm_fault|alloc_pages|munmap|mmap|"
         r"malloc|free|cfree|realloc|__rust_alloc|__rust_dealloc|folio|unmap_page|zap_|tlb")),

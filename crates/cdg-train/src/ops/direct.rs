@@ -21,7 +21,7 @@
 //! are bit-identical for any thread count. Everything is generic over [`Scalar`]: `f64`
 //! (gradient checks) runs the same loops with the portable kernel.
 
-use crate::ops::kernel::{self, LANES, Operands, Store};
+use crate::ops::kernel::{self, LANES, Operands, Store, Taps};
 use crate::ops::layout::{is_nhwc, nhwc_slice};
 use crate::scalar::Scalar;
 use ndarray::{Array4, ArrayView4, Axis};
@@ -299,6 +299,7 @@ pub fn forward_columns_into<T: Scalar>(
         .iter()
         .map(|&(ch, ki, kj)| xp.at(c0 + ch, ki, kj))
         .collect();
+    let taps = Taps::new(&offs);
     let img_len = xp.image_len();
     let g = group_images(xp.n, pix);
     let corner = |q: usize| {
@@ -330,7 +331,7 @@ pub fn forward_columns_into<T: Scalar>(
                 };
                 let op = Operands {
                     src: &xp.data,
-                    offs: &offs,
+                    offs: taps,
                     k,
                     panel,
                     stride: LANES,
@@ -483,6 +484,7 @@ pub fn backward_data_into<T: Scalar>(
                 .collect()
         })
         .collect();
+    let taps: Vec<Taps<'_>> = offs.iter().map(|o| Taps::new(o)).collect();
     let img_len = dyp.image_len();
     let g = group_images(n, h * wd);
     dx.par_chunks_mut(g * h * wd * c_total)
@@ -511,7 +513,7 @@ pub fn backward_data_into<T: Scalar>(
                 for (j, panel) in packed[pi].chunks_exact(k * LANES).enumerate() {
                     let op = Operands {
                         src: &dyp.data,
-                        offs: &offs[pi],
+                        offs: taps[pi],
                         k,
                         panel,
                         stride: LANES,
@@ -601,56 +603,81 @@ pub fn backward_weight_columns<T: Scalar>(
             })
         })
         .collect();
-    // Pixel blocks whose inputs and gradients stay in cache, and a few partial sums.
-    let block = (131_072 / (xp.c + nout)).clamp(64, 4096);
+    // The reduction runs over pixel blocks in order, each block's gradient rows (≈ 256 KB)
+    // staying in cache while a range of row groups (whose partial sums, ≈ 192 KB, stay in
+    // cache across blocks) runs over it. For small K·N_out the blocks are also split into a
+    // few consecutive parts with their own partial sums, added in order at the end. Block
+    // and part boundaries depend on the shapes only.
+    const ROWS: usize = 12;
+    let block = (65_536 / nout.max(1)).clamp(64, 4096);
     let nblocks = total.div_ceil(block);
     let parts = (2_097_152 / (k * nout)).clamp(1, 8).min(nblocks);
     let per_part = nblocks.div_ceil(parts);
-    const ROWS: usize = 12;
+    let range_rows = ((49_152 / (nout * 4).max(1)) / ROWS).max(1) * ROWS;
+    // Per block: the dense columns' offsets, and per listed column its sub-list.
+    let block_taps: Vec<Taps<'_>> = (0..nblocks)
+        .map(|b| Taps::new(&corners[b * block..((b + 1) * block).min(total)]))
+        .collect();
+    let list_taps: Vec<Vec<(usize, Taps<'_>)>> = cols
+        .iter()
+        .zip(&compact)
+        .map(|(col, comp)| match (col.pixels, comp) {
+            (Some(list), Some((cs, _))) => (0..nblocks)
+                .map(|b| {
+                    let lo = list.partition_point(|&q| (q as usize) < b * block);
+                    let hi = list.partition_point(|&q| (q as usize) < (b + 1) * block);
+                    (lo, Taps::new(&cs[lo..hi]))
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
     let partials: Vec<Vec<T>> = (0..parts)
         .into_par_iter()
         .map(|pt| {
             let mut acc = vec![T::zero(); k * nout];
             let b0 = pt * per_part;
             let b1 = ((pt + 1) * per_part).min(nblocks);
-            for blk in b0..b1 {
-                let (q0, q1) = (blk * block, ((blk + 1) * block).min(total));
-                acc.par_chunks_mut(ROWS * nout)
-                    .enumerate()
-                    .for_each(|(rg, dst)| {
-                        let rows = dst.len() / nout;
-                        let bases = &row_base[rg * ROWS..rg * ROWS + rows];
-                        let outs: Vec<usize> = (0..rows).map(|r| r * nout).collect();
-                        for (col, comp) in cols.iter().zip(&compact) {
-                            let (offs, panel, stride_p) = match (col.pixels, comp) {
-                                (Some(list), Some((cs, g))) => {
-                                    let lo = list.partition_point(|&q| (q as usize) < q0);
-                                    let hi = list.partition_point(|&q| (q as usize) < q1);
-                                    (&cs[lo..hi], &g[lo * LANES..], LANES)
+            acc.par_chunks_mut(range_rows * nout)
+                .enumerate()
+                .for_each(|(ri, range)| {
+                    let r0 = ri * range_rows;
+                    let outs: Vec<usize> = (0..ROWS).map(|r| r * nout).collect();
+                    for blk in b0..b1 {
+                        let q0 = blk * block;
+                        for (gi, dst) in range.chunks_mut(ROWS * nout).enumerate() {
+                            let rows = dst.len() / nout;
+                            let bases = &row_base[r0 + gi * ROWS..][..rows];
+                            for ((col, comp), lt) in cols.iter().zip(&compact).zip(&list_taps) {
+                                let (offs, panel, stride_p) = match comp {
+                                    Some((_, g)) => {
+                                        let (lo, t) = lt[blk];
+                                        (t, &g[lo * LANES..], LANES)
+                                    }
+                                    None => (block_taps[blk], &dy[q0 * nout + col.n0..], nout),
+                                };
+                                if offs.is_empty() {
+                                    continue;
                                 }
-                                _ => (&corners[q0..q1], &dy[q0 * nout + col.n0..], nout),
-                            };
-                            if offs.is_empty() {
-                                continue;
+                                let op = Operands {
+                                    src: &xp.data,
+                                    offs,
+                                    k: offs.len(),
+                                    panel,
+                                    stride: stride_p,
+                                    width: col.width,
+                                };
+                                kernel::gather_gemm(
+                                    op,
+                                    bases,
+                                    &outs[..rows],
+                                    &mut dst[col.n0..],
+                                    Store::Accumulate,
+                                );
                             }
-                            let op = Operands {
-                                src: &xp.data,
-                                offs,
-                                k: offs.len(),
-                                panel,
-                                stride: stride_p,
-                                width: col.width,
-                            };
-                            kernel::gather_gemm(
-                                op,
-                                bases,
-                                &outs,
-                                &mut dst[col.n0..],
-                                Store::Accumulate,
-                            );
                         }
-                    });
-            }
+                    }
+                });
             acc
         })
         .collect();
@@ -661,10 +688,17 @@ pub fn backward_weight_columns<T: Scalar>(
             *a += b;
         }
     }
-    // Rows in `order` × N_out → N_out × C × kh × kw.
-    for (&(ch, ki, kj), row) in order.iter().zip(total_acc.chunks_exact(nout)) {
-        for (o, &v) in row.iter().enumerate() {
-            dw[[o, ch, ki, kj]] = v;
+    // Rows in `order` × N_out → N_out × C × kh × kw, in tiles of 16 rows.
+    let dws = dw.as_slice_mut().expect("fresh");
+    let widx: Vec<usize> = order
+        .iter()
+        .map(|&(ch, ki, kj)| (ch * kh + ki) * kw + kj)
+        .collect();
+    for (rows, idx) in total_acc.chunks(16 * nout).zip(widx.chunks(16)) {
+        for o in 0..nout {
+            for (row, &i) in rows.chunks_exact(nout).zip(idx) {
+                dws[o * k + i] = row[o];
+            }
         }
     }
     dw

@@ -37,6 +37,64 @@ fn zip_map<T: Scalar, D: Dimension>(
     Zip::from(&a).and(&b).par_map_collect(|&x, &y| f(x, y))
 }
 
+/// `a += b` element-wise (residual connections), in memory order when both share a layout.
+pub fn add_assign<T: Scalar, D: Dimension>(a: &mut Array<T, D>, b: ArrayView<'_, T, D>) {
+    assert_eq!(a.shape(), b.shape(), "element-wise operands differ in shape");
+    if a.strides() == b.strides()
+        && let Some(sb) = b.as_slice_memory_order()
+        && let Some(sa) = a.as_slice_memory_order_mut()
+    {
+        sa.par_chunks_mut(CHUNK)
+            .zip(sb.par_chunks(CHUNK))
+            .for_each(|(x, y)| {
+                for (x, &y) in x.iter_mut().zip(y) {
+                    *x += y;
+                }
+            });
+        return;
+    }
+    Zip::from(a).and(&b).par_for_each(|x, &y| *x += y);
+}
+
+/// `max(x, 0)` in place.
+pub fn relu_inplace<T: Scalar, D: Dimension>(x: &mut Array<T, D>) {
+    let r = |v: &mut T| {
+        if !(*v > T::zero()) {
+            *v = T::zero();
+        }
+    };
+    match x.as_slice_memory_order_mut() {
+        Some(s) => s.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(r)),
+        None => x.par_map_inplace(r),
+    }
+}
+
+/// Backward of a ReLU from the mask of its positive outputs (`mask` non-zero where y > 0).
+pub fn relu_backward_mask<T: Scalar, D: Dimension>(
+    dy: ArrayView<'_, T, D>,
+    mask: ArrayView<'_, u8, D>,
+) -> Array<T, D> {
+    assert_eq!(dy.shape(), mask.shape(), "gradient and mask differ in shape");
+    if dy.strides() == mask.strides()
+        && let (Some(sd), Some(sm)) = (dy.as_slice_memory_order(), mask.as_slice_memory_order())
+    {
+        let mut out = dy.to_owned();
+        out.as_slice_memory_order_mut()
+            .expect("to_owned keeps a contiguous layout")
+            .par_chunks_mut(CHUNK)
+            .zip(sd.par_chunks(CHUNK).zip(sm.par_chunks(CHUNK)))
+            .for_each(|(o, (d, m))| {
+                for ((o, &d), &m) in o.iter_mut().zip(d).zip(m) {
+                    *o = if m != 0 { d } else { T::zero() };
+                }
+            });
+        return out;
+    }
+    Zip::from(&dy)
+        .and(&mask)
+        .par_map_collect(|&d, &m| if m != 0 { d } else { T::zero() })
+}
+
 /// `max(x, 0)`.
 pub fn relu<T: Scalar, D: Dimension>(x: ArrayView<'_, T, D>) -> Array<T, D> {
     let r = |v: T| if v > T::zero() { v } else { T::zero() };

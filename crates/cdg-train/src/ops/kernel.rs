@@ -75,13 +75,42 @@ pub enum Store {
     Accumulate,
 }
 
+/// A reduction's offset table with its largest entry, computed once so that each
+/// [`gather_gemm`] call bounds-checks in O(rows) however long the reduction.
+#[derive(Debug, Clone, Copy)]
+pub struct Taps<'a> {
+    offs: &'a [usize],
+    reach: usize,
+}
+
+impl<'a> Taps<'a> {
+    /// Wraps `offs` (one offset per reduction step).
+    pub fn new(offs: &'a [usize]) -> Self {
+        Taps {
+            offs,
+            reach: offs.iter().copied().max().unwrap_or(0),
+        }
+    }
+    /// The offsets.
+    pub fn offs(&self) -> &'a [usize] {
+        self.offs
+    }
+    /// Reduction steps.
+    pub fn len(&self) -> usize {
+        self.offs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.offs.is_empty()
+    }
+}
+
 /// The operands of one [`gather_gemm`] call.
 #[derive(Debug)]
 pub struct Operands<'a, T = f32> {
     /// Broadcast values (a zero-padded image or group of images).
     pub src: &'a [T],
     /// Per reduction step kk, its offset added to each row's base; the first `k` are used.
-    pub offs: &'a [usize],
+    pub offs: Taps<'a>,
     /// Reduction steps to sum over.
     pub k: usize,
     /// The chunk's panel: row kk's `width` values start at `kk · stride`.
@@ -138,7 +167,8 @@ fn check<T>(op: &Operands<'_, T>, bases: &[usize], outs: &[usize], dst: &[T]) {
         op.k == 0 || op.width == 0 || op.panel.len() >= (op.k - 1) * op.stride + op.width,
         "panel shorter than k rows"
     );
-    let reach = op.offs[..op.k].iter().copied().max().unwrap_or(0);
+    // The whole table's largest offset bounds every prefix's.
+    let reach = op.offs.reach;
     if let Some(&b) = bases.iter().max() {
         assert!(
             op.k == 0 || b + reach < op.src.len(),
@@ -201,7 +231,7 @@ pub(crate) fn portable<T: Scalar>(
     let w = op.width;
     for (&b, &o) in bases.iter().zip(outs) {
         let mut acc = [T::zero(); LANES];
-        for (kk, &t) in op.offs[..op.k].iter().enumerate() {
+        for (kk, &t) in op.offs.offs[..op.k].iter().enumerate() {
             let a = op.src[b + t];
             let row = &op.panel[kk * op.stride..][..w];
             for (s, &wv) in acc.iter_mut().zip(row) {
@@ -259,7 +289,7 @@ mod x86 {
             // every bases[i] + offs[kk] is inside src.
             unsafe {
                 let wv = _mm512_maskz_loadu_ps(mask, w.add(kk * stride));
-                let o = *op.offs.get_unchecked(kk);
+                let o = *op.offs.offs.get_unchecked(kk);
                 for i in 0..N {
                     let b = _mm512_set1_ps(*a[i].add(o));
                     acc[i] = _mm512_fmadd_ps(b, wv, acc[i]);
@@ -323,7 +353,7 @@ mod x86 {
                 let p = w.add(kk * stride);
                 let w0 = _mm256_maskload_ps(p, m0);
                 let w1 = _mm256_maskload_ps(p.add(8), m1);
-                let o = *op.offs.get_unchecked(kk);
+                let o = *op.offs.offs.get_unchecked(kk);
                 for i in 0..N {
                     let b = _mm256_broadcast_ss(&*a[i].add(o));
                     acc[i][0] = _mm256_fmadd_ps(b, w0, acc[i][0]);
@@ -391,7 +421,7 @@ mod tests {
             for (panel, stride) in [(&packed[..], LANES), (strided, 21)] {
                 let op = Operands {
                     src: &src,
-                    offs: &offs,
+                    offs: Taps::new(&offs),
                     k,
                     panel,
                     stride,
@@ -443,7 +473,7 @@ mod tests {
         let offs = [0usize, 3, 7, 11];
         let op = Operands {
             src: &src,
-            offs: &offs,
+            offs: Taps::new(&offs),
             k: 4,
             panel: &panel,
             stride: LANES,
@@ -455,7 +485,7 @@ mod tests {
         let panel32: Vec<f32> = panel.iter().map(|&v| v as f32).collect();
         let op32 = Operands {
             src: &src32,
-            offs: &offs,
+            offs: Taps::new(&offs),
             k: 4,
             panel: &panel32,
             stride: LANES,
@@ -474,7 +504,7 @@ mod tests {
         let panel = pack_chunk(&[1.0f32; 4], 4, 0, 1);
         let op = Operands {
             src: &[0.0; 10],
-            offs: &[0, 1, 2, 3],
+            offs: Taps::new(&[0, 1, 2, 3]),
             k: 4,
             panel: &panel,
             stride: LANES,
@@ -505,7 +535,7 @@ mod tests {
     fn gather_gemm_rejects_short_panels() {
         let op = Operands {
             src: &[0.0f32; 10],
-            offs: &[0, 1, 2, 3],
+            offs: Taps::new(&[0, 1, 2, 3]),
             k: 4,
             panel: &[0.0; 3 * 8 + 4],
             stride: 8,

@@ -56,6 +56,24 @@ pub fn view3<'a, T: Scalar>(x: ArrayView4<'a, T>) -> CowArray<'a, T, Ix3> {
     )
 }
 
+/// An owned N×C×H×W array as N×C×(H·W) over the same memory when it is standard or
+/// channels-last, else a channels-last copy.
+pub fn into3<T: Scalar>(x: Array4<T>) -> Array3<T> {
+    let (n, c, h, w) = x.dim();
+    if x.is_standard_layout() {
+        return x.into_shape_with_order((n, c, h * w)).expect("standard");
+    }
+    if is_nhwc(&x.view()) {
+        let (v, off) = x.into_raw_vec_and_offset();
+        if off.unwrap_or(0) == 0 && v.len() == n * c * h * w {
+            return Array3::from_shape_vec((n, c, h * w).strides((h * w * c, 1, c)), v)
+                .expect("n·c·h·w values");
+        }
+        return view3(from_nhwc(v, (n, c, h, w)).view()).into_owned();
+    }
+    view3(x.view()).into_owned()
+}
+
 /// The inverse of [`view3`] for an owned result: N×C×L (standard or channels-last) as
 /// N×C×H×W over the same memory.
 pub fn array4<T: Scalar>(y: Array3<T>, (n, c, h, w): (usize, usize, usize, usize)) -> Array4<T> {

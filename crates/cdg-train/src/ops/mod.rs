@@ -16,13 +16,17 @@ pub use conv::{
     conv2d_backward_padded, conv2d_direct, conv2d_forward, conv2d_forward_im2col, group_size,
     im2col, im2col_ld, padded_ld,
 };
-pub use elementwise::{add, global_avg_pool, global_avg_pool_backward, relu, relu_backward};
+pub use elementwise::{
+    add, add_assign, global_avg_pool, global_avg_pool_backward, relu, relu_backward,
+    relu_backward_mask, relu_inplace,
+};
 pub use linear::{LinearGrads, linear_backward, linear_forward};
 pub use loss::{
     CrossEntropy, cosine_similarity, cosine_similarity_backward, l2_normalize,
     l2_normalize_backward, softmax_cross_entropy,
 };
 pub use norm::{
-    BatchNormCache, BatchNormGrads, BatchStats, batch_norm_backward, batch_norm_eval,
-    batch_norm_train, batch_stats, channel_sums_f64, standardize,
+    Affine, AffineGrads, BatchNormCache, BatchNormGrads, BatchStats, batch_norm_backward,
+    batch_norm_eval, batch_norm_train, batch_stats, bn_apply, bn_backward, channel_sums_f64,
+    inv_std, standardize,
 };

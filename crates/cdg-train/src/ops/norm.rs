@@ -1,20 +1,23 @@
 //! Batch normalisation over (batch, spatial) per channel, for N×C×L views (BatchNorm2d uses
-//! L = H·W, BatchNorm1d L = 1).
+//! L = H·W, BatchNorm1d L = 1), optionally fused with the ReLU that follows it.
 //!
 //! Two memory layouts are handled in place: channel-major (standard N×C×L) and channels-last
 //! (N×L×C memory, what convolutions produce, see [`crate::ops::layout`]); any other layout is
 //! copied to standard first. Outputs keep the input's layout.
 //!
-//! Statistics are reduced per channel in `f64` in an order fixed by the shapes alone:
-//! channel-major, per channel over images then positions (in parallel over channels);
-//! channels-last, over blocks of [`ROWS`] positions in order, each block's partial sums
-//! added in block order (in parallel over blocks). Results do not depend on the thread count.
+//! Statistics are one pass over the data in `f64`, shifted by each channel's first value
+//! (Σ(x − k), Σ(x − k)², so the variance does not cancel catastrophically), reduced in an
+//! order fixed by the shapes alone: channel-major, per channel over images then positions (in
+//! parallel over channels); channels-last, over blocks of [`ROWS`] positions in order, each
+//! block's partial sums added in block order (in parallel over blocks). Results do not depend
+//! on the thread count.
 
 use crate::scalar::Scalar;
 use ndarray::{Array1, Array3, ArrayView1, ArrayView3, ShapeBuilder};
 use rayon::prelude::*;
 
-/// Positions (rows of C values) per partial sum of a channels-last reduction.
+/// Positions (rows of C values) per partial sum of a channels-last reduction, and per
+/// parallel task of the element-wise passes.
 pub const ROWS: usize = 1024;
 
 /// Memory order of an N×C×L tensor.
@@ -52,59 +55,76 @@ fn array_of<T>(lay: Lay, (n, c, l): (usize, usize, usize), data: Vec<T>) -> Arra
     }
 }
 
-/// Runs `f` on `x`'s layout and memory, copying to standard layout when needed.
-fn with_lay<T: Scalar, R>(x: ArrayView3<'_, T>, f: impl FnOnce(Lay, &[T]) -> R) -> R {
-    if let Some((lay, d)) = lay_of(&x) {
-        return f(lay, d);
+/// `x`'s layout and memory, with a standard copy when it has neither known layout.
+fn memory<'a, T: Scalar>(x: &ArrayView3<'a, T>) -> (Lay, std::borrow::Cow<'a, [T]>) {
+    match lay_of(x) {
+        Some((lay, d)) => (lay, std::borrow::Cow::Borrowed(d)),
+        None => (
+            Lay::Ncl,
+            std::borrow::Cow::Owned(x.as_standard_layout().iter().copied().collect()),
+        ),
     }
-    let s = x.as_standard_layout();
-    f(Lay::Ncl, s.as_slice().expect("standard"))
 }
 
-/// `Σ f(element, channel)` per channel in `f64`, in the fixed order described in the module
-/// docs (`f` gets the element's index in memory order and its channel).
-fn channel_sums<const K: usize>(
+/// `y`'s memory in layout `lay` (borrowed when it already is).
+fn memory_as<'a, T: Scalar>(y: &ArrayView3<'a, T>, lay: Lay) -> std::borrow::Cow<'a, [T]> {
+    match lay_of(y) {
+        Some((l2, d)) if l2 == lay => std::borrow::Cow::Borrowed(d),
+        _ => {
+            let (n, c, l) = y.dim();
+            let mut a = array_of(lay, (n, c, l), vec![T::zero(); n * c * l]);
+            a.assign(y);
+            std::borrow::Cow::Owned(a.into_raw_vec_and_offset().0)
+        }
+    }
+}
+
+/// Per channel `[Σ f₀, Σ f₁]` over the elements of `a` (and the matching ones of `b`), with
+/// `f(channel, a, b)`, in `f64` in the module's fixed order.
+fn channel_sums2<T: Scalar>(
     lay: Lay,
     (n, c, l): (usize, usize, usize),
-    f: impl Fn(usize, usize) -> [f64; K] + Sync,
-) -> Vec<[f64; K]> {
-    let add = |acc: &mut [f64; K], v: [f64; K]| {
-        for (a, x) in acc.iter_mut().zip(v) {
-            *a += x;
-        }
-    };
+    a: &[T],
+    b: &[T],
+    f: impl Fn(usize, T, T) -> (f64, f64) + Sync,
+) -> Vec<(f64, f64)> {
     match lay {
         Lay::Ncl => (0..c)
             .into_par_iter()
             .map(|ch| {
-                let mut s = [0.0; K];
-                for b in 0..n {
-                    let o = (b * c + ch) * l;
-                    for i in o..o + l {
-                        add(&mut s, f(i, ch));
+                let (mut s0, mut s1) = (0.0, 0.0);
+                for i in 0..n {
+                    let o = (i * c + ch) * l;
+                    for (&x, &y) in a[o..o + l].iter().zip(&b[o..o + l]) {
+                        let (u, v) = f(ch, x, y);
+                        s0 += u;
+                        s1 += v;
                     }
                 }
-                s
+                (s0, s1)
             })
             .collect(),
         Lay::Nlc => {
-            let rows = n * l;
-            let parts: Vec<Vec<[f64; K]>> = (0..rows.div_ceil(ROWS))
-                .into_par_iter()
-                .map(|blk| {
-                    let mut s = vec![[0.0; K]; c];
-                    for r in blk * ROWS..((blk + 1) * ROWS).min(rows) {
-                        for (ch, acc) in s.iter_mut().enumerate() {
-                            add(acc, f(r * c + ch, ch));
+            let parts: Vec<Vec<(f64, f64)>> = a
+                .par_chunks(ROWS * c.max(1))
+                .zip(b.par_chunks(ROWS * c.max(1)))
+                .map(|(ab, bb)| {
+                    let mut s = vec![(0.0, 0.0); c];
+                    for (ra, rb) in ab.chunks_exact(c).zip(bb.chunks_exact(c)) {
+                        for (ch, ((acc, &x), &y)) in s.iter_mut().zip(ra).zip(rb).enumerate() {
+                            let (u, v) = f(ch, x, y);
+                            acc.0 += u;
+                            acc.1 += v;
                         }
                     }
                     s
                 })
                 .collect();
-            let mut total = vec![[0.0; K]; c];
+            let mut total = vec![(0.0, 0.0); c];
             for p in parts {
                 for (t, v) in total.iter_mut().zip(p) {
-                    add(t, v);
+                    t.0 += v.0;
+                    t.1 += v.1;
                 }
             }
             total
@@ -112,42 +132,45 @@ fn channel_sums<const K: usize>(
     }
 }
 
-/// `out[i] = f(i, channel of i)` over `d`'s layout, in parallel.
-fn map_channels<T: Scalar>(
+/// `out = f(channel, a, b)` element-wise over the layout, in parallel.
+fn map2<T: Scalar>(
     lay: Lay,
     (n, c, l): (usize, usize, usize),
-    f: impl Fn(usize, usize) -> T + Sync,
+    a: &[T],
+    b: &[T],
+    f: impl Fn(usize, T, T) -> T + Sync,
 ) -> Vec<T> {
     let mut out = vec![T::zero(); n * c * l];
+    if out.is_empty() {
+        return out;
+    }
     match lay {
         Lay::Ncl => out
-            .par_chunks_mut(l.max(1))
+            .par_chunks_mut(l)
+            .zip(a.par_chunks(l).zip(b.par_chunks(l)))
             .enumerate()
-            .for_each(|(run, o)| {
+            .for_each(|(run, (o, (ra, rb)))| {
                 let ch = run % c;
-                for (j, v) in o.iter_mut().enumerate() {
-                    *v = f(run * l + j, ch);
+                for ((o, &x), &y) in o.iter_mut().zip(ra).zip(rb) {
+                    *o = f(ch, x, y);
                 }
             }),
         Lay::Nlc => out
-            .par_chunks_mut((c * ROWS).max(1))
-            .enumerate()
-            .for_each(|(blk, o)| {
-                for (j, v) in o.iter_mut().enumerate() {
-                    *v = f(blk * c * ROWS + j, j % c);
+            .par_chunks_mut(ROWS * c)
+            .zip(a.par_chunks(ROWS * c).zip(b.par_chunks(ROWS * c)))
+            .for_each(|(o, (ba, bb))| {
+                for ((ro, ra), rb) in o
+                    .chunks_exact_mut(c)
+                    .zip(ba.chunks_exact(c))
+                    .zip(bb.chunks_exact(c))
+                {
+                    for (ch, ((o, &x), &y)) in ro.iter_mut().zip(ra).zip(rb).enumerate() {
+                        *o = f(ch, x, y);
+                    }
                 }
             }),
     }
     out
-}
-
-/// What a training-mode forward keeps for its backward.
-#[derive(Debug, Clone)]
-pub struct BatchNormCache<T> {
-    /// Normalised input x̂ = (x − μ)/σ, N×C×L (the input's layout).
-    pub xhat: Array3<T>,
-    /// 1/√(σ² + ε) per channel.
-    pub inv_std: Array1<T>,
 }
 
 /// Per-channel batch statistics: mean and biased variance.
@@ -157,44 +180,155 @@ pub struct BatchStats<T> {
     pub var: Array1<T>,
 }
 
-/// Per-channel mean and biased variance of `x` (N×C×L), two-pass in `f64`.
+/// Per-channel mean and biased variance of `x` (N×C×L), in `f64` (see the module docs).
 pub fn batch_stats<T: Scalar>(x: ArrayView3<'_, T>) -> BatchStats<T> {
     let dim = x.dim();
-    let m = (dim.0 * dim.2) as f64;
-    with_lay(x, |lay, d| {
-        let mean: Vec<f64> = channel_sums(lay, dim, |i, _| [d[i].as_f64()])
-            .iter()
-            .map(|s| s[0] / m)
-            .collect();
-        let var: Vec<f64> = channel_sums(lay, dim, |i, ch| {
-            let e = d[i].as_f64() - mean[ch];
-            [e * e]
+    let (n, c, l) = dim;
+    let m = (n * l) as f64;
+    let (lay, d) = memory(&x);
+    // Shift: each channel's first element.
+    let shift: Vec<f64> = (0..c)
+        .map(|ch| {
+            if n * l == 0 {
+                return 0.0;
+            }
+            match lay {
+                Lay::Ncl => d[ch * l].as_f64(),
+                Lay::Nlc => d[ch].as_f64(),
+            }
         })
-        .iter()
-        .map(|s| s[0] / m)
         .collect();
-        BatchStats {
-            mean: mean.iter().map(|&v| T::of(v)).collect(),
-            var: var.iter().map(|&v| T::of(v)).collect(),
-        }
-    })
+    let sums = channel_sums2(lay, dim, &d, &d, |ch, v, _| {
+        let e = v.as_f64() - shift[ch];
+        (e, e * e)
+    });
+    let (mut mean, mut var) = (Array1::zeros(c), Array1::zeros(c));
+    for (ch, &(s1, s2)) in sums.iter().enumerate() {
+        let mu = s1 / m;
+        mean[ch] = T::of(shift[ch] + mu);
+        var[ch] = T::of((s2 / m - mu * mu).max(0.0));
+    }
+    BatchStats { mean, var }
 }
 
-/// Normalises with `mean` and `inv_std`, then scales and shifts: (y, x̂) in `x`'s layout.
-fn normalize<T: Scalar>(
-    x: ArrayView3<'_, T>,
-    mean: &[T],
-    inv_std: &[T],
-    gamma: ArrayView1<'_, T>,
-    beta: ArrayView1<'_, T>,
-) -> (Array3<T>, Array3<T>) {
+/// `1/√(σ² + ε)` per channel.
+pub fn inv_std<T: Scalar>(var: ArrayView1<'_, T>, eps: f64) -> Array1<T> {
+    var.mapv(|v| T::of(1.0 / (v.as_f64() + eps).sqrt()))
+}
+
+/// The per-channel affine map of a batch norm: `y = γ·(x − μ)·inv_std + β`, then ReLU when
+/// `relu`.
+#[derive(Debug, Clone)]
+pub struct Affine<T> {
+    pub mean: Vec<T>,
+    pub inv_std: Vec<T>,
+    pub gamma: Vec<T>,
+    pub beta: Vec<T>,
+    pub relu: bool,
+}
+
+impl<T: Scalar> Affine<T> {
+    #[inline]
+    fn xhat(&self, ch: usize, x: T) -> T {
+        (x - self.mean[ch]) * self.inv_std[ch]
+    }
+    #[inline]
+    fn pre(&self, ch: usize, x: T) -> T {
+        self.gamma[ch] * self.xhat(ch, x) + self.beta[ch]
+    }
+}
+
+/// `y = Affine(x)` in `x`'s layout (the fused batch norm + ReLU forward).
+pub fn bn_apply<T: Scalar>(x: ArrayView3<'_, T>, a: &Affine<T>) -> Array3<T> {
     let dim = x.dim();
-    let (g, b) = (gamma.to_vec(), beta.to_vec());
-    with_lay(x, |lay, d| {
-        let xhat = map_channels(lay, dim, |i, ch| (d[i] - mean[ch]) * inv_std[ch]);
-        let y = map_channels(lay, dim, |i, ch| g[ch] * xhat[i] + b[ch]);
-        (array_of(lay, dim, y), array_of(lay, dim, xhat))
-    })
+    let (lay, d) = memory(&x);
+    let y = map2(lay, dim, &d, &d, |ch, v, _| {
+        let y = a.pre(ch, v);
+        if a.relu && !(y > T::zero()) {
+            T::zero()
+        } else {
+            y
+        }
+    });
+    array_of(lay, dim, y)
+}
+
+/// Gradients of [`bn_backward`].
+#[derive(Debug, Clone)]
+pub struct AffineGrads<T> {
+    /// ∂L/∂x in `x`'s layout.
+    pub dx: Array3<T>,
+    pub dgamma: Array1<T>,
+    pub dbeta: Array1<T>,
+}
+
+/// Backward of [`bn_apply`] from its input `x`: through the ReLU when `a.relu` (its mask
+/// recomputed from x), then the normalisation with batch statistics (`batch_stats`: μ and σ
+/// depend on x) or fixed ones.
+pub fn bn_backward<T: Scalar>(
+    dy: ArrayView3<'_, T>,
+    x: ArrayView3<'_, T>,
+    a: &Affine<T>,
+    batch_stats: bool,
+) -> AffineGrads<T> {
+    let scale: Vec<T> = a
+        .gamma
+        .iter()
+        .zip(&a.inv_std)
+        .map(|(&g, &s)| g * s)
+        .collect();
+    bn_backward_scaled(dy, x, a, &scale, batch_stats)
+}
+
+/// [`bn_backward`] with the per-channel factor γ·inv_std given (x̂ comes from `a`).
+fn bn_backward_scaled<T: Scalar>(
+    dy: ArrayView3<'_, T>,
+    x: ArrayView3<'_, T>,
+    a: &Affine<T>,
+    scale: &[T],
+    batch_stats: bool,
+) -> AffineGrads<T> {
+    let dim = x.dim();
+    let (n, _, l) = dim;
+    let (lay, xd) = memory(&x);
+    let dyd = memory_as(&dy, lay);
+    let g = |ch: usize, d: T, v: T| {
+        if a.relu && !(a.pre(ch, v) > T::zero()) {
+            T::zero()
+        } else {
+            d
+        }
+    };
+    // Σ g and Σ g·x̂ per channel, fixed order, f64.
+    let sums = channel_sums2(lay, dim, &dyd, &xd, |ch, d, v| {
+        let gd = g(ch, d, v).as_f64();
+        (gd, gd * a.xhat(ch, v).as_f64())
+    });
+    let m = (n * l) as f64;
+    let mean_d: Vec<T> = sums.iter().map(|s| T::of(s.0 / m)).collect();
+    let mean_dh: Vec<T> = sums.iter().map(|s| T::of(s.1 / m)).collect();
+    let dx = if batch_stats {
+        map2(lay, dim, &dyd, &xd, |ch, d, v| {
+            scale[ch] * (g(ch, d, v) - mean_d[ch] - a.xhat(ch, v) * mean_dh[ch])
+        })
+    } else {
+        map2(lay, dim, &dyd, &xd, |ch, d, v| scale[ch] * g(ch, d, v))
+    };
+    AffineGrads {
+        dx: array_of(lay, dim, dx),
+        dgamma: sums.iter().map(|s| T::of(s.1)).collect(),
+        dbeta: sums.iter().map(|s| T::of(s.0)).collect(),
+    }
+}
+
+/// What a training-mode forward keeps for its backward (the x̂ form, used by the saliency
+/// normalisation of gated convolutions).
+#[derive(Debug, Clone)]
+pub struct BatchNormCache<T> {
+    /// Normalised input x̂ = (x − μ)/σ, N×C×L (the input's layout).
+    pub xhat: Array3<T>,
+    /// 1/√(σ² + ε) per channel.
+    pub inv_std: Array1<T>,
 }
 
 /// `(x − μ_c)·inv_std_c` per channel (no scale or shift), in `x`'s layout.
@@ -203,26 +337,27 @@ pub fn standardize<T: Scalar>(
     mean: ArrayView1<'_, T>,
     inv_std: ArrayView1<'_, T>,
 ) -> Array3<T> {
-    let dim = x.dim();
-    let (m, is) = (mean.to_vec(), inv_std.to_vec());
-    with_lay(x, |lay, d| {
-        array_of(
-            lay,
-            dim,
-            map_channels(lay, dim, |i, ch| (d[i] - m[ch]) * is[ch]),
-        )
-    })
+    let c = x.dim().1;
+    bn_apply(
+        x,
+        &Affine {
+            mean: mean.to_vec(),
+            inv_std: inv_std.to_vec(),
+            gamma: vec![T::one(); c],
+            beta: vec![T::zero(); c],
+            relu: false,
+        },
+    )
 }
 
 /// `Σ x` per channel in `f64`, in the fixed order of the module docs.
 pub fn channel_sums_f64<T: Scalar>(x: ArrayView3<'_, T>) -> Vec<f64> {
     let dim = x.dim();
-    with_lay(x, |lay, d| {
-        channel_sums(lay, dim, |i, _| [d[i].as_f64()])
-            .into_iter()
-            .map(|s| s[0])
-            .collect()
-    })
+    let (lay, d) = memory(&x);
+    channel_sums2(lay, dim, &d, &d, |_, v, _| (v.as_f64(), 0.0))
+        .into_iter()
+        .map(|s| s.0)
+        .collect()
 }
 
 /// Training-mode forward: normalise with the batch statistics, then scale and shift.
@@ -234,10 +369,15 @@ pub fn batch_norm_train<T: Scalar>(
     eps: f64,
 ) -> (Array3<T>, BatchNormCache<T>, BatchStats<T>) {
     let stats = batch_stats(x.view());
-    let inv_std: Array1<T> = stats.var.mapv(|v| T::of(1.0 / (v.as_f64() + eps).sqrt()));
-    let mean = stats.mean.to_vec();
-    let (y, xhat) = normalize(x, &mean, inv_std.as_slice().expect("fresh"), gamma, beta);
-    (y, BatchNormCache { xhat, inv_std }, stats)
+    let (y, cache) = batch_norm_eval(
+        x,
+        gamma,
+        beta,
+        stats.mean.view(),
+        stats.var.view(),
+        eps,
+    );
+    (y, cache, stats)
 }
 
 /// Evaluation-mode forward with fixed statistics: `γ·(x − μ)/√(σ² + ε) + β`. Also returns x̂
@@ -250,10 +390,17 @@ pub fn batch_norm_eval<T: Scalar>(
     var: ArrayView1<'_, T>,
     eps: f64,
 ) -> (Array3<T>, BatchNormCache<T>) {
-    let inv_std: Array1<T> = var.mapv(|v| T::of(1.0 / (v.as_f64() + eps).sqrt()));
-    let mean = mean.to_vec();
-    let (y, xhat) = normalize(x, &mean, inv_std.as_slice().expect("fresh"), gamma, beta);
-    (y, BatchNormCache { xhat, inv_std })
+    let inv = inv_std(var, eps);
+    let xhat = standardize(x, mean, inv.view());
+    let a = Affine {
+        mean: vec![T::zero(); gamma.len()],
+        inv_std: vec![T::one(); gamma.len()],
+        gamma: gamma.to_vec(),
+        beta: beta.to_vec(),
+        relu: false,
+    };
+    let y = bn_apply(xhat.view(), &a);
+    (y, BatchNormCache { xhat, inv_std: inv })
 }
 
 /// Gradients of batch normalisation.
@@ -266,46 +413,31 @@ pub struct BatchNormGrads<T> {
 }
 
 /// Backward of [`batch_norm_train`] (`batch_stats = true`: μ and σ depend on x) or of
-/// [`batch_norm_eval`] (`batch_stats = false`: fixed statistics).
+/// [`batch_norm_eval`] (`batch_stats = false`: fixed statistics), from the cached x̂.
 pub fn batch_norm_backward<T: Scalar>(
     dy: ArrayView3<'_, T>,
     cache: &BatchNormCache<T>,
     gamma: ArrayView1<'_, T>,
     batch_stats: bool,
 ) -> BatchNormGrads<T> {
-    let dim = dy.dim();
-    let (n, c, l) = dim;
-    let (lay, xh) = lay_of(&cache.xhat.view()).expect("the cache is built in a known layout");
-    // The gradient in the cache's layout.
-    let converted;
-    let dys: &[T] = match lay_of(&dy) {
-        Some((l2, d)) if l2 == lay => d,
-        _ => {
-            let mut a = array_of(lay, dim, vec![T::zero(); n * c * l]);
-            a.assign(&dy);
-            converted = a;
-            lay_of(&converted.view()).expect("known layout").1
-        }
+    // x̂ is "x" normalised with μ = 0 and inv_std = 1; the factor is γ·inv_std.
+    let c = gamma.len();
+    let a = Affine {
+        mean: vec![T::zero(); c],
+        inv_std: vec![T::one(); c],
+        gamma: gamma.to_vec(),
+        beta: vec![T::zero(); c],
+        relu: false,
     };
-    // Σ dy and Σ dy·x̂ per channel, fixed order, f64.
-    let sums = channel_sums(lay, dim, |i, _| {
-        let d = dys[i].as_f64();
-        [d, d * xh[i].as_f64()]
-    });
-    let m = (n * l) as f64;
-    let scale: Vec<T> = (0..c).map(|ch| gamma[ch] * cache.inv_std[ch]).collect();
-    let mean_d: Vec<T> = sums.iter().map(|s| T::of(s[0] / m)).collect();
-    let mean_dh: Vec<T> = sums.iter().map(|s| T::of(s[1] / m)).collect();
-    let dx = if batch_stats {
-        map_channels(lay, dim, |i, ch| {
-            scale[ch] * (dys[i] - mean_d[ch] - xh[i] * mean_dh[ch])
-        })
-    } else {
-        map_channels(lay, dim, |i, ch| scale[ch] * dys[i])
-    };
+    let scale: Vec<T> = gamma
+        .iter()
+        .zip(cache.inv_std.iter())
+        .map(|(&g, &s)| g * s)
+        .collect();
+    let g = bn_backward_scaled(dy, cache.xhat.view(), &a, &scale, batch_stats);
     BatchNormGrads {
-        dx: array_of(lay, dim, dx),
-        dgamma: sums.iter().map(|s| T::of(s[1])).collect(),
-        dbeta: sums.iter().map(|s| T::of(s[0])).collect(),
+        dx: g.dx,
+        dgamma: g.dgamma,
+        dbeta: g.dbeta,
     }
 }

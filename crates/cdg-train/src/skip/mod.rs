@@ -402,6 +402,7 @@ impl SkipConv {
             .collect();
         let k_base = self.base_channels * kk * kk;
         let k_full = offs.len();
+        let taps = kernel::Taps::new(&offs);
         let isa = kernel::detect();
         // Input offset of pixel p's window corner in image i, and its output offset (channel 0).
         let corner = |i: usize, p: usize| i * image_len + (p / wo) * st * wp + (p % wo) * st;
@@ -411,7 +412,7 @@ impl SkipConv {
                 let (c0, c1, ref panel) = *chunk;
                 let op = kernel::Operands {
                     src: &xp,
-                    offs: &offs,
+                    offs: taps,
                     k,
                     panel,
                     stride: kernel::LANES,
