@@ -80,23 +80,30 @@ fn memory_as<'a, T: Scalar>(y: &ArrayView3<'a, T>, lay: Lay) -> std::borrow::Cow
 }
 
 /// Per channel `[Σ f₀, Σ f₁]` over the elements of `a` (and the matching ones of `b`), with
-/// `f(channel, a, b)`, in `f64` in the module's fixed order.
-fn channel_sums2<T: Scalar>(
+/// `f(params[channel], a, b)`, in `f64` in the module's fixed order.
+///
+/// The per-channel parameters come as a table zipped with each row (not indexed by channel)
+/// and the two sums are kept in separate arrays, so the channels-last loop vectorises across
+/// channels; each channel's sum still runs over its elements in the fixed order.
+fn channel_sums2<T: Scalar, P: Sync>(
     lay: Lay,
     (n, c, l): (usize, usize, usize),
     a: &[T],
     b: &[T],
-    f: impl Fn(usize, T, T) -> (f64, f64) + Sync,
+    params: &[P],
+    f: impl Fn(&P, T, T) -> (f64, f64) + Sync,
 ) -> Vec<(f64, f64)> {
+    assert_eq!(params.len(), c, "one parameter set per channel");
     match lay {
         Lay::Ncl => (0..c)
             .into_par_iter()
             .map(|ch| {
                 let (mut s0, mut s1) = (0.0, 0.0);
+                let p = &params[ch];
                 for i in 0..n {
                     let o = (i * c + ch) * l;
                     for (&x, &y) in a[o..o + l].iter().zip(&b[o..o + l]) {
-                        let (u, v) = f(ch, x, y);
+                        let (u, v) = f(p, x, y);
                         s0 += u;
                         s1 += v;
                     }
@@ -105,26 +112,23 @@ fn channel_sums2<T: Scalar>(
             })
             .collect(),
         Lay::Nlc => {
-            let parts: Vec<Vec<(f64, f64)>> = a
-                .par_chunks(ROWS * c.max(1))
-                .zip(b.par_chunks(ROWS * c.max(1)))
+            if c == 0 {
+                return Vec::new();
+            }
+            let parts: Vec<(Vec<f64>, Vec<f64>)> = a
+                .par_chunks(ROWS * c)
+                .zip(b.par_chunks(ROWS * c))
                 .map(|(ab, bb)| {
-                    let mut s = vec![(0.0, 0.0); c];
-                    for (ra, rb) in ab.chunks_exact(c).zip(bb.chunks_exact(c)) {
-                        for (ch, ((acc, &x), &y)) in s.iter_mut().zip(ra).zip(rb).enumerate() {
-                            let (u, v) = f(ch, x, y);
-                            acc.0 += u;
-                            acc.1 += v;
-                        }
-                    }
-                    s
+                    let (mut s0, mut s1) = (vec![0.0; c], vec![0.0; c]);
+                    isa::sums_rows(ab, bb, params, &mut s0, &mut s1, &f);
+                    (s0, s1)
                 })
                 .collect();
             let mut total = vec![(0.0, 0.0); c];
-            for p in parts {
-                for (t, v) in total.iter_mut().zip(p) {
-                    t.0 += v.0;
-                    t.1 += v.1;
+            for (p0, p1) in parts {
+                for ((t, v0), v1) in total.iter_mut().zip(p0).zip(p1) {
+                    t.0 += v0;
+                    t.1 += v1;
                 }
             }
             total
@@ -132,14 +136,17 @@ fn channel_sums2<T: Scalar>(
     }
 }
 
-/// `out = f(channel, a, b)` element-wise over the layout, in parallel.
-fn map2<T: Scalar>(
+/// `out = f(params[channel], a, b)` element-wise over the layout, in parallel (the parameter
+/// table is zipped with each row, as in [`channel_sums2`]).
+fn map2<T: Scalar, P: Sync>(
     lay: Lay,
     (n, c, l): (usize, usize, usize),
     a: &[T],
     b: &[T],
-    f: impl Fn(usize, T, T) -> T + Sync,
+    params: &[P],
+    f: impl Fn(&P, T, T) -> T + Sync,
 ) -> Vec<T> {
+    assert_eq!(params.len(), c, "one parameter set per channel");
     let mut out = vec![T::zero(); n * c * l];
     if out.is_empty() {
         return out;
@@ -150,27 +157,168 @@ fn map2<T: Scalar>(
             .zip(a.par_chunks(l).zip(b.par_chunks(l)))
             .enumerate()
             .for_each(|(run, (o, (ra, rb)))| {
-                let ch = run % c;
+                let p = &params[run % c];
                 for ((o, &x), &y) in o.iter_mut().zip(ra).zip(rb) {
-                    *o = f(ch, x, y);
+                    *o = f(p, x, y);
                 }
             }),
         Lay::Nlc => out
             .par_chunks_mut(ROWS * c)
             .zip(a.par_chunks(ROWS * c).zip(b.par_chunks(ROWS * c)))
-            .for_each(|(o, (ba, bb))| {
-                for ((ro, ra), rb) in o
-                    .chunks_exact_mut(c)
-                    .zip(ba.chunks_exact(c))
-                    .zip(bb.chunks_exact(c))
-                {
-                    for (ch, ((o, &x), &y)) in ro.iter_mut().zip(ra).zip(rb).enumerate() {
-                        *o = f(ch, x, y);
-                    }
-                }
-            }),
+            .for_each(|(o, (ba, bb))| isa::map_rows(o, ba, bb, params, &f)),
     }
     out
+}
+
+/// The channels-last row loops, compiled once for the baseline and once for AVX-512F and
+/// AVX2 (chosen at run time). Only the vector width differs: without fused multiply-add
+/// contraction or reassociation, every channel's values and sums are computed by the same
+/// operations in the same order, so the results are identical bit for bit.
+mod isa {
+    use crate::ops::kernel::{Isa, detect};
+    use crate::scalar::Scalar;
+    use std::sync::OnceLock;
+
+    fn best() -> Isa {
+        static ISA: OnceLock<Isa> = OnceLock::new();
+        *ISA.get_or_init(detect)
+    }
+
+    #[inline(always)]
+    fn sums_generic<T: Scalar, P>(
+        a: &[T],
+        b: &[T],
+        params: &[P],
+        s0: &mut [f64],
+        s1: &mut [f64],
+        f: &impl Fn(&P, T, T) -> (f64, f64),
+    ) {
+        let c = params.len();
+        for (ra, rb) in a.chunks_exact(c).zip(b.chunks_exact(c)) {
+            for ((((a0, a1), &x), &y), p) in s0
+                .iter_mut()
+                .zip(s1.iter_mut())
+                .zip(ra)
+                .zip(rb)
+                .zip(params)
+            {
+                let (u, v) = f(p, x, y);
+                *a0 += u;
+                *a1 += v;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn map_generic<T: Scalar, P>(
+        o: &mut [T],
+        a: &[T],
+        b: &[T],
+        params: &[P],
+        f: &impl Fn(&P, T, T) -> T,
+    ) {
+        let c = params.len();
+        for ((ro, ra), rb) in o
+            .chunks_exact_mut(c)
+            .zip(a.chunks_exact(c))
+            .zip(b.chunks_exact(c))
+        {
+            for (((o, &x), &y), p) in ro.iter_mut().zip(ra).zip(rb).zip(params) {
+                *o = f(p, x, y);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use super::*;
+
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn sums512<T: Scalar, P>(
+            a: &[T],
+            b: &[T],
+            params: &[P],
+            s0: &mut [f64],
+            s1: &mut [f64],
+            f: &impl Fn(&P, T, T) -> (f64, f64),
+        ) {
+            sums_generic(a, b, params, s0, s1, f)
+        }
+
+        #[target_feature(enable = "avx2")]
+        pub unsafe fn sums256<T: Scalar, P>(
+            a: &[T],
+            b: &[T],
+            params: &[P],
+            s0: &mut [f64],
+            s1: &mut [f64],
+            f: &impl Fn(&P, T, T) -> (f64, f64),
+        ) {
+            sums_generic(a, b, params, s0, s1, f)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn map512<T: Scalar, P>(
+            o: &mut [T],
+            a: &[T],
+            b: &[T],
+            params: &[P],
+            f: &impl Fn(&P, T, T) -> T,
+        ) {
+            map_generic(o, a, b, params, f)
+        }
+
+        #[target_feature(enable = "avx2")]
+        pub unsafe fn map256<T: Scalar, P>(
+            o: &mut [T],
+            a: &[T],
+            b: &[T],
+            params: &[P],
+            f: &impl Fn(&P, T, T) -> T,
+        ) {
+            map_generic(o, a, b, params, f)
+        }
+    }
+
+    /// `s0[ch] += f(…).0`, `s1[ch] += f(…).1` over the rows of `a` and `b` in order
+    /// (`params.len()` values per row).
+    pub fn sums_rows<T: Scalar, P>(
+        a: &[T],
+        b: &[T],
+        params: &[P],
+        s0: &mut [f64],
+        s1: &mut [f64],
+        f: &impl Fn(&P, T, T) -> (f64, f64),
+    ) {
+        match best() {
+            // SAFETY: `best` detected the feature on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { x86::sums512(a, b, params, s0, s1, f) },
+            // SAFETY: as above (AVX2 is detected with FMA, which is not needed here).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { x86::sums256(a, b, params, s0, s1, f) },
+            _ => sums_generic(a, b, params, s0, s1, f),
+        }
+    }
+
+    /// `o = f(params[ch], a, b)` over the rows.
+    pub fn map_rows<T: Scalar, P>(
+        o: &mut [T],
+        a: &[T],
+        b: &[T],
+        params: &[P],
+        f: &impl Fn(&P, T, T) -> T,
+    ) {
+        match best() {
+            // SAFETY: `best` detected the feature on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { x86::map512(o, a, b, params, f) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { x86::map256(o, a, b, params, f) },
+            _ => map_generic(o, a, b, params, f),
+        }
+    }
 }
 
 /// Per-channel batch statistics: mean and biased variance.
@@ -198,8 +346,8 @@ pub fn batch_stats<T: Scalar>(x: ArrayView3<'_, T>) -> BatchStats<T> {
             }
         })
         .collect();
-    let sums = channel_sums2(lay, dim, &d, &d, |ch, v, _| {
-        let e = v.as_f64() - shift[ch];
+    let sums = channel_sums2(lay, dim, &d, &d, &shift, |&k, v, _| {
+        let e = v.as_f64() - k;
         (e, e * e)
     });
     let (mut mean, mut var) = (Array1::zeros(c), Array1::zeros(c));
@@ -228,13 +376,40 @@ pub struct Affine<T> {
 }
 
 impl<T: Scalar> Affine<T> {
-    #[inline]
-    fn xhat(&self, ch: usize, x: T) -> T {
-        (x - self.mean[ch]) * self.inv_std[ch]
+    /// The per-channel table the element-wise loops zip with each row.
+    fn table(&self) -> Vec<Chan<T>> {
+        self.mean
+            .iter()
+            .zip(&self.inv_std)
+            .zip(&self.gamma)
+            .zip(&self.beta)
+            .map(|(((&mean, &inv_std), &gamma), &beta)| Chan {
+                mean,
+                inv_std,
+                gamma,
+                beta,
+            })
+            .collect()
     }
-    #[inline]
-    fn pre(&self, ch: usize, x: T) -> T {
-        self.gamma[ch] * self.xhat(ch, x) + self.beta[ch]
+}
+
+/// One channel's affine parameters.
+#[derive(Debug, Clone, Copy)]
+struct Chan<T> {
+    mean: T,
+    inv_std: T,
+    gamma: T,
+    beta: T,
+}
+
+impl<T: Scalar> Chan<T> {
+    #[inline(always)]
+    fn xhat(&self, x: T) -> T {
+        (x - self.mean) * self.inv_std
+    }
+    #[inline(always)]
+    fn pre(&self, x: T) -> T {
+        self.gamma * self.xhat(x) + self.beta
     }
 }
 
@@ -242,9 +417,10 @@ impl<T: Scalar> Affine<T> {
 pub fn bn_apply<T: Scalar>(x: ArrayView3<'_, T>, a: &Affine<T>) -> Array3<T> {
     let dim = x.dim();
     let (lay, d) = memory(&x);
-    let y = map2(lay, dim, &d, &d, |ch, v, _| {
-        let y = a.pre(ch, v);
-        if a.relu && !(y > T::zero()) {
+    let relu = a.relu;
+    let y = map2(lay, dim, &d, &d, &a.table(), |p, v, _| {
+        let y = p.pre(v);
+        if relu && !(y > T::zero()) {
             T::zero()
         } else {
             y
@@ -292,27 +468,35 @@ fn bn_backward_scaled<T: Scalar>(
     let (n, _, l) = dim;
     let (lay, xd) = memory(&x);
     let dyd = memory_as(&dy, lay);
-    let g = |ch: usize, d: T, v: T| {
-        if a.relu && !(a.pre(ch, v) > T::zero()) {
+    let relu = a.relu;
+    let g = move |p: &Chan<T>, d: T, v: T| {
+        if relu && !(p.pre(v) > T::zero()) {
             T::zero()
         } else {
             d
         }
     };
+    let table = a.table();
     // Σ g and Σ g·x̂ per channel, fixed order, f64.
-    let sums = channel_sums2(lay, dim, &dyd, &xd, |ch, d, v| {
-        let gd = g(ch, d, v).as_f64();
-        (gd, gd * a.xhat(ch, v).as_f64())
+    let sums = channel_sums2(lay, dim, &dyd, &xd, &table, |p, d, v| {
+        let gd = g(p, d, v).as_f64();
+        (gd, gd * p.xhat(v).as_f64())
     });
     let m = (n * l) as f64;
-    let mean_d: Vec<T> = sums.iter().map(|s| T::of(s.0 / m)).collect();
-    let mean_dh: Vec<T> = sums.iter().map(|s| T::of(s.1 / m)).collect();
     let dx = if batch_stats {
-        map2(lay, dim, &dyd, &xd, |ch, d, v| {
-            scale[ch] * (g(ch, d, v) - mean_d[ch] - a.xhat(ch, v) * mean_dh[ch])
+        // Per channel: the affine parameters, γ·inv_std, mean ∂L/∂y and mean ∂L/∂y·x̂.
+        let t: Vec<(Chan<T>, [T; 3])> = table
+            .iter()
+            .zip(scale)
+            .zip(&sums)
+            .map(|((&p, &k), s)| (p, [k, T::of(s.0 / m), T::of(s.1 / m)]))
+            .collect();
+        map2(lay, dim, &dyd, &xd, &t, |(p, [k, md, mdh]), d, v| {
+            *k * (g(p, d, v) - *md - p.xhat(v) * *mdh)
         })
     } else {
-        map2(lay, dim, &dyd, &xd, |ch, d, v| scale[ch] * g(ch, d, v))
+        let t: Vec<(Chan<T>, T)> = table.iter().copied().zip(scale.iter().copied()).collect();
+        map2(lay, dim, &dyd, &xd, &t, |(p, k), d, v| *k * g(p, d, v))
     };
     AffineGrads {
         dx: array_of(lay, dim, dx),
@@ -354,7 +538,7 @@ pub fn standardize<T: Scalar>(
 pub fn channel_sums_f64<T: Scalar>(x: ArrayView3<'_, T>) -> Vec<f64> {
     let dim = x.dim();
     let (lay, d) = memory(&x);
-    channel_sums2(lay, dim, &d, &d, |_, v, _| (v.as_f64(), 0.0))
+    channel_sums2(lay, dim, &d, &d, &vec![(); dim.1], |_, v, _| (v.as_f64(), 0.0))
         .into_iter()
         .map(|s| s.0)
         .collect()
