@@ -5,6 +5,7 @@ hardware counters) and attributes every sample to one category by its leaf frame
 innermost cdg_train frame of its call chain.
 
 Usage: python3 scripts/profile_step.py [--freq 400] [--perf-data FILE] -- CDG_ARGS...
+       python3 scripts/profile_step.py --no-record --perf-data FILE   (classify again)
 e.g.   python3 scripts/profile_step.py -- target/release/cdg train --bench-steps 3 \\
            --model resnet18 --width 1 --batch 32 --threads 2 --bench-channels 3
 
@@ -66,32 +67,58 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--freq", type=int, default=400)
     p.add_argument("--perf-data", default="/tmp/cdg-profile.data")
+    p.add_argument("--no-record", action="store_true",
+                   help="only classify an existing --perf-data file")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     a = p.parse_args()
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
-    if not cmd:
+    if not cmd and not a.no_record:
         sys.exit("give the cdg command after --")
-    subprocess.run(["perf", "record", "-q", "-F", str(a.freq), "--call-graph", "dwarf,32768",
-                    "-e", "cpu-clock", "-o", a.perf_data, "--"] + cmd, check=True)
-    out = subprocess.run(["perf", "script", "-i", a.perf_data, "-F", "comm,ip,sym"],
+    if not a.no_record:
+        subprocess.run(["perf", "record", "-q", "-F", str(a.freq), "--call-graph", "dwarf,32768",
+                        "-e", "cpu-clock", "-o", a.perf_data, "--"] + cmd, check=True)
+    out = subprocess.run(["perf", "script", "-i", a.perf_data, "-F", "comm,ip,sym,dso"],
                          check=True, capture_output=True, text=True).stdout
-    counts = collections.Counter()
-    total = 0
+    blocks = []
+    unknown = collections.defaultdict(set)
     for block in out.split("\n\n"):
         lines = [l.strip() for l in block.strip().splitlines()]
         if not lines:
             continue
-        frames, ips = [], []
+        frames = []
         for l in lines[1:]:
-            parts = l.split(None, 1)
-            if len(parts) == 2:
-                ips.append(parts[0])
-                frames.append(re.sub(r"\+0x[0-9a-f]+$", "", parts[1]))
+            m = re.match(r"([0-9a-f]+) (.*) \((.*)\)$", l)
+            if not m:
+                continue
+            ip, sym, dso = m.groups()
+            sym = re.sub(r"\+0x[0-9a-f]+$", "", sym)
+            if sym == "[unknown]" and dso.startswith("/"):
+                unknown[dso].add(ip)
+            frames.append((ip, sym, dso))
+        blocks.append(frames)
+    # perf sometimes cannot read a binary's symbols (its build-id cache); addr2line can.
+    resolved = {}
+    for dso, ips in unknown.items():
+        ips = sorted(ips)
+        r = subprocess.run(["addr2line", "-a", "-f", "-C", "-e", dso] + ["0x" + i for i in ips],
+                           capture_output=True, text=True)
+        lines = r.stdout.splitlines()
+        for k in range(0, len(lines) - 2, 3):
+            resolved[(dso, lines[k].lower().lstrip("0x").lstrip("0") or "0")] = lines[k + 1]
+    counts = collections.Counter()
+    total = 0
+    for block in blocks:
+        frames, ips = [], []
+        for ip, sym, dso in block:
+            if sym == "[unknown]":
+                sym = resolved.get((dso, ip.lstrip("0") or "0"), sym)
+            ips.append(ip)
+            frames.append(sym)
         # The leaf function and the functions inlined into it share the leaf's address.
         leaf = " ".join(f for f, ip in zip(frames, ips) if ip == ips[0]) if ips else ""
         counts[classify(frames, leaf)] += 1
         total += 1
-    print(f"{total} samples of: {' '.join(cmd)}")
+    print(f"{total} samples of: {' '.join(cmd) or a.perf_data}")
     for name, n in counts.most_common():
         print(f"{100.0 * n / total:6.1f}%  {name}")
 

@@ -49,9 +49,7 @@ fn bench(c: &mut Criterion) {
         // Backward does two GEMMs (dW and dX) of the forward's size.
         g.throughput(Throughput::Elements(2 * flops as u64));
         g.bench_with_input(BenchmarkId::new("backward", name), &(), |b, _| {
-            b.iter(|| {
-                ops::conv2d_backward(xl.view(), w.view(), dyl.view(), stride, 1, true, false)
-            })
+            b.iter(|| ops::conv2d_backward(xl.view(), w.view(), dyl.view(), stride, 1, true, false))
         });
         g.bench_with_input(BenchmarkId::new("backward_im2col", name), &(), |b, _| {
             b.iter(|| {

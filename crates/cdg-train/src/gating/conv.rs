@@ -101,7 +101,7 @@ impl GateConfig {
             return Err(TrainError::config("alpha", "must be a positive number"));
         }
         if let CondCompute::Skip { margin } = self.cond
-            && !(margin >= 0.0)
+            && (margin.is_nan() || margin < 0.0)
         {
             return Err(TrainError::config(
                 "skip_margin",
@@ -128,7 +128,6 @@ pub fn block_grid(c: usize, h: usize, w: usize, block: [usize; 3]) -> [usize; 3]
         w.div_ceil(block[2]),
     ]
 }
-
 
 /// Channel blocks narrower than this compute Q densely (a skipping micro-kernel call would
 /// fill too few of its 16 lanes).
@@ -536,8 +535,9 @@ impl<T: Scalar> GatedConv<T> {
             .expect("n·c·ho·wo values");
         let norm = if use_batch {
             let stats = ops::batch_stats(p3);
-            let inv_std: Array1<T> =
-                stats.var.mapv(|v| T::of(1.0 / (v.as_f64() + self.gate.norm_eps).sqrt()));
+            let inv_std: Array1<T> = stats
+                .var
+                .mapv(|v| T::of(1.0 / (v.as_f64() + self.gate.norm_eps).sqrt()));
             let xhat = ops::standardize(p3, stats.mean.view(), inv_std.view());
             let m = (n * ho * wo) as f64;
             let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
@@ -909,7 +909,9 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
         // α·σ′(α·z_block), split evenly over the block) + the soft-gate part.
         let st = self.straight_through;
         let gg = self.gate_grad.take();
-        let ggs = gg.as_ref().map(|g| layout::nhwc_slice(&g.view()).into_owned());
+        let ggs = gg
+            .as_ref()
+            .map(|g| layout::nhwc_slice(&g.view()).into_owned());
         let delta = self.delta_vec();
         let xhat = xhat_data(&cache.norm);
         let qs = &cache.q;
@@ -921,11 +923,7 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
                 let z = &zs[i * nb..(i + 1) * nb];
                 let qi = &qs[i * img..(i + 1) * img];
                 let mut acc = vec![0.0f64; nb];
-                for ((d, q), &pb) in dyi
-                    .chunks_exact(b.c)
-                    .zip(qi.chunks_exact(b.c))
-                    .zip(&pix)
-                {
+                for ((d, q), &pb) in dyi.chunks_exact(b.c).zip(qi.chunks_exact(b.c)).zip(&pix) {
                     for ((&d, &q), &cb) in d.iter().zip(q).zip(&chan) {
                         acc[cb + pb] += d.as_f64() * q.as_f64();
                     }

@@ -103,7 +103,12 @@ impl<T: Scalar> BatchNorm<T> {
         self.forward3_cow(CowArray::from(x), true, mode)
     }
 
-    fn forward3_cow(&mut self, x: CowArray<'_, T, Ix3>, relu: bool, mode: Mode) -> Result<Array3<T>> {
+    fn forward3_cow(
+        &mut self,
+        x: CowArray<'_, T, Ix3>,
+        relu: bool,
+        mode: Mode,
+    ) -> Result<Array3<T>> {
         let (n, c, l) = x.dim();
         if c != self.channels || n * l == 0 {
             return Err(TrainError::shape(
@@ -112,8 +117,14 @@ impl<T: Scalar> BatchNorm<T> {
                 x.shape(),
             ));
         }
-        let gamma = self.gamma.as_ref().map_or_else(|| vec![T::one(); c], |p| p.value.iter().copied().collect());
-        let beta = self.beta.as_ref().map_or_else(|| vec![T::zero(); c], |p| p.value.iter().copied().collect());
+        let gamma = self
+            .gamma
+            .as_ref()
+            .map_or_else(|| vec![T::one(); c], |p| p.value.iter().copied().collect());
+        let beta = self
+            .beta
+            .as_ref()
+            .map_or_else(|| vec![T::zero(); c], |p| p.value.iter().copied().collect());
         let (mean, var) = match mode {
             Mode::Train => {
                 let stats = ops::batch_stats(x.view());
@@ -130,8 +141,16 @@ impl<T: Scalar> BatchNorm<T> {
                 (stats.mean, stats.var)
             }
             Mode::Eval => (
-                self.running_mean.value.iter().copied().collect::<Array1<T>>(),
-                self.running_var.value.iter().copied().collect::<Array1<T>>(),
+                self.running_mean
+                    .value
+                    .iter()
+                    .copied()
+                    .collect::<Array1<T>>(),
+                self.running_var
+                    .value
+                    .iter()
+                    .copied()
+                    .collect::<Array1<T>>(),
             ),
         };
         let affine = Affine {

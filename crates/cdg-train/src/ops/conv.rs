@@ -242,13 +242,7 @@ pub fn conv2d_forward<T: Scalar>(
         "conv2d: kernel does not fit the input: {geom:?}"
     );
     let xp = direct::Padded::new(&x, [padding; 4]);
-    let mut y = direct::forward(
-        &xp,
-        0,
-        &w,
-        stride,
-        (geom.out_height(), geom.out_width()),
-    );
+    let mut y = direct::forward(&xp, 0, &w, stride, (geom.out_height(), geom.out_width()));
     if let Some(b) = bias {
         for (c, mut plane) in y.axis_iter_mut(Axis(1)).enumerate() {
             let bc = b[c];

@@ -246,7 +246,16 @@ pub fn forward_into<T: Scalar>(
     out: &mut [T],
     store: Store,
 ) {
-    forward_columns_into(xp, c0, w, stride, out_hw, out, store, &dense_columns(w.dim().0));
+    forward_columns_into(
+        xp,
+        c0,
+        w,
+        stride,
+        out_hw,
+        out,
+        store,
+        &dense_columns(w.dim().0),
+    );
 }
 
 /// [`forward_into`] for the listed column groups only (other outputs are untouched): the
@@ -753,11 +762,10 @@ mod tests {
                 let dx = from_nhwc(dx, (n, c, h, w));
                 let rdx = refg.dx.as_ref().expect("dx");
                 for ch in 0..c {
-                    for (a, b) in dx
-                        .index_axis(Axis(1), ch)
-                        .iter()
-                        .zip(rdx.index_axis(Axis(1), ch.wrapping_sub(c0).min(cr - 1)).iter())
-                    {
+                    for (a, b) in dx.index_axis(Axis(1), ch).iter().zip(
+                        rdx.index_axis(Axis(1), ch.wrapping_sub(c0).min(cr - 1))
+                            .iter(),
+                    ) {
                         if (c0..c0 + cr).contains(&ch) {
                             assert!((a - b).abs() < 1e-9, "dx {n} {c} {h} {k} {s} {p}");
                         } else {
@@ -813,14 +821,35 @@ mod tests {
             .map(|gi| (0..pix as u32).filter(|q| q % (3 - gi) != 0).collect())
             .collect();
         let cols = [
-            Columns { n0: 0, width: 8, pixels: Some(&lists[0]) },
-            Columns { n0: 8, width: 8, pixels: Some(&lists[1]) },
-            Columns { n0: 16, width: 8, pixels: None },
+            Columns {
+                n0: 0,
+                width: 8,
+                pixels: Some(&lists[0]),
+            },
+            Columns {
+                n0: 8,
+                width: 8,
+                pixels: Some(&lists[1]),
+            },
+            Columns {
+                n0: 16,
+                width: 8,
+                pixels: None,
+            },
         ];
         let dense = forward(&xp, 3, &wt.view(), s, (h, h));
         let dense = crate::ops::layout::nhwc_slice(&dense.view()).into_owned();
         let mut out = vec![f64::NAN; pix * nout];
-        forward_columns_into(&xp, 3, &wt.view(), s, (h, h), &mut out, Store::Overwrite, &cols);
+        forward_columns_into(
+            &xp,
+            3,
+            &wt.view(),
+            s,
+            (h, h),
+            &mut out,
+            Store::Overwrite,
+            &cols,
+        );
         let on = |q: usize, o: usize| o >= 16 || lists[o / 8].binary_search(&(q as u32)).is_ok();
         let mut dy = arr((n, nout, h, h), 9);
         for q in 0..pix {

@@ -18,7 +18,11 @@ fn zip_map<T: Scalar, D: Dimension>(
     b: ArrayView<'_, T, D>,
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> Array<T, D> {
-    assert_eq!(a.shape(), b.shape(), "element-wise operands differ in shape");
+    assert_eq!(
+        a.shape(),
+        b.shape(),
+        "element-wise operands differ in shape"
+    );
     if a.strides() == b.strides()
         && let (Some(sa), Some(sb)) = (a.as_slice_memory_order(), b.as_slice_memory_order())
     {
@@ -39,7 +43,11 @@ fn zip_map<T: Scalar, D: Dimension>(
 
 /// `a += b` element-wise (residual connections), in memory order when both share a layout.
 pub fn add_assign<T: Scalar, D: Dimension>(a: &mut Array<T, D>, b: ArrayView<'_, T, D>) {
-    assert_eq!(a.shape(), b.shape(), "element-wise operands differ in shape");
+    assert_eq!(
+        a.shape(),
+        b.shape(),
+        "element-wise operands differ in shape"
+    );
     if a.strides() == b.strides()
         && let Some(sb) = b.as_slice_memory_order()
         && let Some(sa) = a.as_slice_memory_order_mut()
@@ -59,12 +67,12 @@ pub fn add_assign<T: Scalar, D: Dimension>(a: &mut Array<T, D>, b: ArrayView<'_,
 /// `max(x, 0)` in place.
 pub fn relu_inplace<T: Scalar, D: Dimension>(x: &mut Array<T, D>) {
     let r = |v: &mut T| {
-        if !(*v > T::zero()) {
-            *v = T::zero();
-        }
+        *v = if *v > T::zero() { *v } else { T::zero() };
     };
     match x.as_slice_memory_order_mut() {
-        Some(s) => s.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(r)),
+        Some(s) => s
+            .par_chunks_mut(CHUNK)
+            .for_each(|c| c.iter_mut().for_each(r)),
         None => x.par_map_inplace(r),
     }
 }
@@ -74,7 +82,11 @@ pub fn relu_backward_mask<T: Scalar, D: Dimension>(
     dy: ArrayView<'_, T, D>,
     mask: ArrayView<'_, u8, D>,
 ) -> Array<T, D> {
-    assert_eq!(dy.shape(), mask.shape(), "gradient and mask differ in shape");
+    assert_eq!(
+        dy.shape(),
+        mask.shape(),
+        "gradient and mask differ in shape"
+    );
     if dy.strides() == mask.strides()
         && let (Some(sd), Some(sm)) = (dy.as_slice_memory_order(), mask.as_slice_memory_order())
     {

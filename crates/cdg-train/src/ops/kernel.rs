@@ -433,7 +433,8 @@ mod tests {
                             let bases: Vec<usize> =
                                 (0..count).map(|i| (i * 61 + 3) % 1700).collect();
                             // Output rows 20 apart: the values past a row must stay NaN.
-                            let outs: Vec<usize> = (0..count).map(|i| (count - 1 - i) * 20).collect();
+                            let outs: Vec<usize> =
+                                (0..count).map(|i| (count - 1 - i) * 20).collect();
                             let mut dst = vec![f32::NAN; count * 20];
                             for &o in &outs {
                                 dst[o..o + n].fill(0.5);

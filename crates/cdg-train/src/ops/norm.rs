@@ -50,8 +50,9 @@ fn lay_of<'a, T>(x: &ArrayView3<'a, T>) -> Option<(Lay, &'a [T])> {
 fn array_of<T>(lay: Lay, (n, c, l): (usize, usize, usize), data: Vec<T>) -> Array3<T> {
     match lay {
         Lay::Ncl => Array3::from_shape_vec((n, c, l), data).expect("n·c·l values"),
-        Lay::Nlc => Array3::from_shape_vec((n, c, l).strides((l * c, 1, c)), data)
-            .expect("n·c·l values"),
+        Lay::Nlc => {
+            Array3::from_shape_vec((n, c, l).strides((l * c, 1, c)), data).expect("n·c·l values")
+        }
     }
 }
 
@@ -195,12 +196,8 @@ mod isa {
     ) {
         let c = params.len();
         for (ra, rb) in a.chunks_exact(c).zip(b.chunks_exact(c)) {
-            for ((((a0, a1), &x), &y), p) in s0
-                .iter_mut()
-                .zip(s1.iter_mut())
-                .zip(ra)
-                .zip(rb)
-                .zip(params)
+            for ((((a0, a1), &x), &y), p) in
+                s0.iter_mut().zip(s1.iter_mut()).zip(ra).zip(rb).zip(params)
             {
                 let (u, v) = f(p, x, y);
                 *a0 += u;
@@ -420,11 +417,7 @@ pub fn bn_apply<T: Scalar>(x: ArrayView3<'_, T>, a: &Affine<T>) -> Array3<T> {
     let relu = a.relu;
     let y = map2(lay, dim, &d, &d, &a.table(), |p, v, _| {
         let y = p.pre(v);
-        if relu && !(y > T::zero()) {
-            T::zero()
-        } else {
-            y
-        }
+        if !relu || y > T::zero() { y } else { T::zero() }
     });
     array_of(lay, dim, y)
 }
@@ -470,10 +463,10 @@ fn bn_backward_scaled<T: Scalar>(
     let dyd = memory_as(&dy, lay);
     let relu = a.relu;
     let g = move |p: &Chan<T>, d: T, v: T| {
-        if relu && !(p.pre(v) > T::zero()) {
-            T::zero()
-        } else {
+        if !relu || p.pre(v) > T::zero() {
             d
+        } else {
+            T::zero()
         }
     };
     let table = a.table();
@@ -538,10 +531,12 @@ pub fn standardize<T: Scalar>(
 pub fn channel_sums_f64<T: Scalar>(x: ArrayView3<'_, T>) -> Vec<f64> {
     let dim = x.dim();
     let (lay, d) = memory(&x);
-    channel_sums2(lay, dim, &d, &d, &vec![(); dim.1], |_, v, _| (v.as_f64(), 0.0))
-        .into_iter()
-        .map(|s| s.0)
-        .collect()
+    channel_sums2(lay, dim, &d, &d, &vec![(); dim.1], |_, v, _| {
+        (v.as_f64(), 0.0)
+    })
+    .into_iter()
+    .map(|s| s.0)
+    .collect()
 }
 
 /// Training-mode forward: normalise with the batch statistics, then scale and shift.
@@ -553,14 +548,7 @@ pub fn batch_norm_train<T: Scalar>(
     eps: f64,
 ) -> (Array3<T>, BatchNormCache<T>, BatchStats<T>) {
     let stats = batch_stats(x.view());
-    let (y, cache) = batch_norm_eval(
-        x,
-        gamma,
-        beta,
-        stats.mean.view(),
-        stats.var.view(),
-        eps,
-    );
+    let (y, cache) = batch_norm_eval(x, gamma, beta, stats.mean.view(), stats.var.view(), eps);
     (y, cache, stats)
 }
 

@@ -418,7 +418,14 @@ impl SkipConv {
                     stride: kernel::LANES,
                     width: c1 - c0,
                 };
-                kernel::gather_gemm_isa(isa, op, bases, outs, &mut ys[c0..], kernel::Store::Overwrite);
+                kernel::gather_gemm_isa(
+                    isa,
+                    op,
+                    bases,
+                    outs,
+                    &mut ys[c0..],
+                    kernel::Store::Overwrite,
+                );
             };
         let Some(gg) = gates else {
             let (mut bases, mut outs) = (Vec::new(), Vec::new());

@@ -4,7 +4,9 @@
 //! and the gate-consistency loss (pooled and geometric).
 
 use cdg_train::data::ViewGeometry;
-use cdg_train::gating::{CondCompute, ConsistencyAlign, GateConfig, GatedConv, ThresholdMode, consistency_loss};
+use cdg_train::gating::{
+    CondCompute, ConsistencyAlign, GateConfig, GatedConv, ThresholdMode, consistency_loss,
+};
 use cdg_train::gradcheck::{GradReport, check_input, check_params};
 use cdg_train::layers::{Conv, Conv2dConfig, Mode, Module};
 use ndarray::{Array4, ArrayD, Ix4};
