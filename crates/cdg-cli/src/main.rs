@@ -24,6 +24,10 @@ struct Cli {
     /// No progress bars (they are also off when stderr is not a terminal).
     #[arg(long, global = true)]
     quiet: bool,
+    /// Refuse to allocate more than SIZE for masks, decompressed arrays and sweep results
+    /// (e.g. 16G, 512M) [default: $CDG_MAX_MEMORY, else 8G].
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +44,10 @@ enum Command {
     Merge(cmd::merge::MergeArgs),
     /// Draw SVG plots of a sweep or sim output directory.
     Plot(cmd::plot::PlotArgs),
+    /// Write report.html: one self-contained page on a sim, sweep or run output directory.
+    Report(cmd::report::ReportArgs),
+    /// Two runs side by side (sim outputs or sweep points) with their ratios.
+    Compare(cmd::compare::CompareArgs),
     /// Summarise a trace: layers, gate blocks, gate densities.
     Inspect(cmd::inspect::InspectArgs),
     /// Make or convert gate masks (synthetic traces).
@@ -50,8 +58,21 @@ enum Command {
     Run(cmd::run::RunArgs),
 }
 
+fn parse_size(s: &str) -> Result<u64, String> {
+    cdg_io::limits::parse_size(s)
+}
+
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    // The limit is settled before any command runs: a malformed CDG_MAX_MEMORY is an error
+    // here, not a silently ignored setting.
+    let limit = match cli.max_memory {
+        Some(bytes) => bytes,
+        None => cdg_io::limits::env_max_memory()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or(cdg_io::limits::DEFAULT_MAX_MEMORY),
+    };
+    cdg_io::limits::set_max_memory(limit);
     let ui = ui::Ui::new(cli.quiet);
     match cli.command {
         Command::Train(a) => cmd::train::run(a, &ui),
@@ -59,6 +80,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Sweep(a) => cmd::sweep::run(a, &ui),
         Command::Merge(a) => cmd::merge::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a, &ui),
+        Command::Report(a) => cmd::report::run(a, &ui),
+        Command::Compare(a) => cmd::compare::run(a, &ui),
         Command::Inspect(a) => cmd::inspect::run(a, &ui),
         Command::Masks(a) => cmd::masks::run(a, &ui),
         Command::Import(a) => cmd::import::run(a, &ui),

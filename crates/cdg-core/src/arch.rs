@@ -181,6 +181,17 @@ pub struct AreaConfig {
     pub sram_mm2_per_kib: f64,
 }
 
+/// How the workload runs on the design (docs/formats.md §2, docs/model.md §1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadConfig {
+    /// Samples per batch B: each layer runs once for B samples (M = B·H_out·W_out, weights
+    /// fetched once per batch). 1 by default.
+    pub batch: u64,
+}
+
+/// Largest batch accepted.
+pub const MAX_BATCH: u64 = 1 << 10;
+
 /// A validated accelerator design.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchConfig {
@@ -191,6 +202,7 @@ pub struct ArchConfig {
     pub energy: EnergyConfig,
     pub clock: ClockConfig,
     pub area: AreaConfig,
+    pub workload: WorkloadConfig,
 }
 
 /// Documented defaults (docs/formats.md §2, docs/model.md §7).
@@ -209,10 +221,23 @@ pub mod defaults {
     pub const DRAM_PJ_PER_BYTE: f64 = 64.0;
     /// One comparator per gate (8-bit compare ~ an 8-bit add, Horowitz: 0.03 pJ).
     pub const GATE_OP_PJ: f64 = 0.03;
-    /// Leakage is technology-specific; off unless configured.
-    pub const LEAK_PER_PE_CYCLE_PJ: f64 = 0.0;
-    pub const LEAK_PER_KIB_CYCLE_PJ: f64 = 0.0;
+    /// Leakage power of one int8 PE in µW (docs/model.md §7): from Aladdin's TSMC 40 nm
+    /// characterisation at 1 GHz (Shao et al., ISCA 2014, `power_func.h`: 32-bit multiplier
+    /// 23.933 µW, 32-bit adder 1.5927 µW, register 0.053278 µW per bit): an 8×8 multiplier
+    /// (23.933·(8/32)² = 1.4958), a 24-bit accumulator (1.5927·24/32 = 1.1945) and 40 bits of
+    /// operand and partial-sum registers (40·0.053278 = 2.1311), 4.8214 µW, used for 45 nm.
+    pub const LEAK_PE_UW: f64 = 4.8214;
+    /// Leakage power of one KiB of SRAM in µW (docs/model.md §7): Aladdin's 40 nm register
+    /// leakage per bit (0.053278 µW, a 4.3092 µm² flip-flop) scaled by area to a 0.242 µm² 6T
+    /// cell (TSMC 40 nm), 0.0029921 µW per bit, × 8192 bits. An estimate, not a measurement.
+    pub const LEAK_SRAM_UW_PER_KIB: f64 = 24.511;
     pub const FREQUENCY_MHZ: f64 = 1000.0;
+
+    /// Leakage energy per cycle in pJ of a leakage power of `uw` µW at `frequency_mhz` MHz
+    /// (1 µW / 1 MHz = 1 pJ per cycle): the per-cycle defaults follow the clock.
+    pub fn leak_pj_per_cycle(uw: f64, frequency_mhz: f64) -> f64 {
+        uw / frequency_mhz
+    }
     pub const PE_MM2: f64 = 0.0015;
     pub const SRAM_MM2_PER_KIB: f64 = 0.012;
 
@@ -315,6 +340,19 @@ pub struct RawArea {
     pub sram_mm2_per_kib: Option<f64>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u64>,
+}
+
+impl RawWorkload {
+    fn is_empty(&self) -> bool {
+        self.batch.is_none()
+    }
+}
+
 /// The arch-config file as written: every key optional, unknown keys refused.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -335,6 +373,8 @@ pub struct RawArchConfig {
     pub clock: RawClock,
     #[serde(default)]
     pub area: RawArea,
+    #[serde(default, skip_serializing_if = "RawWorkload::is_empty")]
+    pub workload: RawWorkload,
 }
 
 /// Largest array side accepted; larger is certainly a typo.
@@ -472,6 +512,14 @@ impl TryFrom<RawArchConfig> for ArchConfig {
             gather_cycles_per_fold: Cycles(gather),
             mask_in_dram: raw.sparsity.mask_in_dram.unwrap_or(false),
         };
+        let clock = ClockConfig {
+            frequency_mhz: finite(
+                "clock.frequency_mhz",
+                raw.clock.frequency_mhz,
+                d::FREQUENCY_MHZ,
+                true,
+            )?,
+        };
         let e = &raw.energy;
         let sram =
             |key: &str, v: Option<f64>, size: f64| finite(key, v, d::sram_pj_per_byte(size), false);
@@ -518,22 +566,14 @@ impl TryFrom<RawArchConfig> for ArchConfig {
             leak_per_pe_cycle: finite(
                 "energy.leak_per_pe_cycle",
                 e.leak_per_pe_cycle,
-                d::LEAK_PER_PE_CYCLE_PJ,
+                d::leak_pj_per_cycle(d::LEAK_PE_UW, clock.frequency_mhz),
                 false,
             )?,
             leak_per_kib_cycle: finite(
                 "energy.leak_per_kib_cycle",
                 e.leak_per_kib_cycle,
-                d::LEAK_PER_KIB_CYCLE_PJ,
+                d::leak_pj_per_cycle(d::LEAK_SRAM_UW_PER_KIB, clock.frequency_mhz),
                 false,
-            )?,
-        };
-        let clock = ClockConfig {
-            frequency_mhz: finite(
-                "clock.frequency_mhz",
-                raw.clock.frequency_mhz,
-                d::FREQUENCY_MHZ,
-                true,
             )?,
         };
         let area = AreaConfig {
@@ -545,6 +585,9 @@ impl TryFrom<RawArchConfig> for ArchConfig {
                 false,
             )?,
         };
+        let workload = WorkloadConfig {
+            batch: positive_count("workload.batch", raw.workload.batch, 1, MAX_BATCH)?,
+        };
         Ok(ArchConfig {
             name,
             array,
@@ -553,6 +596,7 @@ impl TryFrom<RawArchConfig> for ArchConfig {
             energy,
             clock,
             area,
+            workload,
         })
     }
 }
@@ -606,6 +650,10 @@ impl ArchConfig {
                 pe_mm2: Some(self.area.pe_mm2),
                 sram_mm2_per_kib: Some(self.area.sram_mm2_per_kib),
             },
+            // Batch 1 (the default) is left out, so single-sample configs read as before.
+            workload: RawWorkload {
+                batch: (self.workload.batch != 1).then_some(self.workload.batch),
+            },
         }
     }
 
@@ -639,6 +687,29 @@ mod tests {
         assert!((a.energy.sram_ifmap_read_per_byte - 10.0 * 8f64.sqrt() / 8.0).abs() < 1e-12);
         let back: ArchConfig = a.to_raw().try_into().unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn leakage_defaults_are_power_converted_at_the_clock() {
+        // 4.8214 µW per PE and 24.511 µW per KiB (docs/model.md §7): at 1 GHz, pJ per cycle =
+        // µW / 1000; at 500 MHz twice that, so leakage power stays the same.
+        let a = ArchConfig::default_with("x");
+        assert!((a.energy.leak_per_pe_cycle - 0.0048214).abs() < 1e-15);
+        assert!((a.energy.leak_per_kib_cycle - 0.024511).abs() < 1e-15);
+        let mut raw = a.to_raw();
+        raw.clock.frequency_mhz = Some(500.0);
+        raw.energy.leak_per_pe_cycle = None;
+        raw.energy.leak_per_kib_cycle = None;
+        let slow = ArchConfig::try_from(raw).unwrap();
+        assert!((slow.energy.leak_per_pe_cycle - 2.0 * 0.0048214).abs() < 1e-15);
+        assert!((slow.energy.leak_per_kib_cycle - 2.0 * 0.024511).abs() < 1e-15);
+        // A configured value wins over the default.
+        let mut raw = a.to_raw();
+        raw.energy.leak_per_pe_cycle = Some(0.0);
+        assert_eq!(
+            ArchConfig::try_from(raw).unwrap().energy.leak_per_pe_cycle,
+            0.0
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Report CSV writing. Rows are `#[derive(Serialize)]` structs; the header comes from their
-//! field names (never hand-concatenated), and files are written atomically.
+//! field names (never hand-concatenated), and files are written atomically. A row holding a
+//! NaN or an infinity is refused ([`IoError::NonFinite`], naming the file, the column and the
+//! row): no report carries a number no reader can use.
 
 use crate::atomic::write_atomic;
 use crate::error::{IoError, Result};
@@ -10,6 +12,12 @@ use std::path::Path;
 /// gives an empty string (there is no value to take the header from).
 pub fn csv_to_string<T: Serialize>(rows: &[T]) -> Result<String> {
     render(Path::new("<memory>"), rows)
+}
+
+/// Renders `rows` as CSV for the file `name` (which errors name, e.g. a non-finite number's
+/// file and column).
+pub fn csv_text<T: Serialize>(name: &Path, rows: &[T]) -> Result<String> {
+    render(name, rows)
 }
 
 /// Writes `rows` to `path` as CSV (header from the field names), atomically.
@@ -27,7 +35,22 @@ fn render<T: Serialize>(path: &Path, rows: &[T]) -> Result<String> {
         .has_headers(true)
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    for row in rows {
+    for (i, row) in rows.iter().enumerate() {
+        if crate::finite::first_non_finite(row).is_some() {
+            // Name the row by its layer (or sample) too, when it has one.
+            let value = serde_json::to_value(row).unwrap_or_default();
+            let name = ["layer", "name", "sample"].iter().find_map(|k| {
+                value
+                    .get(*k)
+                    .filter(|v| !v.is_null())
+                    .map(|v| (k, v.to_string()))
+            });
+            let label = match name {
+                Some((k, v)) => format!(" of row {} ({k} {})", i + 1, v.trim_matches('"')),
+                None => format!(" of row {}", i + 1),
+            };
+            check_finite(path, row, &label)?;
+        }
         w.serialize(row).map_err(csv_err)?;
     }
     let bytes = w
@@ -37,6 +60,20 @@ fn render<T: Serialize>(path: &Path, rows: &[T]) -> Result<String> {
         path: path.to_owned(),
         offset: e.utf8_error().valid_up_to(),
     })
+}
+
+/// Refuses `row` of the report `path` when it holds a non-finite number; `row_label` says
+/// which row (` of row 3 (point 7)`) in the message.
+pub fn check_finite<T: Serialize + ?Sized>(path: &Path, row: &T, row_label: &str) -> Result<()> {
+    match crate::finite::first_non_finite(row) {
+        None => Ok(()),
+        Some((column, value)) => Err(IoError::NonFinite {
+            path: path.to_owned(),
+            column,
+            row: row_label.to_owned(),
+            value,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -76,5 +113,34 @@ mod tests {
         let p = dir.path().join("r/out.csv");
         write_csv(&p, &rows).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), s);
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_naming_file_column_and_row() {
+        let rows = [
+            Row {
+                layer: "conv1".into(),
+                cycles: 10,
+                utilization: 0.5,
+                note: None,
+            },
+            Row {
+                layer: "conv2".into(),
+                cycles: 3,
+                utilization: f64::INFINITY,
+                note: None,
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("layers.csv");
+        let e = write_csv(&p, &rows).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "layers.csv: column `utilization` of row 2 (layer conv2) is inf; a report holds \
+                 only finite numbers"
+            ),
+            "{e}"
+        );
+        assert!(!p.exists(), "nothing is written");
     }
 }

@@ -63,7 +63,7 @@ pub enum IoError {
         problem: String,
     },
     /// A `--set key=value` override is malformed.
-    #[error("{}: override `{assignment}`: {problem}", path.display())]
+    #[error("override `--set {assignment}` (on {}): {problem}", path.display())]
     Override {
         path: PathBuf,
         assignment: String,
@@ -110,6 +110,53 @@ pub enum IoError {
     /// Writing an npz archive failed.
     #[error("{}: writing npz: {message}", path.display())]
     NpzWrite { path: PathBuf, message: String },
+    /// Another process holds the output directory's lock.
+    #[error(
+        "{}: another cdg process is writing this output directory (it holds the directory's \
+         lock); wait for it to finish or choose another --out",
+        dir.display()
+    )]
+    Locked { dir: PathBuf },
+    /// A file with one of cdg's names that the output directory's record does not list.
+    #[error(
+        "{}: exists, but {} has no record that cdg wrote it, so cdg will neither overwrite it \
+         nor leave it beside a new {kind} output; move it away or choose another --out",
+        path.display(),
+        dir.display()
+    )]
+    NotOurs {
+        path: PathBuf,
+        dir: PathBuf,
+        kind: &'static str,
+    },
+    /// An output directory whose record says a run was writing it and did not finish.
+    #[error(
+        "{}: incomplete {kind} output: the cdg run writing it did not finish (interrupted?); \
+         run it again",
+        dir.display()
+    )]
+    Incomplete { dir: PathBuf, kind: String },
+    /// An output directory that was rewritten while it was being read.
+    #[error("{}: was rewritten by another cdg process while it was being read; try again", dir.display())]
+    Changed { dir: PathBuf },
+    /// Something that would not fit in the memory limit (`crate::limits`).
+    #[error("{}: {error}", path.display())]
+    TooLarge {
+        path: PathBuf,
+        error: crate::limits::TooLarge,
+    },
+    /// A report value that is not a finite number.
+    #[error(
+        "{}: column `{column}`{row} is {value}; a report holds only finite numbers",
+        path.display()
+    )]
+    NonFinite {
+        path: PathBuf,
+        column: String,
+        /// ` of row N (…)`, or empty.
+        row: String,
+        value: f64,
+    },
 }
 
 /// `Result` with [`IoError`].
@@ -128,7 +175,7 @@ impl IoError {
         Self::Syntax {
             path: path.to_owned(),
             syntax,
-            message: message.to_string(),
+            message: clip_text(&message.to_string()),
         }
     }
 
@@ -191,9 +238,39 @@ impl IoError {
             | IoError::Line { path, .. }
             | IoError::Onnx { path, .. }
             | IoError::Csv { path, .. }
-            | IoError::NpzWrite { path, .. } => path,
+            | IoError::NpzWrite { path, .. }
+            | IoError::NotOurs { path, .. }
+            | IoError::TooLarge { path, .. }
+            | IoError::NonFinite { path, .. } => path,
+            IoError::Locked { dir }
+            | IoError::Incomplete { dir, .. }
+            | IoError::Changed { dir } => dir,
         }
     }
+}
+
+/// `text` with every line cut to 200 characters and at most 20 lines: a parser's message may
+/// quote the input, and a message quoting a 100 KB line helps nobody.
+pub fn clip_text(text: &str) -> String {
+    const LINE: usize = 200;
+    const LINES: usize = 20;
+    let mut out: Vec<String> = text
+        .lines()
+        .take(LINES)
+        .map(|l| {
+            if l.chars().count() > LINE {
+                let mut cut: String = l.chars().take(LINE).collect();
+                cut.push_str(" …");
+                cut
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    if text.lines().count() > LINES {
+        out.push("…".to_owned());
+    }
+    out.join("\n")
 }
 
 /// Reads a whole text file: missing, unreadable, non-UTF-8 and (when `expected` is given)

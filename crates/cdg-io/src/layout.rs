@@ -1,15 +1,63 @@
 //! The name of every file and directory cdg writes, in one place (docs/formats.md §5). Writers,
 //! readers and tests use these constants, so a renamed output changes here and nowhere else.
 //!
-//! One module per kind of output directory: [`trace`] (`cdg train`, `cdg masks synth`),
-//! [`sim`] (`cdg sim`), [`sweep`] (`cdg sweep`, `cdg merge`, `cdg plot`), [`run`] (`cdg run`)
-//! and [`train`] (`cdg train`).
+//! One module per kind of output directory: [`trace`] (`cdg train`, `cdg masks synth`,
+//! `cdg import onnx`), [`sim`] (`cdg sim`), [`sweep`] (`cdg sweep`, `cdg merge`, `cdg plot`),
+//! [`run`] (`cdg run`) and [`train`] (`cdg train`). Each has a [`Kind`]: the names a directory
+//! of that kind may hold, which [`crate::output::OutputDir`] refuses to overwrite or leave
+//! beside new files unless the directory's record ([`RECORD_FILE`]) says cdg wrote them.
 //!
 //! ```
 //! use cdg_io::layout::sweep;
 //! assert_eq!(sweep::config_name(7, 18), "point-0007.toml");
 //! assert_eq!(sweep::layers_point_svg(3), "layers_point_0003.svg");
 //! ```
+
+/// The record of an output directory: which command wrote it, whether it is complete, and
+/// every file (and nested output directory) cdg wrote there (docs/formats.md §5).
+pub const RECORD_FILE: &str = ".cdg-output.json";
+/// The record's next version, written and synced before it is renamed over [`RECORD_FILE`]
+/// (one writer holds the lock, so one name serves; the next writer removes a leftover).
+pub const RECORD_TEMP_FILE: &str = ".cdg-output.json.tmp";
+/// Where an output directory's new files are written before they are moved into place.
+pub const STAGING_DIR: &str = ".cdg-staging";
+
+/// The self-contained HTML report `cdg report` (and `cdg run`) writes into a `sim`, `sweep` or
+/// `run` output directory.
+pub const REPORT_HTML: &str = "report.html";
+
+/// The names an output directory of one kind may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// The kind, for records and messages (`sweep`: written by `cdg sweep` and `cdg merge`).
+    pub name: &'static str,
+    /// File names, relative to the directory.
+    pub files: &'static [&'static str],
+    /// `(directory, prefix, suffix)`: every file directly in `directory` (`""` = the output
+    /// directory itself) whose name starts with `prefix` and ends with `suffix`.
+    pub patterns: &'static [(&'static str, &'static str, &'static str)],
+}
+
+impl Kind {
+    /// Whether `name` (relative, `/`-separated) is one of this kind's names.
+    pub fn owns(&self, name: &str) -> bool {
+        if self.files.contains(&name) {
+            return true;
+        }
+        let (dir, file) = name.rsplit_once('/').unwrap_or(("", name));
+        self.patterns.iter().any(|(d, prefix, suffix)| {
+            *d == dir
+                && file.len() >= prefix.len() + suffix.len()
+                && file.starts_with(prefix)
+                && file.ends_with(suffix)
+        })
+    }
+
+    /// The directories (relative) this kind's patterns look into.
+    pub fn pattern_dirs(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.patterns.iter().map(|(d, _, _)| *d)
+    }
+}
 
 /// A trace directory: the manifest and the gate masks.
 pub mod trace {
@@ -19,6 +67,13 @@ pub mod trace {
     pub const MASKS_FILE: &str = "masks.npz";
     /// The gate-density heatmaps `cdg inspect TRACE --plot` draws by default, inside the trace.
     pub const GATE_DENSITY_SVG: &str = "gate_density.svg";
+
+    /// A trace directory's names.
+    pub const KIND: super::Kind = super::Kind {
+        name: "trace",
+        files: &[MANIFEST_FILE, MASKS_FILE, GATE_DENSITY_SVG],
+        patterns: &[],
+    };
 }
 
 /// A `cdg sim` output directory.
@@ -33,6 +88,24 @@ pub mod sim {
     pub const COMPUTE_REPORT_CSV: &str = "COMPUTE_REPORT.csv";
     /// The per-layer breakdown `cdg plot` draws from `layers.csv`.
     pub const LAYERS_SVG: &str = "layers.svg";
+    /// One row per skip policy and sample: latency, cycles and energy of every sample (the
+    /// distribution behind `network.csv`'s percentiles; traces with masks only).
+    pub const SAMPLES_CSV: &str = "samples.csv";
+
+    /// A `cdg sim` output directory's names.
+    pub const KIND: super::Kind = super::Kind {
+        name: "sim",
+        files: &[
+            LAYERS_CSV,
+            NETWORK_CSV,
+            ARCH_TOML,
+            COMPUTE_REPORT_CSV,
+            LAYERS_SVG,
+            SAMPLES_CSV,
+            super::REPORT_HTML,
+        ],
+        patterns: &[],
+    };
 }
 
 /// A `cdg sweep` / `cdg merge` output directory (also the sweep part of `cdg run`'s).
@@ -58,6 +131,24 @@ pub mod sweep {
     pub const LAYERS_POINT_PREFIX: &str = "layers_point_";
     pub const LAYERS_POINT_SUFFIX: &str = ".svg";
 
+    /// A `cdg sweep` / `cdg merge` output directory's names.
+    pub const KIND: super::Kind = super::Kind {
+        name: "sweep",
+        files: &[
+            SWEEP_CSV,
+            LAYERS_CSV,
+            SPEC_TOML,
+            SHARD_JSON,
+            ENERGY_LATENCY_SVG,
+            REDUCTION_SVG,
+            super::REPORT_HTML,
+        ],
+        patterns: &[
+            (CONFIGS_DIR, CONFIG_PREFIX, CONFIG_SUFFIX),
+            ("", LAYERS_POINT_PREFIX, LAYERS_POINT_SUFFIX),
+        ],
+    };
+
     /// The config of grid point `index` of `total`: `point-NNNN.toml` with at least four
     /// digits, more for big grids, so names sort in point order.
     pub fn config_name(index: usize, total: usize) -> String {
@@ -77,6 +168,36 @@ pub mod run {
     pub const SUMMARY_CSV: &str = "summary.csv";
     /// Where `cdg run --no-train` writes its synthetic traces (one directory each).
     pub const TRACES_DIR: &str = "traces";
+    /// Prefix and suffix of [`gate_density_svg`].
+    pub const GATE_DENSITY_PREFIX: &str = "gate_density_";
+    pub const GATE_DENSITY_SUFFIX: &str = ".svg";
+
+    /// A `cdg run` output directory's own names (its training and trace directories are
+    /// output directories of their own).
+    pub const KIND: super::Kind = super::Kind {
+        name: "run",
+        files: &[
+            SUMMARY_CSV,
+            super::sweep::SWEEP_CSV,
+            super::sweep::LAYERS_CSV,
+            super::sweep::ENERGY_LATENCY_SVG,
+            super::sweep::REDUCTION_SVG,
+            super::REPORT_HTML,
+        ],
+        patterns: &[
+            (
+                super::sweep::CONFIGS_DIR,
+                super::sweep::CONFIG_PREFIX,
+                super::sweep::CONFIG_SUFFIX,
+            ),
+            ("", GATE_DENSITY_PREFIX, GATE_DENSITY_SUFFIX),
+            (
+                "",
+                super::sweep::LAYERS_POINT_PREFIX,
+                super::sweep::LAYERS_POINT_SUFFIX,
+            ),
+        ],
+    };
 
     /// The training output directory of the model with `granularity` gates
     /// (`train-structured`, `train-unstructured`).
@@ -86,8 +207,34 @@ pub mod run {
 
     /// The gate-density heatmaps of workload `name`.
     pub fn gate_density_svg(name: &str) -> String {
-        format!("gate_density_{name}.svg")
+        format!("{GATE_DENSITY_PREFIX}{name}{GATE_DENSITY_SUFFIX}")
     }
+}
+
+/// A `cdg compare` output directory.
+pub mod compare {
+    /// One row per compared quantity: both values and their ratio.
+    pub const COMPARE_CSV: &str = "compare.csv";
+
+    /// A `cdg compare --out` directory's names.
+    pub const KIND: super::Kind = super::Kind {
+        name: "compare",
+        files: &[COMPARE_CSV],
+        patterns: &[],
+    };
+}
+
+/// A `cdg inspect TRACE --plot --out DIR` directory.
+pub mod inspect {
+    /// The gate-density heatmaps of the trace.
+    pub const GATE_DENSITY_SVG: &str = super::trace::GATE_DENSITY_SVG;
+
+    /// A `cdg inspect --plot --out` directory's names.
+    pub const KIND: super::Kind = super::Kind {
+        name: "inspect",
+        files: &[GATE_DENSITY_SVG],
+        patterns: &[],
+    };
 }
 
 /// A `cdg train` output directory.
@@ -100,4 +247,12 @@ pub mod train {
     pub const CHECKPOINT_FILE: &str = "checkpoint.cdgckpt";
     /// The trace of the calibrated evaluation gates (gated SSL runs).
     pub const TRACE_DIR: &str = "trace";
+
+    /// A `cdg train` output directory's own names (`trace/` is an output directory of its
+    /// own).
+    pub const KIND: super::Kind = super::Kind {
+        name: "train",
+        files: &[METRICS_CSV, SUMMARY_JSON, CHECKPOINT_FILE],
+        patterns: &[],
+    };
 }

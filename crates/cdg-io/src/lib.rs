@@ -10,7 +10,10 @@
 //! - [`csv_out`]: report CSV from `Serialize` rows; [`atomic`]: temp-file-and-rename writing.
 //! - [`layout`]: the name of every output file and directory.
 //! - [`output`]: [`output::Outputs`] (what a run writes, as names and bytes, computed by the
-//!   engines) and [`output::write_outputs`], which commits them.
+//!   engines) and [`output::OutputDir`], which locks an output directory and commits them
+//!   (staged, recorded, never half-written or mixed with an earlier run's files).
+//! - [`limits`]: the memory limit (`--max-memory`, `CDG_MAX_MEMORY`) every large allocation
+//!   is checked against first.
 //!
 //! Every error is an [`IoError`] naming the file and the key, layer or line at fault.
 //!
@@ -38,7 +41,9 @@ pub mod arch;
 pub mod atomic;
 pub mod csv_out;
 pub mod error;
+pub mod finite;
 pub mod layout;
+pub mod limits;
 pub mod onnx;
 pub mod output;
 pub mod scalesim;

@@ -7,8 +7,12 @@
 //! → the smallest `Bandwidth` entry in bytes per cycle; `overlap_folds = false`; sparsity
 //! support `dense` and default energies (SCALE-Sim has no energy model). Keys cdg does not
 //! use (offsets, request buffers, layout, banks) are read where SCALE-Sim defines them and kept
-//! in [`ScaleSimConfig`]; unrecognised keys are listed in `ignored_keys` rather than refused,
-//! because real SCALE-Sim configs carry many version-specific extras.
+//! in [`ScaleSimConfig`], and every key cdg does not interpret is listed in `ignored_keys`.
+//! A key that no SCALE-Sim version knows is ignored by SCALE-Sim's configparser too, so it is a
+//! warning ([`ScaleSimConfig::warnings`], naming the nearest known key) — unless it is a
+//! misspelling of a key the file then lacks (`InterfaceBandwith: USER`), which is an error:
+//! SCALE-Sim would stop on the missing key, and reading the file with cdg's default for it
+//! would silently simulate something else.
 //!
 //! Topologies: conv rows `name, ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters,
 //! stride,` (optional 9th field `N:M`), GEMM rows `name, M, N, K,` (optional 5th field `N:M`).
@@ -62,6 +66,9 @@ pub struct ScaleSimConfig {
     pub rng_seed: Option<u64>,
     /// `section.key` of every entry cdg does not interpret.
     pub ignored_keys: Vec<String>,
+    /// Keys no SCALE-Sim version knows (ignored, as SCALE-Sim ignores them), each with its
+    /// file, line and the nearest known key.
+    pub warnings: Vec<String>,
 }
 
 /// A SCALE-Sim topology: the layers and the optional N:M weight sparsity of each.
@@ -84,6 +91,7 @@ pub fn read_scalesim_cfg(path: &Path) -> Result<ScaleSimConfig> {
 /// Parses SCALE-Sim `.cfg` text; `path` names the source in errors.
 pub fn parse_scalesim_cfg(text: &str, path: &Path) -> Result<ScaleSimConfig> {
     let ini = Ini::parse(path, text)?;
+    let warnings = ini.check_keys(path)?;
     let arch_sec = "architecture_presets";
     let int = |section: &str, key: &str| -> Result<Option<u64>> {
         ini.get(section, key)
@@ -266,6 +274,7 @@ pub fn parse_scalesim_cfg(text: &str, path: &Path) -> Result<ScaleSimConfig> {
         block_size: int("sparsity", "BlockSize")?,
         rng_seed: int("sparsity", "RandomNumberGeneratorSeed")?,
         ignored_keys: ini.unused(),
+        warnings,
     };
     Ok(cfg)
 }
@@ -303,16 +312,84 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Every key of SCALE-Sim v2 and v3 configs, per section, as SCALE-Sim spells them.
+const SCALESIM_KEYS: &[(&str, &[&str])] = &[
+    ("general", &["run_name"]),
+    (
+        "architecture_presets",
+        &[
+            "ArrayHeight",
+            "ArrayWidth",
+            "IfmapSramSzkB",
+            "FilterSramSzkB",
+            "OfmapSramSzkB",
+            "IfmapOffset",
+            "FilterOffset",
+            "OfmapOffset",
+            "Bandwidth",
+            "Dataflow",
+            "MemoryBanks",
+            "ReadRequestBuffer",
+            "WriteRequestBuffer",
+        ],
+    ),
+    (
+        "layout",
+        &[
+            "IfmapCustomLayout",
+            "FilterCustomLayout",
+            "IfmapSRAMBankBandwidth",
+            "IfmapSRAMBankNum",
+            "IfmapSRAMBankPort",
+            "FilterSRAMBankBandwidth",
+            "FilterSRAMBankNum",
+            "FilterSRAMBankPort",
+        ],
+    ),
+    (
+        "sparsity",
+        &[
+            "SparsitySupport",
+            "SparseRep",
+            "OptimizedMapping",
+            "BlockSize",
+            "NonZeroElems",
+            "RandomNumberGeneratorSeed",
+        ],
+    ),
+    ("run_presets", &["InterfaceBandwidth", "UseRamulatorTrace"]),
+    ("network_presets", &["TopologyCsvLoc"]),
+];
+
+/// Edit distance (insertions, deletions, substitutions) between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// A configparser-style INI file: `[section]` headers, `key = value` or `key: value`, `#`/`;`
 /// comment lines, case-insensitive keys, duplicate keys refused.
 struct Ini {
     /// (section, lower-case key) → (1-based line, value).
     entries: BTreeMap<(String, String), (usize, String)>,
+    /// (section, lower-case key) → the key as written.
+    spelled: BTreeMap<(String, String), String>,
 }
 
 impl Ini {
     fn parse(path: &Path, text: &str) -> Result<Self> {
         let mut entries = BTreeMap::new();
+        let mut spelled = BTreeMap::new();
         let mut section: Option<String> = None;
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
@@ -340,7 +417,8 @@ impl Ini {
                     format!("expected `key = value` or `key: value`, found {line:?}"),
                 )
             })?;
-            let key = line[..sep].trim().to_ascii_lowercase();
+            let written = line[..sep].trim().to_owned();
+            let key = written.to_ascii_lowercase();
             let value = line[sep + 1..].trim().to_owned();
             let Some(sec) = section.clone() else {
                 return Err(IoError::line(
@@ -353,6 +431,7 @@ impl Ini {
             if key.is_empty() {
                 return Err(IoError::line(path, line_no, "entry", "has an empty key"));
             }
+            spelled.insert((sec.clone(), key.clone()), written);
             if let Some((first, _)) = entries.insert((sec.clone(), key.clone()), (line_no, value)) {
                 return Err(IoError::line(
                     path,
@@ -362,7 +441,55 @@ impl Ini {
                 ));
             }
         }
-        Ok(Self { entries })
+        Ok(Self { entries, spelled })
+    }
+
+    /// Checks every key against the keys SCALE-Sim knows: an unknown key is a warning naming
+    /// the nearest known key, or an error when it looks like a misspelling of a known key the
+    /// file does not set.
+    fn check_keys(&self, path: &Path) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        for ((sec, key), (line, _)) in &self.entries {
+            let known = SCALESIM_KEYS
+                .iter()
+                .any(|(s, keys)| s == sec && keys.iter().any(|k| k.eq_ignore_ascii_case(key)));
+            if known {
+                continue;
+            }
+            let written = self.spelled.get(&(sec.clone(), key.clone())).unwrap_or(key);
+            let here = format!("{sec}.{key}");
+            let nearest = SCALESIM_KEYS
+                .iter()
+                .flat_map(|(s, keys)| keys.iter().map(move |k| (*s, *k)))
+                .map(|(s, k)| {
+                    let d = edit_distance(&here, &format!("{s}.{}", k.to_ascii_lowercase()));
+                    (d, s, k)
+                })
+                .min();
+            let Some((distance, near_sec, near_key)) = nearest else {
+                continue;
+            };
+            let close = distance <= 2.max(near_key.len() / 4);
+            let set = self.get(near_sec, near_key).is_some();
+            if close && !set {
+                return Err(IoError::line(
+                    path,
+                    *line,
+                    format!("[{sec}] {written}"),
+                    format!(
+                        "unknown key; did you mean [{near_sec}] {near_key}? This file does not \
+                         set {near_key}, so SCALE-Sim would stop on it, and reading the file \
+                         with cdg's default for it would simulate something else"
+                    ),
+                ));
+            }
+            warnings.push(format!(
+                "{}:{line}: [{sec}] {written}: unknown key, ignored (as SCALE-Sim ignores it); \
+                 the nearest known key is [{near_sec}] {near_key}",
+                path.display()
+            ));
+        }
+        Ok(warnings)
     }
 
     fn get(&self, section: &str, key: &str) -> Option<(usize, &str)> {
@@ -445,6 +572,7 @@ pub fn parse_topology(text: &str, origin: &str) -> Result<Topology> {
                 .transpose()
                 .map_err(|p| err("N:M", p))
         };
+        let gemm = matches!(fields.len(), 4 | 5);
         let (rows, sparsity): (Vec<NamedParams>, Option<(u32, u32)>) = match fields.len() {
             4 | 5 => {
                 let name = fields[0].to_owned();
@@ -541,7 +669,9 @@ pub fn parse_topology(text: &str, origin: &str) -> Result<Topology> {
                 format!("{name}_{count}")
             };
             let shape = LayerShape::conv(unique, p).map_err(|e| match e {
-                CoreError::Layer { field, problem, .. } => err(topology_field(field), problem),
+                CoreError::Layer { field, problem, .. } => {
+                    err(topology_field(field, gemm), problem)
+                }
                 other => err("row", other.to_string()),
             })?;
             layers.push(Layer { shape, gate: None });
@@ -562,7 +692,17 @@ pub fn parse_topology(text: &str, origin: &str) -> Result<Topology> {
 }
 
 /// Our field names for `LayerShape` errors, in SCALE-Sim's column terms.
-fn topology_field(field: &str) -> &str {
+fn topology_field(field: &str, gemm: bool) -> &str {
+    if gemm {
+        // A GEMM row `name, M, N, K` is a 1×1 convolution over an M×1 input with K channels
+        // and N filters.
+        return match field {
+            "in_channels" => "K",
+            "in_height" => "M",
+            "out_channels" => "N",
+            other => other,
+        };
+    }
     match field {
         "in_channels" => "channels",
         "in_height" => "ifmap_h",
@@ -648,6 +788,64 @@ mod tests {
         assert_eq!(c.arch.memory.dram_bandwidth, DramBandwidth::Unlimited);
         assert_eq!(c.offsets, [0, 100, 200]);
         assert!(!c.sparsity_support);
+    }
+
+    #[test]
+    fn gemm_rows_report_gemm_field_names() {
+        let e = parse_topology("Layer, M, N, K,\ng1, 0, 8, 4,\n", "g.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("g.csv:2: M: "), "{e}");
+        let e = parse_topology("Layer, M, N, K,\ng1, 4, 8, 0,\n", "g.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("g.csv:2: K: "), "{e}");
+        let e = parse_topology("Layer, M, N, K,\ng1, 4, 0, 3,\n", "g.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("g.csv:2: N: "), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_warn_and_misspelt_missing_keys_fail() {
+        // The misspelling of issue #16: InterfaceBandwidth is then missing, which SCALE-Sim
+        // stops on; cdg used to read the file as CALC.
+        let e = parse_scalesim_cfg(
+            &V3.replace("InterfaceBandwidth: USER", "InterfaceBandwith: USER"),
+            Path::new("s.cfg"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "s.cfg:30: [run_presets] InterfaceBandwith: unknown key; did you mean \
+                 [run_presets] InterfaceBandwidth? This file does not set InterfaceBandwidth"
+            ),
+            "{e}"
+        );
+        // A key SCALE-Sim does not know either, next to the real one: a warning.
+        let c = parse_scalesim_cfg(
+            &V3.replace(
+                "UseRamulatorTrace: False",
+                "UseRamulatorTrace: False\nColour: blue",
+            ),
+            Path::new("s.cfg"),
+        )
+        .unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].starts_with("s.cfg:32: [run_presets] Colour: unknown key, ignored"),
+            "{:?}",
+            c.warnings
+        );
+        // Known SCALE-Sim keys cdg does not use are no warning.
+        assert!(
+            parse_scalesim_cfg(V3, Path::new("s.cfg"))
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

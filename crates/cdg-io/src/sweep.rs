@@ -11,6 +11,11 @@
 //! "sparsity.support" = ["dense", "compact"]
 //! ```
 //!
+//! An array of tables is a *linked* axis whose keys change together (three square arrays, not
+//! nine shapes): `array = [{rows = 16, cols = 16}, {rows = 32, cols = 32}]`; each of its keys is
+//! a CSV grid column. Under `zip` (or `zip.NAME`) the tables hold full dotted keys, so keys of
+//! different sections can be linked: `zip = [{"array.rows" = 16, "memory.ifmap_sram_kib" = 8}]`.
+//!
 //! The grid expands as a cartesian product in the spec's key order with the last key fastest,
 //! so point `i` is the mixed-radix decoding of `i`. Every point is the base config's TOML table
 //! with the point's values applied through [`crate::arch::apply_override`], then validated by
@@ -61,11 +66,14 @@ pub enum SweepError {
     Shard { text: String, problem: String },
 }
 
-/// One grid axis: a dotted arch-config key and the values it takes, in spec order.
+/// One grid axis: the dotted arch-config keys it sets (one, or several for a linked axis whose
+/// keys change together) and the values it takes, in spec order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridAxis {
-    pub key: String,
-    pub values: Vec<toml::Value>,
+    /// The keys, each one CSV grid column.
+    pub keys: Vec<String>,
+    /// One entry per step of the axis, each holding one value per key.
+    pub values: Vec<Vec<toml::Value>>,
 }
 
 /// A parsed sweep spec with workload paths resolved against the spec's directory.
@@ -88,6 +96,11 @@ const SPEC_KEYS: [&str; 4] = ["base", "traces", "topologies", "grid"];
 
 /// Largest number of points a grid may expand to; more is certainly a mistake.
 pub const MAX_POINTS: usize = 1 << 32;
+/// Grids up to this size have every combination of values validated before anything runs,
+/// also the points of other shards; larger ones validate every value on its own and the
+/// combinations of the points they run (each shard finds its points without enumerating the
+/// grid).
+pub const VALIDATE_ALL_POINTS: usize = 100_000;
 
 /// Reads and parses a sweep spec file.
 pub fn load_spec(path: &Path) -> Result<SweepSpec, SweepError> {
@@ -108,7 +121,7 @@ pub fn parse_spec(text: &str, path: &Path) -> Result<SweepSpec, SweepError> {
         .parse()
         .map_err(|e: toml::de::Error| SweepError::Toml {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: crate::arch::toml_message(text, &e),
         })?;
     if let Some(unknown) = table.keys().find(|k| !SPEC_KEYS.contains(&k.as_str())) {
         return Err(spec_err(format!(
@@ -187,7 +200,10 @@ pub fn parse_spec(text: &str, path: &Path) -> Result<SweepSpec, SweepError> {
 }
 
 /// Collects `[grid]` entries in spec order. Quoted dotted keys (`"array.rows" = [...]`) and
-/// TOML's nested form (`array.rows = [...]`, or an `[grid.array]` table) mean the same.
+/// TOML's nested form (`array.rows = [...]`, or an `[grid.array]` table) mean the same. An
+/// array of tables is one *linked* axis whose keys change together
+/// (`array = [{rows = 16, cols = 16}, {rows = 32, cols = 32}]`: the keys of each table are
+/// under the axis's key; under `zip` or `zip.NAME` they are full dotted keys).
 fn flatten_grid(table: &toml::Table, prefix: &str, out: &mut Vec<GridAxis>) -> Result<(), String> {
     for (k, v) in table {
         let key = if prefix.is_empty() {
@@ -203,22 +219,30 @@ fn flatten_grid(table: &toml::Table, prefix: &str, out: &mut Vec<GridAxis>) -> R
                         "grid key `{key}` has no values; expected a non-empty array"
                     ));
                 }
-                if let Some(bad) = values
-                    .iter()
-                    .find(|v| matches!(v, toml::Value::Array(_) | toml::Value::Table(_)))
-                {
-                    return Err(format!(
-                        "grid key `{key}`: values must be numbers, strings or booleans, found {}",
-                        bad.type_str()
-                    ));
+                let axis = if values.iter().all(|v| matches!(v, toml::Value::Table(_))) {
+                    linked_axis(&key, values)?
+                } else {
+                    if let Some(bad) = values
+                        .iter()
+                        .find(|v| matches!(v, toml::Value::Array(_) | toml::Value::Table(_)))
+                    {
+                        return Err(format!(
+                            "grid key `{key}`: values must be numbers, strings or booleans \
+                             (or all tables, for a linked axis), found {}",
+                            bad.type_str()
+                        ));
+                    }
+                    GridAxis {
+                        keys: vec![key.clone()],
+                        values: values.iter().map(|v| vec![v.clone()]).collect(),
+                    }
+                };
+                for k in &axis.keys {
+                    if out.iter().any(|a| a.keys.contains(k)) {
+                        return Err(format!("grid key `{k}` appears twice"));
+                    }
                 }
-                if out.iter().any(|a| a.key == key) {
-                    return Err(format!("grid key `{key}` appears twice"));
-                }
-                out.push(GridAxis {
-                    key,
-                    values: values.clone(),
-                });
+                out.push(axis);
             }
             other => {
                 return Err(format!(
@@ -227,6 +251,70 @@ fn flatten_grid(table: &toml::Table, prefix: &str, out: &mut Vec<GridAxis>) -> R
                     other.type_str()
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// A linked axis from an array of tables under `key`: every table must set the same keys (to
+/// numbers, strings or booleans).
+fn linked_axis(key: &str, tables: &[toml::Value]) -> Result<GridAxis, String> {
+    let prefix = if key == "zip" || key.starts_with("zip.") {
+        ""
+    } else {
+        key
+    };
+    let mut keys: Vec<String> = Vec::new();
+    let mut values = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        let toml::Value::Table(t) = t else {
+            return Err(format!("grid key `{key}[{i}]` must be a table"));
+        };
+        let mut cells: Vec<(String, toml::Value)> = Vec::new();
+        flatten_cells(t, prefix, &mut cells)
+            .map_err(|problem| format!("linked grid axis `{key}[{i}]`: {problem}"))?;
+        if cells.is_empty() {
+            return Err(format!(
+                "linked grid axis `{key}[{i}]` is an empty table; expected e.g. \
+                 `{{rows = 16, cols = 16}}`"
+            ));
+        }
+        let these: Vec<String> = cells.iter().map(|(k, _)| k.clone()).collect();
+        if i == 0 {
+            keys = these;
+        } else if these != keys {
+            return Err(format!(
+                "linked grid axis `{key}[{i}]` sets {}; every entry must set the same keys as \
+                 `{key}[0]` ({})",
+                these.join(", "),
+                keys.join(", ")
+            ));
+        }
+        values.push(cells.into_iter().map(|(_, v)| v).collect());
+    }
+    Ok(GridAxis { keys, values })
+}
+
+/// The scalar cells of one entry of a linked axis, by full dotted key, in the table's order.
+fn flatten_cells(
+    table: &toml::Table,
+    prefix: &str,
+    out: &mut Vec<(String, toml::Value)>,
+) -> Result<(), String> {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten_cells(t, &key, out)?,
+            toml::Value::Array(_) => {
+                return Err(format!(
+                    "`{key}` is an array; each entry of a linked axis gives one value per key"
+                ));
+            }
+            scalar => out.push((key, scalar.clone())),
         }
     }
     Ok(())
@@ -247,9 +335,11 @@ impl SweepSpec {
         self.grid.iter().map(|a| a.values.len()).product()
     }
 
-    /// The grid keys in spec order (the CSV's grid columns).
+    /// The grid keys in spec order (the CSV's grid columns; a linked axis gives several).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.grid.iter().map(|a| a.key.as_str())
+        self.grid
+            .iter()
+            .flat_map(|a| a.keys.iter().map(String::as_str))
     }
 
     /// Per axis, the index of the value point `index` takes (mixed radix, last axis fastest).
@@ -267,12 +357,12 @@ impl SweepSpec {
         out
     }
 
-    /// The `(key, value)` pairs of point `index`, in spec order.
+    /// The `(key, value)` pairs of point `index`, in spec order (every key of a linked axis).
     pub fn point(&self, index: usize) -> Vec<(&str, &toml::Value)> {
         self.value_indices(index)
             .into_iter()
             .zip(&self.grid)
-            .map(|(i, axis)| (axis.key.as_str(), &axis.values[i]))
+            .flat_map(|(i, axis)| axis.keys.iter().map(String::as_str).zip(&axis.values[i]))
             .collect()
     }
 
@@ -314,35 +404,68 @@ impl SweepSpec {
         base_text: &str,
         keep: impl Fn(usize) -> bool,
     ) -> Result<Vec<(usize, ArchConfig)>, SweepError> {
-        for axis in &self.grid {
-            for v in &axis.values {
-                resolve(base_text, &self.base, &[format!("{}={v}", axis.key)]).map_err(
-                    |message| SweepError::GridValue {
-                        path: self.path.clone(),
-                        key: axis.key.clone(),
-                        value: v.to_string(),
-                        message,
-                    },
-                )?;
-            }
-        }
+        self.check_values(base_text)?;
         let mut out = Vec::new();
         for index in 0..self.points() {
-            let overrides = self.overrides(index);
-            match resolve(base_text, &self.base, &overrides) {
-                Ok(arch) if keep(index) => out.push((index, arch)),
-                Ok(_) => {}
-                Err(message) => {
-                    return Err(SweepError::GridPoint {
-                        path: self.path.clone(),
-                        index,
-                        assignment: overrides.join(", "),
-                        message,
-                    });
-                }
+            let arch = self.resolve_point(base_text, index)?;
+            if keep(index) {
+                out.push((index, arch));
             }
         }
         Ok(out)
+    }
+
+    /// Checks every grid value on its own, then resolves exactly the points `indices` (each
+    /// decoded from its index, mixed radix): a shard of a huge grid finds its points without
+    /// enumerating the others. Returns them in the order given.
+    pub fn resolve_points(
+        &self,
+        base_text: &str,
+        indices: impl IntoIterator<Item = usize>,
+    ) -> Result<Vec<(usize, ArchConfig)>, SweepError> {
+        self.check_values(base_text)?;
+        indices
+            .into_iter()
+            .map(|index| Ok((index, self.resolve_point(base_text, index)?)))
+            .collect()
+    }
+
+    /// The validated design of point `index`.
+    fn resolve_point(&self, base_text: &str, index: usize) -> Result<ArchConfig, SweepError> {
+        let overrides = self.overrides(index);
+        resolve(base_text, &self.base, &overrides).map_err(|message| SweepError::GridPoint {
+            path: self.path.clone(),
+            index,
+            assignment: overrides.join(", "),
+            message,
+        })
+    }
+
+    /// Every grid value on its own against the base.
+    fn check_values(&self, base_text: &str) -> Result<(), SweepError> {
+        for axis in &self.grid {
+            for v in &axis.values {
+                let assignments: Vec<String> = axis
+                    .keys
+                    .iter()
+                    .zip(v)
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                resolve(base_text, &self.base, &assignments).map_err(|message| {
+                    SweepError::GridValue {
+                        path: self.path.clone(),
+                        key: axis.keys.join("+"),
+                        value: v
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        message,
+                    }
+                })?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -392,6 +515,16 @@ impl Shard {
     /// The point indices of this shard among `total` points, ascending.
     pub fn indices(&self, total: usize) -> impl Iterator<Item = usize> + use<> {
         (self.k - 1..total).step_by(self.n)
+    }
+
+    /// How many of `total` points this shard runs (without enumerating them).
+    pub fn len(&self, total: usize) -> usize {
+        total.saturating_sub(self.k - 1).div_ceil(self.n)
+    }
+
+    /// Whether this shard runs no point of `total`.
+    pub fn is_empty(&self, total: usize) -> bool {
+        self.len(total) == 0
     }
 }
 
@@ -458,6 +591,81 @@ mod tests {
         let b = spec("base='a'\ntraces=['t']\n[grid]\narray.rows=[1,2]\nenergy.mac=[0.1]").unwrap();
         assert_eq!(a.grid, b.grid);
         assert_eq!(a.keys().collect::<Vec<_>>(), ["array.rows", "energy.mac"]);
+    }
+
+    #[test]
+    fn linked_axes_expand_together() {
+        let s = spec(
+            "base='a'\ntraces=['t']\n[grid]\narray = [{rows = 16, cols = 16}, {rows = 32, cols = 32}]\n\
+             \"sparsity.support\" = [\"dense\", \"compact\"]\n\
+             zip = [{\"memory.ifmap_sram_kib\" = 8, \"clock.frequency_mhz\" = 500}, \
+             {\"memory.ifmap_sram_kib\" = 64, \"clock.frequency_mhz\" = 800}]",
+        )
+        .unwrap();
+        assert_eq!(
+            s.points(),
+            8,
+            "2 arrays × 2 policies × 2 linked memory/clock pairs"
+        );
+        assert_eq!(
+            s.keys().collect::<Vec<_>>(),
+            [
+                "array.rows",
+                "array.cols",
+                "sparsity.support",
+                "memory.ifmap_sram_kib",
+                "clock.frequency_mhz"
+            ]
+        );
+        assert_eq!(s.point_labels(0), ["16", "16", "dense", "8", "500"]);
+        assert_eq!(s.point_labels(7), ["32", "32", "compact", "64", "800"]);
+        assert_eq!(
+            s.overrides(5),
+            [
+                "array.rows=32",
+                "array.cols=32",
+                "sparsity.support=\"dense\"",
+                "memory.ifmap_sram_kib=64",
+                "clock.frequency_mhz=800"
+            ]
+        );
+        // The same keys in every entry, scalars only, no key twice.
+        let bad = |grid: &str, want: &str| {
+            let e = spec(&format!("base='a'\ntraces=['t']\n[grid]\n{grid}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "`{want}` not in: {e}");
+        };
+        bad(
+            "array = [{rows = 16, cols = 16}, {rows = 32}]",
+            "`array[1]` sets array.rows",
+        );
+        bad("array = [{rows = [16]}]", "`array.rows` is an array");
+        bad("array = [{}]", "empty table");
+        bad(
+            "\"array.rows\" = [8]\narray2 = []\nzip = [{\"array.rows\" = 16}]",
+            "no values",
+        );
+        bad(
+            "\"array.rows\" = [8]\nzip = [{\"array.rows\" = 16}]",
+            "`array.rows` appears twice",
+        );
+    }
+
+    #[test]
+    fn linked_axis_values_are_validated_together() {
+        let (_dir, s) = spec_with_base("array = [{rows = 8, cols = 8}, {rows = 0, cols = 4}]");
+        let base = s.base_text().unwrap();
+        let e = s.resolve(&base, |_| true).unwrap_err().to_string();
+        assert!(e.contains("`array.rows+array.cols` value 0, 4"), "{e}");
+        let (_dir, s) = spec_with_base("array = [{rows = 8, cols = 8}, {rows = 64, cols = 64}]");
+        let base = s.base_text().unwrap();
+        let all = s.resolve(&base, |_| true).unwrap();
+        let shapes: Vec<_> = all
+            .iter()
+            .map(|(_, a)| (a.array.rows, a.array.cols))
+            .collect();
+        assert_eq!(shapes, [(8, 8), (64, 64)]);
     }
 
     #[test]
@@ -588,6 +796,56 @@ mod tests {
             Shard::new(2, 3).unwrap().indices(8).collect::<Vec<_>>(),
             [1, 4, 7]
         );
+        for total in 0..30 {
+            for n in 1..7 {
+                for k in 1..=n {
+                    let s = Shard::new(k, n).unwrap();
+                    assert_eq!(s.len(total), s.indices(total).count(), "{k}/{n} of {total}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_shard_of_a_huge_grid_resolves_only_its_points() {
+        // 16^8 = 2^32 points: enumerating them would take hours; decoding a few is instant.
+        let sixteen = |scale: f64| {
+            (1..=16)
+                .map(|v| (v as f64 * scale).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let ints = (1..=16)
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let grid = format!(
+            "\"array.rows\" = [{ints}]\n\"array.cols\" = [{ints}]\n\"energy.mac\" = [{}]\n\
+             \"energy.gate_op\" = [{}]\n\"energy.gated_mac\" = [{}]\n\
+             \"energy.dram_per_byte\" = [{}]\n\"clock.frequency_mhz\" = [{}]\n\
+             \"memory.ifmap_sram_kib\" = [{ints}]",
+            sixteen(0.1),
+            sixteen(0.01),
+            sixteen(0.001),
+            sixteen(1.0),
+            sixteen(100.0),
+        );
+        let (_dir, s) = spec_with_base(&grid);
+        assert_eq!(s.points(), 1 << 32);
+        let base = s.base_text().unwrap();
+        let shard = Shard::new(7, 1 << 30).unwrap();
+        assert_eq!(shard.len(s.points()), 4);
+        let started = std::time::Instant::now();
+        let pts = s.resolve_points(&base, shard.indices(s.points())).unwrap();
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+        let idx: Vec<usize> = pts.iter().map(|(i, _)| *i).collect();
+        assert_eq!(idx, [6, 6 + (1 << 30), 6 + (2 << 30), 6 + (3 << 30)]);
+        // Point 6 + 3·2^30 decodes by mixed radix (last axis fastest): the first axis takes
+        // value 3·2^30 / 16^7 = 12, the last 6.
+        let (_, last) = &pts[3];
+        assert_eq!(last.array.rows, 13);
+        assert_eq!(last.array.cols, 1);
+        assert_eq!(last.memory.ifmap_sram_kib, 7.0);
     }
 
     #[test]

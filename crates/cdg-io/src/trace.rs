@@ -2,19 +2,22 @@
 //! `masks.npz` (one `[N, ⌈C_out/bc⌉, ⌈H_out/bh⌉, ⌈W_out/bw⌉]` bool or uint8 0/1 array per gated
 //! layer, plain or compressed).
 //!
-//! Reading checks everything against the manifest before it allocates: the format tag, the
-//! version, every layer (through `cdg-core`'s validated constructors), each array's npy header
-//! (dtype, rank, every dimension) and its data length, and it refuses missing and extra arrays.
+//! Reading checks everything against the manifest before it allocates: the output record (a
+//! directory an interrupted cdg run left is refused, docs/formats.md §5), the format tag, the
+//! version, every layer (through `cdg-core`'s validated constructors), the size of the
+//! decompressed arrays against the memory limit ([`crate::limits`]), each array's npy header
+//! (dtype, rank, every dimension) and its data length, and it refuses missing and extra
+//! arrays. The data is streamed into packed bits, never held decompressed.
 //! Errors name the file, the layer, the dimension, what was expected and what was found.
 
-use crate::atomic::{commit, create_temp, write_atomic};
 use crate::error::{IoError, Result, read_text};
+use crate::output::{OutputDir, Outputs};
 use cdg_core::{
     ConvExtras, ConvParams, CoreError, GateBlock, GateSpec, Layer, LayerKind, LayerMasks,
     LayerShape, MaskSet, Network, OutputRule,
 };
-use ndarray::{Array4, ArrayD, Dimension};
-use ndarray_npy::{NpzWriter, ReadNpyExt};
+use ndarray::Array4;
+use ndarray_npy::NpzWriter;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -134,9 +137,11 @@ pub fn read_trace(dir: &Path) -> Result<Trace> {
             std::io::Error::new(kind, why),
         ));
     }
+    let record = crate::output::check_complete(dir)?;
     let text = read_text(&manifest_path, Some("a cdg-trace manifest (JSON object)"))?;
     let (network, samples, provenance) = parse_manifest(&manifest_path, &text)?;
     let masks = read_masks(&dir.join(MASKS_FILE), &network, samples)?;
+    crate::output::check_unchanged(dir, &record)?;
     Ok(Trace {
         network,
         masks,
@@ -145,24 +150,36 @@ pub fn read_trace(dir: &Path) -> Result<Trace> {
     })
 }
 
-/// Writes `trace` into `dir` (created if needed): `masks.npz` first, then `manifest.json`,
-/// each atomically. `compressed` selects deflate at its default level, as NumPy's
-/// `savez_compressed` does. (Measured on a 31.5 M-gate element-level trace: level 1 writes in
-/// 0.54 s instead of 3.0 s but is 1.4× larger on random masks; traces get committed, so size
-/// wins.) A stale `masks.npz` is removed when no layer is gated.
+/// Writes `trace` into `dir` (created if needed) as one output directory commit
+/// ([`crate::output::OutputDir`]): locked, staged, recorded, never half-written.
+/// `compressed` selects deflate at its default level, as NumPy's `savez_compressed` does.
+/// (Measured on a 31.5 M-gate element-level trace: level 1 writes in 0.54 s instead of 3.0 s
+/// but is 1.4× larger on random masks; traces get committed, so size wins.) An earlier run's
+/// `masks.npz` is removed when no layer is gated.
 pub fn write_trace(dir: &Path, trace: &Trace, compressed: bool) -> Result<()> {
     check_trace(dir, trace)?;
-    let npz_path = dir.join(MASKS_FILE);
-    match &trace.masks {
-        Some(masks) if trace.network.gated().next().is_some() => {
-            write_masks(&npz_path, masks, compressed)?;
-        }
-        _ => {
-            if npz_path.exists() {
-                std::fs::remove_file(&npz_path)
-                    .map_err(|e| IoError::io(&npz_path, "cannot remove stale masks", e))?;
-            }
-        }
+    let mut out = OutputDir::create(dir, &crate::layout::trace::KIND)?;
+    commit_trace(&mut out, trace, compressed)
+}
+
+/// Writes `trace` into the locked output directory `out`, replacing its output (the caller
+/// locked it before its long work, so a second writer fails early).
+pub fn commit_trace(out: &mut OutputDir, trace: &Trace, compressed: bool) -> Result<()> {
+    let dir = out.path().to_owned();
+    check_trace(&dir, trace)?;
+    out.commit(&trace_files(&dir, trace, compressed)?)
+}
+
+/// The files of a trace directory: `masks.npz` (when a layer is gated) and `manifest.json`.
+fn trace_files(dir: &Path, trace: &Trace, compressed: bool) -> Result<Outputs> {
+    let mut files = Outputs::new();
+    if let Some(masks) = &trace.masks
+        && trace.network.gated().next().is_some()
+    {
+        files.add(
+            MASKS_FILE,
+            npz_bytes(&dir.join(MASKS_FILE), masks, compressed)?,
+        );
     }
     let empty = Value::Object(Map::new());
     let provenance = if trace.provenance.is_null() {
@@ -187,7 +204,8 @@ pub fn write_trace(dir: &Path, trace: &Trace, compressed: bool) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| IoError::syntax(&manifest_path, "JSON", e))?;
     bytes.push(b'\n');
-    write_atomic(&manifest_path, &bytes)
+    files.add(MANIFEST_FILE, bytes);
+    Ok(files)
 }
 
 fn check_trace(dir: &Path, trace: &Trace) -> Result<()> {
@@ -303,13 +321,14 @@ fn to_manifest_layer(l: &Layer) -> ManifestLayer {
     }
 }
 
-fn write_masks(path: &Path, masks: &MaskSet, compressed: bool) -> Result<()> {
-    let (tmp, file) = create_temp(path)?;
-    let result = (|| -> std::result::Result<(), String> {
+/// The npz archive of `masks` (one `[samples, gc, gh, gw]` bool array per gated layer).
+fn npz_bytes(path: &Path, masks: &MaskSet, compressed: bool) -> Result<Vec<u8>> {
+    let result = (|| -> std::result::Result<Vec<u8>, String> {
+        let cursor = std::io::Cursor::new(Vec::new());
         let mut npz = if compressed {
-            NpzWriter::new_compressed(file)
+            NpzWriter::new_compressed(cursor)
         } else {
-            NpzWriter::new(file)
+            NpzWriter::new(cursor)
         };
         for (name, m) in masks.iter() {
             let [gc, gh, gw] = m.grid();
@@ -318,17 +337,12 @@ fn write_masks(path: &Path, masks: &MaskSet, compressed: bool) -> Result<()> {
             npz.add_array(name, &arr)
                 .map_err(|e| format!("layer `{name}`: {e}"))?;
         }
-        let file = npz.finish().map_err(|e| e.to_string())?;
-        file.sync_all().map_err(|e| e.to_string())
+        Ok(npz.finish().map_err(|e| e.to_string())?.into_inner())
     })();
-    if let Err(message) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(IoError::NpzWrite {
-            path: path.to_owned(),
-            message,
-        });
-    }
-    commit(&tmp, path)
+    result.map_err(|message| IoError::NpzWrite {
+        path: path.to_owned(),
+        message,
+    })
 }
 
 /// Parses the manifest text into the network, the sample count and the provenance.
@@ -560,6 +574,19 @@ fn json_kind(v: &Value) -> String {
 /// Room for any npy header (NumPy caps headers far below this).
 const MAX_NPY_HEADER: u64 = 1 << 20;
 
+/// Bytes the decompressed mask arrays of `network`'s gated layers take for `samples` samples
+/// (one byte per gate block, as npy stores them); `None` if the count overflows.
+pub fn decompressed_mask_bytes(network: &Network, samples: usize) -> Option<u64> {
+    network.gated().try_fold(0u64, |acc, (_, layer, spec)| {
+        let [gc, gh, gw] = spec.grid(&layer.shape);
+        let n = (samples as u64)
+            .checked_mul(gc)?
+            .checked_mul(gh)?
+            .checked_mul(gw)?;
+        acc.checked_add(n)
+    })
+}
+
 fn read_masks(path: &Path, network: &Network, samples: usize) -> Result<Option<MaskSet>> {
     let gated: Vec<_> = network.gated().collect();
     if !path.exists() {
@@ -575,6 +602,19 @@ fn read_masks(path: &Path, network: &Network, samples: usize) -> Result<Option<M
             )),
         };
     }
+    // The arrays the manifest promises are checked against the memory limit before the archive
+    // is opened: a small, highly compressed npz can promise gigabytes.
+    crate::limits::check_memory_opt(
+        format!(
+            "the decompressed gate masks of {samples} samples over {} gated layers",
+            gated.len()
+        ),
+        decompressed_mask_bytes(network, samples),
+    )
+    .map_err(|error| IoError::TooLarge {
+        path: path.to_owned(),
+        error,
+    })?;
     let file = File::open(path).map_err(|e| IoError::io(path, "cannot open", e))?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| IoError::syntax(path, "npz (zip archive)", e))?;
@@ -611,27 +651,11 @@ fn read_masks(path: &Path, network: &Network, samples: usize) -> Result<Option<M
                 ),
             ));
         };
-        let mut entry = zip
+        let entry = zip
             .by_index(index)
             .map_err(|e| IoError::syntax(path, "npz (zip archive)", e))?;
-        let grid = spec.grid(&layer.shape);
-        let expected = [samples as u64, grid[0], grid[1], grid[2]];
-        let expected_len = expected
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-            .filter(|&n| n <= isize::MAX as u64)
-            .ok_or_else(|| IoError::mask(path, name, "mask array would not fit in memory"))?;
-        let limit = MAX_NPY_HEADER + expected_len + 1;
-        // The entry's declared size only sizes the buffer; the `take` bounds what is read.
-        let mut bytes = Vec::with_capacity(entry.size().min(limit) as usize);
-        (&mut entry)
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .map_err(|e| IoError::mask(path, name, format!("cannot read its array: {e}")))?;
-        let values = decode_mask(&bytes, expected, expected_len)
+        let m = read_mask_array(entry, layer, spec, samples)
             .map_err(|problem| IoError::mask(path, name, problem))?;
-        let m = LayerMasks::from_slice(&layer.shape, spec, samples, &values)
-            .map_err(|e| IoError::mask(path, name, e.to_string()))?;
         layers.push((name.to_owned(), m));
     }
     if let Some(extra) = entries.keys().next() {
@@ -653,13 +677,66 @@ fn read_masks(path: &Path, network: &Network, samples: usize) -> Result<Option<M
 
 const DIM_NAMES: [&str; 4] = ["samples", "channel blocks", "row blocks", "column blocks"];
 
-/// Checks an npy file's header against the expected shape and decodes it into row-major bools.
-fn decode_mask(
-    bytes: &[u8],
-    expected: [u64; 4],
-    expected_len: u64,
-) -> std::result::Result<Vec<bool>, String> {
-    let header = NpyHeader::parse(bytes)?;
+/// Reads `reader` fully into `buf` (or until it ends); returns the bytes read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Reads one npy array of an npz entry: the header is checked against the layer's expected
+/// shape first, then the data is streamed straight into packed bits, so memory holds the
+/// packed masks and a small buffer, never the decompressed array.
+fn read_mask_array(
+    mut entry: impl Read,
+    layer: &Layer,
+    spec: &GateSpec,
+    samples: usize,
+) -> std::result::Result<LayerMasks, String> {
+    let read_err = |e: std::io::Error| format!("cannot read its array: {e}");
+    // Magic, version and header length (2 bytes in version 1, 4 in versions 2 and 3).
+    let mut head = vec![0u8; 12];
+    let got = read_up_to(&mut entry, &mut head).map_err(read_err)?;
+    head.truncate(got);
+    if head.len() < 10 || &head[..6] != b"\x93NUMPY" {
+        return Err("array is not an npy file (bad magic or too short)".into());
+    }
+    let (len, start) = match head[6] {
+        1 => (u64::from(u16::from_le_bytes([head[8], head[9]])), 10usize),
+        2 | 3 if head.len() >= 12 => (
+            u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])),
+            12,
+        ),
+        v => return Err(format!("array has unsupported npy format version {v}")),
+    };
+    if len > MAX_NPY_HEADER {
+        return Err(format!(
+            "array's npy header is {len} bytes long; expected at most {MAX_NPY_HEADER}"
+        ));
+    }
+    let header_end = start + len as usize;
+    if head.len() < header_end {
+        let mut rest = vec![0u8; header_end - head.len()];
+        let got = read_up_to(&mut entry, &mut rest).map_err(read_err)?;
+        rest.truncate(got);
+        head.extend_from_slice(&rest);
+    }
+    // Bytes read past the header belong to the data.
+    let leftover = head.split_off(header_end.min(head.len()));
+    let header = NpyHeader::parse(&head)?;
+    let grid = spec.grid(&layer.shape);
+    let expected = [samples as u64, grid[0], grid[1], grid[2]];
+    let expected_len = expected
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or("mask array would not fit in memory")?;
     let is_bool = match header.descr.as_str() {
         "|b1" | "b1" | "?" => true,
         "|u1" | "<u1" | ">u1" | "=u1" | "u1" | "B" => false,
@@ -686,42 +763,67 @@ fn decode_mask(
             ));
         }
     }
-    let data = (bytes.len() - header.data_offset) as u64;
-    if data < expected_len {
-        return Err(format!(
-            "array data is truncated: {data} of {expected_len} bytes present"
-        ));
-    }
-    if data > expected_len {
-        return Err(format!(
-            "array has {} bytes after its {expected_len} data bytes",
-            data - expected_len
-        ));
-    }
-    let values: Vec<bool> = if is_bool {
-        let arr = ArrayD::<bool>::read_npy(bytes).map_err(|e| format!("bool array: {e}"))?;
-        match arr.as_slice() {
-            Some(row_major) => row_major.to_vec(),
-            None => arr.iter().copied().collect(),
-        }
+    let mut masks = LayerMasks::zeros(&layer.shape, spec, samples).map_err(|e| e.to_string())?;
+    // The index of the next element in memory order: C order varies the last index fastest,
+    // Fortran order the first.
+    let mut idx = [0u64; 4];
+    let order: [usize; 4] = if header.fortran_order {
+        [0, 1, 2, 3]
     } else {
-        let arr = ArrayD::<u8>::read_npy(bytes).map_err(|e| format!("uint8 array: {e}"))?;
-        let mut out = Vec::with_capacity(arr.len());
-        for (idx, &v) in arr.indexed_iter() {
+        [3, 2, 1, 0]
+    };
+    let mut data = std::io::Cursor::new(leftover).chain(entry);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut done = 0u64;
+    while done < expected_len {
+        let want = (expected_len - done).min(buf.len() as u64) as usize;
+        let n = read_up_to(&mut data, &mut buf[..want]).map_err(read_err)?;
+        if n == 0 {
+            return Err(format!(
+                "array data is truncated: {done} of {expected_len} bytes present"
+            ));
+        }
+        for &v in &buf[..n] {
             match v {
-                0 => out.push(false),
-                1 => out.push(true),
+                0 => {}
+                1 => masks.set(idx[0] as usize, idx[1], idx[2], idx[3], true),
+                v if is_bool => {
+                    return Err(format!(
+                        "bool array: byte {v:#04x} at index {idx:?} is not a bool; expected 0 \
+                         or 1"
+                    ));
+                }
                 v => {
                     return Err(format!(
-                        "uint8 array holds {v} at index {:?}; expected only 0 or 1",
-                        idx.slice()
+                        "uint8 array holds {v} at index {idx:?}; expected only 0 or 1"
                     ));
                 }
             }
+            for &d in &order {
+                idx[d] += 1;
+                if idx[d] < expected[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
         }
-        out
-    };
-    Ok(values)
+        done += n as u64;
+    }
+    // Anything after the data is an error; count it without keeping it (up to a bound).
+    const MAX_COUNTED: u64 = 1 << 20;
+    let extra = std::io::copy(&mut (&mut data).take(MAX_COUNTED), &mut std::io::sink())
+        .map_err(read_err)?;
+    if extra > 0 {
+        return Err(format!(
+            "array has {}{extra} bytes after its {expected_len} data bytes",
+            if extra == MAX_COUNTED {
+                "at least "
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(masks)
 }
 
 fn dtype_name(descr: &str) -> &'static str {
@@ -745,7 +847,7 @@ fn dtype_name(descr: &str) -> &'static str {
 struct NpyHeader {
     descr: String,
     shape: Vec<u64>,
-    data_offset: usize,
+    fortran_order: bool,
 }
 
 impl NpyHeader {
@@ -794,10 +896,12 @@ impl NpyHeader {
             .map(|s| s.trim_end_matches('L').parse::<u64>())
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|_| format!("array's npy header has a bad shape ({shape_text})"))?;
+        let fortran_order =
+            dict_value(text, "fortran_order").is_some_and(|v| v.starts_with("True"));
         Ok(Self {
             descr,
             shape,
-            data_offset: end,
+            fortran_order,
         })
     }
 }

@@ -30,6 +30,28 @@ pub enum ReportError {
         column: String,
         cell: String,
     },
+    /// A cell holding a NaN or an infinity.
+    #[error(
+        "{}: line {line}: column `{column}` holds `{cell}`; a plot needs finite numbers (was \
+         the file written by hand or by an older cdg? cdg no longer writes such values)",
+        path.display()
+    )]
+    NonFinite {
+        path: PathBuf,
+        line: usize,
+        column: String,
+        cell: String,
+    },
+    /// Values whose axis range a plot cannot draw (so large that the range overflows, or so
+    /// close together at their magnitude that ticks cannot be placed).
+    #[error("{}: cannot draw the {axis} axis over {start:e} .. {end:e}: {problem}", path.display())]
+    Range {
+        path: PathBuf,
+        axis: String,
+        start: f64,
+        end: f64,
+        problem: &'static str,
+    },
     /// The rows a plot needs are absent.
     #[error("{}: {problem}", path.display())]
     NoRows { path: PathBuf, problem: String },

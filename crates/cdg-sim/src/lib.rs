@@ -1,13 +1,12 @@
 //! The accelerator model of cdg: a layer lowered to GEMM, mapped onto an R×C PE array with an
 //! output-, weight- or input-stationary dataflow, and charged cycles, SRAM and DRAM traffic,
-//! stalls and energy. The dense model reproduces SCALE-Sim v3.0.0's cycle counts exactly.
+//! stalls and energy. The dense model reproduces SCALE-Sim v3.0.0's cycle counts exactly; gated
+//! layers run a base pass and a conditional pass under a skip policy (docs/model.md).
 //!
 //! Main entry points: [`simulate_layer`] and [`simulate_network`] return typed stats
-//! ([`LayerStats`], [`NetworkStats`]) whose `to_row()` gives the CSV rows ([`LayerRow`],
-//! [`NetworkRow`]); [`scalesim::compute_report`] gives SCALE-Sim's own compute report.
-//! The seams for other models: [`mapping::Mapping`] lists the folds of a GEMM (with the M, K,
-//! N ranges each covers), [`memory::MemoryModel`] consumes any sequence of
-//! [`memory::FoldWork`], and [`energy::energy`] charges the resulting [`energy::Actions`].
+//! ([`LayerStats`], [`NetworkStats`], whose `totals` are [`Counters`]); `to_row()` gives the
+//! CSV rows ([`LayerRow`], [`NetworkRow`]); [`scalesim::compute_report`] gives SCALE-Sim's own
+//! compute report.
 //!
 //! ```
 //! use cdg_core::ArchConfig;
@@ -25,12 +24,12 @@
 //!
 //! Gated networks: `simulate_network(arch, net, Some(&masks))` runs the gated model
 //! ([`gated`]) on every sample of the masks — base pass, then the conditional pass under
-//! `sparsity.support` (`dense`, `clock-gate`, `tile-skip`, `compact`) — and returns the mean
-//! over samples with `_max` companions; [`simulate_samples`] also returns each sample's run.
+//! `sparsity.support` — and returns the mean over samples with `_max` companions;
+//! [`simulate_samples`] also returns each sample's run.
 //!
 //! ```
 //! use cdg_core::{ArchConfig, GateBlock, SkipPolicy};
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # fn main() -> Result<(), cdg_sim::SimError> {
 //! let net = cdg_sim::models::resnet18_cifar(0.25, 3, Some((4, GateBlock::new(16, 1, 1))));
 //! let masks = cdg_sim::synth::synth_masks(&net, 0.5, 8, 1)?;
 //! let mut arch = ArchConfig::default_with("os-16x16");
@@ -43,26 +42,50 @@
 //! # }
 //! ```
 //!
+//! # Where things are
+//!
+//! The seams: a dataflow is one unit in [`dataflow`] (its axes, fold cycles, tile reuse, output
+//! groups and SCALE-Sim quirks), a skip policy one unit in [`policy`] (which conditional folds
+//! run, for the fast model and as an explicit [`schedule::PassSchedule`]), both chosen by one
+//! `match` on the config enum. [`mapping::Mapping`] lists the folds of a GEMM,
+//! [`stream::PassStream`] streams the folds of any list of passes through the
+//! [`memory::MemoryModel`], [`energy::energy`] charges the resulting [`Counters`].
+//! [`baseline`] holds the dense schedules (K split into passes) and the choice of a layer's
+//! ungated baseline, its best dense schedule (docs/model.md §8). The fast
+//! model is checked against the cycle-stepped engine ([`mod@reference`]) and the integer executor
+//! ([`functional`]), which run the same [`schedule`]s.
+//!
 //! This crate does no I/O: it takes values and returns values.
 
+pub mod arch;
+pub mod baseline;
+pub mod codesign;
+pub mod counters;
+pub mod dataflow;
 pub mod dense;
 pub mod energy;
 pub mod error;
 pub mod functional;
 pub mod gated;
+pub mod gates;
 pub mod mapping;
+pub mod matrix;
 pub mod memory;
 pub mod models;
+pub mod network;
+pub mod policy;
 pub mod reference;
 pub mod scalesim;
+pub mod schedule;
 pub mod stats;
+pub mod stream;
 pub mod synth;
 
-pub use dense::{
-    LayerOptions, LayerOutcome, check_arch, compulsory, dense_fold_work, layer_stats,
-    simulate_layer, simulate_network, simulate_network_with,
-};
+pub use arch::check_arch;
+pub use counters::Counters;
+pub use dense::{LayerOptions, simulate_layer, simulate_layer_one_pass};
 pub use error::SimError;
-pub use gated::{SampledStats, simulate_gated_layer, simulate_samples, summarize};
+pub use gated::{simulate_gated_layer, simulate_gated_layer_with};
 pub use mapping::{Fold, FoldIter, Mapping, NmSparsity, Span};
-pub use stats::{LayerRow, LayerStats, NetworkRow, NetworkStats, NetworkTotals};
+pub use network::{SampledStats, simulate_network, simulate_network_with, simulate_samples};
+pub use stats::{LayerRow, LayerStats, NetworkRow, NetworkStats, SampleMax, mean_layer, summarize};

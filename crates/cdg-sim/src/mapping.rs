@@ -1,14 +1,13 @@
-//! Mapping a GEMM onto the PE array, per dataflow (DESIGN §4, SCALE-Sim v3.0.0).
+//! Mapping a GEMM onto the PE array (docs/model.md §2; SCALE-Sim v3.0.0): the dataflow's
+//! [`Axes`] put Sr on the array rows, Sc on the columns and stream T, giving F_r = ⌈Sr/R⌉ row
+//! folds and F_c = ⌈Sc/C⌉ column folds.
 //!
-//! | dataflow | rows Sr | cols Sc | streamed T | cycles per fold |
-//! |---|---|---|---|---|
-//! | os | M | N | K | T + R + C − 2 |
-//! | ws | K | N | M | 2R + C + T − 2 |
-//! | is | K | M | N | 2R + C + T − 2 |
-//!
-//! Folds run one after another, column fold outer, row fold inner. [`Mapping::folds`] lists
-//! them with the M, K and N ranges each covers, so skip policies can decide per fold what runs.
+//! Folds run one after another, column fold outer, row fold inner. [`Mapping::folds_iter`]
+//! lists them with the M, K and N ranges each covers, so skip policies can decide per fold what
+//! runs; [`Mapping::tile_slot`] and [`Mapping::group_first`] / [`Mapping::group_last`] apply the
+//! dataflow's tile reuse and output accumulation to a fold.
 
+use crate::dataflow::{self, Axes, Axis, DataflowModel, Input, OutputGroups, TileKey};
 use cdg_core::{Cycles, Dataflow, GemmDims};
 
 /// A half-open index range `[start, end)` of one GEMM dimension.
@@ -59,20 +58,23 @@ pub struct Fold {
     pub n: Span,
 }
 
-impl Fold {
-    /// PEs holding work in this fold.
-    pub fn pes_used(&self) -> u64 {
-        self.rows.len() * self.cols.len()
-    }
-}
-
 /// A GEMM mapped onto an R×C array with one dataflow.
 ///
 /// Contract: `row_folds · col_folds` folds, each streaming `t` steps; [`Mapping::fold`] covers
 /// every (m, k, n) of the GEMM exactly once over all folds.
+///
+/// **Grouped GEMMs** ([`Mapping::grouped`], docs/model.md §1, §2): a layer of G groups is the
+/// block-diagonal GEMM M × (G·K_g) × (G·N_g) whose weight (k, n) is non-zero only when k and n
+/// belong to the same group. Folds are laid over the whole block-diagonal GEMM as for G = 1;
+/// a fold whose K span and N span share no group does no work and is not run
+/// ([`Mapping::folds_iter`] skips it), and where the stream is K (N) a fold streams only the
+/// K (N) indices of the groups its N (K) span touches. The remaining zero-weight slots of a
+/// fold are idle PEs: they take time, not MACs. With G = 1 nothing changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mapping {
     pub dataflow: Dataflow,
+    /// The dataflow's axes (rows, columns, stream).
+    pub axes: Axes,
     /// Array rows R.
     pub rows: u64,
     /// Array columns C.
@@ -88,81 +90,312 @@ pub struct Mapping {
     pub row_folds: u64,
     /// F_c = ⌈Sc/C⌉.
     pub col_folds: u64,
+    ifmap_tile: TileKey,
+    filter_tile: TileKey,
+    groups_of_outputs: OutputGroups,
+    /// Cycles of a full fold (streaming `t` steps): the dataflow's, kept here because every
+    /// fold of the memory model asks.
+    full_fold_cycles: u64,
+    /// Which axis lies on the rows, the columns and the stream.
+    layout: Layout,
+    /// Groups G of a block-diagonal GEMM (1: a plain GEMM).
+    pub groups: u64,
+    /// Folds that run (all `row_folds · col_folds` unless groups leave some empty).
+    live_folds: u64,
+}
+
+/// The six ways to lay M, K and N on (rows, columns, stream), named in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Mnk,
+    Nmk,
+    Knm,
+    Kmn,
+    Mkn,
+    Nkm,
+}
+
+impl Layout {
+    fn of(axes: Axes) -> Self {
+        match axes.as_array() {
+            [Axis::M, Axis::N, _] => Layout::Mnk,
+            [Axis::N, Axis::M, _] => Layout::Nmk,
+            [Axis::K, Axis::N, _] => Layout::Knm,
+            [Axis::K, Axis::M, _] => Layout::Kmn,
+            [Axis::M, Axis::K, _] => Layout::Mkn,
+            [Axis::N, Axis::K, _] | [_, _, _] => Layout::Nkm,
+        }
+    }
+
+    /// (m, k, n) of the spans on the rows, the columns and the stream.
+    #[inline]
+    fn mkn(self, rows: Span, cols: Span, stream: Span) -> (Span, Span, Span) {
+        match self {
+            Layout::Mnk => (rows, stream, cols),
+            Layout::Nmk => (cols, stream, rows),
+            Layout::Knm => (stream, rows, cols),
+            Layout::Kmn => (cols, rows, stream),
+            Layout::Mkn => (rows, cols, stream),
+            Layout::Nkm => (stream, cols, rows),
+        }
+    }
 }
 
 impl Mapping {
     /// Maps `gemm` onto a `rows × cols` array. All sizes must be at least 1.
     pub fn new(dataflow: Dataflow, rows: u64, cols: u64, gemm: GemmDims) -> Self {
+        Self::grouped(dataflow, rows, cols, gemm, 1)
+    }
+
+    /// Maps the block-diagonal GEMM of `groups` groups, `gemm` being the whole GEMM
+    /// (M, G·K_g, G·N_g): `gemm.k` and `gemm.n` must be multiples of `groups`.
+    pub fn grouped(dataflow: Dataflow, rows: u64, cols: u64, gemm: GemmDims, groups: u64) -> Self {
         debug_assert!(rows > 0 && cols > 0 && gemm.m > 0 && gemm.k > 0 && gemm.n > 0);
-        let (sr, sc, t) = match dataflow {
-            Dataflow::OutputStationary => (gemm.m, gemm.n, gemm.k),
-            Dataflow::WeightStationary => (gemm.k, gemm.n, gemm.m),
-            Dataflow::InputStationary => (gemm.k, gemm.m, gemm.n),
-        };
+        debug_assert!(groups > 0 && gemm.k.is_multiple_of(groups) && gemm.n.is_multiple_of(groups));
+        let unit = dataflow::model(dataflow);
+        let axes = unit.axes();
+        let extent = |a: Axis| Axes::extent(a, gemm.m, gemm.k, gemm.n);
+        let (sr, sc, t) = (extent(axes.rows), extent(axes.cols), extent(axes.stream));
         Self {
             dataflow,
+            axes,
             rows,
             cols,
             gemm,
             sr,
             sc,
             t,
-            row_folds: sr.div_ceil(rows),
+            row_folds: if groups > 1 && axes.rows == Axis::K {
+                let kg = gemm.k / groups;
+                if kg <= rows {
+                    groups.div_ceil(rows / kg)
+                } else {
+                    groups * kg.div_ceil(rows)
+                }
+            } else {
+                sr.div_ceil(rows)
+            },
             col_folds: sc.div_ceil(cols),
+            ifmap_tile: unit.ifmap_tile(),
+            filter_tile: unit.filter_tile(),
+            groups_of_outputs: unit.output_groups(),
+            full_fold_cycles: unit.fold_cycles(rows, cols, t),
+            layout: Layout::of(axes),
+            groups,
+            live_folds: 0,
+        }
+        .with_live_folds()
+    }
+
+    /// Counts the folds that run: with the stream on K or N every fold streams some group's
+    /// indices; with M streamed (K on the rows, N on the columns) row fold i works with the
+    /// column folds whose N span meets the groups of its K span.
+    fn with_live_folds(mut self) -> Self {
+        self.live_folds = if self.groups == 1 || self.axes.stream != Axis::M {
+            self.row_folds * self.col_folds
+        } else {
+            (0..self.row_folds)
+                .map(|i| {
+                    let (g0, g1) = self.k_groups(self.row_span(i));
+                    let ng = self.gemm.n / self.groups;
+                    let (j0, j1) = (g0 * ng / self.cols, ((g1 + 1) * ng - 1) / self.cols);
+                    j1 - j0 + 1
+                })
+                .sum()
+        };
+        self
+    }
+
+    /// Grouped GEMM with K on the rows: whole groups per row fold (K_g ≤ R, ⌊R/K_g⌋ of them)
+    /// or row folds within one group (K_g > R, ⌈K_g/R⌉ per group): `(groups per row fold,
+    /// row folds per group)`, one of them 1.
+    fn row_grouping(&self) -> (u64, u64) {
+        let kg = self.kg();
+        if kg <= self.rows {
+            (self.rows / kg, 1)
+        } else {
+            (1, kg.div_ceil(self.rows))
         }
     }
 
-    /// F_r · F_c.
+    /// K per group, K_g.
+    fn kg(&self) -> u64 {
+        self.gemm.k / self.groups
+    }
+
+    /// N per group, N_g.
+    fn ng(&self) -> u64 {
+        self.gemm.n / self.groups
+    }
+
+    /// The groups `[first, last]` a non-empty K span touches.
+    fn k_groups(&self, k: Span) -> (u64, u64) {
+        (k.start / self.kg(), (k.end - 1) / self.kg())
+    }
+
+    /// The groups `[first, last]` a non-empty N span touches.
+    fn n_groups(&self, n: Span) -> (u64, u64) {
+        (n.start / self.ng(), (n.end - 1) / self.ng())
+    }
+
+    /// The span of the row axis row fold `i` holds. A grouped GEMM with K on the rows aligns
+    /// row folds with groups ([`Mapping::row_grouping`]), so no row fold holds part of two
+    /// groups' windows.
+    #[inline]
+    fn row_span(&self, i: u64) -> Span {
+        if self.groups > 1 && self.axes.rows == Axis::K {
+            let kg = self.kg();
+            let (per_fold, per_group) = self.row_grouping();
+            if per_group == 1 {
+                return Span::new(i * per_fold * kg, ((i + 1) * per_fold * kg).min(self.sr));
+            }
+            let (g, q) = (i / per_group, i % per_group);
+            return Span::new(
+                g * kg + q * self.rows,
+                g * kg + ((q + 1) * self.rows).min(kg),
+            );
+        }
+        Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr))
+    }
+
+    /// Whether fold `f` does any work: always for G = 1; for a grouped GEMM, when its K and N
+    /// spans share a group.
+    #[inline]
+    pub fn is_live(&self, f: &Fold) -> bool {
+        if self.groups == 1 {
+            return true;
+        }
+        let (k0, k1) = self.k_groups(f.k);
+        let (n0, n1) = self.n_groups(f.n);
+        k0.max(n0) <= k1.min(n1)
+    }
+
+    /// The span of the streamed axis fold `f` streams (its T = `len()`).
+    #[inline]
+    pub fn stream_span(&self, f: &Fold) -> Span {
+        match self.axes.stream {
+            Axis::M => f.m,
+            Axis::K => f.k,
+            Axis::N => f.n,
+        }
+    }
+
+    /// Non-zero weights (k, n) of fold `f`: K span × N span, or for a grouped GEMM the pairs
+    /// of the same group.
+    #[inline]
+    pub fn weights_in(&self, k: Span, n: Span) -> u64 {
+        if self.groups == 1 {
+            return k.len() * n.len();
+        }
+        let (kg, ng) = (self.kg(), self.ng());
+        let (k0, k1) = self.k_groups(k);
+        let (n0, n1) = self.n_groups(n);
+        let (g0, g1) = (k0.max(n0), k1.min(n1));
+        if g0 > g1 {
+            return 0;
+        }
+        let clip = |s: Span, g: u64, size: u64| {
+            let (lo, hi) = (g * size, (g + 1) * size);
+            s.end.min(hi).saturating_sub(s.start.max(lo))
+        };
+        let edge = |g: u64| clip(k, g, kg) * clip(n, g, ng);
+        if g0 == g1 {
+            edge(g0)
+        } else {
+            edge(g0) + edge(g1) + (g1 - g0 - 1) * kg * ng
+        }
+    }
+
+    /// Real multiply-accumulates of the GEMM: M·K·N / G.
+    pub fn real_macs(&self) -> u64 {
+        self.gemm.m * self.gemm.k / self.groups * self.gemm.n
+    }
+
+    /// The dataflow's unit.
+    pub fn unit(&self) -> &'static dyn DataflowModel {
+        dataflow::model(self.dataflow)
+    }
+
+    /// Folds that run: F_r · F_c, less the empty folds of a grouped GEMM.
     pub fn folds(&self) -> u64 {
+        self.live_folds
+    }
+
+    /// F_r · F_c, every fold position of the grid (run or not).
+    pub fn grid_folds(&self) -> u64 {
         self.row_folds * self.col_folds
     }
 
-    /// Cycles of one fold that streams `t` steps: T + R + C − 2 for OS, 2R + C + T − 2 for WS
-    /// and IS (the extra R loads the stationary operand).
+    /// Cycles of one fold that streams `t` steps ([`DataflowModel::fold_cycles`]).
+    #[inline]
     pub fn fold_cycles_for(&self, t: u64) -> Cycles {
-        let (r, c) = (self.rows, self.cols);
-        Cycles(match self.dataflow {
-            Dataflow::OutputStationary => t + r + c - 2,
-            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c + t - 2,
+        Cycles(if t == self.t {
+            self.full_fold_cycles
+        } else {
+            self.unit().fold_cycles(self.rows, self.cols, t)
         })
     }
 
     /// Cycles of one full fold of this mapping.
     pub fn cycles_per_fold(&self) -> Cycles {
-        self.fold_cycles_for(self.t)
+        Cycles(self.full_fold_cycles)
     }
 
-    /// Cycles a fold after the first saves with `array.overlap_folds`: its R + C − 2 skew
-    /// cycles, and for WS/IS also the R preload cycles.
-    pub fn overlap_saving(&self) -> Cycles {
-        let (r, c) = (self.rows, self.cols);
-        Cycles(match self.dataflow {
-            Dataflow::OutputStationary => r + c - 2,
-            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c - 2,
-        })
+    /// Cycles a fold streaming `t` steps keeps the array busy before the next overlapped fold
+    /// can start ([`DataflowModel::pipeline_period`]: OS T, WS/IS max(T, R)).
+    #[inline]
+    pub fn pipeline_period(&self, t: u64) -> u64 {
+        self.unit().pipeline_period(self.rows, t)
     }
 
-    /// Cycles of fold number `position` (0-based, in execution order among the folds that
-    /// actually run) streaming `t` steps, with or without fold overlap.
-    pub fn fold_cycles_at(&self, position: u64, t: u64, overlap: bool) -> Cycles {
-        let full = self.fold_cycles_for(t);
-        if overlap && position > 0 {
-            full.saturating_sub(self.overlap_saving())
-        } else {
-            full
+    /// Compute cycles charged to a fold streaming `t` steps with `array.overlap_folds` when
+    /// `prev` is the stream length of the fold before it in the same pass (`None` for the first
+    /// fold of a layer or of a pass that continues an earlier pass's partial sums, which starts
+    /// only when the previous fold has finished).
+    ///
+    /// Charges are differences of finishing times: a fold starts one pipeline period after the
+    /// previous one (the cycle-stepped engine's timing, docs/model.md §2), so its charge is
+    /// period(prev) + full(t) − full(prev), and a layer's charges add up to
+    /// [`schedule::overlapped_cycles`](crate::schedule::overlapped_cycles) of its folds.
+    #[inline]
+    pub fn overlapped_fold_cycles(&self, prev: Option<u64>, t: u64) -> Cycles {
+        let full = self.fold_cycles_for(t).get();
+        match prev {
+            None => Cycles(full),
+            Some(p) => {
+                let prev_full = self.fold_cycles_for(p).get();
+                // full(prev) − period(prev) ≤ full(t) for t ≥ 1, so this never saturates.
+                Cycles((full + self.pipeline_period(p)).saturating_sub(prev_full))
+            }
         }
     }
 
-    /// L, the stall-free cycles of the whole mapping: F_r·F_c·per_fold, minus the overlap
-    /// saving of every fold after the first when `overlap` is set. `None` on u64 overflow.
+    /// L, the stall-free cycles of the whole mapping: F_r·F_c·per_fold, or with `overlap` the
+    /// engine's overlapped time (F − 1)·period(T) + per_fold. `None` on u64 overflow.
     pub fn stall_free_cycles(&self, overlap: bool) -> Option<Cycles> {
+        if self.groups > 1 {
+            // Folds stream different lengths: add them up (the caller bounds the fold count).
+            let mut total = 0u64;
+            let mut prev = None;
+            for f in self.folds_iter() {
+                let t = self.stream_span(&f).len();
+                let c = if overlap {
+                    self.overlapped_fold_cycles(prev, t)
+                } else {
+                    self.fold_cycles_for(t)
+                };
+                total = total.checked_add(c.get())?;
+                prev = Some(t);
+            }
+            return Some(Cycles(total));
+        }
         let folds = self.row_folds.checked_mul(self.col_folds)?;
-        let full = self.cycles_per_fold().checked_mul(folds)?;
-        Some(if overlap {
-            full.saturating_sub(self.overlap_saving() * (folds - 1))
+        if overlap && folds > 0 {
+            let period = self.pipeline_period(self.t).checked_mul(folds - 1)?;
+            period.checked_add(self.full_fold_cycles).map(Cycles)
         } else {
-            full
-        })
+            self.cycles_per_fold().checked_mul(folds)
+        }
     }
 
     /// Fold number `index` in execution order (column fold outer, row fold inner).
@@ -172,15 +405,25 @@ impl Mapping {
     }
 
     /// The fold at row fold `i` and column fold `j`.
+    #[inline]
     pub fn fold_at(&self, i: u64, j: u64) -> Fold {
-        let rows = Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr));
+        let rows = self.row_span(i);
         let cols = Span::new(j * self.cols, ((j + 1) * self.cols).min(self.sc));
-        let g = self.gemm;
-        let (m, k, n) = match self.dataflow {
-            Dataflow::OutputStationary => (rows, Span::all(g.k), cols),
-            Dataflow::WeightStationary => (Span::all(g.m), rows, cols),
-            Dataflow::InputStationary => (cols, rows, Span::all(g.n)),
-        };
+        let (m, mut k, mut n) = self.layout.mkn(rows, cols, Span::all(self.t));
+        if self.groups > 1 {
+            // The stream carries only the indices of the groups the array's spans touch.
+            match self.axes.stream {
+                Axis::K => {
+                    let (g0, g1) = self.n_groups(n);
+                    k = Span::new(g0 * self.kg(), (g1 + 1) * self.kg());
+                }
+                Axis::N => {
+                    let (g0, g1) = self.k_groups(k);
+                    n = Span::new(g0 * self.ng(), (g1 + 1) * self.ng());
+                }
+                Axis::M => {}
+            }
+        }
         Fold {
             index: j * self.row_folds + i,
             row_fold: i,
@@ -193,7 +436,7 @@ impl Mapping {
         }
     }
 
-    /// Every fold in execution order.
+    /// Every fold that runs, in execution order.
     pub fn folds_iter(&self) -> FoldIter<'_> {
         FoldIter {
             map: self,
@@ -202,10 +445,99 @@ impl Mapping {
         }
     }
 
+    /// The dataflow's tile key of `input`.
+    #[inline]
+    pub fn tile_key(&self, input: Input) -> TileKey {
+        match input {
+            Input::Ifmap => self.ifmap_tile,
+            Input::Filter => self.filter_tile,
+        }
+    }
+
+    /// Which tile of `input` fold `f` reads, in `0..tile_slots(input)`: folds with equal slots
+    /// read equal data (the dataflow's [`TileKey`]).
+    #[inline]
+    pub fn tile_slot(&self, input: Input, f: &Fold) -> u64 {
+        match self.tile_key(input) {
+            TileKey::RowFold => f.row_fold,
+            TileKey::ColFold => f.col_fold,
+            TileKey::Fold => f.index,
+        }
+    }
+
+    /// How many distinct tiles of `input` the folds read.
+    #[inline]
+    pub fn tile_slots(&self, input: Input) -> u64 {
+        match self.tile_key(input) {
+            TileKey::RowFold => self.row_folds,
+            TileKey::ColFold => self.col_folds,
+            TileKey::Fold => self.folds(),
+        }
+    }
+
+    /// The GEMM elements of `input` that fold `f` reads: M×K of the ifmap, K×N of the filter.
+    #[inline]
+    pub fn tile_elems(&self, input: Input, f: &Fold) -> u64 {
+        match input {
+            Input::Ifmap => f.m.len() * f.k.len(),
+            Input::Filter => self.weights_in(f.k, f.n),
+        }
+    }
+
+    /// Whether fold `f` is the first of its output accumulation group (no partial sums of this
+    /// pass to add onto).
+    #[inline]
+    pub fn group_first(&self, f: &Fold) -> bool {
+        match self.groups_of_outputs {
+            OutputGroups::PerFold => true,
+            OutputGroups::PerColumnFold => f.row_fold == self.live_row_folds(f).0,
+        }
+    }
+
+    /// The first and last row folds that run in the column fold of `f` (`0` and `F_r − 1`
+    /// unless a grouped GEMM skips some).
+    #[inline]
+    pub fn live_row_folds(&self, f: &Fold) -> (u64, u64) {
+        if self.groups == 1 || self.axes.rows != Axis::K {
+            return (0, self.row_folds - 1);
+        }
+        let (per_fold, per_group) = self.row_grouping();
+        // The row folds of groups g0..=g1.
+        let folds_of = |g0: u64, g1: u64| {
+            (
+                g0 / per_fold * per_group,
+                (g1 / per_fold + 1) * per_group - 1,
+            )
+        };
+        match self.axes.stream {
+            // N on the columns: the row folds of the column's groups.
+            Axis::M => {
+                let (n0, n1) = self.n_groups(f.n);
+                folds_of(n0, n1)
+            }
+            // N streamed, restricted to the row fold's groups: outputs accumulate over the row
+            // folds of the fold's own groups.
+            _ => {
+                let (k0, k1) = self.k_groups(f.k);
+                folds_of(k0, k1)
+            }
+        }
+    }
+
+    /// Whether fold `f` is the last of its output accumulation group (its outputs are complete
+    /// for this pass).
+    #[inline]
+    pub fn group_last(&self, f: &Fold) -> bool {
+        match self.groups_of_outputs {
+            OutputGroups::PerFold => true,
+            OutputGroups::PerColumnFold => f.row_fold == self.live_row_folds(f).1,
+        }
+    }
+
     /// Mean over folds of (rows used · columns used)/(R·C): Sr·Sc/(F_r·F_c·R·C).
     pub fn mapping_efficiency(&self) -> f64 {
         (self.sr as f64 * self.sc as f64)
-            / (self.folds() as f64 * self.rows as f64 * self.cols as f64)
+            / (self.grid_folds() as f64 * self.rows as f64 * self.cols as f64)
     }
 }
 
@@ -221,19 +553,27 @@ impl Iterator for FoldIter<'_> {
     type Item = Fold;
 
     fn next(&mut self) -> Option<Fold> {
-        if self.j >= self.map.col_folds {
-            return None;
+        loop {
+            if self.j >= self.map.col_folds {
+                return None;
+            }
+            let fold = self.map.fold_at(self.i, self.j);
+            self.i += 1;
+            if self.i == self.map.row_folds {
+                self.i = 0;
+                self.j += 1;
+            }
+            if self.map.is_live(&fold) {
+                return Some(fold);
+            }
         }
-        let fold = self.map.fold_at(self.i, self.j);
-        self.i += 1;
-        if self.i == self.map.row_folds {
-            self.i = 0;
-            self.j += 1;
-        }
-        Some(fold)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.map.groups > 1 {
+            let grid = (self.map.col_folds - self.j.min(self.map.col_folds)) * self.map.row_folds;
+            return (0, usize::try_from(grid).ok());
+        }
         let left = (self.map.col_folds - self.j.min(self.map.col_folds)) * self.map.row_folds
             - if self.j < self.map.col_folds {
                 self.i

@@ -1,18 +1,21 @@
-//! The memory model (DESIGN §4): double-buffered SRAMs with half their size usable, compulsory
-//! DRAM traffic, re-fetch per fold when an operand does not fit, WS/IS partial-sum spills, and
-//! bandwidth stalls.
+//! The memory model (docs/model.md §6): double-buffered SRAMs with half their size usable,
+//! compulsory DRAM traffic, re-fetch per fold when an operand does not fit, partial-sum spills,
+//! and bandwidth stalls.
 //!
 //! The model consumes the folds of a layer one at a time ([`FoldWork`], in execution order,
-//! from any pass and any skip policy) and keeps only running totals, so it allocates nothing.
+//! from any number of passes and any skip policy) and keeps only running totals (the layer's
+//! [`Counters`]: folds, compute, stall and prefetch cycles, SRAM accesses, DRAM traffic), so it
+//! allocates nothing. [`crate::stream`] turns the folds of a list of passes into `FoldWork`.
 //!
-//! **Fetch rule.** An operand whose compulsory footprint fits in its buffer's usable half is
-//! fetched once: a fold fetches its tile only on the tile's first use. Otherwise a fold fetches
-//! its tile unless the previous fold used the same tile and that tile fits. A tile's bytes are
+//! **Fetch rule.** Per pass: an operand whose share in the pass (the pass's K range of it, see
+//! [`MemoryModel::begin_pass`]) fits in its buffer's usable half is fetched once: a fold fetches
+//! its tile only on the tile's first use. Otherwise a fold fetches its tile unless the previous
+//! fold used the same tile and that tile fits. A tile's bytes are
 //! its share of the operand's compulsory bytes, in proportion to the GEMM elements it covers
 //! (cumulative flooring, so one full pass over an operand moves exactly its compulsory bytes).
 //!
 //! **Outputs.** A fold writes its outputs (`OutputUse`). Outputs of an accumulation group (all
-//! row folds of one WS column fold or IS column fold) stay on chip while the group's partial
+//! row folds of one column fold when K is on the rows) stay on chip while the group's partial
 //! sums fit in the ofmap buffer's usable half and go to DRAM once, after the last fold;
 //! otherwise every fold writes its partial sums to DRAM and every fold but the first reads them
 //! back (`psum` traffic).
@@ -21,9 +24,14 @@
 //! (`prefetch_cycles`); while fold i computes, fold i+1's fetch and fold i's write-back move, and
 //! stall_i = max(0, ⌈bytes/bw⌉ − compute_i). The last fold's write-back drains after it. Each
 //! layer starts with cold buffers. With unlimited bandwidth every stall is 0.
+//!
+//! **Overflow.** Sums saturate at u64::MAX (checked once per layer by the caller, see
+//! [`crate::counters::Figure::unrepresentable`]); a transfer longer than 2^63 cycles also
+//! saturates, so a bandwidth too small to count is reported, never wrapped.
 
+use crate::counters::{Compulsory, Counters, SatAdd};
 use cdg_core::arch::DramBandwidth;
-use cdg_core::{Accesses, ArchConfig, Bytes, Cycles};
+use cdg_core::{Accesses, ArchConfig, Bytes, Cycles, Layer};
 
 /// An input tile (ifmap or filter) a fold needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,19 +40,15 @@ pub struct TileUse {
     pub id: u64,
     /// GEMM elements the fold reads from SRAM (its tile, e.g. |M_i|·K ifmap elements in OS).
     pub elems: u64,
-    /// Whether no earlier fold of this layer used this tile.
-    pub first_use: bool,
     /// Of `elems`, the GEMM elements no earlier fold of this layer read: what a fold fetches
-    /// when the whole operand fits on chip. A dense tile has all (`first_use`) or none of them
-    /// new; a gathered tile (rows or columns picked by a skip policy) may have some.
+    /// when the whole operand fits on chip. A dense tile has all (on its first use) or none of
+    /// them new; a gathered tile (rows or columns picked by a skip policy) may have some.
     pub new_elems: u64,
 }
 
 /// The outputs a fold produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputUse {
-    /// Identity of the accumulation group (outputs that later folds accumulate onto).
-    pub group: u64,
     /// Output elements written (to SRAM) by this fold.
     pub elems: u64,
     /// Elements of the whole accumulation group (its partial-sum footprint).
@@ -81,72 +85,15 @@ pub struct OperandFootprint {
     pub compulsory: Bytes,
 }
 
-/// Element accesses of the on-chip buffers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SramAccesses {
-    pub ifmap_reads: Accesses,
-    pub filter_reads: Accesses,
-    /// Output and partial-sum writes into the ofmap buffer.
-    pub ofmap_writes: Accesses,
-    /// Partial sums read back from the ofmap buffer to accumulate onto (WS/IS).
-    pub psum_reads: Accesses,
-}
-
-/// DRAM traffic in bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DramTraffic {
-    pub ifmap_read: Bytes,
-    pub filter_read: Bytes,
-    /// Writes of outputs and spilled partial sums.
-    pub ofmap_write: Bytes,
-    /// Spilled partial sums read back.
-    pub psum_read: Bytes,
-    /// Of `ofmap_write`, the spilled (non-final) partial sums.
-    pub psum_write: Bytes,
-    /// Gate masks read from DRAM (gated layers with `sparsity.mask_in_dram = true`).
-    pub mask_read: Bytes,
-}
-
-impl DramTraffic {
-    pub fn reads(&self) -> Bytes {
-        self.ifmap_read + self.filter_read + self.psum_read + self.mask_read
-    }
-
-    pub fn writes(&self) -> Bytes {
-        self.ofmap_write
-    }
-
-    /// Partial-sum spill traffic, both directions.
-    pub fn psum(&self) -> Bytes {
-        self.psum_read + self.psum_write
-    }
-
-    pub fn total(&self) -> Bytes {
-        self.reads() + self.writes()
-    }
-}
-
-/// Running totals of a layer's folds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MemoryTotals {
-    /// Folds executed.
-    pub folds: u64,
-    /// Σ fold compute cycles (L, for a dense layer).
-    pub compute: Cycles,
-    /// Stalls waiting for DRAM, including the prefetch and the final drain.
-    pub stall: Cycles,
-    /// The initial fetch before fold 0 (also counted in `stall`).
-    pub prefetch: Cycles,
-    pub sram: SramAccesses,
-    pub dram: DramTraffic,
-}
-
 #[derive(Debug, Clone, Copy)]
 struct OperandState {
     fp: OperandFootprint,
     cap: u64,
     word: u64,
+    /// The current pass's share of the operand fits in the usable buffer.
     fits: bool,
+    /// Every GEMM element is its own word (filters, GEMM-mode inputs): bytes need no scaling.
+    exact: bool,
     /// GEMM elements fetched so far (may exceed `gemm_elems` with re-fetches).
     fetched_elems: u128,
     /// Bytes charged so far.
@@ -161,6 +108,7 @@ impl OperandState {
             cap,
             word,
             fits: fp.compulsory.get() <= cap,
+            exact: Some(fp.compulsory.get()) == fp.gemm_elems.checked_mul(word),
             fetched_elems: 0,
             fetched_bytes: 0,
             prev_id: None,
@@ -175,6 +123,12 @@ impl OperandState {
         }
         (u128::from(elems) * u128::from(self.fp.compulsory.get()))
             .div_ceil(u128::from(self.fp.gemm_elems)) as u64
+    }
+
+    /// Starts a pass that reads `elems` GEMM elements of the operand (its K range): the operand
+    /// is fetched once in this pass if that share fits.
+    fn begin_pass(&mut self, elems: u64) {
+        self.fits = self.tile_bytes(elems) <= self.cap;
     }
 
     /// Bytes this tile moves from DRAM.
@@ -193,9 +147,11 @@ impl OperandState {
         }
         self.fetched_elems += u128::from(elems);
         let compulsory = self.fp.compulsory.get();
-        let total = if compulsory == self.fp.gemm_elems * self.word {
-            // Every GEMM element is its own word (filters, GEMM-mode inputs): no scaling.
-            (self.fetched_elems as u64) * self.word
+        let total = if self.exact {
+            u64::try_from(self.fetched_elems)
+                .ok()
+                .and_then(|f| f.checked_mul(self.word))
+                .unwrap_or(u64::MAX)
         } else {
             // The hot path: u64 arithmetic when it cannot overflow, u128 otherwise.
             match u64::try_from(self.fetched_elems)
@@ -203,13 +159,14 @@ impl OperandState {
                 .and_then(|f| f.checked_mul(compulsory))
             {
                 Some(p) => p / self.fp.gemm_elems,
-                None => {
-                    (self.fetched_elems * u128::from(compulsory) / u128::from(self.fp.gemm_elems))
-                        as u64
-                }
+                None => u64::try_from(
+                    self.fetched_elems.saturating_mul(u128::from(compulsory))
+                        / u128::from(self.fp.gemm_elems),
+                )
+                .unwrap_or(u64::MAX),
             }
         };
-        let bytes = total - self.fetched_bytes;
+        let bytes = total.saturating_sub(self.fetched_bytes);
         self.fetched_bytes = total;
         bytes
     }
@@ -226,7 +183,7 @@ pub struct MemoryModel {
     bandwidth: DramBandwidth,
     prev_compute: Option<Cycles>,
     prev_writes: u64,
-    totals: MemoryTotals,
+    totals: Counters,
 }
 
 /// Usable bytes of a buffer of `kib` KiB: half of it (double buffering, as SCALE-Sim).
@@ -246,22 +203,44 @@ impl MemoryModel {
             bandwidth: mem.dram_bandwidth,
             prev_compute: None,
             prev_writes: 0,
-            totals: MemoryTotals::default(),
+            totals: Counters::default(),
         }
     }
 
+    /// Starts a pass that reads `ifmap_elems` and `filter_elems` GEMM elements of the two
+    /// inputs: each is fetched once in this pass if its share fits in its buffer (docs/model.md
+    /// §6). Passes cover disjoint K ranges, so their tiles are distinct.
+    pub fn begin_pass(&mut self, ifmap_elems: u64, filter_elems: u64) {
+        self.ifmap.begin_pass(ifmap_elems);
+        self.filter.begin_pass(filter_elems);
+    }
+
+    /// Cycles to move `bytes`; saturates at u64::MAX (reported by the caller) when the
+    /// bandwidth is too small for the count to fit.
     fn transfer_cycles(&self, bytes: u64) -> Cycles {
         match self.bandwidth {
             DramBandwidth::Unlimited => Cycles::ZERO,
-            DramBandwidth::BytesPerCycle(bw) => Cycles((bytes as f64 / bw).ceil() as u64),
+            DramBandwidth::BytesPerCycle(bw) => {
+                let c = (bytes as f64 / bw).ceil();
+                // 2^63: far beyond any real run, and below where f64 → u64 saturates.
+                Cycles(if c < 9.223_372_036_854_776e18 {
+                    c as u64
+                } else {
+                    u64::MAX
+                })
+            }
         }
     }
 
     /// Accounts one fold.
     pub fn push(&mut self, w: &FoldWork) {
+        // Folds, compute cycles, SRAM accesses and DRAM bytes are bounded by the layer's checks
+        // (at most MAX_FOLDS folds whose cycles fit u64; M·K·N·2^16 fits u64, and no fold moves
+        // more than its tiles), so plain sums cannot overflow; stalls depend on the bandwidth
+        // and saturate.
         let t = &mut self.totals;
         t.folds += 1;
-        t.compute += w.compute;
+        t.compute_cycles += w.compute;
         t.sram.ifmap_reads += Accesses(w.ifmap.elems);
         t.sram.filter_reads += Accesses(w.filter.elems);
         t.sram.ofmap_writes += Accesses(w.output.elems);
@@ -302,45 +281,78 @@ impl MemoryModel {
         match self.prev_compute {
             None => {
                 let p = self.transfer_cycles(reads);
-                self.totals.prefetch = p;
-                self.totals.stall += p;
+                self.totals.prefetch_cycles = p;
+                self.totals.stall_cycles.sat_add(p);
             }
             Some(prev) => {
                 let need = self.transfer_cycles(reads + self.prev_writes);
-                self.totals.stall += need.saturating_sub(prev);
+                self.totals.stall_cycles.sat_add(need.saturating_sub(prev));
             }
         }
         self.prev_compute = Some(w.compute);
         self.prev_writes = write;
     }
 
-    /// The totals, with the last fold's write-back drained.
-    pub fn finish(mut self) -> MemoryTotals {
+    /// Charges `bytes` of outputs written to DRAM outside any fold (outputs no fold produced,
+    /// which still leave the chip once).
+    pub fn write_outputs(&mut self, bytes: Bytes) {
+        self.totals.dram.ofmap_write.sat_add(bytes);
+    }
+
+    /// The counters of the folds pushed (folds, compute, stall and prefetch cycles, SRAM
+    /// accesses, DRAM traffic), with the last fold's write-back drained.
+    pub fn finish(mut self) -> Counters {
         let drain = self.transfer_cycles(self.prev_writes);
-        self.totals.stall += drain;
+        self.totals.stall_cycles.sat_add(drain);
         self.totals
     }
 }
 
+/// The compulsory traffic of `layer` with a filter of `k` rows (K, or the compressed K of N:M
+/// sparsity) for one batch of `workload.batch` samples: touched input elements and M·N outputs
+/// of every sample, K·N weights once, in bytes.
+pub fn compulsory(arch: &ArchConfig, layer: &Layer, k: u64) -> Compulsory {
+    let wb = arch.memory.word_bytes;
+    let batch = arch.workload.batch;
+    // Per group: k window rows × N_g filters; G groups.
+    let g = layer.shape.group_gemm();
+    let groups = layer.shape.groups();
+    Compulsory {
+        ifmap: Bytes(touched_input_elements(&layer.shape) * wb * batch),
+        filter: Bytes(k * g.n * groups * wb),
+        ofmap: Bytes(g.m * g.n * groups * wb * batch),
+    }
+}
+
 /// Input elements (excluding padding) that the windows of `layer` touch: the compulsory ifmap
-/// traffic in elements.
+/// traffic in elements. A dilated kernel touches only its taps (every d-th position of its
+/// effective extent d·(k − 1) + 1).
 pub fn touched_input_elements(layer: &cdg_core::LayerShape) -> u64 {
     let [kh, kw] = layer.kernel();
-    let h = touched_1d(
-        layer.in_height(),
-        layer.out_height(),
-        kh,
-        layer.stride(),
-        layer.padding(),
-    );
-    let w = touched_1d(
-        layer.in_width(),
-        layer.out_width(),
-        kw,
-        layer.stride(),
-        layer.padding(),
-    );
+    let d = layer.dilation();
+    let (s, p) = (layer.stride(), layer.padding());
+    let h = touched_axis(layer.in_height(), layer.out_height(), kh, s, p, d);
+    let w = touched_axis(layer.in_width(), layer.out_width(), kw, s, p, d);
     layer.in_channels() * h * w
+}
+
+/// Positions of `[0, size)` touched by the taps `o·s − p + t·d` (o in `0..out`, t in `0..k`).
+fn touched_axis(size: u64, out: u64, k: u64, s: u64, p: u64, d: u64) -> u64 {
+    if d == 1 || k == 1 {
+        return touched_1d(size, out, k, s, p);
+    }
+    // Tap t of every window is a strided run of positions o·s + t·d − p; count the union by
+    // marking (a dilated layer's input row is small enough to walk).
+    let mut hit = vec![false; size as usize];
+    for t in 0..k {
+        for o in 0..out {
+            let x = o * s + t * d;
+            if x >= p && x - p < size {
+                hit[(x - p) as usize] = true;
+            }
+        }
+    }
+    hit.iter().filter(|&&h| h).count() as u64
 }
 
 /// Positions of `[0, size)` covered by windows `[o·s − p, o·s − p + k)` for o in `0..out`.
@@ -382,6 +394,36 @@ mod tests {
         (0..size)
             .filter(|&x| (0..out).any(|o| o * s <= x + p && x + p < o * s + k))
             .count() as u64
+    }
+
+    #[test]
+    fn dilated_touched_matches_naive() {
+        // Naive: every tap position of every window.
+        for size in 1..20u64 {
+            for k in 1..4u64 {
+                for d in 1..4u64 {
+                    for s in 1..4u64 {
+                        for p in 0..3u64 {
+                            let eff = d * (k - 1) + 1;
+                            if eff > size + 2 * p {
+                                continue;
+                            }
+                            let out = (size + 2 * p - eff) / s + 1;
+                            let naive = (0..size)
+                                .filter(|&x| {
+                                    (0..out).any(|o| (0..k).any(|t| o * s + t * d == x + p))
+                                })
+                                .count() as u64;
+                            assert_eq!(
+                                touched_axis(size, out, k, s, p, d),
+                                naive,
+                                "size {size} k {k} d {d} s {s} p {p}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

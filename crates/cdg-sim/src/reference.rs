@@ -27,159 +27,32 @@
 //! Folds run one after another in schedule order (column folds outer for the dense schedule).
 //! With `overlap_folds`, a controller with static knowledge of the schedule starts each fold as
 //! early as the pipeline and the data allow (see `Sim::overlap_plan`): OS folds follow each other
-//! with period T (each fold after the first saves R + C − 2, as DESIGN §4 says); WS/IS folds need
+//! with period T (each fold after the first saves R + C − 2, as docs/model.md §2 says); WS/IS folds need
 //! double-buffered stationary registers (a shadow register per PE, loaded through the chain
 //! behind the previous fold's wavefront, swapped in when the new fold's first operand arrives)
 //! and follow with period max(T, R) — the chain delivers one row per cycle, and a fold's partial
-//! sums leave the array R − 1 cycles after they enter — so DESIGN's saving of R + C − 2 + R per
-//! fold is reached exactly when T ≥ R. A fold that accumulates onto an output an earlier fold has
+//! sums leave the array R − 1 cycles after they enter — so the fast model's saving of
+//! R + C − 2 + R per fold is reached exactly when T ≥ R. A fold that accumulates onto an output an earlier fold has
 //! not yet written also waits (this binds only for gated schedules, e.g. a compacted WS fold
 //! streaming an output at an earlier step than the base fold that produced it). The engine
 //! checks every hazard anyway (an accumulator or shadow register overwritten before use, a
 //! partial sum read before it is written) and reports it as an error rather than computing a
 //! wrong number.
+//!
+//! The machine depends on the dataflow only through its [`Axes`]: when K streams both inputs
+//! move and the outputs stay (the OS machine); otherwise the input the stream axis does not
+//! index is shifted in first and stays, and partial sums flow down the columns (the WS/IS
+//! machine).
 
+use crate::counters::SramAccesses;
+use crate::dataflow::{self, Axes, Axis, Input};
 use crate::error::SimError;
-use crate::functional::{Axis, GatedSchedule, PassDims, PassSchedule, PlannedFold, axes};
+use crate::matrix::Matrix;
+use crate::schedule::{GatedSchedule, Indices, PassDims, PassSchedule, PlannedFold};
 use cdg_core::arch::ArrayConfig;
-use cdg_core::{Accesses, Cycles, Dataflow, Macs};
-use thiserror::Error;
+use cdg_core::{Accesses, Cycles, Macs};
 
-/// Errors of the reference engine.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum ReferenceError {
-    /// The array has a zero dimension.
-    #[error("array is {rows}×{cols}; expected at least 1×1")]
-    EmptyArray { rows: u64, cols: u64 },
-    /// The GEMM operands do not chain.
-    #[error(
-        "GEMM operands disagree: ifmap is {a_rows}×{a_cols}, filter is {b_rows}×{b_cols}; \
-         expected the ifmap's column count to equal the filter's row count"
-    )]
-    Operands {
-        a_rows: usize,
-        a_cols: usize,
-        b_rows: usize,
-        b_cols: usize,
-    },
-    /// A matrix was built from the wrong number of values.
-    #[error("matrix {rows}×{cols} needs {} values; found {found}", rows * cols)]
-    MatrixData {
-        rows: usize,
-        cols: usize,
-        found: usize,
-    },
-    /// A fold does not fit the array or the operands.
-    #[error("fold {fold}: {problem}")]
-    PlannedFold { fold: usize, problem: String },
-    /// The schedule would corrupt data if run as timed (only possible with `overlap_folds`).
-    #[error("hazard at cycle {cycle}: {what}")]
-    Hazard { cycle: u64, what: String },
-    /// An internal invariant of the engine broke (a bug, reported instead of a wrong number).
-    #[error("reference engine invariant broken at cycle {cycle}: {what}")]
-    Internal { cycle: u64, what: String },
-}
-
-type Result<T, E = ReferenceError> = std::result::Result<T, E>;
-
-impl From<ReferenceError> for SimError {
-    fn from(e: ReferenceError) -> Self {
-        match e {
-            ReferenceError::EmptyArray { rows, .. } => SimError::Config {
-                key: if rows == 0 {
-                    "array.rows"
-                } else {
-                    "array.cols"
-                }
-                .to_owned(),
-                problem: "must be at least 1, found 0".to_owned(),
-            },
-            other => SimError::Mismatch(format!("reference engine: {other}")),
-        }
-    }
-}
-
-/// A dense row-major matrix of i64.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Matrix {
-    rows: usize,
-    cols: usize,
-    data: Vec<i64>,
-}
-
-impl Matrix {
-    pub fn zeros(rows: usize, cols: usize) -> Self {
-        Self {
-            rows,
-            cols,
-            data: vec![0; rows * cols],
-        }
-    }
-
-    pub fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> i64) -> Self {
-        let mut data = Vec::with_capacity(rows * cols);
-        for r in 0..rows {
-            for c in 0..cols {
-                data.push(f(r, c));
-            }
-        }
-        Self { rows, cols, data }
-    }
-
-    pub fn from_vec(rows: usize, cols: usize, data: Vec<i64>) -> Result<Self> {
-        if data.len() != rows * cols {
-            return Err(ReferenceError::MatrixData {
-                rows,
-                cols,
-                found: data.len(),
-            });
-        }
-        Ok(Self { rows, cols, data })
-    }
-
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    pub fn get(&self, r: usize, c: usize) -> i64 {
-        self.data[r * self.cols + c]
-    }
-
-    pub fn set(&mut self, r: usize, c: usize, v: i64) {
-        self.data[r * self.cols + c] = v;
-    }
-
-    pub fn add(&mut self, r: usize, c: usize, v: i64) {
-        self.data[r * self.cols + c] += v;
-    }
-
-    /// Row-major values.
-    pub fn as_slice(&self) -> &[i64] {
-        &self.data
-    }
-
-    pub fn transpose(&self) -> Self {
-        Self::from_fn(self.cols, self.rows, |r, c| self.get(c, r))
-    }
-}
-
-/// SRAM accesses counted at the array edges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SramCounts {
-    /// Ifmap elements injected into the array (streamed in OS/WS, preloaded in IS).
-    pub ifmap_reads: Accesses,
-    /// Filter elements injected (streamed in OS/IS, preloaded in WS).
-    pub filter_reads: Accesses,
-    /// Outputs leaving the array into the ofmap SRAM (final or partial).
-    pub ofmap_writes: Accesses,
-    /// Stored partial sums read back to accumulate onto (WS/IS row folds after the first; any
-    /// output a previous fold or pass already wrote).
-    pub psum_reads: Accesses,
-}
+type Result<T, E = SimError> = std::result::Result<T, E>;
 
 /// The time one fold occupied: from its first load or injection to its last MAC or extraction,
 /// inclusive.
@@ -196,7 +69,10 @@ pub struct ReferenceRun {
     pub output: Matrix,
     /// Cycles from the first injection to the last MAC (OS) or extraction (WS/IS), inclusive.
     pub cycles: Cycles,
-    pub sram: SramCounts,
+    /// SRAM accesses counted at the array edges: inputs injected (streamed, or preloaded when
+    /// stationary), outputs leaving the array (final or partial), and stored partial sums read
+    /// back to accumulate onto.
+    pub sram: SramAccesses,
     /// Multiplies performed with two real operands.
     pub macs: Macs,
     /// MAC slots with real operands whose output was gated off (clock-gated).
@@ -215,12 +91,7 @@ pub struct FoldJob<'a> {
 /// Simulates the dense GEMM `a` (M×K ifmap) · `b` (K×N filter) on `array`.
 pub fn run_gemm(a: &Matrix, b: &Matrix, array: &ArrayConfig) -> Result<ReferenceRun> {
     check_operands(a, b)?;
-    let dims = PassDims {
-        m: a.rows() as u64,
-        n: b.cols() as u64,
-        k_start: 0,
-        k_end: a.cols() as u64,
-    };
+    let dims = PassDims::plain(a.rows() as u64, b.cols() as u64, 0, a.cols() as u64);
     let s = PassSchedule::dense(&dims, array.rows, array.cols, array.dataflow);
     let jobs: Vec<_> = s
         .folds
@@ -257,7 +128,7 @@ pub fn run_gated(
 
 fn check_operands(a: &Matrix, b: &Matrix) -> Result<()> {
     if a.cols() != b.rows() {
-        return Err(ReferenceError::Operands {
+        return Err(SimError::Operands {
             a_rows: a.rows(),
             a_cols: a.cols(),
             b_rows: b.rows(),
@@ -291,15 +162,63 @@ pub fn run_folds(
     jobs: &[FoldJob<'_>],
     gate: &dyn Fn(u64, u64) -> bool,
 ) -> Result<ReferenceRun> {
+    run_folds_grouped(a, b, 1, array, jobs, gate)
+}
+
+/// [`run_gated`] for the block-diagonal GEMM of a grouped layer (`groups` groups; `a` is
+/// M × G·K_g, `b` is G·K_g × G·N_g).
+pub fn run_gated_grouped(
+    a: &Matrix,
+    b: &Matrix,
+    groups: u64,
+    array: &ArrayConfig,
+    schedule: &GatedSchedule,
+    gate: &dyn Fn(u64, u64) -> bool,
+) -> Result<ReferenceRun> {
+    let jobs: Vec<_> = schedule
+        .base
+        .folds
+        .iter()
+        .map(|fold| FoldJob { fold, gated: false })
+        .chain(
+            schedule
+                .cond
+                .folds
+                .iter()
+                .map(|fold| FoldJob { fold, gated: true }),
+        )
+        .collect();
+    run_folds_grouped(a, b, groups, array, &jobs, gate)
+}
+
+/// [`run_folds`] on the block-diagonal GEMM of `groups` groups: weight (k, n) exists only when
+/// k and n lie in the same group (k / K_g = n / N_g); elsewhere the PE receives no operand (no
+/// SRAM read, no MAC), as a weight buffer holding only the diagonal blocks would feed it.
+pub fn run_folds_grouped(
+    a: &Matrix,
+    b: &Matrix,
+    groups: u64,
+    array: &ArrayConfig,
+    jobs: &[FoldJob<'_>],
+    gate: &dyn Fn(u64, u64) -> bool,
+) -> Result<ReferenceRun> {
     check_operands(a, b)?;
-    if array.rows == 0 || array.cols == 0 {
-        return Err(ReferenceError::EmptyArray {
-            rows: array.rows,
-            cols: array.cols,
-        });
+    let g = usize::try_from(groups).unwrap_or(0);
+    if g == 0 || !b.rows().is_multiple_of(g) || !b.cols().is_multiple_of(g) {
+        return Err(SimError::layer(
+            "reference",
+            format!(
+                "groups {groups} must divide the filter matrix's {}×{} (K × N)",
+                b.rows(),
+                b.cols()
+            ),
+        ));
     }
-    let df = array.dataflow;
-    let [ar, ac, at] = axes(df);
+    if array.rows == 0 || array.cols == 0 {
+        return Err(SimError::empty_array(array.rows, array.cols));
+    }
+    let axes = dataflow::model(array.dataflow).axes();
+    let [ar, ac, at] = axes.as_array();
     let extent = |axis: Axis| match axis {
         Axis::M => a.rows(),
         Axis::K => a.cols(),
@@ -307,7 +226,11 @@ pub fn run_folds(
     };
     let mut mat = Vec::with_capacity(jobs.len());
     for (i, j) in jobs.iter().enumerate() {
-        let err = |problem: String| ReferenceError::PlannedFold { fold: i, problem };
+        let err = |problem: String| SimError::Fold {
+            schedule: "schedule",
+            fold: i,
+            problem,
+        };
         let f = j.fold;
         if f.rows.len() > array.rows || f.cols.len() > array.cols {
             return Err(err(format!(
@@ -321,7 +244,7 @@ pub fn run_folds(
         if f.rows.is_empty() || f.cols.is_empty() || f.steps.is_empty() {
             return Err(err("has an empty index span".into()));
         }
-        let conv = |span: &crate::functional::Indices, axis: Axis| -> Result<Vec<usize>> {
+        let conv = |span: &Indices, axis: Axis| -> Result<Vec<usize>> {
             span.iter()
                 .map(|v| {
                     if let Some(x) = usize::try_from(v).ok().filter(|&x| x < extent(axis)) {
@@ -342,10 +265,12 @@ pub fn run_folds(
             gated: j.gated,
         });
     }
-    let mut sim = Sim::new(a, b, array, mat, gate);
-    match df {
-        Dataflow::OutputStationary => sim.run_os()?,
-        Dataflow::WeightStationary | Dataflow::InputStationary => sim.run_stationary()?,
+    let mut sim = Sim::new(a, b, array, axes, mat, gate);
+    sim.group_sizes = ((b.rows() / g).max(1), (b.cols() / g).max(1));
+    if sim.outputs_stay {
+        sim.run_os()?;
+    } else {
+        sim.run_stationary()?;
     }
     Ok(sim.finish())
 }
@@ -379,10 +304,14 @@ struct Sim<'a> {
     b: &'a Matrix,
     r: usize,
     c: usize,
-    df: Dataflow,
+    axes: Axes,
+    /// K streams: the outputs stay in the PEs and both inputs move (the OS machine).
+    outputs_stay: bool,
     overlap: bool,
     jobs: Vec<Job>,
     gate: &'a dyn Fn(u64, u64) -> bool,
+    /// (K_g, N_g) of a grouped GEMM ((K, N) for one group).
+    group_sizes: (usize, usize),
     out: Matrix,
     /// Contributions written to each output so far.
     written: Vec<u32>,
@@ -391,7 +320,7 @@ struct Sim<'a> {
     /// Per job, per covered output (stream step × column for WS/IS, row × column for OS): how
     /// many contributions must already be written when this fold reads or writes it.
     tickets: Vec<Vec<u32>>,
-    sram: SramCounts,
+    sram: SramAccesses,
     macs: u64,
     gated_slots: u64,
     spans: Vec<Option<FoldSpan>>,
@@ -403,6 +332,7 @@ impl<'a> Sim<'a> {
         a: &'a Matrix,
         b: &'a Matrix,
         array: &ArrayConfig,
+        axes: Axes,
         jobs: Vec<Job>,
         gate: &'a dyn Fn(u64, u64) -> bool,
     ) -> Self {
@@ -413,15 +343,17 @@ impl<'a> Sim<'a> {
             b,
             r: array.rows as usize,
             c: array.cols as usize,
-            df: array.dataflow,
+            axes,
+            outputs_stay: axes.outputs_on_array(),
             overlap: array.overlap_folds,
             jobs,
             gate,
+            group_sizes: (a.cols().max(1), b.cols().max(1)),
             out: Matrix::zeros(a.rows(), b.cols()),
             written: vec![0; outputs],
             issued: vec![0; outputs],
             tickets: vec![Vec::new(); n_jobs],
-            sram: SramCounts::default(),
+            sram: SramAccesses::default(),
             macs: 0,
             gated_slots: 0,
             spans: vec![None; n_jobs],
@@ -447,12 +379,48 @@ impl<'a> Sim<'a> {
 
     /// (m, k, n) of array row index `ri`, column index `ci`, stream index `si` of job `f`.
     fn mkn(&self, f: usize, ri: usize, ci: usize, si: usize) -> (usize, usize, usize) {
+        self.mkn_at(f, Some(ri), Some(ci), Some(si))
+    }
+
+    /// [`Sim::mkn`] with some positions left out: their axis reads as 0 (for an operand that
+    /// does not depend on it).
+    fn mkn_at(
+        &self,
+        f: usize,
+        ri: Option<usize>,
+        ci: Option<usize>,
+        si: Option<usize>,
+    ) -> (usize, usize, usize) {
         let j = &self.jobs[f];
-        let (x, y, z) = (j.rows[ri], j.cols[ci], j.steps[si]);
-        match self.df {
-            Dataflow::OutputStationary => (x, z, y),
-            Dataflow::WeightStationary => (z, x, y),
-            Dataflow::InputStationary => (y, x, z),
+        let at = |axis: Axis| {
+            let (list, i) = if axis == self.axes.rows {
+                (&j.rows, ri)
+            } else if axis == self.axes.cols {
+                (&j.cols, ci)
+            } else {
+                (&j.steps, si)
+            };
+            i.map_or(0, |i| list[i])
+        };
+        (at(Axis::M), at(Axis::K), at(Axis::N))
+    }
+
+    /// The value of `input` at (m, k, n), counting the SRAM read; `None` for a weight outside
+    /// the block diagonal of a grouped GEMM (not stored, so not read: the PE idles).
+    fn read(&mut self, input: Input, m: usize, k: usize, n: usize) -> Option<i64> {
+        match input {
+            Input::Ifmap => {
+                self.sram.ifmap_reads += Accesses(1);
+                Some(self.a.get(m, k))
+            }
+            Input::Filter => {
+                let (kg, ng) = self.group_sizes;
+                if k / kg != n / ng {
+                    return None;
+                }
+                self.sram.filter_reads += Accesses(1);
+                Some(self.b.get(k, n))
+            }
         }
     }
 
@@ -464,16 +432,18 @@ impl<'a> Sim<'a> {
     /// its own. Called when the fold starts, i.e. in schedule order.
     fn issue_tickets(&mut self, f: usize) {
         let j = &self.jobs[f];
-        let (outer, inner) = match self.df {
-            Dataflow::OutputStationary => (j.rows.len(), j.cols.len()),
-            _ => (j.t(), j.cols.len()),
+        let (outer, inner) = if self.outputs_stay {
+            (j.rows.len(), j.cols.len())
+        } else {
+            (j.t(), j.cols.len())
         };
         let mut t = Vec::with_capacity(outer * inner);
         for o in 0..outer {
             for i in 0..inner {
-                let (m, _, n) = match self.df {
-                    Dataflow::OutputStationary => self.mkn(f, o, i, 0),
-                    _ => self.mkn(f, 0, i, o),
+                let (m, _, n) = if self.outputs_stay {
+                    self.mkn(f, o, i, 0)
+                } else {
+                    self.mkn(f, 0, i, o)
                 };
                 let e = self.out_index(m, n);
                 t.push(self.issued[e]);
@@ -506,7 +476,7 @@ impl<'a> Sim<'a> {
     ) -> Result<()> {
         let e = self.out_index(m, n);
         if self.written[e] != ticket {
-            return Err(ReferenceError::Hazard {
+            return Err(SimError::Hazard {
                 cycle,
                 what: format!(
                     "fold {f} writes output ({m}, {n}) after {} of the {ticket} contributions \
@@ -561,7 +531,7 @@ impl<'a> Sim<'a> {
     /// as the partial sum entering the top of the column). For dense schedules the second
     /// condition never binds.
     fn overlap_plan(&self) -> Vec<u64> {
-        let os = self.df == Dataflow::OutputStationary;
+        let os = self.outputs_stay;
         let rr = self.r as u64;
         let mut last_write: Vec<Option<u64>> = vec![None; self.out.rows() * self.out.cols()];
         let mut times: Vec<u64> = Vec::with_capacity(self.jobs.len());
@@ -639,7 +609,7 @@ impl<'a> Sim<'a> {
         let mut t: u64 = 0;
         while finished < n_jobs {
             if t > budget {
-                return Err(ReferenceError::Internal {
+                return Err(SimError::Internal {
                     cycle: t,
                     what: "the array did not finish within its cycle budget".into(),
                 });
@@ -684,7 +654,7 @@ impl<'a> Sim<'a> {
                         (None, None) => continue,
                         (Some(x), Some(y)) if x.fold == y.fold && x.step == y.step => (x, y),
                         (x, y) => {
-                            return Err(ReferenceError::Internal {
+                            return Err(SimError::Internal {
                                 cycle: t,
                                 what: format!(
                                     "PE ({r}, {c}) holds mismatched operands {x:?} and {y:?}"
@@ -695,7 +665,7 @@ impl<'a> Sim<'a> {
                     let f = x.fold;
                     if x.step == 0 {
                         if let Some((busy, _)) = acc[i] {
-                            return Err(ReferenceError::Hazard {
+                            return Err(SimError::Hazard {
                                 cycle: t,
                                 what: format!(
                                     "fold {f} reaches PE ({r}, {c}) while its accumulator still \
@@ -711,7 +681,7 @@ impl<'a> Sim<'a> {
                             match &mut acc[i] {
                                 Some((g, sum)) if *g == f => *sum += av * bv,
                                 other => {
-                                    return Err(ReferenceError::Internal {
+                                    return Err(SimError::Internal {
                                         cycle: t,
                                         what: format!(
                                             "PE ({r}, {c}) accumulator is {other:?} for fold {f}"
@@ -770,18 +740,22 @@ impl<'a> Sim<'a> {
                 continue;
             }
             let step = (t - s) as usize;
-            let j = &self.jobs[f];
-            let value = if from_left {
-                j.rows.get(edge).map(|&m| {
-                    self.sram.ifmap_reads += Accesses(1);
-                    self.a.get(m, j.steps[step])
-                })
+            // The left edge feeds the input of the row axis, the top edge that of the column
+            // axis.
+            let (axis, len) = if from_left {
+                (self.axes.rows, self.jobs[f].rows.len())
             } else {
-                j.cols.get(edge).map(|&n| {
-                    self.sram.filter_reads += Accesses(1);
-                    self.b.get(j.steps[step], n)
-                })
+                (self.axes.cols, self.jobs[f].cols.len())
             };
+            let value = (edge < len).then_some(()).and_then(|()| {
+                let (m, k, n) = if from_left {
+                    self.mkn(f, edge, 0, step)
+                } else {
+                    self.mkn(f, 0, edge, step)
+                };
+                let input = Input::of(axis).unwrap_or(Input::Ifmap);
+                self.read(input, m, k, n)
+            });
             return Some(Tok {
                 fold: f,
                 step,
@@ -795,36 +769,28 @@ impl<'a> Sim<'a> {
     // Weight / input stationary
     // -----------------------------------------------------------------------------------------
 
-    /// The stationary operand at array row `ri`, column `ci` of job `f`, counting the read.
+    /// The stationary input at array row `ri`, column `ci` of job `f`, counting the read.
     fn stationary(&mut self, f: usize, ri: usize, ci: usize) -> Option<i64> {
         let j = &self.jobs[f];
-        let (&k, &x) = (j.rows.get(ri)?, j.cols.get(ci)?);
-        Some(match self.df {
-            Dataflow::WeightStationary => {
-                self.sram.filter_reads += Accesses(1);
-                self.b.get(k, x)
-            }
-            _ => {
-                self.sram.ifmap_reads += Accesses(1);
-                self.a.get(x, k)
-            }
-        })
+        if ri >= j.rows.len() || ci >= j.cols.len() {
+            return None;
+        }
+        // The stationary input does not depend on the stream index.
+        let (m, k, n) = self.mkn_at(f, Some(ri), Some(ci), None);
+        let input = self.axes.stationary_input().unwrap_or(Input::Filter);
+        self.read(input, m, k, n)
     }
 
-    /// The streamed operand at array row `ri`, stream step `si` of job `f`, counting the read.
+    /// The streamed input at array row `ri`, stream step `si` of job `f`, counting the read.
     fn streamed(&mut self, f: usize, ri: usize, si: usize) -> Option<i64> {
         let j = &self.jobs[f];
-        let (&k, &s) = (j.rows.get(ri)?, j.steps.get(si)?);
-        Some(match self.df {
-            Dataflow::WeightStationary => {
-                self.sram.ifmap_reads += Accesses(1);
-                self.a.get(s, k)
-            }
-            _ => {
-                self.sram.filter_reads += Accesses(1);
-                self.b.get(k, s)
-            }
-        })
+        if ri >= j.rows.len() || si >= j.steps.len() {
+            return None;
+        }
+        // The streamed input does not depend on the column index.
+        let (m, k, n) = self.mkn_at(f, Some(ri), None, Some(si));
+        let input = Input::of(self.axes.stream).unwrap_or(Input::Ifmap);
+        self.read(input, m, k, n)
     }
 
     fn run_stationary(&mut self) -> Result<()> {
@@ -868,7 +834,7 @@ impl<'a> Sim<'a> {
         let mut t: u64 = 0;
         while finished < n_jobs {
             if t > budget {
-                return Err(ReferenceError::Internal {
+                return Err(SimError::Internal {
                     cycle: t,
                     what: "the array did not finish within its cycle budget".into(),
                 });
@@ -910,7 +876,7 @@ impl<'a> Sim<'a> {
                         (None, None) => continue,
                         (Some(x), Some(p)) if x.fold == p.fold && x.step == p.step => (x, p),
                         (x, p) => {
-                            return Err(ReferenceError::Internal {
+                            return Err(SimError::Internal {
                                 cycle: t,
                                 what: format!(
                                     "PE ({r}, {c}) holds mismatched operand {x:?} and partial \
@@ -924,7 +890,7 @@ impl<'a> Sim<'a> {
                         match shadow[i].take() {
                             Some(h) if h.fold == f => active[i] = Some(h),
                             other => {
-                                return Err(ReferenceError::Hazard {
+                                return Err(SimError::Hazard {
                                     cycle: t,
                                     what: format!(
                                         "fold {f} reaches PE ({r}, {c}) before its stationary \
@@ -961,7 +927,7 @@ impl<'a> Sim<'a> {
                     let i = r * cc + c;
                     if let Some(tok) = nchain[i].filter(|tok| tok.row == r) {
                         if let Some(h) = shadow[i] {
-                            return Err(ReferenceError::Hazard {
+                            return Err(SimError::Hazard {
                                 cycle: t,
                                 what: format!(
                                     "fold {}'s stationary operand overwrites fold {}'s in PE \
@@ -989,7 +955,7 @@ impl<'a> Sim<'a> {
                     let e = self.out_index(m, n);
                     let ticket = self.tickets[f][p.step * self.jobs[f].cols.len() + c];
                     if self.written[e] != ticket {
-                        return Err(ReferenceError::Hazard {
+                        return Err(SimError::Hazard {
                             cycle: t,
                             what: format!(
                                 "fold {f} writes output ({m}, {n}) after {} of the {ticket} \
@@ -1106,7 +1072,7 @@ impl<'a> Sim<'a> {
                 if ticket == 0 {
                     Some(0)
                 } else if self.written[e] != ticket {
-                    return Err(ReferenceError::Hazard {
+                    return Err(SimError::Hazard {
                         cycle: t,
                         what: format!(
                             "fold {f} reads the partial sum of output ({m}, {n}) before the \

@@ -1,5 +1,5 @@
-//! SCALE-Sim v3.0.0 compatibility: its `COMPUTE_REPORT.csv`, row for row, with its header and
-//! conventions, so a user can diff the two tools line by line.
+//! SCALE-Sim v3.0.0 compatibility (docs/model.md §3): its `COMPUTE_REPORT.csv`, row for row,
+//! with its header and conventions, so a user can diff the two tools line by line.
 
 use crate::stats::{LayerStats, NetworkStats};
 
@@ -23,15 +23,15 @@ pub struct ComputeReportRow {
 
 impl ComputeReportRow {
     pub fn of(layer_id: usize, l: &LayerStats) -> Self {
-        let s = &l.scalesim;
+        let s = &l.totals.scalesim;
         Self {
             layer_id,
             total_cycles_incl_prefetch: s.total_cycles.get(),
             total_cycles: s.total_cycles.get(),
             stall_cycles: s.stall_cycles.get(),
-            overall_util_pct: 100.0 * s.overall_utilization,
-            mapping_efficiency_pct: 100.0 * s.mapping_efficiency,
-            compute_util_pct: 100.0 * s.compute_utilization,
+            overall_util_pct: 100.0 * l.rates.scalesim_overall_utilization,
+            mapping_efficiency_pct: 100.0 * l.scalesim_mapping_efficiency,
+            compute_util_pct: 100.0 * l.rates.scalesim_compute_utilization,
         }
     }
 

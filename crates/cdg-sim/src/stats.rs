@@ -1,81 +1,70 @@
-//! Typed results of a simulation and their report rows. The models fill the stats structs;
-//! [`LayerRow`] and [`NetworkRow`] are the CSV rows (field names = column names, unit-suffixed,
-//! fractions in [0, 1]).
+//! Typed results of a simulation and their report rows (docs/model.md §10). The models fill a
+//! layer's [`Counters`]; [`LayerStats`] adds what is not a sum (latency, ratios, per-sample
+//! maxima), [`NetworkStats`] sums layers, [`summarize`] averages samples, and [`LayerRow`] /
+//! [`NetworkRow`] are the CSV rows (field names = column names, unit-suffixed, fractions in
+//! [0, 1]).
 
-use crate::energy::EnergyBreakdown;
-use crate::memory::{DramTraffic, SramAccesses};
+use crate::counters::{Counters, EnergyBreakdown, Figure, ScaleSimCounts, figures};
+use crate::energy::energy;
+use crate::error::SimError;
+use crate::mapping::Mapping;
 use cdg_core::{
-    Accesses, ArchConfig, Bytes, Cycles, Dataflow, GemmDims, Macs, Microseconds, PicoJoules,
+    Accesses, ArchConfig, Cycles, Dataflow, DramBandwidth, GemmDims, Layer, Macs, Microseconds,
+    PicoJoules,
 };
 use serde::Serialize;
+use std::sync::Arc;
 
-/// Compulsory DRAM traffic of a layer: every unique input element touched by a window, every
-/// weight, every output, once.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Compulsory {
-    pub ifmap: Bytes,
-    pub filter: Bytes,
-    pub ofmap: Bytes,
-}
-
-impl Compulsory {
-    pub fn total(&self) -> Bytes {
-        self.ifmap + self.filter + self.ofmap
+figures! {
+    /// The largest per-sample figures of a run that averages several samples (for a single
+    /// run, its own figures): the `_max` companions of the mean columns.
+    #[derive(Debug, Clone, Copy, Default, PartialEq)]
+    pub struct SampleMax {
+        pub macs_needed: Macs,
+        pub macs_executed: Macs,
+        pub cycles: Cycles,
+        pub latency: Microseconds,
+        /// Total energy of the sample.
+        pub energy: PicoJoules,
+        /// Layers only; 0 for a network.
+        pub pe_imbalance: f64,
     }
 }
 
-/// The figures SCALE-Sim v3.0.0 would report for the layer, with its conventions and quirks.
-/// They appear only in `scalesim_*` columns and the compatibility report.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ScaleSimFigures {
-    /// L − 1 + stalls: SCALE-Sim reports the index of the last cycle.
-    pub total_cycles: Cycles,
-    pub stall_cycles: Cycles,
-    /// Ifmap SRAM reads as SCALE-Sim reports them (N:M sparse layers scaled back to dense).
-    pub ifmap_reads: Accesses,
-    pub filter_reads: Accesses,
-    /// Ofmap SRAM writes; for OS, M·N + folds·(R + C) (a quirk of its OS code).
-    pub ofmap_writes: Accesses,
-    /// Mean over folds of used PEs / (R·C), a fraction.
-    pub mapping_efficiency: f64,
-    /// Mean over folds of used PEs·T / (R·C·fold_cycles) with its WS/IS fold_cycles
-    /// 2R + 2C + T − 3, a fraction.
-    pub compute_utilization: f64,
-    /// Dense MACs / (total_cycles·R·C), a fraction.
-    pub overall_utilization: f64,
-}
-
-/// The largest per-sample figures of a run that averages several samples (for a single run,
-/// its own figures): the `_max` companions of the mean columns.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct SampleMax {
-    pub macs_needed: Macs,
-    pub macs_executed: Macs,
-    pub cycles: Cycles,
-    pub latency: Microseconds,
-    pub energy: PicoJoules,
-    /// Layers only; 0 for a network.
-    pub pe_imbalance: f64,
-}
-
 impl SampleMax {
-    /// Element-wise maximum.
-    pub fn max(self, o: Self) -> Self {
+    /// A single run's own figures.
+    fn of(totals: &Counters, latency: Microseconds, pe_imbalance: f64) -> Self {
         Self {
-            macs_needed: self.macs_needed.max(o.macs_needed),
-            macs_executed: self.macs_executed.max(o.macs_executed),
-            cycles: self.cycles.max(o.cycles),
-            latency: Microseconds(self.latency.get().max(o.latency.get())),
-            energy: PicoJoules(self.energy.get().max(o.energy.get())),
-            pe_imbalance: self.pe_imbalance.max(o.pe_imbalance),
+            macs_needed: totals.macs_needed,
+            macs_executed: totals.macs_executed,
+            cycles: totals.cycles,
+            latency,
+            energy: totals.energy.total(),
+            pe_imbalance,
         }
+    }
+}
+
+figures! {
+    /// Per-layer figures that are not sums over folds: a mean over samples averages each.
+    #[derive(Debug, Clone, Copy, Default, PartialEq)]
+    pub struct LayerRates {
+        /// Cycles at `clock.frequency_mhz`.
+        pub latency: Microseconds,
+        /// Max / mean needed MACs per PE row over the executed folds.
+        pub pe_imbalance: f64,
+        /// SCALE-Sim's Compute Util: mean over folds of used PEs·T / (R·C·fold_cycles) with its
+        /// WS/IS fold_cycles 2R + 2C + T − 3, a fraction.
+        pub scalesim_compute_utilization: f64,
+        /// SCALE-Sim's Overall Util: dense MACs / (total_cycles·R·C), a fraction.
+        pub scalesim_overall_utilization: f64,
     }
 }
 
 /// Everything the simulator knows about one layer: of one run (a dense run, or one sample of a
 /// trace), or the mean over a trace's samples (`samples > 1`; counts are then rounded to the
-/// nearest integer, energies, latencies and ratios are exact means or ratios of sums, and
-/// `max` holds the per-sample maxima).
+/// nearest integer, energies, latencies and rates are exact means, utilization a ratio of sums,
+/// and `max` holds the per-sample maxima).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerStats {
     pub layer: String,
@@ -91,66 +80,285 @@ pub struct LayerStats {
     /// F_r and F_c of the dense mapping.
     pub row_folds: u64,
     pub col_folds: u64,
-    /// Folds the array actually ran (over all passes).
-    pub folds_executed: u64,
-    /// M·K·N.
-    pub macs_dense: Macs,
-    /// MACs whose result is used (dense: all; gated: base + active conditional).
-    pub macs_needed: Macs,
-    /// MAC slots the array spent: needed plus clock-gated ones.
-    pub macs_executed: Macs,
-    /// Compute cycles plus stalls.
-    pub cycles: Cycles,
-    /// Σ fold cycles (L for a dense layer).
-    pub compute_cycles: Cycles,
-    /// DRAM stalls, including `prefetch_cycles` and the final drain.
-    pub stall_cycles: Cycles,
-    pub prefetch_cycles: Cycles,
-    /// Cycles of the layer simulated as one dense GEMM (equal to `cycles` for a dense run).
-    pub cycles_ungated: Cycles,
-    /// Compute cycles of the conditional pass of a gated layer (0 for an ungated layer).
-    pub cond_cycles: Cycles,
-    pub latency: Microseconds,
+    /// SCALE-Sim's Mapping Efficiency of the dense mapping: mean over folds of used PEs /
+    /// (R·C), a fraction (the same in every sample).
+    pub scalesim_mapping_efficiency: f64,
+    /// The schedule this run's figures come from: a dense schedule's name (`one pass`,
+    /// `k-split 4x504+288`; [`crate::baseline::KSplit`]) or `gated` and the two passes' K.
+    pub schedule: Arc<str>,
+    /// The ungated baseline's schedule (docs/model.md §8).
+    pub ungated_schedule: Arc<str>,
+    /// The layer's counters (totals over its folds and passes, with both baselines).
+    pub totals: Counters,
     /// macs_needed / (R·C·cycles).
     pub utilization: f64,
-    /// Max / mean active MACs per PE row over the executed folds.
-    pub pe_imbalance: f64,
-    pub gate_ops: u64,
-    pub sram: SramAccesses,
-    pub dram: DramTraffic,
-    pub compulsory: Compulsory,
-    pub energy: EnergyBreakdown,
-    pub scalesim: ScaleSimFigures,
+    pub rates: LayerRates,
     /// Per-sample maxima (a single run's own figures).
     pub max: SampleMax,
 }
 
-impl LayerStats {
-    /// This run's own figures as maxima (what a single run reports in its `_max` columns).
-    pub fn own_max(&self) -> SampleMax {
-        SampleMax {
-            macs_needed: self.macs_needed,
-            macs_executed: self.macs_executed,
-            cycles: self.cycles,
-            latency: self.latency,
-            energy: self.energy.total(),
-            pe_imbalance: self.pe_imbalance,
-        }
-    }
+/// The baselines of a layer on one design (docs/model.md §8), computed once per layer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Baselines {
+    /// The best dense schedule: its name, cycles and energy.
+    pub ungated_schedule: Arc<str>,
+    pub cycles_ungated: Cycles,
+    pub energy_ungated: EnergyBreakdown,
+    /// The `dense` policy's cycles and energy; `None` for an ungated layer (its own figures).
+    pub dense_policy: Option<(Cycles, EnergyBreakdown)>,
+    /// The single-pass dense run, completed (cycles, stalls, SRAM reads): SCALE-Sim's figures
+    /// come from it.
+    pub single_pass: Counters,
+}
 
-    pub fn energy_total(&self) -> PicoJoules {
-        self.energy.total()
+/// What a model measured for one run of a layer, before it becomes [`LayerStats`]. Every model
+/// reports through [`LayerStats::of_run`], so they report alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerRun<'a> {
+    pub layer: &'a Layer,
+    pub sample: Option<usize>,
+    /// The layer's single-pass dense mapping (folds, SCALE-Sim figures).
+    pub map: &'a Mapping,
+    /// What the run counted: the memory model's counters (folds, compute, stalls, SRAM, DRAM)
+    /// plus MACs, gate ops, conditional cycles and compulsory traffic. `cycles`, the
+    /// baselines, `macs_dense`, `energy` and `scalesim` are filled in here.
+    pub totals: Counters,
+    /// The schedule of this run.
+    pub schedule: &'a Arc<str>,
+    pub baselines: &'a Baselines,
+    pub pe_imbalance: f64,
+}
+
+/// The arch key whose value makes energy part `part` (a field of `EnergyBreakdown`) of a layer
+/// non-finite: the largest of the per-action costs it charges.
+fn energy_key(arch: &ArchConfig, part: &str) -> (&'static str, f64) {
+    let e = &arch.energy;
+    let keys: &[(&'static str, f64)] = match part {
+        "mac" => &[("energy.mac", e.mac), ("energy.gated_mac", e.gated_mac)],
+        "sram_ifmap" => &[
+            (
+                "energy.sram_ifmap_read_per_byte",
+                e.sram_ifmap_read_per_byte,
+            ),
+            (
+                "energy.sram_ifmap_write_per_byte",
+                e.sram_ifmap_write_per_byte,
+            ),
+        ],
+        "sram_filter" => &[
+            (
+                "energy.sram_filter_read_per_byte",
+                e.sram_filter_read_per_byte,
+            ),
+            (
+                "energy.sram_filter_write_per_byte",
+                e.sram_filter_write_per_byte,
+            ),
+        ],
+        "sram_ofmap" => &[
+            (
+                "energy.sram_ofmap_read_per_byte",
+                e.sram_ofmap_read_per_byte,
+            ),
+            (
+                "energy.sram_ofmap_write_per_byte",
+                e.sram_ofmap_write_per_byte,
+            ),
+        ],
+        "dram" => &[("energy.dram_per_byte", e.dram_per_byte)],
+        "gate" => &[("energy.gate_op", e.gate_op)],
+        _ => &[
+            ("energy.leak_per_pe_cycle", e.leak_per_pe_cycle),
+            ("energy.leak_per_kib_cycle", e.leak_per_kib_cycle),
+        ],
+    };
+    keys.iter()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or(("energy", f64::NAN))
+}
+
+/// The energy part of `e` with the largest value (a non-finite one first): the part whose cost
+/// key to name when a total derived from `e` is not finite.
+fn largest_part(e: &EnergyBreakdown) -> &'static str {
+    let parts = [
+        ("mac", e.mac),
+        ("sram_ifmap", e.sram_ifmap),
+        ("sram_filter", e.sram_filter),
+        ("sram_ofmap", e.sram_ofmap),
+        ("dram", e.dram),
+        ("gate", e.gate),
+        ("leak", e.leak),
+    ];
+    parts
+        .iter()
+        .max_by(|a, b| {
+            let v = |x: PicoJoules| {
+                let x = x.get();
+                if x.is_finite() { x } else { f64::INFINITY }
+            };
+            v(a.1).total_cmp(&v(b.1))
+        })
+        .map_or("dram", |p| p.0)
+}
+
+/// Refuses figures that cannot be reported: a count that saturated at u64::MAX or an energy (or
+/// energy-delay product) that is not finite in `totals` of `whose` (`layer `x`` or `the
+/// network`), naming the arch key that caused it.
+pub(crate) fn check_representable(
+    arch: &ArchConfig,
+    whose: impl FnOnce() -> String,
+    totals: &Counters,
+    edp: f64,
+) -> Result<(), SimError> {
+    // Counts first (a saturated cycle count also makes energies huge), then energies.
+    let counts = totals
+        .unrepresentable()
+        .filter(|p| !p.starts_with("energy"));
+    let energies = totals
+        .energy
+        .unrepresentable()
+        .map(|p| format!("energy.{p}"))
+        .or_else(|| totals.unrepresentable().filter(|p| p.starts_with("energy")));
+    if counts.is_none() && energies.is_none() && edp.is_finite() {
+        return Ok(());
+    }
+    let whose = whose();
+    if let Some(path) = counts {
+        let what = path.replace(['_', '.'], " ");
+        if let DramBandwidth::BytesPerCycle(bw) = arch.memory.dram_bandwidth
+            && path.contains("cycles")
+        {
+            return Err(SimError::Config {
+                key: "memory.dram_bytes_per_cycle".to_owned(),
+                problem: format!(
+                    "{bw:e} bytes per cycle is too small: {whose}'s {what} do not fit in 64 bits \
+                     (its DRAM transfers would take more than 2^64 cycles); expected a \
+                     bandwidth that keeps cycle counts below 2^64"
+                ),
+            });
+        }
+        return Err(SimError::Mismatch(format!(
+            "{whose}: the {what} does not fit in 64 bits"
+        )));
+    }
+    // Which energy: a part of the run's own breakdown, else (a baseline's or the energy-delay
+    // product) the largest part of the breakdown that overflowed.
+    let (part, total) = match energies.as_deref() {
+        Some(p) if p.starts_with("energy.") => (p["energy.".len()..].to_owned(), "energy"),
+        Some(p) if p.starts_with("energy_ungated") => (
+            largest_part(&totals.energy_ungated).to_owned(),
+            "ungated baseline's energy",
+        ),
+        Some(p) if p.starts_with("energy_dense_policy") => (
+            largest_part(&totals.energy_dense_policy).to_owned(),
+            "`dense`-policy energy",
+        ),
+        _ => (
+            largest_part(&totals.energy).to_owned(),
+            "energy-delay product",
+        ),
+    };
+    let (key, value) = energy_key(arch, &part);
+    Err(SimError::Config {
+        key: key.to_owned(),
+        problem: format!(
+            "{value:e} makes {whose}'s {} infinite (through its {} energy); expected per-action \
+             energies whose totals stay finite",
+            total,
+            part.replace('_', " ")
+        ),
+    })
+}
+
+impl LayerStats {
+    /// Assembles the stats of a run: cycles = compute + stalls, energy from the counters,
+    /// both baselines, utilization, latency and the SCALE-Sim figures of the single-pass
+    /// dense run. Errors when a figure does not fit (a count beyond 64 bits, a non-finite
+    /// energy), naming the layer and the key that caused it.
+    pub(crate) fn of_run(arch: &ArchConfig, run: LayerRun<'_>) -> Result<Self, SimError> {
+        let (r, c) = (arch.array.rows, arch.array.cols);
+        let map = run.map;
+        let dense = run.layer.shape.gemm();
+        let b = run.baselines;
+        let mut t = run.totals;
+        t.cycles = Cycles(t.compute_cycles.get().saturating_add(t.stall_cycles.get()));
+        t.macs_dense = Macs(run.layer.shape.macs().get() * arch.workload.batch);
+        t.energy = energy(arch, &t);
+        t.cycles_ungated = b.cycles_ungated;
+        t.energy_ungated = b.energy_ungated;
+        (t.cycles_dense_policy, t.energy_dense_policy) =
+            b.dense_policy.unwrap_or((t.cycles, t.energy));
+        let unit = map.unit();
+        let single = &b.single_pass;
+        let total_cycles = single.cycles.saturating_sub(Cycles(1));
+        t.scalesim =
+            ScaleSimCounts {
+                total_cycles,
+                stall_cycles: single.stall_cycles,
+                ifmap_reads: single.sram.ifmap_reads,
+                filter_reads: single.sram.filter_reads,
+                ofmap_writes: Accesses(single.sram.ofmap_writes.get().saturating_add(
+                    unit.scalesim_extra_ofmap_writes(map.folds(), map.rows, map.cols),
+                )),
+            };
+        let mapping_efficiency = map.mapping_efficiency();
+        let scalesim_fold_cycles = unit.scalesim_fold_cycles(map.rows, map.cols, map.t);
+        let denom = total_cycles.as_f64() * (map.rows * map.cols) as f64;
+        let pe_cycles = (r * c) as f64 * t.cycles.as_f64();
+        let latency = Microseconds::from_cycles(t.cycles, arch.clock.frequency_mhz);
+        check_representable(
+            arch,
+            || format!("layer `{}`", run.layer.name()),
+            &t,
+            t.energy.total().get() * latency.get(),
+        )?;
+        Ok(Self {
+            layer: run.layer.name().to_owned(),
+            sample: run.sample,
+            samples: 1,
+            dataflow: arch.array.dataflow,
+            array_rows: r,
+            array_cols: c,
+            gemm: dense,
+            row_folds: map.row_folds,
+            col_folds: map.col_folds,
+            scalesim_mapping_efficiency: mapping_efficiency,
+            schedule: run.schedule.clone(),
+            ungated_schedule: b.ungated_schedule.clone(),
+            utilization: if pe_cycles > 0.0 {
+                t.macs_needed.as_f64() / pe_cycles
+            } else {
+                0.0
+            },
+            rates: LayerRates {
+                latency,
+                pe_imbalance: run.pe_imbalance,
+                scalesim_compute_utilization: mapping_efficiency * map.t as f64
+                    / scalesim_fold_cycles as f64,
+                scalesim_overall_utilization: if denom > 0.0 {
+                    t.macs_dense.as_f64() / denom
+                } else {
+                    0.0
+                },
+            },
+            max: SampleMax::of(&t, latency, run.pe_imbalance),
+            totals: t,
+        })
     }
 
     /// Energy × latency in pJ·µs.
     pub fn edp_pj_us(&self) -> f64 {
-        self.energy.total().get() * self.latency.get()
+        self.totals.energy.total().get() * self.rates.latency.get()
     }
 
     /// The CSV row of this layer.
     pub fn to_row(&self) -> LayerRow {
-        let e = &self.energy;
+        let t = &self.totals;
+        let e = &t.energy;
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
+        let saving = |e: f64, base: f64| if base > 0.0 { 1.0 - e / base } else { 0.0 };
+        let energy = e.total().get();
         LayerRow {
             layer: self.layer.clone(),
             sample: self.sample,
@@ -163,41 +371,49 @@ impl LayerStats {
             gemm_n: self.gemm.n,
             row_folds: self.row_folds,
             col_folds: self.col_folds,
-            folds_executed: self.folds_executed,
-            macs_dense: self.macs_dense.get(),
-            macs_needed: self.macs_needed.get(),
-            macs_executed: self.macs_executed.get(),
-            macs_wasted: self.macs_executed.get() - self.macs_needed.get(),
+            folds_executed: t.folds,
+            schedule: self.schedule.to_string(),
+            ungated_schedule: self.ungated_schedule.to_string(),
+            macs_dense: t.macs_dense.get(),
+            macs_needed: t.macs_needed.get(),
+            macs_executed: t.macs_executed.get(),
+            macs_discarded: t.macs_discarded().get(),
+            macs_clock_gated: t.macs_clock_gated.get(),
             macs_needed_max: self.max.macs_needed.get(),
             macs_executed_max: self.max.macs_executed.get(),
-            cycles: self.cycles.get(),
+            cycles: t.cycles.get(),
             cycles_max: self.max.cycles.get(),
-            compute_cycles: self.compute_cycles.get(),
-            stall_cycles: self.stall_cycles.get(),
-            prefetch_cycles: self.prefetch_cycles.get(),
-            cycles_ungated: self.cycles_ungated.get(),
-            cond_cycles: self.cond_cycles.get(),
-            latency_us: self.latency.get(),
+            compute_cycles: t.compute_cycles.get(),
+            stall_cycles: t.stall_cycles.get(),
+            prefetch_cycles: t.prefetch_cycles.get(),
+            cycles_ungated: t.cycles_ungated.get(),
+            cycles_dense_policy: t.cycles_dense_policy.get(),
+            cond_cycles: t.cond_cycles.get(),
+            latency_us: self.rates.latency.get(),
             latency_us_max: self.max.latency.get(),
             utilization: self.utilization,
-            flops_reduction: ratio(self.macs_dense.as_f64(), self.macs_needed.as_f64()),
-            cycle_reduction: ratio(self.cycles_ungated.as_f64(), self.cycles.as_f64()),
-            pe_imbalance: self.pe_imbalance,
+            flops_reduction: ratio(t.macs_dense.as_f64(), t.macs_needed.as_f64()),
+            cycle_reduction_vs_ungated: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
+            cycle_reduction_vs_dense_policy: ratio(
+                t.cycles_dense_policy.as_f64(),
+                t.cycles.as_f64(),
+            ),
+            pe_imbalance: self.rates.pe_imbalance,
             pe_imbalance_max: self.max.pe_imbalance,
-            gate_ops: self.gate_ops,
-            sram_ifmap_reads: self.sram.ifmap_reads.get(),
-            sram_filter_reads: self.sram.filter_reads.get(),
-            sram_ofmap_writes: self.sram.ofmap_writes.get(),
-            sram_psum_reads: self.sram.psum_reads.get(),
-            dram_ifmap_read_bytes: self.dram.ifmap_read.get(),
-            dram_filter_read_bytes: self.dram.filter_read.get(),
-            dram_ofmap_write_bytes: self.dram.ofmap_write.get(),
-            dram_psum_bytes: self.dram.psum().get(),
-            dram_mask_bytes: self.dram.mask_read.get(),
-            dram_read_bytes: self.dram.reads().get(),
-            dram_write_bytes: self.dram.writes().get(),
-            dram_compulsory_bytes: self.compulsory.total().get(),
-            energy_pj: e.total().get(),
+            gate_ops: t.gate_ops,
+            sram_ifmap_reads: t.sram.ifmap_reads.get(),
+            sram_filter_reads: t.sram.filter_reads.get(),
+            sram_ofmap_writes: t.sram.ofmap_writes.get(),
+            sram_psum_reads: t.sram.psum_reads.get(),
+            dram_ifmap_read_bytes: t.dram.ifmap_read.get(),
+            dram_filter_read_bytes: t.dram.filter_read.get(),
+            dram_ofmap_write_bytes: t.dram.ofmap_write.get(),
+            dram_psum_bytes: t.dram.psum().get(),
+            dram_mask_bytes: t.dram.mask_read.get(),
+            dram_read_bytes: t.dram.reads().get(),
+            dram_write_bytes: t.dram.writes().get(),
+            dram_compulsory_bytes: t.compulsory.total().get(),
+            energy_pj: energy,
             energy_pj_max: self.max.energy.get(),
             energy_mac_pj: e.mac.get(),
             energy_sram_ifmap_pj: e.sram_ifmap.get(),
@@ -206,17 +422,63 @@ impl LayerStats {
             energy_dram_pj: e.dram.get(),
             energy_gate_pj: e.gate.get(),
             energy_leak_pj: e.leak.get(),
+            energy_ungated_pj: t.energy_ungated.total().get(),
+            energy_dense_policy_pj: t.energy_dense_policy.total().get(),
+            energy_saving_vs_ungated: saving(energy, t.energy_ungated.total().get()),
+            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.total().get()),
             edp_pj_us: self.edp_pj_us(),
-            scalesim_total_cycles: self.scalesim.total_cycles.get(),
-            scalesim_stall_cycles: self.scalesim.stall_cycles.get(),
-            scalesim_ifmap_reads: self.scalesim.ifmap_reads.get(),
-            scalesim_filter_reads: self.scalesim.filter_reads.get(),
-            scalesim_ofmap_writes: self.scalesim.ofmap_writes.get(),
-            scalesim_mapping_efficiency: self.scalesim.mapping_efficiency,
-            scalesim_compute_utilization: self.scalesim.compute_utilization,
-            scalesim_overall_utilization: self.scalesim.overall_utilization,
+            scalesim_total_cycles: t.scalesim.total_cycles.get(),
+            scalesim_stall_cycles: t.scalesim.stall_cycles.get(),
+            scalesim_ifmap_reads: t.scalesim.ifmap_reads.get(),
+            scalesim_filter_reads: t.scalesim.filter_reads.get(),
+            scalesim_ofmap_writes: t.scalesim.ofmap_writes.get(),
+            scalesim_mapping_efficiency: self.scalesim_mapping_efficiency,
+            scalesim_compute_utilization: self.rates.scalesim_compute_utilization,
+            scalesim_overall_utilization: self.rates.scalesim_overall_utilization,
         }
     }
+}
+
+/// The mean of per-sample stats of one layer on one design: counters averaged
+/// ([`Counters::mean`]), rates averaged, utilization the ratio of the sums, `max` the
+/// per-sample maxima. `None` for no samples.
+pub fn mean_layer<'a>(xs: impl Iterator<Item = &'a LayerStats> + Clone) -> Option<LayerStats> {
+    let first = xs.clone().next()?;
+    let n = xs.clone().count();
+    let sum_cycles: f64 = xs.clone().map(|l| l.totals.cycles.as_f64()).sum();
+    let sum_needed: f64 = xs.clone().map(|l| l.totals.macs_needed.as_f64()).sum();
+    let pes = (first.array_rows * first.array_cols) as f64;
+    Some(LayerStats {
+        sample: None,
+        samples: n,
+        totals: Counters::mean(xs.clone().map(|l| &l.totals))?,
+        utilization: if sum_cycles > 0.0 {
+            sum_needed / (pes * sum_cycles)
+        } else {
+            0.0
+        },
+        rates: Figure::mean_of(xs.clone().map(|l| &l.rates), n),
+        max: xs.map(|l| l.max).reduce(Figure::larger)?,
+        ..first.clone()
+    })
+}
+
+/// The mean of per-sample network runs (same network and design): per-layer means
+/// ([`mean_layer`]), network counters averaged the same way, and per-sample network maxima.
+/// `None` for an empty slice.
+pub fn summarize(runs: &[NetworkStats]) -> Option<NetworkStats> {
+    let first = runs.first()?;
+    let layers = (0..first.layers.len())
+        .map(|i| mean_layer(runs.iter().map(|r| &r.layers[i])))
+        .collect::<Option<Vec<_>>>()?;
+    Some(NetworkStats {
+        sample: None,
+        samples: runs.len(),
+        layers,
+        totals: Counters::mean(runs.iter().map(|r| &r.totals))?,
+        max: runs.iter().map(|r| r.max).reduce(Figure::larger)?,
+        ..first.clone_header()
+    })
 }
 
 /// One row of `layers.csv`. Counts are plain integers here because this is the file boundary;
@@ -236,10 +498,13 @@ pub struct LayerRow {
     pub row_folds: u64,
     pub col_folds: u64,
     pub folds_executed: u64,
+    pub schedule: String,
+    pub ungated_schedule: String,
     pub macs_dense: u64,
     pub macs_needed: u64,
     pub macs_executed: u64,
-    pub macs_wasted: u64,
+    pub macs_discarded: u64,
+    pub macs_clock_gated: u64,
     pub macs_needed_max: u64,
     pub macs_executed_max: u64,
     pub cycles: u64,
@@ -248,12 +513,14 @@ pub struct LayerRow {
     pub stall_cycles: u64,
     pub prefetch_cycles: u64,
     pub cycles_ungated: u64,
+    pub cycles_dense_policy: u64,
     pub cond_cycles: u64,
     pub latency_us: f64,
     pub latency_us_max: f64,
     pub utilization: f64,
     pub flops_reduction: f64,
-    pub cycle_reduction: f64,
+    pub cycle_reduction_vs_ungated: f64,
+    pub cycle_reduction_vs_dense_policy: f64,
     pub pe_imbalance: f64,
     pub pe_imbalance_max: f64,
     pub gate_ops: u64,
@@ -278,6 +545,10 @@ pub struct LayerRow {
     pub energy_dram_pj: f64,
     pub energy_gate_pj: f64,
     pub energy_leak_pj: f64,
+    pub energy_ungated_pj: f64,
+    pub energy_dense_policy_pj: f64,
+    pub energy_saving_vs_ungated: f64,
+    pub energy_saving_vs_dense_policy: f64,
     pub edp_pj_us: f64,
     pub scalesim_total_cycles: u64,
     pub scalesim_stall_cycles: u64,
@@ -289,65 +560,6 @@ pub struct LayerRow {
     pub scalesim_overall_utilization: f64,
 }
 
-/// Network totals of one run (one sample, or a dense run).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NetworkTotals {
-    pub layers: usize,
-    pub macs_dense: Macs,
-    pub macs_needed: Macs,
-    pub macs_executed: Macs,
-    pub cycles: Cycles,
-    pub compute_cycles: Cycles,
-    pub stall_cycles: Cycles,
-    pub prefetch_cycles: Cycles,
-    pub cycles_ungated: Cycles,
-    pub cond_cycles: Cycles,
-    pub gate_ops: u64,
-    pub sram: SramAccesses,
-    pub dram: DramTraffic,
-    pub compulsory: Compulsory,
-    pub energy: EnergyBreakdown,
-    pub scalesim_total_cycles: Cycles,
-}
-
-impl NetworkTotals {
-    /// Sums `layers`.
-    pub fn of(layers: &[LayerStats]) -> Self {
-        let mut t = Self {
-            layers: layers.len(),
-            ..Self::default()
-        };
-        for l in layers {
-            t.macs_dense += l.macs_dense;
-            t.macs_needed += l.macs_needed;
-            t.macs_executed += l.macs_executed;
-            t.cycles += l.cycles;
-            t.compute_cycles += l.compute_cycles;
-            t.stall_cycles += l.stall_cycles;
-            t.prefetch_cycles += l.prefetch_cycles;
-            t.cycles_ungated += l.cycles_ungated;
-            t.cond_cycles += l.cond_cycles;
-            t.gate_ops += l.gate_ops;
-            t.sram.ifmap_reads += l.sram.ifmap_reads;
-            t.sram.filter_reads += l.sram.filter_reads;
-            t.sram.ofmap_writes += l.sram.ofmap_writes;
-            t.sram.psum_reads += l.sram.psum_reads;
-            t.dram.ifmap_read += l.dram.ifmap_read;
-            t.dram.filter_read += l.dram.filter_read;
-            t.dram.ofmap_write += l.dram.ofmap_write;
-            t.dram.psum_read += l.dram.psum_read;
-            t.dram.psum_write += l.dram.psum_write;
-            t.dram.mask_read += l.dram.mask_read;
-            t.compulsory.ifmap += l.compulsory.ifmap;
-            t.compulsory.filter += l.compulsory.filter;
-            t.compulsory.ofmap += l.compulsory.ofmap;
-            t.energy += l.energy;
-            t.scalesim_total_cycles += l.scalesim.total_cycles;
-        }
-        t
-    }
-}
-
 /// A simulated network: every layer in order, and their totals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetworkStats {
@@ -356,12 +568,15 @@ pub struct NetworkStats {
     pub array_rows: u64,
     pub array_cols: u64,
     pub frequency_mhz: f64,
+    /// Samples per batch (`workload.batch`): every figure is that of one batch.
+    pub batch: u64,
     /// The trace sample, or `None` for a dense run or a mean over samples.
     pub sample: Option<usize>,
     /// Samples the figures average (1 for a single run); see [`LayerStats`].
     pub samples: usize,
     pub layers: Vec<LayerStats>,
-    pub totals: NetworkTotals,
+    /// The sum of the layers' counters (of a mean: the mean of the per-sample sums).
+    pub totals: Counters,
     /// Per-sample maxima of the network figures.
     pub max: SampleMax,
 }
@@ -373,33 +588,33 @@ impl NetworkStats {
         arch: &ArchConfig,
         sample: Option<usize>,
         layers: Vec<LayerStats>,
-    ) -> Self {
-        let totals = NetworkTotals::of(&layers);
+    ) -> Result<Self, SimError> {
+        let totals: Counters = layers.iter().map(|l| &l.totals).sum();
         let mut stats = Self {
             arch_name: arch.name.clone(),
             dataflow: arch.array.dataflow,
             array_rows: arch.array.rows,
             array_cols: arch.array.cols,
             frequency_mhz: arch.clock.frequency_mhz,
+            batch: arch.workload.batch,
             sample,
             samples: 1,
             layers,
             totals,
             max: SampleMax::default(),
         };
-        stats.max = stats.own_max();
-        stats
+        stats.max = SampleMax::of(&stats.totals, stats.latency(), 0.0);
+        let edp = stats.totals.energy.total().get() * stats.latency().get();
+        check_representable(arch, || "the network".to_owned(), &stats.totals, edp)?;
+        Ok(stats)
     }
 
-    /// This run's own network figures as maxima.
-    pub fn own_max(&self) -> SampleMax {
-        SampleMax {
-            macs_needed: self.totals.macs_needed,
-            macs_executed: self.totals.macs_executed,
-            cycles: self.totals.cycles,
-            latency: self.latency(),
-            energy: self.totals.energy.total(),
-            pe_imbalance: 0.0,
+    /// The design fields, with no layers.
+    fn clone_header(&self) -> Self {
+        Self {
+            arch_name: self.arch_name.clone(),
+            layers: Vec::new(),
+            ..*self
         }
     }
 
@@ -413,8 +628,19 @@ impl NetworkStats {
         }
     }
 
+    /// Latency of one run: of one batch (`batch` samples).
     pub fn latency(&self) -> Microseconds {
         Microseconds::from_cycles(self.totals.cycles, self.frequency_mhz)
+    }
+
+    /// Throughput: `batch` images per batch latency, per second (0 for an empty run).
+    pub fn images_per_s(&self) -> f64 {
+        let us = self.latency().get();
+        if us > 0.0 {
+            self.batch as f64 * 1e6 / us
+        } else {
+            0.0
+        }
     }
 
     /// The CSV row of the network totals.
@@ -422,6 +648,8 @@ impl NetworkStats {
         let t = &self.totals;
         let e = &t.energy;
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
+        let saving = |e: f64, base: f64| if base > 0.0 { 1.0 - e / base } else { 0.0 };
+        let energy = e.total().get();
         let latency = self.latency().get();
         NetworkRow {
             arch: self.arch_name.clone(),
@@ -430,11 +658,12 @@ impl NetworkStats {
             dataflow: self.dataflow.as_str(),
             array_rows: self.array_rows,
             array_cols: self.array_cols,
-            layers: t.layers,
+            layers: self.layers.len(),
             macs_dense: t.macs_dense.get(),
             macs_needed: t.macs_needed.get(),
             macs_executed: t.macs_executed.get(),
-            macs_wasted: t.macs_executed.get() - t.macs_needed.get(),
+            macs_discarded: t.macs_discarded().get(),
+            macs_clock_gated: t.macs_clock_gated.get(),
             macs_needed_max: self.max.macs_needed.get(),
             macs_executed_max: self.max.macs_executed.get(),
             cycles: t.cycles.get(),
@@ -443,12 +672,17 @@ impl NetworkStats {
             stall_cycles: t.stall_cycles.get(),
             prefetch_cycles: t.prefetch_cycles.get(),
             cycles_ungated: t.cycles_ungated.get(),
+            cycles_dense_policy: t.cycles_dense_policy.get(),
             cond_cycles: t.cond_cycles.get(),
             latency_us: latency,
             latency_us_max: self.max.latency.get(),
             utilization: self.utilization(),
             flops_reduction: ratio(t.macs_dense.as_f64(), t.macs_needed.as_f64()),
-            cycle_reduction: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
+            cycle_reduction_vs_ungated: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
+            cycle_reduction_vs_dense_policy: ratio(
+                t.cycles_dense_policy.as_f64(),
+                t.cycles.as_f64(),
+            ),
             gate_ops: t.gate_ops,
             sram_ifmap_reads: t.sram.ifmap_reads.get(),
             sram_filter_reads: t.sram.filter_reads.get(),
@@ -462,7 +696,7 @@ impl NetworkStats {
             dram_read_bytes: t.dram.reads().get(),
             dram_write_bytes: t.dram.writes().get(),
             dram_compulsory_bytes: t.compulsory.total().get(),
-            energy_pj: e.total().get(),
+            energy_pj: energy,
             energy_pj_max: self.max.energy.get(),
             energy_mac_pj: e.mac.get(),
             energy_sram_ifmap_pj: e.sram_ifmap.get(),
@@ -471,8 +705,15 @@ impl NetworkStats {
             energy_dram_pj: e.dram.get(),
             energy_gate_pj: e.gate.get(),
             energy_leak_pj: e.leak.get(),
-            edp_pj_us: e.total().get() * latency,
-            scalesim_total_cycles: t.scalesim_total_cycles.get(),
+            energy_ungated_pj: t.energy_ungated.total().get(),
+            energy_dense_policy_pj: t.energy_dense_policy.total().get(),
+            energy_saving_vs_ungated: saving(energy, t.energy_ungated.total().get()),
+            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.total().get()),
+            edp_pj_us: energy * latency,
+            scalesim_total_cycles: t.scalesim.total_cycles.get(),
+            batch: self.batch,
+            latency_per_batch_us: latency,
+            images_per_s: self.images_per_s(),
         }
     }
 }
@@ -490,7 +731,8 @@ pub struct NetworkRow {
     pub macs_dense: u64,
     pub macs_needed: u64,
     pub macs_executed: u64,
-    pub macs_wasted: u64,
+    pub macs_discarded: u64,
+    pub macs_clock_gated: u64,
     pub macs_needed_max: u64,
     pub macs_executed_max: u64,
     pub cycles: u64,
@@ -499,12 +741,14 @@ pub struct NetworkRow {
     pub stall_cycles: u64,
     pub prefetch_cycles: u64,
     pub cycles_ungated: u64,
+    pub cycles_dense_policy: u64,
     pub cond_cycles: u64,
     pub latency_us: f64,
     pub latency_us_max: f64,
     pub utilization: f64,
     pub flops_reduction: f64,
-    pub cycle_reduction: f64,
+    pub cycle_reduction_vs_ungated: f64,
+    pub cycle_reduction_vs_dense_policy: f64,
     pub gate_ops: u64,
     pub sram_ifmap_reads: u64,
     pub sram_filter_reads: u64,
@@ -527,6 +771,16 @@ pub struct NetworkRow {
     pub energy_dram_pj: f64,
     pub energy_gate_pj: f64,
     pub energy_leak_pj: f64,
+    pub energy_ungated_pj: f64,
+    pub energy_dense_policy_pj: f64,
+    pub energy_saving_vs_ungated: f64,
+    pub energy_saving_vs_dense_policy: f64,
     pub edp_pj_us: f64,
     pub scalesim_total_cycles: u64,
+    /// Samples per batch (`workload.batch`); every count above is per batch.
+    pub batch: u64,
+    /// Latency of one batch (= `latency_us`).
+    pub latency_per_batch_us: f64,
+    /// Throughput: batch / latency of one batch.
+    pub images_per_s: f64,
 }

@@ -11,42 +11,10 @@
 //! `seed` on stream `i`, so the same seed gives the same masks on every machine, and a layer's
 //! masks do not depend on how other layers are gated.
 
-use cdg_core::{CoreError, LayerMasks, MaskSet, Network};
+use crate::error::SimError;
+use cdg_core::{LayerMasks, MaskSet, Network};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use thiserror::Error;
-
-/// Why synthetic masks could not be made.
-#[derive(Debug, Error, Clone, PartialEq)]
-pub enum SynthError {
-    /// The density is not a number in [0, 1].
-    #[error("density {0} is outside [0, 1]; expected a fraction such as 0.5")]
-    Density(f64),
-    /// Zero samples requested.
-    #[error("samples is 0; expected at least 1")]
-    NoSamples,
-    /// The network has no gated layer to make masks for.
-    #[error("the network has no gated layers; nothing to make masks for")]
-    NoGatedLayers,
-    /// A mask grid is too large to enumerate.
-    #[error("layer `{layer}`: {blocks} gate blocks per sample is too many to draw")]
-    TooLarge { layer: String, blocks: u64 },
-    #[error(transparent)]
-    Core(#[from] CoreError),
-}
-
-impl From<SynthError> for crate::error::SimError {
-    fn from(e: SynthError) -> Self {
-        match e {
-            SynthError::Core(c) => Self::Core(c),
-            SynthError::TooLarge { layer, blocks } => Self::Layer {
-                layer,
-                problem: format!("{blocks} gate blocks per sample is too many to draw"),
-            },
-            other => Self::Mismatch(other.to_string()),
-        }
-    }
-}
 
 /// Random block gates for every gated layer of `network`: `samples` samples, each layer and
 /// sample with exactly `round(density · blocks)` blocks on (see the module docs).
@@ -55,15 +23,15 @@ pub fn synth_masks(
     density: f64,
     samples: usize,
     seed: u64,
-) -> Result<MaskSet, SynthError> {
+) -> Result<MaskSet, SimError> {
     if !(0.0..=1.0).contains(&density) {
-        return Err(SynthError::Density(density));
+        return Err(SimError::Density(density));
     }
     if samples == 0 {
-        return Err(SynthError::NoSamples);
+        return Err(SimError::NoSamples);
     }
     if network.gated().next().is_none() {
-        return Err(SynthError::NoGatedLayers);
+        return Err(SimError::NoGatedLayers);
     }
     let mut layers = Vec::new();
     for (index, layer, spec) in network.gated() {
@@ -72,9 +40,11 @@ pub fn synth_masks(
         let n = usize::try_from(blocks)
             .ok()
             .filter(|&n| n <= 1 << 32)
-            .ok_or_else(|| SynthError::TooLarge {
-                layer: layer.name().to_owned(),
-                blocks,
+            .ok_or_else(|| {
+                SimError::layer(
+                    layer.name(),
+                    format!("{blocks} gate blocks per sample is too many to draw"),
+                )
             })?;
         let on = ((density * n as f64).round() as usize).min(n);
         let [_, gh, gw] = masks.grid();
@@ -152,7 +122,7 @@ mod tests {
         }
         assert_eq!(
             synth_masks(&net(), 0.5, 0, 0).unwrap_err(),
-            SynthError::NoSamples
+            SimError::NoSamples
         );
     }
 }

@@ -47,7 +47,7 @@ pub enum SweepError {
     Synth {
         name: String,
         #[source]
-        source: cdg_sim::synth::SynthError,
+        source: cdg_sim::SimError,
     },
     /// Rendering or re-reading a report CSV failed.
     #[error(transparent)]
@@ -85,6 +85,20 @@ pub enum SweepError {
         #[source]
         source: std::io::Error,
     },
+    /// A run of more points than [`crate::LARGE_GRID`] without confirmation.
+    #[error(
+        "sweep spec {}: {estimate}. Runs of more than {limit} points need --yes (or split the \
+         grid with --shard K/N and join the shards with `cdg merge`)",
+        spec.display()
+    )]
+    LargeGrid {
+        spec: PathBuf,
+        estimate: crate::plan::Estimate,
+        limit: usize,
+    },
+    /// A run whose results would not fit in the memory limit.
+    #[error(transparent)]
+    TooLarge(#[from] cdg_io::limits::TooLarge),
     /// `cdg run`'s designs directory is wrong.
     #[error("{}: {problem}", dir.display())]
     Designs { dir: PathBuf, problem: String },

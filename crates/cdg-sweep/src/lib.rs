@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+mod columns;
 mod engine;
 mod error;
 mod grid;
@@ -53,7 +54,10 @@ mod plan;
 mod shard;
 mod workload;
 
-pub use engine::{PointResult, Progress, Silent, render_csvs, run_points, simulate};
+pub use columns::{GateDensity, LatencyPercentiles, percentile};
+pub use engine::{
+    PointResult, Progress, Silent, WorkloadResult, render_csvs, run_points, simulate,
+};
 pub use error::{Result, SweepError};
 pub use grid::{Grid, Point};
 pub use main_job::{
@@ -62,6 +66,6 @@ pub use main_job::{
 };
 pub use merge::Merge;
 pub use pareto::{ParetoDesign, WorkloadFront, pareto_by_workload};
-pub use plan::{SweepOptions, SweepPlan, SweepRun, sweep_plots};
+pub use plan::{Estimate, LARGE_GRID, SweepOptions, SweepPlan, SweepRun, sweep_plots};
 pub use shard::{SHARD_FORMAT, SHARD_VERSION, ShardInfo, fingerprint, fnv64};
 pub use workload::{Workload, load_workloads};

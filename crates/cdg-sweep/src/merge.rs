@@ -10,7 +10,7 @@
 
 use crate::engine::{csv_bytes, csv_writer};
 use crate::error::{Result, SweepError};
-use crate::plan::{stale, sweep_plots};
+use crate::plan::sweep_plots;
 use crate::shard::{ShardInfo, read};
 use cdg_io::layout::sweep::{
     CONFIGS_DIR, LAYERS_CSV, SHARD_JSON, SPEC_TOML, SWEEP_CSV, config_name,
@@ -29,6 +29,10 @@ struct ShardDir {
 
 impl ShardDir {
     fn read(dir: &Path) -> Result<Self> {
+        // A shard directory an interrupted `cdg sweep` left is refused before anything else.
+        if dir.is_dir() {
+            cdg_io::output::check_complete(dir)?;
+        }
         let path = dir.join(SHARD_JSON);
         let bytes = std::fs::read(&path).map_err(|source| SweepError::NotSweepDir {
             path: path.clone(),
@@ -98,7 +102,6 @@ impl Merge {
             ..info
         };
         let mut outputs = Outputs::new();
-        stale(&mut outputs, merged.layers, merged.plots);
         for (_, bytes, name) in configs {
             outputs.add(name, bytes);
         }
@@ -137,11 +140,23 @@ fn check_shards(dirs: &[PathBuf]) -> Result<Vec<ShardDir>> {
             ))
         };
         if a.spec_fnv64 != b.spec_fnv64 {
-            return Err(mismatch(
-                "the spec or base config (fingerprint)",
-                a.spec_fnv64.clone(),
-                b.spec_fnv64.clone(),
-            ));
+            // The fingerprint covers the spec, the base config and every workload file; the
+            // spec copies say which side of that changed.
+            let same_spec = match (
+                std::fs::read(first.dir.join(SPEC_TOML)),
+                std::fs::read(s.dir.join(SPEC_TOML)),
+            ) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => false,
+            };
+            let what = if same_spec {
+                "the inputs: spec.toml is the same, so the base config or a workload file \
+                 (trace manifest or masks, topology CSV) changed between the shards \
+                 (input fingerprint)"
+            } else {
+                "the sweep spec (spec.toml, input fingerprint)"
+            };
+            return Err(mismatch(what, a.spec_fnv64.clone(), b.spec_fnv64.clone()));
         }
         if a.shards != b.shards {
             return Err(mismatch(
@@ -191,9 +206,10 @@ fn check_shards(dirs: &[PathBuf]) -> Result<Vec<ShardDir>> {
         .collect();
     if !missing.is_empty() {
         return Err(SweepError::Merge(format!(
-            "incomplete sweep: shard{} {} missing (have {} of {n})",
-            if missing.len() == 1 { " is" } else { "s are" },
+            "incomplete sweep: shard{} {} {} missing (have {} of {n})",
+            if missing.len() == 1 { "" } else { "s" },
             missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" },
             shards.len()
         )));
     }

@@ -2,13 +2,13 @@
 //! directory.
 
 use crate::engine::{Progress, render_csvs, run_points};
-use crate::error::Result;
+use crate::error::{Result, SweepError};
 use crate::grid::{Grid, Point};
 use crate::shard::{SHARD_FORMAT, SHARD_VERSION, ShardInfo, fingerprint, read};
 use crate::workload::{Workload, load_workloads};
 use cdg_io::layout::sweep::{
-    CONFIG_PREFIX, CONFIG_SUFFIX, CONFIGS_DIR, ENERGY_LATENCY_SVG, LAYERS_CSV, LAYERS_POINT_PREFIX,
-    LAYERS_POINT_SUFFIX, REDUCTION_SVG, SHARD_JSON, SPEC_TOML, SWEEP_CSV, config_name,
+    CONFIGS_DIR, ENERGY_LATENCY_SVG, LAYERS_CSV, REDUCTION_SVG, SHARD_JSON, SPEC_TOML, SWEEP_CSV,
+    config_name,
 };
 use cdg_io::output::Outputs;
 use cdg_io::sweep::{Shard, SweepSpec};
@@ -48,14 +48,98 @@ pub struct SweepRun {
     pub rows: usize,
 }
 
+/// Runs of more grid points than this need confirming ([`SweepPlan::load_large`], `--yes`).
+pub const LARGE_GRID: usize = 100_000;
+/// Runs of more points than this estimate their time and memory from a few points first.
+const ESTIMATE_FROM: usize = 1_000;
+/// Points simulated for the estimate.
+const ESTIMATE_POINTS: usize = 3;
+
+/// What a run of many points would cost, estimated from its first few points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Points this run simulates (one shard's, or the whole grid's).
+    pub points: usize,
+    /// Points of the whole grid.
+    pub total: usize,
+    pub workloads: usize,
+    /// Estimated wall time on the current thread pool, in seconds.
+    pub seconds: f64,
+    /// Estimated bytes of results and output files held in memory.
+    pub memory_bytes: u64,
+}
+
+impl std::fmt::Display for Estimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.seconds;
+        let time = if s < 120.0 {
+            format!("{s:.0} s")
+        } else if s < 7200.0 {
+            format!("{:.0} min", s / 60.0)
+        } else if s < 172_800.0 {
+            format!("{:.1} h", s / 3600.0)
+        } else {
+            format!("{:.1} days", s / 86_400.0)
+        };
+        write!(
+            f,
+            "{} points{} × {} workloads: about {time} on {} threads and {} of results in memory",
+            self.points,
+            if self.points == self.total {
+                String::new()
+            } else {
+                format!(" (of {})", self.total)
+            },
+            self.workloads,
+            rayon::current_num_threads(),
+            cdg_io::limits::human_bytes(self.memory_bytes)
+        )
+    }
+}
+
 impl SweepPlan {
-    /// Plans shard `shard` of the sweep spec at `spec_path`.
+    /// Plans shard `shard` of the sweep spec at `spec_path`. A run of more than
+    /// [`LARGE_GRID`] points is refused with its estimated time and memory
+    /// ([`SweepError::LargeGrid`]); [`SweepPlan::load_large`] accepts it.
     pub fn load(spec_path: &Path, shard: Shard, options: SweepOptions) -> Result<Self> {
+        Self::load_with(spec_path, shard, options, false)
+    }
+
+    /// Like [`SweepPlan::load`], for runs of any size (still within the memory limit).
+    pub fn load_large(spec_path: &Path, shard: Shard, options: SweepOptions) -> Result<Self> {
+        Self::load_with(spec_path, shard, options, true)
+    }
+
+    fn load_with(
+        spec_path: &Path,
+        shard: Shard,
+        options: SweepOptions,
+        large: bool,
+    ) -> Result<Self> {
         let spec = cdg_io::sweep::load_spec(spec_path)?;
         let spec_bytes = read(spec_path)?;
         let base = spec.base_text()?;
-        let grid = Grid::from_spec(&spec, &base, shard)?;
         let workloads = load_workloads(&spec)?;
+        let points = shard.len(spec.points());
+        if points > ESTIMATE_FROM {
+            let estimate = estimate(&spec, &base, shard, &workloads, options)?;
+            cdg_io::limits::check_memory(
+                format!(
+                    "the results of {} points × {} workloads",
+                    points,
+                    workloads.len()
+                ),
+                estimate.memory_bytes,
+            )?;
+            if points > LARGE_GRID && !large {
+                return Err(SweepError::LargeGrid {
+                    spec: spec_path.to_owned(),
+                    estimate,
+                    limit: LARGE_GRID,
+                });
+            }
+        }
+        let grid = Grid::from_spec(&spec, &base, shard)?;
         let fingerprint = fingerprint(&spec, &spec_bytes, &base)?;
         Ok(Self {
             spec,
@@ -120,7 +204,6 @@ impl SweepPlan {
         let draws = self.draws_plots();
         let plots = draws.then(|| sweep_plots(&sweep_csv)).transpose()?;
         let mut outputs = Outputs::new();
-        stale(&mut outputs, self.options.layers, draws);
         add_configs(&mut outputs, &self.grid.points, self.grid.total);
         outputs.add(SPEC_TOML, self.spec_bytes.clone());
         outputs.add(SWEEP_CSV, sweep_csv);
@@ -138,21 +221,45 @@ impl SweepPlan {
     }
 }
 
-/// What an earlier run may have left in a sweep output directory that this run does not
-/// rewrite: grid-point configs this run does not write, `layers.csv` when not writing it, the
-/// sweep plots when this run draws none, and per-point plots always (they derive from the old
-/// data). The directory then holds exactly this run's output, so a merge equals the unsharded
-/// run even when both reuse a directory. Only files with the names cdg writes are touched.
-pub(crate) fn stale(outputs: &mut Outputs, layers: bool, plots: bool) {
-    outputs.remove_matching(CONFIGS_DIR, CONFIG_PREFIX, CONFIG_SUFFIX);
-    if !layers {
-        outputs.remove_if_present(LAYERS_CSV);
-    }
-    if !plots {
-        outputs.remove_if_present(ENERGY_LATENCY_SVG);
-        outputs.remove_if_present(REDUCTION_SVG);
-    }
-    outputs.remove_matching("", LAYERS_POINT_PREFIX, LAYERS_POINT_SUFFIX);
+/// Simulates the first few points of the run (one thread) and scales their time and output
+/// size to the whole run.
+fn estimate(
+    spec: &SweepSpec,
+    base: &str,
+    shard: Shard,
+    workloads: &[Workload],
+    options: SweepOptions,
+) -> Result<Estimate> {
+    let sample = Grid::sample(spec, base, shard, ESTIMATE_POINTS)?;
+    let started = std::time::Instant::now();
+    let results = sample
+        .points
+        .iter()
+        .map(|p| {
+            workloads
+                .iter()
+                .map(|w| crate::engine::simulate(p.index, &p.arch, w))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let per_point = started.elapsed().as_secs_f64() / sample.points.len().max(1) as f64;
+    let (sweep_csv, layers_csv) = render_csvs(&sample, workloads, &results, options.layers)?;
+    let config_bytes: usize = sample
+        .points
+        .iter()
+        .map(|p| cdg_io::arch::to_toml(&p.arch).len())
+        .sum();
+    let bytes = sweep_csv.len() + layers_csv.map_or(0, |l| l.len()) + config_bytes;
+    // The rows are held as results and again as rendered text, with the configs.
+    let per_point_bytes = 3 * bytes as u64 / sample.points.len().max(1) as u64;
+    let points = shard.len(spec.points());
+    Ok(Estimate {
+        points,
+        total: spec.points(),
+        workloads: workloads.len(),
+        seconds: per_point * points as f64 / rayon::current_num_threads() as f64,
+        memory_bytes: per_point_bytes.saturating_mul(points as u64),
+    })
 }
 
 /// Adds `configs/point-NNNN.toml` of every point.

@@ -8,7 +8,8 @@
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::onnx::{ImportOptions, import_onnx};
-use cdg_io::trace::{Trace, write_trace};
+use cdg_io::output::OutputDir;
+use cdg_io::trace::{Trace, commit_trace};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,7 @@ fn onnx(args: OnnxArgs) -> anyhow::Result<ExitCode> {
         }
         options.input_shapes.push((name, dims));
     }
+    let mut out = OutputDir::create(&args.out, &cdg_io::layout::trace::KIND)?;
     let imported = import_onnx(&args.model, &options)
         .with_context(|| format!("cannot import {}", args.model.display()))?;
     let inputs: serde_json::Map<String, serde_json::Value> = imported
@@ -102,7 +104,7 @@ fn onnx(args: OnnxArgs) -> anyhow::Result<ExitCode> {
             "not_simulated": imported.skipped,
         }),
     };
-    write_trace(&args.out, &trace, true)
+    commit_trace(&mut out, &trace, true)
         .with_context(|| format!("cannot write the network to --out {}", args.out.display()))?;
 
     println!(

@@ -27,7 +27,9 @@ use anyhow::{Context, bail};
 use cdg_core::gating::{BasePath, GateRule, apply_gate_rules};
 use cdg_core::zoo::{Zoo, ZooOptions};
 use cdg_core::{GateBlock, GateSpec, Layer, LayerKind, Network};
-use cdg_io::trace::{Trace, read_trace, write_trace};
+use cdg_io::output::OutputDir;
+use cdg_io::trace::{Trace, commit_trace, read_trace};
+use cdg_sim::SimError;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -301,8 +303,31 @@ fn plan(args: &SynthArgs) -> anyhow::Result<SynthPlan> {
 
 fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
+    // Masks are held packed (one bit per gate block) and written one layer at a time as one
+    // byte per block: refuse before allocating what would not fit.
+    let bytes = cdg_io::trace::decompressed_mask_bytes(&plan.network, args.samples)
+        .and_then(|b| b.checked_add(b / 8));
+    cdg_io::limits::check_memory_opt(
+        format!(
+            "--samples {}: the gate masks of {} samples over {} gated layers",
+            args.samples,
+            args.samples,
+            plan.network.gated().count()
+        ),
+        bytes,
+    )?;
+    let mut out = OutputDir::create(&args.out, &cdg_io::layout::trace::KIND)?;
     let masks = cdg_sim::synth::synth_masks(&plan.network, args.density, args.samples, args.seed)
-        .context("--density")?;
+        .map_err(|e| {
+        let option = match &e {
+            SimError::Density(_) => format!("--density {}", args.density),
+            SimError::NoSamples | SimError::Core(_) => {
+                format!("--samples {}", args.samples)
+            }
+            _ => "the gated layers".to_owned(),
+        };
+        anyhow::Error::new(e).context(option)
+    })?;
     let block = plan.block.map(|b| b.as_array());
     let mut provenance = json!({
             "generator": "cdg masks synth",
@@ -325,7 +350,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
         samples: args.samples,
         provenance,
     };
-    write_trace(&args.out, &trace, true)
+    commit_trace(&mut out, &trace, true)
         .with_context(|| format!("cannot write the trace to --out {}", args.out.display()))?;
     print_summary(&args.out, &trace);
     Ok(ExitCode::SUCCESS)

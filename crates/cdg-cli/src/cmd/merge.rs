@@ -10,7 +10,7 @@
 use super::sweep::print_pareto;
 use crate::ui::Ui;
 use cdg_io::layout::sweep::SWEEP_CSV;
-use cdg_io::output::write_outputs;
+use cdg_io::output::OutputDir;
 use cdg_sweep::Merge;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,8 +27,9 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
+    let mut out = OutputDir::create(&args.out, &cdg_io::layout::sweep::KIND)?;
     let merge = Merge::read(&args.shards)?;
-    write_outputs(&args.out, &merge.outputs)?;
+    out.commit(&merge.outputs)?;
     println!(
         "merge: {} shards, {} points → {}",
         merge.shards,

@@ -10,7 +10,7 @@
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::layout::{sim, sweep};
-use cdg_io::output::{Outputs, write_outputs};
+use cdg_io::output::{OutputDir, Outputs};
 use cdg_report::Table;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,11 +44,9 @@ impl PlotPlan {
                     dir.display()
                 );
             }
-            let title = dir.file_name().map_or_else(
-                || "cdg sim".to_owned(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            return Ok(PlotPlan::Sim { title });
+            return Ok(PlotPlan::Sim {
+                title: sim_title(dir)?,
+            });
         }
         if args.point.is_some() && !dir.join(sweep::LAYERS_CSV).exists() {
             bail!(
@@ -60,6 +58,21 @@ impl PlotPlan {
     }
 }
 
+/// What a `cdg sim` output shows: the workload on the design (from network.csv), not the
+/// directory's name.
+fn sim_title(dir: &Path) -> anyhow::Result<String> {
+    let t = table(dir, sim::NETWORK_CSV)?;
+    if t.rows.is_empty() {
+        return Ok("cdg sim".to_owned());
+    }
+    let (workload, arch) = (t.cell(0, "workload"), t.cell(0, "arch"));
+    Ok(match (workload.is_empty(), arch.is_empty()) {
+        (false, false) => format!("{workload} on {arch}"),
+        (true, false) => arch.to_owned(),
+        _ => "cdg sim".to_owned(),
+    })
+}
+
 /// Reads a CSV file of `dir` as a table.
 fn table(dir: &Path, name: &str) -> anyhow::Result<Table> {
     let path = dir.join(name);
@@ -69,7 +82,14 @@ fn table(dir: &Path, name: &str) -> anyhow::Result<Table> {
 
 pub fn run(args: PlotArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let dir = &args.dir;
-    let outputs = match PlotPlan::new(&args)? {
+    let plan = PlotPlan::new(&args)?;
+    // The plots join the directory's output: locked, and only when it is complete.
+    let kind = match plan {
+        PlotPlan::Sim { .. } => &sim::KIND,
+        PlotPlan::Sweep { .. } => &sweep::KIND,
+    };
+    let mut out = OutputDir::extend(dir, kind)?;
+    let outputs = match plan {
         PlotPlan::Sim { title } => {
             let svg = cdg_report::layer_breakdown_sim(&table(dir, sim::LAYERS_CSV)?, &title)?;
             let mut out = Outputs::new();
@@ -88,7 +108,7 @@ pub fn run(args: PlotArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
             out
         }
     };
-    write_outputs(dir, &outputs)?;
+    out.add(&outputs)?;
     for f in outputs.files() {
         println!("{}", dir.join(&f.name).display());
     }

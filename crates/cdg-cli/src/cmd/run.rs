@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use cdg_core::SkipPolicy;
 use cdg_io::layout::run::{TRACES_DIR, gate_density_svg, train_dir};
 use cdg_io::layout::train::TRACE_DIR;
-use cdg_io::output::{Outputs, write_outputs};
+use cdg_io::output::{OutputDir, Outputs};
 use cdg_sweep::{PolicyGrid, SyntheticTraces, Workload};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,7 +80,11 @@ pub struct RunArgs {
 /// unstructured gates) trained through the same code path as `cdg train`, each writing its
 /// calibrated evaluation trace to `out/train-<granularity>/trace/`. Returns those trace
 /// directories, or `None` with `--no-train`.
-fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>> {
+fn train_traces(
+    args: &RunArgs,
+    out_dir: &mut OutputDir,
+    ui: &Ui,
+) -> anyhow::Result<Option<Vec<PathBuf>>> {
     use super::train::{SslArgs, TrainArgs};
     use cdg_train::gating::Granularity;
     use cdg_train::ssl::{Gating, Objective};
@@ -98,6 +102,8 @@ fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>>
         ("structured", Granularity::Structured),
         ("unstructured", Granularity::Unstructured),
     ] {
+        // Recorded in the run's directory before it is written; a rerun replaces it.
+        out_dir.claim_dir(&train_dir(name))?;
         let out = args.out.join(train_dir(name));
         eprintln!(
             "training CDG ({name} gates, {} epochs, {} images, target sparsity {}) → {}",
@@ -124,6 +130,7 @@ fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>>
                 ..SslArgs::default()
             }),
             out: Some(out.clone()),
+            force: true,
             ..TrainArgs::default()
         };
         let code = super::train::run(train, ui)
@@ -137,7 +144,7 @@ fn train_traces(args: &RunArgs, ui: &Ui) -> anyhow::Result<Option<Vec<PathBuf>>>
 }
 
 /// Synthesizes the structured and unstructured traces and writes them under `out/traces/`.
-fn synthetic_traces(args: &RunArgs) -> anyhow::Result<Vec<Workload>> {
+fn synthetic_traces(args: &RunArgs, out_dir: &mut OutputDir) -> anyhow::Result<Vec<Workload>> {
     if !(0.0..=1.0).contains(&args.density) {
         bail!("--density {} is outside [0, 1]", args.density);
     }
@@ -155,8 +162,11 @@ fn synthetic_traces(args: &RunArgs) -> anyhow::Result<Vec<Workload>> {
     })?;
     let mut out = Vec::new();
     for (name, trace) in traces {
+        let rel = format!("{TRACES_DIR}/{name}");
+        out_dir.claim_dir(&rel)?;
         let dir = args.out.join(TRACES_DIR).join(&name);
-        cdg_io::trace::write_trace(&dir, &trace, true)?;
+        let mut trace_dir = OutputDir::create(&dir, &cdg_io::layout::trace::KIND)?;
+        cdg_io::trace::commit_trace(&mut trace_dir, &trace, true)?;
         out.push(Workload::new(
             name,
             trace.network,
@@ -185,8 +195,9 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     // Validate the designs before the (possibly long) trace step.
     let designs = PolicyGrid::load(&args.arch_configs)?;
+    let mut out_dir = OutputDir::create(&args.out, &cdg_io::layout::run::KIND)?;
 
-    let workloads = if let Some(dirs) = train_traces(&args, ui)? {
+    let workloads = if let Some(dirs) = train_traces(&args, &mut out_dir, ui)? {
         let mut loaded = Vec::new();
         for (dir, name) in dirs.iter().zip(["cdg-structured", "cdg-unstructured"]) {
             let mut w = Workload::trace(dir)?;
@@ -209,7 +220,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 args.width,
                 args.out.join(TRACES_DIR).display()
             );
-            synthetic_traces(&args)?
+            synthetic_traces(&args, &mut out_dir)?
         } else {
             eprintln!(
                 "note: --no-train; using the shipped traces in {}",
@@ -232,7 +243,17 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     if !args.no_plot {
         outputs.extend(heatmaps(&workloads)?);
     }
-    write_outputs(&args.out, &outputs)?;
+    out_dir.commit(&outputs)?;
+    // The report is drawn from the files just committed, as `cdg report` would draw it.
+    let report = if args.no_plot {
+        None
+    } else {
+        let html = super::report::render(&args.out, &cdg_io::layout::run::KIND)?;
+        let mut files = Outputs::new();
+        files.add(cdg_io::layout::REPORT_HTML, html);
+        out_dir.add(&files)?;
+        Some(args.out.join(cdg_io::layout::REPORT_HTML))
+    };
 
     for w in &workloads {
         println!(
@@ -240,21 +261,38 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
             w.name, w.samples, w.gate_block
         );
         println!(
-            "{:<24} {:<11} {:>10} {:>10} {:>14} {:>12}",
-            "design", "support", "FLOPs red.", "cycle red.", "energy saving", "utilization"
+            "{:<24} {:<11} {:>10} {:>21} {:>21} {:>12}",
+            "", "", "", "cycle reduction", "energy saving", ""
+        );
+        println!(
+            "{:<24} {:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+            "design",
+            "support",
+            "FLOPs red.",
+            "vs ungated",
+            "vs dense",
+            "vs ungated",
+            "vs dense",
+            "utilization"
         );
         for r in run.summary.iter().filter(|r| r.workload == w.name) {
             println!(
-                "{:<24} {:<11} {:>9.2}× {:>9.2}× {:>13.1}% {:>12.3}",
+                "{:<24} {:<11} {:>9.2}× {:>9.2}× {:>9.2}× {:>9.1}% {:>9.1}% {:>12.3}",
                 r.design,
                 r.support,
                 r.flops_reduction,
-                r.cycle_reduction,
-                100.0 * r.energy_saving,
+                r.cycle_reduction_vs_ungated,
+                r.cycle_reduction_vs_dense_policy,
+                100.0 * r.energy_saving_vs_ungated,
+                100.0 * r.energy_saving_vs_dense_policy,
                 r.utilization
             );
         }
     }
+    println!(
+        "\n\"vs ungated\": against the network without gates, each layer on its best dense schedule; \
+         \"vs dense\": against the same design under `sparsity.support = dense` (docs/model.md §8)"
+    );
     println!(
         "\n{} designs × {} policies × {} traces in {:.1} s → {}",
         designs.designs.len(),
@@ -263,5 +301,8 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64(),
         args.out.display()
     );
+    if let Some(report) = report {
+        println!("report: {}", report.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@
 use crate::ui::{SweepBar, Ui};
 use anyhow::Context;
 use cdg_io::layout::sweep::SWEEP_CSV;
-use cdg_io::output::{Outputs, write_outputs};
+use cdg_io::output::{OutputDir, Outputs};
 use cdg_io::sweep::Shard;
 use cdg_sweep::{SweepOptions, SweepPlan};
 use std::path::{Path, PathBuf};
@@ -32,7 +32,8 @@ pub struct SweepArgs {
     /// The sweep spec: `base = "arch.toml"`, `traces = [...]` and/or `topologies = [...]`
     /// (paths relative to the spec) and a `[grid]` of dotted arch-config keys → value arrays.
     pub spec: PathBuf,
-    /// Output directory (created if needed; files in it are replaced).
+    /// Output directory (created if needed; the files an earlier cdg run wrote there are
+    /// replaced as a whole, docs/formats.md §5).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Run only shard K of N: grid points K−1, K−1+N, K−1+2N, … (K = 1..N). Join the shard
@@ -45,6 +46,10 @@ pub struct SweepArgs {
     /// Do not draw the SVG plots.
     #[arg(long)]
     pub no_plot: bool,
+    /// Run a grid (or shard) of more than 100 000 points; without it such a run prints its
+    /// size, estimated time and memory, and stops.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
@@ -53,9 +58,16 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         layers: args.layers,
         plots: !args.no_plot,
     };
-    let plan = SweepPlan::load(&args.spec, args.shard.unwrap_or(Shard::ALL), options)?;
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let plan = if args.yes {
+        SweepPlan::load_large(&args.spec, shard, options)?
+    } else {
+        SweepPlan::load(&args.spec, shard, options)?
+    };
+    // Locked before the (possibly long) simulation, so a second writer fails at once.
+    let mut out = OutputDir::create(&args.out, &cdg_io::layout::sweep::KIND)?;
     let run = plan.run(&SweepBar::new(ui, "sweep"))?;
-    write_outputs(&args.out, &run.outputs)?;
+    out.commit(&run.outputs)?;
     let grid = plan.grid();
     println!(
         "sweep: shard {} — {} of {} points × {} workloads = {} rows in {:.1} s → {}",
@@ -90,8 +102,8 @@ pub fn print_pareto(outputs: &Outputs, keys: &[String]) -> anyhow::Result<()> {
             w.designs
         );
         println!(
-            "{:>7}  {:>12} {:>14} {:>9}  grid values",
-            "point", "latency_us", "energy_pj", "area_mm2"
+            "{:>7}  {:>12} {:>12} {:>9}  grid values",
+            "point", "latency_us", "energy_uJ", "area_mm2"
         );
         for d in w.front.iter().take(PARETO_LINES) {
             let values: Vec<String> = d
@@ -100,10 +112,10 @@ pub fn print_pareto(outputs: &Outputs, keys: &[String]) -> anyhow::Result<()> {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             println!(
-                "{:>7}  {:>12.3} {:>14.4e} {:>9.3}  {}",
+                "{:>7}  {:>12.3} {:>12.3} {:>9.3}  {}",
                 d.point,
                 d.latency_us,
-                d.energy_pj,
+                d.energy_pj / 1e6,
                 d.area_mm2,
                 values.join(" ")
             );

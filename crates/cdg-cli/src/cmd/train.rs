@@ -24,6 +24,7 @@ mod ssl;
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::layout::train::CHECKPOINT_FILE;
+use cdg_io::output::OutputDir;
 use cdg_train::TrainError;
 use cdg_train::checkpoint::Checkpoint;
 use cdg_train::data::{DataSource, DataSplit};
@@ -37,7 +38,7 @@ use cdg_train::ssl::{Gating, Objective, ThresholdKind};
 use cdg_train::train::SupervisedConfig;
 use observer::{Mode, TrainOutputs};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// `c,h,w` gate block (flag) or `[c, h, w]` / `"c,h,w"` (TOML).
@@ -157,9 +158,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue from DIR/checkpoint.cdgckpt (same options required).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     #[serde(skip)]
     pub resume: bool,
+    /// Replace the earlier run in --out (its checkpoint, metrics, summary and trace).
+    #[arg(long)]
+    #[serde(skip)]
+    pub force: bool,
     /// Benchmark: time N training steps (after one warm-up step), print images/s and exit.
     /// Supervised: random input, using --model, --width, --batch, --threads and
     /// --bench-channels. SimCLR/SimSiam: batches of --data with augmentation and every SSL
@@ -312,10 +317,56 @@ pub struct TrainPlan {
     #[serde(skip)]
     pub resume: bool,
     #[serde(skip)]
+    pub force: bool,
+    #[serde(skip)]
     pub stop_after: Option<usize>,
+    /// Where each option came from, for messages (`--lr` or `lr` in the config file).
+    #[serde(skip)]
+    pub names: OptionNames,
+}
+
+/// How to name an option in a message: as the flag the user typed, or as the key of the
+/// `--config` file that set it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OptionNames {
+    config: Option<PathBuf>,
+    from_config: std::collections::BTreeSet<String>,
+}
+
+impl OptionNames {
+    /// `--probe-epochs`, or `` `probe_epochs` in config FILE `` when the file set it.
+    pub fn name(&self, key: &str) -> String {
+        match &self.config {
+            Some(path) if self.from_config.contains(key) => {
+                format!("`{key}` in config {}", path.display())
+            }
+            _ => format!("--{}", key.replace('_', "-")),
+        }
+    }
 }
 
 impl TrainArgs {
+    /// The option keys (config-file spelling) given on the command line.
+    fn flags_given(&self) -> std::collections::BTreeSet<&'static str> {
+        let mut given = std::collections::BTreeSet::new();
+        macro_rules! given {
+            ($base:expr; $($field:ident),*) => {
+                $(if $base.$field.is_some() {
+                    given.insert(stringify!($field));
+                })*
+            };
+        }
+        given!(self; objective, model, width, epochs, batch, lr, warmup_epochs, weight_decay,
+               momentum, augment, seed, data, limit_train, limit_test, threads, out);
+        given!(self.ssl; gating, granularity, gate_block, target_sparsity, threshold,
+               threshold_target, gate_consistency, consistency_align, base_partitions,
+               trace_samples, calibration_samples, knn_every, proj_hidden, probe_epochs);
+        if self.ssl.knn_init {
+            given.insert("knn_init");
+        }
+        given
+    }
+
     /// Fills every option the command line left out from `other` (the config file).
     fn or(self, other: TrainArgs) -> TrainArgs {
         TrainArgs {
@@ -338,6 +389,7 @@ impl TrainArgs {
             out: self.out.or(other.out),
             ssl: Box::new((*self.ssl).or(*other.ssl)),
             resume: self.resume,
+            force: self.force,
             bench_steps: self.bench_steps,
             bench_channels: self.bench_channels,
             stop_after: self.stop_after,
@@ -346,26 +398,49 @@ impl TrainArgs {
 
     /// Merges `--config` and defaults, and checks every value.
     pub fn plan(self) -> anyhow::Result<TrainPlan> {
+        let mut names = OptionNames {
+            config: self.config.clone(),
+            from_config: Default::default(),
+        };
         let args = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config {}", path.display()))?;
-                let mut table: toml::Table = toml::from_str(&text).with_context(|| {
-                    format!("config {}: invalid training options", path.display())
+                let mut table: toml::Table = toml::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "config {}: invalid training options: {}",
+                        path.display(),
+                        cdg_io::error::clip_text(e.message())
+                    )
                 })?;
+                // A key the file sets is named as the file's key in messages, unless the
+                // command line gives the flag too (the flag wins).
+                let on_command_line = self.flags_given();
+                for key in table.keys() {
+                    if !on_command_line.contains(key.as_str()) {
+                        names.from_config.insert(key.clone());
+                    }
+                }
                 let mut ssl_table = toml::Table::new();
                 for key in SSL_KEYS {
                     if let Some(v) = table.remove(*key) {
                         ssl_table.insert((*key).to_owned(), v);
                     }
                 }
-                let mut file: TrainArgs = table.try_into().with_context(|| {
-                    format!("config {}: invalid training options", path.display())
+                let mut file: TrainArgs = table.try_into().map_err(|e: toml::de::Error| {
+                    anyhow::anyhow!(
+                        "config {}: invalid training options: {}",
+                        path.display(),
+                        cdg_io::error::clip_text(e.message())
+                    )
                 })?;
-                file.ssl =
-                    Box::new(ssl_table.try_into().with_context(|| {
-                        format!("config {}: invalid SSL options", path.display())
-                    })?);
+                file.ssl = Box::new(ssl_table.try_into().map_err(|e: toml::de::Error| {
+                    anyhow::anyhow!(
+                        "config {}: invalid SSL options: {}",
+                        path.display(),
+                        cdg_io::error::clip_text(e.message())
+                    )
+                })?);
                 self.or(file)
             }
             None => self,
@@ -420,84 +495,191 @@ impl TrainArgs {
                 (None, None) => bail!("--out DIR is required (or `out` in the --config file)"),
             },
             resume: args.resume,
+            force: args.force,
             stop_after: args.stop_after,
+            names,
         };
-        let positive = |key: &str, v: f64| -> anyhow::Result<()> {
-            if !(v.is_finite() && v > 0.0) {
-                bail!("--{key}: expected a positive number, found {v}");
-            }
-            Ok(())
-        };
-        positive("width", plan.width)?;
-        positive("lr", plan.lr)?;
-        if !(plan.weight_decay.is_finite() && plan.weight_decay >= 0.0) {
-            bail!(
-                "--weight-decay: expected a number ≥ 0, found {}",
-                plan.weight_decay
-            );
-        }
-        if !(0.0..1.0).contains(&plan.momentum) {
-            bail!(
-                "--momentum: expected a number in [0, 1), found {}",
-                plan.momentum
-            );
-        }
-        for (key, v) in [
-            ("epochs", plan.epochs),
-            ("batch", plan.batch),
-            ("threads", plan.threads),
-        ] {
-            if v == 0 {
-                bail!("--{key}: expected at least 1, found 0");
-            }
-        }
-        if plan.warmup_epochs > plan.epochs {
-            bail!(
-                "--warmup-epochs: {} is more than --epochs {}",
-                plan.warmup_epochs,
-                plan.epochs
-            );
-        }
-        if let Some(t) = plan.target_sparsity
-            && !(0.0..1.0).contains(&t)
-        {
-            bail!("--target-sparsity: expected a fraction in [0, 1), found {t}");
-        }
-        if plan.objective == Objective::Supervised && plan.gating != Gating::None {
-            bail!(
-                "--gating {:?}: gated training runs with --objective simclr or simsiam",
-                plan.gating
-            );
-        }
-        if plan.gating != Gating::None
-            && plan.threshold == ThresholdKind::Scheduled
-            && plan.target_sparsity.is_none()
-        {
-            bail!("--threshold scheduled needs --target-sparsity");
-        }
-        if !(plan.gate_consistency.is_finite() && plan.gate_consistency >= 0.0) {
-            bail!(
-                "--gate-consistency: expected a number ≥ 0, found {}",
-                plan.gate_consistency
-            );
-        }
-        for (key, v) in [
-            ("base-partitions", plan.base_partitions),
-            ("calibration-samples", plan.calibration_samples),
-            ("proj-hidden", plan.proj_hidden),
-        ] {
-            if v == 0 {
-                bail!("--{key}: expected at least 1, found 0");
-            }
-        }
-        if plan.limit_train == Some(0) || plan.limit_test == Some(0) {
-            bail!("--limit-train / --limit-test: expected at least 1 image");
-        }
+        plan.validate()?;
         Ok(plan)
     }
 }
 
+/// Most worker threads `--threads` accepts.
+const MAX_THREADS: usize = 1024;
+
 impl TrainPlan {
+    /// The option `key` as the user gave it (flag or config key).
+    pub fn name(&self, key: &str) -> String {
+        self.names.name(key)
+    }
+
+    /// Checks the range of every option, naming each as the user gave it, before anything is
+    /// loaded or trained (a bad value found after training would lose the run).
+    fn validate(&self) -> anyhow::Result<()> {
+        let n = |key: &str| self.name(key);
+        let positive = |key: &str, v: f64| -> anyhow::Result<()> {
+            if !(v.is_finite() && v > 0.0) {
+                bail!("{}: expected a positive number, found {v}", n(key));
+            }
+            Ok(())
+        };
+        let non_negative = |key: &str, v: f64| -> anyhow::Result<()> {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("{}: expected a number ≥ 0, found {v}", n(key));
+            }
+            Ok(())
+        };
+        let at_least = |key: &str, v: usize, min: usize| -> anyhow::Result<()> {
+            if v < min {
+                bail!("{}: expected at least {min}, found {v}", n(key));
+            }
+            Ok(())
+        };
+        positive("width", self.width)?;
+        if self.model == ModelKind::Resnet18 && self.width > 64.0 {
+            bail!(
+                "{}: expected at most 64 (ResNet-18 at width {} has about {:.0e} parameters)",
+                n("width"),
+                self.width,
+                11.2e6 * self.width * self.width
+            );
+        }
+        positive("lr", self.lr)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        if !(0.0..1.0).contains(&self.momentum) {
+            bail!(
+                "{}: expected a number in [0, 1), found {}",
+                n("momentum"),
+                self.momentum
+            );
+        }
+        at_least("epochs", self.epochs, 1)?;
+        let ssl = self.objective != Objective::Supervised;
+        // Contrastive losses need negatives and BatchNorm needs two images.
+        at_least("batch", self.batch, if ssl { 2 } else { 1 })?;
+        at_least("threads", self.threads, 1)?;
+        if self.threads > MAX_THREADS {
+            bail!(
+                "{}: expected at most {MAX_THREADS}, found {}",
+                n("threads"),
+                self.threads
+            );
+        }
+        if self.warmup_epochs > self.epochs {
+            bail!(
+                "{}: {} is more than {} {}",
+                n("warmup_epochs"),
+                self.warmup_epochs,
+                n("epochs"),
+                self.epochs
+            );
+        }
+        if let Some(limit) = self.limit_train {
+            at_least("limit_train", limit, 1)?;
+        }
+        if let Some(limit) = self.limit_test {
+            at_least("limit_test", limit, 1)?;
+        }
+        if let Some(t) = self.target_sparsity
+            && !(0.0..1.0).contains(&t)
+        {
+            bail!(
+                "{}: expected a fraction in [0, 1), found {t}",
+                n("target_sparsity")
+            );
+        }
+        if self.objective == Objective::Supervised && self.gating != Gating::None {
+            bail!(
+                "{} {:?}: gated training runs with {} simclr or simsiam",
+                n("gating"),
+                self.gating,
+                n("objective")
+            );
+        }
+        if self.gating != Gating::None
+            && self.threshold == ThresholdKind::Scheduled
+            && self.target_sparsity.is_none()
+        {
+            bail!(
+                "{} scheduled needs {}",
+                n("threshold"),
+                n("target_sparsity")
+            );
+        }
+        non_negative("threshold_target", self.threshold_target)?;
+        non_negative("gate_consistency", self.gate_consistency)?;
+        if let Some(d) = self.gate_block.iter().find(|&&d| d == 0) {
+            bail!(
+                "{}: every dimension must be at least 1, found {d} in {:?}",
+                n("gate_block"),
+                self.gate_block
+            );
+        }
+        at_least("base_partitions", self.base_partitions, 1)?;
+        at_least("calibration_samples", self.calibration_samples, 1)?;
+        at_least("proj_hidden", self.proj_hidden, 1)?;
+        if ssl {
+            at_least("probe_epochs", self.probe_epochs, 1)?;
+            if self.gating != Gating::None {
+                at_least("trace_samples", self.trace_samples, 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what the options need of the loaded data, before the first step: the linear
+    /// probe's class count, and that the model and a batch fit in the memory limit.
+    fn check_data(&self, split: &DataSplit) -> anyhow::Result<()> {
+        let train = &split.train;
+        if self.objective != Objective::Supervised && !(1..=256).contains(&train.classes) {
+            bail!(
+                "data `{}` has {} classes; the linear probe at the end of an SSL run handles 1 \
+                 to 256",
+                self.data,
+                train.classes
+            );
+        }
+        let model = self.model_config(train.channels(), Some(train.classes));
+        let views = if self.objective == Objective::Supervised {
+            1
+        } else {
+            2
+        };
+        let (params, activations) =
+            memory_estimate(&model, train.height(), train.width(), self.batch * views);
+        let head = if self.objective == Objective::Supervised {
+            0
+        } else {
+            // Projector and predictor: a few feature × hidden and hidden × hidden matrices.
+            (model.feature_dim() as u64 + 2 * self.proj_hidden as u64)
+                .saturating_mul(self.proj_hidden as u64)
+                .saturating_mul(3)
+        };
+        // Weights, gradients, momentum and a copy, in f32.
+        let bytes = params
+            .saturating_add(head)
+            .saturating_mul(16)
+            .saturating_add(activations);
+        cdg_io::limits::check_memory(
+            format!(
+                "training ({}, {} {}, {views} view{} of {}×{}×{} images; estimated)",
+                match self.model {
+                    ModelKind::Tiny => "the tiny ResNet".to_owned(),
+                    ModelKind::Resnet18 =>
+                        format!("ResNet-18 at {} {}", self.name("width"), self.width),
+                },
+                self.name("batch"),
+                self.batch,
+                if views == 1 { "" } else { "s" },
+                train.channels(),
+                train.height(),
+                train.width()
+            ),
+            bytes,
+        )?;
+        Ok(())
+    }
+
     fn model_config(&self, in_channels: usize, classes: Option<usize>) -> ResNetConfig {
         match self.model {
             ModelKind::Tiny => ResNetConfig::tiny(in_channels, classes),
@@ -528,6 +710,36 @@ impl TrainPlan {
     }
 }
 
+/// A rough size of a ResNet's parameters (count) and of its training memory for `images`
+/// images of `h`×`w` (bytes): every convolution keeps its input and its output with the
+/// BatchNorm and ReLU buffers for backward, and the largest im2col patch matrix exists once at
+/// a time. Meant to refuse absurd runs before they allocate, not to predict the peak.
+fn memory_estimate(model: &ResNetConfig, h: usize, w: usize, images: usize) -> (u64, u64) {
+    let (mut params, mut kept, mut patches) = (0u64, 0u64, 0u64);
+    let (mut c_in, mut hw) = (model.in_channels as u64, (h * w) as u64);
+    let mut conv = |c_in: u64, c_out: u64, hw: u64| {
+        params = params.saturating_add(9 * c_in * c_out);
+        kept = kept.saturating_add(hw * (c_in + 3 * c_out));
+        patches = patches.max(hw * 9 * c_in);
+    };
+    conv(c_in, model.stem_channels as u64, hw);
+    c_in = model.stem_channels as u64;
+    for stage in &model.stages {
+        let c = stage.channels as u64;
+        hw = (hw / (stage.stride * stage.stride) as u64).max(1);
+        for _ in 0..stage.blocks {
+            conv(c_in, c, hw);
+            conv(c, c, hw);
+            c_in = c;
+        }
+    }
+    let bytes = kept
+        .saturating_add(patches)
+        .saturating_mul(4)
+        .saturating_mul(images as u64);
+    (params, bytes)
+}
+
 /// Sets the worker threads of rayon, which runs the kernels and the GEMM, once per process:
 /// `cdg run` trains several models in one process, and a second call with the same count is a
 /// no-op.
@@ -556,10 +768,38 @@ pub fn run(args: TrainArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     if let Some((steps, channels)) = bench {
         return run_bench(&plan, steps, channels);
     }
+    let mut out = open_out(&plan)?;
     match plan.objective {
-        Objective::Supervised => run_supervised(&plan, ui),
-        Objective::Simclr | Objective::Simsiam => ssl::run_ssl(&plan, ui),
+        Objective::Supervised => run_supervised(&plan, &mut out, ui),
+        Objective::Simclr | Objective::Simsiam => ssl::run_ssl(&plan, &mut out, ui),
     }
+}
+
+/// Locks `--out` for the whole run. An earlier run there is continued only with `--resume`
+/// and replaced only with `--force` (docs/formats.md §5).
+fn open_out(plan: &TrainPlan) -> anyhow::Result<OutputDir> {
+    let out = OutputDir::create(&plan.out, &cdg_io::layout::train::KIND)?;
+    if !plan.resume && !plan.force && out.has_previous_output() {
+        let record = out.record();
+        bail!(
+            "--out {} holds an earlier training run ({}{}); pass --resume to continue it or \
+             --force to replace it",
+            plan.out.display(),
+            record
+                .files
+                .iter()
+                .chain(&record.dirs)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if record.state == cdg_io::output::State::Complete {
+                ", complete"
+            } else {
+                ", not finished"
+            }
+        );
+    }
+    Ok(out)
 }
 
 fn run_bench(plan: &TrainPlan, steps: usize, channels: usize) -> anyhow::Result<ExitCode> {
@@ -639,14 +879,9 @@ fn read_resume(plan: &TrainPlan) -> anyhow::Result<Option<Resume>> {
     }
 }
 
-/// Creates the output directory.
-fn create_out(out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("creating output directory {}", out.display()))
-}
-
-fn run_supervised(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
+fn run_supervised(plan: &TrainPlan, out: &mut OutputDir, ui: &Ui) -> anyhow::Result<ExitCode> {
     let split = load_data(plan)?;
+    plan.check_data(&split)?;
     let config = SupervisedSessionConfig {
         config: plan.supervised_config(split.train.channels(), split.train.classes),
         stop_after: plan.stop_after,
@@ -654,13 +889,13 @@ fn run_supervised(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
     };
     let mut session =
         SupervisedSession::new(config, &split.train).context("setting up training")?;
-    create_out(&plan.out)?;
     if let Some(resume) = read_resume(plan)? {
         session
             .resume(resume)
             .with_context(|| format!("--resume: {}", plan.out.join(CHECKPOINT_FILE).display()))?;
     }
-    let mut outputs = TrainOutputs::new(&plan.out, ui, Mode::Supervised);
+    out.begin(plan.resume)?;
+    let mut outputs = TrainOutputs::new(out, ui, Mode::Supervised);
     let outcome = session.run(&split, &mut outputs);
     match outputs.outcome(outcome)? {
         SupervisedOutcome::Stopped { .. } => {}
@@ -668,7 +903,7 @@ fn run_supervised(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
             epochs,
             test_accuracy,
         } => {
-            outputs.finish();
+            outputs.finish()?;
             if let Some(acc) = test_accuracy {
                 eprintln!(
                     "test accuracy after {epochs} epochs: {:.2}% ({})",

@@ -183,6 +183,13 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             let path = e.unwrap().path();
             if path.is_dir() {
                 walk(base, &path, out);
+            } else if path
+                .file_name()
+                .is_some_and(|n| n == cdg_io::output::RECORD_FILE)
+            {
+                // cdg's record of an output directory (which command, which files) is not an
+                // output; every directory a case wrote must be complete.
+                cdg_io::output::check_complete(path.parent().unwrap()).unwrap();
             } else {
                 let rel = path
                     .strip_prefix(base)

@@ -3,6 +3,7 @@
 
 mod cdg_train_ssl;
 mod codesign;
+mod crash;
 mod golden_outputs;
 mod import_onnx;
 mod io_inspect;
@@ -11,9 +12,12 @@ mod masks_synth;
 mod merge_shards;
 mod plot_heatmap;
 mod plot_svgs;
+mod report_html;
+mod robustness;
 mod sim_gated;
 mod sim_scalesim;
 mod sim_trace;
+mod sim_workloads;
 mod support;
 mod sweep_cli;
 mod sweep_fixtures;

@@ -60,7 +60,21 @@ fn policies_through_the_cli() {
     assert_eq!(num(Dense, "macs_executed"), num(Dense, "macs_dense"));
     assert_eq!(num(ClockGate, "cycles"), num(Dense, "cycles"));
     assert!(num(ClockGate, "energy_pj") < num(Dense, "energy_pj"));
-    assert!(num(ClockGate, "macs_wasted") > 0.0);
+    // Inactive slots: discarded at full cost under `dense`, clock-gated under the others.
+    assert!(num(ClockGate, "macs_clock_gated") > 0.0);
+    assert_eq!(num(ClockGate, "macs_discarded"), 0.0);
+    assert!(num(Dense, "macs_discarded") > 0.0);
+    assert_eq!(num(Dense, "macs_clock_gated"), 0.0);
+    for p in SkipPolicy::ALL {
+        // Both baselines are the same whatever the policy; the ungated one never loses.
+        assert_eq!(num(p, "cycles_dense_policy"), num(Dense, "cycles"), "{p}");
+        assert_eq!(
+            num(p, "cycles_ungated"),
+            num(Dense, "cycles_ungated"),
+            "{p}"
+        );
+        assert!(num(p, "cycles_ungated") <= num(Dense, "cycles"), "{p}");
+    }
     assert!(num(Compact, "cond_cycles") < 0.8 * num(Dense, "cond_cycles"));
     assert!(num(Compact, "cycles") < num(Dense, "cycles"));
     assert!(num(Compact, "utilization") > num(Dense, "utilization"));

@@ -230,3 +230,72 @@ fn bad_inputs_name_the_file_and_key() {
         "{err}"
     );
 }
+
+/// Issue #13: a bandwidth too small to count (here a SCALE-Sim USER-mode `Bandwidth`, and
+/// `--set` on the shipped structured trace) or energies whose totals overflow are refused with
+/// the key named, never written as wrapped counts or `inf`.
+#[test]
+fn uncountable_bandwidths_and_infinite_energies_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("topo.csv");
+    fs::write(&topo, TOPOLOGY).unwrap();
+    let out = dir.path().join("out");
+    let cfg = dir.path().join("user.cfg");
+    fs::write(
+        &cfg,
+        CFG_WS_32X8
+            .replace("Bandwidth : 10", "Bandwidth : 1e-20")
+            .replace("InterfaceBandwidth: CALC", "InterfaceBandwidth: USER"),
+    )
+    .unwrap();
+    let err = fails(&sim("--scalesim-cfg", &cfg, &topo, &out, &[]));
+    assert!(
+        err.contains("memory.dram_bytes_per_cycle") && err.contains("conv1"),
+        "{err}"
+    );
+    assert!(!out.join(LAYERS_CSV).exists(), "nothing written on error");
+
+    let arch = root().join("arch-configs/os-16x16-int8.toml");
+    let trace = root().join("traces/cdg-resnet18-w0.25-structured");
+    for (set, key) in [
+        (
+            "memory.dram_bytes_per_cycle=1e-20",
+            "memory.dram_bytes_per_cycle",
+        ),
+        ("energy.dram_per_byte=1e303", "energy.dram_per_byte"),
+        ("energy.leak_per_pe_cycle=1e305", "energy.leak_per_pe_cycle"),
+    ] {
+        let err = fails(&[
+            "sim",
+            "--arch",
+            s(&arch),
+            "--trace",
+            s(&trace),
+            "--set",
+            set,
+            "--out",
+            s(&out),
+        ]);
+        assert!(err.contains(key) && err.contains("layer `"), "{set}: {err}");
+        assert!(!out.join(LAYERS_CSV).exists(), "{set}: nothing written");
+    }
+    // Smaller bandwidths never look faster (1e-13 once did, against 1e-14, by wrapping).
+    let cycles = |bw: &str| -> u64 {
+        let o = dir.path().join(format!("bw{bw}"));
+        ok(&[
+            "sim",
+            "--arch",
+            s(&arch),
+            "--topology",
+            s(&topo),
+            "--set",
+            &format!("memory.dram_bytes_per_cycle={bw}"),
+            "--out",
+            s(&o),
+        ]);
+        csv_column(&o.join(NETWORK_CSV), "cycles")[0]
+            .parse()
+            .unwrap()
+    };
+    assert!(cycles("1e-12") > cycles("1e-11"));
+}

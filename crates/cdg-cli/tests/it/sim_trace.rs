@@ -44,7 +44,7 @@ fn trace_run_matches_the_library() {
     let stem = rows.iter().find(|r| r[col("layer")] == "conv1").unwrap();
     assert_eq!(
         stem[col("cycles")].parse::<u64>().unwrap(),
-        dense.layers[0].cycles.get(),
+        dense.layers[0].totals.cycles.get(),
         "the ungated stem runs dense under every policy"
     );
     let resolved = cdg_io::load_arch(&out.join(ARCH_TOML), &[]).unwrap();

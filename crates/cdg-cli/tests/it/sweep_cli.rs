@@ -38,7 +38,10 @@ fn sweep_writes_rows_in_point_order_with_grid_columns() {
         "area_mm2",
         "edp_pj_us",
         "flops_reduction",
-        "cycle_reduction",
+        "cycle_reduction_vs_ungated",
+        "cycle_reduction_vs_dense_policy",
+        "energy_saving_vs_ungated",
+        "energy_saving_vs_dense_policy",
     ] {
         assert!(
             headers.iter().any(|h| h == col),

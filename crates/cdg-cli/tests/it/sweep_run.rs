@@ -44,8 +44,10 @@ fn run_sweeps_every_design_and_policy_and_says_the_traces_are_synthetic() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     for word in [
         "FLOPs red.",
-        "cycle red.",
+        "cycle reduction",
         "energy saving",
+        "vs ungated",
+        "vs dense",
         "utilization",
         "compact",
         "tile-skip",
@@ -70,7 +72,15 @@ fn run_sweeps_every_design_and_policy_and_says_the_traces_are_synthetic() {
     let col = |n: &str| h.iter().position(|x| x == n).unwrap();
     for row in &summary {
         if &row[col("support")] == "dense" {
-            assert_eq!(&row[col("energy_saving")], "0.0");
+            assert_eq!(&row[col("energy_saving_vs_dense_policy")], "0.0");
+            // The ungated baseline never loses to the `dense` policy.
+            assert!(
+                row[col("cycle_reduction_vs_ungated")]
+                    .parse::<f64>()
+                    .unwrap()
+                    <= 1.0
+            );
+            assert!(row[col("energy_saving_vs_ungated")].parse::<f64>().unwrap() <= 0.0);
         }
     }
     for f in [

@@ -3,6 +3,7 @@
 //! output directories.
 
 mod corpus;
+mod fuzz;
 mod no_panic;
 mod output;
 mod roundtrip;

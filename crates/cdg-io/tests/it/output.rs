@@ -1,9 +1,13 @@
 //! Output directories: the layout's generated names, and committing [`Outputs`] (files
-//! written atomically, stale files of an earlier run removed, files written now kept).
+//! staged and moved into place, the earlier run's files removed and only those, one writer at
+//! a time, interrupted commits refused by readers; docs/formats.md §5).
 
 use cdg_io::layout::sweep::{config_name, layers_point_svg};
-use cdg_io::output::{Outputs, Stale, write_outputs};
+use cdg_io::output::{
+    OutputDir, Outputs, RECORD_FILE, STAGING_DIR, State, check_complete, read_record, write_outputs,
+};
 use std::fs;
+use std::path::Path;
 
 #[test]
 fn config_names_sort_in_point_order() {
@@ -32,54 +36,178 @@ fn outputs_replace_by_name_and_keep_their_order() {
     assert_eq!(names, [std::path::PathBuf::from("b.csv"), "a.csv".into()]);
     assert_eq!(out.get("b.csv"), Some(&b"3"[..]));
     assert_eq!(out.get("c.csv"), None);
-    out.remove_if_present("old.csv");
-    assert_eq!(out.stale(), [Stale::File("old.csv".into())]);
+}
+
+/// The files of `dir` (relative, sorted), cdg's bookkeeping aside.
+fn listing(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.retain(|n| n != RECORD_FILE);
+    out.sort();
+    out
 }
 
 #[test]
-fn write_outputs_removes_stale_files_but_not_the_ones_written_now() {
+fn a_commit_removes_the_earlier_runs_files_and_only_those() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fs::create_dir_all(d.join("configs")).unwrap();
-    for name in [
-        "point-0000.toml",
-        "point-0001.toml",
-        "point-0002.toml",
-        "notes.toml",
-    ] {
-        fs::write(d.join("configs").join(name), "old").unwrap();
+    let mut first = Outputs::new();
+    for i in 0..3 {
+        first.add(format!("configs/{}", config_name(i, 3)), b"old".to_vec());
     }
-    fs::write(d.join("layers.csv"), "old").unwrap();
-    fs::write(d.join("layers_point_0001.svg"), "old").unwrap();
+    first.add("layers.csv", b"old".to_vec());
+    first.add("layers_point_0001.svg", b"old".to_vec());
+    write_outputs(d, &first).unwrap();
+    // The user's own files, one of them in cdg's configs directory.
+    fs::write(d.join("configs/notes.toml"), "mine").unwrap();
     fs::write(d.join("keep.txt"), "mine").unwrap();
 
-    let mut out = Outputs::new();
-    out.remove_matching("configs", "point-", ".toml");
-    out.remove_if_present("layers.csv");
-    out.remove_if_present("never-there.csv");
-    out.remove_matching("", "layers_point_", ".svg");
-    out.remove_matching("missing-dir", "x", ".y");
-    out.add("configs/point-0001.toml", b"new".to_vec());
-    out.add("sweep.csv", b"a\n1\n".to_vec());
-    write_outputs(d, &out).unwrap();
+    let mut second = Outputs::new();
+    second.add("configs/point-0001.toml", b"new".to_vec());
+    second.add("sweep.csv", b"a\n1\n".to_vec());
+    write_outputs(d, &second).unwrap();
 
-    let mut configs: Vec<String> = fs::read_dir(d.join("configs"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    configs.sort();
-    assert_eq!(configs, ["notes.toml", "point-0001.toml"]);
-    assert_eq!(fs::read(d.join("configs/point-0001.toml")).unwrap(), b"new");
-    assert!(!d.join("layers.csv").exists());
-    assert!(!d.join("layers_point_0001.svg").exists());
-    assert_eq!(fs::read(d.join("keep.txt")).unwrap(), b"mine");
-    assert_eq!(fs::read(d.join("sweep.csv")).unwrap(), b"a\n1\n");
-    // No temporary files are left behind.
     assert_eq!(
-        fs::read_dir(d).unwrap().count(),
-        3,
-        "configs, keep.txt, sweep.csv"
+        listing(d),
+        [
+            "configs/notes.toml",
+            "configs/point-0001.toml",
+            "keep.txt",
+            "sweep.csv"
+        ]
     );
+    assert_eq!(fs::read(d.join("configs/point-0001.toml")).unwrap(), b"new");
+    assert_eq!(fs::read(d.join("keep.txt")).unwrap(), b"mine");
+    let record = read_record(d).unwrap().unwrap();
+    assert_eq!(record.state, State::Complete);
+    assert_eq!(
+        record.files.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["configs/point-0001.toml", "sweep.csv"]
+    );
+    // No staging directory or temporary file is left behind.
+    assert!(!d.join(STAGING_DIR).exists());
+}
+
+#[test]
+fn files_cdg_did_not_write_are_never_overwritten_or_left_beside() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A user's sweep.csv (or an older cdg's, without a record).
+    fs::write(d.join("sweep.csv"), "mine").unwrap();
+    let mut out = Outputs::new();
+    out.add("sweep.csv", b"new".to_vec());
+    let e = write_outputs(d, &out).unwrap_err().to_string();
+    assert!(
+        e.contains("sweep.csv: exists, but") && e.contains("has no record that cdg wrote it"),
+        "{e}"
+    );
+    assert_eq!(fs::read(d.join("sweep.csv")).unwrap(), b"mine");
+    // A kind's names are refused even when this run would not write them: they would be
+    // left beside the new files as if they belonged to them.
+    fs::remove_file(d.join("sweep.csv")).unwrap();
+    fs::write(d.join("layers.csv"), "mine").unwrap();
+    let e = OutputDir::create(d, &cdg_io::layout::sweep::KIND)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("layers.csv: exists"), "{e}");
+    assert!(e.contains("beside a new sweep output"), "{e}");
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let kind = &cdg_io::layout::sim::KIND;
+    let first = OutputDir::create(dir.path(), kind).unwrap();
+    let e = OutputDir::create(dir.path(), kind).unwrap_err().to_string();
+    assert!(
+        e.contains("another cdg process is writing this output directory"),
+        "{e}"
+    );
+    drop(first);
+    OutputDir::create(dir.path(), kind).unwrap();
+}
+
+#[test]
+fn an_interrupted_commit_is_refused_by_readers_and_cleaned_by_the_next_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut out = Outputs::new();
+    out.add("a.csv", b"1".to_vec());
+    write_outputs(d, &out).unwrap();
+    check_complete(d).unwrap();
+    // What a writer killed between its `writing` record and its `complete` one leaves.
+    let mut record = read_record(d).unwrap().unwrap();
+    record.state = State::Writing;
+    record.files.insert("b.csv".into());
+    fs::write(d.join(RECORD_FILE), serde_json::to_vec(&record).unwrap()).unwrap();
+    fs::create_dir_all(d.join(STAGING_DIR)).unwrap();
+    fs::write(d.join(STAGING_DIR).join("c.csv"), "half").unwrap();
+    let e = check_complete(d).unwrap_err().to_string();
+    assert!(
+        e.contains("incomplete cdg output: the cdg run writing it did not finish"),
+        "{e}"
+    );
+    let mut again = Outputs::new();
+    again.add("c.csv", b"3".to_vec());
+    write_outputs(d, &again).unwrap();
+    assert_eq!(listing(d), ["c.csv"]);
+    check_complete(d).unwrap();
+}
+
+#[test]
+fn a_damaged_or_hostile_record_is_an_error_not_a_licence_to_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("out");
+    fs::create_dir_all(&d).unwrap();
+    fs::write(dir.path().join("precious.txt"), "mine").unwrap();
+    let hostile = r#"{"format":"cdg-output","version":1,"kind":"x","state":"complete","files":["../precious.txt"]}"#;
+    fs::write(d.join(RECORD_FILE), hostile).unwrap();
+    let e = write_outputs(&d, &Outputs::new()).unwrap_err().to_string();
+    assert!(e.contains("not a path inside the directory"), "{e}");
+    assert!(dir.path().join("precious.txt").exists());
+    fs::write(d.join(RECORD_FILE), "{").unwrap();
+    let e = check_complete(&d).unwrap_err().to_string();
+    assert!(e.contains("not valid cdg output record"), "{e}");
+}
+
+#[test]
+fn nested_output_directories_are_replaced_through_their_own_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let kind = &cdg_io::layout::run::KIND;
+    let mut run = OutputDir::create(d, kind).unwrap();
+    run.claim_dir("traces/a").unwrap();
+    let mut nested = Outputs::new();
+    nested.add("manifest.json", b"{}".to_vec());
+    write_outputs(&d.join("traces/a"), &nested).unwrap();
+    fs::write(d.join("traces/a/notes.txt"), "mine").unwrap();
+    let mut top = Outputs::new();
+    top.add("summary.csv", b"x\n".to_vec());
+    run.commit(&top).unwrap();
+    drop(run);
+    assert_eq!(
+        read_record(d)
+            .unwrap()
+            .unwrap()
+            .dirs
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["traces/a"]
+    );
+    // A run that does not claim it removes cdg's files there, but not the user's.
+    let mut run = OutputDir::create(d, kind).unwrap();
+    run.commit(&top).unwrap();
+    assert_eq!(listing(d), ["summary.csv", "traces/a/notes.txt"]);
 }
 
 #[test]

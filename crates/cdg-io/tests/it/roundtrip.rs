@@ -116,10 +116,14 @@ proptest! {
         // Writing again over an existing trace replaces it (atomic rename) with equal content.
         write_trace(dir.path(), &back, !compressed).unwrap();
         prop_assert_eq!(read_trace(dir.path()).unwrap(), trace);
-        // No temporary files are left behind.
+        // No temporary files are left behind; the record says the trace is complete.
         let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        prop_assert!(names.iter().all(|n| n == "manifest.json" || n == "masks.npz"), "{:?}", names);
+        prop_assert!(
+            names.iter().all(|n| n == "manifest.json" || n == "masks.npz" || n == ".cdg-output.json"),
+            "{:?}", names
+        );
+        cdg_io::output::check_complete(dir.path()).unwrap();
     }
 
     #[test]

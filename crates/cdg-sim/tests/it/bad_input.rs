@@ -109,3 +109,30 @@ fn absurd_fold_counts_are_refused_not_hung() {
         .to_string();
     assert!(e.contains("`wide`") && e.contains("folds"), "{e}");
 }
+
+/// Grouped and dilated layers are mapped (they used to be refused by name): each simulates,
+/// with its real MACs (all groups) counted.
+#[test]
+fn grouped_and_dilated_layers_simulate() {
+    use cdg_core::ConvExtras;
+    let arch = ArchConfig::default_with("t");
+    let mut p = params(8, 3, 1, 1);
+    p.in_channels = 8;
+    for extras in [
+        ConvExtras {
+            groups: 8,
+            ..ConvExtras::default()
+        },
+        ConvExtras {
+            dilation: 2,
+            ..ConvExtras::default()
+        },
+    ] {
+        let shape = LayerShape::conv_with("conv_g", p.clone(), extras).unwrap();
+        let macs = shape.macs();
+        let l = Layer { shape, gate: None };
+        let s = simulate_layer(&arch, &l, &LayerOptions::default()).unwrap();
+        assert_eq!(s.totals.macs_needed, macs);
+        assert!(s.totals.cycles.get() > 0);
+    }
+}

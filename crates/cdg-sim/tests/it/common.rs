@@ -1,6 +1,7 @@
 //! Helpers shared by the property tests: the dataflow and policy strategies, an LCG, the
-//! random gated conv layer and a 1×1 conv layer. The gated tests (`reference_gated.rs`, `reference_vs_gated.rs`) use
-//! them all, the others only `dataflow` or `pointwise`, hence the `dead_code` allowance.
+//! random gated conv layer and a 1×1 conv layer. The gated tests (`reference_gated.rs`,
+//! `reference_vs_gated.rs`, `custom_policy.rs`) use them all, the others only `dataflow` or
+//! `pointwise`, hence the `dead_code` allowance.
 
 use cdg_core::{
     ConvParams, Dataflow, GateBlock, GateSpec, Layer, LayerMasks, LayerShape, OutputRule,
@@ -8,21 +9,49 @@ use cdg_core::{
 };
 use proptest::prelude::*;
 
+/// Every dataflow (a new one is covered without touching the tests).
 pub fn dataflow() -> impl Strategy<Value = Dataflow> {
-    prop_oneof![
-        Just(Dataflow::OutputStationary),
-        Just(Dataflow::WeightStationary),
-        Just(Dataflow::InputStationary),
-    ]
+    prop::sample::select(Dataflow::ALL.to_vec())
 }
 
+/// Every skip policy (a new one is covered without touching the tests).
 pub fn policy() -> impl Strategy<Value = SkipPolicy> {
-    prop_oneof![
-        Just(SkipPolicy::Dense),
-        Just(SkipPolicy::ClockGate),
-        Just(SkipPolicy::TileSkip),
-        Just(SkipPolicy::Compact),
-    ]
+    prop::sample::select(SkipPolicy::ALL.to_vec())
+}
+
+/// Whether `df` keeps the outputs in the PEs (K streams), stated here apart from the crate.
+/// Exhaustive, so a new dataflow must say.
+pub fn outputs_stay(df: Dataflow) -> bool {
+    match df {
+        Dataflow::OutputStationary => true,
+        Dataflow::WeightStationary | Dataflow::InputStationary => false,
+    }
+}
+
+/// What the laws of the tests expect of a policy, stated here apart from the crate.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyTraits {
+    /// It may skip conditional folds (all-off masks leave only the base pass).
+    pub skips: bool,
+    /// Its conditional folds pay `gather_cycles_per_fold`.
+    pub gathers: bool,
+    /// It computes inactive outputs at full cost (no clock gating).
+    pub discards: bool,
+}
+
+/// Exhaustive, so a new policy must say.
+pub fn traits(p: SkipPolicy) -> PolicyTraits {
+    let t = |skips, gathers, discards| PolicyTraits {
+        skips,
+        gathers,
+        discards,
+    };
+    match p {
+        SkipPolicy::Dense => t(false, false, true),
+        SkipPolicy::ClockGate => t(false, false, false),
+        SkipPolicy::TileSkip => t(true, false, false),
+        SkipPolicy::Compact => t(true, true, false),
+    }
 }
 
 /// A 64-bit LCG (Knuth's MMIX constants) seeded with `seed | 1`, yielding its top 53 bits.

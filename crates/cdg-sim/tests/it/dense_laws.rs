@@ -1,9 +1,9 @@
 //! Property tests of the dense model: cycles equal a naive fold-by-fold count, SRAM counts
-//! equal DESIGN §4's closed forms, and the memory and energy laws hold.
+//! equal the closed forms of docs/model.md §2, and the memory and energy laws hold.
 
 use cdg_core::arch::{RawArchConfig, RawBandwidth, RawMemory};
 use cdg_core::{ArchConfig, ConvParams, Dataflow, DramBandwidth, Layer, LayerShape, OutputRule};
-use cdg_sim::{LayerOptions, LayerStats, simulate_layer};
+use cdg_sim::{LayerOptions, LayerStats, simulate_layer, simulate_layer_one_pass};
 use proptest::prelude::*;
 
 use crate::common;
@@ -100,8 +100,9 @@ fn arch(d: &Design) -> ArchConfig {
     ArchConfig::try_from(raw).unwrap()
 }
 
+/// The single-pass dense model, whose closed forms these laws state.
 fn sim(a: &ArchConfig, l: &Layer) -> LayerStats {
-    simulate_layer(a, l, &LayerOptions::default()).unwrap()
+    simulate_layer_one_pass(a, l, &LayerOptions::default()).unwrap()
 }
 
 /// Cycles by walking every fold, written apart from the model.
@@ -121,9 +122,19 @@ fn naive_cycles(d: &Design, l: &Layer) -> u64 {
         while row < sr {
             let fill = match d.dataflow {
                 Dataflow::OutputStationary => r + c - 2,
-                _ => 2 * r + c - 2,
+                Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c - 2,
             };
-            total += if d.overlap && !first { t } else { t + fill };
+            // Overlapped, a fold starts one pipeline period after the previous one: T for OS,
+            // max(T, R) for WS/IS (the stationary operand needs R cycles to load).
+            let period = match d.dataflow {
+                Dataflow::OutputStationary => t,
+                Dataflow::WeightStationary | Dataflow::InputStationary => t.max(r),
+            };
+            total += if d.overlap && !first {
+                period
+            } else {
+                t + fill
+            };
             first = false;
             row += r;
         }
@@ -139,10 +150,10 @@ proptest! {
     fn cycles_equal_a_naive_fold_loop(l in layer_strategy(), d in design()) {
         let a = arch(&d);
         let s = sim(&a, &l);
-        prop_assert_eq!(s.compute_cycles.get(), naive_cycles(&d, &l));
-        prop_assert_eq!(s.cycles, s.compute_cycles + s.stall_cycles);
-        prop_assert!(s.prefetch_cycles <= s.stall_cycles);
-        prop_assert_eq!(s.folds_executed, s.row_folds * s.col_folds);
+        prop_assert_eq!(s.totals.compute_cycles.get(), naive_cycles(&d, &l));
+        prop_assert_eq!(s.totals.cycles, s.totals.compute_cycles + s.totals.stall_cycles);
+        prop_assert!(s.totals.prefetch_cycles <= s.totals.stall_cycles);
+        prop_assert_eq!(s.totals.folds, s.row_folds * s.col_folds);
     }
 
     #[test]
@@ -156,38 +167,38 @@ proptest! {
             Dataflow::WeightStationary => (fc * m * k, k * n, fr * m * n, (fr - 1) * m * n),
             Dataflow::InputStationary => (m * k, fc * k * n, fr * m * n, (fr - 1) * m * n),
         };
-        prop_assert_eq!(s.sram.ifmap_reads.get(), ifmap);
-        prop_assert_eq!(s.sram.filter_reads.get(), filter);
-        prop_assert_eq!(s.sram.ofmap_writes.get(), ofmap);
-        prop_assert_eq!(s.sram.psum_reads.get(), psum);
+        prop_assert_eq!(s.totals.sram.ifmap_reads.get(), ifmap);
+        prop_assert_eq!(s.totals.sram.filter_reads.get(), filter);
+        prop_assert_eq!(s.totals.sram.ofmap_writes.get(), ofmap);
+        prop_assert_eq!(s.totals.sram.psum_reads.get(), psum);
     }
 
     #[test]
     fn dram_is_at_least_compulsory(l in layer_strategy(), d in design()) {
         let s = sim(&arch(&d), &l);
-        prop_assert!(s.dram.ifmap_read >= s.compulsory.ifmap);
-        prop_assert!(s.dram.filter_read >= s.compulsory.filter);
-        prop_assert!(s.dram.ofmap_write >= s.compulsory.ofmap);
-        prop_assert!(s.dram.total() >= s.compulsory.total());
+        prop_assert!(s.totals.dram.ifmap_read >= s.totals.compulsory.ifmap);
+        prop_assert!(s.totals.dram.filter_read >= s.totals.compulsory.filter);
+        prop_assert!(s.totals.dram.ofmap_write >= s.totals.compulsory.ofmap);
+        prop_assert!(s.totals.dram.total() >= s.totals.compulsory.total());
     }
 
     #[test]
     fn dram_equals_compulsory_when_everything_fits(l in layer_strategy(), mut d in design()) {
         d.kib = [1024.0; 3];
         let s = sim(&arch(&d), &l);
-        prop_assert_eq!(s.dram.ifmap_read, s.compulsory.ifmap);
-        prop_assert_eq!(s.dram.filter_read, s.compulsory.filter);
-        prop_assert_eq!(s.dram.ofmap_write, s.compulsory.ofmap);
-        prop_assert_eq!(s.dram.psum().get(), 0);
+        prop_assert_eq!(s.totals.dram.ifmap_read, s.totals.compulsory.ifmap);
+        prop_assert_eq!(s.totals.dram.filter_read, s.totals.compulsory.filter);
+        prop_assert_eq!(s.totals.dram.ofmap_write, s.totals.compulsory.ofmap);
+        prop_assert_eq!(s.totals.dram.psum().get(), 0);
     }
 
     #[test]
     fn unlimited_bandwidth_never_stalls(l in layer_strategy(), mut d in design()) {
         d.bandwidth = None;
         let s = sim(&arch(&d), &l);
-        prop_assert_eq!(s.stall_cycles.get(), 0);
-        prop_assert_eq!(s.prefetch_cycles.get(), 0);
-        prop_assert_eq!(s.cycles, s.compute_cycles);
+        prop_assert_eq!(s.totals.stall_cycles.get(), 0);
+        prop_assert_eq!(s.totals.prefetch_cycles.get(), 0);
+        prop_assert_eq!(s.totals.cycles, s.totals.compute_cycles);
     }
 
     #[test]
@@ -197,11 +208,11 @@ proptest! {
         let slow = sim(&arch(&Design { bandwidth: Some(lo), ..d.clone() }), &l);
         let fast = sim(&arch(&Design { bandwidth: Some(lo * factor), ..d.clone() }), &l);
         let unlimited = sim(&arch(&Design { bandwidth: None, ..d }), &l);
-        prop_assert!(slow.stall_cycles >= fast.stall_cycles);
-        prop_assert!(slow.prefetch_cycles >= fast.prefetch_cycles);
-        prop_assert!(fast.stall_cycles >= unlimited.stall_cycles);
+        prop_assert!(slow.totals.stall_cycles >= fast.totals.stall_cycles);
+        prop_assert!(slow.totals.prefetch_cycles >= fast.totals.prefetch_cycles);
+        prop_assert!(fast.totals.stall_cycles >= unlimited.totals.stall_cycles);
         // Bandwidth changes time, never traffic.
-        prop_assert_eq!(slow.dram, fast.dram);
+        prop_assert_eq!(slow.totals.dram, fast.totals.dram);
     }
 
     #[test]
@@ -228,8 +239,8 @@ proptest! {
             let a = arch(&Design { kib: [kib; 3], ..d.clone() });
             let s = sim(&a, &l);
             let wb = d.word_bytes as f64;
-            let bytes = s.sram.ifmap_reads.as_f64() * wb + s.dram.ifmap_read.as_f64();
-            s.energy.sram_ifmap.get() / bytes
+            let bytes = s.totals.sram.ifmap_reads.as_f64() * wb + s.totals.dram.ifmap_read.as_f64();
+            s.totals.energy.sram_ifmap.get() / bytes
         };
         prop_assert!(per_byte(small * grow) > per_byte(small));
     }
@@ -249,7 +260,7 @@ proptest! {
         };
         let fold_cycles = match d.dataflow {
             Dataflow::OutputStationary => t + r + c - 2,
-            _ => 2 * r + 2 * c + t - 3,
+            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + 2 * c + t - 3,
         } as f64;
         let (mut eff, mut util, mut folds) = (0.0, 0.0, 0u64);
         let mut col = 0;
@@ -266,24 +277,24 @@ proptest! {
             col += c;
         }
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
-        prop_assert!(close(s.scalesim.mapping_efficiency, eff / folds as f64));
-        prop_assert!(close(s.scalesim.compute_utilization, util / folds as f64));
-        prop_assert_eq!(s.scalesim.total_cycles.get(), s.cycles.get() - 1);
+        prop_assert!(close(s.scalesim_mapping_efficiency, eff / folds as f64));
+        prop_assert!(close(s.rates.scalesim_compute_utilization, util / folds as f64));
+        prop_assert_eq!(s.totals.scalesim.total_cycles.get(), s.totals.cycles.get() - 1);
         let macs = g.m * g.k * g.n;
         prop_assert!(close(
-            s.scalesim.overall_utilization,
-            macs as f64 / ((s.cycles.get() - 1) as f64 * (r * c) as f64)
-        ) || s.cycles.get() == 1);
-        let quirk = if d.dataflow == Dataflow::OutputStationary { folds * (r + c) } else { 0 };
-        prop_assert_eq!(s.scalesim.ofmap_writes.get(), s.sram.ofmap_writes.get() + quirk);
+            s.rates.scalesim_overall_utilization,
+            macs as f64 / ((s.totals.cycles.get() - 1) as f64 * (r * c) as f64)
+        ) || s.totals.cycles.get() == 1);
+        let quirk = if common::outputs_stay(d.dataflow) { folds * (r + c) } else { 0 };
+        prop_assert_eq!(s.totals.scalesim.ofmap_writes.get(), s.totals.sram.ofmap_writes.get() + quirk);
     }
 
     #[test]
     fn utilization_is_a_fraction(l in layer_strategy(), d in design()) {
         let s = sim(&arch(&d), &l);
         prop_assert!(s.utilization > 0.0 && s.utilization <= 1.0, "{}", s.utilization);
-        prop_assert!(s.scalesim.mapping_efficiency > 0.0 && s.scalesim.mapping_efficiency <= 1.0);
-        prop_assert!(s.scalesim.compute_utilization <= 1.0);
+        prop_assert!(s.scalesim_mapping_efficiency > 0.0 && s.scalesim_mapping_efficiency <= 1.0);
+        prop_assert!(s.rates.scalesim_compute_utilization <= 1.0);
     }
 }
 
@@ -316,10 +327,49 @@ fn overlap_saves_the_fill_of_every_fold_after_the_first() {
         bandwidth: None,
         overlap: true,
     };
-    assert_eq!(sim(&arch(&d), &l).cycles.get(), 318 + 31 * 256);
+    assert_eq!(sim(&arch(&d), &l).totals.cycles.get(), 318 + 31 * 256);
     d.dataflow = Dataflow::WeightStationary;
     // WS: 32 folds streaming M = 256; the first pays 2·32 + 32 − 2.
-    assert_eq!(sim(&arch(&d), &l).cycles.get(), 350 + 31 * 256);
+    assert_eq!(sim(&arch(&d), &l).totals.cycles.get(), 350 + 31 * 256);
+}
+
+#[test]
+fn overlapped_ws_folds_shorter_than_the_array_wait_for_the_load_chain() {
+    // The tpu-like case of docs/model.md §2: 6×6×128 input, 3×3, 128 filters (M = 16,
+    // K = 1152, N = 128) on a 128×128 WS array with overlap: 9 folds streaming T = 16 < R.
+    // The engine's period is max(T, R) = 128: 8·128 + (2·128 + 128 + 16 − 2) = 1422 cycles,
+    // not the 526 of saving 2R + C − 2 per fold.
+    let l = Layer {
+        shape: LayerShape::conv(
+            "l4",
+            ConvParams {
+                in_channels: 128,
+                in_height: 6,
+                in_width: 6,
+                out_channels: 128,
+                kernel: [3, 3],
+                stride: 1,
+                padding: 0,
+                rule: OutputRule::Ceil,
+            },
+        )
+        .unwrap(),
+        gate: None,
+    };
+    let d = Design {
+        rows: 128,
+        cols: 128,
+        dataflow: Dataflow::WeightStationary,
+        word_bytes: 1,
+        kib: [4096.0; 3],
+        bandwidth: None,
+        overlap: true,
+    };
+    assert_eq!(sim(&arch(&d), &l).totals.compute_cycles.get(), 1422);
+    assert_eq!(naive_cycles(&d, &l), 1422);
+    // With unlimited bandwidth the best dense schedule is the single pass.
+    let best = simulate_layer(&arch(&d), &l, &LayerOptions::default()).unwrap();
+    assert_eq!(best.totals.cycles.get(), 1422);
 }
 
 #[test]
@@ -333,11 +383,11 @@ fn a_starved_layer_stalls_by_hand_computed_amounts() {
     a.array.cols = 4;
     a.memory.dram_bandwidth = DramBandwidth::BytesPerCycle(2.0);
     let s = sim(&a, &l);
-    assert_eq!(s.compute_cycles.get(), 14);
-    assert_eq!(s.prefetch_cycles.get(), 32);
-    assert_eq!(s.stall_cycles.get(), 32 + 8);
-    assert_eq!(s.cycles.get(), 54);
-    assert_eq!(s.dram.total().get(), 32 + 32 + 16);
+    assert_eq!(s.totals.compute_cycles.get(), 14);
+    assert_eq!(s.totals.prefetch_cycles.get(), 32);
+    assert_eq!(s.totals.stall_cycles.get(), 32 + 8);
+    assert_eq!(s.totals.cycles.get(), 54);
+    assert_eq!(s.totals.dram.total().get(), 32 + 32 + 16);
 }
 
 #[test]
@@ -352,11 +402,11 @@ fn refetch_when_the_ifmap_does_not_fit() {
     raw.memory.ofmap_sram_kib = Some(64.0);
     raw.memory.dram_bytes_per_cycle = Some(RawBandwidth::Text("unlimited".into()));
     let s = sim(&ArchConfig::try_from(raw.clone()).unwrap(), &l);
-    assert_eq!(s.compulsory.ifmap.get(), 64 * 1024);
-    assert_eq!(s.dram.ifmap_read.get(), 2 * 64 * 1024);
+    assert_eq!(s.totals.compulsory.ifmap.get(), 64 * 1024);
+    assert_eq!(s.totals.dram.ifmap_read.get(), 2 * 64 * 1024);
     raw.memory.ifmap_sram_kib = Some(128.0);
     let s = sim(&ArchConfig::try_from(raw).unwrap(), &l);
-    assert_eq!(s.dram.ifmap_read.get(), 64 * 1024);
+    assert_eq!(s.totals.dram.ifmap_read.get(), 64 * 1024);
 }
 
 #[test]
@@ -368,12 +418,12 @@ fn ws_psums_spill_when_they_do_not_fit() {
     a.memory.dram_bandwidth = DramBandwidth::Unlimited;
     a.memory.ofmap_sram_kib = 64.0; // 32 KiB usable: fits
     let s = sim(&a, &l);
-    assert_eq!(s.dram.psum().get(), 0);
-    assert_eq!(s.dram.ofmap_write.get(), 1024 * 16);
+    assert_eq!(s.totals.dram.psum().get(), 0);
+    assert_eq!(s.totals.dram.ofmap_write.get(), 1024 * 16);
     a.memory.ofmap_sram_kib = 16.0; // 8 KiB usable: spills
     let s = sim(&a, &l);
     // 4 folds write 16 KiB each (3 of them spills); 3 read back.
-    assert_eq!(s.dram.ofmap_write.get(), 4 * 1024 * 16);
-    assert_eq!(s.dram.psum_write.get(), 3 * 1024 * 16);
-    assert_eq!(s.dram.psum_read.get(), 3 * 1024 * 16);
+    assert_eq!(s.totals.dram.ofmap_write.get(), 4 * 1024 * 16);
+    assert_eq!(s.totals.dram.psum_write.get(), 3 * 1024 * 16);
+    assert_eq!(s.totals.dram.psum_read.get(), 3 * 1024 * 16);
 }

@@ -6,10 +6,8 @@ use cdg_core::{
     ConvParams, Cycles, Dataflow, GateBlock, GateSpec, LayerMasks, LayerShape, OutputRule,
     SkipPolicy,
 };
-use cdg_sim::functional::{
-    ArrayShape, FeatureMap, Filters, GatedSchedule, PassSchedule, gate_fn, layer_dims,
-    run_gated_layer, run_layer, split_dims,
-};
+use cdg_sim::functional::{ArrayShape, FeatureMap, Filters, run_gated_layer, run_layer};
+use cdg_sim::schedule::{GatedSchedule, PassSchedule, gate_fn, layer_dims, split_dims};
 use proptest::prelude::*;
 
 use crate::common;
@@ -145,7 +143,7 @@ proptest! {
         prop_assert_eq!(y.as_slice(), &direct_conv(&l, &x, &w, 0, c)[..]);
         prop_assert_eq!(stats.macs_performed, l.macs().get());
         prop_assert_eq!(stats.macs_clock_gated, 0);
-        // F_r·F_c folds (DESIGN §4 mapping).
+        // F_r·F_c folds (docs/model.md §2 mapping).
         let g = l.gemm();
         let (sr, sc) = match case.dataflow {
             Dataflow::OutputStationary => (g.m, g.n),
@@ -216,7 +214,7 @@ proptest! {
             prop_assert_eq!(stats.macs_performed, macs_needed, "{:?}", policy);
             // No policy is slower than dense (gather overhead 0).
             prop_assert!(s.cycles(case.dataflow, case.rows, case.cols) <= dense_cycles);
-            if matches!(kind, MaskKind::AllOff) && matches!(policy, SkipPolicy::TileSkip | SkipPolicy::Compact) {
+            if matches!(kind, MaskKind::AllOff) && common::traits(policy).skips {
                 prop_assert!(s.cond.is_empty(), "all-off masks leave only the base pass");
             }
             if matches!(kind, MaskKind::AllOn) {
@@ -226,7 +224,7 @@ proptest! {
     }
 
     /// Each policy's conditional-pass cycles (stall-free, folds back to back) equal a naive
-    /// count from DESIGN §4's formulas.
+    /// count from docs/model.md §5's formulas.
     #[test]
     fn policy_cycles_equal_naive_fold_counts(
         case in case(),
@@ -251,7 +249,7 @@ proptest! {
         let (m, n, kc) = (cond.m, cond.n, cond.k_end - cond.k_start);
         prop_assume!(kc > 0);
         let (r, c, df) = (case.rows, case.cols, case.dataflow);
-        let os = df == Dataflow::OutputStationary;
+        let os = common::outputs_stay(df);
         let fold_time = |t: u64| if os { t + r + c - 2 } else { 2 * r + c + t - 2 };
         // (Sr, Sc, T) and whether Sc indexes n (OS, WS) or m (IS).
         let (sr, sc, t) = match df {
@@ -312,10 +310,10 @@ proptest! {
         df in dataflow(),
     ) {
         let map = cdg_sim::Mapping::new(df, rows, cols, cdg_core::GemmDims { m, k, n });
-        let dims = cdg_sim::functional::PassDims { m, n, k_start: 0, k_end: k };
+        let dims = cdg_sim::schedule::PassDims::plain(m, n, 0, k);
         let planned: Vec<_> = map
             .folds_iter()
-            .map(|f| cdg_sim::functional::PlannedFold::from_mapping(&map, &f))
+            .map(|f| cdg_sim::schedule::PlannedFold::from_mapping(&map, &f))
             .collect();
         let s = PassSchedule::dense(&dims, rows, cols, df);
         prop_assert_eq!(&s.folds, &planned);

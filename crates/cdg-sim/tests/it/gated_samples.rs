@@ -56,11 +56,11 @@ fn mean_and_max_summarise_the_samples() {
                 let max = run
                     .per_sample
                     .iter()
-                    .map(|s| s.layers[i].cycles)
+                    .map(|s| s.layers[i].totals.cycles)
                     .max()
                     .unwrap();
                 assert_eq!(l.max.cycles, max, "{}", l.layer);
-                assert!(l.max.cycles >= l.cycles);
+                assert!(l.max.cycles >= l.totals.cycles);
             }
             let row = run.mean.to_row();
             assert_eq!(row.samples, 7);
@@ -112,31 +112,38 @@ fn finite_bandwidth_and_mask_traffic() {
         for l in runs.iter().flat_map(|r| &r.layers) {
             // Every output leaves once; dense schedules also read every input once (skipping
             // schedules may never need some conditional inputs).
-            assert!(l.dram.ofmap_write >= l.compulsory.ofmap, "{}", l.layer);
-            if matches!(policy, SkipPolicy::Dense | SkipPolicy::ClockGate) {
+            assert!(
+                l.totals.dram.ofmap_write >= l.totals.compulsory.ofmap,
+                "{}",
+                l.layer
+            );
+            if !crate::common::traits(policy).skips {
                 assert!(
-                    l.dram.ifmap_read >= l.compulsory.ifmap,
+                    l.totals.dram.ifmap_read >= l.totals.compulsory.ifmap,
                     "{} {policy}",
                     l.layer
                 );
                 assert!(
-                    l.dram.filter_read >= l.compulsory.filter,
+                    l.totals.dram.filter_read >= l.totals.compulsory.filter,
                     "{} {policy}",
                     l.layer
                 );
             }
-            assert_eq!(l.cycles, l.compute_cycles + l.stall_cycles);
-            assert_eq!(l.dram.mask_read.get(), 0);
+            assert_eq!(
+                l.totals.cycles,
+                l.totals.compute_cycles + l.totals.stall_cycles
+            );
+            assert_eq!(l.totals.dram.mask_read.get(), 0);
         }
         a.sparsity.mask_in_dram = true;
         let with = simulate_network(&a, &net, Some(&masks)).unwrap();
         for ((idx, layer, _), (_, lm)) in net.gated().zip(masks.iter()) {
             let bytes = lm.blocks_per_sample().div_ceil(8);
             let l = &with.layers[idx];
-            assert_eq!(l.dram.mask_read.get(), bytes, "{}", layer.name());
-            assert_eq!(l.gate_ops, lm.blocks_per_sample());
+            assert_eq!(l.totals.dram.mask_read.get(), bytes, "{}", layer.name());
+            assert_eq!(l.totals.gate_ops, lm.blocks_per_sample());
             let p = &plain.layers[idx];
-            let extra = l.energy.dram.get() - p.energy.dram.get();
+            let extra = l.totals.energy.dram.get() - p.totals.energy.dram.get();
             assert!((extra - bytes as f64 * a.energy.dram_per_byte).abs() < 1e-6);
         }
     }
@@ -286,26 +293,26 @@ fn base_partial_sums_round_trip_through_dram() {
     let s = simulate_gated_layer(&a, &layer, &on, 0).unwrap();
     // Base: 2 folds (one per column group), each group's 8 partial sums leave once.
     // Conditional: 2 row folds per group; the first reads the 8 back, the last writes them.
-    assert_eq!(s.folds_executed, 2 + 4);
-    assert_eq!(s.dram.psum_write.get(), 16);
-    assert_eq!(s.dram.psum_read.get(), 16);
-    assert_eq!(s.dram.ofmap_write.get(), 32);
-    assert_eq!(s.sram.ofmap_writes.get(), 6 * 8);
-    assert_eq!(s.sram.psum_reads.get(), 4 * 8);
+    assert_eq!(s.totals.folds, 2 + 4);
+    assert_eq!(s.totals.dram.psum_write.get(), 16);
+    assert_eq!(s.totals.dram.psum_read.get(), 16);
+    assert_eq!(s.totals.dram.ofmap_write.get(), 32);
+    assert_eq!(s.totals.sram.ofmap_writes.get(), 6 * 8);
+    assert_eq!(s.totals.sram.psum_reads.get(), 4 * 8);
     // All gates off with tile-skip: the base groups are final, nothing comes back.
     a.sparsity.support = SkipPolicy::TileSkip;
     let off = LayerMasks::zeros(&shape, &spec, 1).unwrap();
     let s = simulate_gated_layer(&a, &layer, &off, 0).unwrap();
-    assert_eq!(s.folds_executed, 2);
-    assert_eq!(s.dram.psum_write.get(), 0);
-    assert_eq!(s.dram.psum_read.get(), 0);
-    assert_eq!(s.dram.ofmap_write.get(), 16);
+    assert_eq!(s.totals.folds, 2);
+    assert_eq!(s.totals.dram.psum_write.get(), 0);
+    assert_eq!(s.totals.dram.psum_read.get(), 0);
+    assert_eq!(s.totals.dram.ofmap_write.get(), 16);
     // With room for the whole layer, P never leaves the chip.
     a.sparsity.support = SkipPolicy::Dense;
     a.memory.ofmap_sram_kib = 1.0;
     let s = simulate_gated_layer(&a, &layer, &on, 0).unwrap();
-    assert_eq!(s.dram.psum().get(), 0);
-    assert_eq!(s.dram.ofmap_write.get(), 16);
+    assert_eq!(s.totals.dram.psum().get(), 0);
+    assert_eq!(s.totals.dram.ofmap_write.get(), 16);
 }
 
 /// A gate spec with no base channels (a trace may say so): no base pass, the conditional pass
@@ -328,7 +335,7 @@ fn no_base_channels() {
     })
     .unwrap();
     let g = shape.gemm();
-    let gate = cdg_sim::functional::gate_fn(&masks, 0);
+    let gate = cdg_sim::schedule::gate_fn(&masks, 0);
     for df in ["os", "ws", "is"] {
         for policy in SkipPolicy::ALL {
             let mut a = arch(policy, df);
@@ -337,9 +344,12 @@ fn no_base_channels() {
             a.memory.dram_bandwidth = cdg_core::DramBandwidth::Unlimited;
             a.sparsity.gather_cycles_per_fold = cdg_core::Cycles(0);
             let s = simulate_gated_layer(&a, &layer, &masks, 0).unwrap();
-            assert_eq!(s.macs_needed.get(), g.k * masks.active_elements(0));
-            assert!(s.dram.ofmap_write.get() >= g.m * g.n, "{df} {policy}");
-            let sched = cdg_sim::functional::GatedSchedule::for_policy(
+            assert_eq!(s.totals.macs_needed.get(), g.k * masks.active_elements(0));
+            assert!(
+                s.totals.dram.ofmap_write.get() >= g.m * g.n,
+                "{df} {policy}"
+            );
+            let sched = cdg_sim::schedule::GatedSchedule::for_policy(
                 policy,
                 &shape,
                 &spec,
@@ -350,11 +360,11 @@ fn no_base_channels() {
             );
             assert!(sched.base.is_empty());
             assert_eq!(
-                s.compute_cycles,
+                s.totals.compute_cycles,
                 sched.cycles(a.array.dataflow, 4, 3),
                 "{df} {policy}"
             );
-            assert_eq!(s.cond_cycles, s.compute_cycles);
+            assert_eq!(s.totals.cond_cycles, s.totals.compute_cycles);
         }
     }
 }

@@ -1,6 +1,6 @@
 // The fast gated model against (1) sim-ref's schedules (`GatedSchedule::for_policy`, the folds
-// the functional model executes), (2) a naive fold-by-fold count of DESIGN §4's formulas written
-// here from the expanded mask, and (3) the laws of DESIGN §4 (dense ignores masks, clock-gate =
+// the functional model executes), (2) a naive fold-by-fold count of docs/model.md §5's formulas
+// written here from the expanded mask, and (3) the laws of docs/model.md §5 (dense ignores masks, clock-gate =
 // dense cycles with no more energy, no policy slower than dense + gather, all-off leaves the base
 // pass, all-on gives dense).
 
@@ -8,7 +8,7 @@ use cdg_core::{
     ArchConfig, ConvParams, Cycles, Dataflow, DramBandwidth, GateBlock, GateSpec, Layer,
     LayerMasks, LayerShape, OutputRule, SkipPolicy,
 };
-use cdg_sim::functional::{Axis, GatedSchedule, gate_fn};
+use cdg_sim::schedule::{Axis, GatedSchedule, gate_fn};
 use cdg_sim::{LayerStats, simulate_gated_layer};
 use proptest::prelude::*;
 
@@ -47,16 +47,7 @@ fn case() -> impl Strategy<Value = Case> {
             ],
             0.0f64..=1.0,
         ),
-        (
-            1u64..=7,
-            1u64..=7,
-            prop_oneof![
-                Just(Dataflow::OutputStationary),
-                Just(Dataflow::WeightStationary),
-                Just(Dataflow::InputStationary)
-            ],
-            any::<u64>(),
-        ),
+        (1u64..=7, 1u64..=7, crate::common::dataflow(), any::<u64>()),
     )
         .prop_map(
             |(
@@ -143,7 +134,7 @@ fn sim(case: &Case, b: &Built, policy: SkipPolicy, gather: u64, overlap: bool) -
     simulate_gated_layer(&arch(case, policy, gather, overlap), &b.layer, &b.masks, 0).unwrap()
 }
 
-/// DESIGN §4's cycle formulas, fold by fold, from the expanded gate: `(fold times)` in
+/// docs/model.md §5's cycle formulas, fold by fold, from the expanded gate: `(fold times)` in
 /// execution order for the base pass and the conditional pass.
 fn naive_folds(case: &Case, b: &Built, policy: SkipPolicy) -> (Vec<u64>, Vec<u64>) {
     let l = &b.layer.shape;
@@ -151,7 +142,7 @@ fn naive_folds(case: &Case, b: &Built, policy: SkipPolicy) -> (Vec<u64>, Vec<u64
     let kb = l.window_for(b.spec.base_channels);
     let kc = g.k - kb;
     let (r, c) = (case.rows, case.cols);
-    let os = case.dataflow == Dataflow::OutputStationary;
+    let os = crate::common::outputs_stay(case.dataflow);
     let time = |t: u64| if os { t + r + c - 2 } else { 2 * r + c + t - 2 };
     let gate = |m: u64, n: u64| b.masks.gate_at(0, n, m / l.out_width(), m % l.out_width());
     let dims = |k: u64| match case.dataflow {
@@ -193,7 +184,7 @@ fn naive_folds(case: &Case, b: &Built, policy: SkipPolicy) -> (Vec<u64>, Vec<u64
                 SkipPolicy::Compact => {}
             }
         }
-        if policy == SkipPolicy::Compact {
+        if crate::common::traits(policy).gathers {
             match case.dataflow {
                 Dataflow::OutputStationary => {
                     let a = (0..g.m)
@@ -229,18 +220,29 @@ fn naive_folds(case: &Case, b: &Built, policy: SkipPolicy) -> (Vec<u64>, Vec<u64
     (base, cond)
 }
 
-fn with_overlap(case: &Case, folds: &[u64]) -> u64 {
+/// Overlapped time of the two passes from their fold cycles, written from the engine's timing
+/// (docs/model.md §2): within a pass a fold starts one pipeline period after the previous one
+/// (OS T, WS/IS max(T, R)); the conditional pass's first fold waits for the base pass to
+/// finish; the layer ends when its last fold does.
+fn with_overlap(case: &Case, base: &[u64], cond: &[u64]) -> u64 {
     let (r, c) = (case.rows, case.cols);
-    let saving = if case.dataflow == Dataflow::OutputStationary {
-        r + c - 2
-    } else {
-        2 * r + c - 2
-    };
-    folds
-        .iter()
-        .enumerate()
-        .map(|(p, &t)| if p == 0 { t } else { t.saturating_sub(saving) })
-        .sum()
+    let os = crate::common::outputs_stay(case.dataflow);
+    let fill = if os { r + c - 2 } else { 2 * r + c - 2 };
+    let period = |t: u64| if os { t } else { t.max(r) };
+    let mut end = 0u64;
+    for pass in [base, cond] {
+        let mut start = end;
+        let mut prev: Option<u64> = None;
+        for &cycles in pass {
+            let t = cycles - fill;
+            if let Some(p) = prev {
+                start += period(p);
+            }
+            end = start + cycles;
+            prev = Some(t);
+        }
+    }
+    end
 }
 
 proptest! {
@@ -271,19 +273,19 @@ proptest! {
         for policy in SkipPolicy::ALL {
             let s = sim(&case, &b, policy, gather, overlap);
             let sched = GatedSchedule::for_policy(policy, l, &b.spec, r, c, df, &gate);
-            let gathered = if policy == SkipPolicy::Compact { sched.cond.len() as u64 } else { 0 };
+            let gathered = if crate::common::traits(policy).gathers { sched.cond.len() as u64 } else { 0 };
             let (nb, nc) = naive_folds(&case, &b, policy);
-            prop_assert_eq!(s.folds_executed, (sched.base.len() + sched.cond.len()) as u64, "{:?}", policy);
-            prop_assert_eq!(nb.len() + nc.len(), s.folds_executed as usize, "{:?}", policy);
+            prop_assert_eq!(s.totals.folds, (sched.base.len() + sched.cond.len()) as u64, "{:?}", policy);
+            prop_assert_eq!(nb.len() + nc.len(), s.totals.folds as usize, "{:?}", policy);
             if !overlap {
-                prop_assert_eq!(s.compute_cycles, sched.cycles(df, r, c) + Cycles(gather * gathered), "{:?}", policy);
-                prop_assert_eq!(s.cond_cycles, sched.cond.cycles(df, r, c) + Cycles(gather * gathered), "{:?}", policy);
+                prop_assert_eq!(s.totals.compute_cycles, sched.cycles(df, r, c) + Cycles(gather * gathered), "{:?}", policy);
+                prop_assert_eq!(s.totals.cond_cycles, sched.cond.cycles(df, r, c) + Cycles(gather * gathered), "{:?}", policy);
             }
             let all: Vec<u64> = nb.iter().chain(&nc).copied().collect();
-            let naive = if overlap { with_overlap(&case, &all) } else { all.iter().sum() };
-            prop_assert_eq!(s.compute_cycles.get(), naive + gather * gathered, "{:?}", policy);
-            prop_assert_eq!(s.stall_cycles, Cycles(0));
-            prop_assert_eq!(s.macs_needed.get(), needed, "{:?}", policy);
+            let naive = if overlap { with_overlap(&case, &nb, &nc) } else { all.iter().sum() };
+            prop_assert_eq!(s.totals.compute_cycles.get(), naive + gather * gathered, "{:?}", policy);
+            prop_assert_eq!(s.totals.stall_cycles, Cycles(0));
+            prop_assert_eq!(s.totals.macs_needed.get(), needed, "{:?}", policy);
             // Executed slots and SRAM traffic as the schedule's folds imply.
             let mut slots = 0;
             let mut clock_gated = 0;
@@ -302,7 +304,7 @@ proptest! {
                     }
                 }
             }
-            prop_assert_eq!(s.macs_executed.get(), slots, "{:?}", policy);
+            prop_assert_eq!(s.totals.macs_executed.get(), slots, "{:?}", policy);
             // PE-row imbalance: needed MACs per physical row over the folds that run.
             let mut per_row = vec![0u64; r as usize];
             for (pass, gated) in [(&sched.base, false), (&sched.cond, true)] {
@@ -312,7 +314,7 @@ proptest! {
                         let needed: u64 = match df {
                             Dataflow::OutputStationary => f.cols.iter()
                                 .filter(|&n| !gated || gate(x, n)).count() as u64 * ks,
-                            _ => f.outputs(df).filter(|&(m, n)| !gated || gate(m, n)).count() as u64,
+                            Dataflow::WeightStationary | Dataflow::InputStationary => f.outputs(df).filter(|&(m, n)| !gated || gate(m, n)).count() as u64,
                         };
                         per_row[row] += needed;
                     }
@@ -322,20 +324,20 @@ proptest! {
             let want = if total == 0 { 1.0 } else {
                 *per_row.iter().max().unwrap() as f64 * r as f64 / total as f64
             };
-            prop_assert!((s.pe_imbalance - want).abs() < 1e-9 * want, "{:?}: {} vs {}", policy, s.pe_imbalance, want);
-            if policy != SkipPolicy::Dense {
-                prop_assert_eq!(s.macs_executed.get() - s.macs_needed.get(), clock_gated, "{:?}", policy);
+            prop_assert!((s.rates.pe_imbalance - want).abs() < 1e-9 * want, "{:?}: {} vs {}", policy, s.rates.pe_imbalance, want);
+            if !crate::common::traits(policy).discards {
+                prop_assert_eq!(s.totals.macs_executed.get() - s.totals.macs_needed.get(), clock_gated, "{:?}", policy);
             }
-            prop_assert_eq!(s.sram.ifmap_reads.get(), ifmap, "{:?}", policy);
-            prop_assert_eq!(s.sram.filter_reads.get(), filter, "{:?}", policy);
-            prop_assert_eq!(s.sram.ofmap_writes.get(), writes, "{:?}", policy);
+            prop_assert_eq!(s.totals.sram.ifmap_reads.get(), ifmap, "{:?}", policy);
+            prop_assert_eq!(s.totals.sram.filter_reads.get(), filter, "{:?}", policy);
+            prop_assert_eq!(s.totals.sram.ofmap_writes.get(), writes, "{:?}", policy);
             // Every output reaches DRAM (at least) once.
-            prop_assert!(s.dram.ofmap_write.get() >= g.m * g.n);
-            prop_assert_eq!(s.gate_ops, b.masks.blocks_per_sample());
+            prop_assert!(s.totals.dram.ofmap_write.get() >= g.m * g.n);
+            prop_assert_eq!(s.totals.gate_ops, b.masks.blocks_per_sample());
         }
     }
 
-    /// DESIGN §4's laws of the policies.
+    /// docs/model.md §5's laws of the policies.
     #[test]
     fn policy_laws(case in case(), gather in 0u64..=3) {
         let b = build(&case, case.kind);
@@ -349,39 +351,39 @@ proptest! {
         // `dense` ignores masks: time, traffic and energy are those of any other mask.
         for other in [&on, &off] {
             let d = sim(&case, other, SkipPolicy::Dense, gather, false);
-            prop_assert_eq!(d.cycles, dense.cycles);
-            prop_assert_eq!(d.sram, dense.sram);
-            prop_assert_eq!(d.dram, dense.dram);
-            prop_assert_eq!(d.energy, dense.energy);
-            prop_assert_eq!(d.macs_executed, dense.macs_executed);
+            prop_assert_eq!(d.totals.cycles, dense.totals.cycles);
+            prop_assert_eq!(d.totals.sram, dense.totals.sram);
+            prop_assert_eq!(d.totals.dram, dense.totals.dram);
+            prop_assert_eq!(d.totals.energy, dense.totals.energy);
+            prop_assert_eq!(d.totals.macs_executed, dense.totals.macs_executed);
         }
-        prop_assert_eq!(dense.macs_executed, dense.macs_dense);
+        prop_assert_eq!(dense.totals.macs_executed, dense.totals.macs_dense);
         // `clock-gate`: dense time and traffic, no more energy.
         let cg = sim(&case, &b, SkipPolicy::ClockGate, gather, false);
-        prop_assert_eq!(cg.cycles, dense.cycles);
-        prop_assert_eq!(cg.sram, dense.sram);
-        prop_assert_eq!(cg.dram, dense.dram);
-        prop_assert!(cg.energy.total().get() <= dense.energy.total().get() + 1e-9);
+        prop_assert_eq!(cg.totals.cycles, dense.totals.cycles);
+        prop_assert_eq!(cg.totals.sram, dense.totals.sram);
+        prop_assert_eq!(cg.totals.dram, dense.totals.dram);
+        prop_assert!(cg.totals.energy.total().get() <= dense.totals.energy.total().get() + 1e-9);
         for policy in SkipPolicy::ALL {
             let s = sim(&case, &b, policy, gather, false);
-            let executed_cond = s.folds_executed - dense_base_folds(&case, &b);
-            let overhead = if policy == SkipPolicy::Compact { gather * executed_cond } else { 0 };
-            prop_assert!(s.cycles.get() <= dense.cycles.get() + overhead, "{:?}", policy);
+            let executed_cond = s.totals.folds - dense_base_folds(&case, &b);
+            let overhead = if crate::common::traits(policy).gathers { gather * executed_cond } else { 0 };
+            prop_assert!(s.totals.cycles.get() <= dense.totals.cycles.get() + overhead, "{:?}", policy);
             // All-off masks leave the base pass.
             let o = sim(&case, &off, policy, gather, false);
-            prop_assert_eq!(o.macs_needed.get(), kb * g.m * g.n);
-            if matches!(policy, SkipPolicy::TileSkip | SkipPolicy::Compact) {
-                prop_assert_eq!(o.cond_cycles, Cycles(0), "{:?}", policy);
-                prop_assert_eq!(o.folds_executed, dense_base_folds(&case, &off));
-                prop_assert_eq!(o.macs_executed, o.macs_needed);
+            prop_assert_eq!(o.totals.macs_needed.get(), kb * g.m * g.n);
+            if crate::common::traits(policy).skips {
+                prop_assert_eq!(o.totals.cond_cycles, Cycles(0), "{:?}", policy);
+                prop_assert_eq!(o.totals.folds, dense_base_folds(&case, &off));
+                prop_assert_eq!(o.totals.macs_executed, o.totals.macs_needed);
             }
             // All-on masks give dense (gather overhead aside).
             let a = sim(&case, &on, policy, 0, false);
             let d0 = sim(&case, &on, SkipPolicy::Dense, 0, false);
-            prop_assert_eq!(a.cycles, d0.cycles, "{:?}", policy);
-            prop_assert_eq!(a.macs_executed, a.macs_dense);
-            prop_assert_eq!(a.macs_needed, a.macs_dense);
-            prop_assert_eq!(a.sram, d0.sram, "{:?}", policy);
+            prop_assert_eq!(a.totals.cycles, d0.totals.cycles, "{:?}", policy);
+            prop_assert_eq!(a.totals.macs_executed, a.totals.macs_dense);
+            prop_assert_eq!(a.totals.macs_needed, a.totals.macs_dense);
+            prop_assert_eq!(a.totals.sram, d0.totals.sram, "{:?}", policy);
         }
     }
 }

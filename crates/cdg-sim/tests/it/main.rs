@@ -2,12 +2,15 @@
 //! builders live in `common`.
 
 mod bad_input;
+mod baselines;
 #[allow(dead_code)]
 mod common;
+mod custom_policy;
 mod dense_laws;
 mod functional_conv;
 mod gated_samples;
 mod gated_schedule;
+mod grouped;
 mod reference_engine;
 mod reference_gated;
 mod reference_vs_fast;

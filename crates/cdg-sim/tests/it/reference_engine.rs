@@ -1,10 +1,13 @@
-// The cycle-stepped reference engine against the closed forms of DESIGN §4 (written out here,
+// The cycle-stepped reference engine against the closed forms of docs/model.md §2 (written out here,
 // independently of the crate) and against a naive matrix product.
 
+use cdg_core::SkipPolicy;
 use cdg_core::arch::ArrayConfig;
 use cdg_core::{Accesses, Cycles, Dataflow, Macs};
-use cdg_sim::functional::{GatedSchedule, PassDims, PassSchedule, overlapped_cycles};
-use cdg_sim::reference::{Matrix, ReferenceError, run_gated, run_gemm};
+use cdg_sim::SimError;
+use cdg_sim::matrix::Matrix;
+use cdg_sim::reference::{run_gated, run_gemm};
+use cdg_sim::schedule::{GatedSchedule, PassDims, PassSchedule, overlapped_cycles};
 use proptest::prelude::*;
 
 use crate::common;
@@ -43,7 +46,7 @@ fn array(rows: u64, cols: u64, dataflow: Dataflow, overlap_folds: bool) -> Array
     }
 }
 
-/// DESIGN §4: (Sr, Sc, T) of each dataflow.
+/// docs/model.md §2: (Sr, Sc, T) of each dataflow.
 fn mapping(df: Dataflow, m: u64, k: u64, n: u64) -> (u64, u64, u64) {
     match df {
         Dataflow::OutputStationary => (m, n, k),
@@ -55,7 +58,7 @@ fn mapping(df: Dataflow, m: u64, k: u64, n: u64) -> (u64, u64, u64) {
 fn per_fold(df: Dataflow, r: u64, c: u64, t: u64) -> u64 {
     match df {
         Dataflow::OutputStationary => t + r + c - 2,
-        _ => 2 * r + c + t - 2,
+        Dataflow::WeightStationary | Dataflow::InputStationary => 2 * r + c + t - 2,
     }
 }
 
@@ -100,9 +103,9 @@ proptest! {
     }
 
     /// With `overlap_folds`, OS folds pipeline with period T (each fold after the first saves
-    /// R + C − 2, as DESIGN §4 says). WS/IS folds pipeline with period max(T, R): the next fold's
+    /// R + C − 2, as docs/model.md §2 says). WS/IS folds pipeline with period max(T, R): the next fold's
     /// stationary operands need R cycles through the load chain, and its partial sums must wait
-    /// R cycles for the previous fold's to leave the array; DESIGN's saving of R + C − 2 + R
+    /// R cycles for the previous fold's to leave the array; the fast model's saving of R + C − 2 + R
     /// (period T) is reached exactly when T ≥ R.
     #[test]
     fn overlapped_folds_pipeline(
@@ -118,10 +121,10 @@ proptest! {
         let design = per_fold(df, r, c, t) + (folds - 1) * t;
         let expected = match df {
             Dataflow::OutputStationary => design,
-            _ => per_fold(df, r, c, t) + (folds - 1) * t.max(r),
+            Dataflow::WeightStationary | Dataflow::InputStationary => per_fold(df, r, c, t) + (folds - 1) * t.max(r),
         };
         prop_assert_eq!(run.cycles, Cycles(expected));
-        let dims = PassDims { m, n, k_start: 0, k_end: k };
+        let dims = PassDims::plain(m, n, 0, k);
         prop_assert_eq!(
             overlapped_cycles(&PassSchedule::dense(&dims, r, c, df).folds, df, r, c),
             Cycles(expected)
@@ -147,11 +150,7 @@ fn single_pe_single_mac() {
         let run = run_gemm(&a, &b, &array(1, 1, df, false)).unwrap();
         assert_eq!(run.output.get(0, 0), -12);
         // OS: T + R + C − 2 = 1; WS/IS: 2R + C + T − 2 = 2.
-        let want = if df == Dataflow::OutputStationary {
-            1
-        } else {
-            2
-        };
+        let want = if common::outputs_stay(df) { 1 } else { 2 };
         assert_eq!(run.cycles, Cycles(want), "{df:?}");
     }
 }
@@ -161,17 +160,20 @@ fn bad_operands_and_arrays_are_errors() {
     let a = Matrix::zeros(2, 3);
     let b = Matrix::zeros(4, 2);
     let e = run_gemm(&a, &b, &array(2, 2, Dataflow::OutputStationary, false)).unwrap_err();
-    assert!(matches!(e, ReferenceError::Operands { .. }), "{e}");
+    assert!(matches!(e, SimError::Operands { .. }), "{e}");
     let b = Matrix::zeros(3, 2);
     let e = run_gemm(&a, &b, &array(0, 2, Dataflow::WeightStationary, false)).unwrap_err();
-    assert_eq!(e.to_string(), "array is 0×2; expected at least 1×1");
-    // Callers working in `SimError` get the config key.
-    let e = cdg_sim::SimError::from(e).to_string();
-    assert!(e.contains("array.rows"), "{e}");
+    // The error names the config key and the array.
+    assert_eq!(
+        e.to_string(),
+        "`array.rows`: the array is 0×2; expected at least 1×1"
+    );
+    let e = run_gemm(&a, &b, &array(2, 0, Dataflow::InputStationary, false)).unwrap_err();
+    assert!(e.to_string().starts_with("`array.cols`"), "{e}");
 }
 
 /// Gated schedules on the stepped array: cycles equal the per-fold sum written out naively from
-/// DESIGN §4's policy formulas, and the output equals P + d ⊙ Cond.
+/// docs/model.md §5's policy formulas, and the output equals P + d ⊙ Cond.
 #[test]
 fn gated_schedules_on_the_stepped_array() {
     let (m, k, n, k_base) = (23usize, 19usize, 13usize, 7u64);
@@ -191,18 +193,8 @@ fn gated_schedules_on_the_stepped_array() {
             expected.set(i, j, p + if gate(i as u64, j as u64) { q } else { 0 });
         }
     }
-    let base = PassDims {
-        m: m as u64,
-        n: n as u64,
-        k_start: 0,
-        k_end: k_base,
-    };
-    let cond = PassDims {
-        m: m as u64,
-        n: n as u64,
-        k_start: k_base,
-        k_end: k as u64,
-    };
+    let base = PassDims::plain(m as u64, n as u64, 0, k_base);
+    let cond = PassDims::plain(m as u64, n as u64, k_base, k as u64);
     for df in [
         Dataflow::OutputStationary,
         Dataflow::WeightStationary,
@@ -211,7 +203,7 @@ fn gated_schedules_on_the_stepped_array() {
         for (r, c) in [(4u64, 4u64), (5, 2), (2, 6), (1, 1)] {
             let arr = array(r, c, df, false);
             let cond_k = k as u64 - k_base;
-            // Naive per-policy cycle counts of the conditional pass (DESIGN §4).
+            // Naive per-policy cycle counts of the conditional pass (docs/model.md §5).
             let (sr, sc, _) = mapping(df, m as u64, cond_k, n as u64);
             let fr = sr.div_ceil(r);
             let dense_cond =
@@ -271,8 +263,14 @@ fn gated_schedules_on_the_stepped_array() {
             .cycles;
             for (schedule, want) in [
                 (PassSchedule::dense(&cond, r, c, df), dense_cond),
-                (PassSchedule::tile_skip(&cond, r, c, df, gate), tile),
-                (PassSchedule::compact(&cond, r, c, df, gate), compact),
+                (
+                    PassSchedule::for_policy(SkipPolicy::TileSkip, &cond, r, c, df, gate),
+                    tile,
+                ),
+                (
+                    PassSchedule::for_policy(SkipPolicy::Compact, &cond, r, c, df, gate),
+                    compact,
+                ),
             ] {
                 let s = GatedSchedule {
                     base: PassSchedule::dense(&base, r, c, df),

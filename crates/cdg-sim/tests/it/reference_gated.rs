@@ -1,7 +1,7 @@
-// Gated layers on the cycle-stepped array: every policy's schedule (DESIGN §4), executed one
+// Gated layers on the cycle-stepped array: every policy's schedule (docs/model.md §5), executed one
 // clock at a time, produces P + d ⊙ Cond (equal to the functional model, itself checked against
 // a direct convolution in functional_conv.rs), takes exactly the schedule's per-fold cycles back
-// to back, and with `overlap_folds` never takes longer — and never less than DESIGN's overlap
+// to back, and with `overlap_folds` never takes longer — and never less than the fast model's overlap
 // formula. Also pins the SRAM traffic of the two-pass (base + conditional) execution.
 
 use cdg_core::arch::ArrayConfig;
@@ -10,10 +10,10 @@ use cdg_core::{
     OutputRule, SkipPolicy,
 };
 use cdg_sim::functional::{
-    ArrayShape, FeatureMap, Filters, GatedSchedule, filter_matrix, gate_fn, im2col, output_map,
-    overlapped_cycles, run_gated_layer,
+    ArrayShape, FeatureMap, Filters, filter_matrix, im2col, output_map, run_gated_layer,
 };
 use cdg_sim::reference::run_gated;
+use cdg_sim::schedule::{GatedSchedule, gate_fn, overlapped_cycles};
 use proptest::prelude::*;
 
 use crate::common;
@@ -61,7 +61,7 @@ proptest! {
         prop_assert!(ovl.cycles <= seq.cycles);
         let saving = match df {
             Dataflow::OutputStationary => rows + cols - 2,
-            _ => 2 * rows + cols - 2,
+            Dataflow::WeightStationary | Dataflow::InputStationary => 2 * rows + cols - 2,
         };
         let folds = (schedule.base.len() + schedule.cond.len()) as u64;
         let design = seq.cycles.get() - saving * folds.saturating_sub(1);
@@ -75,7 +75,7 @@ proptest! {
         // Two-pass SRAM traffic of the schedules that keep every fold.
         let g = layer.gemm();
         let k_base = layer.window_for(spec.base_channels);
-        if matches!(pol, SkipPolicy::Dense | SkipPolicy::ClockGate) && k_base < g.k {
+        if !common::traits(pol).skips && k_base < g.k {
             let (m, kk, nn) = (g.m, g.k, g.n);
             let (frb, frc) = (k_base.div_ceil(rows), (kk - k_base).div_ceil(rows));
             let [ifr, flr, ofw, psr] = match df {

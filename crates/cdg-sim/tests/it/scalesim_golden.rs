@@ -118,31 +118,43 @@ fn check(case: &Case, got: &LayerStats) {
         (case.m, case.k, case.n),
         "{name}: GEMM"
     );
-    assert_eq!(got.stall_cycles.get(), 0, "{name}: unlimited bandwidth");
-    // Ours counts every cycle (L); SCALE-Sim reports the last cycle's index (L − 1).
-    assert_eq!(got.cycles.get() - 1, case.total_cycles, "{name}: cycles");
-    assert_eq!(got.scalesim.total_cycles.get(), case.total_cycles, "{name}");
     assert_eq!(
-        got.sram.ifmap_reads.get(),
+        got.totals.stall_cycles.get(),
+        0,
+        "{name}: unlimited bandwidth"
+    );
+    // Ours counts every cycle (L); SCALE-Sim reports the last cycle's index (L − 1).
+    assert_eq!(
+        got.totals.cycles.get() - 1,
+        case.total_cycles,
+        "{name}: cycles"
+    );
+    assert_eq!(
+        got.totals.scalesim.total_cycles.get(),
+        case.total_cycles,
+        "{name}"
+    );
+    assert_eq!(
+        got.totals.sram.ifmap_reads.get(),
         case.ifmap_reads,
         "{name}: ifmap"
     );
     assert_eq!(
-        got.sram.filter_reads.get(),
+        got.totals.sram.filter_reads.get(),
         case.filter_reads,
         "{name}: filter"
     );
     if let Some(w) = case.ofmap_writes {
-        assert_eq!(got.sram.ofmap_writes.get(), w, "{name}: ofmap");
+        assert_eq!(got.totals.sram.ofmap_writes.get(), w, "{name}: ofmap");
     }
     if let Some(u) = case.overall_util_pct {
-        let ours = 100.0 * got.scalesim.overall_utilization;
+        let ours = 100.0 * got.rates.scalesim_overall_utilization;
         assert!(
             (ours - u).abs() < 0.005,
             "{name}: overall util {ours} vs {u}"
         );
     }
-    let eff = 100.0 * got.scalesim.mapping_efficiency;
+    let eff = 100.0 * got.scalesim_mapping_efficiency;
     assert!(
         (eff - case.mapping_eff_pct).abs() < 0.005,
         "{name}: mapping efficiency {eff} vs {}",
@@ -195,7 +207,7 @@ fn compute_util_of_the_32x8_runs() {
             .find(|(df, _)| *df == case.arch.array.dataflow.as_str())
             .unwrap()
             .1;
-        let ours = 100.0 * got.scalesim.compute_utilization;
+        let ours = 100.0 * got.rates.scalesim_compute_utilization;
         assert!(
             (ours - want).abs() < 0.0005,
             "{}: {ours} vs {want}",
@@ -208,9 +220,9 @@ fn compute_util_of_the_32x8_runs() {
 fn os_ofmap_quirk_only_in_scalesim_column() {
     let case = cases().into_iter().find(|c| c.name == "gemm_os").unwrap();
     let got = simulate_layer(&case.arch, &case.layer, &LayerOptions::default()).unwrap();
-    assert_eq!(got.sram.ofmap_writes.get(), 256 * 128);
+    assert_eq!(got.totals.sram.ofmap_writes.get(), 256 * 128);
     // 32 folds × (32 + 32) extra writes in SCALE-Sim's OS code.
-    assert_eq!(got.scalesim.ofmap_writes.get(), 256 * 128 + 32 * 64);
+    assert_eq!(got.totals.scalesim.ofmap_writes.get(), 256 * 128 + 32 * 64);
 }
 
 #[test]
@@ -218,8 +230,8 @@ fn nm_sparse_ws_2_of_4_folds_and_macs() {
     let case = sparse_case();
     let got = simulate_layer(&case.arch, &case.layer, &case.opts).unwrap();
     assert_eq!((got.row_folds, got.col_folds), (72, 16));
-    assert_eq!(got.macs_needed.get(), 64 * 1152 * 256);
-    assert_eq!(got.macs_dense.get(), 64 * 2304 * 256);
+    assert_eq!(got.totals.macs_needed.get(), 64 * 1152 * 256);
+    assert_eq!(got.totals.macs_dense.get(), 64 * 2304 * 256);
 }
 
 #[test]

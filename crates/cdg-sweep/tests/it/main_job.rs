@@ -42,9 +42,19 @@ fn every_design_runs_under_every_policy_against_its_dense_run() {
     assert_eq!(run.summary.len(), 8 * 2);
     for r in &run.summary {
         if r.support == "dense" {
-            assert_eq!(r.energy_saving, 0.0, "{r:?}");
+            assert_eq!(r.energy_saving_vs_dense_policy, 0.0, "{r:?}");
+            assert_eq!(r.cycle_reduction_vs_dense_policy, 1.0, "{r:?}");
+            assert!(r.cycle_reduction_vs_ungated <= 1.0, "{r:?}");
+            assert!(r.energy_saving_vs_ungated <= 0.0, "{r:?}");
         }
-        assert!(r.energy_saving < 1.0 && r.flops_reduction >= 1.0, "{r:?}");
+        assert!(
+            r.energy_saving_vs_dense_policy < 1.0 && r.flops_reduction >= 1.0,
+            "{r:?}"
+        );
+        assert!(
+            r.energy_saving_vs_ungated <= r.energy_saving_vs_dense_policy + 1e-12,
+            "{r:?}"
+        );
     }
     // Compact skipping saves energy on structured gates.
     let compact = run
@@ -52,10 +62,12 @@ fn every_design_runs_under_every_policy_against_its_dense_run() {
         .iter()
         .find(|r| r.support == "compact" && r.workload == "synthetic-structured")
         .unwrap();
-    assert!(compact.energy_saving > 0.0, "{compact:?}");
+    assert!(compact.energy_saving_vs_dense_policy > 0.0, "{compact:?}");
     let summary = std::str::from_utf8(run.outputs.get(SUMMARY_CSV).unwrap()).unwrap();
     assert!(summary.starts_with(
-        "design,support,workload,flops_reduction,cycle_reduction,energy_saving,utilization,latency_us,energy_pj\n"
+        "design,support,workload,flops_reduction,cycle_reduction_vs_ungated,\
+         cycle_reduction_vs_dense_policy,energy_saving_vs_ungated,energy_saving_vs_dense_policy,\
+         utilization,latency_us,energy_pj\n"
     ));
     assert_eq!(summary.lines().count(), 1 + 16);
     assert!(run.outputs.get(SWEEP_CSV).is_some());

@@ -5,7 +5,6 @@ use crate::fixtures::{GRID, write_spec};
 use cdg_io::layout::sweep::{
     CONFIGS_DIR, ENERGY_LATENCY_SVG, LAYERS_CSV, REDUCTION_SVG, SHARD_JSON, SPEC_TOML, SWEEP_CSV,
 };
-use cdg_io::output::Stale;
 use cdg_io::sweep::Shard;
 use cdg_sweep::{Progress, Silent, SweepError, SweepOptions, SweepPlan, pareto_by_workload};
 use std::path::PathBuf;
@@ -92,17 +91,15 @@ fn a_whole_sweep_renders_every_file_in_point_order() {
             .get(ENERGY_LATENCY_SVG)
             .unwrap()
     );
-    // Stale per-point plots of an earlier run always go; layers.csv and the plots stay.
-    assert!(run.outputs.stale().contains(&Stale::Matching {
-        dir: "".into(),
-        prefix: "layers_point_".into(),
-        suffix: ".svg".into(),
-    }));
-    assert!(
-        !run.outputs
-            .stale()
-            .contains(&Stale::File(LAYERS_CSV.into()))
-    );
+    // Committed over an earlier run's directory, the earlier per-point plots go (they derive
+    // from the old data); layers.csv and the plots are rewritten.
+    let out = dir.path().join("out");
+    let mut earlier = run.outputs.clone();
+    earlier.add("layers_point_0003.svg", b"<svg/>".to_vec());
+    cdg_io::output::write_outputs(&out, &earlier).unwrap();
+    cdg_io::output::write_outputs(&out, &run.outputs).unwrap();
+    assert!(!out.join("layers_point_0003.svg").exists());
+    assert!(out.join(LAYERS_CSV).exists() && out.join(ENERGY_LATENCY_SVG).exists());
 }
 
 #[test]
@@ -115,11 +112,16 @@ fn a_shard_runs_its_points_and_draws_no_plots() {
     assert!(!plan.draws_plots());
     let run = plan.run(&Silent).unwrap();
     assert!(run.outputs.get(ENERGY_LATENCY_SVG).is_none());
-    assert!(
-        run.outputs
-            .stale()
-            .contains(&Stale::File(REDUCTION_SVG.into()))
-    );
+    // Over a whole run's directory, the shard leaves none of the whole run's plots behind.
+    let out = dir.path().join("out");
+    let whole = SweepPlan::load(&spec, cdg_io::sweep::Shard::ALL, ALL)
+        .unwrap()
+        .run(&Silent)
+        .unwrap();
+    cdg_io::output::write_outputs(&out, &whole.outputs).unwrap();
+    assert!(out.join(REDUCTION_SVG).exists());
+    cdg_io::output::write_outputs(&out, &run.outputs).unwrap();
+    assert!(!out.join(REDUCTION_SVG).exists());
     let info = plan.info();
     assert_eq!((info.shard, info.shards, info.points), (2, 5, 12));
     assert!(info.plots, "the merge of the shards draws them");

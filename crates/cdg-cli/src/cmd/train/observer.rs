@@ -4,11 +4,12 @@
 use crate::ui::Ui;
 use anyhow::bail;
 use cdg_io::layout::train::{CHECKPOINT_FILE, METRICS_CSV, SUMMARY_JSON, TRACE_DIR};
-use cdg_io::trace::{Trace, write_trace};
+use cdg_io::output::{OutputDir, Outputs};
+use cdg_io::trace::{Trace, commit_trace};
 use cdg_train::TrainError;
 use cdg_train::session::{GateTrace, MetricsRow, Observer, ObserverError, Snapshot, StepProgress};
 use indicatif::ProgressBar;
-use std::path::Path;
+use std::path::PathBuf;
 
 /// How progress is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +20,14 @@ pub enum Mode {
     Ssl,
 }
 
-/// Persists a training run into its output directory and draws its progress.
+/// Persists a training run into its output directory and draws its progress. The directory is
+/// locked for the run and its record says `writing` until [`TrainOutputs::finish`]; each
+/// snapshot's checkpoint, metrics and summary are staged and renamed into place (each file
+/// whole), and the trace is an output directory of its own (docs/formats.md §5).
 #[derive(Debug)]
 pub struct TrainOutputs<'a> {
-    out: &'a Path,
+    dir: &'a mut OutputDir,
+    out: PathBuf,
     ui: &'a Ui,
     mode: Mode,
     epochs: usize,
@@ -31,9 +36,10 @@ pub struct TrainOutputs<'a> {
 }
 
 impl<'a> TrainOutputs<'a> {
-    pub fn new(out: &'a Path, ui: &'a Ui, mode: Mode) -> Self {
+    pub fn new(dir: &'a mut OutputDir, ui: &'a Ui, mode: Mode) -> Self {
         Self {
-            out,
+            out: dir.path().to_owned(),
+            dir,
             ui,
             mode,
             epochs: 0,
@@ -70,11 +76,13 @@ impl<'a> TrainOutputs<'a> {
         }
     }
 
-    /// Clears the bar of a finished run.
-    pub fn finish(&self) {
+    /// Clears the bar of a finished run and marks the output directory complete.
+    pub fn finish(&mut self) -> anyhow::Result<()> {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        self.dir.finish()?;
+        Ok(())
     }
 }
 
@@ -151,10 +159,14 @@ impl Observer for TrainOutputs<'_> {
     }
 
     fn save(&mut self, s: &Snapshot<'_>) -> Result<(), ObserverError> {
-        cdg_io::atomic::write_atomic(&self.out.join(CHECKPOINT_FILE), &s.checkpoint.to_bytes())?;
-        cdg_io::csv_out::write_csv(&self.out.join(METRICS_CSV), s.metrics)?;
-        let json = serde_json::to_vec_pretty(s.summary)?;
-        cdg_io::atomic::write_atomic(&self.out.join(SUMMARY_JSON), &json)?;
+        let mut files = Outputs::new();
+        files.add(CHECKPOINT_FILE, s.checkpoint.to_bytes());
+        files.add(
+            METRICS_CSV,
+            cdg_io::csv_out::csv_text(&self.out.join(METRICS_CSV), s.metrics)?,
+        );
+        files.add(SUMMARY_JSON, serde_json::to_vec_pretty(s.summary)?);
+        self.dir.update(&files)?;
         Ok(())
     }
 
@@ -173,8 +185,11 @@ impl Observer for TrainOutputs<'_> {
             samples: t.samples,
             provenance,
         };
+        // Recorded in the run's directory before it is written, so a replacing run removes it.
+        self.dir.claim_dir(TRACE_DIR)?;
         let dir = self.out.join(TRACE_DIR);
-        write_trace(&dir, &trace, true)?;
+        let mut trace_dir = OutputDir::create(&dir, &cdg_io::layout::trace::KIND)?;
+        commit_trace(&mut trace_dir, &trace, true)?;
         Ok(dir.display().to_string())
     }
 }

@@ -8,10 +8,11 @@
 //! `DIR/trace/` of the evaluation gates of `--trace-samples` test images.
 
 use super::observer::{Mode, TrainOutputs};
-use super::{ModelKind, TrainPlan, create_out, load_data, read_resume};
+use super::{ModelKind, TrainPlan, load_data, read_resume};
 use crate::ui::Ui;
 use anyhow::Context;
 use cdg_io::layout::train::{CHECKPOINT_FILE, SUMMARY_JSON};
+use cdg_io::output::OutputDir;
 use cdg_train::models::ResNetConfig;
 use cdg_train::session::{SslOutcome, SslSession, SslSessionConfig};
 use cdg_train::ssl::SslConfig;
@@ -43,13 +44,20 @@ impl TrainPlan {
         c.seed = self.seed;
         c.proj_hidden = self.proj_hidden;
         c.calibration_samples = self.calibration_samples;
-        c.validate()?;
+        // The trainer names its keys as config keys; name them as the user gave them.
+        c.validate().map_err(|e| match e {
+            cdg_train::TrainError::Config { key, reason } => {
+                anyhow::anyhow!("{}: {reason}", self.name(&key))
+            }
+            other => anyhow::Error::new(other),
+        })?;
         Ok(c)
     }
 }
 
-pub(super) fn run_ssl(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
+pub(super) fn run_ssl(plan: &TrainPlan, out: &mut OutputDir, ui: &Ui) -> anyhow::Result<ExitCode> {
     let split = load_data(plan)?;
+    plan.check_data(&split)?;
     let config = SslSessionConfig {
         ssl: plan.ssl_config(split.train.channels())?,
         knn_every: plan.knn_every,
@@ -60,17 +68,18 @@ pub(super) fn run_ssl(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
         options: plan.record(),
     };
     let mut session = SslSession::new(config, &split.train).context("setting up training")?;
-    create_out(&plan.out)?;
     if let Some(resume) = read_resume(plan)? {
         session
             .resume(resume)
             .with_context(|| format!("--resume: {}", plan.out.join(CHECKPOINT_FILE).display()))?;
     }
-    let mut outputs = TrainOutputs::new(&plan.out, ui, Mode::Ssl);
+    out.begin(plan.resume)?;
+    let mut outputs = TrainOutputs::new(out, ui, Mode::Ssl);
     let outcome = session.run(&split, &mut outputs);
     let SslOutcome::Complete(s) = outputs.outcome(outcome)? else {
         return Ok(ExitCode::SUCCESS);
     };
+    outputs.finish()?;
     let sp = match s.gate_sparsity {
         Some(sparsity) => format!(
             ", gate sparsity {sparsity:.3}, FLOPs reduction {:.2}×",

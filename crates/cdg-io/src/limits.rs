@@ -1,0 +1,192 @@
+//! The memory limit: sizes that would not fit are refused with the size they would need, before
+//! anything is allocated for them (gate masks of a trace or of `cdg masks synth`, a decompressed
+//! npz array, a sweep's results).
+//!
+//! The limit is [`DEFAULT_MAX_MEMORY`] unless the environment variable [`MAX_MEMORY_ENV`]
+//! (`CDG_MAX_MEMORY`) or the `cdg --max-memory SIZE` option ([`set_max_memory`]) says
+//! otherwise. Sizes are written like `8G`, `512MiB`, `1.5GB` or a plain byte count; `K`, `M`,
+//! `G` and `T` are powers of 1024 (docs/formats.md §5).
+//!
+//! ```
+//! use cdg_io::limits::{parse_size, check_memory};
+//! assert_eq!(parse_size("8G").unwrap(), 8 << 30);
+//! assert_eq!(parse_size("1.5 KiB").unwrap(), 1536);
+//! let e = check_memory("the masks", 1 << 60).unwrap_err().to_string();
+//! assert!(e.contains("the masks would need 1.00 EiB of memory"), "{e}");
+//! ```
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The limit when neither `--max-memory` nor `CDG_MAX_MEMORY` sets one.
+pub const DEFAULT_MAX_MEMORY: u64 = 8 << 30;
+/// The environment variable that sets the limit (a size such as `16G`).
+pub const MAX_MEMORY_ENV: &str = "CDG_MAX_MEMORY";
+
+/// 0 = not set by the program.
+static OVERRIDE: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the limit for this process (the `--max-memory` option); wins over the environment.
+pub fn set_max_memory(bytes: u64) {
+    OVERRIDE.store(bytes.max(1), Ordering::Relaxed);
+}
+
+/// The limit from the environment: `None` when [`MAX_MEMORY_ENV`] is unset, an error naming
+/// the variable when it is not a size.
+pub fn env_max_memory() -> Result<Option<u64>, String> {
+    match std::env::var(MAX_MEMORY_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("{MAX_MEMORY_ENV} is not valid text"))
+        }
+        Ok(text) => parse_size(&text)
+            .map(Some)
+            .map_err(|e| format!("{MAX_MEMORY_ENV}={text}: {e}")),
+    }
+}
+
+/// The limit in force: [`set_max_memory`], else [`MAX_MEMORY_ENV`] (a malformed value is
+/// ignored here; the CLI refuses it at start-up), else [`DEFAULT_MAX_MEMORY`].
+pub fn max_memory() -> u64 {
+    match OVERRIDE.load(Ordering::Relaxed) {
+        0 => env_max_memory()
+            .ok()
+            .flatten()
+            .unwrap_or(DEFAULT_MAX_MEMORY),
+        n => n,
+    }
+}
+
+/// A size that is over the memory limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLarge {
+    /// What would be allocated (`the masks of 1000000000 samples`).
+    pub what: String,
+    /// Bytes needed; `None` when the count overflows 64 bits.
+    pub need: Option<u64>,
+    pub limit: u64,
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let need = self
+            .need
+            .map_or_else(|| "more than 16 EiB".to_owned(), human_bytes);
+        write!(
+            f,
+            "{} would need {need} of memory, more than the limit of {}; on a machine with that \
+             much memory, raise the limit with --max-memory SIZE or {MAX_MEMORY_ENV}=SIZE",
+            self.what,
+            human_bytes(self.limit)
+        )
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// Checks that `bytes` (or an overflowed count, `None`) fits under the limit in force.
+pub fn check_memory_opt(what: impl Into<String>, bytes: Option<u64>) -> Result<(), TooLarge> {
+    let limit = max_memory();
+    match bytes {
+        Some(b) if b <= limit => Ok(()),
+        need => Err(TooLarge {
+            what: what.into(),
+            need,
+            limit,
+        }),
+    }
+}
+
+/// Checks that `bytes` fits under the limit in force.
+pub fn check_memory(what: impl Into<String>, bytes: u64) -> Result<(), TooLarge> {
+    check_memory_opt(what, Some(bytes))
+}
+
+/// `1536` → `1.50 KiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// Parses a size: a number (decimals allowed) and an optional unit `B`, `K`/`KB`/`KiB`,
+/// `M…`, `G…`, `T…` (all powers of 1024; case-insensitive).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '+'))
+        .unwrap_or(t.len());
+    // `1e9` is a number; `1E` alone is not a unit we know, so only digits decide the split.
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let scale: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}`; expected a size such as 8G, 512M or 4096"
+            ));
+        }
+    };
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{t}` is not a size; expected e.g. 8G, 512M or 4096"))?;
+    let bytes = value * scale as f64;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!(
+            "`{t}` is out of range; expected at least 1 byte and less than 16 EiB"
+        ));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        for (text, want) in [
+            ("4096", 4096),
+            ("8G", 8 << 30),
+            ("8 GiB", 8 << 30),
+            ("512mb", 512 << 20),
+            ("1.5K", 1536),
+            ("2T", 2 << 40),
+            ("1e9", 1_000_000_000),
+        ] {
+            assert_eq!(parse_size(text), Ok(want), "{text}");
+        }
+        for bad in ["", "G", "-1G", "8X", "0", "1e30T", "nan"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_give_need_and_limit() {
+        let e = TooLarge {
+            what: "x".into(),
+            need: Some(3 << 30),
+            limit: 1 << 30,
+        };
+        assert_eq!(
+            e.to_string(),
+            "x would need 3.00 GiB of memory, more than the limit of 1.00 GiB; on a machine \
+             with that much memory, raise the limit with --max-memory SIZE or \
+             CDG_MAX_MEMORY=SIZE"
+        );
+        assert_eq!(human_bytes(12), "12 B");
+    }
+}
