@@ -3,7 +3,7 @@
 use crate::error::{Result, TrainError};
 use crate::layers::{
     BasicBlock, BatchNorm2d, BatchNormConfig, Buffer, Conv, Conv2d, Conv2dConfig, ConvFactory,
-    Linear, LinearConfig, Mode, Module, Param, Relu, plain_conv_factory,
+    Linear, LinearConfig, Mode, Module, Param, plain_conv_factory,
 };
 use crate::ops;
 use crate::scalar::Scalar;
@@ -119,8 +119,8 @@ impl ResNetConfig {
 pub struct ResNet<T: Scalar = f32> {
     config: ResNetConfig,
     pub stem: Conv2d<T>,
+    /// Followed by a ReLU, fused into it.
     pub stem_bn: BatchNorm2d<T>,
-    stem_relu: Relu<T>,
     pub blocks: Vec<BasicBlock<T>>,
     pub fc: Option<Linear<T>>,
     pooled_hw: Option<(usize, usize)>,
@@ -173,7 +173,6 @@ impl<T: Scalar> ResNet<T> {
             config: config.clone(),
             stem,
             stem_bn,
-            stem_relu: Relu::new("relu"),
             blocks,
             fc,
             pooled_hw: None,
@@ -190,8 +189,7 @@ impl<T: Scalar> ResNet<T> {
     /// Backbone features: N×C×H×W images → N×feature_dim pooled features.
     pub fn forward_features(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array2<T>> {
         let h = self.stem.forward(x, mode)?;
-        let h = self.stem_bn.forward(h.view(), mode)?;
-        let mut h = self.stem_relu.forward(h.view(), mode);
+        let mut h = self.stem_bn.forward_relu(h, mode)?;
         for b in &mut self.blocks {
             h = b.forward(h.view(), mode)?;
         }
@@ -208,7 +206,6 @@ impl<T: Scalar> ResNet<T> {
         for b in self.blocks.iter_mut().rev() {
             d = b.backward(d.view())?;
         }
-        let d = self.stem_relu.backward(d.view())?;
         let d = self.stem_bn.backward(d.view())?;
         self.stem.backward(d.view())?;
         Ok(())

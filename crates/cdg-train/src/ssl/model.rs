@@ -4,7 +4,6 @@ use crate::error::{Result, TrainError};
 use crate::gating::{GatedConv, gated_conv_factory};
 use crate::layers::{Buffer, Mlp, MlpConfig, Mode, Module, Param};
 use crate::models::ResNet;
-use crate::ops;
 use crate::ssl::config::{Objective, SslConfig};
 use ndarray::{Array2, Array4, ArrayView4, Axis, concatenate};
 use rand::RngCore;
@@ -107,8 +106,7 @@ impl SslModel {
     /// Runs the stem (stem conv → BN → ReLU) in evaluation mode.
     pub fn stem_eval(&mut self, x: ArrayView4<'_, f32>) -> Result<Array4<f32>> {
         let h = crate::layers::Conv::forward(&mut self.backbone.stem, x, Mode::Eval)?;
-        let h = self.backbone.stem_bn.forward(h.view(), Mode::Eval)?;
-        Ok(ops::relu(h.view()))
+        self.backbone.stem_bn.forward_relu(h, Mode::Eval)
     }
 }
 

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 impl TrainPlan {
     /// The SSL run for images with `in_channels` channels.
-    fn ssl_config(&self, in_channels: usize) -> anyhow::Result<SslConfig> {
+    pub(super) fn ssl_config(&self, in_channels: usize) -> anyhow::Result<SslConfig> {
         let model = match self.model {
             ModelKind::Tiny => ResNetConfig::tiny(in_channels, None),
             ModelKind::Resnet18 => ResNetConfig::resnet18_cifar(self.width, in_channels, None),
