@@ -44,6 +44,10 @@ enum Command {
     Merge(cmd::merge::MergeArgs),
     /// Draw SVG plots of a sweep or sim output directory.
     Plot(cmd::plot::PlotArgs),
+    /// Write report.html: one self-contained page on a sim, sweep or run output directory.
+    Report(cmd::report::ReportArgs),
+    /// Two runs side by side (sim outputs or sweep points) with their ratios.
+    Compare(cmd::compare::CompareArgs),
     /// Summarise a trace: layers, gate blocks, gate densities.
     Inspect(cmd::inspect::InspectArgs),
     /// Make or convert gate masks (synthetic traces).
@@ -76,6 +80,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Sweep(a) => cmd::sweep::run(a, &ui),
         Command::Merge(a) => cmd::merge::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a, &ui),
+        Command::Report(a) => cmd::report::run(a, &ui),
+        Command::Compare(a) => cmd::compare::run(a, &ui),
         Command::Inspect(a) => cmd::inspect::run(a, &ui),
         Command::Masks(a) => cmd::masks::run(a, &ui),
         Command::Import(a) => cmd::import::run(a, &ui),

@@ -181,6 +181,17 @@ pub struct AreaConfig {
     pub sram_mm2_per_kib: f64,
 }
 
+/// How the workload runs on the design (docs/formats.md §2, docs/model.md §1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadConfig {
+    /// Samples per batch B: each layer runs once for B samples (M = B·H_out·W_out, weights
+    /// fetched once per batch). 1 by default.
+    pub batch: u64,
+}
+
+/// Largest batch accepted.
+pub const MAX_BATCH: u64 = 1 << 10;
+
 /// A validated accelerator design.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchConfig {
@@ -191,6 +202,7 @@ pub struct ArchConfig {
     pub energy: EnergyConfig,
     pub clock: ClockConfig,
     pub area: AreaConfig,
+    pub workload: WorkloadConfig,
 }
 
 /// Documented defaults (docs/formats.md §2, docs/model.md §7).
@@ -328,6 +340,19 @@ pub struct RawArea {
     pub sram_mm2_per_kib: Option<f64>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u64>,
+}
+
+impl RawWorkload {
+    fn is_empty(&self) -> bool {
+        self.batch.is_none()
+    }
+}
+
 /// The arch-config file as written: every key optional, unknown keys refused.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -348,6 +373,8 @@ pub struct RawArchConfig {
     pub clock: RawClock,
     #[serde(default)]
     pub area: RawArea,
+    #[serde(default, skip_serializing_if = "RawWorkload::is_empty")]
+    pub workload: RawWorkload,
 }
 
 /// Largest array side accepted; larger is certainly a typo.
@@ -558,6 +585,9 @@ impl TryFrom<RawArchConfig> for ArchConfig {
                 false,
             )?,
         };
+        let workload = WorkloadConfig {
+            batch: positive_count("workload.batch", raw.workload.batch, 1, MAX_BATCH)?,
+        };
         Ok(ArchConfig {
             name,
             array,
@@ -566,6 +596,7 @@ impl TryFrom<RawArchConfig> for ArchConfig {
             energy,
             clock,
             area,
+            workload,
         })
     }
 }
@@ -618,6 +649,10 @@ impl ArchConfig {
             area: RawArea {
                 pe_mm2: Some(self.area.pe_mm2),
                 sram_mm2_per_kib: Some(self.area.sram_mm2_per_kib),
+            },
+            // Batch 1 (the default) is left out, so single-sample configs read as before.
+            workload: RawWorkload {
+                batch: (self.workload.batch != 1).then_some(self.workload.batch),
             },
         }
     }

@@ -206,6 +206,66 @@ impl LayerMasks {
         v
     }
 
+    /// Samples `first..first + count` stacked along the output rows into one sample of an
+    /// output `[C_out, count·H_out, W_out]`: output row `b·H_out + h` of the result is row `h`
+    /// of sample `first + b` (the order in which a batch's output pixels are stacked along M).
+    /// When the gate block's height does not divide H_out (a partial block at the bottom of
+    /// each sample), the result has gate blocks one row high so that every element keeps its
+    /// own sample's gate. Errors if the range is empty or beyond the samples, or the result does
+    /// not fit in memory.
+    pub fn stack(&self, first: usize, count: usize) -> Result<Self> {
+        let end = first
+            .checked_add(count)
+            .filter(|&e| count > 0 && e <= self.samples);
+        if end.is_none() {
+            return Err(CoreError::gate(
+                "masks",
+                format!(
+                    "cannot stack samples {first}..{first}+{count}: the masks hold {} samples",
+                    self.samples
+                ),
+            ));
+        }
+        let [c, h, w] = self.out;
+        let [gc, gh, gw] = self.grid;
+        let n = count as u64;
+        let exact = count == 1 || h.is_multiple_of(self.block.h);
+        let block = if exact {
+            self.block
+        } else {
+            GateBlock::new(self.block.c, 1, self.block.w)
+        };
+        let rows = if exact { gh } else { h };
+        let grid = [gc, n * rows, gw];
+        let per = grid[0]
+            .checked_mul(grid[1])
+            .and_then(|x| x.checked_mul(grid[2]))
+            .and_then(|x| usize::try_from(x.div_ceil(64)).ok())
+            .ok_or_else(|| CoreError::gate("masks", "stacked mask grid is too large"))?;
+        let mut out = Self {
+            grid,
+            block,
+            out: [c, n * h, w],
+            samples: 1,
+            words_per_sample: per,
+            bits: vec![0; per],
+        };
+        for b in 0..count {
+            let s = first + b;
+            for ci in 0..gc {
+                for r in 0..rows {
+                    let src = if exact { r } else { r / self.block.h };
+                    for wi in 0..gw {
+                        if self.get(s, ci, src, wi) {
+                            out.set(0, ci, b as u64 * rows + r, wi, true);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Bytes of packed storage.
     pub fn storage_bytes(&self) -> usize {
         self.bits.len() * 8

@@ -94,6 +94,12 @@ fn parse_at(path: &Path, text: &str, overrides: &[String]) -> Result<ArchConfig>
         });
     }
     let mut table: Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    if overrides.is_empty() {
+        return validate(path, table);
+    }
+    // The file alone first, so that its own faults name the file and a fault the overrides
+    // bring in names the override (`--set array.row=32`), not the file.
+    validate(path, table.clone())?;
     for o in overrides {
         apply_override(&mut table, o).map_err(|problem| IoError::Override {
             path: path.to_owned(),
@@ -101,12 +107,36 @@ fn parse_at(path: &Path, text: &str, overrides: &[String]) -> Result<ArchConfig>
             problem,
         })?;
     }
+    validate(path, table).map_err(|e| blame_override(path, overrides, e))
+}
+
+/// Checks every key of `table` and builds the validated config.
+fn validate(path: &Path, table: Table) -> Result<ArchConfig> {
     let reference = reference_table();
     check_table(path, &table, &reference, "")?;
     let raw: RawArchConfig = Value::Table(table)
         .try_into()
         .map_err(|e: toml::de::Error| IoError::syntax(path, "arch config", e.message()))?;
     ArchConfig::try_from(raw).map_err(|e| IoError::invalid(path, e))
+}
+
+/// An error of a config that was valid before `overrides` were applied, as the fault of the
+/// override that set the key at fault (the last one when the error names no key).
+fn blame_override(path: &Path, overrides: &[String], e: IoError) -> IoError {
+    let key_of = |o: &str| o.split_once('=').map_or(o, |(k, _)| k).trim().to_owned();
+    let message = e.to_string();
+    let prefix = format!("{}: ", path.display());
+    let problem = message.strip_prefix(&prefix).unwrap_or(&message).to_owned();
+    let named = overrides
+        .iter()
+        .rev()
+        .find(|o| problem.contains(&format!("`{}`", key_of(o))));
+    let assignment = named.or(overrides.last()).cloned().unwrap_or_default();
+    IoError::Override {
+        path: path.to_owned(),
+        assignment,
+        problem: format!("{problem} (applied over the valid file)"),
+    }
 }
 
 /// A TOML syntax error as "line L, column C: message".
@@ -130,7 +160,10 @@ pub(crate) fn toml_message(text: &str, e: &toml::de::Error) -> String {
 
 /// Every key of the format with a value of its type.
 fn reference_table() -> Table {
-    match Value::try_from(ArchConfig::default_with("reference").to_raw()) {
+    let mut raw = ArchConfig::default_with("reference").to_raw();
+    // `to_raw` leaves out the default batch; the key exists all the same.
+    raw.workload.batch = Some(1);
+    match Value::try_from(raw) {
         Ok(Value::Table(t)) => t,
         _ => Table::new(),
     }
@@ -346,11 +379,21 @@ ifmap_sram_kib = 32
         assert!(e.contains("cfg.toml: is empty"), "{e}");
         let e = err("schema = 1", &["array.fooo=1"]);
         assert!(e.contains("unknown key `array.fooo`"), "{e}");
+        assert!(e.contains("override `--set array.fooo=1`"), "{e}");
         let e = err("schema = 1", &["array.rows"]);
         assert!(
-            e.contains("override `array.rows`: expected `dotted.key=value`"),
+            e.contains("override `--set array.rows` (on cfg.toml): expected `dotted.key=value`"),
             "{e}"
         );
+        // A fault of the file itself still names the file, not the overrides.
+        let e = err(
+            "schema = 1
+[array]
+rowz = 2
+",
+            &["array.rows=4"],
+        );
+        assert!(e.starts_with("cfg.toml: unknown key `array.rowz`"), "{e}");
         let e = err("schema = 1", &["schema.x=1"]);
         assert!(e.contains("`schema` holds integer 1, not a table"), "{e}");
         let e = err("schema = 99999999999\n", &[]);

@@ -63,7 +63,7 @@ pub enum IoError {
         problem: String,
     },
     /// A `--set key=value` override is malformed.
-    #[error("{}: override `{assignment}`: {problem}", path.display())]
+    #[error("override `--set {assignment}` (on {}): {problem}", path.display())]
     Override {
         path: PathBuf,
         assignment: String,

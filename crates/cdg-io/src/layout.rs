@@ -22,6 +22,10 @@ pub const RECORD_TEMP_FILE: &str = ".cdg-output.json.tmp";
 /// Where an output directory's new files are written before they are moved into place.
 pub const STAGING_DIR: &str = ".cdg-staging";
 
+/// The self-contained HTML report `cdg report` (and `cdg run`) writes into a `sim`, `sweep` or
+/// `run` output directory.
+pub const REPORT_HTML: &str = "report.html";
+
 /// The names an output directory of one kind may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
@@ -84,6 +88,9 @@ pub mod sim {
     pub const COMPUTE_REPORT_CSV: &str = "COMPUTE_REPORT.csv";
     /// The per-layer breakdown `cdg plot` draws from `layers.csv`.
     pub const LAYERS_SVG: &str = "layers.svg";
+    /// One row per skip policy and sample: latency, cycles and energy of every sample (the
+    /// distribution behind `network.csv`'s percentiles; traces with masks only).
+    pub const SAMPLES_CSV: &str = "samples.csv";
 
     /// A `cdg sim` output directory's names.
     pub const KIND: super::Kind = super::Kind {
@@ -94,6 +101,8 @@ pub mod sim {
             ARCH_TOML,
             COMPUTE_REPORT_CSV,
             LAYERS_SVG,
+            SAMPLES_CSV,
+            super::REPORT_HTML,
         ],
         patterns: &[],
     };
@@ -132,6 +141,7 @@ pub mod sweep {
             SHARD_JSON,
             ENERGY_LATENCY_SVG,
             REDUCTION_SVG,
+            super::REPORT_HTML,
         ],
         patterns: &[
             (CONFIGS_DIR, CONFIG_PREFIX, CONFIG_SUFFIX),
@@ -172,6 +182,7 @@ pub mod run {
             super::sweep::LAYERS_CSV,
             super::sweep::ENERGY_LATENCY_SVG,
             super::sweep::REDUCTION_SVG,
+            super::REPORT_HTML,
         ],
         patterns: &[
             (
@@ -198,6 +209,32 @@ pub mod run {
     pub fn gate_density_svg(name: &str) -> String {
         format!("{GATE_DENSITY_PREFIX}{name}{GATE_DENSITY_SUFFIX}")
     }
+}
+
+/// A `cdg compare` output directory.
+pub mod compare {
+    /// One row per compared quantity: both values and their ratio.
+    pub const COMPARE_CSV: &str = "compare.csv";
+
+    /// A `cdg compare --out` directory's names.
+    pub const KIND: super::Kind = super::Kind {
+        name: "compare",
+        files: &[COMPARE_CSV],
+        patterns: &[],
+    };
+}
+
+/// A `cdg inspect TRACE --plot --out DIR` directory.
+pub mod inspect {
+    /// The gate-density heatmaps of the trace.
+    pub const GATE_DENSITY_SVG: &str = super::trace::GATE_DENSITY_SVG;
+
+    /// A `cdg inspect --plot --out` directory's names.
+    pub const KIND: super::Kind = super::Kind {
+        name: "inspect",
+        files: &[GATE_DENSITY_SVG],
+        patterns: &[],
+    };
 }
 
 /// A `cdg train` output directory.

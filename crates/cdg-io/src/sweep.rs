@@ -11,6 +11,11 @@
 //! "sparsity.support" = ["dense", "compact"]
 //! ```
 //!
+//! An array of tables is a *linked* axis whose keys change together (three square arrays, not
+//! nine shapes): `array = [{rows = 16, cols = 16}, {rows = 32, cols = 32}]`; each of its keys is
+//! a CSV grid column. Under `zip` (or `zip.NAME`) the tables hold full dotted keys, so keys of
+//! different sections can be linked: `zip = [{"array.rows" = 16, "memory.ifmap_sram_kib" = 8}]`.
+//!
 //! The grid expands as a cartesian product in the spec's key order with the last key fastest,
 //! so point `i` is the mixed-radix decoding of `i`. Every point is the base config's TOML table
 //! with the point's values applied through [`crate::arch::apply_override`], then validated by
@@ -61,11 +66,14 @@ pub enum SweepError {
     Shard { text: String, problem: String },
 }
 
-/// One grid axis: a dotted arch-config key and the values it takes, in spec order.
+/// One grid axis: the dotted arch-config keys it sets (one, or several for a linked axis whose
+/// keys change together) and the values it takes, in spec order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridAxis {
-    pub key: String,
-    pub values: Vec<toml::Value>,
+    /// The keys, each one CSV grid column.
+    pub keys: Vec<String>,
+    /// One entry per step of the axis, each holding one value per key.
+    pub values: Vec<Vec<toml::Value>>,
 }
 
 /// A parsed sweep spec with workload paths resolved against the spec's directory.
@@ -192,7 +200,10 @@ pub fn parse_spec(text: &str, path: &Path) -> Result<SweepSpec, SweepError> {
 }
 
 /// Collects `[grid]` entries in spec order. Quoted dotted keys (`"array.rows" = [...]`) and
-/// TOML's nested form (`array.rows = [...]`, or an `[grid.array]` table) mean the same.
+/// TOML's nested form (`array.rows = [...]`, or an `[grid.array]` table) mean the same. An
+/// array of tables is one *linked* axis whose keys change together
+/// (`array = [{rows = 16, cols = 16}, {rows = 32, cols = 32}]`: the keys of each table are
+/// under the axis's key; under `zip` or `zip.NAME` they are full dotted keys).
 fn flatten_grid(table: &toml::Table, prefix: &str, out: &mut Vec<GridAxis>) -> Result<(), String> {
     for (k, v) in table {
         let key = if prefix.is_empty() {
@@ -208,22 +219,30 @@ fn flatten_grid(table: &toml::Table, prefix: &str, out: &mut Vec<GridAxis>) -> R
                         "grid key `{key}` has no values; expected a non-empty array"
                     ));
                 }
-                if let Some(bad) = values
-                    .iter()
-                    .find(|v| matches!(v, toml::Value::Array(_) | toml::Value::Table(_)))
-                {
-                    return Err(format!(
-                        "grid key `{key}`: values must be numbers, strings or booleans, found {}",
-                        bad.type_str()
-                    ));
+                let axis = if values.iter().all(|v| matches!(v, toml::Value::Table(_))) {
+                    linked_axis(&key, values)?
+                } else {
+                    if let Some(bad) = values
+                        .iter()
+                        .find(|v| matches!(v, toml::Value::Array(_) | toml::Value::Table(_)))
+                    {
+                        return Err(format!(
+                            "grid key `{key}`: values must be numbers, strings or booleans \
+                             (or all tables, for a linked axis), found {}",
+                            bad.type_str()
+                        ));
+                    }
+                    GridAxis {
+                        keys: vec![key.clone()],
+                        values: values.iter().map(|v| vec![v.clone()]).collect(),
+                    }
+                };
+                for k in &axis.keys {
+                    if out.iter().any(|a| a.keys.contains(k)) {
+                        return Err(format!("grid key `{k}` appears twice"));
+                    }
                 }
-                if out.iter().any(|a| a.key == key) {
-                    return Err(format!("grid key `{key}` appears twice"));
-                }
-                out.push(GridAxis {
-                    key,
-                    values: values.clone(),
-                });
+                out.push(axis);
             }
             other => {
                 return Err(format!(
@@ -232,6 +251,70 @@ fn flatten_grid(table: &toml::Table, prefix: &str, out: &mut Vec<GridAxis>) -> R
                     other.type_str()
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// A linked axis from an array of tables under `key`: every table must set the same keys (to
+/// numbers, strings or booleans).
+fn linked_axis(key: &str, tables: &[toml::Value]) -> Result<GridAxis, String> {
+    let prefix = if key == "zip" || key.starts_with("zip.") {
+        ""
+    } else {
+        key
+    };
+    let mut keys: Vec<String> = Vec::new();
+    let mut values = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        let toml::Value::Table(t) = t else {
+            return Err(format!("grid key `{key}[{i}]` must be a table"));
+        };
+        let mut cells: Vec<(String, toml::Value)> = Vec::new();
+        flatten_cells(t, prefix, &mut cells)
+            .map_err(|problem| format!("linked grid axis `{key}[{i}]`: {problem}"))?;
+        if cells.is_empty() {
+            return Err(format!(
+                "linked grid axis `{key}[{i}]` is an empty table; expected e.g. \
+                 `{{rows = 16, cols = 16}}`"
+            ));
+        }
+        let these: Vec<String> = cells.iter().map(|(k, _)| k.clone()).collect();
+        if i == 0 {
+            keys = these;
+        } else if these != keys {
+            return Err(format!(
+                "linked grid axis `{key}[{i}]` sets {}; every entry must set the same keys as \
+                 `{key}[0]` ({})",
+                these.join(", "),
+                keys.join(", ")
+            ));
+        }
+        values.push(cells.into_iter().map(|(_, v)| v).collect());
+    }
+    Ok(GridAxis { keys, values })
+}
+
+/// The scalar cells of one entry of a linked axis, by full dotted key, in the table's order.
+fn flatten_cells(
+    table: &toml::Table,
+    prefix: &str,
+    out: &mut Vec<(String, toml::Value)>,
+) -> Result<(), String> {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten_cells(t, &key, out)?,
+            toml::Value::Array(_) => {
+                return Err(format!(
+                    "`{key}` is an array; each entry of a linked axis gives one value per key"
+                ));
+            }
+            scalar => out.push((key, scalar.clone())),
         }
     }
     Ok(())
@@ -252,9 +335,11 @@ impl SweepSpec {
         self.grid.iter().map(|a| a.values.len()).product()
     }
 
-    /// The grid keys in spec order (the CSV's grid columns).
+    /// The grid keys in spec order (the CSV's grid columns; a linked axis gives several).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.grid.iter().map(|a| a.key.as_str())
+        self.grid
+            .iter()
+            .flat_map(|a| a.keys.iter().map(String::as_str))
     }
 
     /// Per axis, the index of the value point `index` takes (mixed radix, last axis fastest).
@@ -272,12 +357,12 @@ impl SweepSpec {
         out
     }
 
-    /// The `(key, value)` pairs of point `index`, in spec order.
+    /// The `(key, value)` pairs of point `index`, in spec order (every key of a linked axis).
     pub fn point(&self, index: usize) -> Vec<(&str, &toml::Value)> {
         self.value_indices(index)
             .into_iter()
             .zip(&self.grid)
-            .map(|(i, axis)| (axis.key.as_str(), &axis.values[i]))
+            .flat_map(|(i, axis)| axis.keys.iter().map(String::as_str).zip(&axis.values[i]))
             .collect()
     }
 
@@ -360,14 +445,24 @@ impl SweepSpec {
     fn check_values(&self, base_text: &str) -> Result<(), SweepError> {
         for axis in &self.grid {
             for v in &axis.values {
-                resolve(base_text, &self.base, &[format!("{}={v}", axis.key)]).map_err(
-                    |message| SweepError::GridValue {
+                let assignments: Vec<String> = axis
+                    .keys
+                    .iter()
+                    .zip(v)
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                resolve(base_text, &self.base, &assignments).map_err(|message| {
+                    SweepError::GridValue {
                         path: self.path.clone(),
-                        key: axis.key.clone(),
-                        value: v.to_string(),
+                        key: axis.keys.join("+"),
+                        value: v
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         message,
-                    },
-                )?;
+                    }
+                })?;
             }
         }
         Ok(())
@@ -496,6 +591,81 @@ mod tests {
         let b = spec("base='a'\ntraces=['t']\n[grid]\narray.rows=[1,2]\nenergy.mac=[0.1]").unwrap();
         assert_eq!(a.grid, b.grid);
         assert_eq!(a.keys().collect::<Vec<_>>(), ["array.rows", "energy.mac"]);
+    }
+
+    #[test]
+    fn linked_axes_expand_together() {
+        let s = spec(
+            "base='a'\ntraces=['t']\n[grid]\narray = [{rows = 16, cols = 16}, {rows = 32, cols = 32}]\n\
+             \"sparsity.support\" = [\"dense\", \"compact\"]\n\
+             zip = [{\"memory.ifmap_sram_kib\" = 8, \"clock.frequency_mhz\" = 500}, \
+             {\"memory.ifmap_sram_kib\" = 64, \"clock.frequency_mhz\" = 800}]",
+        )
+        .unwrap();
+        assert_eq!(
+            s.points(),
+            8,
+            "2 arrays × 2 policies × 2 linked memory/clock pairs"
+        );
+        assert_eq!(
+            s.keys().collect::<Vec<_>>(),
+            [
+                "array.rows",
+                "array.cols",
+                "sparsity.support",
+                "memory.ifmap_sram_kib",
+                "clock.frequency_mhz"
+            ]
+        );
+        assert_eq!(s.point_labels(0), ["16", "16", "dense", "8", "500"]);
+        assert_eq!(s.point_labels(7), ["32", "32", "compact", "64", "800"]);
+        assert_eq!(
+            s.overrides(5),
+            [
+                "array.rows=32",
+                "array.cols=32",
+                "sparsity.support=\"dense\"",
+                "memory.ifmap_sram_kib=64",
+                "clock.frequency_mhz=800"
+            ]
+        );
+        // The same keys in every entry, scalars only, no key twice.
+        let bad = |grid: &str, want: &str| {
+            let e = spec(&format!("base='a'\ntraces=['t']\n[grid]\n{grid}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "`{want}` not in: {e}");
+        };
+        bad(
+            "array = [{rows = 16, cols = 16}, {rows = 32}]",
+            "`array[1]` sets array.rows",
+        );
+        bad("array = [{rows = [16]}]", "`array.rows` is an array");
+        bad("array = [{}]", "empty table");
+        bad(
+            "\"array.rows\" = [8]\narray2 = []\nzip = [{\"array.rows\" = 16}]",
+            "no values",
+        );
+        bad(
+            "\"array.rows\" = [8]\nzip = [{\"array.rows\" = 16}]",
+            "`array.rows` appears twice",
+        );
+    }
+
+    #[test]
+    fn linked_axis_values_are_validated_together() {
+        let (_dir, s) = spec_with_base("array = [{rows = 8, cols = 8}, {rows = 0, cols = 4}]");
+        let base = s.base_text().unwrap();
+        let e = s.resolve(&base, |_| true).unwrap_err().to_string();
+        assert!(e.contains("`array.rows+array.cols` value 0, 4"), "{e}");
+        let (_dir, s) = spec_with_base("array = [{rows = 8, cols = 8}, {rows = 64, cols = 64}]");
+        let base = s.base_text().unwrap();
+        let all = s.resolve(&base, |_| true).unwrap();
+        let shapes: Vec<_> = all
+            .iter()
+            .map(|(_, a)| (a.array.rows, a.array.cols))
+            .collect();
+        assert_eq!(shapes, [(8, 8), (64, 64)]);
     }
 
     #[test]

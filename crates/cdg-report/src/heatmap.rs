@@ -91,12 +91,28 @@ pub fn gate_density(network: &Network, masks: &MaskSet) -> Result<String> {
     let rows = layers.len().div_ceil(cols);
     let (pw, ph) = (300u32, 300u32);
     let legend_h = 70u32;
+    let title_h = 34u32;
     let mut svg = String::new();
     {
-        let root =
-            SVGBackend::with_string(&mut svg, (pw * cols as u32, ph * rows as u32 + legend_h))
-                .into_drawing_area();
+        let root = SVGBackend::with_string(
+            &mut svg,
+            (
+                (pw * cols as u32).max(600),
+                title_h + ph * rows as u32 + legend_h,
+            ),
+        )
+        .into_drawing_area();
         root.fill(&WHITE)?;
+        let (title_area, root) = root.split_vertically(title_h);
+        title_area.draw(&Text::new(
+            format!(
+                "Gate density per spatial gate block of each gated layer ({} layers, mean over \
+                 samples and channel blocks)",
+                layers.len()
+            ),
+            (10, 10),
+            ("sans-serif", 15).into_font(),
+        ))?;
         let (grid_area, legend_area) = root.split_vertically(ph * rows as u32);
         let panels = grid_area.split_evenly((rows, cols));
         for (area, (name, m)) in panels.iter().zip(&layers) {
@@ -112,19 +128,23 @@ pub fn gate_density(network: &Network, masks: &MaskSet) -> Result<String> {
             } else {
                 format!(", binned {bh}×{bw}")
             };
+            // Cell (r, c) is centred on (c, bh − 1 − r), so the ticks fall on cell centres and
+            // name the first gate block of their bin (the block index itself when unbinned).
+            let x_block = move |v: &f64| block_tick(*v, bw, gw);
+            let y_block = move |v: &f64| block_tick(bh as f64 - 1.0 - *v, bh, gh);
             let mut chart = ChartBuilder::on(area)
                 .caption(format!("{name}: density {mean:.3}"), ("sans-serif", 13))
                 .margin(6)
                 .x_label_area_size(30)
                 .y_label_area_size(34)
-                .build_cartesian_2d(0.0..bw as f64, 0.0..bh as f64)?;
+                .build_cartesian_2d(-0.5..bw as f64 - 0.5, -0.5..bh as f64 - 0.5)?;
             chart
                 .configure_mesh()
                 .disable_mesh()
-                .x_labels(4)
-                .y_labels(4)
-                .x_label_formatter(&|v| format!("{v:.0}"))
-                .y_label_formatter(&|v| format!("{:.0}", bh as f64 - v))
+                .x_labels(bw.min(6))
+                .y_labels(bh.min(6))
+                .x_label_formatter(&x_block)
+                .y_label_formatter(&y_block)
                 .x_desc(format!("gate-block column ({gw} blocks{binned})"))
                 .y_desc(format!("gate-block row ({gh})"))
                 .label_style(("sans-serif", 10))
@@ -134,9 +154,10 @@ pub fn gate_density(network: &Network, masks: &MaskSet) -> Result<String> {
             chart.draw_series((0..bh).flat_map(|r| {
                 let values = &values;
                 (0..bw).map(move |c| {
-                    let y = (bh - r) as f64;
+                    let y = (bh - 1 - r) as f64;
+                    let x = c as f64;
                     Rectangle::new(
-                        [(c as f64, y - 1.0), (c as f64 + 1.0, y)],
+                        [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
                         viridis_colour(values[r * bw + c]).filled(),
                     )
                 })
@@ -167,4 +188,14 @@ pub fn gate_density(network: &Network, masks: &MaskSet) -> Result<String> {
         root.present()?;
     }
     Ok(svg)
+}
+
+/// The tick label at axis position `v` of a heatmap with `bins` cells over `blocks` gate
+/// blocks: the first block of the bin under an integral `v`, nothing between cells.
+fn block_tick(v: f64, bins: usize, blocks: u64) -> String {
+    let j = v.round();
+    if (v - j).abs() > 1e-6 || j < 0.0 || j >= bins as f64 {
+        return String::new();
+    }
+    (j as u64 * blocks / bins as u64).to_string()
 }

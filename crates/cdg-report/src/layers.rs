@@ -34,9 +34,33 @@ pub fn layer_breakdown(layers: &Table, point: usize) -> Result<String> {
     draw(layers, &rows, &workloads, &format!("point {point}, "))
 }
 
-/// Draws the per-layer breakdown of a `cdg sim` output's `layers.csv`: the mean rows (empty
-/// `sample`) when the file also holds per-sample rows, else every row.
+/// Draws the per-layer breakdown of a `cdg sim` output's `layers.csv`, one pair of panels per
+/// skip policy (and workload) it holds, titled `title` and the policy: the mean rows (empty
+/// `sample`) when there are any; a file of per-sample rows only (`--per-sample`) is drawn as
+/// its distribution, the mean of every layer over the samples with the min–max range of its
+/// cycles, never one panel per sample.
 pub fn layer_breakdown_sim(layers: &Table, title: &str) -> Result<String> {
+    let per_sample_only = layers.has("sample")
+        && !layers.rows.is_empty()
+        && layers.texts("sample")?.iter().all(|s| !s.is_empty());
+    let samples = if per_sample_only {
+        distinct(layers.texts("sample")?).len()
+    } else {
+        0
+    };
+    let averaged;
+    let layers = if per_sample_only {
+        let mut by = vec!["layer"];
+        by.extend(
+            ["workload", "support"]
+                .into_iter()
+                .filter(|c| layers.has(c)),
+        );
+        averaged = layers.averaged(&by, &["cycles"])?;
+        &averaged
+    } else {
+        layers
+    };
     let all: Vec<usize> = (0..layers.rows.len()).collect();
     let rows = if layers.has("sample") {
         let sample = layers.texts("sample")?;
@@ -55,7 +79,22 @@ pub fn layer_breakdown_sim(layers: &Table, title: &str) -> Result<String> {
             problem: "has no layer rows".to_owned(),
         });
     }
-    let group = vec![title; layers.rows.len()];
+    let over = if per_sample_only {
+        format!(" (mean of {samples} samples; whiskers: min to max)")
+    } else {
+        String::new()
+    };
+    let group: Vec<String> = (0..layers.rows.len())
+        .map(|r| {
+            let support = layers.cell(r, "support");
+            if support.is_empty() {
+                format!("{title}{over}")
+            } else {
+                format!("{title}, policy {support}{over}")
+            }
+        })
+        .collect();
+    let group: Vec<&str> = group.iter().map(String::as_str).collect();
     draw(layers, &rows, &group, "")
 }
 
@@ -68,10 +107,21 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
     } else {
         None
     };
+    let (spread_lo, spread_hi) = if layers.has("cycles_min") && layers.has("cycles_max") {
+        (
+            Some(layers.numbers("cycles_min")?),
+            Some(layers.numbers("cycles_max")?),
+        )
+    } else {
+        (None, None)
+    };
     let parts: Vec<(&str, Vec<f64>)> = ENERGY
         .iter()
         .filter(|(col, _)| layers.has(col))
-        .map(|(col, label)| Ok((*label, layers.numbers(col)?)))
+        .map(|(col, label)| {
+            let uj = layers.numbers(col)?.into_iter().map(|e| e / 1e6).collect();
+            Ok((*label, uj))
+        })
         .collect::<Result<_>>()?;
     let wl = distinct(rows.iter().map(|&r| workloads[r]));
     // Horizontal bars, layers top to bottom, so long layer names stay readable.
@@ -121,14 +171,14 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
                 * 1.7;
             let mut chart = ChartBuilder::on(&left)
                 .caption(
-                    format!("per-layer energy: {prefix}{name}"),
+                    format!("Per-layer energy by component: {prefix}{name}"),
                     ("sans-serif", 16),
                 )
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(130)
                 .build_cartesian_2d(
-                    drawable(0.0..right_end, "energy (pJ)", &layers.path)?,
+                    drawable(0.0..right_end, "energy (µJ)", &layers.path)?,
                     y_range.clone(),
                 )?;
             chart
@@ -138,7 +188,7 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
                 .y_label_formatter(&layer_label)
                 .x_label_formatter(&tick)
                 .x_labels(5)
-                .x_desc("energy (pJ)")
+                .x_desc("energy (µJ)")
                 .draw()?;
             let mut base = vec![0.0; n];
             for (ci, (label, values)) in parts.iter().enumerate() {
@@ -169,13 +219,17 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
             // Cycles against the ungated baseline (each layer's best dense schedule).
             let right_end = mine
                 .iter()
-                .map(|&r| cycles[r].max(ungated.as_ref().map_or(0.0, |u| u[r])))
+                .map(|&r| {
+                    cycles[r]
+                        .max(ungated.as_ref().map_or(0.0, |u| u[r]))
+                        .max(spread_hi.as_ref().map_or(0.0, |h| h[r]))
+                })
                 .fold(0.0, f64::max)
                 .max(1.0)
                 * 1.7;
             let mut chart = ChartBuilder::on(&right)
                 .caption(
-                    format!("per-layer cycles: {prefix}{name}"),
+                    format!("Per-layer cycles vs ungated: {prefix}{name}"),
                     ("sans-serif", 16),
                 )
                 .margin(10)
@@ -214,6 +268,15 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
                 )?
                 .label("cycles (this design)")
                 .legend(move |(x, y)| Rectangle::new([(x - 5, y - 5), (x + 5, y + 5)], c.filled()));
+            if let (Some(lo), Some(hi)) = (&spread_lo, &spread_hi) {
+                chart
+                    .draw_series(mine.iter().enumerate().map(|(i, &r)| {
+                        let y = y_of(i) + offset;
+                        PathElement::new(vec![(lo[r], y), (hi[r], y)], BLACK.stroke_width(2))
+                    }))?
+                    .label("min to max over samples")
+                    .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], BLACK));
+            }
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperRight)

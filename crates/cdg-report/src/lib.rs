@@ -1,6 +1,6 @@
 //! `cdg-report`: the pictures of cdg's results, as pure functions from report data to SVG text
-//! (plotters, SVG backend only). It reads no file and writes none: callers hand it CSV text
-//! and write the SVG string it returns.
+//! (plotters, SVG backend only), and the HTML report that gathers them. It reads no file and
+//! writes none: callers hand it CSV text and write the SVG or HTML string it returns.
 //!
 //! Every sweep and per-layer plot is drawn from CSV text ([`Table`]), never from in-memory
 //! results, so `cdg sweep`, `cdg merge` and `cdg plot` draw byte-identical pictures of the same
@@ -11,7 +11,9 @@
 //! - [`energy_latency`], [`reduction`]: the whole-sweep plots of `sweep.csv`.
 //! - [`layer_breakdown`], [`layer_breakdown_sim`]: per-layer energy and cycles of `layers.csv`.
 //! - [`gate_density`]: per-layer gate-density heatmaps of a network's masks.
-//! - [`pareto_front`]: the latency/energy Pareto front (also used for the printed tables).
+//! - [`pareto_front`]: the latency/energy Pareto front (also used for the printed tables);
+//!   [`pareto_rows`]: the front of each workload of a `sweep.csv`.
+//! - [`report_html`]: the self-contained HTML report of an output directory (`report.html`).
 //!
 //! Errors are [`ReportError`]s naming the file, line and column at fault.
 //!
@@ -31,6 +33,7 @@
 
 mod error;
 mod heatmap;
+mod html;
 mod layers;
 mod pareto;
 mod sweep;
@@ -38,9 +41,10 @@ mod table;
 
 pub use error::{ReportError, Result};
 pub use heatmap::{SpatialDensity, gate_density, spatial_density, viridis};
+pub use html::{ReportInput, report_html};
 pub use layers::{layer_breakdown, layer_breakdown_sim};
 pub use pareto::pareto_front;
-pub use sweep::{energy_latency, reduction};
+pub use sweep::{DIAGONAL_NOTE, WorkloadRows, energy_latency, pareto_rows, reduction};
 pub use table::Table;
 
 use plotters::style::RGBColor;

@@ -2,7 +2,8 @@
 
 /// Indices of the points not dominated by any other point, ordered by ascending `x` (then `y`,
 /// then index). A point is dominated when another is no worse on both axes and strictly better
-/// on one; identical points do not dominate each other, so duplicates on the front all appear.
+/// on one. Identical points count once: of a group of equal points on the front only the first
+/// (lowest index) is kept, so two designs that cost the same do not both claim the front.
 /// Points with a non-finite coordinate are ignored.
 pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..points.len())
@@ -24,7 +25,8 @@ pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
         let group_min = points[order[i]].1;
         let mut j = i;
         while j < order.len() && points[order[j]].0 == x {
-            if points[order[j]].1 == group_min && group_min < best_y {
+            // Sorted by index within equal points: the first of them is the one kept.
+            if points[order[j]].1 == group_min && group_min < best_y && j == i {
                 front.push(order[j]);
             }
             j += 1;

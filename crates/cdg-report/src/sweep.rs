@@ -1,17 +1,23 @@
-//! Whole-sweep plots from `sweep.csv`: energy vs latency with the Pareto front, and cycle
-//! reduction vs FLOPs reduction by skip policy and gate block.
+//! Whole-sweep plots from `sweep.csv` (or a `cdg sim --policies` `network.csv`): energy vs
+//! latency with the labelled Pareto front, and cycle reduction vs FLOPs reduction faceted per
+//! workload. Both keep their legends beside the data, never over it.
 
 use crate::error::Result;
 use crate::{Table, colour, distinct, drawable, padded_range, pareto_front, tick};
 use cdg_core::SkipPolicy;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-const WIDTH: u32 = 900;
-const PANEL_HEIGHT: u32 = 520;
+/// Width of the plotting part of a panel; the legend column follows it.
+const PLOT_WIDTH: u32 = 640;
+const LEGEND_WIDTH: u32 = 340;
+const PANEL_HEIGHT: u32 = 480;
 
 /// Policies in their canonical order (dense, clock-gate, tile-skip, compact), then any other
 /// label in first-appearance order.
-fn policy_order<'a>(labels: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn policy_order<'a>(labels: &[&'a str]) -> Vec<&'a str> {
     let present = distinct(labels.iter().copied());
     let mut out: Vec<&str> = SkipPolicy::ALL
         .iter()
@@ -25,173 +31,359 @@ fn policy_order<'a>(labels: &[&'a str]) -> Vec<&'a str> {
     out
 }
 
-/// Energy (pJ) vs latency (µs), one panel per workload (energies of different networks do not
-/// compare), points coloured by skip policy, the Pareto front joined and ringed; `table` is
-/// `sweep.csv`.
-pub fn energy_latency(table: &Table) -> Result<String> {
+/// Draws `points` with series `i`'s marker: filled circle, hollow square, triangle, cross, then
+/// again in other colours. Different shapes keep coinciding points of different policies
+/// visible (dense and clock-gate often share their latency).
+fn draw_markers<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    i: usize,
+    points: Vec<(f64, f64)>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let c = colour(i);
+    let pts = points.into_iter();
+    match i % 4 {
+        0 => chart.draw_series(pts.map(|p| Circle::new(p, 5, c.filled())))?,
+        1 => chart.draw_series(pts.map(|p| {
+            EmptyElement::at(p) + Rectangle::new([(-5, -5), (5, 5)], c.stroke_width(2))
+        }))?,
+        2 => chart.draw_series(pts.map(|p| TriangleMarker::new(p, 6, c.filled())))?,
+        _ => chart.draw_series(pts.map(|p| Cross::new(p, 5, c.stroke_width(2))))?,
+    };
+    Ok(())
+}
+
+/// The legend swatch of series `i` at pixel `(x, y)` of `area`.
+fn draw_swatch<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    i: usize,
+    x: i32,
+    y: i32,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let c = colour(i);
+    match i % 4 {
+        0 => area.draw(&Circle::new((x, y), 5, c.filled()))?,
+        1 => area.draw(&Rectangle::new(
+            [(x - 5, y - 5), (x + 5, y + 5)],
+            c.stroke_width(2),
+        ))?,
+        2 => area.draw(&TriangleMarker::new((x, y), 6, c.filled()))?,
+        _ => area.draw(&Cross::new((x, y), 5, c.stroke_width(2)))?,
+    }
+    Ok(())
+}
+
+/// The name of row `r`'s design: the `arch` column (a sweep point's name says its grid
+/// values) with the policy, else the point number.
+fn design_label(table: &Table, r: usize) -> String {
+    let cell = |c: &str| {
+        table
+            .column(c)
+            .ok()
+            .and_then(|i| table.rows[r].get(i))
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (arch, support, point) = (cell("arch"), cell("support"), cell("point"));
+    let mut s = if arch.is_empty() {
+        format!("row {}", r + 1)
+    } else {
+        arch
+    };
+    if !support.is_empty() && !s.contains(&format!("support={support}")) {
+        s.push_str(&format!(", {support}"));
+    }
+    if !point.is_empty() {
+        s.push_str(&format!(" (point {point})"));
+    }
+    s
+}
+
+/// One workload of a `sweep.csv`: its name, its rows and the rows of its Pareto front.
+pub type WorkloadRows = (String, Vec<usize>, Vec<usize>);
+
+/// The rows of the Pareto front (latency vs energy) of each workload, fastest first, with
+/// identical points counted once: `(workload, rows of the workload, front rows)`.
+pub fn pareto_rows(table: &Table) -> Result<Vec<WorkloadRows>> {
     let workloads = table.texts("workload")?;
-    let support = table.texts("support")?;
     let latency = table.numbers("latency_us")?;
     let energy = table.numbers("energy_pj")?;
-    let names = distinct(workloads.iter().copied());
-    let policies = policy_order(&support);
-    let mut svg = String::new();
-    {
-        let panels = names.len().max(1);
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, PANEL_HEIGHT * panels as u32))
-            .into_drawing_area();
-        root.fill(&WHITE)?;
-        for (area, name) in root.split_evenly((panels, 1)).iter().zip(&names) {
+    Ok(distinct(workloads.iter().copied())
+        .into_iter()
+        .map(|name| {
             let rows: Vec<usize> = (0..workloads.len())
-                .filter(|&r| workloads[r] == *name)
+                .filter(|&r| workloads[r] == name)
                 .collect();
             let pts: Vec<(f64, f64)> = rows.iter().map(|&r| (latency[r], energy[r])).collect();
-            let mut chart = ChartBuilder::on(area)
-                .caption(format!("energy vs latency: {name}"), ("sans-serif", 18))
+            let front = pareto_front(&pts).into_iter().map(|i| rows[i]).collect();
+            (name.to_owned(), rows, front)
+        })
+        .collect())
+}
+
+/// Energy (µJ) vs latency (µs), one panel per workload (energies of different networks do not
+/// compare), one marker shape and colour per skip policy, the Pareto front drawn as a
+/// staircase with its points numbered and named in the legend column beside the plot; `table`
+/// is `sweep.csv`.
+pub fn energy_latency(table: &Table) -> Result<String> {
+    let support = table.texts("support")?;
+    let latency = table.numbers("latency_us")?;
+    let energy_uj: Vec<f64> = table
+        .numbers("energy_pj")?
+        .into_iter()
+        .map(|e| e / 1e6)
+        .collect();
+    let fronts = pareto_rows(table)?;
+    let policies = policy_order(&support);
+    let heights: Vec<u32> = fronts
+        .iter()
+        .map(|(_, _, f)| PANEL_HEIGHT.max(150 + 17 * (policies.len() + f.len()) as u32))
+        .collect();
+    let mut svg = String::new();
+    {
+        let total: u32 = heights.iter().sum::<u32>().max(PANEL_HEIGHT);
+        let root = SVGBackend::with_string(&mut svg, (PLOT_WIDTH + LEGEND_WIDTH, total))
+            .into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut rest = root.clone();
+        for ((name, rows, front), h) in fronts.iter().zip(&heights) {
+            let (panel, below) = rest.split_vertically(*h);
+            rest = below;
+            let (area, legend) = panel.split_horizontally(PLOT_WIDTH);
+            let mut chart = ChartBuilder::on(&area)
+                .caption(
+                    format!(
+                        "Energy vs latency on {name}: {} designs, {} on the Pareto front",
+                        rows.len(),
+                        front.len()
+                    ),
+                    ("sans-serif", 16),
+                )
                 .margin(14)
                 .x_label_area_size(44)
-                .y_label_area_size(76)
+                .y_label_area_size(70)
                 .build_cartesian_2d(
                     drawable(
-                        padded_range(pts.iter().map(|p| p.0)),
+                        padded_range(rows.iter().map(|&r| latency[r])),
                         "latency_us",
                         &table.path,
                     )?,
                     drawable(
-                        padded_range(pts.iter().map(|p| p.1)),
+                        padded_range(rows.iter().map(|&r| energy_uj[r])),
                         "energy_pj",
                         &table.path,
                     )?,
                 )?;
             chart
                 .configure_mesh()
-                .x_desc("latency (µs)")
-                .y_desc("energy (pJ)")
+                .x_desc("latency (µs, mean over samples)")
+                .y_desc("energy (µJ, mean over samples)")
                 .x_label_formatter(&tick)
                 .y_label_formatter(&tick)
                 .draw()?;
-            // Earlier policies draw bigger dots underneath later ones, so designs where two
-            // policies coincide (clock-gate and tile-skip often do) show as concentric dots.
-            let radius = |i: usize| 3 + 2 * (policies.len() - 1 - i) as i32;
             for (i, policy) in policies.iter().enumerate() {
-                let c = colour(i);
-                let r = radius(i);
-                let mine: Vec<(f64, f64)> = rows
-                    .iter()
-                    .zip(&pts)
-                    .filter(|(r, _)| support[**r] == *policy)
-                    .map(|(_, p)| *p)
-                    .collect();
-                if mine.is_empty() {
-                    continue;
-                }
-                chart
-                    .draw_series(mine.into_iter().map(|p| Circle::new(p, r, c.filled())))?
-                    .label(format!("support = {policy}"))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], c.filled())
-                    });
+                let mine = rows.iter().filter(|&&r| support[r] == *policy);
+                draw_markers(
+                    &mut chart,
+                    i,
+                    mine.map(|&r| (latency[r], energy_uj[r])).collect(),
+                )?;
             }
-            let front: Vec<(f64, f64)> = pareto_front(&pts).into_iter().map(|i| pts[i]).collect();
-            let label = format!("Pareto front ({} points)", front.len());
-            chart
-                .draw_series(LineSeries::new(front.clone(), BLACK.stroke_width(1)))?
-                .label(label)
-                .legend(|(x, y)| PathElement::new(vec![(x - 9, y), (x + 9, y)], BLACK));
-            chart.draw_series(
-                front
-                    .into_iter()
-                    .map(|p| Circle::new(p, radius(0) + 3, BLACK.stroke_width(1))),
-            )?;
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()?;
+            // The front as a staircase: what the best design at each latency budget costs.
+            let pts: Vec<(f64, f64)> = front.iter().map(|&r| (latency[r], energy_uj[r])).collect();
+            let mut stairs = Vec::new();
+            for (k, p) in pts.iter().enumerate() {
+                if k > 0 {
+                    stairs.push((p.0, pts[k - 1].1));
+                }
+                stairs.push(*p);
+            }
+            chart.draw_series(LineSeries::new(stairs, BLACK.stroke_width(2)))?;
+            chart.draw_series(pts.iter().enumerate().map(|(k, &p)| {
+                EmptyElement::at(p)
+                    + Circle::new((0, 0), 9, BLACK.stroke_width(1))
+                    + Text::new(
+                        format!("{}", k + 1),
+                        (10, -16),
+                        ("sans-serif", 13).into_font().color(&BLACK),
+                    )
+            }))?;
+
+            // The legend column: policies, then the numbered front.
+            let font = ("sans-serif", 13).into_font();
+            let mut y = 40;
+            legend.draw(&Text::new(
+                "skip policy",
+                (10, y - 18),
+                font.clone().color(&BLACK),
+            ))?;
+            for (i, policy) in policies.iter().enumerate() {
+                draw_swatch(&legend, i, 18, y)?;
+                legend.draw(&Text::new(
+                    format!("support = {policy}"),
+                    (32, y),
+                    font.clone()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
+                ))?;
+                y += 17;
+            }
+            y += 14;
+            legend.draw(&PathElement::new(
+                vec![(8, y), (28, y)],
+                BLACK.stroke_width(2),
+            ))?;
+            legend.draw(&Text::new(
+                format!("Pareto front ({} points)", front.len()),
+                (32, y),
+                font.clone()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))?;
+            y += 17;
+            for (k, &r) in front.iter().enumerate() {
+                legend.draw(&Text::new(
+                    format!("{}: {}", k + 1, design_label(table, r)),
+                    (12, y),
+                    ("sans-serif", 12)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
+                ))?;
+                y += 17;
+            }
         }
         root.present()?;
     }
     Ok(svg)
 }
 
+/// What the diagonal of [`reduction`] means, printed under each panel.
+pub const DIAGONAL_NOTE: &str = "Grey diagonal: cycles fall exactly as much as FLOPs. Above it \
+    the gated schedule also uses the array better than the ungated baseline; below it array \
+    under-use, stalls and gating overheads eat part of the skipped work. Policies are set \
+    apart sideways by a small fixed step.";
+
 /// Cycle reduction against the ungated baseline (×, `cycle_reduction_vs_ungated`: each layer's
-/// best dense schedule on the same design) vs FLOPs reduction (×): one series per (skip policy,
-/// gate block), and the diagonal where cycles fall as much as FLOPs.
+/// best dense schedule on the same design) vs FLOPs reduction (×), one panel per workload, one
+/// marker per skip policy, with the diagonal where cycles fall as much as FLOPs (explained
+/// under each panel).
 pub fn reduction(table: &Table) -> Result<String> {
+    let workloads = table.texts("workload")?;
     let support = table.texts("support")?;
     let blocks = table.texts("gate_block")?;
     let flops = table.numbers("flops_reduction")?;
     let cycles = table.numbers("cycle_reduction_vs_ungated")?;
-    let mut series: Vec<(&str, &str)> = Vec::new();
-    for policy in policy_order(&support) {
-        for block in distinct(blocks.iter().copied()) {
-            let present = (0..support.len()).any(|r| support[r] == policy && blocks[r] == block);
-            if present {
-                series.push((policy, block));
-            }
-        }
-    }
-    let x_range = drawable(
-        padded_range(flops.iter().copied().chain([1.0])),
-        "flops_reduction",
-        &table.path,
-    )?;
-    let y_range = drawable(
-        padded_range(cycles.iter().copied().chain([1.0])),
-        "cycle_reduction",
-        &table.path,
-    )?;
-    let diagonal_end = x_range.end.min(y_range.end);
-    let diagonal_start = x_range.start.max(y_range.start);
+    let names = distinct(workloads.iter().copied());
+    let policies = policy_order(&support);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, PANEL_HEIGHT)).into_drawing_area();
+        let panels = names.len().max(1) as u32;
+        let root =
+            SVGBackend::with_string(&mut svg, (PLOT_WIDTH + LEGEND_WIDTH, PANEL_HEIGHT * panels))
+                .into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "cycle reduction vs ungated baseline, against FLOPs reduction",
-                ("sans-serif", 18),
-            )
-            .margin(14)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x_range, y_range)?;
-        chart
-            .configure_mesh()
-            .x_desc("FLOPs reduction (×, dense MACs / needed MACs)")
-            .y_desc("cycle reduction vs ungated (×, best dense schedule / cycles)")
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .draw()?;
-        let grey = RGBColor(150, 150, 150);
-        chart
-            .draw_series(LineSeries::new(
-                [
-                    (diagonal_start, diagonal_start),
-                    (diagonal_end, diagonal_end),
-                ],
-                grey.stroke_width(1),
-            ))?
-            .label("cycle reduction = FLOPs reduction")
-            .legend(move |(x, y)| PathElement::new(vec![(x - 9, y), (x + 9, y)], grey));
-        for (i, (policy, block)) in series.iter().enumerate() {
-            let c = colour(i);
-            let pts: Vec<(f64, f64)> = (0..support.len())
-                .filter(|&r| support[r] == *policy && blocks[r] == *block)
-                .map(|r| (flops[r], cycles[r]))
+        for (panel, name) in root.split_evenly((panels as usize, 1)).iter().zip(&names) {
+            let rows: Vec<usize> = (0..workloads.len())
+                .filter(|&r| workloads[r] == *name)
                 .collect();
+            let block = rows.first().map_or("", |&r| blocks[r]);
+            let (body, note) = panel.split_vertically(PANEL_HEIGHT - 56);
+            let (area, legend) = body.split_horizontally(PLOT_WIDTH);
+            let x_range = drawable(
+                padded_range(rows.iter().map(|&r| flops[r]).chain([1.0])),
+                "flops_reduction",
+                &table.path,
+            )?;
+            let y_range = drawable(
+                padded_range(rows.iter().map(|&r| cycles[r]).chain([1.0])),
+                "cycle_reduction",
+                &table.path,
+            )?;
+            let x_span = x_range.end - x_range.start;
+            let lo = x_range.start.max(y_range.start);
+            let hi = x_range.end.min(y_range.end);
+            let mut chart = ChartBuilder::on(&area)
+                .caption(
+                    format!("Cycle reduction vs FLOPs reduction on {name} (gate block {block})"),
+                    ("sans-serif", 16),
+                )
+                .margin(14)
+                .x_label_area_size(44)
+                .y_label_area_size(64)
+                .build_cartesian_2d(x_range, y_range)?;
             chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, c.filled())))?
-                .label(format!("{policy}, block {block}"))
-                .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
+                .configure_mesh()
+                .x_desc("FLOPs reduction (×, dense MACs / needed MACs)")
+                .y_desc("cycle reduction vs ungated (×)")
+                .x_label_formatter(&tick)
+                .y_label_formatter(&tick)
+                .draw()?;
+            let grey = RGBColor(150, 150, 150);
+            if lo < hi {
+                chart.draw_series(LineSeries::new([(lo, lo), (hi, hi)], grey.stroke_width(1)))?;
+            }
+            // Within a workload every design skips the same FLOPs, so the points form one
+            // column: each policy is set off sideways by a small fixed step (said in the
+            // caption) so that the policies stand apart instead of hiding each other.
+            let n = policies.len() as f64;
+            for (i, policy) in policies.iter().enumerate() {
+                let dx = (i as f64 - (n - 1.0) / 2.0) * x_span * 0.012;
+                let mine = rows.iter().filter(|&&r| support[r] == *policy);
+                draw_markers(
+                    &mut chart,
+                    i,
+                    mine.map(|&r| (flops[r] + dx, cycles[r])).collect(),
+                )?;
+            }
+            let font = ("sans-serif", 13).into_font();
+            let mut y = 40;
+            legend.draw(&Text::new("skip policy", (10, y - 18), font.clone()))?;
+            for (i, policy) in policies.iter().enumerate() {
+                if !rows.iter().any(|&r| support[r] == *policy) {
+                    continue;
+                }
+                draw_swatch(&legend, i, 18, y)?;
+                legend.draw(&Text::new(
+                    format!("support = {policy}"),
+                    (32, y),
+                    font.clone()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
+                ))?;
+                y += 17;
+            }
+            y += 10;
+            legend.draw(&PathElement::new(
+                vec![(8, y), (28, y)],
+                grey.stroke_width(1),
+            ))?;
+            legend.draw(&Text::new(
+                "cycle reduction = FLOPs reduction",
+                (32, y),
+                font.clone()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))?;
+            // The caption: what the diagonal means, wrapped into two lines.
+            let words: Vec<&str> = DIAGONAL_NOTE.split(' ').collect();
+            let half = words.len() / 2;
+            for (k, line) in [words[..half].join(" "), words[half..].join(" ")]
+                .iter()
+                .enumerate()
+            {
+                note.draw(&Text::new(
+                    line.clone(),
+                    (20, 8 + 18 * k as i32),
+                    ("sans-serif", 12).into_font(),
+                ))?;
+            }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
         root.present()?;
     }
     Ok(svg)

@@ -92,4 +92,102 @@ impl Table {
         let col = self.column(name)?;
         Ok(self.rows.iter().map(|r| r.get(col).unwrap_or("")).collect())
     }
+
+    /// Cell `name` of row `row` as text (empty when the column is absent).
+    pub fn cell(&self, row: usize, name: &str) -> &str {
+        self.headers
+            .iter()
+            .position(|h| h == name)
+            .and_then(|c| self.rows[row].get(c))
+            .unwrap_or("")
+    }
+
+    /// Cell `name` of row `row` as a finite number, `None` when the column is absent or the
+    /// cell empty (an ungated layer's gate density); an error when it holds anything else.
+    pub fn optional_number(&self, row: usize, name: &str) -> Result<Option<f64>> {
+        match self.headers.iter().position(|h| h == name) {
+            None => Ok(None),
+            Some(c) if self.rows[row].get(c).unwrap_or("").is_empty() => Ok(None),
+            Some(c) => self.number(row, c).map(Some),
+        }
+    }
+
+    /// One row per distinct value of the `by` columns (first-appearance order) holding, in
+    /// every column that is numeric in all the group's rows, the mean over the group, plus
+    /// `COLUMN_min` / `COLUMN_max` columns for each of `spread`; other cells come from the
+    /// group's first row, and `sample` (when present) is emptied. This turns one row per sample
+    /// into the distribution a reader wants: the mean and its range.
+    pub fn averaged(&self, by: &[&str], spread: &[&str]) -> Result<Table> {
+        let by_cols = by
+            .iter()
+            .map(|c| self.column(c))
+            .collect::<Result<Vec<_>>>()?;
+        let spread_cols = spread
+            .iter()
+            .map(|c| self.column(c))
+            .collect::<Result<Vec<_>>>()?;
+        let key = |r: usize| -> Vec<&str> {
+            by_cols
+                .iter()
+                .map(|&c| self.rows[r].get(c).unwrap_or(""))
+                .collect()
+        };
+        let mut groups: Vec<(Vec<&str>, Vec<usize>)> = Vec::new();
+        for r in 0..self.rows.len() {
+            let k = key(r);
+            match groups.iter_mut().find(|(g, _)| *g == k) {
+                Some((_, rows)) => rows.push(r),
+                None => groups.push((k, vec![r])),
+            }
+        }
+        let sample = self.headers.iter().position(|h| h == "sample");
+        let mut headers = self.headers.clone();
+        for c in spread {
+            headers.push_field(&format!("{c}_min"));
+            headers.push_field(&format!("{c}_max"));
+        }
+        let mut rows = Vec::with_capacity(groups.len());
+        for (_, members) in &groups {
+            let mut out = csv::StringRecord::new();
+            for c in 0..self.headers.len() {
+                let cells: Vec<&str> = members
+                    .iter()
+                    .map(|&r| self.rows[r].get(c).unwrap_or(""))
+                    .collect();
+                let numbers: Option<Vec<f64>> = cells
+                    .iter()
+                    .map(|s| s.parse::<f64>().ok().filter(|v| v.is_finite()))
+                    .collect();
+                if Some(c) == sample {
+                    out.push_field("");
+                } else if by_cols.contains(&c) {
+                    out.push_field(cells[0]);
+                } else {
+                    match numbers {
+                        Some(v) if !v.is_empty() => {
+                            let mean = v.iter().sum::<f64>() / v.len() as f64;
+                            out.push_field(&mean.to_string());
+                        }
+                        _ => out.push_field(cells[0]),
+                    }
+                }
+            }
+            for &c in &spread_cols {
+                let v = members
+                    .iter()
+                    .map(|&r| self.number(r, c))
+                    .collect::<Result<Vec<f64>>>()?;
+                let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                out.push_field(&lo.to_string());
+                out.push_field(&hi.to_string());
+            }
+            rows.push(out);
+        }
+        Ok(Table {
+            path: self.path.clone(),
+            headers,
+            rows,
+        })
+    }
 }

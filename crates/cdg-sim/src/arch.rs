@@ -40,29 +40,3 @@ pub fn check_arch(arch: &ArchConfig) -> Result<(), SimError> {
     }
     Ok(())
 }
-
-/// Refuses layer features the cycle model does not map yet: grouped convolutions (their
-/// `gemm()` is one group's GEMM, so simulating it as the layer would count one group) and
-/// dilation (the compulsory ifmap traffic assumes contiguous windows).
-pub(crate) fn check_layer(layer: &cdg_core::Layer) -> Result<(), SimError> {
-    let shape = &layer.shape;
-    if shape.groups() > 1 {
-        return Err(SimError::layer(
-            layer.name(),
-            format!(
-                "is a grouped convolution (groups = {}), which the cycle model does not map yet",
-                shape.groups()
-            ),
-        ));
-    }
-    if shape.dilation() > 1 {
-        return Err(SimError::layer(
-            layer.name(),
-            format!(
-                "is a dilated convolution (dilation = {}), which the cycle model does not map yet",
-                shape.dilation()
-            ),
-        ));
-    }
-    Ok(())
-}

@@ -114,6 +114,67 @@ impl fmt::Display for KSplit {
     }
 }
 
+/// A layer's GEMM as the dense schedules see it: M, the per-group K_g and N_g, and the groups
+/// G (docs/model.md §1). A [`KSplit`] splits K_g: each pass covers the same window range of
+/// every group. With G = 1 this is the layer's GEMM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LayerGemm {
+    pub m: u64,
+    /// K of one group.
+    pub k: u64,
+    /// N of one group.
+    pub n: u64,
+    pub groups: u64,
+}
+
+impl LayerGemm {
+    /// The GEMM of `layer` (one group's GEMM and the groups).
+    pub fn of(layer: &LayerShape) -> Self {
+        Self::of_batch(layer, 1)
+    }
+
+    /// The GEMM of `layer` run on `batch` samples at once: the samples' output pixels stacked
+    /// along M (M = B·H_out·W_out; docs/model.md §1).
+    pub fn of_batch(layer: &LayerShape, batch: u64) -> Self {
+        let g = layer.group_gemm();
+        Self {
+            m: g.m * batch,
+            k: g.k,
+            n: g.n,
+            groups: layer.groups(),
+        }
+    }
+
+    /// The same GEMM with `k` window elements per group.
+    pub fn with_k(self, k: u64) -> Self {
+        Self { k, ..self }
+    }
+
+    /// The whole block-diagonal GEMM M × G·K_g × G·N_g.
+    pub fn total(&self) -> GemmDims {
+        GemmDims {
+            m: self.m,
+            k: self.k * self.groups,
+            n: self.n * self.groups,
+        }
+    }
+
+    /// Real multiply-accumulates: G·M·K_g·N_g.
+    pub fn macs(&self) -> Macs {
+        Macs(self.m * self.k * self.n * self.groups)
+    }
+
+    /// Outputs M·G·N_g.
+    pub fn outputs(&self) -> u64 {
+        self.m * self.n * self.groups
+    }
+
+    /// The mapping of this GEMM on an `r × c` array with `dataflow`.
+    pub fn map(&self, dataflow: cdg_core::Dataflow, r: u64, c: u64) -> Mapping {
+        Mapping::grouped(dataflow, r, c, self.total(), self.groups)
+    }
+}
+
 /// What streaming a schedule produced: the memory model's counters (folds, compute, stalls,
 /// SRAM, DRAM) and each pass's compute cycles.
 #[derive(Debug, Clone)]
@@ -123,18 +184,19 @@ pub(crate) struct Streamed {
 }
 
 /// The layer's operands as the memory model sees them.
-pub(crate) fn stream_for(arch: &ArchConfig, gemm: GemmDims, comp: &Compulsory) -> PassStream {
+pub(crate) fn stream_for(arch: &ArchConfig, gemm: LayerGemm, comp: &Compulsory) -> PassStream {
+    let g = gemm.groups;
     PassStream::new(
         arch,
         OperandFootprint {
-            gemm_elems: gemm.m * gemm.k,
+            gemm_elems: gemm.m * gemm.k * g,
             compulsory: comp.ifmap,
         },
         OperandFootprint {
-            gemm_elems: gemm.k * gemm.n,
+            gemm_elems: gemm.k * gemm.n * g,
             compulsory: comp.filter,
         },
-        gemm.m * gemm.n,
+        gemm.outputs(),
     )
 }
 
@@ -143,7 +205,7 @@ pub(crate) fn stream_for(arch: &ArchConfig, gemm: GemmDims, comp: &Compulsory) -
 /// pass's fold that ends its group.
 pub(crate) fn stream_split(
     arch: &ArchConfig,
-    gemm: GemmDims,
+    gemm: LayerGemm,
     comp: &Compulsory,
     split: &KSplit,
 ) -> Streamed {
@@ -152,7 +214,7 @@ pub(crate) fn stream_split(
     let last = split.passes().saturating_sub(1);
     let mut pass_cycles = Vec::with_capacity(split.passes());
     for (p, &k) in split.chunks().iter().enumerate() {
-        let map = Mapping::new(df, r, c, GemmDims { k, ..gemm });
+        let map = gemm.with_k(k).map(df, r, c);
         let mut pass = Pass::new(p as u64, &map, p > 0);
         for f in map.folds_iter() {
             let finalised = if p == last && map.group_last(&f) {
@@ -172,7 +234,7 @@ pub(crate) fn stream_split(
 
 /// `totals` of a dense run completed: every MAC needed and at full cost, cycles = compute +
 /// stalls (saturating; checked by the caller), energy charged.
-pub(crate) fn complete_dense(arch: &ArchConfig, gemm: GemmDims, mut totals: Counters) -> Counters {
+pub(crate) fn complete_dense(arch: &ArchConfig, gemm: LayerGemm, mut totals: Counters) -> Counters {
     totals.macs_needed = gemm.macs();
     totals.macs_executed = gemm.macs();
     totals.macs_clock_gated = Macs::ZERO;
@@ -195,7 +257,7 @@ pub(crate) struct Evaluated {
 }
 
 impl Evaluated {
-    pub fn of(arch: &ArchConfig, gemm: GemmDims, comp: &Compulsory, split: KSplit) -> Self {
+    pub fn of(arch: &ArchConfig, gemm: LayerGemm, comp: &Compulsory, split: KSplit) -> Self {
         let totals = complete_dense(arch, gemm, stream_split(arch, gemm, comp, &split).totals);
         Self { split, totals }
     }
@@ -210,7 +272,7 @@ impl Evaluated {
 pub(crate) fn candidates(
     arch: &ArchConfig,
     layer: &LayerShape,
-    gemm: GemmDims,
+    gemm: LayerGemm,
     comp: &Compulsory,
     reference: &KSplit,
 ) -> Vec<KSplit> {
@@ -223,7 +285,8 @@ pub(crate) fn candidates(
     };
     add(reference.clone(), &mut out);
     let cin = layer.in_channels();
-    if cin == 0 || !k.is_multiple_of(cin) {
+    // Grouped layers: the single pass and the reference only (docs/model.md §8).
+    if gemm.groups > 1 || cin == 0 || !k.is_multiple_of(cin) {
         return out;
     }
     let per = k / cin;
@@ -258,7 +321,7 @@ pub(crate) fn candidates(
     let folds = |s: &KSplit| -> u64 {
         s.chunks()
             .iter()
-            .map(|&k| Mapping::new(df, r, cols, GemmDims { k, ..gemm }).folds())
+            .map(|&k| gemm.with_k(k).map(df, r, cols).folds())
             .fold(0u64, u64::saturating_add)
     };
     let budget = folds(&out[0]).saturating_mul(MAX_FOLD_FACTOR);
@@ -271,7 +334,7 @@ pub(crate) fn candidates(
 /// single pass), reused rather than streamed again.
 pub(crate) fn best(
     arch: &ArchConfig,
-    gemm: GemmDims,
+    gemm: LayerGemm,
     comp: &Compulsory,
     candidates: Vec<KSplit>,
     reference: &Evaluated,
@@ -290,7 +353,8 @@ pub(crate) fn best(
             .chunks()
             .iter()
             .map(|&k| {
-                Mapping::new(df, r, c, GemmDims { k, ..gemm })
+                gemm.with_k(k)
+                    .map(df, r, c)
                     .stall_free_cycles(overlap)
                     .unwrap_or(Cycles(u64::MAX))
                     .get()
@@ -327,10 +391,10 @@ pub(crate) fn best(
 /// Max / mean needed MACs per PE row of a dense schedule: with K on the rows each pass's row
 /// folds leave rows idle, so a row's load is M·N × the row folds it works in; otherwise
 /// splitting K does not change the rows (F_r·R/Sr).
-pub(crate) fn pe_imbalance(arch: &ArchConfig, gemm: GemmDims, split: &KSplit) -> f64 {
+pub(crate) fn pe_imbalance(arch: &ArchConfig, gemm: LayerGemm, split: &KSplit) -> f64 {
     let r = arch.array.rows;
-    let map = Mapping::new(arch.array.dataflow, r, arch.array.cols, gemm);
-    if map.axes.rows != Axis::K {
+    let map = gemm.map(arch.array.dataflow, r, arch.array.cols);
+    if map.axes.rows != Axis::K || gemm.groups > 1 {
         return (map.row_folds * r) as f64 / map.sr as f64;
     }
     // Row `row` works in ⌊K_p/R⌋ row folds of pass p, plus one if K_p mod R > row.
@@ -391,7 +455,7 @@ mod tests {
             },
         )
         .unwrap();
-        let g = layer.gemm();
+        let g = LayerGemm::of(&layer);
         let comp = crate::memory::compulsory(
             &arch,
             &cdg_core::Layer {

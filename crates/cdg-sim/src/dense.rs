@@ -3,13 +3,13 @@
 //! schedule on the design ([`simulate_layer`]; [`crate::baseline`]).
 
 use crate::arch::check_arch;
-use crate::baseline::{self, Evaluated, KSplit, complete_dense};
+use crate::baseline::{self, Evaluated, KSplit, LayerGemm, complete_dense};
 use crate::counters::Compulsory;
 use crate::error::SimError;
 use crate::mapping::{Mapping, NmSparsity};
 use crate::memory::compulsory;
 use crate::stats::{Baselines, LayerRun, LayerStats};
-use cdg_core::{Accesses, ArchConfig, GemmDims, Layer};
+use cdg_core::{Accesses, ArchConfig, Layer};
 use std::sync::Arc;
 
 /// Most folds one layer may map to. The memory model walks folds one by one (a few ns each), so
@@ -60,8 +60,22 @@ fn filter_rows(arch: &ArchConfig, layer: &Layer, opts: &LayerOptions) -> Result<
 
 /// Checks that `map` can be walked fold by fold: its cycle and fold counts fit u64 and it has
 /// at most [`MAX_FOLDS`] folds.
-fn check_mapping(map: &Mapping, name: &str, overlap: bool) -> Result<(), SimError> {
+pub(crate) fn check_mapping(map: &Mapping, name: &str, overlap: bool) -> Result<(), SimError> {
     let (r, c) = (map.rows, map.cols);
+    if map.groups > 1 && map.grid_folds() > MAX_FOLDS {
+        // A grouped mapping adds its folds up one by one: bound the walk first.
+        return Err(SimError::layer(
+            name,
+            format!(
+                "maps to {} fold positions on the {r}×{c} array ({} row × {} column folds); \
+                 the fold-by-fold memory model takes at most {MAX_FOLDS} per layer, so use a \
+                 larger array for this layer",
+                map.grid_folds(),
+                map.row_folds,
+                map.col_folds
+            ),
+        ));
+    }
     map.stall_free_cycles(overlap)
         .ok_or_else(|| SimError::overflow(name, "the cycle count"))?;
     map.folds()
@@ -87,7 +101,7 @@ fn check_mapping(map: &Mapping, name: &str, overlap: bool) -> Result<(), SimErro
 /// compulsory traffic and single-pass run.
 #[derive(Debug, Clone)]
 pub(crate) struct DenseLayer {
-    pub gemm: GemmDims,
+    pub gemm: LayerGemm,
     pub map: Mapping,
     pub comp: Compulsory,
     /// The single pass, completed (SCALE-Sim's schedule and figures).
@@ -99,13 +113,12 @@ impl DenseLayer {
     /// Checks `layer` on `arch` and runs its single pass.
     pub fn new(arch: &ArchConfig, layer: &Layer, opts: &LayerOptions) -> Result<Self, SimError> {
         check_arch(arch)?;
-        crate::arch::check_layer(layer)?;
         let name = layer.name();
         let overlap = arch.array.overlap_folds;
-        let dense = layer.shape.gemm();
+        let dense = LayerGemm::of_batch(&layer.shape, arch.workload.batch);
         let k = filter_rows(arch, layer, opts)?;
-        let gemm = GemmDims { k, ..dense };
-        let map = Mapping::new(arch.array.dataflow, arch.array.rows, arch.array.cols, gemm);
+        let gemm = dense.with_k(k);
+        let map = gemm.map(arch.array.dataflow, arch.array.rows, arch.array.cols);
         check_mapping(&map, name, overlap)?;
         let comp = compulsory(arch, layer, k);
         let mut single = Evaluated::of(arch, gemm, &comp, KSplit::one_pass(k));
@@ -119,7 +132,8 @@ impl DenseLayer {
             single.totals.sram.ifmap_reads = Accesses(
                 map.col_folds
                     .saturating_mul(dense.m)
-                    .saturating_mul(dense.k),
+                    .saturating_mul(dense.k)
+                    .saturating_mul(dense.groups),
             );
             single.totals = complete_dense(arch, gemm, single.totals);
         }

@@ -149,7 +149,7 @@ fn tensor_shape(layer: &LayerShape, tensor: &str, expected: &[usize], found: &[u
 /// Refuses GEMMs whose operands would not fit comfortably in memory (the functional model is
 /// for checking, on small layers).
 fn check_size(layer: &LayerShape) -> Result<()> {
-    let g = layer.gemm();
+    let g = crate::baseline::LayerGemm::of(layer).total();
     let elems = g.m.saturating_mul(g.k) + g.k.saturating_mul(g.n) + g.m.saturating_mul(g.n);
     if elems > 1 << 28 {
         return Err(SimError::TooLarge {
@@ -161,8 +161,10 @@ fn check_size(layer: &LayerShape) -> Result<()> {
 }
 
 /// The im2col matrix A (M×K) of `input` for `layer`: `A[m][k]` with m = oh·W_out + ow and
-/// k = c·kh·kw + dy·kw + dx; taps outside the input (padding, or the implicit bottom/right
-/// padding of the `ceil` rule) are zero.
+/// k = c·kh·kw + dy·kw + dx over all C_in channels (for a grouped layer K = G·K_g, group g's
+/// window being columns g·K_g..(g+1)·K_g); tap (dy, dx) reads input row oh·s + dy·d − p and
+/// column ow·s + dx·d − p (d the dilation); taps outside the input (padding, or the implicit
+/// bottom/right padding of the `ceil` rule) are zero.
 pub fn im2col(layer: &LayerShape, input: &FeatureMap) -> Result<Matrix> {
     check_size(layer)?;
     let want = [
@@ -175,6 +177,7 @@ pub fn im2col(layer: &LayerShape, input: &FeatureMap) -> Result<Matrix> {
     }
     let [kh, kw] = layer.kernel().map(|v| v as usize);
     let (s, p) = (layer.stride() as i64, layer.padding() as i64);
+    let d = layer.dilation() as i64;
     let (ho, wo) = (layer.out_height() as usize, layer.out_width() as usize);
     let [c_in, h_in, w_in] = want;
     let k = c_in * kh * kw;
@@ -182,7 +185,7 @@ pub fn im2col(layer: &LayerShape, input: &FeatureMap) -> Result<Matrix> {
         let (oh, ow) = ((m / wo) as i64, (m % wo) as i64);
         let c = kk / (kh * kw);
         let (dy, dx) = (((kk / kw) % kh) as i64, (kk % kw) as i64);
-        let (y, x) = (oh * s + dy - p, ow * s + dx - p);
+        let (y, x) = (oh * s + dy * d - p, ow * s + dx * d - p);
         if y < 0 || x < 0 || y >= h_in as i64 || x >= w_in as i64 {
             0
         } else {
@@ -191,21 +194,33 @@ pub fn im2col(layer: &LayerShape, input: &FeatureMap) -> Result<Matrix> {
     }))
 }
 
-/// The filter matrix B (K×N): `B[k][n] = W[n][c][dy][dx]` with k = c·kh·kw + dy·kw + dx.
+/// The filter matrix B (K×N): `B[k][n] = W[n][c][dy][dx]` with k = c·kh·kw + dy·kw + dx. For a
+/// grouped layer `weights` is N × C_in/G × kh × kw and B is block-diagonal: `B[k][n]` is
+/// `W[n][c − g·C_in/G][dy][dx]` when input channel c and filter n are both in group g, else 0.
 pub fn filter_matrix(layer: &LayerShape, weights: &Filters) -> Result<Matrix> {
     check_size(layer)?;
     let want = [
         usize_of(layer, "out_channels", layer.out_channels())?,
-        usize_of(layer, "in_channels", layer.in_channels())?,
+        usize_of(
+            layer,
+            "in_channels_per_group",
+            layer.in_channels_per_group(),
+        )?,
         layer.kernel()[0] as usize,
         layer.kernel()[1] as usize,
     ];
     if weights.shape() != want {
         return Err(tensor_shape(layer, "weights", &want, &weights.shape()));
     }
-    let [n, c_in, kh, kw] = want;
-    Ok(Matrix::from_fn(c_in * kh * kw, n, |kk, nn| {
-        weights.get(nn, kk / (kh * kw), (kk / kw) % kh, kk % kw)
+    let [n, c_g, kh, kw] = want;
+    let groups = layer.groups() as usize;
+    let n_g = n / groups;
+    Ok(Matrix::from_fn(groups * c_g * kh * kw, n, |kk, nn| {
+        let c = kk / (kh * kw);
+        if c / c_g != nn / n_g {
+            return 0;
+        }
+        weights.get(nn, c % c_g, (kk / kw) % kh, kk % kw)
     }))
 }
 
@@ -303,14 +318,29 @@ fn check_fold(
             Axis::N => (0, dims.n),
             Axis::K => (dims.k_start, dims.k_end),
         };
-        let (min, max) = (
-            span.iter().min().unwrap_or(lo),
-            span.iter().max().unwrap_or(lo),
-        );
-        if min < lo || max >= hi {
-            return Err(err(format!(
-                "{axis:?} indices {min}..={max} leave the pass range {lo}..{hi}"
-            )));
+        if axis == Axis::K && dims.groups > 1 {
+            // Every group's k_start..k_end.
+            let kg = dims.k_group.max(1);
+            if let Some(k) = span
+                .iter()
+                .find(|&k| k >= dims.groups * kg || !(lo..hi).contains(&(k % kg)))
+            {
+                return Err(err(format!(
+                    "K index {k} leaves the pass range {lo}..{hi} of its group (K_g = {kg}, \
+                     {} groups)",
+                    dims.groups
+                )));
+            }
+        } else {
+            let (min, max) = (
+                span.iter().min().unwrap_or(lo),
+                span.iter().max().unwrap_or(lo),
+            );
+            if min < lo || max >= hi {
+                return Err(err(format!(
+                    "{axis:?} indices {min}..={max} leave the pass range {lo}..{hi}"
+                )));
+            }
         }
         if let Indices::List(v) = span {
             let mut sorted = v.clone();
@@ -359,17 +389,27 @@ fn execute_pass(
         );
         let width = ns.len() as usize;
         let mut tile = vec![0i64; ms.len() as usize * width];
+        // Real MACs of output column n: its group's k indices among the fold's (all of them
+        // for an ungrouped pass; a block-diagonal weight is absent elsewhere).
+        let (kg, ng) = (dims.k_group.max(1), (dims.n / dims.groups.max(1)).max(1));
+        let real = |n: u64| -> u64 {
+            if dims.groups == 1 {
+                ks.len()
+            } else {
+                ks.iter().filter(|&k| k / kg == n / ng).count() as u64
+            }
+        };
         for (pm, m) in ms.iter().enumerate() {
             for (pn, n) in ns.iter().enumerate() {
                 if gate.is_some_and(|g| !g(m, n)) {
-                    stats.macs_clock_gated += ks.len();
+                    stats.macs_clock_gated += real(n);
                     continue;
                 }
                 let mut acc = 0i64;
                 for k in ks.iter() {
                     acc += a.get(m as usize, k as usize) * b.get(k as usize, n as usize);
                 }
-                stats.macs_performed += ks.len();
+                stats.macs_performed += real(n);
                 tile[pm * width + pn] = acc;
             }
         }
@@ -473,12 +513,7 @@ mod tests {
 
     #[test]
     fn bad_fold_is_named() {
-        let dims = PassDims {
-            m: 2,
-            n: 2,
-            k_start: 0,
-            k_end: 2,
-        };
+        let dims = PassDims::plain(2, 2, 0, 2);
         let array = ArrayShape {
             rows: 1,
             cols: 1,

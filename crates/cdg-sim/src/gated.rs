@@ -1,7 +1,8 @@
-//! The fast gated-layer model (docs/model.md §4, §5): per sample, a gated layer runs a base pass
-//! (K_base = kh·kw·base_channels) to completion, then a conditional pass (K_cond = K − K_base)
-//! over the same M×N outputs that adds onto the stored partial sums where the gate is on. What
-//! the conditional pass runs is the skip policy's ([`crate::policy`]).
+//! The fast gated-layer model (docs/model.md §4, §5): per sample (or per batch of samples
+//! stacked along M, each row with its own sample's gates; docs/model.md §1), a gated layer runs
+//! a base pass (K_base = kh·kw·base_channels) to completion, then a conditional pass
+//! (K_cond = K − K_base) over the same M×N outputs that adds onto the stored partial sums where
+//! the gate is on. What the conditional pass runs is the skip policy's ([`crate::policy`]).
 //!
 //! The schedule is exactly the policy's explicit [`GatedSchedule`](crate::schedule::GatedSchedule)
 //! (tests compare the two fold by fold), but it is never materialised: the model works at
@@ -21,7 +22,7 @@
 //! layer and sample (`dram_mask_bytes`), assumed hidden behind the base pass.
 
 use crate::arch::check_arch;
-use crate::baseline::{self, Evaluated, KSplit};
+use crate::baseline::{self, Evaluated, KSplit, LayerGemm};
 use crate::counters::{Compulsory, Counters};
 use crate::dataflow::Axes;
 use crate::dense::{DenseLayer, LayerOptions};
@@ -33,7 +34,7 @@ use crate::memory::compulsory;
 use crate::policy::{self, CondPass, PolicyModel, SlotCharge};
 use crate::stats::{Baselines, LayerRun, LayerStats};
 use crate::stream::Pass;
-use cdg_core::{ArchConfig, Bytes, Cycles, GemmDims, Layer, LayerMasks, Macs};
+use cdg_core::{ArchConfig, Bytes, Cycles, Layer, LayerMasks, Macs};
 use std::sync::Arc;
 
 /// What does not depend on the sample: shapes, mappings, both baselines (docs/model.md §8), and
@@ -41,7 +42,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct GatedPlan<'a> {
     layer: &'a Layer,
-    gemm: GemmDims,
+    /// The layer's GEMM (per-group K and N, and the groups).
+    gemm: LayerGemm,
+    /// Window of one group in the base and the conditional pass.
     kb: u64,
     kc: u64,
     /// The layer's single dense GEMM (for SCALE-Sim figures and `row_folds`/`col_folds`).
@@ -52,6 +55,10 @@ pub(crate) struct GatedPlan<'a> {
     /// `gated K_base+K_cond`.
     schedule: Arc<str>,
     baselines: Baselines,
+    /// Samples per batch (`workload.batch`).
+    batch: u64,
+    /// Gate blocks of one batch (the gate unit's work).
+    gates: u64,
     /// Both passes with every fold (mask-independent).
     every_fold: Streamed,
 }
@@ -73,7 +80,6 @@ impl<'a> GatedPlan<'a> {
         masks: &LayerMasks,
     ) -> Result<Self, SimError> {
         check_arch(arch)?;
-        crate::arch::check_layer(layer)?;
         let name = layer.name();
         let spec = layer.gate.ok_or_else(|| {
             SimError::layer(name, "is not gated; the gated model needs a gate spec")
@@ -122,15 +128,19 @@ impl<'a> GatedPlan<'a> {
                 ),
             ));
         }
-        let g = layer.shape.gemm();
+        let batch = arch.workload.batch;
+        // A batch's samples are stacked along M (docs/model.md §1); every mapping below is
+        // that of the whole batch.
+        let g = LayerGemm::of_batch(&layer.shape, batch);
         let kb = layer.shape.window_for(spec.base_channels);
         let kc = g.k - kb;
         let (r, c, df) = (arch.array.rows, arch.array.cols, arch.array.dataflow);
-        g.m.checked_mul(g.n)
-            .and_then(|x| x.checked_mul(g.k))
+        let t = g.total();
+        t.m.checked_mul(t.n)
+            .and_then(|x| x.checked_mul(t.k))
             .ok_or_else(|| SimError::overflow(name, "the MAC count"))?;
-        let pass = |k: u64| (k > 0).then(|| Mapping::new(df, r, c, GemmDims { k, ..g }));
-        let full = Mapping::new(df, r, c, g);
+        let pass = |k: u64| (k > 0).then(|| g.with_k(k).map(df, r, c));
+        let full = g.map(df, r, c);
         full.stall_free_cycles(false)
             .and_then(|x| x.checked_mul(4))
             .ok_or_else(|| SimError::overflow(name, "the cycle count"))?;
@@ -156,7 +166,10 @@ impl<'a> GatedPlan<'a> {
             totals: baseline::complete_dense(arch, g, streamed.totals),
         };
         let best = dense.best(arch, &ungated, Some(&reference));
-        let gates = masks.blocks_per_sample();
+        let gates = masks
+            .blocks_per_sample()
+            .checked_mul(batch)
+            .ok_or_else(|| SimError::overflow(name, "the gate count of a batch"))?;
         let mut policy_dense = reference.totals;
         policy_dense.gate_ops = gates;
         policy_dense.dram.mask_read = mask_bytes(arch, gates);
@@ -179,6 +192,8 @@ impl<'a> GatedPlan<'a> {
             comp,
             schedule: format!("gated {kb}+{kc}").into(),
             baselines,
+            batch,
+            gates,
             every_fold: Streamed {
                 totals: streamed.totals,
                 cond_cycles,
@@ -187,18 +202,55 @@ impl<'a> GatedPlan<'a> {
         })
     }
 
-    /// The sample's gates, reduced as `policy` needs them.
+    /// The gates of the batch whose first sample is `first` (samples `first..first + B`),
+    /// reduced as `policy` needs them. A batch of B > 1 samples is reduced on the samples' masks
+    /// stacked along the output rows ([`LayerMasks::stack`]): the same M order as the stacked
+    /// GEMM, each output row keeping its own sample's gate. Errors if the masks do not hold the
+    /// whole batch.
     pub(crate) fn summarize(
         &self,
         masks: &LayerMasks,
-        sample: usize,
+        first: usize,
         policy: &dyn PolicyModel,
-    ) -> GateSummary {
-        summarize_gates(self.cond.as_ref(), masks, sample, policy.gate_view())
+    ) -> Result<GateSummary, SimError> {
+        let name = self.layer.name();
+        let batch =
+            usize::try_from(self.batch).map_err(|_| SimError::overflow(name, "the batch size"))?;
+        if first
+            .checked_add(batch)
+            .is_none_or(|end| end > masks.samples())
+        {
+            return Err(SimError::layer(
+                name,
+                format!(
+                    "the batch of samples {first}..{} is requested; the masks hold {} samples",
+                    first.saturating_add(batch),
+                    masks.samples()
+                ),
+            ));
+        }
+        if batch == 1 {
+            return Ok(summarize_gates(
+                self.cond.as_ref(),
+                masks,
+                first,
+                policy.gate_view(),
+            ));
+        }
+        let stacked = masks
+            .stack(first, batch)
+            .map_err(|e| SimError::layer(name, e.to_string()))?;
+        Ok(summarize_gates(
+            self.cond.as_ref(),
+            &stacked,
+            0,
+            policy.gate_view(),
+        ))
     }
 }
 
-/// Packed mask bytes read from DRAM per layer and sample (`sparsity.mask_in_dram`).
+/// Packed mask bytes read from DRAM per layer and batch (`sparsity.mask_in_dram`): `gates` is
+/// the gate blocks of the batch.
 fn mask_bytes(arch: &ArchConfig, gates: u64) -> Bytes {
     Bytes(if arch.sparsity.mask_in_dram {
         gates.div_ceil(8)
@@ -246,17 +298,17 @@ fn stream(
     }
 }
 
-/// Simulates `sample` of a gated layer under `policy`, from its [`GateSummary`]; `gates` is the
-/// number of gate blocks per sample.
+/// Simulates the batch of a gated layer whose first sample is `sample` under `policy`, from its
+/// [`GateSummary`] ([`GatedPlan::summarize`]).
 pub(crate) fn simulate_gated_sample(
     arch: &ArchConfig,
     p: &GatedPlan<'_>,
     summary: &GateSummary,
     policy: &dyn PolicyModel,
     sample: usize,
-    gates: u64,
 ) -> Result<LayerStats, SimError> {
-    let outputs = p.gemm.m * p.gemm.n;
+    let gates = p.gates;
+    let outputs = p.gemm.outputs();
     // A policy that runs every fold has the plan's time and traffic, computed once.
     let run = if p.cond.is_none() || policy.runs_every_fold(summary) {
         Streamed {
@@ -296,7 +348,8 @@ pub(crate) fn simulate_gated_sample(
 fn pe_imbalance(p: &GatedPlan<'_>, s: &GateSummary) -> f64 {
     let r = p.full.rows;
     let axes = p.full.axes;
-    let g = p.gemm;
+    let g = p.gemm.total();
+    let groups = p.gemm.groups;
     // Folds i with i·R + row < extent: how often PE row `row` holds work.
     let uses = |extent: u64, row: u64| extent / r + u64::from(extent % r > row);
     let mut rows = vec![0u128; r as usize];
@@ -314,9 +367,11 @@ fn pe_imbalance(p: &GatedPlan<'_>, s: &GateSummary) -> f64 {
             };
             base + u128::from(p.kc) * u128::from(cond)
         } else {
-            // A row holds one window index for every output of the folds it works in.
-            u128::from(g.m * g.n) * u128::from(uses(p.kb, row))
-                + u128::from(s.active()) * u128::from(uses(p.kc, row))
+            // A row holds one window index for every output of the folds it works in (for a
+            // grouped layer, every output of that index's group; the conditional load takes
+            // the group's share of the active outputs as the mean over groups).
+            u128::from(g.m * g.n / groups) * u128::from(uses(p.kb * groups, row))
+                + u128::from(s.active() / groups) * u128::from(uses(p.kc * groups, row))
         };
     }
     let max = rows.iter().copied().max().unwrap_or(0);
@@ -328,7 +383,9 @@ fn pe_imbalance(p: &GatedPlan<'_>, s: &GateSummary) -> f64 {
     }
 }
 
-/// Simulates `sample` of a gated layer under the design's `sparsity.support`.
+/// Simulates `sample` of a gated layer under the design's `sparsity.support`. With
+/// `workload.batch` = B > 1 it simulates the batch of samples `sample..sample + B`, stacked along
+/// M (docs/model.md §4, batches).
 ///
 /// Errors: masks that disagree with the layer (grid, block, output shape), an ungated layer, a
 /// design the model cannot run — each naming the layer or the key.
@@ -365,13 +422,6 @@ pub fn simulate_gated_layer_with(
         ));
     }
     let plan = GatedPlan::new(arch, layer, masks)?;
-    let summary = plan.summarize(masks, sample, policy);
-    simulate_gated_sample(
-        arch,
-        &plan,
-        &summary,
-        policy,
-        sample,
-        masks.blocks_per_sample(),
-    )
+    let summary = plan.summarize(masks, sample, policy)?;
+    simulate_gated_sample(arch, &plan, &summary, policy, sample)
 }

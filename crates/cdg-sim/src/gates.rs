@@ -75,6 +75,13 @@ pub struct GateSummary {
     active_total: u64,
     /// Every dense fold of the conditional pass covers an active output.
     all_active: bool,
+    /// A grouped layer whose N is streamed (IS): per (column fold j, group g) at j·G + g, the
+    /// kept gather indices (filters), active outputs and newly kept filters, so that a fold
+    /// streaming only its row fold's groups is counted on those.
+    group_cols: Vec<Column>,
+    /// N_g of the conditional pass (with `group_cols`).
+    group_n: u64,
+    groups: u64,
 }
 
 impl GateSummary {
@@ -107,6 +114,9 @@ impl GateSummary {
     /// Active outputs among those dense fold `f` of either pass covers (the same row and column
     /// fold of the conditional pass).
     pub fn fold_active(&self, f: &Fold) -> u64 {
+        if !self.group_cols.is_empty() {
+            return self.fold_groups(f).active;
+        }
         if self.per_fold {
             self.tile(f).active
         } else {
@@ -116,6 +126,9 @@ impl GateSummary {
 
     /// Kept gather indices among those dense fold `f` of either pass covers.
     pub fn fold_kept(&self, f: &Fold) -> u64 {
+        if !self.group_cols.is_empty() {
+            return self.fold_groups(f).kept;
+        }
         if self.per_fold {
             self.tile(f).kept
         } else {
@@ -132,6 +145,21 @@ impl GateSummary {
     /// (empty otherwise).
     pub fn row_load(&self) -> &[u64] {
         &self.row_load
+    }
+
+    /// A grouped layer with N streamed: the figures of column fold `f.col_fold` over the groups
+    /// of the fold's N span.
+    pub fn fold_groups(&self, f: &Fold) -> Column {
+        let (g0, g1) = (f.n.start / self.group_n, (f.n.end - 1) / self.group_n);
+        let row = &self.group_cols
+            [(f.col_fold * self.groups) as usize..((f.col_fold + 1) * self.groups) as usize];
+        let mut c = Column::default();
+        for x in &row[g0 as usize..=g1 as usize] {
+            c.active += x.active;
+            c.kept += x.kept;
+            c.new_kept += x.new_kept;
+        }
+        c
     }
 
     fn tile(&self, f: &Fold) -> Tile {
@@ -367,13 +395,64 @@ pub(crate) fn summarize_gates(
     }
     let mut scan = Scan::new(masks, sample, axes.cols);
     let mut seen = vec![false; scan.granules()];
+    let groups = cond.groups;
+    let grouped_stream_n = groups > 1 && axes.stream == Axis::N;
+    let group_n = cond.gemm.n / groups;
+    if grouped_stream_n {
+        s.group_cols = vec![Column::default(); (cond.col_folds * groups) as usize];
+        s.group_n = group_n;
+        s.groups = groups;
+    }
+    // A grouped layer with K or M streamed (OS, WS): the groups (OS) or row folds (WS) of the
+    // previous column fold; a column fold sharing none of them reads other ifmap columns, so
+    // nothing it keeps was read before. (A column sharing a straddling group with an earlier
+    // one counts the rows that column kept as read: exact unless a group straddles columns.)
+    let mut prev_groups: Option<u64> = None;
     for j in 0..cond.col_folds {
         let (c0, c1) = (j * cond.cols, ((j + 1) * cond.cols).min(cond.sc));
         let mut col = Column {
             pack_start: s.packs.len(),
             ..Column::default()
         };
-        if per_fold {
+        if groups > 1 && axes.stream != Axis::N {
+            // OS: the column's groups; WS: its live row folds (the K rows its tiles cover).
+            let (g0, g1) = if axes.stream == Axis::K {
+                (c0 / group_n, (c1 - 1) / group_n)
+            } else {
+                cond.live_row_folds(&cond.fold_at(0, j))
+            };
+            if prev_groups.is_none_or(|last| g0 > last) {
+                seen.fill(false);
+            }
+            prev_groups = Some(g1);
+        }
+        if grouped_stream_n {
+            let cols = &mut s.group_cols[(j * groups) as usize..((j + 1) * groups) as usize];
+            scan.runs(c0, c1, |o, len, v, g| {
+                col.active += v * len;
+                if v == 0 {
+                    return;
+                }
+                col.kept += len;
+                let new = !std::mem::replace(&mut seen[g], true);
+                col.new_kept += if new { len } else { 0 };
+                // Split the run of filters o..o + len by group.
+                let mut n = o;
+                while n < o + len {
+                    let gg = n / group_n;
+                    let end = ((gg + 1) * group_n).min(o + len);
+                    let x = &mut cols[gg as usize];
+                    x.kept += end - n;
+                    x.active += v * (end - n);
+                    x.new_kept += if new { end - n } else { 0 };
+                    n = end;
+                }
+            });
+            s.all_active &= (0..cond.row_folds).map(|i| cond.fold_at(i, j)).all(|f| {
+                let (g0, g1) = (f.n.start / group_n, (f.n.end - 1) / group_n);
+                cols[g0 as usize..=g1 as usize].iter().any(|x| x.active > 0)
+            });
+        } else if per_fold {
             // Row folds are runs of R gather indices, so an index's PE row is its place in the
             // run; packs fill PE rows in order.
             let tiles = &mut s.tiles[(j * fr) as usize..((j + 1) * fr) as usize];

@@ -62,6 +62,14 @@ pub struct Fold {
 ///
 /// Contract: `row_folds · col_folds` folds, each streaming `t` steps; [`Mapping::fold`] covers
 /// every (m, k, n) of the GEMM exactly once over all folds.
+///
+/// **Grouped GEMMs** ([`Mapping::grouped`], docs/model.md §1, §2): a layer of G groups is the
+/// block-diagonal GEMM M × (G·K_g) × (G·N_g) whose weight (k, n) is non-zero only when k and n
+/// belong to the same group. Folds are laid over the whole block-diagonal GEMM as for G = 1;
+/// a fold whose K span and N span share no group does no work and is not run
+/// ([`Mapping::folds_iter`] skips it), and where the stream is K (N) a fold streams only the
+/// K (N) indices of the groups its N (K) span touches. The remaining zero-weight slots of a
+/// fold are idle PEs: they take time, not MACs. With G = 1 nothing changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mapping {
     pub dataflow: Dataflow,
@@ -84,12 +92,16 @@ pub struct Mapping {
     pub col_folds: u64,
     ifmap_tile: TileKey,
     filter_tile: TileKey,
-    groups: OutputGroups,
+    groups_of_outputs: OutputGroups,
     /// Cycles of a full fold (streaming `t` steps): the dataflow's, kept here because every
     /// fold of the memory model asks.
     full_fold_cycles: u64,
     /// Which axis lies on the rows, the columns and the stream.
     layout: Layout,
+    /// Groups G of a block-diagonal GEMM (1: a plain GEMM).
+    pub groups: u64,
+    /// Folds that run (all `row_folds · col_folds` unless groups leave some empty).
+    live_folds: u64,
 }
 
 /// The six ways to lay M, K and N on (rows, columns, stream), named in that order.
@@ -132,7 +144,14 @@ impl Layout {
 impl Mapping {
     /// Maps `gemm` onto a `rows × cols` array. All sizes must be at least 1.
     pub fn new(dataflow: Dataflow, rows: u64, cols: u64, gemm: GemmDims) -> Self {
+        Self::grouped(dataflow, rows, cols, gemm, 1)
+    }
+
+    /// Maps the block-diagonal GEMM of `groups` groups, `gemm` being the whole GEMM
+    /// (M, G·K_g, G·N_g): `gemm.k` and `gemm.n` must be multiples of `groups`.
+    pub fn grouped(dataflow: Dataflow, rows: u64, cols: u64, gemm: GemmDims, groups: u64) -> Self {
         debug_assert!(rows > 0 && cols > 0 && gemm.m > 0 && gemm.k > 0 && gemm.n > 0);
+        debug_assert!(groups > 0 && gemm.k.is_multiple_of(groups) && gemm.n.is_multiple_of(groups));
         let unit = dataflow::model(dataflow);
         let axes = unit.axes();
         let extent = |a: Axis| Axes::extent(a, gemm.m, gemm.k, gemm.n);
@@ -146,14 +165,150 @@ impl Mapping {
             sr,
             sc,
             t,
-            row_folds: sr.div_ceil(rows),
+            row_folds: if groups > 1 && axes.rows == Axis::K {
+                let kg = gemm.k / groups;
+                if kg <= rows {
+                    groups.div_ceil(rows / kg)
+                } else {
+                    groups * kg.div_ceil(rows)
+                }
+            } else {
+                sr.div_ceil(rows)
+            },
             col_folds: sc.div_ceil(cols),
             ifmap_tile: unit.ifmap_tile(),
             filter_tile: unit.filter_tile(),
-            groups: unit.output_groups(),
+            groups_of_outputs: unit.output_groups(),
             full_fold_cycles: unit.fold_cycles(rows, cols, t),
             layout: Layout::of(axes),
+            groups,
+            live_folds: 0,
         }
+        .with_live_folds()
+    }
+
+    /// Counts the folds that run: with the stream on K or N every fold streams some group's
+    /// indices; with M streamed (K on the rows, N on the columns) row fold i works with the
+    /// column folds whose N span meets the groups of its K span.
+    fn with_live_folds(mut self) -> Self {
+        self.live_folds = if self.groups == 1 || self.axes.stream != Axis::M {
+            self.row_folds * self.col_folds
+        } else {
+            (0..self.row_folds)
+                .map(|i| {
+                    let (g0, g1) = self.k_groups(self.row_span(i));
+                    let ng = self.gemm.n / self.groups;
+                    let (j0, j1) = (g0 * ng / self.cols, ((g1 + 1) * ng - 1) / self.cols);
+                    j1 - j0 + 1
+                })
+                .sum()
+        };
+        self
+    }
+
+    /// Grouped GEMM with K on the rows: whole groups per row fold (K_g ≤ R, ⌊R/K_g⌋ of them)
+    /// or row folds within one group (K_g > R, ⌈K_g/R⌉ per group): `(groups per row fold,
+    /// row folds per group)`, one of them 1.
+    fn row_grouping(&self) -> (u64, u64) {
+        let kg = self.kg();
+        if kg <= self.rows {
+            (self.rows / kg, 1)
+        } else {
+            (1, kg.div_ceil(self.rows))
+        }
+    }
+
+    /// K per group, K_g.
+    fn kg(&self) -> u64 {
+        self.gemm.k / self.groups
+    }
+
+    /// N per group, N_g.
+    fn ng(&self) -> u64 {
+        self.gemm.n / self.groups
+    }
+
+    /// The groups `[first, last]` a non-empty K span touches.
+    fn k_groups(&self, k: Span) -> (u64, u64) {
+        (k.start / self.kg(), (k.end - 1) / self.kg())
+    }
+
+    /// The groups `[first, last]` a non-empty N span touches.
+    fn n_groups(&self, n: Span) -> (u64, u64) {
+        (n.start / self.ng(), (n.end - 1) / self.ng())
+    }
+
+    /// The span of the row axis row fold `i` holds. A grouped GEMM with K on the rows aligns
+    /// row folds with groups ([`Mapping::row_grouping`]), so no row fold holds part of two
+    /// groups' windows.
+    #[inline]
+    fn row_span(&self, i: u64) -> Span {
+        if self.groups > 1 && self.axes.rows == Axis::K {
+            let kg = self.kg();
+            let (per_fold, per_group) = self.row_grouping();
+            if per_group == 1 {
+                return Span::new(i * per_fold * kg, ((i + 1) * per_fold * kg).min(self.sr));
+            }
+            let (g, q) = (i / per_group, i % per_group);
+            return Span::new(
+                g * kg + q * self.rows,
+                g * kg + ((q + 1) * self.rows).min(kg),
+            );
+        }
+        Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr))
+    }
+
+    /// Whether fold `f` does any work: always for G = 1; for a grouped GEMM, when its K and N
+    /// spans share a group.
+    #[inline]
+    pub fn is_live(&self, f: &Fold) -> bool {
+        if self.groups == 1 {
+            return true;
+        }
+        let (k0, k1) = self.k_groups(f.k);
+        let (n0, n1) = self.n_groups(f.n);
+        k0.max(n0) <= k1.min(n1)
+    }
+
+    /// The span of the streamed axis fold `f` streams (its T = `len()`).
+    #[inline]
+    pub fn stream_span(&self, f: &Fold) -> Span {
+        match self.axes.stream {
+            Axis::M => f.m,
+            Axis::K => f.k,
+            Axis::N => f.n,
+        }
+    }
+
+    /// Non-zero weights (k, n) of fold `f`: K span × N span, or for a grouped GEMM the pairs
+    /// of the same group.
+    #[inline]
+    pub fn weights_in(&self, k: Span, n: Span) -> u64 {
+        if self.groups == 1 {
+            return k.len() * n.len();
+        }
+        let (kg, ng) = (self.kg(), self.ng());
+        let (k0, k1) = self.k_groups(k);
+        let (n0, n1) = self.n_groups(n);
+        let (g0, g1) = (k0.max(n0), k1.min(n1));
+        if g0 > g1 {
+            return 0;
+        }
+        let clip = |s: Span, g: u64, size: u64| {
+            let (lo, hi) = (g * size, (g + 1) * size);
+            s.end.min(hi).saturating_sub(s.start.max(lo))
+        };
+        let edge = |g: u64| clip(k, g, kg) * clip(n, g, ng);
+        if g0 == g1 {
+            edge(g0)
+        } else {
+            edge(g0) + edge(g1) + (g1 - g0 - 1) * kg * ng
+        }
+    }
+
+    /// Real multiply-accumulates of the GEMM: M·K·N / G.
+    pub fn real_macs(&self) -> u64 {
+        self.gemm.m * self.gemm.k / self.groups * self.gemm.n
     }
 
     /// The dataflow's unit.
@@ -161,8 +316,13 @@ impl Mapping {
         dataflow::model(self.dataflow)
     }
 
-    /// F_r · F_c.
+    /// Folds that run: F_r · F_c, less the empty folds of a grouped GEMM.
     pub fn folds(&self) -> u64 {
+        self.live_folds
+    }
+
+    /// F_r · F_c, every fold position of the grid (run or not).
+    pub fn grid_folds(&self) -> u64 {
         self.row_folds * self.col_folds
     }
 
@@ -213,6 +373,22 @@ impl Mapping {
     /// L, the stall-free cycles of the whole mapping: F_r·F_c·per_fold, or with `overlap` the
     /// engine's overlapped time (F − 1)·period(T) + per_fold. `None` on u64 overflow.
     pub fn stall_free_cycles(&self, overlap: bool) -> Option<Cycles> {
+        if self.groups > 1 {
+            // Folds stream different lengths: add them up (the caller bounds the fold count).
+            let mut total = 0u64;
+            let mut prev = None;
+            for f in self.folds_iter() {
+                let t = self.stream_span(&f).len();
+                let c = if overlap {
+                    self.overlapped_fold_cycles(prev, t)
+                } else {
+                    self.fold_cycles_for(t)
+                };
+                total = total.checked_add(c.get())?;
+                prev = Some(t);
+            }
+            return Some(Cycles(total));
+        }
         let folds = self.row_folds.checked_mul(self.col_folds)?;
         if overlap && folds > 0 {
             let period = self.pipeline_period(self.t).checked_mul(folds - 1)?;
@@ -231,9 +407,23 @@ impl Mapping {
     /// The fold at row fold `i` and column fold `j`.
     #[inline]
     pub fn fold_at(&self, i: u64, j: u64) -> Fold {
-        let rows = Span::new(i * self.rows, ((i + 1) * self.rows).min(self.sr));
+        let rows = self.row_span(i);
         let cols = Span::new(j * self.cols, ((j + 1) * self.cols).min(self.sc));
-        let (m, k, n) = self.layout.mkn(rows, cols, Span::all(self.t));
+        let (m, mut k, mut n) = self.layout.mkn(rows, cols, Span::all(self.t));
+        if self.groups > 1 {
+            // The stream carries only the indices of the groups the array's spans touch.
+            match self.axes.stream {
+                Axis::K => {
+                    let (g0, g1) = self.n_groups(n);
+                    k = Span::new(g0 * self.kg(), (g1 + 1) * self.kg());
+                }
+                Axis::N => {
+                    let (g0, g1) = self.k_groups(k);
+                    n = Span::new(g0 * self.ng(), (g1 + 1) * self.ng());
+                }
+                Axis::M => {}
+            }
+        }
         Fold {
             index: j * self.row_folds + i,
             row_fold: i,
@@ -246,7 +436,7 @@ impl Mapping {
         }
     }
 
-    /// Every fold in execution order.
+    /// Every fold that runs, in execution order.
     pub fn folds_iter(&self) -> FoldIter<'_> {
         FoldIter {
             map: self,
@@ -290,7 +480,7 @@ impl Mapping {
     pub fn tile_elems(&self, input: Input, f: &Fold) -> u64 {
         match input {
             Input::Ifmap => f.m.len() * f.k.len(),
-            Input::Filter => f.k.len() * f.n.len(),
+            Input::Filter => self.weights_in(f.k, f.n),
         }
     }
 
@@ -298,9 +488,39 @@ impl Mapping {
     /// pass to add onto).
     #[inline]
     pub fn group_first(&self, f: &Fold) -> bool {
-        match self.groups {
+        match self.groups_of_outputs {
             OutputGroups::PerFold => true,
-            OutputGroups::PerColumnFold => f.row_fold == 0,
+            OutputGroups::PerColumnFold => f.row_fold == self.live_row_folds(f).0,
+        }
+    }
+
+    /// The first and last row folds that run in the column fold of `f` (`0` and `F_r − 1`
+    /// unless a grouped GEMM skips some).
+    #[inline]
+    pub fn live_row_folds(&self, f: &Fold) -> (u64, u64) {
+        if self.groups == 1 || self.axes.rows != Axis::K {
+            return (0, self.row_folds - 1);
+        }
+        let (per_fold, per_group) = self.row_grouping();
+        // The row folds of groups g0..=g1.
+        let folds_of = |g0: u64, g1: u64| {
+            (
+                g0 / per_fold * per_group,
+                (g1 / per_fold + 1) * per_group - 1,
+            )
+        };
+        match self.axes.stream {
+            // N on the columns: the row folds of the column's groups.
+            Axis::M => {
+                let (n0, n1) = self.n_groups(f.n);
+                folds_of(n0, n1)
+            }
+            // N streamed, restricted to the row fold's groups: outputs accumulate over the row
+            // folds of the fold's own groups.
+            _ => {
+                let (k0, k1) = self.k_groups(f.k);
+                folds_of(k0, k1)
+            }
         }
     }
 
@@ -308,16 +528,16 @@ impl Mapping {
     /// for this pass).
     #[inline]
     pub fn group_last(&self, f: &Fold) -> bool {
-        match self.groups {
+        match self.groups_of_outputs {
             OutputGroups::PerFold => true,
-            OutputGroups::PerColumnFold => f.row_fold + 1 == self.row_folds,
+            OutputGroups::PerColumnFold => f.row_fold == self.live_row_folds(f).1,
         }
     }
 
     /// Mean over folds of (rows used · columns used)/(R·C): Sr·Sc/(F_r·F_c·R·C).
     pub fn mapping_efficiency(&self) -> f64 {
         (self.sr as f64 * self.sc as f64)
-            / (self.folds() as f64 * self.rows as f64 * self.cols as f64)
+            / (self.grid_folds() as f64 * self.rows as f64 * self.cols as f64)
     }
 }
 
@@ -333,19 +553,27 @@ impl Iterator for FoldIter<'_> {
     type Item = Fold;
 
     fn next(&mut self) -> Option<Fold> {
-        if self.j >= self.map.col_folds {
-            return None;
+        loop {
+            if self.j >= self.map.col_folds {
+                return None;
+            }
+            let fold = self.map.fold_at(self.i, self.j);
+            self.i += 1;
+            if self.i == self.map.row_folds {
+                self.i = 0;
+                self.j += 1;
+            }
+            if self.map.is_live(&fold) {
+                return Some(fold);
+            }
         }
-        let fold = self.map.fold_at(self.i, self.j);
-        self.i += 1;
-        if self.i == self.map.row_folds {
-            self.i = 0;
-            self.j += 1;
-        }
-        Some(fold)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.map.groups > 1 {
+            let grid = (self.map.col_folds - self.j.min(self.map.col_folds)) * self.map.row_folds;
+            return (0, usize::try_from(grid).ok());
+        }
         let left = (self.map.col_folds - self.j.min(self.map.col_folds)) * self.map.row_folds
             - if self.j < self.map.col_folds {
                 self.i

@@ -309,36 +309,50 @@ impl MemoryModel {
 }
 
 /// The compulsory traffic of `layer` with a filter of `k` rows (K, or the compressed K of N:M
-/// sparsity): touched input elements, K·N weights, M·N outputs, in bytes.
+/// sparsity) for one batch of `workload.batch` samples: touched input elements and M·N outputs
+/// of every sample, K·N weights once, in bytes.
 pub fn compulsory(arch: &ArchConfig, layer: &Layer, k: u64) -> Compulsory {
     let wb = arch.memory.word_bytes;
-    let g = layer.shape.gemm();
+    let batch = arch.workload.batch;
+    // Per group: k window rows × N_g filters; G groups.
+    let g = layer.shape.group_gemm();
+    let groups = layer.shape.groups();
     Compulsory {
-        ifmap: Bytes(touched_input_elements(&layer.shape) * wb),
-        filter: Bytes(k * g.n * wb),
-        ofmap: Bytes(g.m * g.n * wb),
+        ifmap: Bytes(touched_input_elements(&layer.shape) * wb * batch),
+        filter: Bytes(k * g.n * groups * wb),
+        ofmap: Bytes(g.m * g.n * groups * wb * batch),
     }
 }
 
 /// Input elements (excluding padding) that the windows of `layer` touch: the compulsory ifmap
-/// traffic in elements.
+/// traffic in elements. A dilated kernel touches only its taps (every d-th position of its
+/// effective extent d·(k − 1) + 1).
 pub fn touched_input_elements(layer: &cdg_core::LayerShape) -> u64 {
     let [kh, kw] = layer.kernel();
-    let h = touched_1d(
-        layer.in_height(),
-        layer.out_height(),
-        kh,
-        layer.stride(),
-        layer.padding(),
-    );
-    let w = touched_1d(
-        layer.in_width(),
-        layer.out_width(),
-        kw,
-        layer.stride(),
-        layer.padding(),
-    );
+    let d = layer.dilation();
+    let (s, p) = (layer.stride(), layer.padding());
+    let h = touched_axis(layer.in_height(), layer.out_height(), kh, s, p, d);
+    let w = touched_axis(layer.in_width(), layer.out_width(), kw, s, p, d);
     layer.in_channels() * h * w
+}
+
+/// Positions of `[0, size)` touched by the taps `o·s − p + t·d` (o in `0..out`, t in `0..k`).
+fn touched_axis(size: u64, out: u64, k: u64, s: u64, p: u64, d: u64) -> u64 {
+    if d == 1 || k == 1 {
+        return touched_1d(size, out, k, s, p);
+    }
+    // Tap t of every window is a strided run of positions o·s + t·d − p; count the union by
+    // marking (a dilated layer's input row is small enough to walk).
+    let mut hit = vec![false; size as usize];
+    for t in 0..k {
+        for o in 0..out {
+            let x = o * s + t * d;
+            if x >= p && x - p < size {
+                hit[(x - p) as usize] = true;
+            }
+        }
+    }
+    hit.iter().filter(|&&h| h).count() as u64
 }
 
 /// Positions of `[0, size)` covered by windows `[o·s − p, o·s − p + k)` for o in `0..out`.
@@ -380,6 +394,36 @@ mod tests {
         (0..size)
             .filter(|&x| (0..out).any(|o| o * s <= x + p && x + p < o * s + k))
             .count() as u64
+    }
+
+    #[test]
+    fn dilated_touched_matches_naive() {
+        // Naive: every tap position of every window.
+        for size in 1..20u64 {
+            for k in 1..4u64 {
+                for d in 1..4u64 {
+                    for s in 1..4u64 {
+                        for p in 0..3u64 {
+                            let eff = d * (k - 1) + 1;
+                            if eff > size + 2 * p {
+                                continue;
+                            }
+                            let out = (size + 2 * p - eff) / s + 1;
+                            let naive = (0..size)
+                                .filter(|&x| {
+                                    (0..out).any(|o| (0..k).any(|t| o * s + t * d == x + p))
+                                })
+                                .count() as u64;
+                            assert_eq!(
+                                touched_axis(size, out, k, s, p, d),
+                                naive,
+                                "size {size} k {k} d {d} s {s} p {p}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

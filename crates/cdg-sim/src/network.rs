@@ -56,7 +56,8 @@ pub fn simulate_network_with(
 /// Every sample of a trace simulated, and their mean.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampledStats {
-    /// One run per sample, in sample order (`sample = Some(s)`).
+    /// One run per sample, in sample order (`sample = Some(s)`). With `workload.batch` = B > 1,
+    /// one run per batch of consecutive samples (`s..s + B`, named `sample = Some(s)`).
     pub per_sample: Vec<NetworkStats>,
     /// The mean over samples with per-sample maxima ([`summarize`]).
     pub mean: NetworkStats,
@@ -104,6 +105,7 @@ enum Prepared<'a> {
 }
 
 /// Simulates every sample of `masks` on `network` under `arch` (rayon over layers and samples,
+/// in consecutive batches of `workload.batch` samples, which must divide the sample count;
 /// reductions in a fixed order: the result does not depend on the thread count).
 pub fn simulate_samples(
     arch: &ArchConfig,
@@ -113,6 +115,18 @@ pub fn simulate_samples(
     check_arch(arch)?;
     check_masks(network, masks)?;
     let samples = masks.samples();
+    let batch = usize::try_from(arch.workload.batch)
+        .ok()
+        .filter(|&b| b > 0 && samples.is_multiple_of(b))
+        .ok_or_else(|| SimError::Config {
+            key: "workload.batch".into(),
+            problem: format!(
+                "is {}, but the trace holds {samples} samples: its samples are simulated in \
+                 consecutive batches (0..B, B..2B, …), so the batch must divide the sample \
+                 count",
+                arch.workload.batch
+            ),
+        })?;
     let prepared = network
         .layers()
         .par_iter()
@@ -134,9 +148,11 @@ pub fn simulate_samples(
         // The first error in layer (or sample) order, whatever the thread count.
         .collect::<Result<Vec<_>, _>>()?;
     let policy = policy::model(arch.sparsity.support);
-    let per_sample: Vec<NetworkStats> = (0..samples)
+    // One run per batch, named by its first sample.
+    let per_sample: Vec<NetworkStats> = (0..samples / batch)
         .into_par_iter()
-        .map(|s| {
+        .map(|i| {
+            let s = i * batch;
             let layers: Vec<LayerStats> = prepared
                 .iter()
                 .map(|p| match p {
@@ -145,15 +161,8 @@ pub fn simulate_samples(
                         ..(**stats).clone()
                     }),
                     Prepared::Gated { plan, masks } => {
-                        let summary = plan.summarize(masks, s, policy);
-                        simulate_gated_sample(
-                            arch,
-                            plan,
-                            &summary,
-                            policy,
-                            s,
-                            masks.blocks_per_sample(),
-                        )
+                        let summary = plan.summarize(masks, s, policy)?;
+                        simulate_gated_sample(arch, plan, &summary, policy, s)
                     }
                 })
                 .collect::<Result<_, SimError>>()?;

@@ -91,12 +91,7 @@ pub struct FoldJob<'a> {
 /// Simulates the dense GEMM `a` (M×K ifmap) · `b` (K×N filter) on `array`.
 pub fn run_gemm(a: &Matrix, b: &Matrix, array: &ArrayConfig) -> Result<ReferenceRun> {
     check_operands(a, b)?;
-    let dims = PassDims {
-        m: a.rows() as u64,
-        n: b.cols() as u64,
-        k_start: 0,
-        k_end: a.cols() as u64,
-    };
+    let dims = PassDims::plain(a.rows() as u64, b.cols() as u64, 0, a.cols() as u64);
     let s = PassSchedule::dense(&dims, array.rows, array.cols, array.dataflow);
     let jobs: Vec<_> = s
         .folds
@@ -167,7 +162,58 @@ pub fn run_folds(
     jobs: &[FoldJob<'_>],
     gate: &dyn Fn(u64, u64) -> bool,
 ) -> Result<ReferenceRun> {
+    run_folds_grouped(a, b, 1, array, jobs, gate)
+}
+
+/// [`run_gated`] for the block-diagonal GEMM of a grouped layer (`groups` groups; `a` is
+/// M × G·K_g, `b` is G·K_g × G·N_g).
+pub fn run_gated_grouped(
+    a: &Matrix,
+    b: &Matrix,
+    groups: u64,
+    array: &ArrayConfig,
+    schedule: &GatedSchedule,
+    gate: &dyn Fn(u64, u64) -> bool,
+) -> Result<ReferenceRun> {
+    let jobs: Vec<_> = schedule
+        .base
+        .folds
+        .iter()
+        .map(|fold| FoldJob { fold, gated: false })
+        .chain(
+            schedule
+                .cond
+                .folds
+                .iter()
+                .map(|fold| FoldJob { fold, gated: true }),
+        )
+        .collect();
+    run_folds_grouped(a, b, groups, array, &jobs, gate)
+}
+
+/// [`run_folds`] on the block-diagonal GEMM of `groups` groups: weight (k, n) exists only when
+/// k and n lie in the same group (k / K_g = n / N_g); elsewhere the PE receives no operand (no
+/// SRAM read, no MAC), as a weight buffer holding only the diagonal blocks would feed it.
+pub fn run_folds_grouped(
+    a: &Matrix,
+    b: &Matrix,
+    groups: u64,
+    array: &ArrayConfig,
+    jobs: &[FoldJob<'_>],
+    gate: &dyn Fn(u64, u64) -> bool,
+) -> Result<ReferenceRun> {
     check_operands(a, b)?;
+    let g = usize::try_from(groups).unwrap_or(0);
+    if g == 0 || !b.rows().is_multiple_of(g) || !b.cols().is_multiple_of(g) {
+        return Err(SimError::layer(
+            "reference",
+            format!(
+                "groups {groups} must divide the filter matrix's {}×{} (K × N)",
+                b.rows(),
+                b.cols()
+            ),
+        ));
+    }
     if array.rows == 0 || array.cols == 0 {
         return Err(SimError::empty_array(array.rows, array.cols));
     }
@@ -220,6 +266,7 @@ pub fn run_folds(
         });
     }
     let mut sim = Sim::new(a, b, array, axes, mat, gate);
+    sim.group_sizes = ((b.rows() / g).max(1), (b.cols() / g).max(1));
     if sim.outputs_stay {
         sim.run_os()?;
     } else {
@@ -263,6 +310,8 @@ struct Sim<'a> {
     overlap: bool,
     jobs: Vec<Job>,
     gate: &'a dyn Fn(u64, u64) -> bool,
+    /// (K_g, N_g) of a grouped GEMM ((K, N) for one group).
+    group_sizes: (usize, usize),
     out: Matrix,
     /// Contributions written to each output so far.
     written: Vec<u32>,
@@ -299,6 +348,7 @@ impl<'a> Sim<'a> {
             overlap: array.overlap_folds,
             jobs,
             gate,
+            group_sizes: (a.cols().max(1), b.cols().max(1)),
             out: Matrix::zeros(a.rows(), b.cols()),
             written: vec![0; outputs],
             issued: vec![0; outputs],
@@ -355,16 +405,21 @@ impl<'a> Sim<'a> {
         (at(Axis::M), at(Axis::K), at(Axis::N))
     }
 
-    /// The value of `input` at (m, k, n), counting the SRAM read.
-    fn read(&mut self, input: Input, m: usize, k: usize, n: usize) -> i64 {
+    /// The value of `input` at (m, k, n), counting the SRAM read; `None` for a weight outside
+    /// the block diagonal of a grouped GEMM (not stored, so not read: the PE idles).
+    fn read(&mut self, input: Input, m: usize, k: usize, n: usize) -> Option<i64> {
         match input {
             Input::Ifmap => {
                 self.sram.ifmap_reads += Accesses(1);
-                self.a.get(m, k)
+                Some(self.a.get(m, k))
             }
             Input::Filter => {
+                let (kg, ng) = self.group_sizes;
+                if k / kg != n / ng {
+                    return None;
+                }
                 self.sram.filter_reads += Accesses(1);
-                self.b.get(k, n)
+                Some(self.b.get(k, n))
             }
         }
     }
@@ -692,7 +747,7 @@ impl<'a> Sim<'a> {
             } else {
                 (self.axes.cols, self.jobs[f].cols.len())
             };
-            let value = (edge < len).then(|| {
+            let value = (edge < len).then_some(()).and_then(|()| {
                 let (m, k, n) = if from_left {
                     self.mkn(f, edge, 0, step)
                 } else {
@@ -723,7 +778,7 @@ impl<'a> Sim<'a> {
         // The stationary input does not depend on the stream index.
         let (m, k, n) = self.mkn_at(f, Some(ri), Some(ci), None);
         let input = self.axes.stationary_input().unwrap_or(Input::Filter);
-        Some(self.read(input, m, k, n))
+        self.read(input, m, k, n)
     }
 
     /// The streamed input at array row `ri`, stream step `si` of job `f`, counting the read.
@@ -735,7 +790,7 @@ impl<'a> Sim<'a> {
         // The streamed input does not depend on the column index.
         let (m, k, n) = self.mkn_at(f, Some(ri), None, Some(si));
         let input = Input::of(self.axes.stream).unwrap_or(Input::Ifmap);
-        Some(self.read(input, m, k, n))
+        self.read(input, m, k, n)
     }
 
     fn run_stationary(&mut self) -> Result<()> {

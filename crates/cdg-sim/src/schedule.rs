@@ -22,7 +22,7 @@
 
 pub use crate::dataflow::Axis;
 use crate::dataflow::{self, Axes};
-use crate::mapping::{Fold, Mapping};
+use crate::mapping::{Fold, Mapping, Span};
 use cdg_core::{Cycles, Dataflow, GateSpec, LayerMasks, LayerShape};
 
 /// Indices along one GEMM axis, in execution order: a contiguous range (dense folds) or an
@@ -145,21 +145,95 @@ impl PlannedFold {
 /// The GEMM extent of one pass: all M output pixels, all N filters, and the window indices
 /// `k_start..k_end` this pass covers (the whole window for an ungated layer; `0..K_base` or
 /// `K_base..K` for the two passes of a gated one).
+///
+/// A grouped layer (`groups` = G > 1, docs/model.md §1) is the block-diagonal GEMM
+/// M × G·K_g × N: `n` counts all filters, `k_group` is K_g, and the pass covers window indices
+/// `k_start..k_end` *of every group*, i.e. the global indices g·K_g + k for k in that range.
+/// For G = 1, `k_group` is not used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PassDims {
     pub m: u64,
     pub n: u64,
     pub k_start: u64,
     pub k_end: u64,
+    /// Groups G (1: a plain GEMM).
+    pub groups: u64,
+    /// K_g, the window of one group (the stride of groups along the global K).
+    pub k_group: u64,
 }
 
 impl PassDims {
-    /// The indices of `axis` this pass covers.
+    /// A pass of an ungrouped GEMM.
+    pub fn plain(m: u64, n: u64, k_start: u64, k_end: u64) -> Self {
+        Self {
+            m,
+            n,
+            k_start,
+            k_end,
+            groups: 1,
+            k_group: k_end,
+        }
+    }
+
+    /// The indices of `axis` this pass covers (for a grouped pass, K lists every group's).
     pub fn axis(&self, axis: Axis) -> Indices {
         match axis {
             Axis::M => Indices::range(0, self.m),
             Axis::N => Indices::range(0, self.n),
-            Axis::K => Indices::range(self.k_start, self.k_end),
+            Axis::K if self.groups == 1 => Indices::range(self.k_start, self.k_end),
+            Axis::K => self.global_k(Span::all(self.groups * self.pass_k())),
+        }
+    }
+
+    /// Window indices of one group in this pass.
+    pub fn pass_k(&self) -> u64 {
+        self.k_end.saturating_sub(self.k_start)
+    }
+
+    /// The pass as a [`Mapping`] on an `rows × cols` array: the block-diagonal GEMM
+    /// M × G·(k_end − k_start) × N in pass-local K (local index g·(k_end − k_start) + k is
+    /// global g·K_g + k_start + k).
+    pub fn mapping(&self, dataflow: Dataflow, rows: u64, cols: u64) -> Mapping {
+        Mapping::grouped(
+            dataflow,
+            rows,
+            cols,
+            cdg_core::GemmDims {
+                m: self.m,
+                k: self.groups * self.pass_k(),
+                n: self.n,
+            },
+            self.groups,
+        )
+    }
+
+    /// The global K indices of a span of pass-local ones.
+    pub fn global_k(&self, local: Span) -> Indices {
+        let kp = self.pass_k();
+        if self.groups == 1 || (self.k_start == 0 && kp == self.k_group) {
+            return Indices::range(self.k_start + local.start, self.k_start + local.end);
+        }
+        Indices::List(
+            (local.start..local.end)
+                .map(|l| (l / kp) * self.k_group + self.k_start + l % kp)
+                .collect(),
+        )
+    }
+
+    /// The planned fold of dense fold `f` of this pass's [`PassDims::mapping`] (global K).
+    pub fn planned(&self, map: &Mapping, f: &Fold) -> PlannedFold {
+        let span = |axis: Axis| -> Indices {
+            let s = match axis {
+                Axis::M => f.m,
+                Axis::K => return self.global_k(f.k),
+                Axis::N => f.n,
+            };
+            Indices::range(s.start, s.end)
+        };
+        PlannedFold {
+            rows: span(map.axes.rows),
+            cols: span(map.axes.cols),
+            steps: span(map.axes.stream),
         }
     }
 }
@@ -174,6 +248,16 @@ impl PassSchedule {
     /// Every fold of the pass: F_r·F_c folds, column folds outer, row folds inner, each streaming
     /// the whole T axis.
     pub fn dense(dims: &PassDims, rows: u64, cols: u64, dataflow: Dataflow) -> Self {
+        if dims.groups > 1 {
+            // The live folds of the block-diagonal GEMM (docs/model.md §2).
+            if dims.m == 0 || dims.n == 0 || dims.pass_k() == 0 {
+                return Self::default();
+            }
+            let map = dims.mapping(dataflow, rows, cols);
+            return Self {
+                folds: map.folds_iter().map(|f| dims.planned(&map, &f)).collect(),
+            };
+        }
         let axes = dataflow::model(dataflow).axes();
         let steps = dims.axis(axes.stream);
         let (on_rows, on_cols) = (dims.axis(axes.rows), dims.axis(axes.cols));
@@ -254,34 +338,32 @@ impl GatedSchedule {
     }
 }
 
-/// `[base, cond]` pass extents of `layer` gated by `spec`.
+/// `[base, cond]` pass extents of `layer` gated by `spec` (for a grouped layer, each group's
+/// first `base_channels` channels, then the rest of each group).
 pub fn split_dims(layer: &LayerShape, spec: &GateSpec) -> [PassDims; 2] {
-    let g = layer.gemm();
+    let g = layer.group_gemm();
     let k_base = layer.window_for(spec.base_channels);
-    [
-        PassDims {
-            m: g.m,
-            n: g.n,
-            k_start: 0,
-            k_end: k_base,
-        },
-        PassDims {
-            m: g.m,
-            n: g.n,
-            k_start: k_base,
-            k_end: g.k,
-        },
-    ]
+    let pass = |k_start, k_end| PassDims {
+        m: g.m,
+        n: layer.out_channels(),
+        k_start,
+        k_end,
+        groups: layer.groups(),
+        k_group: g.k,
+    };
+    [pass(0, k_base), pass(k_base, g.k)]
 }
 
 /// The whole-window pass of an ungated layer.
 pub fn layer_dims(layer: &LayerShape) -> PassDims {
-    let g = layer.gemm();
+    let g = layer.group_gemm();
     PassDims {
         m: g.m,
-        n: g.n,
+        n: layer.out_channels(),
         k_start: 0,
         k_end: g.k,
+        groups: layer.groups(),
+        k_group: g.k,
     }
 }
 
@@ -297,12 +379,7 @@ mod tests {
 
     #[test]
     fn dense_schedule_orders_column_folds_outer() {
-        let dims = PassDims {
-            m: 5,
-            n: 3,
-            k_start: 0,
-            k_end: 4,
-        };
+        let dims = PassDims::plain(5, 3, 0, 4);
         let s = PassSchedule::dense(&dims, 2, 2, Dataflow::OutputStationary);
         // F_r = 3 (m), F_c = 2 (n).
         assert_eq!(s.len(), 6);

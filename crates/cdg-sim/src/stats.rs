@@ -283,7 +283,7 @@ impl LayerStats {
         let b = run.baselines;
         let mut t = run.totals;
         t.cycles = Cycles(t.compute_cycles.get().saturating_add(t.stall_cycles.get()));
-        t.macs_dense = dense.macs();
+        t.macs_dense = Macs(run.layer.shape.macs().get() * arch.workload.batch);
         t.energy = energy(arch, &t);
         t.cycles_ungated = b.cycles_ungated;
         t.energy_ungated = b.energy_ungated;
@@ -568,6 +568,8 @@ pub struct NetworkStats {
     pub array_rows: u64,
     pub array_cols: u64,
     pub frequency_mhz: f64,
+    /// Samples per batch (`workload.batch`): every figure is that of one batch.
+    pub batch: u64,
     /// The trace sample, or `None` for a dense run or a mean over samples.
     pub sample: Option<usize>,
     /// Samples the figures average (1 for a single run); see [`LayerStats`].
@@ -594,6 +596,7 @@ impl NetworkStats {
             array_rows: arch.array.rows,
             array_cols: arch.array.cols,
             frequency_mhz: arch.clock.frequency_mhz,
+            batch: arch.workload.batch,
             sample,
             samples: 1,
             layers,
@@ -625,8 +628,19 @@ impl NetworkStats {
         }
     }
 
+    /// Latency of one run: of one batch (`batch` samples).
     pub fn latency(&self) -> Microseconds {
         Microseconds::from_cycles(self.totals.cycles, self.frequency_mhz)
+    }
+
+    /// Throughput: `batch` images per batch latency, per second (0 for an empty run).
+    pub fn images_per_s(&self) -> f64 {
+        let us = self.latency().get();
+        if us > 0.0 {
+            self.batch as f64 * 1e6 / us
+        } else {
+            0.0
+        }
     }
 
     /// The CSV row of the network totals.
@@ -697,6 +711,9 @@ impl NetworkStats {
             energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.total().get()),
             edp_pj_us: energy * latency,
             scalesim_total_cycles: t.scalesim.total_cycles.get(),
+            batch: self.batch,
+            latency_per_batch_us: latency,
+            images_per_s: self.images_per_s(),
         }
     }
 }
@@ -760,4 +777,10 @@ pub struct NetworkRow {
     pub energy_saving_vs_dense_policy: f64,
     pub edp_pj_us: f64,
     pub scalesim_total_cycles: u64,
+    /// Samples per batch (`workload.batch`); every count above is per batch.
+    pub batch: u64,
+    /// Latency of one batch (= `latency_us`).
+    pub latency_per_batch_us: f64,
+    /// Throughput: batch / latency of one batch.
+    pub images_per_s: f64,
 }

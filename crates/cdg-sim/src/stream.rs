@@ -76,6 +76,10 @@ pub struct Pass<'m> {
     continues: bool,
     seen_ifmap: Seen,
     seen_filter: Seen,
+    /// A grouped GEMM whose stream is K (OS): the ifmap tile of row fold i and column fold j is
+    /// M_i × the K of the column's groups, so it is tracked per row fold as the groups read so
+    /// far (column folds run in order, their groups never go back).
+    ifmap_groups_read: Option<Vec<u64>>,
     /// Compute cycles of this pass's folds so far (gather overhead included).
     cycles: Cycles,
     /// Stream length of the last fold of this pass streamed so far.
@@ -93,6 +97,8 @@ impl<'m> Pass<'m> {
             continues,
             seen_ifmap: seen(Input::Ifmap),
             seen_filter: seen(Input::Filter),
+            ifmap_groups_read: (map.groups > 1 && map.axes.stream == crate::dataflow::Axis::K)
+                .then(|| vec![0; map.row_folds as usize]),
             cycles: Cycles::ZERO,
             prev_t: None,
         }
@@ -112,6 +118,19 @@ impl<'m> Pass<'m> {
     /// this pass that run.
     #[inline]
     pub fn dense_tile(&mut self, input: Input, f: &Fold) -> TileUse {
+        if let (Input::Ifmap, Some(read)) = (input, self.ifmap_groups_read.as_mut()) {
+            // Groups [g0, g1) of this fold's K; those below `read[i]` came in earlier.
+            let kg = self.map.gemm.k / self.map.groups;
+            let (g0, g1) = (f.k.start / kg, f.k.end / kg);
+            let done = &mut read[f.row_fold as usize];
+            let new_groups = g1.saturating_sub((*done).max(g0));
+            *done = (*done).max(g1);
+            return TileUse {
+                id: self.ids + f.index,
+                elems: f.m.len() * f.k.len(),
+                new_elems: f.m.len() * new_groups * kg,
+            };
+        }
         let slot = self.map.tile_slot(input, f);
         let seen = match input {
             Input::Ifmap => &mut self.seen_ifmap,
@@ -202,7 +221,7 @@ impl PassStream {
         let ifmap = pass.dense_tile(Input::Ifmap, f);
         let filter = pass.dense_tile(Input::Filter, f);
         let outputs = f.m.len() * f.n.len();
-        let t = pass.map.t;
+        let t = pass.map.stream_span(f).len();
         let writes = (outputs, finalised);
         self.fold(pass, f, t, [ifmap, filter], writes, Cycles::ZERO);
     }
@@ -236,7 +255,7 @@ impl PassStream {
         if self.current_pass != Some(pass.ids) {
             self.current_pass = Some(pass.ids);
             let g = map.gemm;
-            self.mem.begin_pass(g.m * g.k, g.k * g.n);
+            self.mem.begin_pass(g.m * g.k, g.k * g.n / map.groups);
         }
         let group_first = map.group_first(f);
         let (first, reload) = (

@@ -1,5 +1,6 @@
 //! Running grid points on workloads in parallel and rendering the results as CSV.
 
+use crate::columns::{GateDensity, LatencyPercentiles};
 use crate::error::{Result, SweepError};
 use crate::grid::{Grid, Point};
 use crate::workload::Workload;
@@ -27,27 +28,48 @@ pub struct Silent;
 
 impl Progress for Silent {}
 
-/// Results of one point on every workload, in workload order: the network row and the
-/// per-layer rows.
-pub type PointResult = Vec<(NetworkRow, Vec<LayerRow>)>;
+/// What one design produced on one workload: the network row, the per-layer rows and the
+/// per-sample latency percentiles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadResult {
+    pub network: NetworkRow,
+    pub layers: Vec<LayerRow>,
+    pub latency: LatencyPercentiles,
+}
 
-/// Simulates the design of grid point `point` on one workload.
-pub fn simulate(
-    point: usize,
-    arch: &ArchConfig,
-    w: &Workload,
-) -> Result<(NetworkRow, Vec<LayerRow>)> {
-    let stats =
-        cdg_sim::simulate_network(arch, &w.network, w.masks.as_ref()).map_err(|source| {
-            SweepError::Simulate {
-                point,
-                design: arch.name.clone(),
-                workload: w.name.clone(),
-                source,
-            }
-        })?;
-    let layers = stats.layers.iter().map(|l| l.to_row()).collect();
-    Ok((stats.to_row(), layers))
+/// Results of one point on every workload, in workload order.
+pub type PointResult = Vec<WorkloadResult>;
+
+/// Simulates the design of grid point `point` on one workload (every sample of a trace with
+/// masks, for the mean and the latency percentiles).
+pub fn simulate(point: usize, arch: &ArchConfig, w: &Workload) -> Result<WorkloadResult> {
+    let fail = |source| SweepError::Simulate {
+        point,
+        design: arch.name.clone(),
+        workload: w.name.clone(),
+        source,
+    };
+    let (stats, latencies) = match &w.masks {
+        Some(masks) => {
+            let sampled = cdg_sim::simulate_samples(arch, &w.network, masks).map_err(fail)?;
+            let latencies: Vec<f64> = sampled
+                .per_sample
+                .iter()
+                .map(|s| s.latency().get())
+                .collect();
+            (sampled.mean, latencies)
+        }
+        None => {
+            let stats = cdg_sim::simulate_network(arch, &w.network, None).map_err(fail)?;
+            let latency = stats.latency().get();
+            (stats, vec![latency])
+        }
+    };
+    Ok(WorkloadResult {
+        network: stats.to_row(),
+        layers: stats.layers.iter().map(|l| l.to_row()).collect(),
+        latency: LatencyPercentiles::of(&latencies),
+    })
 }
 
 /// Runs every point of `grid` on every workload in parallel (rayon); the results are in point
@@ -114,8 +136,8 @@ pub(crate) fn csv_bytes(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>> {
 }
 
 /// Renders sweep.csv (one row per point and workload: `point`, the grid columns, the workload
-/// columns, the network row) and, when `layers`, layers.csv (one row per point, workload and
-/// layer) for `grid`'s points with `results` (in point order). A non-finite number is refused
+/// columns, the network row, the latency percentiles) and, when `layers`, layers.csv (one row per point, workload and
+/// layer, with the layer's gate density) for `grid`'s points with `results` (in point order). A non-finite number is refused
 /// naming the file, column, point and workload (no report holds one).
 pub fn render_csvs(
     grid: &Grid,
@@ -136,7 +158,8 @@ pub fn render_csvs(
         result,
     ) in grid.points.iter().zip(results)
     {
-        for (w, (net, layer_rows)) in workloads.iter().zip(result) {
+        for (w, r) in workloads.iter().zip(result) {
+            let (net, layer_rows, latency) = (&r.network, &r.layers, &r.latency);
             let head = RowHead {
                 workload: &w.name,
                 gate_block: &w.gate_block,
@@ -148,24 +171,30 @@ pub fn render_csvs(
                 h.extend(grid.keys.iter().cloned());
                 h.extend(field_names(&head)?);
                 h.extend(field_names(net)?);
+                h.extend(field_names(latency)?);
                 sweep.write_record(&h)?;
                 if let Some(first) = layer_rows.first() {
                     let mut h = vec!["point".to_owned()];
                     h.extend(grid.keys.iter().cloned());
                     h.push("workload".to_owned());
                     h.extend(field_names(first)?);
+                    h.extend(field_names(&GateDensity::NONE)?);
                     per_layer.write_record(&h)?;
                 }
                 headed = true;
             }
             let at = |row: usize| format!(" of row {row} (point {index}, workload `{}`)", w.name);
             sweep_rows += 1;
-            cdg_io::csv_out::check_finite(Path::new(SWEEP_CSV), &(&head, net), &at(sweep_rows))?;
+            cdg_io::csv_out::check_finite(
+                Path::new(SWEEP_CSV),
+                &(&head, net, latency),
+                &at(sweep_rows),
+            )?;
             sweep.write_field(index.to_string())?;
             for l in labels {
                 sweep.write_field(l)?;
             }
-            sweep.serialize((&head, net))?;
+            sweep.serialize((&head, net, latency))?;
             if layers {
                 for row in layer_rows {
                     layer_rows_written += 1;
@@ -179,7 +208,9 @@ pub fn render_csvs(
                         per_layer.write_field(l)?;
                     }
                     per_layer.write_field(&w.name)?;
-                    per_layer.serialize(row)?;
+                    let density =
+                        GateDensity::of(w.masks.as_ref().and_then(|m| m.layer(&row.layer)), None);
+                    per_layer.serialize((row, density))?;
                 }
             }
         }

@@ -48,18 +48,81 @@ impl Grid {
     }
 
     fn from_resolved(spec: &SweepSpec, resolved: Vec<(usize, ArchConfig)>) -> Result<Self> {
+        let keys: Vec<String> = spec.keys().map(str::to_owned).collect();
         let points = resolved
             .into_iter()
-            .map(|(index, arch)| Point {
-                index,
-                labels: spec.point_labels(index),
-                arch,
+            .map(|(index, mut arch)| {
+                let labels = spec.point_labels(index);
+                arch.name = design_name(&keys, &labels, &arch);
+                Point {
+                    index,
+                    labels,
+                    arch,
+                }
             })
             .collect();
         Ok(Self {
-            keys: spec.keys().map(str::to_owned).collect(),
+            keys,
             points,
             total: spec.points(),
         })
+    }
+}
+
+/// The name of a grid point's design (the `arch` column, `name` in its config, the labels of
+/// the plots): the base config's name when the grid changes nothing, else the array
+/// (`ws-32x32`, when the grid sets its dataflow or shape; the base name otherwise) followed by
+/// every other grid value as `leaf=value` (`ws-32x32 support=compact ifmap_sram_kib=8`). A
+/// grid that sets `name` itself keeps it.
+pub fn design_name(keys: &[String], labels: &[String], arch: &ArchConfig) -> String {
+    const ARRAY_KEYS: [&str; 3] = ["array.dataflow", "array.rows", "array.cols"];
+    if keys.is_empty() || keys.iter().any(|k| k == "name") {
+        return arch.name.clone();
+    }
+    let mut name = if keys.iter().any(|k| ARRAY_KEYS.contains(&k.as_str())) {
+        format!(
+            "{}-{}x{}",
+            arch.array.dataflow, arch.array.rows, arch.array.cols
+        )
+    } else {
+        arch.name.clone()
+    };
+    for (key, label) in keys.iter().zip(labels) {
+        if ARRAY_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let leaf = key.rsplit('.').next().unwrap_or(key);
+        name.push_str(&format!(" {leaf}={label}"));
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_are_named_by_their_grid_values() {
+        let mut arch = ArchConfig::default_with("os-16x16-int8");
+        arch.array.rows = 64;
+        arch.array.cols = 64;
+        arch.array.dataflow = cdg_core::Dataflow::WeightStationary;
+        let keys: Vec<String> = ["array.dataflow", "array.rows", "sparsity.support"]
+            .map(str::to_owned)
+            .to_vec();
+        let labels: Vec<String> = ["ws", "64", "compact"].map(str::to_owned).to_vec();
+        assert_eq!(
+            design_name(&keys, &labels, &arch),
+            "ws-64x64 support=compact"
+        );
+        // Without array keys the base name leads; with `name` in the grid it is kept.
+        let keys = vec!["memory.ifmap_sram_kib".to_owned()];
+        assert_eq!(
+            design_name(&keys, &["8".to_owned()], &arch),
+            "os-16x16-int8 ifmap_sram_kib=8"
+        );
+        let keys = vec!["name".to_owned()];
+        assert_eq!(design_name(&keys, &["mine".to_owned()], &arch), arch.name);
+        assert_eq!(design_name(&[], &[], &arch), arch.name);
     }
 }

@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+mod columns;
 mod engine;
 mod error;
 mod grid;
@@ -53,7 +54,10 @@ mod plan;
 mod shard;
 mod workload;
 
-pub use engine::{PointResult, Progress, Silent, render_csvs, run_points, simulate};
+pub use columns::{GateDensity, LatencyPercentiles, percentile};
+pub use engine::{
+    PointResult, Progress, Silent, WorkloadResult, render_csvs, run_points, simulate,
+};
 pub use error::{Result, SweepError};
 pub use grid::{Grid, Point};
 pub use main_job::{

@@ -141,7 +141,8 @@ impl PolicyGrid {
 fn summary_rows(grid: &Grid, workloads: &[Workload], results: &[PointResult]) -> Vec<SummaryRow> {
     let mut summary = Vec::new();
     for (point, result) in grid.points.iter().zip(results) {
-        for (w, (net, _)) in workloads.iter().zip(result) {
+        for (w, r) in workloads.iter().zip(result) {
+            let net = &r.network;
             summary.push(SummaryRow {
                 design: point.labels[0].clone(),
                 support: point.arch.sparsity.support.as_str(),

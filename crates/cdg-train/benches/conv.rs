@@ -1,10 +1,12 @@
-//! Convolution forward and backward on the ResNet-18 CIFAR shapes (batch 32, width 1).
+//! Convolution forward and backward on the ResNet-18 CIFAR shapes (batch 32, width 1): the
+//! channels-last implicit-GEMM path the layers use (`conv2d_forward`, `conv2d_backward`, on
+//! channels-last tensors) against explicit im2col + GEMM (`*_im2col`, on standard NCHW).
 //! Throughput is reported in FLOP (2 per MAC), so criterion's "Gelem/s" reads GFLOP/s.
 //! Threads: rayon's default (all cores) or `RAYON_NUM_THREADS`.
 //!
 //! `cargo bench -p cdg-train --bench conv`
 
-use cdg_train::ops;
+use cdg_train::ops::{self, layout::to_nhwc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::Array4;
 
@@ -37,13 +39,22 @@ fn bench(c: &mut Criterion) {
         let dy = filled((BATCH, cout, out, out), 3);
         let flops = 2 * BATCH * out * out * cout * cin * 9;
         g.throughput(Throughput::Elements(flops as u64));
+        let (xl, dyl) = (to_nhwc(x.view()), to_nhwc(dy.view()));
         g.bench_with_input(BenchmarkId::new("forward", name), &(), |b, _| {
-            b.iter(|| ops::conv2d_forward(x.view(), w.view(), None, stride, 1))
+            b.iter(|| ops::conv2d_forward(xl.view(), w.view(), None, stride, 1))
+        });
+        g.bench_with_input(BenchmarkId::new("forward_im2col", name), &(), |b, _| {
+            b.iter(|| ops::conv2d_forward_im2col(x.view(), w.view(), None, stride, 1))
         });
         // Backward does two GEMMs (dW and dX) of the forward's size.
         g.throughput(Throughput::Elements(2 * flops as u64));
         g.bench_with_input(BenchmarkId::new("backward", name), &(), |b, _| {
-            b.iter(|| ops::conv2d_backward(x.view(), w.view(), dy.view(), stride, 1, true, false))
+            b.iter(|| ops::conv2d_backward(xl.view(), w.view(), dyl.view(), stride, 1, true, false))
+        });
+        g.bench_with_input(BenchmarkId::new("backward_im2col", name), &(), |b, _| {
+            b.iter(|| {
+                ops::conv2d_backward_im2col(x.view(), w.view(), dy.view(), stride, 1, true, false)
+            })
         });
     }
     g.finish();

@@ -19,10 +19,14 @@ pub struct InspectArgs {
     /// Print the summary as JSON on stdout (same fields as the table).
     #[arg(long)]
     pub json: bool,
-    /// Also draw per-layer gate-density heatmaps as SVG, to FILE or by default to
-    /// TRACE_DIR/gate_density.svg.
+    /// Also draw per-layer gate-density heatmaps as SVG: to FILE, or to
+    /// `--out DIR`/gate_density.svg, or to gate_density.svg in the current directory (never
+    /// into the trace directory, which may be a shipped one).
     #[arg(long, value_name = "FILE.svg", num_args = 0..=1, require_equals = true)]
     pub plot: Option<Option<PathBuf>>,
+    /// With --plot: the output directory of the heatmaps (created if needed).
+    #[arg(long, value_name = "DIR", requires = "plot")]
+    pub out: Option<PathBuf>,
 }
 
 /// One layer of the summary. Densities are fractions in [0, 1] of output elements gated on.
@@ -84,17 +88,24 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
             bail!("the trace has no gated layers, so there are no gate densities to draw");
         };
         let text = cdg_report::gate_density(&trace.network, masks)?;
-        let path = match svg {
-            // Into the trace directory: the plot joins the trace's output.
-            None => {
+        let path = match (svg, &args.out) {
+            (Some(_), Some(_)) => bail!("give either --plot=FILE.svg or --plot --out DIR"),
+            // An output directory of its own.
+            (None, Some(out_dir)) => {
                 let mut out =
-                    cdg_io::output::OutputDir::extend(&dir, &cdg_io::layout::trace::KIND)?;
+                    cdg_io::output::OutputDir::create(out_dir, &cdg_io::layout::inspect::KIND)?;
                 let mut files = cdg_io::output::Outputs::new();
                 files.add(GATE_DENSITY_SVG, text);
-                out.add(&files)?;
-                dir.join(GATE_DENSITY_SVG)
+                out.commit(&files)?;
+                out_dir.join(GATE_DENSITY_SVG)
             }
-            Some(file) => {
+            (None, None) => {
+                let file = PathBuf::from(GATE_DENSITY_SVG);
+                cdg_io::atomic::write_atomic(&file, text.as_bytes())
+                    .with_context(|| format!("cannot write plot {}", file.display()))?;
+                file
+            }
+            (Some(file), None) => {
                 cdg_io::atomic::write_atomic(file, text.as_bytes())
                     .with_context(|| format!("cannot write plot {}", file.display()))?;
                 file.clone()

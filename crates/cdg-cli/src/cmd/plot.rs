@@ -44,11 +44,9 @@ impl PlotPlan {
                     dir.display()
                 );
             }
-            let title = dir.file_name().map_or_else(
-                || "cdg sim".to_owned(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            return Ok(PlotPlan::Sim { title });
+            return Ok(PlotPlan::Sim {
+                title: sim_title(dir)?,
+            });
         }
         if args.point.is_some() && !dir.join(sweep::LAYERS_CSV).exists() {
             bail!(
@@ -58,6 +56,21 @@ impl PlotPlan {
         }
         Ok(PlotPlan::Sweep { point: args.point })
     }
+}
+
+/// What a `cdg sim` output shows: the workload on the design (from network.csv), not the
+/// directory's name.
+fn sim_title(dir: &Path) -> anyhow::Result<String> {
+    let t = table(dir, sim::NETWORK_CSV)?;
+    if t.rows.is_empty() {
+        return Ok("cdg sim".to_owned());
+    }
+    let (workload, arch) = (t.cell(0, "workload"), t.cell(0, "arch"));
+    Ok(match (workload.is_empty(), arch.is_empty()) {
+        (false, false) => format!("{workload} on {arch}"),
+        (true, false) => arch.to_owned(),
+        _ => "cdg sim".to_owned(),
+    })
 }
 
 /// Reads a CSV file of `dir` as a table.

@@ -336,6 +336,16 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         outputs.extend(heatmaps(&workloads)?);
     }
     out_dir.commit(&outputs)?;
+    // The report is drawn from the files just committed, as `cdg report` would draw it.
+    let report = if args.no_plot {
+        None
+    } else {
+        let html = super::report::render(&args.out, &cdg_io::layout::run::KIND)?;
+        let mut files = Outputs::new();
+        files.add(cdg_io::layout::REPORT_HTML, html);
+        out_dir.add(&files)?;
+        Some(args.out.join(cdg_io::layout::REPORT_HTML))
+    };
 
     for w in &workloads {
         println!(
@@ -388,5 +398,8 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64(),
         args.out.display()
     );
+    if let Some(report) = report {
+        println!("report: {}", report.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -102,8 +102,8 @@ pub fn print_pareto(outputs: &Outputs, keys: &[String]) -> anyhow::Result<()> {
             w.designs
         );
         println!(
-            "{:>7}  {:>12} {:>14} {:>9}  grid values",
-            "point", "latency_us", "energy_pj", "area_mm2"
+            "{:>7}  {:>12} {:>12} {:>9}  grid values",
+            "point", "latency_us", "energy_uJ", "area_mm2"
         );
         for d in w.front.iter().take(PARETO_LINES) {
             let values: Vec<String> = d
@@ -112,10 +112,10 @@ pub fn print_pareto(outputs: &Outputs, keys: &[String]) -> anyhow::Result<()> {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             println!(
-                "{:>7}  {:>12.3} {:>14.4e} {:>9.3}  {}",
+                "{:>7}  {:>12.3} {:>12.3} {:>9.3}  {}",
                 d.point,
                 d.latency_us,
-                d.energy_pj,
+                d.energy_pj / 1e6,
                 d.area_mm2,
                 values.join(" ")
             );

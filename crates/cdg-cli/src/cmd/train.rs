@@ -181,8 +181,10 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub force: bool,
-    /// Benchmark: time N training steps on random input (after one warm-up step), print
-    /// images/s and exit. Uses --model, --width, --batch, --threads and --bench-channels.
+    /// Benchmark: time N training steps (after one warm-up step), print images/s and exit.
+    /// Supervised: random input, using --model, --width, --batch, --threads and
+    /// --bench-channels. SimCLR/SimSiam: batches of --data with augmentation and every SSL
+    /// and gating option, sparsity ramp off; prints views/s (two views per image).
     #[arg(long, value_name = "N")]
     #[serde(skip)]
     pub bench_steps: Option<usize>,
@@ -942,6 +944,31 @@ fn open_out(plan: &TrainPlan) -> anyhow::Result<OutputDir> {
 fn run_bench(plan: &TrainPlan, steps: usize, channels: usize) -> anyhow::Result<ExitCode> {
     if steps == 0 || channels == 0 {
         bail!("--bench-steps and --bench-channels: expected at least 1");
+    }
+    if plan.objective != Objective::Supervised {
+        let split = load_data(plan)?;
+        let r = cdg_train::ssl::bench_ssl(
+            &plan.ssl_config(split.train.channels(), split.train.height())?,
+            &split.train,
+            steps,
+        )?;
+        let sparsity = r
+            .gate_sparsity
+            .map_or(String::new(), |s| format!(", gate sparsity {s:.3}"));
+        println!(
+            "{:?} model {:?} width {} batch {} gating {:?} threads {}: {} steps in {:.2} s, {:.1} views/s{sparsity}",
+            plan.objective,
+            plan.model,
+            plan.width,
+            plan.batch,
+            plan.gating,
+            plan.threads,
+            r.steps,
+            r.seconds,
+            r.views_per_s,
+        );
+        println!("views_per_s {:.3}", r.views_per_s);
+        return Ok(ExitCode::SUCCESS);
     }
     // The benchmark's random images are 32×32.
     let r = bench_supervised(&plan.supervised_config(channels, 32, 10), channels, steps)?;

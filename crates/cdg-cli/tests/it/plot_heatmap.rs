@@ -50,7 +50,7 @@ fn heatmap_has_a_panel_per_gated_layer() {
 }
 
 #[test]
-fn inspect_plot_draws_the_heatmap_beside_the_trace_or_where_asked() {
+fn inspect_plot_draws_the_heatmap_into_out_or_where_asked() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("trace");
     ok(&[
@@ -69,8 +69,11 @@ fn inspect_plot_draws_the_heatmap_beside_the_trace_or_where_asked() {
         "--out",
         s(&trace),
     ]);
-    ok(&["inspect", s(&trace), "--plot"]);
-    let svg = std::fs::read_to_string(trace.join(GATE_DENSITY_SVG)).unwrap();
+    // Regression (issue #15): the plot goes to --out, never into the trace directory.
+    let heat = dir.path().join("heat");
+    ok(&["inspect", s(&trace), "--plot", "--out", s(&heat)]);
+    assert!(!trace.join(GATE_DENSITY_SVG).exists());
+    let svg = std::fs::read_to_string(heat.join(GATE_DENSITY_SVG)).unwrap();
     let captions = svg
         .lines()
         .filter(|l| l.starts_with("layer") && l.contains(": density 0.25"))

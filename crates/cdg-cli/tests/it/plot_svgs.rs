@@ -66,8 +66,8 @@ fn energy_latency_plot_has_every_point_and_the_pareto_front() {
     let svg = std::fs::read_to_string(out.join(sweep::ENERGY_LATENCY_SVG)).unwrap();
     let t = texts(&svg);
     for label in [
-        "latency (µs)",
-        "energy (pJ)",
+        "latency (µs, mean over samples)",
+        "energy (µJ, mean over samples)",
         "support = dense",
         "support = clock-gate",
     ] {
@@ -81,38 +81,46 @@ fn energy_latency_plot_has_every_point_and_the_pareto_front() {
         .iter()
         .map(|v| v.parse().unwrap())
         .collect();
-    // Non-dominated points by brute force (identical points do not dominate each other).
+    // Non-dominated points by brute force; identical points count once (issue #15).
     let front = (0..latency.len())
         .filter(|&i| {
-            !(0..latency.len()).any(|j| {
+            let dominated = (0..latency.len()).any(|j| {
                 latency[j] <= latency[i]
                     && energy[j] <= energy[i]
                     && (latency[j] < latency[i] || energy[j] < energy[i])
-            })
+            });
+            let repeated = (0..i).any(|j| latency[j] == latency[i] && energy[j] == energy[i]);
+            !dominated && !repeated
         })
         .count();
     assert!(front >= 1);
-    // Legend markers are squares, so every filled circle is a sweep row: dense dots (radius 5)
-    // under clock-gate dots (radius 3), and a ring (radius 8) round each Pareto point.
+    // Dense rows are filled circles (radius 5, plus one legend swatch); clock-gate rows are
+    // hollow squares, so coinciding points of the two policies both stay visible; a ring
+    // (radius 9) round each Pareto point.
     let c = circles(&svg);
     let dots: Vec<&(String, String)> = c.iter().filter(|(_, fill)| fill != "none").collect();
-    assert_eq!(dots.len(), 12, "one dot per sweep row");
-    assert_eq!(dots.iter().filter(|(r, _)| r == "5").count(), 6);
-    assert_eq!(dots.iter().filter(|(r, _)| r == "3").count(), 6);
+    assert_eq!(dots.len(), 6 + 1, "one dot per dense row and the legend's");
     let rings = c
         .iter()
-        .filter(|(r, fill)| r == "8" && fill == "none")
+        .filter(|(r, fill)| r == "9" && fill == "none")
         .count();
     assert_eq!(rings, front, "one ring per Pareto-optimal point");
     assert!(
         t.contains(&format!("Pareto front ({front} points)")),
         "{t:?}"
     );
-    // Dots are coloured by policy: two colours, six dots each.
-    let mut fills: Vec<&str> = dots.iter().map(|(_, f)| f.as_str()).collect();
-    fills.sort();
-    fills.dedup();
-    assert_eq!(fills.len(), 2, "{fills:?}");
+    // Every front point is numbered on the plot and named by its design in the legend.
+    let designs: Vec<String> = column(&out.join(sweep::SWEEP_CSV), "arch");
+    for k in 1..=front {
+        let entry = t
+            .iter()
+            .find(|x| x.starts_with(&format!("{k}: ")))
+            .unwrap_or_else(|| panic!("no legend entry {k} in {t:?}"));
+        assert!(
+            designs.iter().any(|d| entry.contains(d.as_str())),
+            "{entry} names no design"
+        );
+    }
 }
 
 #[test]
@@ -123,15 +131,17 @@ fn reduction_plot_has_one_series_per_policy_and_block() {
     let t = texts(&svg);
     for label in [
         "FLOPs reduction (×, dense MACs / needed MACs)",
-        "cycle reduction vs ungated (×, best dense schedule / cycles)",
-        "dense, block none",
-        "clock-gate, block none",
+        "cycle reduction vs ungated (×)",
+        "Cycle reduction vs FLOPs reduction on net (gate block none)",
+        "support = dense",
+        "support = clock-gate",
         "cycle reduction = FLOPs reduction",
     ] {
         assert!(t.iter().any(|x| x == label), "no text `{label}` in {t:?}");
     }
-    // 12 data points + 2 legend markers, all radius 4.
-    assert_eq!(circles(&svg).iter().filter(|(r, _)| r == "4").count(), 14);
+    assert!(t.iter().any(|x| x.starts_with("Grey diagonal")), "{t:?}");
+    // 6 dense data points + 1 legend marker are filled circles of radius 5.
+    assert_eq!(circles(&svg).iter().filter(|(r, _)| r == "5").count(), 7);
 }
 
 #[test]
@@ -146,11 +156,11 @@ fn per_layer_plot_names_every_layer_of_the_chosen_point() {
         "conv1",
         "conv2",
         "fc",
-        "energy (pJ)",
+        "energy (µJ)",
         "cycles",
         "MAC",
         "DRAM",
-        "per-layer energy: point 5, net",
+        "Per-layer energy by component: point 5, net",
         "cycles, ungated baseline (best dense schedule)",
     ] {
         assert!(t.iter().any(|x| x == label), "no text `{label}` in {t:?}");
@@ -204,16 +214,16 @@ fn plot_of_a_sim_output_draws_its_per_layer_breakdown() {
     ok(&["plot", s(&sim)]);
     let svg = std::fs::read_to_string(sim.join(sim::LAYERS_SVG)).unwrap();
     let t = texts(&svg);
-    for label in [
-        "conv1",
-        "conv2",
-        "fc",
-        "energy (pJ)",
-        "cycles",
-        "per-layer energy: sim",
-    ] {
+    for label in ["conv1", "conv2", "fc", "energy (µJ)", "cycles"] {
         assert!(t.iter().any(|x| x == label), "no text `{label}` in {t:?}");
     }
+    // Titled by what it shows (workload on design, policy), not by the directory's name.
+    assert!(
+        t.iter()
+            .any(|x| x.starts_with("Per-layer energy by component: net on ")
+                && x.contains("policy dense")),
+        "{t:?}"
+    );
     let err = fails(&["plot", s(&sim), "--point", "0"]);
     assert!(err.contains("cdg sim"), "{err}");
 }

@@ -487,7 +487,10 @@ fn overrides_are_validated_like_the_file() {
     check(
         "override dataflow",
         load_arch(&path, &set(&["array.dataflow=xs"])),
-        &["os-16x16-int8.toml: `array.dataflow`: unknown dataflow `xs`"],
+        &[
+            "override `--set array.dataflow=xs` (on ",
+            "os-16x16-int8.toml): `array.dataflow`: unknown dataflow `xs`",
+        ],
     );
     check(
         "override unknown key",
@@ -499,10 +502,16 @@ fn overrides_are_validated_like_the_file() {
         load_arch(&path, &set(&["array.rows=1.5"])),
         &["`array.rows` must be a non-negative integer, found float 1.5"],
     );
+    // Regression (issue #15): a bad override named the valid base file as the culprit.
+    check(
+        "override names itself",
+        load_arch(&path, &set(&["array.row=32"])),
+        &["override `--set array.row=32`", "unknown key `array.row`"],
+    );
     check(
         "override syntax",
         load_arch(&path, &set(&["rows"])),
-        &["override `rows`: expected `dotted.key=value`"],
+        &["override `--set rows`", "expected `dotted.key=value`"],
     );
 }
 

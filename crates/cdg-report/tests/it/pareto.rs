@@ -6,9 +6,12 @@ fn brute(points: &[(f64, f64)]) -> Vec<usize> {
     let mut out: Vec<usize> = (0..points.len())
         .filter(|&i| {
             let (x, y) = points[i];
-            !points
+            let dominated = points
                 .iter()
-                .any(|&(a, b)| a <= x && b <= y && (a < x || b < y))
+                .any(|&(a, b)| a <= x && b <= y && (a < x || b < y));
+            // Identical points count once: the first of them.
+            let repeated = points[..i].iter().any(|&(a, b)| a == x && b == y);
+            !dominated && !repeated
         })
         .collect();
     out.sort_by(|&a, &b| {
@@ -28,9 +31,12 @@ fn small_cases() {
     // (2, 2) is dominated by (1, 1); (0.5, 3) and (3, 0.5) trade off.
     let p = [(2.0, 2.0), (1.0, 1.0), (0.5, 3.0), (3.0, 0.5)];
     assert_eq!(pareto_front(&p), [2, 1, 3]);
-    // Duplicates both stay; a same-x worse point goes.
+    // Regression (issue #15): identical points count once (the first); a same-x worse point
+    // goes.
     let p = [(1.0, 1.0), (1.0, 1.0), (1.0, 2.0)];
-    assert_eq!(pareto_front(&p), [0, 1]);
+    assert_eq!(pareto_front(&p), [0]);
+    let p = [(2.0, 0.5), (1.0, 1.0), (2.0, 0.5)];
+    assert_eq!(pareto_front(&p), [1, 0]);
     // NaN is ignored rather than poisoning the comparison.
     let p = [(f64::NAN, 0.0), (1.0, 1.0)];
     assert_eq!(pareto_front(&p), [1]);

@@ -54,24 +54,106 @@ fn same_text_gives_the_same_svg_bytes() {
 fn sweep_plots_have_a_panel_per_workload_and_a_series_per_policy() {
     let svg = energy_latency(&table(SWEEP, "sweep.csv")).unwrap();
     let t = texts(&svg);
-    assert!(t.iter().any(|s| s == "energy vs latency: net"), "{t:?}");
-    assert!(t.iter().any(|s| s == "energy vs latency: other"), "{t:?}");
+    assert!(
+        t.iter().any(|s| s.starts_with("Energy vs latency on net")),
+        "{t:?}"
+    );
+    assert!(
+        t.iter()
+            .any(|s| s.starts_with("Energy vs latency on other")),
+        "{t:?}"
+    );
     // Canonical policy order in the legend: dense before clock-gate before compact.
     let at = |label: &str| t.iter().position(|s| s == label).unwrap();
     assert!(at("support = dense") < at("support = clock-gate"));
     assert!(at("support = clock-gate") < at("support = compact"));
-    // net: (2, 80) dominates both others; other: a single point.
+    // net: (2, 80) dominates both others; other: a single point. Every front point is
+    // numbered on the plot and named (design, policy, point) in the legend column.
     assert!(t.iter().any(|s| s == "Pareto front (1 points)"), "{t:?}");
+    assert!(
+        t.iter().any(|s| s == "1: row 2, compact (point 1)"),
+        "{t:?}"
+    );
+    assert!(t.iter().any(|s| s == "1: row 4, dense (point 3)"), "{t:?}");
+    // Units in µJ and µs; titled by what the plot shows.
+    assert!(t.iter().any(|s| s.starts_with("energy (µJ")), "{t:?}");
+    assert!(
+        t.iter()
+            .any(|s| s == "Energy vs latency on net: 3 designs, 1 on the Pareto front"),
+        "{t:?}"
+    );
     let svg = reduction(&table(SWEEP, "sweep.csv")).unwrap();
     let t = texts(&svg);
     for label in [
-        "dense, block 16x1x1",
-        "dense, block 1x1x1",
-        "compact, block 16x1x1",
+        "Cycle reduction vs FLOPs reduction on net (gate block 16x1x1)",
+        "Cycle reduction vs FLOPs reduction on other (gate block 1x1x1)",
+        "support = dense",
+        "support = compact",
         "cycle reduction = FLOPs reduction",
     ] {
         assert!(t.iter().any(|s| s == label), "{label} in {t:?}");
     }
+    assert!(t.iter().any(|s| s.starts_with("Grey diagonal")), "{t:?}");
+}
+
+/// The legend of a scatter plot lies beside the data, never over it: every legend text starts
+/// right of the plotting column.
+#[test]
+fn legends_sit_outside_the_data() {
+    for svg in [
+        energy_latency(&table(SWEEP, "sweep.csv")).unwrap(),
+        reduction(&table(SWEEP, "sweep.csv")).unwrap(),
+    ] {
+        let mut rest = svg.as_str();
+        let mut seen = 0;
+        while let Some(i) = rest.find("<text") {
+            let open_end = rest[i..].find('>').unwrap() + i;
+            let tag = &rest[i..open_end];
+            let close = rest[open_end..].find("</text>").unwrap() + open_end;
+            let body = rest[open_end + 1..close].trim();
+            if body.starts_with("support = ") || body.starts_with("Pareto front") {
+                let x: f64 = tag
+                    .split("x=\"")
+                    .nth(1)
+                    .and_then(|t| t.split('"').next())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    x >= 640.0,
+                    "legend entry `{body}` at x = {x} overlaps the plot"
+                );
+                seen += 1;
+            }
+            rest = &rest[close..];
+        }
+        assert!(seen >= 2, "no legend entries found");
+    }
+}
+
+/// Issue #15: a `--per-sample` layers.csv is drawn as a distribution (mean and range per
+/// layer), not as one panel per sample.
+#[test]
+fn per_sample_layers_are_drawn_as_a_distribution() {
+    let mut csv = String::from("layer,sample,cycles,cycles_ungated,energy_mac_pj\n");
+    for s in 0..64 {
+        for (l, c) in [("conv1", 100 + s), ("conv2", 50 + 2 * s)] {
+            csv.push_str(&format!("{l},{s},{c},120,5.0\n"));
+        }
+    }
+    let svg = layer_breakdown_sim(&table(&csv, "layers.csv"), "net on os-16x16").unwrap();
+    let height: f64 = svg
+        .split("height=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(height < 1000.0, "{height} px tall");
+    let t = texts(&svg);
+    assert_eq!(t.iter().filter(|s| *s == "conv1").count(), 2, "{t:?}");
+    assert!(t.iter().any(|s| s == "min to max over samples"), "{t:?}");
+    assert!(t.iter().any(|s| s.contains("mean of 64 samples")), "{t:?}");
 }
 
 #[test]
@@ -80,14 +162,19 @@ fn layer_breakdowns_pick_their_rows() {
     let svg = layer_breakdown(&layers, 1).unwrap();
     let t = texts(&svg);
     assert!(
-        t.iter().any(|s| s == "per-layer energy: point 1, net"),
+        t.iter()
+            .any(|s| s == "Per-layer energy by component: point 1, net"),
         "{t:?}"
     );
     assert!(t.iter().any(|s| s == "conv1") && !t.iter().any(|s| s == "conv2"));
     let e = layer_breakdown(&layers, 7).unwrap_err().to_string();
     assert_eq!(e, "layers.csv: has no rows for point 7 (points run 0..=1)");
     let svg = layer_breakdown_sim(&layers, "my-run").unwrap();
-    assert!(texts(&svg).iter().any(|s| s == "per-layer cycles: my-run"));
+    assert!(
+        texts(&svg)
+            .iter()
+            .any(|s| s == "Per-layer cycles vs ungated: my-run")
+    );
 }
 
 #[test]
@@ -156,11 +243,11 @@ fn non_finite_and_overflowing_values_are_refused_not_looped_on() {
         );
     }
     let e = finishes(
-        format!("{head}n,none,dense,1.0,1.7e308,1.0,1.0\nn,none,dense,2.0,-1.7e308,1.0,1.0\n"),
+        format!("{head}n,none,dense,1.7e308,1.0,1.0,1.0\nn,none,dense,-1.7e308,3.0,1.0,1.0\n"),
         false,
     )
     .unwrap_err();
-    assert!(e.contains("cannot draw the energy_pj axis"), "{e}");
+    assert!(e.contains("cannot draw the latency_us axis"), "{e}");
     let e = finishes(
         format!(
             "{head}n,none,dense,1e300,1.0,1.0,1.0\nn,none,dense,1.0000000000001e300,2.0,1.0,1.0\n"
@@ -169,15 +256,15 @@ fn non_finite_and_overflowing_values_are_refused_not_looped_on() {
     )
     .unwrap_err();
     assert!(e.contains("differ too little"), "{e}");
-    // Per-layer plots: the stacked energies of a layer overflow.
+    // Per-layer plots: a layer's cycles overflow the padded axis.
     let e = finishes(
         "point,workload,layer,cycles,energy_mac_pj,energy_dram_pj\n\
-         0,n,conv1,10,1e308,1e308\n"
+         0,n,conv1,1.7e308,1.0,1.0\n"
             .to_owned(),
         true,
     )
     .unwrap_err();
-    assert!(e.contains("cannot draw the energy (pJ) axis"), "{e}");
+    assert!(e.contains("cannot draw the cycles axis"), "{e}");
     // Ordinary values still draw.
     finishes(
         format!("{head}n,none,dense,1.0,2.0,1.0,1.0\nn,none,compact,2.0,3.0,1.5,1.2\n"),

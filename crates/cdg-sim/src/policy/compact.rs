@@ -63,7 +63,9 @@ impl PolicyModel for Compact {
     fn run_conditional(&self, pass: &mut CondPass<'_, '_>) {
         let map = pass.map();
         let gates = pass.gates();
-        let k = map.gemm.k;
+        // Real MACs per output (the window of one group for a grouped layer).
+        let k = map.gemm.k / map.groups;
+        let grouped_stream_n = map.groups > 1 && map.axes.stream == Axis::N;
         let (gathered, other) = inputs(map.axes);
         for j in 0..map.col_folds {
             let col = gates.column(j);
@@ -73,17 +75,19 @@ impl PolicyModel for Compact {
             let first = map.fold_at(0, j);
             let width = first.cols.len();
             if map.axes.outputs_on_array() {
-                // Pack the kept rows R at a time; each pack streams the whole window against the
-                // column's tile of the other input.
+                // Pack the kept rows R at a time; each pack streams the column's window (of
+                // the column's groups, for a grouped layer) against the column's tile of the
+                // other input.
+                let t = map.stream_span(&first).len();
                 for pack in gates.packs(j) {
                     let outputs = pack.size * width;
                     let other_tile = pass.dense_tile(other, &first);
-                    let g = pass.gathered_tile(pack.size * k, pack.new_kept * k);
+                    let g = pass.gathered_tile(pack.size * t, pack.new_kept * t);
                     let (ifmap, filter) = assign(gathered, g, other_tile);
                     pass.charge_inactive(k * (outputs - pack.active));
                     pass.run(&FoldRun {
                         fold: first,
-                        t: map.t,
+                        t,
                         ifmap,
                         filter,
                         outputs,
@@ -91,12 +95,43 @@ impl PolicyModel for Compact {
                         gathered: true,
                     });
                 }
+            } else if grouped_stream_n {
+                // Grouped, N streamed (IS): row fold i streams the kept filters of its own
+                // groups; each holds min(K_g, |K_i|) real weights in the fold's rows.
+                for i in 0..map.row_folds {
+                    let f = map.fold_at(i, j);
+                    let c = gates.fold_groups(&f);
+                    if c.kept == 0 {
+                        continue;
+                    }
+                    let per = f.k.len().min(k);
+                    let outputs = c.kept * width;
+                    if map.group_last(&f) {
+                        pass.charge_inactive(k * (outputs - c.active));
+                    }
+                    let stationary = pass.dense_tile(other, &f);
+                    let g = pass.gathered_tile(per * c.kept, per * c.new_kept);
+                    let (ifmap, filter) = assign(gathered, g, stationary);
+                    pass.run(&FoldRun {
+                        fold: f,
+                        t: c.kept,
+                        ifmap,
+                        filter,
+                        outputs,
+                        finalised: if map.group_last(&f) { outputs } else { 0 },
+                        gathered: true,
+                    });
+                }
             } else {
-                // Every row fold keeps its stationary tile K_i × C_j and streams only A_j.
+                // Every row fold keeps its stationary tile K_i × C_j and streams only A_j (a
+                // grouped layer's row folds outside the column's groups do not run).
                 let outputs = col.kept * width;
                 pass.charge_inactive(k * (outputs - col.active));
                 for i in 0..map.row_folds {
                     let f = map.fold_at(i, j);
+                    if !map.is_live(&f) {
+                        continue;
+                    }
                     let ki = f.k.len();
                     let stationary = pass.dense_tile(other, &f);
                     let g = pass.gathered_tile(ki * col.kept, ki * col.new_kept);
@@ -129,6 +164,9 @@ impl PolicyModel for Compact {
         if k.is_empty() || dims.m == 0 || dims.n == 0 {
             return PassSchedule { folds };
         }
+        if dims.groups > 1 {
+            return grouped_schedule(dims, rows, cols, dataflow, gate);
+        }
         let (col_axis, gather_axis) = (axes.cols, axes.gather_axis());
         // g(o, c) for gather index o and column index c.
         let gate_at = |o: u64, c: u64| match col_axis {
@@ -160,4 +198,62 @@ impl PolicyModel for Compact {
         }
         PassSchedule { folds }
     }
+}
+
+/// [`Compact::schedule`] of a grouped pass, over the live folds of its block-diagonal mapping
+/// (docs/model.md §5): OS packs the kept rows of each column fold, streaming the column's
+/// groups' window; WS streams the column's kept rows through its live row folds; IS streams,
+/// through row fold i, the kept filters of the row fold's groups.
+fn grouped_schedule(
+    dims: &PassDims,
+    rows: u64,
+    cols: u64,
+    dataflow: Dataflow,
+    gate: &dyn Fn(u64, u64) -> bool,
+) -> PassSchedule {
+    let map = dims.mapping(dataflow, rows, cols);
+    let axes = map.axes;
+    let mut folds = Vec::new();
+    let gate_at = |o: u64, c: u64| match axes.cols {
+        Axis::M => gate(c, o),
+        Axis::N | Axis::K => gate(o, c),
+    };
+    for j in 0..map.col_folds {
+        let first = map.fold_at(0, j);
+        let cj = Indices::range(first.cols.start, first.cols.end);
+        let keep = |o: u64| cj.iter().any(|c| gate_at(o, c));
+        if axes.outputs_on_array() {
+            let steps = dims.global_k(first.k);
+            let active: Vec<u64> = (0..dims.m).filter(|&o| keep(o)).collect();
+            for packed in active.chunks(rows.max(1) as usize) {
+                folds.push(PlannedFold {
+                    rows: Indices::List(packed.to_vec()),
+                    cols: cj.clone(),
+                    steps: steps.clone(),
+                });
+            }
+            continue;
+        }
+        let all: Option<Vec<u64>> =
+            (axes.stream == Axis::M).then(|| (0..dims.m).filter(|&o| keep(o)).collect());
+        for i in 0..map.row_folds {
+            let f = map.fold_at(i, j);
+            if !map.is_live(&f) {
+                continue;
+            }
+            let active = match &all {
+                Some(a) => a.clone(),
+                None => (f.n.start..f.n.end).filter(|&o| keep(o)).collect(),
+            };
+            if active.is_empty() {
+                continue;
+            }
+            folds.push(PlannedFold {
+                rows: dims.global_k(f.k),
+                cols: cj.clone(),
+                steps: Indices::List(active),
+            });
+        }
+    }
+    PassSchedule { folds }
 }

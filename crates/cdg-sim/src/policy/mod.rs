@@ -129,19 +129,20 @@ impl<'s, 'm> CondPass<'s, 'm> {
         self.gates
     }
 
-    /// Runs every dense fold; the inactive slots are K_cond per output whose gate is off.
+    /// Runs every dense fold; the inactive slots are K_cond per output whose gate is off (the
+    /// window of one group for a grouped layer).
     pub fn run_every_fold(&mut self) {
         run_every_fold(self.stream, self.pass);
         let map = self.map();
         let outputs = map.gemm.m * map.gemm.n;
-        self.inactive += map.gemm.k * (outputs - self.gates.active());
+        self.inactive += map.gemm.k / map.groups * (outputs - self.gates.active());
     }
 
-    /// Runs dense fold `f` in full; its inactive slots are those of its outputs whose gate is
-    /// off.
+    /// Runs dense fold `f` in full; its inactive slots are the real MACs of its outputs whose
+    /// gate is off.
     pub fn run_dense(&mut self, f: &Fold) {
         let outputs = f.m.len() * f.n.len();
-        self.inactive += f.k.len() * (outputs - self.gates.fold_active(f));
+        self.inactive += real_k(self.map(), f) * (outputs - self.gates.fold_active(f));
         let finalised = if self.map().group_last(f) { outputs } else { 0 };
         self.stream.dense(self.pass, f, finalised);
     }
@@ -166,6 +167,21 @@ impl<'s, 'm> CondPass<'s, 'm> {
     /// [`PolicyModel::inactive_slots`]).
     pub fn charge_inactive(&mut self, slots: u64) {
         self.inactive += slots;
+    }
+}
+
+/// Real MACs per output of fold `f` that a policy charges with the fold: its K span for an
+/// ungrouped GEMM. For a grouped one each output has K_g real MACs (its group's window):
+/// charged with the fold when the fold holds the output's whole window (K streamed), else
+/// with the last fold of the output's accumulation group (K on the rows; policies run or skip
+/// a column's row folds together, as their gates are per column).
+pub fn real_k(map: &Mapping, f: &Fold) -> u64 {
+    if map.groups == 1 {
+        f.k.len()
+    } else if map.axes.outputs_on_array() || map.group_last(f) {
+        map.gemm.k / map.groups
+    } else {
+        0
     }
 }
 

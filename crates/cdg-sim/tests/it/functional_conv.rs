@@ -310,7 +310,7 @@ proptest! {
         df in dataflow(),
     ) {
         let map = cdg_sim::Mapping::new(df, rows, cols, cdg_core::GemmDims { m, k, n });
-        let dims = cdg_sim::schedule::PassDims { m, n, k_start: 0, k_end: k };
+        let dims = cdg_sim::schedule::PassDims::plain(m, n, 0, k);
         let planned: Vec<_> = map
             .folds_iter()
             .map(|f| cdg_sim::schedule::PlannedFold::from_mapping(&map, &f))

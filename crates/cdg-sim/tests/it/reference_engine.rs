@@ -124,7 +124,7 @@ proptest! {
             Dataflow::WeightStationary | Dataflow::InputStationary => per_fold(df, r, c, t) + (folds - 1) * t.max(r),
         };
         prop_assert_eq!(run.cycles, Cycles(expected));
-        let dims = PassDims { m, n, k_start: 0, k_end: k };
+        let dims = PassDims::plain(m, n, 0, k);
         prop_assert_eq!(
             overlapped_cycles(&PassSchedule::dense(&dims, r, c, df).folds, df, r, c),
             Cycles(expected)
@@ -193,18 +193,8 @@ fn gated_schedules_on_the_stepped_array() {
             expected.set(i, j, p + if gate(i as u64, j as u64) { q } else { 0 });
         }
     }
-    let base = PassDims {
-        m: m as u64,
-        n: n as u64,
-        k_start: 0,
-        k_end: k_base,
-    };
-    let cond = PassDims {
-        m: m as u64,
-        n: n as u64,
-        k_start: k_base,
-        k_end: k as u64,
-    };
+    let base = PassDims::plain(m as u64, n as u64, 0, k_base);
+    let cond = PassDims::plain(m as u64, n as u64, k_base, k as u64);
     for df in [
         Dataflow::OutputStationary,
         Dataflow::WeightStationary,

@@ -5,9 +5,11 @@ use crate::gating::quantile::{fast_quantile_threshold, quantile_threshold};
 use crate::layers::{
     Buffer, Conv, Conv2dConfig, ConvSpec, Mode, Module, Param, ParamKind, join_name,
 };
-use crate::ops::{self, BatchNormCache, ConvGeom};
+use crate::ops::direct::{self, Columns, Padded};
+use crate::ops::kernel::{LANES, Store};
+use crate::ops::{self, BatchNormCache, ConvGeom, layout};
 use crate::scalar::Scalar;
-use ndarray::{Array1, Array4, ArrayView4, Axis, Ix1, Ix4, s};
+use ndarray::{Array1, Array4, ArrayView3, ArrayView4, Axis, Ix1, Ix4, ShapeBuilder, s};
 use rand::RngCore;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
@@ -47,6 +49,23 @@ pub struct GateConfig {
     /// Saliency normalisation: running-statistics momentum and ε.
     pub norm_momentum: f64,
     pub norm_eps: f64,
+    /// How training forwards compute the conditional convolution.
+    pub cond: CondCompute,
+}
+
+/// How a training forward computes the conditional convolution Q (docs/training.md §3).
+/// Evaluation forwards always compute Q only where the gate is on (their result is exact).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CondCompute {
+    /// Densely for every output, then masked: the straight-through gradient of every block is
+    /// exact.
+    Masked,
+    /// Only for the blocks whose z_block > −margin: every active block and the inactive ones
+    /// within `margin` of the threshold. The straight-through gradient of the other inactive
+    /// blocks (which needs their Q) is taken as 0; everything else is exact. Structured gates
+    /// with at least 8 channels per block only; others compute Q as `Masked`.
+    Skip { margin: f64 },
 }
 
 impl GateConfig {
@@ -63,6 +82,7 @@ impl GateConfig {
             threshold,
             norm_momentum: 0.1,
             norm_eps: 1e-5,
+            cond: CondCompute::Masked,
         }
     }
 
@@ -79,6 +99,14 @@ impl GateConfig {
         }
         if !(self.alpha > 0.0 && self.alpha.is_finite()) {
             return Err(TrainError::config("alpha", "must be a positive number"));
+        }
+        if let CondCompute::Skip { margin } = self.cond
+            && (margin.is_nan() || margin < 0.0)
+        {
+            return Err(TrainError::config(
+                "skip_margin",
+                format!("must be ≥ 0 (or infinite), found {margin}"),
+            ));
         }
         Ok(())
     }
@@ -101,24 +129,9 @@ pub fn block_grid(c: usize, h: usize, w: usize, block: [usize; 3]) -> [usize; 3]
     ]
 }
 
-/// For one image's C×H×W output: the flat block index (into gc×gh×gw) of every element
-/// and the element count of every block.
-fn block_table(c: usize, h: usize, w: usize, block: [usize; 3]) -> (Vec<u32>, Vec<f64>) {
-    let [bc, bh, bw] = block;
-    let [_, gh, gw] = block_grid(c, h, w, block);
-    let mut idx = Vec::with_capacity(c * h * w);
-    let mut cnt = vec![0.0; block_grid(c, h, w, block).iter().product()];
-    for cc in 0..c {
-        for hh in 0..h {
-            for ww in 0..w {
-                let b = ((cc / bc) * gh + hh / bh) * gw + ww / bw;
-                idx.push(b as u32);
-                cnt[b] += 1.0;
-            }
-        }
-    }
-    (idx, cnt)
-}
+/// Channel blocks narrower than this compute Q densely (a skipping micro-kernel call would
+/// fill too few of its 16 lanes).
+const MIN_SKIP_CHANNELS: usize = 8;
 
 /// What the last forward pass gated.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -146,15 +159,117 @@ impl GateRecord {
     }
 }
 
+/// The block structure of one layer's output (N × C × H × W, channels-last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Blocks {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    block: [usize; 3],
+    grid: [usize; 3],
+}
+
+impl Blocks {
+    fn new((n, c, h, w): (usize, usize, usize, usize), block: [usize; 3]) -> Self {
+        Blocks {
+            n,
+            c,
+            h,
+            w,
+            block,
+            grid: block_grid(c, h, w, block),
+        }
+    }
+    /// Blocks per image.
+    fn per_image(&self) -> usize {
+        self.grid.iter().product()
+    }
+    /// Elements in each block of an image (edge blocks have fewer), in block order.
+    fn counts(&self) -> Vec<f64> {
+        let [bc, bh, bw] = self.block;
+        let [gc, gh, gw] = self.grid;
+        let mut cnt = vec![0.0; gc * gh * gw];
+        for jc in 0..gc {
+            let cc = ((jc + 1) * bc).min(self.c) - jc * bc;
+            for jh in 0..gh {
+                let hh = ((jh + 1) * bh).min(self.h) - jh * bh;
+                for jw in 0..gw {
+                    let ww = ((jw + 1) * bw).min(self.w) - jw * bw;
+                    cnt[(jc * gh + jh) * gw + jw] = (cc * hh * ww) as f64;
+                }
+            }
+        }
+        cnt
+    }
+    /// Per pixel of an image (row-major), its spatial block `jh·gw + jw`.
+    fn pixel_blocks(&self) -> Vec<usize> {
+        let [_, bh, bw] = self.block;
+        let gw = self.grid[2];
+        (0..self.h * self.w)
+            .map(|p| (p / self.w / bh) * gw + (p % self.w) / bw)
+            .collect()
+    }
+    /// Per channel, its channel block times gh·gw (so `chan[c] + pix[p]` is the block).
+    fn channel_blocks(&self) -> Vec<usize> {
+        let stride = self.grid[1] * self.grid[2];
+        (0..self.c).map(|c| (c / self.block[0]) * stride).collect()
+    }
+}
+
+/// Per channel block, the flat output pixels `(image·H + row)·W + column` whose gate `keep`
+/// selects, ascending.
+fn pixel_lists(b: &Blocks, gates: &[u8]) -> Vec<Vec<u32>> {
+    let [gc, gh, gw] = b.grid;
+    let pix = b.pixel_blocks();
+    (0..gc)
+        .into_par_iter()
+        .map(|jc| {
+            let mut v = Vec::new();
+            for i in 0..b.n {
+                let g = &gates[(i * gc + jc) * gh * gw..][..gh * gw];
+                for (p, &pb) in pix.iter().enumerate() {
+                    if g[pb] != 0 {
+                        v.push((i * b.h * b.w + p) as u32);
+                    }
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+/// Column groups of the channel blocks (pieces of at most [`LANES`] channels), each with its
+/// block's pixel list.
+fn block_columns<'a>(b: &Blocks, lists: &'a [Vec<u32>]) -> Vec<Columns<'a>> {
+    let bc = b.block[0];
+    let mut cols = Vec::new();
+    for (jc, list) in lists.iter().enumerate() {
+        let (c0, c1) = (jc * bc, ((jc + 1) * bc).min(b.c));
+        for n0 in (c0..c1).step_by(LANES) {
+            cols.push(Columns {
+                n0,
+                width: LANES.min(c1 - n0),
+                pixels: Some(list),
+            });
+        }
+    }
+    cols
+}
+
 #[derive(Debug, Clone)]
 struct Cache<T: Scalar> {
-    x: Array4<T>,
     norm: BatchNormCache<T>,
     batch_stats: bool,
-    /// Block-level pre-gate z_block = mean_block(s − Δ), N×gc×gh×gw.
+    /// Block-level pre-gate z_block = mean_block(s) − mean_block(Δ), N×gc×gh×gw.
     zb: Array4<T>,
-    /// Conditional conv output Q, N×C_out×H_out×W_out.
-    q: Array4<T>,
+    /// Conditional conv output Q, channels-last; valid where `q_valid` (per block) is set.
+    q: Vec<T>,
+    /// Per block (N×gc×gh×gw order): whether Q was computed there.
+    q_valid: Option<Vec<bool>>,
+    blocks: Blocks,
+    /// Per channel block, the active pixels (the skipping path's weight gradient).
+    active_lists: Option<Vec<Vec<u32>>>,
 }
 
 /// A gated 3×3 (or any k×k) convolution; see the module docs.
@@ -184,6 +299,8 @@ pub struct GatedConv<T: Scalar = f32> {
     /// ∂L_gate/∂g for the soft gates of the last training forward (set by the trainer).
     gate_grad: Option<Array4<T>>,
     record: GateRecord,
+    /// The last forward's zero-padded input (memory reused by the next forward).
+    padded: Padded<T>,
     cache: Option<Cache<T>>,
 }
 
@@ -283,6 +400,7 @@ impl<T: Scalar> GatedConv<T> {
             record_blocks: false,
             gate_grad: None,
             record: GateRecord::default(),
+            padded: Padded::default(),
             cache: None,
         })
     }
@@ -292,6 +410,10 @@ impl<T: Scalar> GatedConv<T> {
     }
     pub fn gate_config(&self) -> &GateConfig {
         &self.gate
+    }
+    /// Changes how training forwards compute the conditional convolution.
+    pub fn set_cond_compute(&mut self, cond: CondCompute) {
+        self.gate.cond = cond;
     }
     /// The gate block (channels, rows, columns).
     pub fn block(&self) -> [usize; 3] {
@@ -308,16 +430,16 @@ impl<T: Scalar> GatedConv<T> {
         self.schedule = r;
     }
 
-    /// Sets ∂L/∂g for the soft gates of the last training forward (N×C_out×H_out×W_out);
-    /// consumed by the next backward.
+    /// Sets ∂L/∂g for the soft gates of the last training forward (N×C_out×H_out×W_out, any
+    /// layout); consumed by the next backward.
     pub fn set_gate_grad(&mut self, g: Array4<T>) -> Result<()> {
-        let want =
-            self.cache
-                .as_ref()
-                .map(|c| c.q.dim())
-                .ok_or_else(|| TrainError::NoForwardCache {
-                    layer: self.name.clone(),
-                })?;
+        let want = self
+            .cache
+            .as_ref()
+            .map(|c| (c.blocks.n, c.blocks.c, c.blocks.h, c.blocks.w))
+            .ok_or_else(|| TrainError::NoForwardCache {
+                layer: self.name.clone(),
+            })?;
         if g.dim() != want {
             return Err(TrainError::shape(
                 &self.name,
@@ -329,27 +451,24 @@ impl<T: Scalar> GatedConv<T> {
         Ok(())
     }
 
-    /// Soft gates σ(α(s − Δ_c)) of the last training forward.
+    /// Soft gates σ(α(s − Δ_c)) of the last training forward (channels-last).
     pub fn soft_gates(&self) -> Option<Array4<T>> {
         let c = self.cache.as_ref()?;
         let alpha = self.gate.alpha;
         let delta = self.delta_vec();
-        let xhat = c.norm.xhat.view();
-        let (n, ch, h, w) = c.q.dim();
-        let mut g = Array4::<T>::zeros((n, ch, h, w));
-        g.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(b, mut gb)| {
-                for cc in 0..ch {
-                    let d = delta[cc];
-                    for (i, v) in gb.index_axis_mut(Axis(0), cc).iter_mut().enumerate() {
-                        let sv = xhat[[b, cc, i]].as_f64();
-                        *v = T::of(sigmoid(alpha * (sv - d)));
+        let b = c.blocks;
+        let xs = xhat_data(&c.norm);
+        let mut g = vec![T::zero(); xs.len()];
+        g.par_chunks_mut(b.c * 256)
+            .zip(xs.par_chunks(b.c * 256))
+            .for_each(|(o, x)| {
+                for (orow, xrow) in o.chunks_exact_mut(b.c).zip(x.chunks_exact(b.c)) {
+                    for ((v, &s), &d) in orow.iter_mut().zip(xrow).zip(&delta) {
+                        *v = T::of(sigmoid(alpha * (s.as_f64() - d)));
                     }
                 }
             });
-        Some(g)
+        Some(layout::from_nhwc(g, (b.n, b.c, b.h, b.w)))
     }
 
     /// L2 pull of learned thresholds `λ·Σ(Δ_c − target)²` (0 for scheduled ones).
@@ -386,32 +505,41 @@ impl<T: Scalar> GatedConv<T> {
             .expect("4-D weight")
     }
 
-    /// Saliency s = N(conv(x_base, W_base)) with running statistics (evaluation), N×C×H×W,
-    /// and P itself.
+    /// Pads `x` into the layer's buffer and computes the base output P = conv(x_base,
+    /// W_base) (channels-last) and its normalisation s = N(P): batch statistics (updating the
+    /// running ones) when `use_batch`, running statistics otherwise.
     fn base_and_saliency(
         &mut self,
         x: &ArrayView4<'_, T>,
         use_batch: bool,
-    ) -> (Array4<T>, BatchNormCache<T>) {
+    ) -> (Vec<T>, BatchNormCache<T>, Blocks) {
+        let (n, _, h, w) = x.dim();
+        let g = self.geom(h, w);
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let c = self.out_channels;
+        self.padded.fill(x, [self.config.padding; 4]);
         let bc = self.base_channels;
-        let p = ops::conv2d_forward(
-            x.slice(s![.., ..bc, .., ..]),
-            self.weight4().slice(s![.., ..bc, .., ..]),
-            None,
+        let weight = self.weight4();
+        let wb = weight.slice(s![.., ..bc, .., ..]);
+        let mut p = vec![T::zero(); n * ho * wo * c];
+        direct::forward_into(
+            &self.padded,
+            0,
+            &wb,
             self.config.stride,
-            self.config.padding,
+            (ho, wo),
+            &mut p,
+            Store::Overwrite,
         );
-        let (n, c, h, w) = p.dim();
-        let p3 = p
-            .view()
-            .into_shape_with_order((n, c, h * w))
-            .expect("fresh");
-        let ones = Array1::<T>::ones(c);
-        let zeros = Array1::<T>::zeros(c);
-        let cache = if use_batch {
-            let (_, cache, stats) =
-                ops::batch_norm_train(p3, ones.view(), zeros.view(), self.gate.norm_eps);
-            let m = (n * h * w) as f64;
+        let p3 = ArrayView3::from_shape((n, c, ho * wo).strides((ho * wo * c, 1, c)), &p[..])
+            .expect("n·c·ho·wo values");
+        let norm = if use_batch {
+            let stats = ops::batch_stats(p3);
+            let inv_std: Array1<T> = stats
+                .var
+                .mapv(|v| T::of(1.0 / (v.as_f64() + self.gate.norm_eps).sqrt()));
+            let xhat = ops::standardize(p3, stats.mean.view(), inv_std.view());
+            let m = (n * ho * wo) as f64;
             let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
             let mo = self.gate.norm_momentum;
             for (r, &b) in self.running_mean.value.iter_mut().zip(&stats.mean) {
@@ -420,70 +548,80 @@ impl<T: Scalar> GatedConv<T> {
             for (r, &b) in self.running_var.value.iter_mut().zip(&stats.var) {
                 *r = T::of((1.0 - mo) * r.as_f64() + mo * b.as_f64() * unbias);
             }
-            cache
+            BatchNormCache { xhat, inv_std }
         } else {
-            let mean = self.running_mean.value.view().into_dimensionality::<Ix1>();
+            let mean = self
+                .running_mean
+                .value
+                .view()
+                .into_dimensionality::<Ix1>()
+                .expect("1-D");
             let var = self.running_var.value.view().into_dimensionality::<Ix1>();
-            let (_, cache) = ops::batch_norm_eval(
-                p3,
-                ones.view(),
-                zeros.view(),
-                mean.expect("1-D"),
-                var.expect("1-D"),
-                self.gate.norm_eps,
-            );
-            cache
+            let inv_std: Array1<T> = var
+                .expect("1-D")
+                .mapv(|v| T::of(1.0 / (v.as_f64() + self.gate.norm_eps).sqrt()));
+            let xhat = ops::standardize(p3, mean, inv_std.view());
+            BatchNormCache { xhat, inv_std }
         };
-        (p, cache)
+        (p, norm, Blocks::new((n, c, ho, wo), self.gate.block))
     }
 
-    /// Block means of `s − Δ` (Δ per output channel): N×gc×gh×gw.
-    fn block_means(
-        &self,
-        xhat: &ndarray::Array3<T>,
-        delta: &[f64],
-        hw: (usize, usize),
-    ) -> Array4<T> {
-        let (n, c, _) = xhat.dim();
-        let (h, w) = hw;
-        let [gc, gh, gw] = block_grid(c, h, w, self.gate.block);
-        let (idx, cnt) = block_table(c, h, w, self.gate.block);
-        let xs = xhat.as_slice().expect("fresh");
-        let l = c * h * w;
-        let mut zb = Array4::<T>::zeros((n, gc, gh, gw));
-        zb.as_slice_mut()
-            .expect("fresh")
-            .par_chunks_mut(gc * gh * gw)
+    /// Block means of the saliency, `mean_block(s)` (f64), N×gc×gh×gw in standard order.
+    fn saliency_block_means(&self, norm: &BatchNormCache<T>, b: &Blocks) -> Vec<f64> {
+        let xs = xhat_data(norm);
+        let nb = b.per_image();
+        let cnt = b.counts();
+        let pix = b.pixel_blocks();
+        let chan = b.channel_blocks();
+        let mut out = vec![0.0f64; b.n * nb];
+        out.par_chunks_mut(nb).enumerate().for_each(|(i, acc)| {
+            let img = &xs[i * b.h * b.w * b.c..][..b.h * b.w * b.c];
+            for (row, &pb) in img.chunks_exact(b.c).zip(&pix) {
+                for (&v, &cb) in row.iter().zip(&chan) {
+                    acc[cb + pb] += v.as_f64();
+                }
+            }
+            for (a, &k) in acc.iter_mut().zip(&cnt) {
+                *a /= k;
+            }
+        });
+        out
+    }
+
+    /// `mean_block(Δ_c)` per channel block (Δ depends on the channel only, and every channel
+    /// of a block has the same number of elements in it).
+    fn block_deltas(&self) -> Vec<f64> {
+        let bc = self.gate.block[0];
+        let delta = self.delta_vec();
+        delta
+            .chunks(bc)
+            .map(|d| d.iter().sum::<f64>() / d.len() as f64)
+            .collect()
+    }
+
+    /// z_block = mean_block(s) − mean_block(Δ) as N×gc×gh×gw.
+    fn block_pregates(&self, sb: &[f64], b: &Blocks) -> Array4<T> {
+        let [gc, gh, gw] = b.grid;
+        let dz = self.block_deltas();
+        let z: Vec<T> = sb
+            .iter()
             .enumerate()
-            .for_each(|(b, out)| {
-                let mut acc = vec![0.0f64; out.len()];
-                let img = &xs[b * l..(b + 1) * l];
-                for (cc, &d) in delta.iter().enumerate().take(c) {
-                    let r = cc * h * w..(cc + 1) * h * w;
-                    for (&v, &k) in img[r.clone()].iter().zip(&idx[r]) {
-                        acc[k as usize] += v.as_f64() - d;
-                    }
-                }
-                for ((o, a), k) in out.iter_mut().zip(&acc).zip(&cnt) {
-                    *o = T::of(a / k);
-                }
-            });
-        zb
+            .map(|(k, &v)| T::of(v - dz[k / (gh * gw) % gc]))
+            .collect();
+        Array4::from_shape_vec((b.n, gc, gh, gw), z).expect("n·gc·gh·gw values")
     }
 
     /// Sets Δ of every channel block to the `r`-quantile of its block-averaged saliency
-    /// over `xhat` (used by the training schedule).
-    fn schedule_thresholds(&mut self, xhat: &ndarray::Array3<T>, hw: (usize, usize), r: f64) {
-        let zeros = vec![0.0; self.out_channels];
-        let sb = self.block_means(xhat, &zeros, hw);
+    /// `sb` over the batch (used by the training schedule).
+    fn schedule_thresholds(&mut self, sb: &[f64], b: &Blocks, r: f64) {
+        let [gc, gh, gw] = b.grid;
         let bc = self.gate.block[0];
-        let deltas: Vec<f64> = (0..sb.dim().1)
+        let deltas: Vec<f64> = (0..gc)
             .into_par_iter()
-            .map(|ic| {
-                let mut v: Vec<f32> = sb
-                    .index_axis(Axis(1), ic)
-                    .iter()
-                    .map(|x| x.as_f64() as f32)
+            .map(|jc| {
+                let mut v: Vec<f32> = (0..b.n)
+                    .flat_map(|i| sb[(i * gc + jc) * gh * gw..][..gh * gw].iter())
+                    .map(|&x| T::of(x).as_f64() as f32)
                     .collect();
                 fast_quantile_threshold(&mut v, r)
             })
@@ -497,10 +635,13 @@ impl<T: Scalar> GatedConv<T> {
     /// N×gc×gh×gw: what calibration takes quantiles of.
     pub fn eval_block_saliency(&mut self, x: ArrayView4<'_, T>) -> Result<Array4<T>> {
         self.check_input(&x)?;
-        let (p, cache) = self.base_and_saliency(&x, false);
-        let (_, _, h, w) = p.dim();
-        let zeros = vec![0.0; self.out_channels];
-        Ok(self.block_means(&cache.xhat, &zeros, (h, w)))
+        let (_, norm, b) = self.base_and_saliency(&x, false);
+        let sb = self.saliency_block_means(&norm, &b);
+        let [gc, gh, gw] = b.grid;
+        Ok(
+            Array4::from_shape_vec((b.n, gc, gh, gw), sb.into_iter().map(T::of).collect())
+                .expect("n·gc·gh·gw values"),
+        )
     }
 
     /// Calibration: sets Δ of each channel block to a quantile of its block-averaged
@@ -559,6 +700,52 @@ impl<T: Scalar> GatedConv<T> {
         }
         Ok(())
     }
+
+    /// Whether Q may be computed for chosen blocks only (structured, wide enough blocks and
+    /// a conditional path).
+    fn can_skip(&self) -> bool {
+        self.gate.block[0] >= MIN_SKIP_CHANNELS && self.base_channels < self.in_channels
+    }
+
+    /// Q for the blocks `keep` selects (N×gc×gh×gw, non-zero = compute), into `out`
+    /// (channels-last, written there and nowhere else), or densely when `keep` is `None`.
+    fn cond_into(&self, b: &Blocks, keep: Option<&[u8]>, out: &mut [T], store: Store) {
+        let bcnd = self.base_channels;
+        let weight = self.weight4();
+        let wc = weight.slice(s![.., bcnd.., .., ..]);
+        match keep {
+            None => direct::forward_into(
+                &self.padded,
+                bcnd,
+                &wc,
+                self.config.stride,
+                (b.h, b.w),
+                out,
+                store,
+            ),
+            Some(keep) => {
+                let lists = pixel_lists(b, keep);
+                let cols = block_columns(b, &lists);
+                direct::forward_columns_into(
+                    &self.padded,
+                    bcnd,
+                    &wc,
+                    self.config.stride,
+                    (b.h, b.w),
+                    out,
+                    store,
+                    &cols,
+                );
+            }
+        }
+    }
+}
+
+/// The normalised saliency's memory (channels-last, as `base_and_saliency` builds it).
+fn xhat_data<T: Scalar>(norm: &BatchNormCache<T>) -> &[T] {
+    norm.xhat
+        .as_slice_memory_order()
+        .expect("the saliency is contiguous")
 }
 
 impl<T: Scalar> Module<T> for GatedConv<T> {
@@ -593,68 +780,87 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
     fn forward(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array4<T>> {
         self.check_input(&x)?;
         let use_batch = mode == Mode::Train && !self.freeze_stats;
-        let (p, norm) = self.base_and_saliency(&x, use_batch);
-        let (n, c, h, w) = p.dim();
+        let (mut y, norm, b) = self.base_and_saliency(&x, use_batch);
+        let sb = self.saliency_block_means(&norm, &b);
         if mode == Mode::Train
             && let (ThresholdMode::Scheduled, Some(r)) = (self.gate.threshold, self.schedule)
         {
-            self.schedule_thresholds(&norm.xhat, (h, w), r);
+            self.schedule_thresholds(&sb, &b, r);
         }
-        let bcnd = self.base_channels;
-        let q = if bcnd < self.in_channels {
-            ops::conv2d_forward(
-                x.slice(s![.., bcnd.., .., ..]),
-                self.weight4().slice(s![.., bcnd.., .., ..]),
-                None,
-                self.config.stride,
-                self.config.padding,
-            )
-        } else {
-            Array4::zeros((n, c, h, w))
-        };
-        let delta = self.delta_vec();
-        let zb = self.block_means(&norm.xhat, &delta, (h, w));
-        let (idx, _) = block_table(c, h, w, self.gate.block);
-        let nb = zb.len() / n.max(1);
+        let zb = self.block_pregates(&sb, &b);
         let zs = zb.as_slice().expect("fresh");
-        let qs = q.as_slice().expect("fresh");
-        let l = c * h * w;
-        let mut y = p;
-        let mut active = vec![0u64; n];
-        y.as_slice_mut()
-            .expect("fresh")
-            .par_chunks_mut(l)
-            .zip(active.par_iter_mut())
-            .enumerate()
-            .for_each(|(b, (yb, act))| {
-                let z = &zs[b * nb..(b + 1) * nb];
-                let qb = &qs[b * l..(b + 1) * l];
-                let mut a = 0u64;
-                for ((yv, &qv), &k) in yb.iter_mut().zip(qb).zip(&idx) {
-                    if z[k as usize] > T::zero() {
-                        *yv += qv;
-                        a += 1;
-                    }
+        let gates: Vec<u8> = zs.iter().map(|&z| u8::from(z > T::zero())).collect();
+        let nb = b.per_image();
+        let cnt = b.counts();
+        let active: Vec<u64> = gates
+            .chunks(nb.max(1))
+            .map(|g| {
+                g.iter()
+                    .zip(&cnt)
+                    .map(|(&on, &k)| if on != 0 { k as u64 } else { 0 })
+                    .sum()
+            })
+            .collect();
+        let has_cond = self.base_channels < self.in_channels;
+        let skip = self.can_skip();
+        let mut cache = None;
+        if mode == Mode::Eval {
+            // y = P + Q where the gate is on, Q computed only there.
+            if has_cond {
+                if skip {
+                    self.cond_into(&b, Some(&gates), &mut y, Store::Accumulate);
+                } else {
+                    let mut q = vec![T::zero(); y.len()];
+                    self.cond_into(&b, None, &mut q, Store::Overwrite);
+                    add_gated(&b, &gates, &q, &mut y);
                 }
-                *act = a;
+            }
+        } else {
+            let margin = match self.gate.cond {
+                CondCompute::Skip { margin } if skip => Some(margin),
+                _ => None,
+            };
+            let mut q = vec![T::zero(); y.len()];
+            let q_valid = match margin {
+                Some(m) if has_cond => {
+                    let keep: Vec<u8> = zs
+                        .iter()
+                        .map(|&z| u8::from(z > T::zero() || z.as_f64() > -m))
+                        .collect();
+                    self.cond_into(&b, Some(&keep), &mut q, Store::Overwrite);
+                    Some(keep.iter().map(|&k| k != 0).collect())
+                }
+                _ => {
+                    if has_cond {
+                        self.cond_into(&b, None, &mut q, Store::Overwrite);
+                    }
+                    None
+                }
+            };
+            add_gated(&b, &gates, &q, &mut y);
+            let active_lists = (margin.is_some() && has_cond).then(|| pixel_lists(&b, &gates));
+            cache = Some(Cache {
+                norm,
+                batch_stats: use_batch,
+                zb: zb.clone(),
+                q,
+                q_valid,
+                blocks: b,
+                active_lists,
             });
+        }
+        let [gc, gh, gw] = b.grid;
         self.record = GateRecord {
             active,
-            elements: (c * h * w) as u64,
-            out_hw: (h, w),
-            blocks: self
-                .record_blocks
-                .then(|| zb.mapv(|v| u8::from(v > T::zero()))),
+            elements: (b.c * b.h * b.w) as u64,
+            out_hw: (b.h, b.w),
+            blocks: self.record_blocks.then(|| {
+                Array4::from_shape_vec((b.n, gc, gh, gw), gates).expect("n·gc·gh·gw values")
+            }),
         };
         self.gate_grad = None;
-        self.cache = (mode == Mode::Train).then(|| Cache {
-            x: x.to_owned(),
-            norm,
-            batch_stats: use_batch,
-            zb,
-            q,
-        });
-        Ok(y)
+        self.cache = cache;
+        Ok(layout::from_nhwc(y, (b.n, b.c, b.h, b.w)))
     }
 
     fn backward(&mut self, dy: ArrayView4<'_, T>) -> Result<Array4<T>> {
@@ -664,134 +870,185 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
             .ok_or_else(|| TrainError::NoForwardCache {
                 layer: self.name.clone(),
             })?;
-        if dy.dim() != cache.q.dim() {
+        let b = cache.blocks;
+        if dy.dim() != (b.n, b.c, b.h, b.w) {
             return Err(TrainError::shape(
                 &self.name,
-                format!("gradient {:?}", cache.q.dim()),
+                format!("gradient {:?}", (b.n, b.c, b.h, b.w)),
                 dy.shape(),
             ));
         }
-        let (n, c, h, w) = dy.dim();
         let alpha = self.gate.alpha;
-        let (idx, cnt) = block_table(c, h, w, self.gate.block);
-        let l = c * h * w;
-        let nb = cnt.len();
+        let nb = b.per_image();
+        let cnt = b.counts();
+        let pix = b.pixel_blocks();
+        let chan = b.channel_blocks();
         let zs = cache.zb.as_slice().expect("fresh");
-        let qs = cache.q.as_slice().expect("fresh");
-        let dy = dy.as_standard_layout();
-        let dys = dy.as_slice().expect("standard layout");
+        let dys = layout::nhwc_slice(&dy);
+        let img = b.h * b.w * b.c;
         // ∂L/∂Q = dy ⊙ d.
-        let mut dq = dy.to_owned();
-        dq.as_slice_mut()
-            .expect("fresh")
-            .par_chunks_mut(l)
+        let mut dq = vec![T::zero(); dys.len()];
+        dq.par_chunks_mut(img)
+            .zip(dys.par_chunks(img))
             .enumerate()
-            .for_each(|(b, db)| {
-                let z = &zs[b * nb..(b + 1) * nb];
-                for (d, &k) in db.iter_mut().zip(&idx) {
-                    if z[k as usize] <= T::zero() {
-                        *d = T::zero();
+            .for_each(|(i, (dqi, dyi))| {
+                let z = &zs[i * nb..(i + 1) * nb];
+                for ((o, d), &pb) in dqi
+                    .chunks_exact_mut(b.c)
+                    .zip(dyi.chunks_exact(b.c))
+                    .zip(&pix)
+                {
+                    for ((o, &d), &cb) in o.iter_mut().zip(d).zip(&chan) {
+                        if z[cb + pb] > T::zero() {
+                            *o = d;
+                        }
                     }
                 }
             });
         // ∂L/∂z per element: straight-through part (block sums of dy ⊙ Q, through
         // α·σ′(α·z_block), split evenly over the block) + the soft-gate part.
-        let mut dz = Array4::<T>::zeros((n, c, h, w));
         let st = self.straight_through;
         let gg = self.gate_grad.take();
-        let ggs = gg.as_ref().map(|g| g.as_slice().expect("fresh"));
+        let ggs = gg
+            .as_ref()
+            .map(|g| layout::nhwc_slice(&g.view()).into_owned());
         let delta = self.delta_vec();
-        let xhat = cache.norm.xhat.as_slice().expect("fresh");
-        let hw = h * w;
-        dz.as_slice_mut()
-            .expect("fresh")
-            .par_chunks_mut(l)
-            .enumerate()
-            .for_each(|(b, dzb)| {
-                if st {
-                    let z = &zs[b * nb..(b + 1) * nb];
-                    let mut acc = vec![0.0f64; nb];
-                    let (dyb, qb) = (&dys[b * l..(b + 1) * l], &qs[b * l..(b + 1) * l]);
-                    for ((&d, &qv), &k) in dyb.iter().zip(qb).zip(&idx) {
-                        acc[k as usize] += d.as_f64() * qv.as_f64();
-                    }
-                    for ((a, &zv), &k) in acc.iter_mut().zip(z).zip(&cnt) {
-                        let sg = sigmoid(alpha * zv.as_f64());
-                        *a *= alpha * sg * (1.0 - sg) / k;
-                    }
-                    for (o, &k) in dzb.iter_mut().zip(&idx) {
-                        *o = T::of(acc[k as usize]);
+        let xhat = xhat_data(&cache.norm);
+        let qs = &cache.q;
+        let q_valid = cache.q_valid.as_deref();
+        let mut dz = vec![T::zero(); dys.len()];
+        dz.par_chunks_mut(img).enumerate().for_each(|(i, dzi)| {
+            let dyi = &dys[i * img..(i + 1) * img];
+            if st {
+                let z = &zs[i * nb..(i + 1) * nb];
+                let qi = &qs[i * img..(i + 1) * img];
+                let mut acc = vec![0.0f64; nb];
+                for ((d, q), &pb) in dyi.chunks_exact(b.c).zip(qi.chunks_exact(b.c)).zip(&pix) {
+                    for ((&d, &q), &cb) in d.iter().zip(q).zip(&chan) {
+                        acc[cb + pb] += d.as_f64() * q.as_f64();
                     }
                 }
-                if let Some(g) = ggs {
-                    let gb = &g[b * l..(b + 1) * l];
-                    let xb = &xhat[b * l..(b + 1) * l];
-                    for (cc, &d) in delta.iter().enumerate().take(c) {
-                        let r = cc * hw..(cc + 1) * hw;
-                        for ((o, &gv), &xv) in
-                            dzb[r.clone()].iter_mut().zip(&gb[r.clone()]).zip(&xb[r])
-                        {
-                            let sg = sigmoid(alpha * (xv.as_f64() - d));
-                            *o += T::of(gv.as_f64() * alpha * sg * (1.0 - sg));
-                        }
+                for (k, ((a, &zv), &n)) in acc.iter_mut().zip(z).zip(&cnt).enumerate() {
+                    let valid = q_valid.is_none_or(|v| v[i * nb + k]);
+                    let sg = sigmoid(alpha * zv.as_f64());
+                    *a = if valid {
+                        *a * alpha * sg * (1.0 - sg) / n
+                    } else {
+                        0.0
+                    };
+                }
+                for (o, &pb) in dzi.chunks_exact_mut(b.c).zip(&pix) {
+                    for (o, &cb) in o.iter_mut().zip(&chan) {
+                        *o = T::of(acc[cb + pb]);
                     }
                 }
-            });
+            }
+            if let Some(g) = &ggs {
+                let gi = &g[i * img..(i + 1) * img];
+                let xi = &xhat[i * img..(i + 1) * img];
+                for ((o, gv), xv) in dzi
+                    .chunks_exact_mut(b.c)
+                    .zip(gi.chunks_exact(b.c))
+                    .zip(xi.chunks_exact(b.c))
+                {
+                    for (((o, &gv), &xv), &d) in o.iter_mut().zip(gv).zip(xv).zip(&delta) {
+                        let sg = sigmoid(alpha * (xv.as_f64() - d));
+                        *o += T::of(gv.as_f64() * alpha * sg * (1.0 - sg));
+                    }
+                }
+            }
+        });
+        let shape3 = (b.n, b.c, b.h * b.w).strides((b.h * b.w * b.c, 1, b.c));
         // Thresholds: z = s − Δ_c, so ∂L/∂Δ_c = −Σ ∂L/∂z, plus the L2 pull.
         if let ThresholdMode::Learned { target, lambda } = self.gate.threshold {
-            let mut g = Array1::<T>::zeros(c);
-            for (cc, gv) in g.iter_mut().enumerate() {
-                let sum: f64 = dz.index_axis(Axis(1), cc).iter().map(|v| v.as_f64()).sum();
-                let d = self.threshold.value[cc].as_f64();
-                *gv = T::of(-sum + 2.0 * lambda * (d - target));
-            }
+            let dz3 = ArrayView3::from_shape(shape3, &dz[..]).expect("n·c·h·w values");
+            let sums = ops::channel_sums_f64(dz3);
+            let g: Array1<T> = sums
+                .iter()
+                .enumerate()
+                .map(|(cc, &sum)| {
+                    let d = self.threshold.value[cc].as_f64();
+                    T::of(-sum + 2.0 * lambda * (d - target))
+                })
+                .collect();
             self.threshold.accumulate(g.view().into_dyn());
         }
         // ∂L/∂P = dy + N′ᵀ ∂L/∂s.
-        let dz3 = dz
-            .view()
-            .into_shape_with_order((n, c, h * w))
-            .expect("fresh");
-        let ones = Array1::<T>::ones(c);
+        let dz3 = ArrayView3::from_shape(shape3, &dz[..]).expect("n·c·h·w values");
+        let ones = Array1::<T>::ones(b.c);
         let ds = ops::batch_norm_backward(dz3, &cache.norm, ones.view(), cache.batch_stats);
-        let dp = &dy
-            + &ds
-                .dx
-                .into_shape_with_order((n, c, h, w))
-                .expect("same size");
+        let dss = ds.dx.as_slice_memory_order().expect("contiguous");
+        let mut dp = dys.into_owned();
+        dp.par_chunks_mut(1 << 15)
+            .zip(dss.par_chunks(1 << 15))
+            .for_each(|(a, d)| {
+                for (a, &d) in a.iter_mut().zip(d) {
+                    *a += d;
+                }
+            });
+        let nd = (b.n, b.c, b.h, b.w);
+        let dp4 = layout::from_nhwc(dp, nd);
+        let dq4 = layout::from_nhwc(dq, nd);
         let bcnd = self.base_channels;
-        let x = cache.x.view();
+        let cin = self.in_channels;
+        let (n, _, h, w) = (b.n, cin, self.padded.hw().0, self.padded.hw().1);
+        let k = self.config.kernel;
+        let (stride, pad) = (self.config.stride, self.config.padding);
         let w4 = self.weight4().to_owned();
-        let gb = ops::conv2d_backward(
-            x.slice(s![.., ..bcnd, .., ..]),
-            w4.slice(s![.., ..bcnd, .., ..]),
-            dp.view(),
-            self.config.stride,
-            self.config.padding,
-            true,
-            false,
+        let mut dx = vec![T::zero(); n * cin * h * w];
+        let gw_base = direct::backward_weight(&self.padded, 0, bcnd, &dp4.view(), (k, k), stride);
+        direct::backward_data_into(
+            &dp4.view(),
+            &w4.slice(s![.., ..bcnd, .., ..]),
+            stride,
+            pad,
+            (h, w),
+            &mut dx,
+            cin,
+            0,
         );
         let mut dw = Array4::<T>::zeros(w4.raw_dim());
-        dw.slice_mut(s![.., ..bcnd, .., ..]).assign(&gb.dw);
-        let mut dx = Array4::<T>::zeros(x.raw_dim());
-        dx.slice_mut(s![.., ..bcnd, .., ..])
-            .assign(gb.dx.as_ref().expect("requested"));
-        if bcnd < self.in_channels {
-            let gc = ops::conv2d_backward(
-                x.slice(s![.., bcnd.., .., ..]),
-                w4.slice(s![.., bcnd.., .., ..]),
-                dq.view(),
-                self.config.stride,
-                self.config.padding,
-                true,
-                false,
+        dw.slice_mut(s![.., ..bcnd, .., ..]).assign(&gw_base);
+        if bcnd < cin {
+            let gw_cond = match &cache.active_lists {
+                Some(lists) => {
+                    let cols = block_columns(&b, lists);
+                    let dqv = dq4.view();
+                    let dqs = layout::nhwc_slice(&dqv);
+                    direct::backward_weight_columns(
+                        &self.padded,
+                        bcnd,
+                        cin - bcnd,
+                        &dqs,
+                        (b.c, b.h, b.w),
+                        (k, k),
+                        stride,
+                        &cols,
+                    )
+                }
+                None => direct::backward_weight(
+                    &self.padded,
+                    bcnd,
+                    cin - bcnd,
+                    &dq4.view(),
+                    (k, k),
+                    stride,
+                ),
+            };
+            dw.slice_mut(s![.., bcnd.., .., ..]).assign(&gw_cond);
+            direct::backward_data_into(
+                &dq4.view(),
+                &w4.slice(s![.., bcnd.., .., ..]),
+                stride,
+                pad,
+                (h, w),
+                &mut dx,
+                cin,
+                bcnd,
             );
-            dw.slice_mut(s![.., bcnd.., .., ..]).assign(&gc.dw);
-            dx.slice_mut(s![.., bcnd.., .., ..])
-                .assign(gc.dx.as_ref().expect("requested"));
         }
         self.weight.accumulate(dw.view().into_dyn());
-        Ok(dx)
+        Ok(layout::from_nhwc(dx, (n, cin, h, w)))
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -800,4 +1057,28 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
+}
+
+/// `y += d ⊙ q` with `d` the block gates (N×gc×gh×gw), channels-last.
+fn add_gated<T: Scalar>(b: &Blocks, gates: &[u8], q: &[T], y: &mut [T]) {
+    let nb = b.per_image();
+    let pix = b.pixel_blocks();
+    let chan = b.channel_blocks();
+    let img = b.h * b.w * b.c;
+    if img == 0 {
+        return;
+    }
+    y.par_chunks_mut(img)
+        .zip(q.par_chunks(img))
+        .enumerate()
+        .for_each(|(i, (yi, qi))| {
+            let g = &gates[i * nb..(i + 1) * nb];
+            for ((yr, qr), &pb) in yi.chunks_exact_mut(b.c).zip(qi.chunks_exact(b.c)).zip(&pix) {
+                for ((yv, &qv), &cb) in yr.iter_mut().zip(qr).zip(&chan) {
+                    if g[cb + pb] != 0 {
+                        *yv += qv;
+                    }
+                }
+            }
+        });
 }

@@ -22,7 +22,8 @@ mod quantile;
 
 pub use consistency::{ConsistencyAlign, ConsistencyLoss, aligned_positions, consistency_loss};
 pub use conv::{
-    GateConfig, GateRecord, GatedConv, Granularity, ThresholdMode, block_grid, gated_conv_factory,
+    CondCompute, GateConfig, GateRecord, GatedConv, Granularity, ThresholdMode, block_grid,
+    gated_conv_factory,
 };
 pub use quantile::{QuantileThreshold, fast_quantile_threshold, quantile_threshold};
 

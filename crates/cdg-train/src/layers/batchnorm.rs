@@ -3,11 +3,9 @@
 
 use crate::error::{Result, TrainError};
 use crate::layers::{Buffer, Mode, Module, Param, ParamKind, join_name};
-use crate::ops::{self, BatchNormCache};
+use crate::ops::{self, Affine, layout};
 use crate::scalar::Scalar;
-use ndarray::{
-    Array1, Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, Ix1,
-};
+use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, CowArray, Ix3};
 
 /// BatchNorm hyper-parameters (PyTorch's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,7 +38,16 @@ pub struct BatchNorm<T: Scalar = f32> {
     pub running_mean: Buffer<T>,
     /// Unbiased running variance (as PyTorch).
     pub running_var: Buffer<T>,
-    cache: Option<(BatchNormCache<T>, bool)>,
+    cache: Option<Cache<T>>,
+}
+
+/// What a training forward keeps: its input, the affine map it applied (with or without the
+/// fused ReLU) and whether the statistics were the batch's.
+#[derive(Debug, Clone)]
+struct Cache<T> {
+    x: Array3<T>,
+    affine: Affine<T>,
+    batch_stats: bool,
 }
 
 impl<T: Scalar> BatchNorm<T> {
@@ -84,16 +91,24 @@ impl<T: Scalar> BatchNorm<T> {
         self.config
     }
 
-    fn vec1<'a>(p: &'a Option<Param<T>>, fallback: &'a Array1<T>) -> ArrayView1<'a, T> {
-        match p {
-            Some(p) => p.value.view().into_dimensionality::<Ix1>().expect("1-D"),
-            None => fallback.view(),
-        }
+    /// Normalises x (N×C×L): batch statistics (updating the running ones) in training,
+    /// running statistics in evaluation. The result keeps x's memory layout.
+    pub fn forward3(&mut self, x: ArrayView3<'_, T>, mode: Mode) -> Result<Array3<T>> {
+        self.forward3_cow(CowArray::from(x), false, mode)
     }
 
-    /// Normalises x (N×C×L): batch statistics (updating the running ones) in training,
-    /// running statistics in evaluation.
-    pub fn forward3(&mut self, x: ArrayView3<'_, T>, mode: Mode) -> Result<Array3<T>> {
+    /// [`BatchNorm::forward3`] followed by a ReLU, fused, keeping `x` itself for the
+    /// backward (no copy).
+    pub fn forward3_relu(&mut self, x: Array3<T>, mode: Mode) -> Result<Array3<T>> {
+        self.forward3_cow(CowArray::from(x), true, mode)
+    }
+
+    fn forward3_cow(
+        &mut self,
+        x: CowArray<'_, T, Ix3>,
+        relu: bool,
+        mode: Mode,
+    ) -> Result<Array3<T>> {
         let (n, c, l) = x.dim();
         if c != self.channels || n * l == 0 {
             return Err(TrainError::shape(
@@ -102,13 +117,17 @@ impl<T: Scalar> BatchNorm<T> {
                 x.shape(),
             ));
         }
-        let ones = Array1::ones(c);
-        let zeros = Array1::zeros(c);
-        let gamma = Self::vec1(&self.gamma, &ones);
-        let beta = Self::vec1(&self.beta, &zeros);
-        match mode {
+        let gamma = self
+            .gamma
+            .as_ref()
+            .map_or_else(|| vec![T::one(); c], |p| p.value.iter().copied().collect());
+        let beta = self
+            .beta
+            .as_ref()
+            .map_or_else(|| vec![T::zero(); c], |p| p.value.iter().copied().collect());
+        let (mean, var) = match mode {
             Mode::Train => {
-                let (y, cache, stats) = ops::batch_norm_train(x, gamma, beta, self.config.eps);
+                let stats = ops::batch_stats(x.view());
                 let m = (n * l) as f64;
                 let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
                 let mo = T::of(self.config.momentum);
@@ -119,47 +138,53 @@ impl<T: Scalar> BatchNorm<T> {
                 for (r, &b) in self.running_var.value.iter_mut().zip(&stats.var) {
                     *r = keep * *r + mo * T::of(b.as_f64() * unbias);
                 }
-                self.cache = Some((cache, true));
-                Ok(y)
+                (stats.mean, stats.var)
             }
-            Mode::Eval => {
-                let mean = self
-                    .running_mean
+            Mode::Eval => (
+                self.running_mean
                     .value
-                    .view()
-                    .into_dimensionality::<Ix1>()
-                    .expect("1-D");
-                let var = self
-                    .running_var
+                    .iter()
+                    .copied()
+                    .collect::<Array1<T>>(),
+                self.running_var
                     .value
-                    .view()
-                    .into_dimensionality::<Ix1>()
-                    .expect("1-D");
-                let (y, _) = ops::batch_norm_eval(x, gamma, beta, mean, var, self.config.eps);
-                self.cache = None;
-                Ok(y)
-            }
-        }
+                    .iter()
+                    .copied()
+                    .collect::<Array1<T>>(),
+            ),
+        };
+        let affine = Affine {
+            mean: mean.to_vec(),
+            inv_std: ops::inv_std(var.view(), self.config.eps).to_vec(),
+            gamma,
+            beta,
+            relu,
+        };
+        let y = ops::bn_apply(x.view(), &affine);
+        self.cache = (mode == Mode::Train).then(|| Cache {
+            x: x.into_owned(),
+            affine,
+            batch_stats: true,
+        });
+        Ok(y)
     }
 
     /// Backward of the last training forward (N×C×L).
     pub fn backward3(&mut self, dy: ArrayView3<'_, T>) -> Result<Array3<T>> {
-        let (cache, batch_stats) = self
+        let cache = self
             .cache
             .take()
             .ok_or_else(|| TrainError::NoForwardCache {
                 layer: self.name.clone(),
             })?;
-        if dy.shape() != cache.xhat.shape() {
+        if dy.shape() != cache.x.shape() {
             return Err(TrainError::shape(
                 &self.name,
-                format!("gradient {:?}", cache.xhat.shape()),
+                format!("gradient {:?}", cache.x.shape()),
                 dy.shape(),
             ));
         }
-        let ones = Array1::ones(self.channels);
-        let gamma = Self::vec1(&self.gamma, &ones);
-        let g = ops::batch_norm_backward(dy, &cache, gamma, batch_stats);
+        let g = ops::bn_backward(dy, cache.x.view(), &cache.affine, cache.batch_stats);
         if let Some(p) = self.gamma.as_mut() {
             p.accumulate(g.dgamma.view().into_dyn());
         }
@@ -193,25 +218,25 @@ impl<T: Scalar> BatchNorm2d<T> {
     pub fn new(name: &str, channels: usize, config: BatchNormConfig) -> Self {
         BatchNorm2d(BatchNorm::new(name, channels, config))
     }
+    /// Normalises x (N×C×H×W); the result keeps x's memory layout (channels-last in, out).
     pub fn forward(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array4<T>> {
-        let (n, c, h, w) = x.dim();
-        let x = x.as_standard_layout();
-        let x3 = x
-            .view()
-            .into_shape_with_order((n, c, h * w))
-            .expect("standard layout");
-        let y = self.0.forward3(x3, mode)?;
-        Ok(y.into_shape_with_order((n, c, h, w)).expect("same size"))
+        let dim = x.dim();
+        let x3 = layout::view3(x);
+        let y = self.0.forward3(x3.view(), mode)?;
+        Ok(layout::array4(y, dim))
+    }
+    /// Batch norm followed by a ReLU, fused; takes `x` (kept for the backward without a
+    /// copy). [`BatchNorm2d::backward`] then goes through both.
+    pub fn forward_relu(&mut self, x: Array4<T>, mode: Mode) -> Result<Array4<T>> {
+        let dim = x.dim();
+        let y = self.0.forward3_relu(layout::into3(x), mode)?;
+        Ok(layout::array4(y, dim))
     }
     pub fn backward(&mut self, dy: ArrayView4<'_, T>) -> Result<Array4<T>> {
-        let (n, c, h, w) = dy.dim();
-        let dy = dy.as_standard_layout();
-        let d3 = dy
-            .view()
-            .into_shape_with_order((n, c, h * w))
-            .expect("standard layout");
-        let dx = self.0.backward3(d3)?;
-        Ok(dx.into_shape_with_order((n, c, h, w)).expect("same size"))
+        let dim = dy.dim();
+        let d3 = layout::view3(dy);
+        let dx = self.0.backward3(d3.view())?;
+        Ok(layout::array4(dx, dim))
     }
 }
 

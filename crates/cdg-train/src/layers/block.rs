@@ -51,8 +51,8 @@ pub struct Downsample<T: Scalar = f32> {
 pub struct BasicBlock<T: Scalar = f32> {
     name: String,
     pub conv1: Box<dyn Conv<T>>,
+    /// Followed by a ReLU, fused into it.
     pub bn1: BatchNorm2d<T>,
-    relu1: Relu<T>,
     pub conv2: Box<dyn Conv<T>>,
     pub bn2: BatchNorm2d<T>,
     /// Present when the stride is not 1 or the channel count changes.
@@ -123,7 +123,6 @@ impl<T: Scalar> BasicBlock<T> {
             name: name.to_owned(),
             conv1,
             bn1,
-            relu1: Relu::new(join_name(name, "relu1")),
             conv2,
             bn2,
             downsample,
@@ -137,36 +136,35 @@ impl<T: Scalar> BasicBlock<T> {
 
     pub fn forward(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array4<T>> {
         let h = self.conv1.forward(x.view(), mode)?;
-        let h = self.bn1.forward(h.view(), mode)?;
-        let h = self.relu1.forward(h.view(), mode);
+        let h = self.bn1.forward_relu(h, mode)?;
         let h = self.conv2.forward(h.view(), mode)?;
-        let h = self.bn2.forward(h.view(), mode)?;
-        let sum = match self.downsample.as_mut() {
+        let mut h = self.bn2.forward(h.view(), mode)?;
+        match self.downsample.as_mut() {
             Some(d) => {
                 let s = d.conv.forward(x.view(), mode)?;
                 let s = d.bn.forward(s.view(), mode)?;
-                ops::add(h.view(), s.view())
+                ops::add_assign(&mut h, s.view());
             }
-            None => ops::add(h.view(), x),
-        };
-        Ok(self.relu_out.forward(sum.view(), mode))
+            None => ops::add_assign(&mut h, x),
+        }
+        Ok(self.relu_out.forward_owned(h, mode))
     }
 
     pub fn backward(&mut self, dy: ArrayView4<'_, T>) -> Result<Array4<T>> {
         let d = self.relu_out.backward(dy)?;
         let dm = self.bn2.backward(d.view())?;
         let dm = self.conv2.backward(dm.view())?;
-        let dm = self.relu1.backward(dm.view())?;
         let dm = self.bn1.backward(dm.view())?;
-        let dm = self.conv1.backward(dm.view())?;
-        let ds = match self.downsample.as_mut() {
+        let mut dm = self.conv1.backward(dm.view())?;
+        match self.downsample.as_mut() {
             Some(ds) => {
                 let s = ds.bn.backward(d.view())?;
-                ds.conv.backward(s.view())?
+                let s = ds.conv.backward(s.view())?;
+                ops::add_assign(&mut dm, s.view());
             }
-            None => d,
-        };
-        Ok(ops::add(dm.view(), ds.view()))
+            None => ops::add_assign(&mut dm, d.view()),
+        }
+        Ok(dm)
     }
 }
 

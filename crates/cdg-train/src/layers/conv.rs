@@ -3,6 +3,7 @@
 
 use crate::error::{Result, TrainError};
 use crate::layers::{Mode, Module, Param, ParamKind, join_name};
+use crate::ops::direct::{self, Padded};
 use crate::ops::{self, ConvGeom};
 use crate::scalar::Scalar;
 use ndarray::{Array1, Array4, ArrayView4, Ix1, Ix4};
@@ -87,7 +88,10 @@ pub struct Conv2d<T: Scalar = f32> {
     pub bias: Option<Param<T>>,
     /// Whether backward computes ∂L/∂x (the stem does not need it).
     input_grad: bool,
-    cache: Option<Array4<T>>,
+    /// The last forward's zero-padded input (its memory is reused by the next forward).
+    padded: Padded<T>,
+    /// Whether `padded` holds a training forward's input that backward has not consumed.
+    cached: bool,
 }
 
 impl<T: Scalar> Conv2d<T> {
@@ -139,7 +143,8 @@ impl<T: Scalar> Conv2d<T> {
             ),
             bias: bias.map(|b| Param::new(join_name(name, "bias"), ParamKind::Bias, b.into_dyn())),
             input_grad: true,
-            cache: None,
+            padded: Padded::default(),
+            cached: false,
         }
     }
 
@@ -215,25 +220,34 @@ impl<T: Scalar> Conv<T> for Conv2d<T> {
                 .into_dimensionality::<Ix1>()
                 .expect("1-D bias")
         });
-        let y = ops::conv2d_forward(
-            x.view(),
-            self.weight4(),
-            bias,
+        let (_, _, h, w) = x.dim();
+        let g = self.geom(h, w);
+        self.padded.fill(&x, [self.config.padding; 4]);
+        let mut y = direct::forward(
+            &self.padded,
+            0,
+            &self.weight4(),
             self.config.stride,
-            self.config.padding,
+            (g.out_height(), g.out_width()),
         );
-        self.cache = (mode == Mode::Train).then(|| x.to_owned());
+        if let Some(b) = bias {
+            for (c, mut plane) in y.axis_iter_mut(ndarray::Axis(1)).enumerate() {
+                let bc = b[c];
+                plane.mapv_inplace(|v| v + bc);
+            }
+        }
+        self.cached = mode == Mode::Train;
         Ok(y)
     }
 
     fn backward(&mut self, dy: ArrayView4<'_, T>) -> Result<Array4<T>> {
-        let x = self
-            .cache
-            .take()
-            .ok_or_else(|| TrainError::NoForwardCache {
+        if !std::mem::take(&mut self.cached) {
+            return Err(TrainError::NoForwardCache {
                 layer: self.name.clone(),
-            })?;
-        let (n, _, h, w) = x.dim();
+            });
+        }
+        let n = self.padded.images();
+        let (h, w) = self.padded.hw();
         let g = self.geom(h, w);
         let expect = (n, self.out_channels, g.out_height(), g.out_width());
         if dy.dim() != expect {
@@ -243,14 +257,15 @@ impl<T: Scalar> Conv<T> for Conv2d<T> {
                 dy.shape(),
             ));
         }
-        let grads = ops::conv2d_backward(
-            x.view(),
+        let grads = ops::conv2d_backward_padded(
+            &self.padded,
             self.weight4(),
             dy,
             self.config.stride,
             self.config.padding,
             self.input_grad,
             self.bias.is_some(),
+            &g,
         );
         self.weight.accumulate(grads.dw.view().into_dyn());
         if let (Some(b), Some(db)) = (self.bias.as_mut(), grads.db.as_ref()) {

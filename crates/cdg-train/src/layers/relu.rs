@@ -6,37 +6,43 @@ use crate::ops;
 use crate::scalar::Scalar;
 use ndarray::{Array, ArrayView, Dimension};
 
-/// `max(x, 0)`; caches its output for the backward.
+/// `max(x, 0)`; caches which outputs are positive for the backward.
 #[derive(Debug, Clone)]
 pub struct Relu<T: Scalar = f32, D: Dimension = ndarray::Ix4> {
     name: String,
-    out: Option<Array<T, D>>,
+    mask: Option<Array<u8, D>>,
+    _t: std::marker::PhantomData<T>,
 }
 
 impl<T: Scalar, D: Dimension> Relu<T, D> {
     pub fn new(name: impl Into<String>) -> Self {
         Relu {
             name: name.into(),
-            out: None,
+            mask: None,
+            _t: std::marker::PhantomData,
         }
     }
     pub fn forward(&mut self, x: ArrayView<'_, T, D>, mode: Mode) -> Array<T, D> {
-        let y = ops::relu(x);
-        self.out = (mode == Mode::Train).then(|| y.clone());
-        y
+        self.forward_owned(x.to_owned(), mode)
+    }
+    /// [`Relu::forward`] in place on `x`.
+    pub fn forward_owned(&mut self, mut x: Array<T, D>, mode: Mode) -> Array<T, D> {
+        ops::relu_inplace(&mut x);
+        self.mask = (mode == Mode::Train).then(|| x.map(|&v| u8::from(v > T::zero())));
+        x
     }
     /// Consumes the cache.
     pub fn backward(&mut self, dy: ArrayView<'_, T, D>) -> Result<Array<T, D>> {
-        let y = self.out.take().ok_or_else(|| TrainError::NoForwardCache {
+        let m = self.mask.take().ok_or_else(|| TrainError::NoForwardCache {
             layer: self.name.clone(),
         })?;
-        if y.shape() != dy.shape() {
+        if m.shape() != dy.shape() {
             return Err(TrainError::shape(
                 &self.name,
-                format!("{:?}", y.shape()),
+                format!("{:?}", m.shape()),
                 dy.shape(),
             ));
         }
-        Ok(ops::relu_backward(dy, y.view()))
+        Ok(ops::relu_backward_mask(dy, m.view()))
     }
 }

@@ -5,7 +5,7 @@
 use crate::error::{Result, TrainError};
 use crate::layers::{
     BasicBlock, BatchNorm2d, BatchNormConfig, Buffer, Conv, Conv2d, Conv2dConfig, ConvFactory,
-    Linear, LinearConfig, Mode, Module, Param, Relu, plain_conv_factory,
+    Linear, LinearConfig, Mode, Module, Param, plain_conv_factory,
 };
 use crate::models::pool::MaxPool2d;
 use crate::ops;
@@ -176,8 +176,8 @@ impl ResNetConfig {
 pub struct ResNet<T: Scalar = f32> {
     config: ResNetConfig,
     pub stem: Conv2d<T>,
+    /// Followed by a ReLU, fused into it.
     pub stem_bn: BatchNorm2d<T>,
-    stem_relu: Relu<T>,
     /// The ImageNet stem's 3×3 stride-2 max-pool.
     pub stem_pool: Option<MaxPool2d<T>>,
     pub blocks: Vec<BasicBlock<T>>,
@@ -236,7 +236,6 @@ impl<T: Scalar> ResNet<T> {
             config: config.clone(),
             stem,
             stem_bn,
-            stem_relu: Relu::new("relu"),
             stem_pool,
             blocks,
             fc,
@@ -254,8 +253,7 @@ impl<T: Scalar> ResNet<T> {
     /// The stem: conv → BN → ReLU (→ max-pool); the input of `layer1`.
     pub fn forward_stem(&mut self, x: ArrayView4<'_, T>, mode: Mode) -> Result<Array4<T>> {
         let h = self.stem.forward(x, mode)?;
-        let h = self.stem_bn.forward(h.view(), mode)?;
-        let h = self.stem_relu.forward(h.view(), mode);
+        let h = self.stem_bn.forward_relu(h, mode)?;
         match &mut self.stem_pool {
             Some(pool) => pool.forward(h.view(), mode),
             None => Ok(h),
@@ -284,7 +282,6 @@ impl<T: Scalar> ResNet<T> {
         if let Some(pool) = &mut self.stem_pool {
             d = pool.backward(d.view())?;
         }
-        let d = self.stem_relu.backward(d.view())?;
         let d = self.stem_bn.backward(d.view())?;
         self.stem.backward(d.view())?;
         Ok(())

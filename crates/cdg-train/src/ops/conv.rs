@@ -1,12 +1,16 @@
-//! 2-D convolution by im2col + GEMM, and its backward by GEMM + col2im.
+//! 2-D convolution: the engine's entry points [`conv2d_forward`] and [`conv2d_backward`]
+//! (channels-last implicit GEMM, [`crate::ops::direct`]), the reference [`conv2d_direct`], and
+//! the earlier im2col + GEMM path ([`conv2d_forward_im2col`], [`conv2d_backward_im2col`]) kept
+//! as a second reference and for benchmarks.
 //!
-//! The batch is processed in groups of `g` images whose im2col matrices sit side by side
+//! In the im2col path the batch is processed in groups of `g` images whose im2col matrices sit side by side
 //! (`K × g·P`, K = C·kh·kw window length, P = output pixels per image), so the GEMMs stay wide
 //! even for the 4×4 maps of ResNet-18's last stage. The group size depends only on the shapes
 //! ([`group_size`]), and groups are reduced in order, so results are bit-identical for any
 //! thread count. im2col runs in parallel over window rows, col2im in parallel over images; the
 //! GEMM itself is multi-threaded by the backend (see [`crate::scalar::gemm`]).
 
+use crate::ops::{direct, layout};
 use crate::scalar::{Scalar, gemm};
 use ndarray::{
     Array1, Array2, Array4, ArrayView1, ArrayView2, ArrayView4, ArrayViewMut2, Axis, ShapeBuilder,
@@ -214,12 +218,99 @@ pub fn col2im_ld<T: Scalar>(cols: &[T], g: usize, geom: &ConvGeom, dx: &mut [T],
 }
 
 /// `y = conv(x, w) + b`: x N×C×H×W, w N_out×C×kh×kw, optional bias N_out. Any memory layout
-/// (views of channel slices are fine; they are copied to standard layout).
+/// in; the result is channels-last (see [`crate::ops::layout`]). Implicit GEMM
+/// ([`crate::ops::direct`]).
 ///
 /// # Panics
 /// When the channel counts of `x` and `w` differ or the kernel does not fit; layers check
 /// shapes and return errors before calling this.
 pub fn conv2d_forward<T: Scalar>(
+    x: ArrayView4<'_, T>,
+    w: ArrayView4<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    stride: usize,
+    padding: usize,
+) -> Array4<T> {
+    let geom = ConvGeom::of(&x, &w, stride, padding);
+    assert_eq!(
+        x.dim().1,
+        w.dim().1,
+        "conv2d: input channels of x and w differ"
+    );
+    assert!(
+        geom.is_valid(),
+        "conv2d: kernel does not fit the input: {geom:?}"
+    );
+    let xp = direct::Padded::new(&x, [padding; 4]);
+    let mut y = direct::forward(&xp, 0, &w, stride, (geom.out_height(), geom.out_width()));
+    if let Some(b) = bias {
+        for (c, mut plane) in y.axis_iter_mut(Axis(1)).enumerate() {
+            let bc = b[c];
+            plane.mapv_inplace(|v| v + bc);
+        }
+    }
+    y
+}
+
+/// Backward of [`conv2d_forward`]: `dy` is ∂L/∂y (N×N_out×H_out×W_out, any layout). `dx`
+/// (channels-last) is computed only when `need_dx` (the stem's input needs none), `db` only
+/// when `with_bias`.
+pub fn conv2d_backward<T: Scalar>(
+    x: ArrayView4<'_, T>,
+    w: ArrayView4<'_, T>,
+    dy: ArrayView4<'_, T>,
+    stride: usize,
+    padding: usize,
+    need_dx: bool,
+    with_bias: bool,
+) -> Conv2dGrads<T> {
+    let geom = ConvGeom::of(&x, &w, stride, padding);
+    let xp = direct::Padded::new(&x, [padding; 4]);
+    conv2d_backward_padded(&xp, w, dy, stride, padding, need_dx, with_bias, &geom)
+}
+
+/// [`conv2d_backward`] from the forward's padded input (layers keep it from the forward).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_padded<T: Scalar>(
+    xp: &direct::Padded<T>,
+    w: ArrayView4<'_, T>,
+    dy: ArrayView4<'_, T>,
+    stride: usize,
+    padding: usize,
+    need_dx: bool,
+    with_bias: bool,
+    geom: &ConvGeom,
+) -> Conv2dGrads<T> {
+    let batch = xp.images();
+    let (n, c, kh, kw) = w.dim();
+    assert_eq!(
+        dy.dim(),
+        (batch, n, geom.out_height(), geom.out_width()),
+        "conv2d_backward: dy shape"
+    );
+    let dw = direct::backward_weight(xp, 0, c, &dy, (kh, kw), stride);
+    let dx = need_dx.then(|| {
+        let (h, wd) = (geom.in_height, geom.in_width);
+        let mut dx = vec![T::zero(); batch * c * h * wd];
+        direct::backward_data_into(&dy, &w, stride, padding, (h, wd), &mut dx, c, 0);
+        layout::from_nhwc(dx, (batch, c, h, wd))
+    });
+    let db = with_bias.then(|| {
+        let dys = layout::nhwc_slice(&dy);
+        // Fixed order: pixels (images, rows, columns), accumulated in f64.
+        let mut acc = vec![0.0f64; n];
+        for px in dys.chunks_exact(n.max(1)) {
+            for (a, &v) in acc.iter_mut().zip(px) {
+                *a += v.as_f64();
+            }
+        }
+        acc.into_iter().map(T::of).collect()
+    });
+    Conv2dGrads { dx, dw, db }
+}
+
+/// [`conv2d_forward`] by im2col + GEMM (NCHW result).
+pub fn conv2d_forward_im2col<T: Scalar>(
     x: ArrayView4<'_, T>,
     w: ArrayView4<'_, T>,
     bias: Option<ArrayView1<'_, T>>,
@@ -307,9 +398,8 @@ pub struct Conv2dGrads<T> {
     pub db: Option<Array1<T>>,
 }
 
-/// Backward of [`conv2d_forward`]: `dy` is ∂L/∂y (N×N_out×H_out×W_out). `dx` is computed only
-/// when `need_dx` (the stem's input needs none), `db` only when `with_bias`.
-pub fn conv2d_backward<T: Scalar>(
+/// [`conv2d_backward`] by im2col + GEMM + col2im (NCHW gradients).
+pub fn conv2d_backward_im2col<T: Scalar>(
     x: ArrayView4<'_, T>,
     w: ArrayView4<'_, T>,
     dy: ArrayView4<'_, T>,

@@ -9,7 +9,7 @@
 //! gates (one channel per block) use a dot product per active output instead. The result
 //! equals the masked path `P + d ⊙ conv(x_cond, W_cond)` up to summation order.
 
-pub mod kernel;
+pub use crate::ops::kernel;
 
 use crate::ops::ConvGeom;
 use crate::scalar::gemm;
@@ -402,6 +402,7 @@ impl SkipConv {
             .collect();
         let k_base = self.base_channels * kk * kk;
         let k_full = offs.len();
+        let taps = kernel::Taps::new(&offs);
         let isa = kernel::detect();
         // Input offset of pixel p's window corner in image i, and its output offset (channel 0).
         let corner = |i: usize, p: usize| i * image_len + (p / wo) * st * wp + (p % wo) * st;
@@ -411,12 +412,20 @@ impl SkipConv {
                 let (c0, c1, ref panel) = *chunk;
                 let op = kernel::Operands {
                     src: &xp,
-                    offs: &offs,
+                    offs: taps,
                     k,
                     panel,
+                    stride: kernel::LANES,
                     width: c1 - c0,
                 };
-                kernel::gather_gemm(isa, op, bases, outs, &mut ys[c0..]);
+                kernel::gather_gemm_isa(
+                    isa,
+                    op,
+                    bases,
+                    outs,
+                    &mut ys[c0..],
+                    kernel::Store::Overwrite,
+                );
             };
         let Some(gg) = gates else {
             let (mut bases, mut outs) = (Vec::new(), Vec::new());

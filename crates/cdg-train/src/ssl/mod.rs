@@ -6,12 +6,14 @@
 //! gated by its own saliency. This module does no I/O: the CLI writes metrics, checkpoints
 //! and traces.
 
+mod bench;
 mod config;
 mod cost;
 mod loss;
 mod model;
 mod trainer;
 
+pub use bench::{SslBenchReport, bench_ssl};
 pub use config::{Gating, Objective, SslConfig, ThresholdKind};
 pub use cost::{CostReport, LayerCost};
 pub use loss::{NORM_EPS, nt_xent, simsiam_loss};

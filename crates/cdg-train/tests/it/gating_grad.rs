@@ -4,7 +4,9 @@
 //! and the gate-consistency loss (pooled and geometric).
 
 use cdg_train::data::ViewGeometry;
-use cdg_train::gating::{ConsistencyAlign, GateConfig, GatedConv, ThresholdMode, consistency_loss};
+use cdg_train::gating::{
+    CondCompute, ConsistencyAlign, GateConfig, GatedConv, ThresholdMode, consistency_loss,
+};
 use cdg_train::gradcheck::{GradReport, check_input, check_params};
 use cdg_train::layers::{Conv, Conv2dConfig, Mode, Module};
 use ndarray::{Array4, ArrayD, Ix4};
@@ -65,6 +67,7 @@ fn layer_case(block: [usize; 3], align: ConsistencyAlign, seed: u64) {
         },
         norm_momentum: 0.1,
         norm_eps: 1e-5,
+        cond: CondCompute::Masked,
     };
     let w = rand4(&mut rng, (c_out, c_in, 3, 3));
     let mut layer =
@@ -187,6 +190,7 @@ fn straight_through_threshold_gradient_matches_the_surrogate_formula() {
         },
         norm_momentum: 0.1,
         norm_eps: 1e-5,
+        cond: CondCompute::Masked,
     };
     let w = rand4(&mut rng, (1, 2, 3, 3));
     let mut layer = GatedConv::<f64>::from_weights("g", w.clone(), Conv2dConfig::default(), gate)

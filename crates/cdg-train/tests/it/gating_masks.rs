@@ -4,7 +4,7 @@
 
 use cdg_train::data::ViewGeometry;
 use cdg_train::gating::{
-    GateConfig, GatedConv, Granularity, ThresholdMode, aligned_positions, block_grid,
+    CondCompute, GateConfig, GatedConv, Granularity, ThresholdMode, aligned_positions, block_grid,
 };
 use cdg_train::layers::{Conv, Conv2dConfig, Mode};
 use cdg_train::models::ResNetConfig;
@@ -27,6 +27,7 @@ fn layer(block: [usize; 3], threshold: ThresholdMode, seed: u64) -> (GatedConv<f
         threshold,
         norm_momentum: 0.1,
         norm_eps: 1e-5,
+        cond: CondCompute::Masked,
     };
     let w = rand4(&mut rng, (6, 8, 3, 3));
     let mut l =

@@ -281,3 +281,44 @@ fn training_is_deterministic_for_a_seed() {
     };
     assert_eq!(run(), run());
 }
+
+/// A checkpoint written by the NCHW/im2col engine this branch replaced (the `main` branch's
+/// `cdg train --model tiny --objective supervised --epochs 1 --limit-train 64 --limit-test 32
+/// --batch 32 --threads 1`): the stored tensors keep their logical layout (OIHW weights), so
+/// it restores into today's model, re-captures to the same bytes, and evaluates to the test
+/// accuracy that run recorded.
+#[test]
+fn checkpoint_written_by_the_previous_engine_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/main-tiny-supervised.cdgckpt");
+    let bytes = std::fs::read(&path).unwrap();
+    let ck = Checkpoint::from_bytes(&bytes).unwrap();
+    let mut net = ResNet::<f32>::new(
+        &ResNetConfig::tiny(1, Some(10)),
+        &mut ChaCha8Rng::seed_from_u64(99),
+    )
+    .unwrap();
+    let mut opt = Sgd::new(SgdConfig::default(), &net.params());
+    ck.restore(&mut [&mut net], &mut [&mut opt]).unwrap();
+    let again = Checkpoint::capture(
+        &[&net],
+        &[&opt],
+        ck.epoch,
+        ck.step,
+        &ck.rng.to_rng(),
+        ck.meta.clone(),
+    );
+    assert!(again.to_bytes() == bytes, "re-captured checkpoint differs");
+
+    let split = cdg_train::data::load_builtin().unwrap();
+    let train = split.train.head(64);
+    let test = split.test.head(32);
+    let aug = cdg_train::data::Augmenter::new(
+        cdg_train::data::AugmentConfig::none(),
+        cdg_train::data::Normalization::fit(train.images.view()),
+    );
+    let x = aug.eval_view(test.images.view()).unwrap();
+    let acc = cdg_train::train::evaluate_accuracy(&mut net, x.view(), &test.labels, 256).unwrap();
+    let recorded = ck.meta["metrics"][0]["test_accuracy"].as_f64();
+    assert_eq!(Some(acc), recorded, "metadata: {}", ck.meta["metrics"]);
+}

@@ -1,8 +1,8 @@
 //! The real-skipping inference path equals the masked path (and a gated layer's own
 //! evaluation forward), for structured and unstructured gates at several sparsities.
 
-use cdg_train::gating::{GateConfig, GatedConv, ThresholdMode, block_grid};
-use cdg_train::layers::{Conv, Conv2dConfig, Mode};
+use cdg_train::gating::{CondCompute, GateConfig, GatedConv, ThresholdMode, block_grid};
+use cdg_train::layers::{Conv, Conv2dConfig, Mode, Module};
 use cdg_train::skip::{SkipConv, ideal_speedup, random_gates};
 use ndarray::Array4;
 use rand::{Rng, SeedableRng};
@@ -74,6 +74,7 @@ fn skip_reproduces_a_gated_layer_with_its_recorded_gates() {
             threshold: ThresholdMode::Scheduled,
             norm_momentum: 0.1,
             norm_eps: 1e-5,
+            cond: CondCompute::Masked,
         };
         let w = rand4(&mut rng, (32, 16, 3, 3));
         let mut g = GatedConv::<f32>::from_weights("g", w.clone(), Conv2dConfig::default(), gate)
@@ -92,4 +93,84 @@ fn skip_reproduces_a_gated_layer_with_its_recorded_gates() {
         assert!(needed < dense as f64);
     }
     assert!((ideal_speedup(16, 64, 0.5) - 1.6).abs() < 1e-12);
+}
+
+/// `CondCompute::Skip` in training: the forward equals the masked one for any margin; with an
+/// infinite margin every block's conditional output exists and the gradients equal the
+/// masked ones; with margin 0 the only change is the straight-through term of inactive
+/// blocks, so without that term the gradients are the masked ones again.
+#[test]
+fn training_skip_forward_is_exact_and_only_the_straight_through_term_changes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let (n, c_in, c_out, hw) = (3, 32, 32, 6);
+    let gate = GateConfig {
+        base_partitions: 4,
+        block: [8, 1, 1],
+        alpha: 2.0,
+        threshold: ThresholdMode::Learned {
+            target: 0.3,
+            lambda: 0.05,
+        },
+        norm_momentum: 0.1,
+        norm_eps: 1e-5,
+        cond: CondCompute::Masked,
+    };
+    let rand64 = |rng: &mut ChaCha8Rng, d| {
+        Array4::<f64>::from_shape_simple_fn(d, || rng.random_range(-1.0..1.0))
+    };
+    let w = rand64(&mut rng, (c_out, c_in, 3, 3));
+    let x = rand64(&mut rng, (n, c_in, hw, hw));
+    let r = rand64(&mut rng, (n, c_out, hw, hw));
+    let mut masked =
+        GatedConv::<f64>::from_weights("g", w, Conv2dConfig::default(), gate).expect("valid");
+    masked.zero_grad();
+    for d in masked.threshold.value.iter_mut() {
+        *d = rng.random_range(-0.3..0.3);
+    }
+    let run = |layer: &mut GatedConv<f64>| {
+        let y = layer.forward(x.view(), Mode::Train).expect("forward");
+        let dx = layer.backward(r.view()).expect("backward");
+        let grads = (layer.weight.grad.clone(), layer.threshold.grad.clone());
+        (y, dx, grads)
+    };
+    let close = |a: &[f64], b: &[f64], what: &str| {
+        let d = a
+            .iter()
+            .zip(b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f64, f64::max);
+        assert!(d < 1e-9, "{what}: max difference {d}");
+    };
+    for (margin, straight_through, same_grads) in [
+        (f64::INFINITY, true, true),
+        (0.0, false, true),
+        (0.0, true, false),
+    ] {
+        let mut a = masked.clone();
+        a.straight_through = straight_through;
+        let mut b = a.clone();
+        b.set_cond_compute(CondCompute::Skip { margin });
+        let (ya, dxa, (gwa, gta)) = run(&mut a);
+        let (yb, dxb, (gwb, gtb)) = run(&mut b);
+        let what = format!("margin {margin}, straight-through {straight_through}");
+        let s = |v: &ndarray::ArrayD<f64>| v.iter().copied().collect::<Vec<_>>();
+        let s4 = |v: &Array4<f64>| v.iter().copied().collect::<Vec<_>>();
+        close(&s4(&ya), &s4(&yb), &what);
+        if same_grads {
+            close(&s4(&dxa), &s4(&dxb), &what);
+            close(&s(&gwa), &s(&gwb), &what);
+            close(&s(&gta), &s(&gtb), &what);
+        } else {
+            // Some inactive block's straight-through gradient was dropped.
+            let d = s(&gta)
+                .iter()
+                .zip(s(&gtb))
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f64, f64::max);
+            assert!(
+                d > 1e-9,
+                "{what}: expected the threshold gradient to change"
+            );
+        }
+    }
 }

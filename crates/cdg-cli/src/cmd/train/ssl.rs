@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 impl TrainPlan {
     /// The SSL run for `side`×`side` images with `in_channels` channels.
-    fn ssl_config(&self, in_channels: usize, side: usize) -> anyhow::Result<SslConfig> {
+    pub(super) fn ssl_config(&self, in_channels: usize, side: usize) -> anyhow::Result<SslConfig> {
         let mut c = SslConfig::new(self.model_config(in_channels, side, None));
         c.objective = self.objective;
         c.gating = self.gating;

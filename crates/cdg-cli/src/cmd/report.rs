@@ -1,0 +1,126 @@
+//! `cdg report DIR`: write `DIR/report.html`, one self-contained page (inline SVG and CSS, no
+//! script, font or network fetch) on a `cdg sim`, `cdg sweep`/`cdg merge` or `cdg run` output
+//! directory: what was simulated, the summary table, the Pareto fronts with every point named,
+//! per-layer cycles and energy against both baselines, the per-sample latency distribution and
+//! the gate density per layer. Drawn from the directory's CSV files, like `cdg plot`.
+
+use crate::ui::Ui;
+use anyhow::{Context, bail};
+use cdg_io::layout::{Kind, REPORT_HTML, run, sim, sweep};
+use cdg_io::output::{OutputDir, Outputs};
+use cdg_report::{ReportInput, Table};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A `cdg sim`, `cdg sweep`, `cdg merge` or `cdg run` output directory.
+    pub dir: PathBuf,
+}
+
+/// Reads a CSV file of `dir` as a table, when it exists.
+fn table(dir: &Path, name: &str) -> anyhow::Result<Option<Table>> {
+    let path = dir.join(name);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(Table::parse(&bytes, &path)?))
+}
+
+/// The kind of output directory `dir` is, from its record (or, for a directory without one,
+/// from the files it holds).
+fn kind_of(dir: &Path) -> anyhow::Result<&'static Kind> {
+    let recorded = cdg_io::output::read_record(dir)?.map(|r| r.kind);
+    Ok(match recorded.as_deref() {
+        Some("sim") => &sim::KIND,
+        Some("sweep") => &sweep::KIND,
+        Some("run") => &run::KIND,
+        Some(other) => bail!(
+            "{} is a `{other}` output directory; `cdg report` reads sim, sweep and run outputs",
+            dir.display()
+        ),
+        None if dir.join(run::SUMMARY_CSV).is_file() => &run::KIND,
+        None if dir.join(sweep::SWEEP_CSV).is_file() => &sweep::KIND,
+        None if dir.join(sim::NETWORK_CSV).is_file() => &sim::KIND,
+        None => bail!(
+            "{} holds neither network.csv (cdg sim) nor sweep.csv (cdg sweep, cdg run)",
+            dir.display()
+        ),
+    })
+}
+
+/// The report of `dir` as HTML text.
+pub fn render(dir: &Path, kind: &Kind) -> anyhow::Result<String> {
+    let runs_name = if kind.name == "sim" {
+        sim::NETWORK_CSV
+    } else {
+        sweep::SWEEP_CSV
+    };
+    let runs = table(dir, runs_name)?
+        .with_context(|| format!("{} is missing", dir.join(runs_name).display()))?;
+    let layers = table(dir, sim::LAYERS_CSV)?;
+    let samples = table(dir, sim::SAMPLES_CSV)?;
+    let mut files = Vec::new();
+    for name in [sim::ARCH_TOML, sweep::SPEC_TOML] {
+        let path = dir.join(name);
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            files.push((name.to_owned(), text));
+        }
+    }
+    // The gate-density heatmaps `cdg run` drew, inline.
+    let mut figures = Vec::new();
+    if kind.name == "run" {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                n.starts_with(run::GATE_DENSITY_PREFIX) && n.ends_with(run::GATE_DENSITY_SUFFIX)
+            })
+            .collect();
+        names.sort();
+        for n in names {
+            let path = dir.join(&n);
+            let svg = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let workload =
+                &n[run::GATE_DENSITY_PREFIX.len()..n.len() - run::GATE_DENSITY_SUFFIX.len()];
+            figures.push((
+                format!("Gate density per spatial block of {workload} ({n})"),
+                svg,
+            ));
+        }
+    }
+    let source = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Ok(cdg_report::report_html(&ReportInput {
+        kind: kind.name,
+        source: &source,
+        runs: &runs,
+        layers: layers.as_ref(),
+        samples: samples.as_ref(),
+        files: &files,
+        figures: &figures,
+    })?)
+}
+
+pub fn run(args: ReportArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
+    let dir = &args.dir;
+    if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let kind = kind_of(dir)?;
+    // The report joins the directory's output: locked, and only when it is complete.
+    let mut out = OutputDir::extend(dir, kind)?;
+    let html = render(dir, kind)?;
+    let mut files = Outputs::new();
+    files.add(REPORT_HTML, html);
+    out.add(&files)?;
+    println!("{}", dir.join(REPORT_HTML).display());
+    Ok(ExitCode::SUCCESS)
+}
