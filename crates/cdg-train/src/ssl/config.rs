@@ -96,6 +96,8 @@ pub struct SslConfig {
     pub lr: f64,
     pub warmup_epochs: usize,
     pub weight_decay: f64,
+    /// SGD momentum of the backbone, projector and predictor.
+    pub momentum: f64,
     pub seed: u64,
     /// Fraction of training over which the scheduled sparsity ramps up.
     pub ramp_fraction: f64,
@@ -130,6 +132,7 @@ impl SslConfig {
             lr: 0.3,
             warmup_epochs: 1,
             weight_decay: 5e-4,
+            momentum: 0.9,
             seed: 0,
             ramp_fraction: 0.5,
             temperature: 0.2,

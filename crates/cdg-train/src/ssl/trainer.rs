@@ -123,6 +123,7 @@ impl SslTrainer {
         let model = SslModel::new(&config, &mut init)?;
         let sgd = SgdConfig {
             weight_decay: config.weight_decay,
+            momentum: config.momentum,
             ..SgdConfig::default()
         };
         let opt = Sgd::new(sgd, &model.params());

@@ -144,3 +144,20 @@ fn bad_config_names_the_key() {
     let e = SslTrainer::new(cfg, &train).expect_err("bad target");
     assert!(e.to_string().contains("target_sparsity"), "{e}");
 }
+
+/// `momentum` reaches the SSL optimiser: an epoch with momentum 0 ends with a different loss
+/// than the default 0.9 (it was once ignored), and the default gives the same bits as before.
+#[test]
+fn ssl_momentum_reaches_the_optimiser() {
+    let (train, _) = data();
+    let loss = |momentum: f64| {
+        let mut cfg = config(Gating::None, Granularity::Structured);
+        cfg.momentum = momentum;
+        cfg.batch = 32;
+        let mut t = SslTrainer::new(cfg, &train).expect("trainer");
+        t.train_epoch(&train, &mut |_| {}).expect("epoch").loss
+    };
+    let default = loss(SslConfig::new(ResNetConfig::tiny(1, None)).momentum);
+    assert_eq!(default.to_bits(), loss(0.9).to_bits());
+    assert_ne!(default.to_bits(), loss(0.0).to_bits());
+}

@@ -37,6 +37,7 @@ impl TrainPlan {
         c.lr = self.lr;
         c.warmup_epochs = self.warmup_epochs;
         c.weight_decay = self.weight_decay;
+        c.momentum = self.momentum;
         c.seed = self.seed;
         c.proj_hidden = self.proj_hidden;
         c.calibration_samples = self.calibration_samples;
