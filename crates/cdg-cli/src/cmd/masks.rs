@@ -114,10 +114,12 @@ pub fn run(args: MasksArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
 
 /// Parses `c,h,w` with every part at least 1.
 fn parse_block(s: &str) -> anyhow::Result<GateBlock> {
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    // `16,1,1` or, as in gate rules, `16x1x1`.
+    let parts: Vec<&str> = s.split([',', 'x']).map(str::trim).collect();
     let bad = || {
         anyhow::anyhow!(
-            "--gate-block `{s}`: expected three positive integers `c,h,w` such as 16,1,1"
+            "--gate-block `{s}`: expected three positive integers `c,h,w` or `cxhxw` such as \
+             16,1,1 or 16x1x1"
         )
     };
     if parts.len() != 3 {

@@ -50,8 +50,11 @@ pub struct GateBlockArg(pub [usize; 3]);
 impl std::str::FromStr for GateBlockArg {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-        let bad = || format!("expected three positive integers c,h,w (e.g. 16,1,1), found `{s}`");
+        // `16,1,1` or, as in gate rules, `16x1x1`.
+        let parts: Vec<&str> = s.split([',', 'x']).map(str::trim).collect();
+        let bad = || {
+            format!("expected three positive integers c,h,w or cxhxw (e.g. 16,1,1), found `{s}`")
+        };
         if parts.len() != 3 {
             return Err(bad());
         }

@@ -285,3 +285,27 @@ fn ungated_trace_is_gated_by_the_rule() {
         .collect();
     assert_eq!(gated, [("mid3x3", 4), ("last3x3", 4)]);
 }
+
+/// `--gate-block` reads the gate rules' `16x1x1` spelling as well as `16,1,1`, to the same bytes.
+#[test]
+fn gate_block_accepts_the_rule_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("net.csv");
+    fs::write(&topo, TOPOLOGY).unwrap();
+    let run = |block: &str, name: &str| {
+        let out = dir.path().join(name);
+        let args = [
+            "--topology",
+            topo.to_str().unwrap(),
+            "--density",
+            "0.5",
+            "--gate-block",
+            block,
+            "--samples",
+            "3",
+        ];
+        ok(&synth(&args, &out));
+        fs::read(out.join("masks.npz")).unwrap()
+    };
+    assert_eq!(run("4,2,3", "comma"), run("4x2x3", "cross"));
+}
