@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the shipped CDG traces with `cdg train` and checks them byte for byte.
 #
-#   traces/regenerate.sh [path/to/cdg]          # default: target/release/cdg
+#   traces/regenerate.sh [--write] [path/to/cdg]     # default: target/release/cdg
+#
+# Without --write it only compares (exit 1 on a difference, keeping the new copy in a temporary
+# directory whose path it prints); --write replaces the shipped files with the new ones.
 #
 # Each trace is the calibrated evaluation gates of the first 64 test images of the built-in
 # Fashion-MNIST subset, from a SimCLR + CDG (dual gating, gamma 10) ResNet-18 CIFAR at width
@@ -13,13 +16,14 @@
 # git commit) is left out of the comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WRITE=0
+if [ "${1:-}" = --write ]; then WRITE=1; shift; fi
 CDG=${1:-target/release/cdg}
 COMMON=(--objective simclr --gating dual --model resnet18 --width 0.25 --epochs 2 --batch 128
         --lr 0.05 --seed 0 --limit-train 2048 --limit-test 1000 --calibration-samples 2000
         --trace-samples 64 --target-sparsity 0.7 --gate-consistency 10 --threads 2
         --init-from models/simclr-resnet18-w0.25-fmnist.cdgckpt --knn-init)
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 status=0
 for g in structured unstructured; do
   extra=(--granularity "$g")
@@ -32,10 +36,18 @@ for g in structured unstructured; do
     if cmp -s <("${filter[@]}" < "$tmp/$g/trace/$f") \
               <("${filter[@]}" < "traces/cdg-resnet18-w0.25-$g/$f"); then
       echo "cdg-resnet18-w0.25-$g/$f: identical"
+    elif [ $WRITE = 1 ]; then
+      cp "$tmp/$g/trace/$f" "traces/cdg-resnet18-w0.25-$g/$f.tmp"
+      mv "traces/cdg-resnet18-w0.25-$g/$f.tmp" "traces/cdg-resnet18-w0.25-$g/$f"
+      echo "cdg-resnet18-w0.25-$g/$f: replaced"
     else
       echo "cdg-resnet18-w0.25-$g/$f: DIFFERS (new copy in $tmp/$g/trace; not replaced)"
       status=1
     fi
   done
+  # The run's summary (kNN, floor, sparsity, FLOPs reduction) for the trace's REGENERATE.md.
+  cp "$tmp/$g/summary.json" "$tmp/$g-summary.json"
 done
+echo "run summaries: $tmp/structured-summary.json $tmp/unstructured-summary.json"
+if [ $status = 0 ] && [ $WRITE = 0 ]; then rm -rf "$tmp"; fi
 exit $status
