@@ -285,26 +285,33 @@ impl LayerShape {
     /// M·K·N and the input/weight footprints must fit in u64 with room for per-sample sums.
     /// (Checked on the dense product M·kh·kw·C_in·C_out, which bounds every grouped count.)
     fn check_products(&self) -> Result<()> {
-        let m = self.out_height.checked_mul(self.out_width);
-        let k = self
-            .kernel_h
-            .checked_mul(self.kernel_w)
-            .and_then(|x| x.checked_mul(self.in_channels));
-        let macs = m
-            .zip(k)
-            .and_then(|(m, k)| m.checked_mul(k))
-            .and_then(|mk| mk.checked_mul(self.out_channels))
-            .and_then(|x| x.checked_mul(1 << 16));
-        let input = self
-            .in_height
-            .checked_mul(self.in_width)
-            .and_then(|x| x.checked_mul(self.in_channels))
-            .and_then(|x| x.checked_mul(1 << 16));
-        if macs.is_none() || input.is_none() {
+        // Products in 128 bits (saturating: six factors below 2^24 can exceed even that), so
+        // the message can show the numbers.
+        let wide = |xs: &[u64]| {
+            xs.iter()
+                .fold(1u128, |acc, &x| acc.saturating_mul(x as u128))
+        };
+        let macs = wide(&[
+            self.out_height,
+            self.out_width,
+            self.kernel_h,
+            self.kernel_w,
+            self.in_channels,
+            self.out_channels,
+        ]);
+        let elements = wide(&[self.in_height, self.in_width, self.in_channels]);
+        // 2^16 of headroom, so that per-sample sums and per-byte counts stay in 64 bits.
+        let limit = (u64::MAX >> 16) as u128;
+        if macs > limit || elements > limit {
             return Err(CoreError::layer(
                 &self.name,
                 "shape",
-                "is too large: its MAC or element count overflows 64-bit arithmetic",
+                format!(
+                    "is too large: {} MACs and {} input elements per sample (each must be at \
+                     most 2^48 = {limit}, so that sums over samples fit 64-bit counters)",
+                    shown(macs),
+                    shown(elements)
+                ),
             ));
         }
         Ok(())
@@ -437,6 +444,15 @@ impl LayerShape {
     }
 }
 
+/// A count for an error message: exact, or "more than 2^128" when it saturated.
+fn shown(n: u128) -> String {
+    if n == u128::MAX {
+        "more than 2^128".to_owned()
+    } else {
+        n.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,6 +529,19 @@ mod tests {
         assert!(e.contains("absurdly large"), "{e}");
         let e = conv(8, 3, 1, 1, OutputRule::Ceil).unwrap_err().to_string();
         assert!(e.contains("padding"), "{e}");
+        // Every field in range, the product not: the message shows the MAC count and limit.
+        // 8 388 608² outputs × 1 × 1 kernel × 4 096 × 4 096 channels = 2^70 MACs.
+        let big = 1 << 23;
+        let e = LayerShape::conv("huge", params(4096, big, 4096, 1, 1, 0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`huge`")
+                && e.contains(&(1u128 << 70).to_string())
+                && e.contains("2^48 = 281474976710655"),
+            "{e}"
+        );
+        assert_eq!(shown(u128::MAX), "more than 2^128");
     }
 
     fn params(c_in: u64, h: u64, c_out: u64, k: u64, s: u64, p: u64) -> ConvParams {
