@@ -22,6 +22,17 @@ pub enum ReportError {
         column: String,
         have: String,
     },
+    /// A column every report needs is absent (a file of an older cdg, or not cdg's).
+    #[error(
+        "{}: has no column `{column}`, which {needed} needs (was it written by an older cdg? \
+         re-run it with this version)",
+        path.display()
+    )]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        needed: &'static str,
+    },
     /// A cell that must be a number is not.
     #[error("{}: line {line}: column `{column}` holds `{cell}`; expected a number", path.display())]
     NotNumber {
