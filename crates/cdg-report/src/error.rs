@@ -23,15 +23,12 @@ pub enum ReportError {
         have: String,
     },
     /// A column every report needs is absent (a file of an older cdg, or not cdg's).
-    #[error(
-        "{}: has no column `{column}`, which {needed} needs (was it written by an older cdg? \
-         re-run it with this version)",
-        path.display()
-    )]
+    #[error("{}: has no column `{column}`, which {needed} needs ({why})", path.display())]
     MissingColumn {
         path: PathBuf,
         column: String,
         needed: &'static str,
+        why: &'static str,
     },
     /// A cell that must be a number is not.
     #[error("{}: line {line}: column `{column}` holds `{cell}`; expected a number", path.display())]

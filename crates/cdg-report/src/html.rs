@@ -172,10 +172,15 @@ pub fn report(input: &ReportInput) -> Result<Report> {
                 path: runs.path.clone(),
                 column: column.to_owned(),
                 needed: if column == Objective::Area.column() {
-                    "a Pareto front over area (`cdg sweep` and `cdg run` write it; `cdg sim` \
-                     does not)"
+                    "a Pareto front over area"
                 } else {
                     "every report (the summary and the Pareto front)"
+                },
+                why: if input.kind == "sim" && column == Objective::Area.column() {
+                    "`cdg sim` does not write it; a front over area is for `cdg sweep`, \
+                     `cdg merge` and `cdg run` outputs"
+                } else {
+                    "was it written by an older cdg? re-run it with this version"
                 },
             });
         }

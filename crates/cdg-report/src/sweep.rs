@@ -380,7 +380,8 @@ pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
             ))?;
             legend.draw(&Text::new(
                 if in_area {
-                    format!("front in {} ({} points)", pareto.describe(), front.len())
+                    let circled = f.entries.iter().filter(|e| e.on_energy_latency).count();
+                    format!("latency/energy front ({circled} points, circled)")
                 } else {
                     format!("Pareto front ({} points)", front.len())
                 },
@@ -396,7 +397,10 @@ pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
                     BLACK.stroke_width(1),
                 ))?;
                 legend.draw(&Text::new(
-                    "front in area: above the staircase, smaller area",
+                    format!(
+                        "front in area: {} more, smaller but above it",
+                        f.entries.iter().filter(|e| !e.on_energy_latency).count()
+                    ),
                     (32, y),
                     font.clone()
                         .color(&BLACK)
