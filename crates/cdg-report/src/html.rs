@@ -65,9 +65,10 @@ const LAYER_COLUMNS: [&str; 7] = [
 /// What an older cdg's file lacks, said the same way everywhere: the file, the columns and
 /// what is left out for it.
 fn older(path: &std::path::Path, columns: &[&str], left_out: &str) -> String {
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let cols: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
     format!(
         "{name} has no column{} {} (written by an older cdg? re-run it with this version): \
@@ -156,16 +157,13 @@ pub fn report(input: &ReportInput) -> Result<Report> {
             problem: "has no rows to report".to_owned(),
         });
     }
-    let required = REQUIRED
-        .iter()
-        .copied()
-        .chain(
-            input
-                .pareto
-                .objectives()
-                .contains(&Objective::Area)
-                .then_some(Objective::Area.column()),
-        );
+    let required = REQUIRED.iter().copied().chain(
+        input
+            .pareto
+            .objectives()
+            .contains(&Objective::Area)
+            .then_some(Objective::Area.column()),
+    );
     for column in required {
         if !runs.has(column) {
             return Err(ReportError::MissingColumn {
@@ -428,10 +426,17 @@ fn summary(
     let missing: Vec<&str> = SUMMARY
         .iter()
         .map(|c| c.column)
-        .filter(|c| !runs.has(c) && !(*c == "area_mm2" && input.kind == "sim"))
+        .filter(|&c| {
+            let sim_area = c == "area_mm2" && input.kind == "sim";
+            !runs.has(c) && !sim_area
+        })
         .collect();
     if !missing.is_empty() {
-        note_left_out(h, left_out, older(&runs.path, &missing, "their summary columns are"));
+        note_left_out(
+            h,
+            left_out,
+            older(&runs.path, &missing, "their summary columns are"),
+        );
     }
     h.push_str("<div class=\"wide\"><table id=\"summary-table\"><thead><tr>");
     let cols: Vec<&Col> = SUMMARY.iter().filter(|c| runs.has(c.column)).collect();
@@ -700,7 +705,11 @@ fn layers(
         .filter(|c| !layers.has(c))
         .collect();
     if !missing.is_empty() {
-        note_left_out(h, left_out, older(&layers.path, &missing, "the per-layer breakdown is"));
+        note_left_out(
+            h,
+            left_out,
+            older(&layers.path, &missing, "the per-layer breakdown is"),
+        );
         h.push_str("</section>\n");
         return Ok(());
     }
@@ -878,7 +887,11 @@ fn latency(
             note_left_out(
                 h,
                 left_out,
-                older(&runs.path, &missing, "the per-sample latency percentiles are"),
+                older(
+                    &runs.path,
+                    &missing,
+                    "the per-sample latency percentiles are",
+                ),
             );
         }
         h.push_str("</section>\n");
@@ -940,7 +953,11 @@ fn density(
         note_left_out(
             h,
             left_out,
-            older(&layers.path, &["gate_density"], "the gate density per layer is"),
+            older(
+                &layers.path,
+                &["gate_density"],
+                "the gate density per layer is",
+            ),
         );
         drawn = true;
     }

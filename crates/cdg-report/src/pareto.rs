@@ -47,9 +47,7 @@ pub fn pareto_groups<P: AsRef<[f64]>>(points: &[P]) -> Vec<FrontGroup> {
         .collect();
     // A point can only be dominated by one that sorts before it, and identical points sort
     // together by index, so one pass against the front found so far decides each point.
-    order.sort_by(|&a, &b| {
-        lexicographic(points[a].as_ref(), points[b].as_ref()).then(a.cmp(&b))
-    });
+    order.sort_by(|&a, &b| lexicographic(points[a].as_ref(), points[b].as_ref()).then(a.cmp(&b)));
     let mut front: Vec<FrontGroup> = Vec::new();
     'points: for i in order {
         let p = points[i].as_ref();

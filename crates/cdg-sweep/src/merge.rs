@@ -11,12 +11,12 @@
 use crate::engine::{csv_bytes, csv_writer};
 use crate::error::{Result, SweepError};
 use crate::plan::sweep_plots_with;
-use cdg_report::Pareto;
 use crate::shard::{ShardInfo, read};
 use cdg_io::layout::sweep::{
     CONFIGS_DIR, LAYERS_CSV, SHARD_JSON, SPEC_TOML, SWEEP_CSV, config_name,
 };
 use cdg_io::output::Outputs;
+use cdg_report::Pareto;
 use cdg_report::Table;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

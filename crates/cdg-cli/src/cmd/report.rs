@@ -2,7 +2,9 @@
 //! script, font or network fetch) on a `cdg sim`, `cdg sweep`/`cdg merge` or `cdg run` output
 //! directory: what was simulated, the summary table, the Pareto fronts with every point named,
 //! per-layer cycles and energy against both baselines, the per-sample latency distribution and
-//! the gate density per layer. Drawn from the directory's CSV files, like `cdg plot`.
+//! the gate density per layer. Drawn from the directory's CSV files, like `cdg plot`;
+//! `--pareto latency,energy,area` takes the fronts over area too. A file of an older cdg that
+//! lacks a column only one part needs leaves that part out, noted on the page and on stderr.
 
 use crate::ui::Ui;
 use anyhow::{Context, bail};
@@ -62,11 +64,7 @@ pub fn render(dir: &Path, kind: &Kind) -> anyhow::Result<String> {
 
 /// The report of `dir` with its Pareto fronts over the objectives of `pareto`, and the parts
 /// it left out (an older cdg's files lack their columns).
-pub fn render_with(
-    dir: &Path,
-    kind: &Kind,
-    pareto: &Pareto,
-) -> anyhow::Result<cdg_report::Report> {
+pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<cdg_report::Report> {
     let runs_name = if kind.name == "sim" {
         sim::NETWORK_CSV
     } else {

@@ -1,5 +1,6 @@
-//! `cdg sweep SPEC.toml --out DIR [--shard K/N] [--layers] [--no-plot]`: run a grid of
-//! accelerator designs over traces and topologies (docs/formats.md §3).
+//! `cdg sweep SPEC.toml --out DIR [--shard K/N] [--layers] [--no-plot] [--pareto OBJECTIVES]`:
+//! run a grid of accelerator designs over traces and topologies (docs/formats.md §3), then
+//! print each workload's Pareto front (over latency and energy, or the `--pareto` objectives).
 //!
 //! The plan is checked in full before any simulation: the spec parses, the base config and
 //! every grid value and combination validate exactly as `--set key=value` would, and every

@@ -479,7 +479,9 @@ fn printed_front(stdout: &str) -> Vec<(String, String)> {
         .take_while(|l| !l.trim().is_empty() && !l.trim_start().starts_with('…'))
         .map(|l| {
             let point = l.split_whitespace().next().unwrap().to_owned();
-            let note = l.find("  [").map_or(String::new(), |i| l[i + 2..].to_owned());
+            let note = l
+                .find("  [")
+                .map_or(String::new(), |i| l[i + 2..].to_owned());
             (point, note)
         })
         .collect()
@@ -508,7 +510,10 @@ fn pareto_over_area_on_sweep_merge_plot_and_report() {
     let spec = spec.display().to_string();
     let path = |n: &str| dir.join(n).display().to_string();
     let three = ["--pareto", "latency,energy,area"];
-    let printed3 = ok(&[&["sweep", &spec, "--out", &path("a")][..], &three].concat(), dir);
+    let printed3 = ok(
+        &[&["sweep", &spec, "--out", &path("a")][..], &three].concat(),
+        dir,
+    );
     let printed2 = ok(&["sweep", &spec, "--out", &path("d")], dir);
 
     let csv = std::fs::read_to_string(dir.join("a/sweep.csv")).unwrap();
@@ -559,7 +564,9 @@ fn pareto_over_area_on_sweep_merge_plot_and_report() {
     let text3 = String::from_utf8_lossy(&svg3);
     let extra = front3.len() - front2.len();
     assert_eq!(text3.matches("[front in area]").count(), extra);
-    assert!(text3.contains(&format!("front in area: {extra} more, smaller but above it")));
+    assert!(text3.contains(&format!(
+        "front in area: {extra} more, smaller but above it"
+    )));
     assert!(!String::from_utf8_lossy(&svg2).contains("front in area"));
 
     // Shards merged with the same objectives, and `cdg plot`, draw the same bytes.
@@ -584,11 +591,20 @@ fn pareto_over_area_on_sweep_merge_plot_and_report() {
         .concat(),
         dir,
     );
-    assert_eq!(std::fs::read(dir.join("m/energy_latency.svg")).unwrap(), svg3);
+    assert_eq!(
+        std::fs::read(dir.join("m/energy_latency.svg")).unwrap(),
+        svg3
+    );
     ok(&["plot", &path("m")], dir);
-    assert_eq!(std::fs::read(dir.join("m/energy_latency.svg")).unwrap(), svg2);
+    assert_eq!(
+        std::fs::read(dir.join("m/energy_latency.svg")).unwrap(),
+        svg2
+    );
     ok(&[&["plot", &path("m")][..], &three].concat(), dir);
-    assert_eq!(std::fs::read(dir.join("m/energy_latency.svg")).unwrap(), svg3);
+    assert_eq!(
+        std::fs::read(dir.join("m/energy_latency.svg")).unwrap(),
+        svg3
+    );
 
     // The report: a table of the front with all three objectives, the added designs marked.
     ok(&[&["report", &path("a")][..], &three].concat(), dir);
@@ -609,14 +625,28 @@ fn pareto_over_area_on_sweep_merge_plot_and_report() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("a/report.html")).unwrap(),
         html
     );
 
     // Objectives that cannot be drawn are refused before anything runs.
-    let e = fails(&["sweep", &spec, "--out", &path("x"), "--pareto", "energy,area"], dir);
+    let e = fails(
+        &[
+            "sweep",
+            &spec,
+            "--out",
+            &path("x"),
+            "--pareto",
+            "energy,area",
+        ],
+        dir,
+    );
     assert!(e.contains("must include `latency`"), "{e}");
     let e = fails(&["report", &path("a"), "--pareto", "latency,power"], dir);
     assert!(e.contains("unknown objective `power`"), "{e}");
@@ -652,7 +682,10 @@ fn identical_designs_are_one_entry_that_names_the_others() {
         f(a) == f(b)
     };
     assert!(same("0", "1"), "{csv}");
-    assert!(printed.contains("1 more identical to a front entry"), "{printed}");
+    assert!(
+        printed.contains("1 more identical to a front entry"),
+        "{printed}"
+    );
     let front = printed_front(&printed);
     assert!(
         front.contains(&("0".to_owned(), "[same as point 1]".to_owned())),
@@ -664,7 +697,9 @@ fn identical_designs_are_one_entry_that_names_the_others() {
     check_structure(&html);
     assert!(html.contains("<h2>Pareto front: latency vs energy</h2>"));
     assert!(
-        html.contains("<td class=\"t\">1: point 1 (ws-32x32-int8 ifmap_sram_kib=8 support=tile-skip)</td>"),
+        html.contains(
+            "<td class=\"t\">1: point 1 (ws-32x32-int8 ifmap_sram_kib=8 support=tile-skip)</td>"
+        ),
         "{html}"
     );
     assert!(html.contains("(+1 identical design)"));
@@ -702,7 +737,11 @@ fn report_on_older_outputs_names_what_is_missing() {
         .args(["report", &dir.display().to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8(out.stderr).unwrap();
     let notes: Vec<&str> = stderr.lines().collect();
     assert_eq!(notes.len(), 3, "{stderr}");
@@ -716,7 +755,10 @@ fn report_on_older_outputs_names_what_is_missing() {
     check_structure(&html);
     assert_eq!(html.matches("class=\"note left-out\"").count(), 3);
     assert!(!html.contains("Latency of each sample") && current.contains("Latency of each sample"));
-    assert!(html.contains("Cycles per layer:"), "the rest is still reported");
+    assert!(
+        html.contains("Cycles per layer:"),
+        "the rest is still reported"
+    );
 
     drop_columns(&dir.join("network.csv"), &["latency_us"]);
     let e = fails(&["report", &dir.display().to_string()], tmp.path());

@@ -107,7 +107,11 @@ fn a_thousand_point_sweep_report_stays_under_three_megabytes() {
         );
         let summary = &html[html.find("id=\"summary-table\"").unwrap()..];
         let summary = &summary[..summary.find("</table>").unwrap()];
-        assert_eq!(summary.matches("<tr").count(), 1 + 1000, "header + every design");
+        assert_eq!(
+            summary.matches("<tr").count(),
+            1 + 1000,
+            "header + every design"
+        );
     }
 }
 
@@ -133,7 +137,11 @@ fn a_front_over_area_is_a_table_of_all_three_objectives() {
     assert_eq!(t.matches("class=\"pareto-design\"").count(), 3, "{t}");
     let rows: Vec<&str> = t.split("<tr class=\"pareto-design\">").skip(1).collect();
     assert!(rows[0].contains("<b>big, policy compact</b>") && rows[0].contains(">yes<"));
-    assert!(rows[1].contains("<td>5.000</td><td>4.000</td>"), "{}", rows[1]);
+    assert!(
+        rows[1].contains("<td>5.000</td><td>4.000</td>"),
+        "{}",
+        rows[1]
+    );
     assert!(
         rows[1].contains("1: point 3 (mid2, policy tile-skip)"),
         "{}",
@@ -150,7 +158,9 @@ fn a_front_over_area_is_a_table_of_all_three_objectives() {
     assert_eq!(summary.matches("<tr class=\"front\">").count(), 4);
 
     // The default front: latency and energy, identical designs named once as before.
-    let d = report(&input("sweep", &runs, &Pareto::default())).unwrap().html;
+    let d = report(&input("sweep", &runs, &Pareto::default()))
+        .unwrap()
+        .html;
     assert!(d.contains("<h2>Pareto front: energy vs latency</h2>"));
     assert_eq!(d.matches("class=\"pareto-design\"").count(), 2);
     assert!(!d.contains("front in area") && !d.contains("(+1 identical design)"));
@@ -195,7 +205,12 @@ fn older_files_fail_or_leave_their_part_out_naming_file_and_column() {
     let runs = table(
         &without(
             &csv,
-            &["latency_us_p50", "latency_us_p95", "latency_us_p99", "batch"],
+            &[
+                "latency_us_p50",
+                "latency_us_p95",
+                "latency_us_p99",
+                "batch",
+            ],
         ),
         "old/sweep.csv",
     );
@@ -203,14 +218,24 @@ fn older_files_fail_or_leave_their_part_out_naming_file_and_column() {
     assert_eq!(r.left_out.len(), 2, "{:?}", r.left_out);
     for note in &r.left_out {
         assert!(
-            note.starts_with("sweep.csv has no columns `latency_us_p50`, `latency_us_p95`, \
-                              `latency_us_p99` (written by an older cdg?"),
+            note.starts_with(
+                "sweep.csv has no columns `latency_us_p50`, `latency_us_p95`, \
+                              `latency_us_p99` (written by an older cdg?"
+            ),
             "{note}"
         );
-        assert!(r.html.contains(&format!("<p class=\"note left-out\">{note}.</p>")));
+        assert!(
+            r.html
+                .contains(&format!("<p class=\"note left-out\">{note}.</p>"))
+        );
     }
     assert!(!r.html.contains("<th>p50 (µs)</th>"));
-    let full = report(&input("sweep", &table(&csv, "sweep.csv"), &Pareto::default())).unwrap();
+    let full = report(&input(
+        "sweep",
+        &table(&csv, "sweep.csv"),
+        &Pareto::default(),
+    ))
+    .unwrap();
     assert!(full.html.contains("<th>p50 (µs)</th>") && full.left_out.is_empty());
     let no_batch = table(&without(&csv, &["batch"]), "sweep.csv");
     let r = report(&input("sweep", &no_batch, &Pareto::default())).unwrap();
@@ -233,7 +258,11 @@ fn older_files_fail_or_leave_their_part_out_naming_file_and_column() {
         "layers.csv has no columns `cycles_dense_policy`, `cycles_ungated`, `energy_pj`"
     ));
     assert!(r.left_out[0].ends_with("the per-layer breakdown is left out"));
-    assert!(r.left_out[1].contains("has no samples.csv"), "{:?}", r.left_out);
+    assert!(
+        r.left_out[1].contains("has no samples.csv"),
+        "{:?}",
+        r.left_out
+    );
     assert!(r.left_out[2].starts_with("layers.csv has no column `gate_density`"));
     i.samples = Some(&samples);
     let r = report(&i).unwrap();
