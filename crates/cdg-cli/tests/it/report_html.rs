@@ -137,9 +137,9 @@ fn sim_report_is_self_contained_and_complete() {
 /// Renders the report in headless Chromium: the page loads from disk, shows the summary table
 /// and one labelled point per Pareto design, and logs no console error. Skips (saying why)
 /// when no Chromium is installed; `.ci/run` installs it.
-#[test]
-fn report_renders_in_headless_chromium() {
-    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
+/// A Chromium on PATH, if any.
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| {
             Command::new(b)
@@ -147,13 +147,11 @@ fn report_renders_in_headless_chromium() {
                 .output()
                 .is_ok_and(|o| o.status.success())
         })
-    else {
-        eprintln!("SKIPPED report_renders_in_headless_chromium: no chromium on PATH");
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let (path, html) = sim_report(tmp.path());
-    let profile = tmp.path().join("profile");
+}
+
+/// The DOM of the page at `path` as headless `browser` parsed it, after checking that it
+/// logged no console error and no failed load.
+fn rendered_dom(browser: &str, path: &Path, profile: &Path) -> String {
     let url = format!("file://{}", path.display());
     let run = Command::new(browser)
         .args([
@@ -175,7 +173,6 @@ fn report_renders_in_headless_chromium() {
         "chromium failed: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let dom = String::from_utf8_lossy(&run.stdout);
     let log = String::from_utf8_lossy(&run.stderr);
     // Console errors and failed loads are logged as CONSOLE / net::ERR lines.
     for line in log.lines() {
@@ -185,6 +182,23 @@ fn report_renders_in_headless_chromium() {
         );
         assert!(!line.contains("net::ERR_"), "failed load: {line}");
     }
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
+/// Renders the report in headless Chromium: the page loads from disk, shows the summary table
+/// and one labelled point per Pareto design, and logs no console error. Skips (saying why)
+/// when no Chromium is installed; `.ci/run` installs it.
+#[test]
+fn report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED report_renders_in_headless_chromium: no chromium on PATH");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, html) = sim_report(tmp.path());
+    let profile = tmp.path().join("profile");
+    let url = format!("file://{}", path.display());
+    let dom = rendered_dom(browser, &path, &profile);
     // The browser parsed the page: the summary table with its rows, every section, and one
     // labelled entry per Pareto design (numbered on the plot, named in the list).
     assert!(dom.contains("id=\"summary-table\""), "{dom:.400}");
@@ -617,6 +631,14 @@ fn pareto_over_area_on_sweep_merge_plot_and_report() {
         front3.len()
     );
     assert_eq!(html.matches("no: front in area").count(), extra);
+    if let Some(browser) = chromium() {
+        let dom = rendered_dom(browser, &dir.join("a/report.html"), &dir.join("profile"));
+        assert_eq!(
+            dom.matches("<tr class=\"pareto-design\">").count(),
+            front3.len()
+        );
+        assert_eq!(dom.matches("[front in area]").count(), extra, "plot labels");
+    }
 
     // A sweep.csv without `batch` (an older cdg's) reports the same: the report reads none.
     drop_columns(&dir.join("a/sweep.csv"), &["batch"]);
