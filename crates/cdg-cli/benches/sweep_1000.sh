@@ -8,7 +8,9 @@
 # It builds the release binary, makes a 64-sample full-width ResNet-18 CIFAR trace (3 input
 # channels) with synthetic 16×1×1 block gates at density 0.5 (`cdg masks synth`), and times
 # `cdg sweep` over a 5 × 5 × 5 × 2 × 4 = 1 000-point grid (rows, cols, ifmap SRAM, dataflow,
-# skip policy) on the 16×16 OS design, plots included. Needs hyperfine (Debian: hyperfine).
+# skip policy) on the 16×16 OS design, plots included, then prints the size of that sweep's
+# `cdg report` (with the default front and with `--pareto latency,energy,area`). Needs
+# hyperfine (Debian: hyperfine).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 RUNS=${RUNS:-3}
@@ -37,3 +39,9 @@ RAYON_NUM_THREADS=$THREADS hyperfine --runs "$RUNS" --warmup 0 \
     "$CDG sweep $work/spec.toml --out $work/out --quiet"
 rows=$(($(wc -l < "$work/out/sweep.csv") - 1))
 echo "sweep.csv rows: $rows"
+# The size of the report of those 1 000 points (issue 15: under a few MB), with the default
+# front and with the front over area.
+"$CDG" report "$work/out" > /dev/null
+echo "report.html: $(wc -c < "$work/out/report.html") bytes"
+"$CDG" report "$work/out" --pareto latency,energy,area > /dev/null
+echo "report.html --pareto latency,energy,area: $(wc -c < "$work/out/report.html") bytes"

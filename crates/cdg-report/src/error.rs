@@ -22,6 +22,14 @@ pub enum ReportError {
         column: String,
         have: String,
     },
+    /// A column every report needs is absent (a file of an older cdg, or not cdg's).
+    #[error("{}: has no column `{column}`, which {needed} needs ({why})", path.display())]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        needed: &'static str,
+        why: &'static str,
+    },
     /// A cell that must be a number is not.
     #[error("{}: line {line}: column `{column}` holds `{cell}`; expected a number", path.display())]
     NotNumber {

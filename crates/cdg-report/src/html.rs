@@ -10,7 +10,8 @@
 //! distribution: p50/p95/p99 and a histogram) and `density` (gate density per layer).
 
 use crate::error::{ReportError, Result};
-use crate::sweep::{WorkloadRows, energy_latency, pareto_rows};
+use crate::pareto::{Objective, Pareto};
+use crate::sweep::{ParetoFront, energy_latency_with, pareto_fronts};
 use crate::{Table, distinct};
 use std::fmt::Write as _;
 
@@ -31,6 +32,56 @@ pub struct ReportInput<'a> {
     pub files: &'a [(String, String)],
     /// Extra pictures `(title, svg)`, e.g. the gate-density heatmaps of `cdg run`.
     pub figures: &'a [(String, String)],
+    /// The objectives of the Pareto fronts (`--pareto`; latency and energy by default).
+    pub pareto: &'a Pareto,
+}
+
+/// A report and what it had to leave out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The page.
+    pub html: String,
+    /// One line per part left out because a file of the directory lacks a column or a file
+    /// (an output of an older cdg), naming the file and what is missing; the page says the
+    /// same where the part would be.
+    pub left_out: Vec<String>,
+}
+
+/// The columns of the runs table without which no report is drawn: the workload, the policy
+/// and the two objectives every front is over.
+const REQUIRED: [&str; 4] = ["workload", "support", "latency_us", "energy_pj"];
+
+/// The columns of `layers.csv` a per-layer breakdown draws.
+const LAYER_COLUMNS: [&str; 7] = [
+    "layer",
+    "cycles",
+    "cycles_dense_policy",
+    "cycles_ungated",
+    "energy_pj",
+    "energy_dense_policy_pj",
+    "energy_ungated_pj",
+];
+
+/// What an older cdg's file lacks, said the same way everywhere: the file, the columns and
+/// what is left out for it.
+fn older(path: &std::path::Path, columns: &[&str], left_out: &str) -> String {
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let cols: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
+    format!(
+        "{name} has no column{} {} (written by an older cdg? re-run it with this version): \
+         {left_out} left out",
+        if columns.len() > 1 { "s" } else { "" },
+        cols.join(", ")
+    )
+}
+
+/// Adds a left-out note to the page and to the report's list.
+fn note_left_out(h: &mut String, left_out: &mut Vec<String>, what: String) {
+    let _ = writeln!(h, "<p class=\"note left-out\">{}.</p>", esc(&what));
+    left_out.push(what);
 }
 
 /// Per-layer breakdowns shown per workload, at most (the first designs of the Pareto front).
@@ -69,8 +120,17 @@ fn opt(t: &Table, r: usize, col: &str) -> Result<Option<f64>> {
     t.optional_number(r, col)
 }
 
-/// Writes the report.
+/// Writes the report (see [`report`] for what it left out).
 pub fn report_html(input: &ReportInput) -> Result<String> {
+    Ok(report(input)?.html)
+}
+
+/// Writes the report. A runs table without one of the columns every report needs (`workload`,
+/// `support`, `latency_us`, `energy_pj`, and `area_mm2` for a front over area) is an error
+/// naming the file and the column; a column or file only one part needs (the percentile
+/// columns, `samples.csv`, the per-layer baselines or gate densities of `layers.csv`) leaves
+/// that part out with a note on the page and in [`Report::left_out`].
+pub fn report(input: &ReportInput) -> Result<Report> {
     // A `cdg sim --per-sample` network.csv holds samples only: its runs are their means.
     let per_sample_runs = input.runs.has("sample")
         && !input.runs.rows.is_empty()
@@ -97,7 +157,34 @@ pub fn report_html(input: &ReportInput) -> Result<String> {
             problem: "has no rows to report".to_owned(),
         });
     }
-    let fronts = pareto_rows(runs)?;
+    let required = REQUIRED.iter().copied().chain(
+        input
+            .pareto
+            .objectives()
+            .contains(&Objective::Area)
+            .then_some(Objective::Area.column()),
+    );
+    for column in required {
+        if !runs.has(column) {
+            return Err(ReportError::MissingColumn {
+                path: runs.path.clone(),
+                column: column.to_owned(),
+                needed: if column == Objective::Area.column() {
+                    "a Pareto front over area"
+                } else {
+                    "every report (the summary and the Pareto front)"
+                },
+                why: if input.kind == "sim" && column == Objective::Area.column() {
+                    "`cdg sim` does not write it; a front over area is for `cdg sweep`, \
+                     `cdg merge` and `cdg run` outputs"
+                } else {
+                    "was it written by an older cdg? re-run it with this version"
+                },
+            });
+        }
+    }
+    let fronts = pareto_fronts(runs, input.pareto)?;
+    let mut left_out = Vec::new();
     let mut h = String::new();
     let title = headline(runs);
     let _ = write!(
@@ -115,13 +202,13 @@ pub fn report_html(input: &ReportInput) -> Result<String> {
         env!("CARGO_PKG_VERSION")
     );
     simulated(&mut h, runs, input)?;
-    summary(&mut h, runs, &fronts)?;
-    pareto(&mut h, runs, &fronts)?;
-    layers(&mut h, runs, input.layers, &fronts)?;
-    latency(&mut h, runs, samples)?;
-    density(&mut h, input.layers, input.figures)?;
+    summary(&mut h, runs, &fronts, input, &mut left_out)?;
+    pareto(&mut h, runs, &fronts, input.pareto)?;
+    layers(&mut h, runs, input.layers, &fronts, &mut left_out)?;
+    latency(&mut h, runs, samples, input.kind, &mut left_out)?;
+    density(&mut h, input.layers, input.figures, &mut left_out)?;
     h.push_str("</body></html>\n");
-    Ok(h)
+    Ok(Report { html: h, left_out })
 }
 
 /// What the runs are, in a line: the workloads on the designs under the policies.
@@ -320,13 +407,38 @@ const SUMMARY: [Col; 13] = [
     },
 ];
 
-fn summary(h: &mut String, runs: &Table, fronts: &[WorkloadRows]) -> Result<()> {
-    h.push_str(
+fn summary(
+    h: &mut String,
+    runs: &Table,
+    fronts: &[ParetoFront],
+    input: &ReportInput,
+    left_out: &mut Vec<String>,
+) -> Result<()> {
+    let _ = write!(
+        h,
         "<section id=\"summary\"><h2>Summary</h2>\n<p class=\"note\">One row per design, skip \
          policy and workload (means over the trace's samples; p50/p95/p99 are per-sample latency \
-         percentiles). Highlighted rows are on their workload's Pareto front (latency vs \
-         energy).</p>\n<div class=\"wide\"><table id=\"summary-table\"><thead><tr>",
+         percentiles). Highlighted rows are on their workload's Pareto front ({}).</p>\n",
+        input.pareto.describe()
     );
+    // Every column cdg writes today (area: sweeps and runs only); one an older cdg did not
+    // write is left out, saying so.
+    let missing: Vec<&str> = SUMMARY
+        .iter()
+        .map(|c| c.column)
+        .filter(|&c| {
+            let sim_area = c == "area_mm2" && input.kind == "sim";
+            !runs.has(c) && !sim_area
+        })
+        .collect();
+    if !missing.is_empty() {
+        note_left_out(
+            h,
+            left_out,
+            older(&runs.path, &missing, "their summary columns are"),
+        );
+    }
+    h.push_str("<div class=\"wide\"><table id=\"summary-table\"><thead><tr>");
     let cols: Vec<&Col> = SUMMARY.iter().filter(|c| runs.has(c.column)).collect();
     let lead: Vec<&str> = ["point", "arch", "support", "workload"]
         .into_iter()
@@ -344,7 +456,18 @@ fn summary(h: &mut String, runs: &Table, fronts: &[WorkloadRows]) -> Result<()> 
         let _ = write!(h, "<th>{}</th>", c.header);
     }
     h.push_str("</tr></thead><tbody>\n");
-    let on_front = |r: usize| fronts.iter().any(|(_, _, f)| f.contains(&r));
+    // A chosen front highlights every design of an entry; the default its first.
+    let front_rows: Vec<usize> = fronts
+        .iter()
+        .flat_map(|f| {
+            if input.pareto.is_chosen() {
+                f.all_rows().collect::<Vec<_>>()
+            } else {
+                f.entries.iter().map(|e| e.row).collect()
+            }
+        })
+        .collect();
+    let on_front = |r: usize| front_rows.contains(&r);
     for r in 0..runs.rows.len() {
         let _ = write!(
             h,
@@ -367,26 +490,30 @@ fn summary(h: &mut String, runs: &Table, fronts: &[WorkloadRows]) -> Result<()> 
     Ok(())
 }
 
-fn pareto(h: &mut String, runs: &Table, fronts: &[WorkloadRows]) -> Result<()> {
+fn pareto(h: &mut String, runs: &Table, fronts: &[ParetoFront], pareto: &Pareto) -> Result<()> {
+    if pareto.is_chosen() {
+        return chosen_pareto(h, runs, fronts, pareto);
+    }
     h.push_str("<section id=\"pareto\"><h2>Pareto front: energy vs latency</h2>\n");
-    let svg = energy_latency(runs)?;
+    let svg = energy_latency_with(runs, pareto)?;
     let _ = writeln!(
         h,
         "<figure>{svg}<figcaption>Each workload's designs; the front (black staircase) joins \
          the designs no other design beats on both latency and energy (identical designs count \
          once). Numbers on the plot refer to the list below.</figcaption></figure>"
     );
-    for (workload, rows, front) in fronts {
+    for f in fronts {
         let _ = writeln!(
             h,
             "<h3>{} — {} of {} designs on the front</h3>\n<ol class=\"pareto-front\" \
              data-workload=\"{}\">",
-            esc(workload),
-            front.len(),
-            rows.len(),
-            esc(workload)
+            esc(&f.workload),
+            f.entries.len(),
+            f.rows.len(),
+            esc(&f.workload)
         );
-        for &r in front {
+        for e in &f.entries {
+            let r = e.row;
             let design = runs.cell(r, "arch");
             let point = runs.cell(r, "point");
             let _ = writeln!(
@@ -413,6 +540,123 @@ fn pareto(h: &mut String, runs: &Table, fronts: &[WorkloadRows]) -> Result<()> {
     Ok(())
 }
 
+/// A run's name in a front table: its design (named by its grid values in a sweep) and policy.
+fn run_name(runs: &Table, r: usize) -> String {
+    let design = runs.cell(r, "arch");
+    let support = runs.cell(r, "support");
+    let mut s = if design.is_empty() {
+        format!("row {}", r + 1)
+    } else {
+        design.to_owned()
+    };
+    if !support.is_empty() && !s.contains(&format!("support={support}")) {
+        s.push_str(&format!(", policy {support}"));
+    }
+    s
+}
+
+/// The front over the objectives the user chose: the plot, then per workload a table of the
+/// entries with every objective and the designs identical to each.
+fn chosen_pareto(
+    h: &mut String,
+    runs: &Table,
+    fronts: &[ParetoFront],
+    pareto: &Pareto,
+) -> Result<()> {
+    let in_area = pareto.beyond_energy_latency();
+    let _ = writeln!(
+        h,
+        "<section id=\"pareto\"><h2>Pareto front: {}</h2>",
+        esc(&pareto.describe())
+    );
+    let svg = energy_latency_with(runs, pareto)?;
+    let _ = writeln!(
+        h,
+        "<figure>{svg}<figcaption>Each workload's designs; the black staircase joins the designs \
+         no other design beats on both latency and energy. {}Designs identical in {} are one \
+         entry, listed with it below. Numbers on the plot refer to the tables below.\
+         </figcaption></figure>",
+        if in_area {
+            format!(
+                "The front is taken in {}: a numbered square marks a design on that front but \
+                 not on the staircase (labelled \"front in area\": it is slower or costlier \
+                 than a staircase design, but smaller). ",
+                esc(&pareto.describe())
+            )
+        } else {
+            String::new()
+        },
+        esc(&pareto.describe().replace(" vs ", " and "))
+    );
+    let col = |o: Objective| runs.column(o.column());
+    let (lat, en) = (col(Objective::Latency)?, col(Objective::Energy)?);
+    let area = if in_area {
+        Some(col(Objective::Area)?)
+    } else {
+        None
+    };
+    for f in fronts {
+        let shared: usize = f.entries.iter().map(|e| e.same.len()).sum();
+        let _ = writeln!(
+            h,
+            "<h3>{} — {} front entries for {} of {} designs</h3>\n<div class=\"wide\">\
+             <table class=\"pareto-table\" data-workload=\"{}\"><thead><tr><th>#</th>\
+             <th class=\"t\">point</th><th class=\"t\">design</th><th>latency (µs)</th>\
+             <th>energy (µJ)</th>{}<th class=\"t\">on the energy–latency staircase</th>\
+             <th class=\"t\">identical designs</th></tr></thead><tbody>",
+            esc(&f.workload),
+            f.entries.len(),
+            f.entries.len() + shared,
+            f.rows.len(),
+            esc(&f.workload),
+            if in_area { "<th>area (mm²)</th>" } else { "" }
+        );
+        for (k, e) in f.entries.iter().enumerate() {
+            let r = e.row;
+            let area_cell = match area {
+                Some(c) => format!("<td>{}</td>", num(runs.number(r, c)?, 3)),
+                None => String::new(),
+            };
+            let same: Vec<String> = e
+                .same
+                .iter()
+                .map(|&o| {
+                    let point = runs.cell(o, "point");
+                    if point.is_empty() {
+                        esc(&run_name(runs, o))
+                    } else {
+                        format!("point {} ({})", esc(point), esc(&run_name(runs, o)))
+                    }
+                })
+                .collect();
+            let _ = writeln!(
+                h,
+                "<tr class=\"pareto-design\"><td>{}</td><td class=\"t\">{}</td>\
+                 <td class=\"t\"><b>{}</b></td><td>{}</td><td>{}</td>{area_cell}\
+                 <td class=\"t\">{}</td><td class=\"t\">{}</td></tr>",
+                k + 1,
+                esc(runs.cell(r, "point")),
+                esc(&run_name(runs, r)),
+                num(runs.number(r, lat)?, 3),
+                num(runs.number(r, en)? / 1e6, 3),
+                if e.on_energy_latency {
+                    "yes"
+                } else {
+                    "no: front in area"
+                },
+                if same.is_empty() {
+                    "—".to_owned()
+                } else {
+                    format!("{}: {}", same.len(), same.join(", "))
+                }
+            );
+        }
+        h.push_str("</tbody></table></div>\n");
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
 /// The layer rows of `layers` that belong to run `r` of `runs`: the same point (sweeps) or the
 /// same policy and workload (sim), mean rows only.
 fn layer_rows_of(layers: &Table, runs: &Table, r: usize) -> Vec<usize> {
@@ -430,7 +674,8 @@ fn layers(
     h: &mut String,
     runs: &Table,
     layers: Option<&Table>,
-    fronts: &[WorkloadRows],
+    fronts: &[ParetoFront],
+    left_out: &mut Vec<String>,
 ) -> Result<()> {
     h.push_str(
         "<section id=\"layers\"><h2>Per-layer cycles and energy against both baselines</h2>\n",
@@ -455,9 +700,22 @@ fn layers(
     } else {
         layers
     };
+    let missing: Vec<&str> = LAYER_COLUMNS
+        .into_iter()
+        .filter(|c| !layers.has(c))
+        .collect();
+    if !missing.is_empty() {
+        note_left_out(
+            h,
+            left_out,
+            older(&layers.path, &missing, "the per-layer breakdown is"),
+        );
+        h.push_str("</section>\n");
+        return Ok(());
+    }
     let mut shown = 0;
-    for (_, _, front) in fronts {
-        for &r in front.iter().take(MAX_LAYER_RUNS) {
+    for f in fronts {
+        for r in f.entries.iter().take(MAX_LAYER_RUNS).map(|e| e.row) {
             let rows = layer_rows_of(layers, runs, r);
             if rows.is_empty() {
                 continue;
@@ -579,18 +837,63 @@ fn layer_block(h: &mut String, layers: &Table, rows: &[usize], label: &str) -> R
     Ok(())
 }
 
-fn latency(h: &mut String, runs: &Table, samples: Option<&Table>) -> Result<()> {
+fn latency(
+    h: &mut String,
+    runs: &Table,
+    samples: Option<&Table>,
+    kind: &str,
+    left_out: &mut Vec<String>,
+) -> Result<()> {
     h.push_str("<section id=\"latency\"><h2>Per-sample latency distribution</h2>\n");
-    let Some(samples) = samples.filter(|s| s.has("latency_us") && !s.rows.is_empty()) else {
-        let has = runs.has("latency_us_p99");
-        h.push_str(if has {
-            "<p class=\"note\">The p50/p95/p99 columns of the summary are the per-sample \
-             latency percentiles of each run; a histogram needs the samples themselves \
-             (<code>cdg sim</code> writes them to samples.csv).</p>\n"
+    if let Some(s) = samples.filter(|s| !s.has("latency_us")) {
+        note_left_out(
+            h,
+            left_out,
+            older(&s.path, &["latency_us"], "the latency histogram is"),
+        );
+        h.push_str("</section>\n");
+        return Ok(());
+    }
+    let Some(samples) = samples.filter(|s| !s.rows.is_empty()) else {
+        // `cdg sim` writes samples.csv for every workload with gate masks (gate ops counted).
+        let gated = (0..runs.rows.len())
+            .map(|r| opt(runs, r, "gate_ops"))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .any(|g| g.is_some_and(|g| g > 0.0));
+        let percentiles = ["latency_us_p50", "latency_us_p95", "latency_us_p99"];
+        if kind == "sim" && gated && samples.is_none() {
+            note_left_out(
+                h,
+                left_out,
+                format!(
+                    "this cdg sim output of a gated workload has no samples.csv (written by an \
+                     older cdg? re-run it with this version): the latency histogram of {} left out",
+                    if runs.has("latency_us_p99") {
+                        "each run is"
+                    } else {
+                        "each run and its p50/p95/p99 are"
+                    }
+                ),
+            );
+        } else if runs.has("latency_us_p99") {
+            h.push_str(
+                "<p class=\"note\">The p50/p95/p99 columns of the summary are the per-sample \
+                 latency percentiles of each run; a histogram needs the samples themselves \
+                 (<code>cdg sim</code> writes them to samples.csv).</p>\n",
+            );
         } else {
-            "<p class=\"note\">No per-sample latencies in this directory (a workload without \
-             gate masks has one latency per design).</p>\n"
-        });
+            let missing: Vec<&str> = percentiles.into_iter().filter(|c| !runs.has(c)).collect();
+            note_left_out(
+                h,
+                left_out,
+                older(
+                    &runs.path,
+                    &missing,
+                    "the per-sample latency percentiles are",
+                ),
+            );
+        }
         h.push_str("</section>\n");
         return Ok(());
     };
@@ -638,9 +941,26 @@ fn latency(h: &mut String, runs: &Table, samples: Option<&Table>) -> Result<()> 
     Ok(())
 }
 
-fn density(h: &mut String, layers: Option<&Table>, figures: &[(String, String)]) -> Result<()> {
+fn density(
+    h: &mut String,
+    layers: Option<&Table>,
+    figures: &[(String, String)],
+    left_out: &mut Vec<String>,
+) -> Result<()> {
     h.push_str("<section id=\"density\"><h2>Gate density per layer</h2>\n");
     let mut drawn = false;
+    if let Some(layers) = layers.filter(|l| !l.has("gate_density")) {
+        note_left_out(
+            h,
+            left_out,
+            older(
+                &layers.path,
+                &["gate_density"],
+                "the gate density per layer is",
+            ),
+        );
+        drawn = true;
+    }
     if let Some(layers) = layers.filter(|l| l.has("gate_density")) {
         // One workload's densities do not depend on the design: take each workload's first
         // run (its first point, or its first policy).

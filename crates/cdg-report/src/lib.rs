@@ -11,9 +11,13 @@
 //! - [`energy_latency`], [`reduction`]: the whole-sweep plots of `sweep.csv`.
 //! - [`layer_breakdown`], [`layer_breakdown_sim`]: per-layer energy and cycles of `layers.csv`.
 //! - [`gate_density`]: per-layer gate-density heatmaps of a network's masks.
-//! - [`pareto_front`]: the latency/energy Pareto front (also used for the printed tables);
-//!   [`pareto_rows`]: the front of each workload of a `sweep.csv`.
-//! - [`report_html`]: the self-contained HTML report of an output directory (`report.html`).
+//! - [`pareto_front`]: the latency/energy Pareto front; [`pareto_groups`]: the front over any
+//!   number of objectives with identical points collapsed into one entry; [`Pareto`]: the
+//!   objectives a user chose (`--pareto latency,energy,area`); [`pareto_fronts`]: the front of
+//!   each workload of a `sweep.csv` (also used for the printed tables), [`pareto_rows`] its
+//!   default latency/energy rows.
+//! - [`report_html`], [`report`]: the self-contained HTML report of an output directory
+//!   (`report.html`), and what it left out of an older cdg's files.
 //!
 //! Errors are [`ReportError`]s naming the file, line and column at fault.
 //!
@@ -41,10 +45,13 @@ mod table;
 
 pub use error::{ReportError, Result};
 pub use heatmap::{SpatialDensity, gate_density, spatial_density, viridis};
-pub use html::{ReportInput, report_html};
+pub use html::{Report, ReportInput, report, report_html};
 pub use layers::{layer_breakdown, layer_breakdown_sim};
-pub use pareto::pareto_front;
-pub use sweep::{DIAGONAL_NOTE, WorkloadRows, energy_latency, pareto_rows, reduction};
+pub use pareto::{FrontGroup, Objective, Pareto, pareto_front, pareto_groups};
+pub use sweep::{
+    DIAGONAL_NOTE, FrontEntry, ParetoFront, WorkloadRows, energy_latency, energy_latency_with,
+    pareto_fronts, pareto_rows, reduction,
+};
 pub use table::Table;
 
 use plotters::style::RGBColor;

@@ -3,6 +3,7 @@
 //! workload. Both keep their legends beside the data, never over it.
 
 use crate::error::Result;
+use crate::pareto::{Objective, Pareto, pareto_groups};
 use crate::{Table, colour, distinct, drawable, padded_range, pareto_front, tick};
 use cdg_core::SkipPolicy;
 use plotters::coord::Shift;
@@ -126,11 +127,106 @@ pub fn pareto_rows(table: &Table) -> Result<Vec<WorkloadRows>> {
         .collect())
 }
 
+/// One entry of a workload's Pareto front in a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontEntry {
+    /// The entry's row (the first of the identical ones).
+    pub row: usize,
+    /// Rows identical to it on every objective of the front, ascending.
+    pub same: Vec<usize>,
+    /// Whether it lies on the latency/energy front too (always, for a front over latency and
+    /// energy only); `false` for a design only its smaller area puts on the front.
+    pub on_energy_latency: bool,
+}
+
+/// The Pareto front of one workload of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParetoFront {
+    pub workload: String,
+    /// Rows of the workload.
+    pub rows: Vec<usize>,
+    /// The front, fastest first (then by energy, then by area).
+    pub entries: Vec<FrontEntry>,
+}
+
+impl ParetoFront {
+    /// The entries' rows and the rows identical to them: every row on the front.
+    pub fn all_rows(&self) -> impl Iterator<Item = usize> + '_ {
+        self.entries
+            .iter()
+            .flat_map(|e| std::iter::once(e.row).chain(e.same.iter().copied()))
+    }
+}
+
+/// The Pareto front of each workload of `table` (first-appearance order) over the objectives
+/// of `pareto`; errors name the file and a missing objective column.
+pub fn pareto_fronts(table: &Table, pareto: &Pareto) -> Result<Vec<ParetoFront>> {
+    let workloads = table.texts("workload")?;
+    let columns = pareto
+        .objectives()
+        .iter()
+        .map(|o| table.numbers(o.column()))
+        .collect::<Result<Vec<_>>>()?;
+    let (latency, energy) = (
+        table.numbers(Objective::Latency.column())?,
+        table.numbers(Objective::Energy.column())?,
+    );
+    Ok(distinct(workloads.iter().copied())
+        .into_iter()
+        .map(|name| {
+            let rows: Vec<usize> = (0..workloads.len())
+                .filter(|&r| workloads[r] == name)
+                .collect();
+            let pts: Vec<Vec<f64>> = rows
+                .iter()
+                .map(|&r| columns.iter().map(|c| c[r]).collect())
+                .collect();
+            // The latency/energy front's coordinates, to tell the entries only area adds.
+            let two: Vec<[f64; 2]> = rows.iter().map(|&r| [latency[r], energy[r]]).collect();
+            let on_two: Vec<[f64; 2]> = pareto_groups(&two)
+                .into_iter()
+                .map(|g| two[g.index])
+                .collect();
+            let entries = pareto_groups(&pts)
+                .into_iter()
+                .map(|g| FrontEntry {
+                    row: rows[g.index],
+                    same: g.same.iter().map(|&i| rows[i]).collect(),
+                    on_energy_latency: on_two.contains(&two[g.index]),
+                })
+                .collect();
+            ParetoFront {
+                workload: name.to_owned(),
+                rows,
+                entries,
+            }
+        })
+        .collect())
+}
+
+/// How [`energy_latency_with`] names the other designs of a front entry in its legend.
+fn same_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (+1 identical design)".to_owned(),
+        n => format!(" (+{n} identical designs)"),
+    }
+}
+
 /// Energy (µJ) vs latency (µs), one panel per workload (energies of different networks do not
 /// compare), one marker shape and colour per skip policy, the Pareto front drawn as a
 /// staircase with its points numbered and named in the legend column beside the plot; `table`
-/// is `sweep.csv`.
+/// is `sweep.csv`. The latency/energy front of [`Pareto::default`]; see
+/// [`energy_latency_with`].
 pub fn energy_latency(table: &Table) -> Result<String> {
+    energy_latency_with(table, &Pareto::default())
+}
+
+/// [`energy_latency`] with the front over the objectives of `pareto`. A chosen front
+/// ([`Pareto::is_chosen`]) says in the legend how many designs share each entry; a front over
+/// area also numbers the designs that only their smaller area puts on the front, marked by a
+/// square instead of a circle ("front in area"), off the latency/energy staircase.
+pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
     let support = table.texts("support")?;
     let latency = table.numbers("latency_us")?;
     let energy_uj: Vec<f64> = table
@@ -138,11 +234,15 @@ pub fn energy_latency(table: &Table) -> Result<String> {
         .into_iter()
         .map(|e| e / 1e6)
         .collect();
-    let fronts = pareto_rows(table)?;
+    let fronts = pareto_fronts(table, pareto)?;
+    let in_area = pareto.beyond_energy_latency();
     let policies = policy_order(&support);
     let heights: Vec<u32> = fronts
         .iter()
-        .map(|(_, _, f)| PANEL_HEIGHT.max(150 + 17 * (policies.len() + f.len()) as u32))
+        .map(|f| {
+            let extra = usize::from(f.entries.iter().any(|e| !e.on_energy_latency));
+            PANEL_HEIGHT.max(150 + 17 * (policies.len() + f.entries.len() + extra) as u32)
+        })
         .collect();
     let mut svg = String::new();
     {
@@ -151,17 +251,28 @@ pub fn energy_latency(table: &Table) -> Result<String> {
             .into_drawing_area();
         root.fill(&WHITE)?;
         let mut rest = root.clone();
-        for ((name, rows, front), h) in fronts.iter().zip(&heights) {
+        for (f, h) in fronts.iter().zip(&heights) {
+            let (name, rows) = (&f.workload, &f.rows);
+            let front: Vec<usize> = f.entries.iter().map(|e| e.row).collect();
             let (panel, below) = rest.split_vertically(*h);
             rest = below;
             let (area, legend) = panel.split_horizontally(PLOT_WIDTH);
             let mut chart = ChartBuilder::on(&area)
                 .caption(
-                    format!(
-                        "Energy vs latency on {name}: {} designs, {} on the Pareto front",
-                        rows.len(),
-                        front.len()
-                    ),
+                    if in_area {
+                        format!(
+                            "Energy vs latency on {name}: {} designs, {} on the front in {}",
+                            rows.len(),
+                            front.len(),
+                            pareto.describe()
+                        )
+                    } else {
+                        format!(
+                            "Energy vs latency on {name}: {} designs, {} on the Pareto front",
+                            rows.len(),
+                            front.len()
+                        )
+                    },
                     ("sans-serif", 16),
                 )
                 .margin(14)
@@ -195,24 +306,53 @@ pub fn energy_latency(table: &Table) -> Result<String> {
                 )?;
             }
             // The front as a staircase: what the best design at each latency budget costs.
+            // Only latency/energy front points make the staircase; a front over area adds
+            // points above it, drawn as numbered squares.
             let pts: Vec<(f64, f64)> = front.iter().map(|&r| (latency[r], energy_uj[r])).collect();
+            let on: Vec<(f64, f64)> = pts
+                .iter()
+                .zip(&f.entries)
+                .filter(|(_, e)| e.on_energy_latency)
+                .map(|(p, _)| *p)
+                .collect();
             let mut stairs = Vec::new();
-            for (k, p) in pts.iter().enumerate() {
+            for (k, p) in on.iter().enumerate() {
                 if k > 0 {
-                    stairs.push((p.0, pts[k - 1].1));
+                    stairs.push((p.0, on[k - 1].1));
                 }
                 stairs.push(*p);
             }
             chart.draw_series(LineSeries::new(stairs, BLACK.stroke_width(2)))?;
-            chart.draw_series(pts.iter().enumerate().map(|(k, &p)| {
-                EmptyElement::at(p)
-                    + Circle::new((0, 0), 9, BLACK.stroke_width(1))
-                    + Text::new(
-                        format!("{}", k + 1),
-                        (10, -16),
-                        ("sans-serif", 13).into_font().color(&BLACK),
-                    )
-            }))?;
+            chart.draw_series(
+                pts.iter()
+                    .zip(&f.entries)
+                    .enumerate()
+                    .filter(|(_, (_, e))| e.on_energy_latency)
+                    .map(|(k, (&p, _))| {
+                        EmptyElement::at(p)
+                            + Circle::new((0, 0), 9, BLACK.stroke_width(1))
+                            + Text::new(
+                                format!("{}", k + 1),
+                                (10, -16),
+                                ("sans-serif", 13).into_font().color(&BLACK),
+                            )
+                    }),
+            )?;
+            chart.draw_series(
+                pts.iter()
+                    .zip(&f.entries)
+                    .enumerate()
+                    .filter(|(_, (_, e))| !e.on_energy_latency)
+                    .map(|(k, (&p, _))| {
+                        EmptyElement::at(p)
+                            + Rectangle::new([(-8, -8), (8, 8)], BLACK.stroke_width(1))
+                            + Text::new(
+                                format!("{}", k + 1),
+                                (10, -16),
+                                ("sans-serif", 13).into_font().color(&BLACK),
+                            )
+                    }),
+            )?;
 
             // The legend column: policies, then the numbered front.
             let font = ("sans-serif", 13).into_font();
@@ -239,16 +379,45 @@ pub fn energy_latency(table: &Table) -> Result<String> {
                 BLACK.stroke_width(2),
             ))?;
             legend.draw(&Text::new(
-                format!("Pareto front ({} points)", front.len()),
+                if in_area {
+                    let circled = f.entries.iter().filter(|e| e.on_energy_latency).count();
+                    format!("latency/energy front ({circled} points, circled)")
+                } else {
+                    format!("Pareto front ({} points)", front.len())
+                },
                 (32, y),
                 font.clone()
                     .color(&BLACK)
                     .pos(Pos::new(HPos::Left, VPos::Center)),
             ))?;
             y += 17;
-            for (k, &r) in front.iter().enumerate() {
+            if f.entries.iter().any(|e| !e.on_energy_latency) {
+                legend.draw(&Rectangle::new(
+                    [(12, y - 6), (24, y + 6)],
+                    BLACK.stroke_width(1),
+                ))?;
                 legend.draw(&Text::new(
-                    format!("{}: {}", k + 1, design_label(table, r)),
+                    format!(
+                        "front in area: {} more, smaller but above it",
+                        f.entries.iter().filter(|e| !e.on_energy_latency).count()
+                    ),
+                    (32, y),
+                    font.clone()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
+                ))?;
+                y += 17;
+            }
+            for (k, (&r, e)) in front.iter().zip(&f.entries).enumerate() {
+                let mut label = format!("{}: {}", k + 1, design_label(table, r));
+                if !e.on_energy_latency {
+                    label.push_str(" [front in area]");
+                }
+                if pareto.is_chosen() {
+                    label.push_str(&same_note(e.same.len()));
+                }
+                legend.draw(&Text::new(
+                    label,
                     (12, y),
                     ("sans-serif", 12)
                         .into_font()

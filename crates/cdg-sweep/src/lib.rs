@@ -66,6 +66,8 @@ pub use main_job::{
 };
 pub use merge::Merge;
 pub use pareto::{ParetoDesign, WorkloadFront, pareto_by_workload};
-pub use plan::{Estimate, LARGE_GRID, SweepOptions, SweepPlan, SweepRun, sweep_plots};
+pub use plan::{
+    Estimate, LARGE_GRID, SweepOptions, SweepPlan, SweepRun, sweep_plots, sweep_plots_with,
+};
 pub use shard::{SHARD_FORMAT, SHARD_VERSION, ShardInfo, fingerprint, fnv64};
 pub use workload::{Workload, load_workloads};

@@ -10,12 +10,13 @@
 
 use crate::engine::{csv_bytes, csv_writer};
 use crate::error::{Result, SweepError};
-use crate::plan::sweep_plots;
+use crate::plan::sweep_plots_with;
 use crate::shard::{ShardInfo, read};
 use cdg_io::layout::sweep::{
     CONFIGS_DIR, LAYERS_CSV, SHARD_JSON, SPEC_TOML, SWEEP_CSV, config_name,
 };
 use cdg_io::output::Outputs;
+use cdg_report::Pareto;
 use cdg_report::Table;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,12 @@ impl Merge {
     /// Reads and checks the shard directories `dirs` (in any order) and renders the merged
     /// output directory.
     pub fn read(dirs: &[PathBuf]) -> Result<Self> {
+        Self::read_with(dirs, &Pareto::default())
+    }
+
+    /// [`Merge::read`], drawing the Pareto front of `energy_latency.svg` over the objectives
+    /// of `pareto` (`cdg merge --pareto`).
+    pub fn read_with(dirs: &[PathBuf], pareto: &Pareto) -> Result<Self> {
         if dirs.is_empty() {
             return Err(SweepError::Merge(
                 "no shard directories to merge".to_owned(),
@@ -95,7 +102,10 @@ impl Merge {
             }
         }
         configs.sort_by_key(|c| c.0);
-        let plots = info.plots.then(|| sweep_plots(&sweep)).transpose()?;
+        let plots = info
+            .plots
+            .then(|| sweep_plots_with(&sweep, pareto))
+            .transpose()?;
         let merged = ShardInfo {
             shard: 1,
             shards: 1,

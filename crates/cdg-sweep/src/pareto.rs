@@ -3,10 +3,10 @@
 
 use crate::error::Result;
 use cdg_io::layout::sweep::SWEEP_CSV;
-use cdg_report::{Table, pareto_front};
+use cdg_report::{Pareto, Table, pareto_fronts};
 use std::path::Path;
 
-/// One design on a workload's latency/energy Pareto front.
+/// One entry of a workload's Pareto front.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParetoDesign {
     /// The `point` cell.
@@ -16,6 +16,12 @@ pub struct ParetoDesign {
     pub area_mm2: f64,
     /// `(grid key, cell)` of the point, in grid-key order.
     pub grid_values: Vec<(String, String)>,
+    /// The `point` cells of the other designs identical to this one on every objective of the
+    /// front (one entry stands for all of them), ascending.
+    pub same: Vec<String>,
+    /// Whether the design is on the latency/energy front too; `false` for a design only its
+    /// smaller area puts on a front over area.
+    pub on_energy_latency: bool,
 }
 
 /// The Pareto front of one workload.
@@ -24,15 +30,18 @@ pub struct WorkloadFront {
     pub workload: String,
     /// Designs simulated on the workload.
     pub designs: usize,
-    /// The Pareto-optimal designs (latency vs energy), fastest first.
+    /// The front's entries, fastest first (then by energy, then by area).
     pub front: Vec<ParetoDesign>,
 }
 
-/// Per workload (in first-appearance order), the Pareto-optimal rows of the `sweep.csv` text
-/// `sweep_csv` with their cells under the grid keys `keys`.
-pub fn pareto_by_workload(sweep_csv: &[u8], keys: &[String]) -> Result<Vec<WorkloadFront>> {
+/// Per workload (in first-appearance order), the Pareto front over the objectives of `pareto`
+/// of the `sweep.csv` text `sweep_csv`, with each entry's cells under the grid keys `keys`.
+pub fn pareto_by_workload(
+    sweep_csv: &[u8],
+    keys: &[String],
+    pareto: &Pareto,
+) -> Result<Vec<WorkloadFront>> {
     let table = Table::parse(sweep_csv, Path::new(SWEEP_CSV))?;
-    let workloads = table.texts("workload")?;
     let latency = table.numbers("latency_us")?;
     let energy = table.numbers("energy_pj")?;
     let area = table.numbers("area_mm2")?;
@@ -41,23 +50,16 @@ pub fn pareto_by_workload(sweep_csv: &[u8], keys: &[String]) -> Result<Vec<Workl
         .iter()
         .map(|k| table.column(k))
         .collect::<cdg_report::Result<Vec<_>>>()?;
-    let mut names: Vec<&str> = Vec::new();
-    for w in &workloads {
-        if !names.contains(w) {
-            names.push(w);
-        }
-    }
-    Ok(names
+    Ok(pareto_fronts(&table, pareto)?
         .into_iter()
-        .map(|name| {
-            let rows: Vec<usize> = (0..workloads.len())
-                .filter(|&r| workloads[r] == name)
-                .collect();
-            let pts: Vec<(f64, f64)> = rows.iter().map(|&r| (latency[r], energy[r])).collect();
-            let front = pareto_front(&pts)
+        .map(|f| WorkloadFront {
+            workload: f.workload,
+            designs: f.rows.len(),
+            front: f
+                .entries
                 .into_iter()
-                .map(|i| {
-                    let r = rows[i];
+                .map(|e| {
+                    let r = e.row;
                     ParetoDesign {
                         point: table.rows[r][point].to_owned(),
                         latency_us: latency[r],
@@ -68,14 +70,15 @@ pub fn pareto_by_workload(sweep_csv: &[u8], keys: &[String]) -> Result<Vec<Workl
                             .zip(&key_cols)
                             .map(|(k, &c)| (k.clone(), table.rows[r][c].to_owned()))
                             .collect(),
+                        same: e
+                            .same
+                            .iter()
+                            .map(|&o| table.rows[o][point].to_owned())
+                            .collect(),
+                        on_energy_latency: e.on_energy_latency,
                     }
                 })
-                .collect();
-            WorkloadFront {
-                workload: name.to_owned(),
-                designs: rows.len(),
-                front,
-            }
+                .collect(),
         })
         .collect())
 }

@@ -12,7 +12,7 @@ use cdg_io::layout::sweep::{
 };
 use cdg_io::output::Outputs;
 use cdg_io::sweep::{Shard, SweepSpec};
-use cdg_report::Table;
+use cdg_report::{Pareto, Table};
 use std::path::Path;
 
 /// What a sweep writes besides `sweep.csv`.
@@ -36,6 +36,7 @@ pub struct SweepPlan {
     workloads: Vec<Workload>,
     options: SweepOptions,
     fingerprint: u64,
+    pareto: Pareto,
 }
 
 /// What a sweep produced: the files of its output directory.
@@ -149,7 +150,20 @@ impl SweepPlan {
             workloads,
             options,
             fingerprint,
+            pareto: Pareto::default(),
         })
+    }
+
+    /// The plan with the Pareto front of `energy_latency.svg` taken over the objectives of
+    /// `pareto` (`cdg sweep --pareto`) instead of latency and energy.
+    pub fn with_pareto(mut self, pareto: Pareto) -> Self {
+        self.pareto = pareto;
+        self
+    }
+
+    /// The objectives of the plotted Pareto front.
+    pub fn pareto(&self) -> &Pareto {
+        &self.pareto
     }
 
     /// The parsed spec.
@@ -202,7 +216,9 @@ impl SweepPlan {
         let (sweep_csv, layers_csv) =
             render_csvs(&self.grid, &self.workloads, &results, self.options.layers)?;
         let draws = self.draws_plots();
-        let plots = draws.then(|| sweep_plots(&sweep_csv)).transpose()?;
+        let plots = draws
+            .then(|| sweep_plots_with(&sweep_csv, &self.pareto))
+            .transpose()?;
         let mut outputs = Outputs::new();
         add_configs(&mut outputs, &self.grid.points, self.grid.total);
         outputs.add(SPEC_TOML, self.spec_bytes.clone());
@@ -276,9 +292,18 @@ pub(crate) fn add_configs(outputs: &mut Outputs, points: &[Point], total: usize)
 /// `reduction.svg`. `cdg sweep`, `cdg merge`, `cdg run` and `cdg plot` all draw through here,
 /// so the same CSV bytes give the same SVG bytes.
 pub fn sweep_plots(sweep_csv: &[u8]) -> Result<Outputs> {
+    sweep_plots_with(sweep_csv, &Pareto::default())
+}
+
+/// [`sweep_plots`] with the Pareto front of `energy_latency.svg` over the objectives of
+/// `pareto` (`--pareto`): the same CSV bytes and objectives give the same SVG bytes.
+pub fn sweep_plots_with(sweep_csv: &[u8], pareto: &Pareto) -> Result<Outputs> {
     let table = Table::parse(sweep_csv, Path::new(SWEEP_CSV))?;
     let mut out = Outputs::new();
-    out.add(ENERGY_LATENCY_SVG, cdg_report::energy_latency(&table)?);
+    out.add(
+        ENERGY_LATENCY_SVG,
+        cdg_report::energy_latency_with(&table, pareto)?,
+    );
     out.add(REDUCTION_SVG, cdg_report::reduction(&table)?);
     Ok(out)
 }

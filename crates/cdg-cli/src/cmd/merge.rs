@@ -11,6 +11,7 @@ use super::sweep::print_pareto;
 use crate::ui::Ui;
 use cdg_io::layout::sweep::SWEEP_CSV;
 use cdg_io::output::OutputDir;
+use cdg_report::Pareto;
 use cdg_sweep::Merge;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,11 +25,17 @@ pub struct MergeArgs {
     /// Where to write the merged output (the layout of an unsharded `cdg sweep --out`).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Take the Pareto fronts over these objectives instead of latency and energy:
+    /// `latency,energy,area` (or `latency,energy`); entries then list the designs identical
+    /// to them on every objective (docs/formats.md §3).
+    #[arg(long, value_name = "OBJECTIVES")]
+    pub pareto: Option<Pareto>,
 }
 
 pub fn run(args: MergeArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let mut out = OutputDir::create(&args.out, &cdg_io::layout::sweep::KIND)?;
-    let merge = Merge::read(&args.shards)?;
+    let pareto = args.pareto.unwrap_or_default();
+    let merge = Merge::read_with(&args.shards, &pareto)?;
     out.commit(&merge.outputs)?;
     println!(
         "merge: {} shards, {} points → {}",
@@ -36,6 +43,6 @@ pub fn run(args: MergeArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
         merge.info.points,
         args.out.join(SWEEP_CSV).display()
     );
-    print_pareto(&merge.outputs, &merge.info.grid_keys)?;
+    print_pareto(&merge.outputs, &merge.info.grid_keys, &pareto)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,7 @@ use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::layout::{sim, sweep};
 use cdg_io::output::{OutputDir, Outputs};
-use cdg_report::Table;
+use cdg_report::{Pareto, Table};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -24,6 +24,11 @@ pub struct PlotArgs {
     /// needs DIR/layers.csv from `cdg sweep --layers`).
     #[arg(long, value_name = "N")]
     pub point: Option<usize>,
+    /// Take the Pareto fronts over these objectives instead of latency and energy:
+    /// `latency,energy,area` (or `latency,energy`); entries then list the designs identical
+    /// to them on every objective (docs/formats.md §3).
+    #[arg(long, value_name = "OBJECTIVES")]
+    pub pareto: Option<Pareto>,
 }
 
 /// What `cdg plot` draws.
@@ -100,7 +105,8 @@ pub fn run(args: PlotArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
             let path = dir.join(sweep::SWEEP_CSV);
             let csv =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let mut out = cdg_sweep::sweep_plots(&csv)?;
+            let mut out =
+                cdg_sweep::sweep_plots_with(&csv, &args.pareto.clone().unwrap_or_default())?;
             if let Some(n) = point {
                 let svg = cdg_report::layer_breakdown(&table(dir, sweep::LAYERS_CSV)?, n)?;
                 out.add(sweep::layers_point_svg(n), svg);

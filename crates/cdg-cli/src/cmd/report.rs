@@ -2,13 +2,15 @@
 //! script, font or network fetch) on a `cdg sim`, `cdg sweep`/`cdg merge` or `cdg run` output
 //! directory: what was simulated, the summary table, the Pareto fronts with every point named,
 //! per-layer cycles and energy against both baselines, the per-sample latency distribution and
-//! the gate density per layer. Drawn from the directory's CSV files, like `cdg plot`.
+//! the gate density per layer. Drawn from the directory's CSV files, like `cdg plot`;
+//! `--pareto latency,energy,area` takes the fronts over area too. A file of an older cdg that
+//! lacks a column only one part needs leaves that part out, noted on the page and on stderr.
 
 use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::layout::{Kind, REPORT_HTML, run, sim, sweep};
 use cdg_io::output::{OutputDir, Outputs};
-use cdg_report::{ReportInput, Table};
+use cdg_report::{Pareto, ReportInput, Table};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,6 +18,11 @@ use std::process::ExitCode;
 pub struct ReportArgs {
     /// A `cdg sim`, `cdg sweep`, `cdg merge` or `cdg run` output directory.
     pub dir: PathBuf,
+    /// Take the Pareto fronts over these objectives instead of latency and energy:
+    /// `latency,energy,area` (or `latency,energy`); entries then list the designs identical
+    /// to them on every objective (docs/formats.md §3).
+    #[arg(long, value_name = "OBJECTIVES")]
+    pub pareto: Option<Pareto>,
 }
 
 /// Reads a CSV file of `dir` as a table, when it exists.
@@ -50,8 +57,14 @@ fn kind_of(dir: &Path) -> anyhow::Result<&'static Kind> {
     })
 }
 
-/// The report of `dir` as HTML text.
+/// The report of `dir` as HTML text, with the latency/energy Pareto fronts.
 pub fn render(dir: &Path, kind: &Kind) -> anyhow::Result<String> {
+    Ok(render_with(dir, kind, &Pareto::default())?.html)
+}
+
+/// The report of `dir` with its Pareto fronts over the objectives of `pareto`, and the parts
+/// it left out (an older cdg's files lack their columns).
+pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<cdg_report::Report> {
     let runs_name = if kind.name == "sim" {
         sim::NETWORK_CSV
     } else {
@@ -98,7 +111,7 @@ pub fn render(dir: &Path, kind: &Kind) -> anyhow::Result<String> {
         || dir.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    Ok(cdg_report::report_html(&ReportInput {
+    Ok(cdg_report::report(&ReportInput {
         kind: kind.name,
         source: &source,
         runs: &runs,
@@ -106,6 +119,7 @@ pub fn render(dir: &Path, kind: &Kind) -> anyhow::Result<String> {
         samples: samples.as_ref(),
         files: &files,
         figures: &figures,
+        pareto,
     })?)
 }
 
@@ -117,10 +131,13 @@ pub fn run(args: ReportArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let kind = kind_of(dir)?;
     // The report joins the directory's output: locked, and only when it is complete.
     let mut out = OutputDir::extend(dir, kind)?;
-    let html = render(dir, kind)?;
+    let report = render_with(dir, kind, &args.pareto.unwrap_or_default())?;
     let mut files = Outputs::new();
-    files.add(REPORT_HTML, html);
+    files.add(REPORT_HTML, report.html);
     out.add(&files)?;
+    for note in &report.left_out {
+        eprintln!("cdg report: note: {note}");
+    }
     println!("{}", dir.join(REPORT_HTML).display());
     Ok(ExitCode::SUCCESS)
 }

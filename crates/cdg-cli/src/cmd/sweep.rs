@@ -1,5 +1,6 @@
-//! `cdg sweep SPEC.toml --out DIR [--shard K/N] [--layers] [--no-plot]`: run a grid of
-//! accelerator designs over traces and topologies (docs/formats.md §3).
+//! `cdg sweep SPEC.toml --out DIR [--shard K/N] [--layers] [--no-plot] [--pareto OBJECTIVES]`:
+//! run a grid of accelerator designs over traces and topologies (docs/formats.md §3), then
+//! print each workload's Pareto front (over latency and energy, or the `--pareto` objectives).
 //!
 //! The plan is checked in full before any simulation: the spec parses, the base config and
 //! every grid value and combination validate exactly as `--set key=value` would, and every
@@ -22,6 +23,7 @@ use anyhow::Context;
 use cdg_io::layout::sweep::SWEEP_CSV;
 use cdg_io::output::{OutputDir, Outputs};
 use cdg_io::sweep::Shard;
+use cdg_report::Pareto;
 use cdg_sweep::{SweepOptions, SweepPlan};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,6 +52,11 @@ pub struct SweepArgs {
     /// size, estimated time and memory, and stops.
     #[arg(long)]
     pub yes: bool,
+    /// Take the Pareto fronts over these objectives instead of latency and energy:
+    /// `latency,energy,area` (or `latency,energy`); entries then list the designs identical
+    /// to them on every objective (docs/formats.md §3).
+    #[arg(long, value_name = "OBJECTIVES")]
+    pub pareto: Option<Pareto>,
 }
 
 pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
@@ -63,7 +70,8 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         SweepPlan::load_large(&args.spec, shard, options)?
     } else {
         SweepPlan::load(&args.spec, shard, options)?
-    };
+    }
+    .with_pareto(args.pareto.unwrap_or_default());
     // Locked before the (possibly long) simulation, so a second writer fails at once.
     let mut out = OutputDir::create(&args.out, &cdg_io::layout::sweep::KIND)?;
     let run = plan.run(&SweepBar::new(ui, "sweep"))?;
@@ -80,7 +88,7 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         args.out.join(SWEEP_CSV).display()
     );
     if plan.shard().count() == 1 {
-        print_pareto(&run.outputs, &grid.keys)?;
+        print_pareto(&run.outputs, &grid.keys, plan.pareto())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -88,18 +96,29 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
 /// Most Pareto-optimal points listed per workload on stdout.
 const PARETO_LINES: usize = 12;
 
-/// Prints, per workload, the Pareto-optimal points (latency vs energy) of the run's sweep.csv
-/// with their grid values, fastest first.
-pub fn print_pareto(outputs: &Outputs, keys: &[String]) -> anyhow::Result<()> {
+/// Designs identical to a front entry named on its line, at most.
+const SAME_SHOWN: usize = 4;
+
+/// Prints, per workload, the Pareto-optimal points (over the objectives of `pareto`) of the
+/// run's sweep.csv with their grid values, fastest first; an entry that stands for several
+/// identical designs names the others.
+pub fn print_pareto(outputs: &Outputs, keys: &[String], pareto: &Pareto) -> anyhow::Result<()> {
     let csv = outputs
         .get(Path::new(SWEEP_CSV))
         .context("the sweep wrote no sweep.csv")?;
-    for w in cdg_sweep::pareto_by_workload(csv, keys)? {
+    for w in cdg_sweep::pareto_by_workload(csv, keys, pareto)? {
+        let shared: usize = w.front.iter().map(|d| d.same.len()).sum();
         println!(
-            "\n{}: {} Pareto-optimal of {} designs (latency vs energy)",
+            "\n{}: {} Pareto-optimal of {} designs ({}){}",
             w.workload,
             w.front.len(),
-            w.designs
+            w.designs,
+            pareto.describe(),
+            if shared > 0 {
+                format!("; {shared} more identical to a front entry")
+            } else {
+                String::new()
+            }
         );
         println!(
             "{:>7}  {:>12} {:>12} {:>9}  grid values",
@@ -111,13 +130,34 @@ pub fn print_pareto(outputs: &Outputs, keys: &[String]) -> anyhow::Result<()> {
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
+            let mut notes = Vec::new();
+            if !d.on_energy_latency {
+                notes.push("front in area".to_owned());
+            }
+            if !d.same.is_empty() {
+                let mut shown: Vec<&str> =
+                    d.same.iter().take(SAME_SHOWN).map(String::as_str).collect();
+                if d.same.len() > SAME_SHOWN {
+                    shown.push("…");
+                }
+                notes.push(format!(
+                    "same as point{} {}",
+                    if d.same.len() > 1 { "s" } else { "" },
+                    shown.join(", ")
+                ));
+            }
             println!(
-                "{:>7}  {:>12.3} {:>12.3} {:>9.3}  {}",
+                "{:>7}  {:>12.3} {:>12.3} {:>9.3}  {}{}",
                 d.point,
                 d.latency_us,
                 d.energy_pj / 1e6,
                 d.area_mm2,
-                values.join(" ")
+                values.join(" "),
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", notes.join("; "))
+                }
             );
         }
         if w.front.len() > PARETO_LINES {

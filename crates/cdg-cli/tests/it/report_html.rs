@@ -137,9 +137,9 @@ fn sim_report_is_self_contained_and_complete() {
 /// Renders the report in headless Chromium: the page loads from disk, shows the summary table
 /// and one labelled point per Pareto design, and logs no console error. Skips (saying why)
 /// when no Chromium is installed; `.ci/run` installs it.
-#[test]
-fn report_renders_in_headless_chromium() {
-    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
+/// A Chromium on PATH, if any.
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| {
             Command::new(b)
@@ -147,13 +147,11 @@ fn report_renders_in_headless_chromium() {
                 .output()
                 .is_ok_and(|o| o.status.success())
         })
-    else {
-        eprintln!("SKIPPED report_renders_in_headless_chromium: no chromium on PATH");
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let (path, html) = sim_report(tmp.path());
-    let profile = tmp.path().join("profile");
+}
+
+/// The DOM of the page at `path` as headless `browser` parsed it, after checking that it
+/// logged no console error and no failed load.
+fn rendered_dom(browser: &str, path: &Path, profile: &Path) -> String {
     let url = format!("file://{}", path.display());
     let run = Command::new(browser)
         .args([
@@ -175,7 +173,6 @@ fn report_renders_in_headless_chromium() {
         "chromium failed: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let dom = String::from_utf8_lossy(&run.stdout);
     let log = String::from_utf8_lossy(&run.stderr);
     // Console errors and failed loads are logged as CONSOLE / net::ERR lines.
     for line in log.lines() {
@@ -185,6 +182,23 @@ fn report_renders_in_headless_chromium() {
         );
         assert!(!line.contains("net::ERR_"), "failed load: {line}");
     }
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
+/// Renders the report in headless Chromium: the page loads from disk, shows the summary table
+/// and one labelled point per Pareto design, and logs no console error. Skips (saying why)
+/// when no Chromium is installed; `.ci/run` installs it.
+#[test]
+fn report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED report_renders_in_headless_chromium: no chromium on PATH");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, html) = sim_report(tmp.path());
+    let profile = tmp.path().join("profile");
+    let url = format!("file://{}", path.display());
+    let dom = rendered_dom(browser, &path, &profile);
     // The browser parsed the page: the summary table with its rows, every section, and one
     // labelled entry per Pareto design (numbered on the plot, named in the list).
     assert!(dom.contains("id=\"summary-table\""), "{dom:.400}");
@@ -408,4 +422,384 @@ fn sim_policies_compare_and_inspect_out() {
         !Path::new(&structured()).join("gate_density.svg").exists(),
         "inspect wrote into the shipped trace"
     );
+}
+
+/// Drops the named columns of a CSV file in place (cdg's CSVs here hold no quoted commas), as
+/// an older cdg that did not write them would have left it.
+fn drop_columns(path: &Path, columns: &[&str]) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    for c in columns {
+        assert!(header.contains(c), "{} has no column {c}", path.display());
+    }
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !columns.contains(&header[i]))
+        .collect();
+    let pick = |line: &str| {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), header.len(), "{line}");
+        keep.iter().map(|&i| cells[i]).collect::<Vec<_>>().join(",") + "\n"
+    };
+    let mut out = pick(&header.join(","));
+    for l in lines {
+        out.push_str(&pick(l));
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// `(point, latency, energy, area)` of every row of a sweep.csv.
+fn objectives(csv: &str) -> Vec<(String, f64, f64, f64)> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (p, l, e, a) = (
+        col("point"),
+        col("latency_us"),
+        col("energy_pj"),
+        col("area_mm2"),
+    );
+    lines
+        .map(|line| {
+            let c: Vec<&str> = line.split(',').collect();
+            (
+                c[p].to_owned(),
+                c[l].parse().unwrap(),
+                c[e].parse().unwrap(),
+                c[a].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The points on the front of `coords` by the definition (no other point no worse everywhere
+/// and better somewhere), identical points all included.
+fn naive_front(rows: &[(String, Vec<f64>)]) -> Vec<String> {
+    rows.iter()
+        .filter(|(_, p)| {
+            !rows.iter().any(|(_, q)| {
+                q.iter().zip(p).all(|(a, b)| a <= b) && q.iter().zip(p).any(|(a, b)| a < b)
+            })
+        })
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+/// The point column of the lines `cdg sweep` prints under its Pareto header, with their notes.
+fn printed_front(stdout: &str) -> Vec<(String, String)> {
+    let start = stdout.find("grid values\n").unwrap() + "grid values\n".len();
+    stdout[start..]
+        .lines()
+        .take_while(|l| !l.trim().is_empty() && !l.trim_start().starts_with('…'))
+        .map(|l| {
+            let point = l.split_whitespace().next().unwrap().to_owned();
+            let note = l
+                .find("  [")
+                .map_or(String::new(), |i| l[i + 2..].to_owned());
+            (point, note)
+        })
+        .collect()
+}
+
+/// A small sweep where area changes the front: `--pareto latency,energy,area` on `cdg sweep`,
+/// `cdg merge`, `cdg plot` and `cdg report` keeps the designs only a smaller area puts on the
+/// front (checked against the definition on sweep.csv), marks them "front in area", and the
+/// same CSV and objectives give the same plot bytes whichever command draws it.
+#[test]
+fn pareto_over_area_on_sweep_merge_plot_and_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let spec = dir.join("spec.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "base = \"{}\"\ntraces = [\"{}\"]\n[grid]\n\"array.rows\" = [8, 16, 32]\n\
+             \"memory.ifmap_sram_kib\" = [8, 64]\n\
+             \"sparsity.support\" = [\"clock-gate\", \"tile-skip\"]\n",
+            arch("os-16x16-int8.toml"),
+            structured()
+        ),
+    )
+    .unwrap();
+    let spec = spec.display().to_string();
+    let path = |n: &str| dir.join(n).display().to_string();
+    let three = ["--pareto", "latency,energy,area"];
+    let printed3 = ok(
+        &[&["sweep", &spec, "--out", &path("a")][..], &three].concat(),
+        dir,
+    );
+    let printed2 = ok(&["sweep", &spec, "--out", &path("d")], dir);
+
+    let csv = std::fs::read_to_string(dir.join("a/sweep.csv")).unwrap();
+    let rows = objectives(&csv);
+    let with = |area: bool| -> Vec<(String, Vec<f64>)> {
+        rows.iter()
+            .map(|(p, l, e, a)| {
+                let mut v = vec![*l, *e];
+                if area {
+                    v.push(*a);
+                }
+                (p.clone(), v)
+            })
+            .collect()
+    };
+    let (front3, front2) = (naive_front(&with(true)), naive_front(&with(false)));
+    // The spec exercises what the option is for: area adds designs to the front.
+    assert!(front3.len() > front2.len(), "{front3:?} {front2:?}");
+    let mut shown: Vec<String> = printed_front(&printed3)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    shown.sort();
+    let mut want = front3.clone();
+    want.sort();
+    assert_eq!(shown, want, "{printed3}");
+    for (p, note) in printed_front(&printed3) {
+        assert_eq!(
+            note.contains("front in area"),
+            !front2.contains(&p),
+            "point {p}: {printed3}"
+        );
+    }
+    assert!(printed3.contains("Pareto-optimal of 12 designs (latency, energy and area)"));
+    let mut shown2: Vec<String> = printed_front(&printed2)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    shown2.sort();
+    let mut want2 = front2.clone();
+    want2.sort();
+    assert_eq!(shown2, want2, "{printed2}");
+    assert!(printed2.contains("(latency vs energy)") && !printed2.contains("front in area"));
+
+    // The plot marks the designs area adds; the default plot does not.
+    let svg3 = std::fs::read(dir.join("a/energy_latency.svg")).unwrap();
+    let svg2 = std::fs::read(dir.join("d/energy_latency.svg")).unwrap();
+    let text3 = String::from_utf8_lossy(&svg3);
+    let extra = front3.len() - front2.len();
+    assert_eq!(text3.matches("[front in area]").count(), extra);
+    assert!(text3.contains(&format!(
+        "front in area: {extra} more, smaller but above it"
+    )));
+    assert!(!String::from_utf8_lossy(&svg2).contains("front in area"));
+
+    // Shards merged with the same objectives, and `cdg plot`, draw the same bytes.
+    for (k, name) in [(1, "s1"), (2, "s2")] {
+        ok(
+            &[
+                "sweep",
+                &spec,
+                "--shard",
+                &format!("{k}/2"),
+                "--out",
+                &path(name),
+            ],
+            dir,
+        );
+    }
+    ok(
+        &[
+            &["merge", &path("s1"), &path("s2"), "--out", &path("m")][..],
+            &three,
+        ]
+        .concat(),
+        dir,
+    );
+    assert_eq!(
+        std::fs::read(dir.join("m/energy_latency.svg")).unwrap(),
+        svg3
+    );
+    ok(&["plot", &path("m")], dir);
+    assert_eq!(
+        std::fs::read(dir.join("m/energy_latency.svg")).unwrap(),
+        svg2
+    );
+    ok(&[&["plot", &path("m")][..], &three].concat(), dir);
+    assert_eq!(
+        std::fs::read(dir.join("m/energy_latency.svg")).unwrap(),
+        svg3
+    );
+
+    // The report: a table of the front with all three objectives, the added designs marked.
+    ok(&[&["report", &path("a")][..], &three].concat(), dir);
+    let html = std::fs::read_to_string(dir.join("a/report.html")).unwrap();
+    check_structure(&html);
+    assert!(html.contains("<h2>Pareto front: latency, energy and area</h2>"));
+    assert!(html.contains("<th>area (mm²)</th>"));
+    assert_eq!(
+        html.matches("<tr class=\"pareto-design\">").count(),
+        front3.len()
+    );
+    assert_eq!(html.matches("no: front in area").count(), extra);
+    if let Some(browser) = chromium() {
+        let dom = rendered_dom(browser, &dir.join("a/report.html"), &dir.join("profile"));
+        assert_eq!(
+            dom.matches("<tr class=\"pareto-design\">").count(),
+            front3.len()
+        );
+        assert_eq!(dom.matches("[front in area]").count(), extra, "plot labels");
+    }
+
+    // A sweep.csv without `batch` (an older cdg's) reports the same: the report reads none.
+    drop_columns(&dir.join("a/sweep.csv"), &["batch"]);
+    let out = cdg()
+        .args([&["report", &path("a")][..], &three].concat())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("a/report.html")).unwrap(),
+        html
+    );
+
+    // Objectives that cannot be drawn are refused before anything runs.
+    let e = fails(
+        &[
+            "sweep",
+            &spec,
+            "--out",
+            &path("x"),
+            "--pareto",
+            "energy,area",
+        ],
+        dir,
+    );
+    assert!(e.contains("must include `latency`"), "{e}");
+    let e = fails(&["report", &path("a"), "--pareto", "latency,power"], dir);
+    assert!(e.contains("unknown objective `power`"), "{e}");
+}
+
+/// Designs identical on every objective are one front entry naming the others: in the printed
+/// table by default, and in the report and plot with `--pareto`.
+#[test]
+fn identical_designs_are_one_entry_that_names_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let spec = dir.join("spec.toml");
+    // On the unstructured trace the 32×32 WS array skips nothing more with tile-skip than
+    // with clock-gate: the two policies cost the same.
+    std::fs::write(
+        &spec,
+        format!(
+            "base = \"{}\"\ntraces = [\"{}\"]\n[grid]\n\"memory.ifmap_sram_kib\" = [8, 16]\n\
+             \"sparsity.support\" = [\"clock-gate\", \"tile-skip\", \"compact\"]\n",
+            arch("ws-32x32-int8.toml"),
+            root()
+                .join("traces/cdg-resnet18-w0.25-unstructured")
+                .display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("o").display().to_string();
+    let printed = ok(&["sweep", &spec.display().to_string(), "--out", &out], dir);
+    let csv = std::fs::read_to_string(dir.join("o/sweep.csv")).unwrap();
+    let rows = objectives(&csv);
+    let same = |a: &str, b: &str| {
+        let f = |p: &str| rows.iter().find(|r| r.0 == p).map(|r| (r.1, r.2, r.3));
+        f(a) == f(b)
+    };
+    assert!(same("0", "1"), "{csv}");
+    assert!(
+        printed.contains("1 more identical to a front entry"),
+        "{printed}"
+    );
+    let front = printed_front(&printed);
+    assert!(
+        front.contains(&("0".to_owned(), "[same as point 1]".to_owned())),
+        "{printed}"
+    );
+
+    ok(&["report", &out, "--pareto", "latency,energy"], dir);
+    let html = std::fs::read_to_string(dir.join("o/report.html")).unwrap();
+    check_structure(&html);
+    assert!(html.contains("<h2>Pareto front: latency vs energy</h2>"));
+    assert!(
+        html.contains(
+            "<td class=\"t\">1: point 1 (ws-32x32-int8 ifmap_sram_kib=8 support=tile-skip)</td>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("(+1 identical design)"));
+    // Both designs of the entry are highlighted in the summary.
+    let summary = &html[html.find("id=\"summary-table\"").unwrap()..];
+    let summary = &summary[..summary.find("</table>").unwrap()];
+    for p in ["0", "1"] {
+        assert!(
+            summary.contains(&format!("<tr class=\"front\"><td class=\"t\">{p}</td>")),
+            "{p}: {summary}"
+        );
+    }
+}
+
+/// `cdg report` on the outputs of an older cdg: a sim output without samples.csv, the
+/// percentile columns and the gate densities is reported with those parts left out, each
+/// named (file and column) on stderr and on the page; one without `latency_us` fails naming
+/// the file and the column.
+#[test]
+fn report_on_older_outputs_names_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, current) = sim_report(tmp.path());
+    let dir = tmp.path().join("sim");
+    std::fs::remove_file(dir.join("report.html")).unwrap();
+    std::fs::remove_file(dir.join("samples.csv")).unwrap();
+    drop_columns(
+        &dir.join("network.csv"),
+        &["latency_us_p50", "latency_us_p95", "latency_us_p99"],
+    );
+    drop_columns(
+        &dir.join("layers.csv"),
+        &["gate_density", "gate_density_min", "gate_density_max"],
+    );
+    let out = cdg()
+        .args(["report", &dir.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let notes: Vec<&str> = stderr.lines().collect();
+    assert_eq!(notes.len(), 3, "{stderr}");
+    assert!(notes[0].starts_with(
+        "cdg report: note: network.csv has no columns `latency_us_p50`, `latency_us_p95`, \
+         `latency_us_p99` (written by an older cdg?"
+    ));
+    assert!(notes[1].contains("has no samples.csv"), "{stderr}");
+    assert!(notes[2].starts_with("cdg report: note: layers.csv has no column `gate_density`"));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    check_structure(&html);
+    assert_eq!(html.matches("class=\"note left-out\"").count(), 3);
+    assert!(!html.contains("Latency of each sample") && current.contains("Latency of each sample"));
+    assert!(
+        html.contains("Cycles per layer:"),
+        "the rest is still reported"
+    );
+
+    drop_columns(&dir.join("network.csv"), &["latency_us"]);
+    let e = fails(&["report", &dir.display().to_string()], tmp.path());
+    assert!(
+        e.contains("sim/network.csv: has no column `latency_us`, which every report"),
+        "{e}"
+    );
+    assert!(e.contains("older cdg"), "{e}");
+    // A front over area is for sweeps: a sim output says so.
+    std::fs::create_dir(tmp.path().join("again")).unwrap();
+    sim_report(&tmp.path().join("again"));
+    let e = fails(
+        &[
+            "report",
+            &tmp.path().join("again/sim").display().to_string(),
+            "--pareto",
+            "latency,energy,area",
+        ],
+        tmp.path(),
+    );
+    assert!(e.contains("`cdg sim` does not write it"), "{e}");
 }

@@ -3,3 +3,4 @@
 mod heatmap;
 mod pareto;
 mod plots;
+mod report;

@@ -6,6 +6,7 @@ use cdg_io::layout::sweep::{
     CONFIGS_DIR, ENERGY_LATENCY_SVG, LAYERS_CSV, REDUCTION_SVG, SHARD_JSON, SPEC_TOML, SWEEP_CSV,
 };
 use cdg_io::sweep::Shard;
+use cdg_report::Pareto;
 use cdg_sweep::{Progress, Silent, SweepError, SweepOptions, SweepPlan, pareto_by_workload};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -196,7 +197,7 @@ point,array.rows,workload,latency_us,energy_pj,area_mm2
 3,8,other,1.0,1.0,1.0
 ";
     let keys = vec!["array.rows".to_owned()];
-    let fronts = pareto_by_workload(csv.as_bytes(), &keys).unwrap();
+    let fronts = pareto_by_workload(csv.as_bytes(), &keys, &Pareto::default()).unwrap();
     assert_eq!(fronts.len(), 2);
     assert_eq!((fronts[0].workload.as_str(), fronts[0].designs), ("net", 3));
     let points: Vec<&str> = fronts[0].front.iter().map(|d| d.point.as_str()).collect();
@@ -206,6 +207,66 @@ point,array.rows,workload,latency_us,energy_pj,area_mm2
         [("array.rows".to_owned(), "16".to_owned())]
     );
     assert_eq!(fronts[1].front.len(), 1);
-    let e = pareto_by_workload(csv.as_bytes(), &["array.cols".to_owned()]).unwrap_err();
+    assert!(
+        fronts[0]
+            .front
+            .iter()
+            .all(|d| d.same.is_empty() && d.on_energy_latency)
+    );
+    let e = pareto_by_workload(
+        csv.as_bytes(),
+        &["array.cols".to_owned()],
+        &Pareto::default(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("array.cols"), "{e}");
+}
+
+#[test]
+fn pareto_tables_over_area_keep_smaller_designs_and_name_identical_ones() {
+    // 2 is dominated in latency and energy by 1 but smaller; 3 is identical to 0 in all
+    // three objectives; 4 is identical to 0 in latency and energy only, and larger.
+    let csv = "\
+point,array.rows,workload,latency_us,energy_pj,area_mm2
+0,8,net,4.0,10.0,1.0
+1,16,net,2.0,20.0,2.0
+2,32,net,3.0,30.0,0.5
+3,8,net,4.0,10.0,1.0
+4,8,net,4.0,10.0,7.0
+";
+    let keys = vec!["array.rows".to_owned()];
+    let area: Pareto = "latency,energy,area".parse().unwrap();
+    let f = &pareto_by_workload(csv.as_bytes(), &keys, &area).unwrap()[0];
+    let entries: Vec<(&str, Vec<&str>, bool)> = f
+        .front
+        .iter()
+        .map(|d| {
+            (
+                d.point.as_str(),
+                d.same.iter().map(String::as_str).collect(),
+                d.on_energy_latency,
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("1", vec![], true),
+            ("2", vec![], false),
+            ("0", vec!["3"], true)
+        ]
+    );
+    // Over latency and energy, 0, 3 and 4 are one entry; 2 is off the front.
+    let f = &pareto_by_workload(csv.as_bytes(), &keys, &Pareto::default()).unwrap()[0];
+    let entries: Vec<(&str, Vec<&str>)> = f
+        .front
+        .iter()
+        .map(|d| {
+            (
+                d.point.as_str(),
+                d.same.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(entries, [("1", vec![]), ("0", vec!["3", "4"])]);
 }
