@@ -459,13 +459,7 @@ fn summary(
     // A chosen front highlights every design of an entry; the default its first.
     let front_rows: Vec<usize> = fronts
         .iter()
-        .flat_map(|f| {
-            if input.pareto.is_chosen() {
-                f.all_rows().collect::<Vec<_>>()
-            } else {
-                f.entries.iter().map(|e| e.row).collect()
-            }
-        })
+        .flat_map(|f| f.all_rows().collect::<Vec<_>>())
         .collect();
     let on_front = |r: usize| front_rows.contains(&r);
     for r in 0..runs.rows.len() {
@@ -499,8 +493,9 @@ fn pareto(h: &mut String, runs: &Table, fronts: &[ParetoFront], pareto: &Pareto)
     let _ = writeln!(
         h,
         "<figure>{svg}<figcaption>Each workload's designs; the front (black staircase) joins \
-         the designs no other design beats on both latency and energy (identical designs count \
-         once). Numbers on the plot refer to the list below.</figcaption></figure>"
+         the designs no other design beats on both latency and energy (identical designs are \
+         one entry, listed with it). Numbers on the plot refer to the list below.\
+         </figcaption></figure>"
     );
     for f in fronts {
         let _ = writeln!(
@@ -518,7 +513,7 @@ fn pareto(h: &mut String, runs: &Table, fronts: &[ParetoFront], pareto: &Pareto)
             let point = runs.cell(r, "point");
             let _ = writeln!(
                 h,
-                "<li class=\"pareto-design\"><b>{}</b>{}{}: {} µs, {} µJ</li>",
+                "<li class=\"pareto-design\"><b>{}</b>{}{}: {} µs, {} µJ{}</li>",
                 esc(if design.is_empty() { "design" } else { design }),
                 if runs.cell(r, "support").is_empty() {
                     String::new()
@@ -531,7 +526,26 @@ fn pareto(h: &mut String, runs: &Table, fronts: &[ParetoFront], pareto: &Pareto)
                     format!(" (point {})", esc(point))
                 },
                 num(runs.number(r, runs.column("latency_us")?)?, 3),
-                num(runs.number(r, runs.column("energy_pj")?)? / 1e6, 3)
+                num(runs.number(r, runs.column("energy_pj")?)? / 1e6, 3),
+                if e.same.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; identical: {}",
+                        e.same
+                            .iter()
+                            .map(|&r| {
+                                let point = runs.cell(r, "point");
+                                if point.is_empty() {
+                                    esc(&run_name(runs, r))
+                                } else {
+                                    format!("{} (point {})", esc(&run_name(runs, r)), esc(point))
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                }
             );
         }
         h.push_str("</ol>\n");

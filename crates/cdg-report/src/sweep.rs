@@ -222,8 +222,8 @@ pub fn energy_latency(table: &Table) -> Result<String> {
     energy_latency_with(table, &Pareto::default())
 }
 
-/// [`energy_latency`] with the front over the objectives of `pareto`. A chosen front
-/// ([`Pareto::is_chosen`]) says in the legend how many designs share each entry; a front over
+/// [`energy_latency`] with the front over the objectives of `pareto`. The legend says how many
+/// identical designs share each front entry; a front over
 /// area also numbers the designs that only their smaller area puts on the front, marked by a
 /// square instead of a circle ("front in area"), off the latency/energy staircase.
 pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
@@ -413,9 +413,7 @@ pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
                 if !e.on_energy_latency {
                     label.push_str(" [front in area]");
                 }
-                if pareto.is_chosen() {
-                    label.push_str(&same_note(e.same.len()));
-                }
+                label.push_str(&same_note(e.same.len()));
                 legend.draw(&Text::new(
                     label,
                     (12, y),
