@@ -25,6 +25,7 @@ claim lives; every row with the same budget, structured 16x1x1, CDG gamma 10):
   cg-learned / indep-sched / cdg-g10     SimCLR at targets 0.9 and 0.95, --seeds seeds each
   simsiam-dense                          SimSiam without gates, with its floor
   simsiam-indep-sched / simsiam-cdg-g10  SimSiam at targets 0.7 and 0.9, --simsiam-seeds each
+  indep-sched / cdg-g10                  SimCLR at target 0.7, the trend at the same budget
 
 usually fine-tuned from a dense backbone (--init-from, as `cdg run` does). Failed runs (a
 non-finite loss, for example) are reported as such in the table instead of stopping the script.
@@ -275,14 +276,16 @@ def comparison(a, start):
 
 HS_SIMCLR_TARGETS = (0.9, 0.95)
 HS_SIMSIAM_TARGETS = (0.7, 0.9)
+HS_SIMCLR_REFERENCE = (0.7,)
 
 
 def high_sparsity(a, start):
     """The high-sparsity plan (--high-sparsity; the module docstring's second plan).
 
-    Submission order: every SimCLR seed-0 row, then the SimCLR repeats, then SimSiam, so an
-    interrupted run has the rows that matter most. The table lists dense first, then by
-    objective, target, variant and seed."""
+    Submission order: the SimCLR rows at 0.9/0.95 for the first two seeds, then SimSiam, then
+    SimCLR independent and CDG at 0.7 (the trend at this budget), then further SimCLR seeds
+    (the same rows), so an interrupted run has the rows that matter most. The table lists
+    dense first, then by objective, target, variant and seed."""
     s0 = a.seed
     variants = [
         ("cg-learned", lambda t: gated("independent", t, threshold="learned"),
@@ -292,11 +295,14 @@ def high_sparsity(a, start):
     ]
     plan = []  # (name, flags, seed, objective, description)
     plan.append(("dense", ["--gating", "none", "--knn-init"], s0, "simclr", "dense SimCLR"))
-    simclr_seeds = range(s0, s0 + a.seeds)
-    for seed in simclr_seeds:
-        for t in HS_SIMCLR_TARGETS:
-            for name, flags, desc in variants:
-                plan.append((f"{name}-{t}", flags(t), seed, "simclr", desc.format(t=t)))
+
+    def simclr(seeds, targets, vs):
+        for seed in seeds:
+            for t in targets:
+                for name, flags, desc in vs:
+                    plan.append((f"{name}-{t}", flags(t), seed, "simclr", desc.format(t=t)))
+
+    simclr(range(s0, s0 + min(a.seeds, 2)), HS_SIMCLR_TARGETS, variants)
     plan.append(("simsiam-dense", ["--gating", "none", "--knn-init"], s0, "simsiam",
                  "dense SimSiam"))
     for seed in range(s0, s0 + a.simsiam_seeds):
@@ -304,6 +310,10 @@ def high_sparsity(a, start):
             for name, flags, desc in variants[1:]:
                 plan.append((f"simsiam-{name}-{t}", flags(t), seed, "simsiam",
                              "SimSiam, " + desc.format(t=t)))
+    # The same budget at the comparison's target 0.7, for the trend, then any further seeds.
+    simclr(range(s0, s0 + min(a.seeds, 2)), HS_SIMCLR_REFERENCE, variants[1:])
+    simclr(range(s0 + 2, s0 + a.seeds), HS_SIMCLR_TARGETS, variants)
+    simclr(range(s0 + 2, s0 + a.seeds), HS_SIMCLR_REFERENCE, variants[1:])
     futs = [start(n, f, seed, obj) for n, f, seed, obj, _ in plan]
     done = [(p, fut.result()) for p, fut in zip(plan, futs)]
 
