@@ -18,6 +18,18 @@ so the script can be stopped and restarted without losing epochs. Prints one
 table (kNN and linear accuracy, network FLOPs reduction, calibrated gate sparsity overall and
 per stage, images/s) and writes it to OUT/table.csv.
 
+With --high-sparsity it trains instead the high-sparsity plan (the regime where the published
+claim lives; every row with the same budget, structured 16x1x1, CDG gamma 10):
+
+  dense                                  SimCLR without gates, seed --seed, with the floor
+  cg-learned / indep-sched / cdg-g10     SimCLR at targets 0.9 and 0.95, --seeds seeds each
+  simsiam-dense                          SimSiam without gates, with its floor
+  simsiam-indep-sched / simsiam-cdg-g10  SimSiam at targets 0.7 and 0.9, --simsiam-seeds each
+  indep-sched / cdg-g10                  SimCLR at target 0.7, the trend at the same budget
+
+usually fine-tuned from a dense backbone (--init-from, as `cdg run` does). Failed runs (a
+non-finite loss, for example) are reported as such in the table instead of stopping the script.
+
 Run time: one epoch of the full budget (10 000 images, batch 128) takes about
 10 000 / (images/s) seconds; on the 2-core development machine SimCLR at width 0.25 ran at
 roughly 40-80 images/s (each image = 2 views), i.e. 2-4 minutes per epoch, so the default
@@ -27,7 +39,8 @@ the pipeline in about half an hour and says nothing about accuracy.
 Usage:
   experiments/cdg_comparison.py [--cdg target/release/cdg] [--out results/cdg_comparison]
                                 [--epochs 30] [--seeds 1] [--jobs 1] [--quick]
-                                [extra cdg train flags]
+                                [--high-sparsity [--simsiam-seeds 1]] [--init-from CKPT]
+                                [-- extra cdg train flags]
 """
 
 import argparse
@@ -52,6 +65,13 @@ def parse():
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=1, help="2 repeats the headline rows with seed+1")
+    ap.add_argument("--init-from", default=None,
+                    help="start every run from this dense checkpoint (`cdg train --init-from`)")
+    ap.add_argument("--high-sparsity", action="store_true",
+                    help="train the high-sparsity plan (SimCLR at 0.9/0.95, SimSiam at 0.7/0.9) "
+                         "instead of the comparison at 0.5-0.8")
+    ap.add_argument("--simsiam-seeds", type=int, default=1,
+                    help="--high-sparsity: seeds of each gated SimSiam row")
     ap.add_argument("--limit-train", type=int, default=None)
     ap.add_argument("--limit-test", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None,
@@ -74,9 +94,9 @@ def parse():
     return a
 
 
-def common(a, seed):
+def common(a, seed, objective="simclr"):
     args = [
-        "--objective", "simclr", "--model", "resnet18", "--width", str(a.width),
+        "--objective", objective, "--model", "resnet18", "--width", str(a.width),
         "--epochs", str(a.epochs), "--batch", str(a.batch), "--lr", str(a.lr),
         "--seed", str(seed), "--knn-every", "0",
     ]
@@ -87,6 +107,8 @@ def common(a, seed):
         args += ["--limit-test", str(a.limit_test)]
     if a.threads:
         args += ["--threads", str(a.threads)]
+    if a.init_from:
+        args += ["--init-from", a.init_from]
     return args + list(a.extra)
 
 
@@ -98,7 +120,7 @@ def gated(kind, target, granularity="structured", gamma=None, threshold="schedul
     return args
 
 
-def run(a, name, flags, seed):
+def run(a, name, flags, seed, objective="simclr"):
     out = os.path.join(a.out, name if seed == a.seed else f"{name}-seed{seed}")
     summary = os.path.join(out, "summary.json")
     if os.path.exists(summary):
@@ -106,36 +128,62 @@ def run(a, name, flags, seed):
             s = json.load(f)
         if s.get("complete"):
             print(f"[reuse] {out}", file=sys.stderr)
-            return s
+            return {**s, **final_row(out)}
     if a.table_only:
         print(f"[missing] {out}", file=sys.stderr)
         return {}
-    cmd = [a.cdg, "train", "--out", out] + common(a, seed) + flags
+    cmd = [a.cdg, "train", "--out", out] + common(a, seed, objective) + flags
     if os.path.exists(os.path.join(out, "checkpoint.cdgckpt")):
         cmd.append("--resume")  # an interrupted run continues from its last finished epoch
     print("[run]", " ".join(cmd), file=sys.stderr, flush=True)
     t0 = time.time()
-    subprocess.run(cmd, check=True)
-    print(f"[done] {name} seed {seed} in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    code = subprocess.run(cmd).returncode
+    wall = time.time() - t0
+    if code != 0:
+        # e.g. a non-finite loss: the row says so, the other runs go on.
+        print(f"[FAILED] {name} seed {seed}: exit code {code} after {wall:.0f} s",
+              file=sys.stderr, flush=True)
+        return {"failed": f"exit code {code}", **final_row(out)}
+    print(f"[done] {name} seed {seed} in {wall:.0f} s", file=sys.stderr, flush=True)
     with open(summary) as f:
-        return json.load(f)
+        return {**json.load(f), **final_row(out)}
 
 
-def row(name, seed, s, desc):
+def final_row(out):
+    """Training loss of the last epoch in OUT/metrics.csv (None if there is none)."""
+    try:
+        with open(os.path.join(out, "metrics.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return {}
+    if not rows:
+        return {}
+    loss = rows[-1].get("loss")
+    return {"final_loss": float(loss) if loss else None, "final_epoch": int(rows[-1]["epoch"])}
+
+
+def row(name, seed, s, desc, floor=None):
     st = s.get("stage_gate_sparsity") or {}
+    plan = s.get("plan") or {}
     return {
         "run": name,
         "seed": seed,
         "setting": desc,
+        "objective": s.get("objective"),
+        "target_sparsity": plan.get("target_sparsity"),
         "knn_accuracy": s.get("knn_accuracy"),
+        "knn_floor": floor if floor is not None else s.get("init_knn_accuracy"),
         "linear_accuracy": s.get("linear_accuracy"),
+        "final_loss": s.get("final_loss"),
         "flops_reduction": s.get("flops_reduction"),
+        "gated_layers_flops_reduction": s.get("gated_layers_flops_reduction"),
         "gate_sparsity": s.get("gate_sparsity"),
         "train_gate_sparsity": s.get("train_gate_sparsity"),
         **{f"sparsity_{k}": st.get(k) for k in STAGES},
         "images_per_s": s.get("images_per_s"),
         "train_seconds": s.get("train_seconds"),
         "complete": bool(s.get("complete")),
+        "failed": s.get("failed"),
     }
 
 
@@ -151,13 +199,23 @@ def main():
     a = parse()
     os.makedirs(a.out, exist_ok=True)
     started = time.time()
-    rows = []
-    s0 = a.seed
     pool = ThreadPoolExecutor(max_workers=max(1, a.jobs))
 
-    def start(name, flags, seed):
-        return pool.submit(run, a, name, flags, seed)
+    def start(name, flags, seed, objective="simclr"):
+        return pool.submit(run, a, name, flags, seed, objective)
 
+    if a.high_sparsity:
+        rows = high_sparsity(a, start)
+    else:
+        rows = comparison(a, start)
+    pool.shutdown()
+    write_table(a, rows, started)
+
+
+def comparison(a, start):
+    """The comparison at targets 0.5-0.8 (the module docstring's first plan)."""
+    rows = []
+    s0 = a.seed
     first = {
         "cg-learned": (gated("independent", 0.7, threshold="learned"),
                        "channel gating, learned thresholds (target 0.7 at calibration)"),
@@ -213,21 +271,94 @@ def main():
         rows.append(row("dense", seed, fut.result(), "dense SimCLR"))
     for i, (name, _, seed, desc, _) in enumerate(later):
         rows.append(row(name, seed, futs[i].result(), desc))
-    pool.shutdown()
+    return rows
 
+
+HS_SIMCLR_TARGETS = (0.9, 0.95)
+HS_SIMSIAM_TARGETS = (0.7, 0.9)
+HS_SIMCLR_REFERENCE = (0.7,)
+
+
+def high_sparsity(a, start):
+    """The high-sparsity plan (--high-sparsity; the module docstring's second plan).
+
+    Submission order: the SimCLR rows at 0.9/0.95 for the first two seeds, then SimSiam, then
+    SimCLR independent and CDG at 0.7 (the trend at this budget), then further SimCLR seeds
+    (the same rows), so an interrupted run has the rows that matter most. The table lists
+    dense first, then by objective, target, variant and seed."""
+    s0 = a.seed
+    variants = [
+        ("cg-learned", lambda t: gated("independent", t, threshold="learned"),
+         "channel gating, learned thresholds (target {t} at calibration)"),
+        ("indep-sched", lambda t: gated("independent", t), "independent gating, scheduled, {t}"),
+        ("cdg-g10", lambda t: gated("dual", t, gamma=10), "CDG gamma 10, {t}"),
+    ]
+    plan = []  # (name, flags, seed, objective, description)
+    plan.append(("dense", ["--gating", "none", "--knn-init"], s0, "simclr", "dense SimCLR"))
+
+    def simclr(seeds, targets, vs):
+        for seed in seeds:
+            for t in targets:
+                for name, flags, desc in vs:
+                    plan.append((f"{name}-{t}", flags(t), seed, "simclr", desc.format(t=t)))
+
+    simclr(range(s0, s0 + min(a.seeds, 2)), HS_SIMCLR_TARGETS, variants)
+    plan.append(("simsiam-dense", ["--gating", "none", "--knn-init"], s0, "simsiam",
+                 "dense SimSiam"))
+    for seed in range(s0, s0 + a.simsiam_seeds):
+        for t in HS_SIMSIAM_TARGETS:
+            for name, flags, desc in variants[1:]:
+                plan.append((f"simsiam-{name}-{t}", flags(t), seed, "simsiam",
+                             "SimSiam, " + desc.format(t=t)))
+    # The same budget at the comparison's target 0.7, for the trend, then any further seeds.
+    simclr(range(s0, s0 + min(a.seeds, 2)), HS_SIMCLR_REFERENCE, variants[1:])
+    simclr(range(s0 + 2, s0 + a.seeds), HS_SIMCLR_TARGETS, variants)
+    simclr(range(s0 + 2, s0 + a.seeds), HS_SIMCLR_REFERENCE, variants[1:])
+    futs = [start(n, f, seed, obj) for n, f, seed, obj, _ in plan]
+    done = [(p, fut.result()) for p, fut in zip(plan, futs)]
+
+    def target(name):
+        return 0.0 if name.endswith("dense") else float(name.rsplit("-", 1)[1])
+
+    def key(item):
+        (name, _, seed, obj, _), _ = item
+        order = [v[0] for v in variants]
+        variant = name.removeprefix("simsiam-").rsplit("-", 1)[0]
+        return (obj != "simclr", target(name), order.index(variant) if variant in order else -1,
+                seed)
+
+    rows = []
+    for (name, _, seed, obj, desc), s in sorted(done, key=key):
+        s = {"objective": obj, **s}
+        if not name.endswith("dense"):
+            s.setdefault("plan", {"target_sparsity": target(name)})
+        if name.endswith("dense"):
+            rows.append(row("random-init" if obj == "simclr" else "simsiam-random-init", seed,
+                            {"objective": obj, "knn_accuracy": s.get("init_knn_accuracy"),
+                             "complete": s.get("complete")},
+                            "floor: kNN of the untrained dense network"))
+        rows.append(row(name, seed, s, desc))
+    return rows
+
+
+def write_table(a, rows, started):
     path = os.path.join(a.out, "table.csv")
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
         w.writerows(rows)
-    cols = ["run", "seed", "knn %", "linear %", "FLOPs red.", "sparsity", "l1", "l2", "l3", "l4", "img/s"]
+    cols = ["run", "seed", "knn %", "floor %", "linear %", "loss", "FLOPs red.", "sparsity",
+            "l1", "l2", "l3", "l4", "img/s", "train s"]
     print(" | ".join(cols))
     print(" | ".join("---" for _ in cols))
     for r in rows:
         print(" | ".join([
-            r["run"], str(r["seed"]), fmt(r["knn_accuracy"], True), fmt(r["linear_accuracy"], True),
+            r["run"] + (f" (FAILED: {r['failed']})" if r["failed"] else ""), str(r["seed"]),
+            fmt(r["knn_accuracy"], True), fmt(r["knn_floor"], True),
+            fmt(r["linear_accuracy"], True), fmt(r["final_loss"]),
             fmt(r["flops_reduction"]), fmt(r["gate_sparsity"]),
             *[fmt(r[f"sparsity_{k}"]) for k in STAGES], fmt(r["images_per_s"]),
+            fmt(r["train_seconds"]),
         ]))
     print(f"\ntable: {path}; wall time {time.time() - started:.0f} s "
           f"(epochs {a.epochs}, limit_train {a.limit_train}, width {a.width})")
