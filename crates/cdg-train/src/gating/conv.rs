@@ -473,11 +473,12 @@ impl<T: Scalar> GatedConv<T> {
     ///
     /// Computed once per forward (vectorised, `ops::sigmoid`) and kept: the backward's
     /// soft-gate gradient α·g·(1 − g) uses these same values.
-    pub fn soft_gates(&self) -> Option<Array4<T>> {
+    pub fn soft_gates(&self) -> Option<ArrayView4<'_, T>> {
         let c = self.cache.as_ref()?;
         let b = c.blocks;
-        let g = c.soft_gates(self.gate.alpha, &self.delta_vec()).to_vec();
-        Some(layout::from_nhwc(g, (b.n, b.c, b.h, b.w)))
+        let g = c.soft_gates(self.gate.alpha, &self.delta_vec());
+        let shape = (b.n, b.c, b.h, b.w).strides((b.h * b.w * b.c, 1, b.w * b.c, b.c));
+        Some(ArrayView4::from_shape(shape, g).expect("n·c·h·w values"))
     }
 
     /// L2 pull of learned thresholds `λ·Σ(Δ_c − target)²` (0 for scheduled ones).
@@ -919,9 +920,8 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
         // α·σ′(α·z_block), split evenly over the block) + the soft-gate part.
         let st = self.straight_through;
         let gg = self.gate_grad.take();
-        let ggs = gg
-            .as_ref()
-            .map(|g| layout::nhwc_slice(&g.view()).into_owned());
+        let ggv = gg.as_ref().map(|g| g.view());
+        let ggs = ggv.as_ref().map(|g| layout::nhwc_slice(g));
         let soft = ggs
             .is_some()
             .then(|| cache.soft_gates(alpha, &self.delta_vec()));
