@@ -6,8 +6,8 @@
 
 use crate::data::ViewGeometry;
 use crate::error::{Result, TrainError};
-use crate::scalar::Scalar;
 use crate::ops::layout;
+use crate::scalar::Scalar;
 use ndarray::{Array4, ArrayView4, Axis};
 
 /// How the two branches' gates are compared.
@@ -108,9 +108,9 @@ pub fn consistency_loss<T: Scalar>(
                 let means = |row: usize| -> Vec<f64> {
                     let mut m = vec![0.0f64; c];
                     let v = g.index_axis(Axis(0), row).permuted_axes([1, 2, 0]);
-                    if c > 0 {
-                        for (k, x) in v.iter().enumerate() {
-                            m[k % c] += x.as_f64();
+                    for px in v.lanes(Axis(2)) {
+                        for (m, x) in m.iter_mut().zip(px) {
+                            *m += x.as_f64();
                         }
                     }
                     m.iter_mut().for_each(|x| *x /= hw);
@@ -118,8 +118,10 @@ pub fn consistency_loss<T: Scalar>(
                 };
                 let mut fill = |row: usize, vals: &[T]| {
                     let mut v = dg.index_axis_mut(Axis(0), row).permuted_axes([1, 2, 0]);
-                    for (k, x) in v.iter_mut().enumerate() {
-                        *x = vals[k % c];
+                    for mut px in v.lanes_mut(Axis(2)) {
+                        for (x, &val) in px.iter_mut().zip(vals) {
+                            *x = val;
+                        }
                     }
                 };
                 for i in 0..b {
@@ -133,10 +135,8 @@ pub fn consistency_loss<T: Scalar>(
                         ga.push(T::of(gd));
                         gb.push(T::of(-gd));
                     }
-                    if c > 0 {
-                        fill(i, &ga);
-                        fill(i + b, &gb);
-                    }
+                    fill(i, &ga);
+                    fill(i + b, &gb);
                 }
             }
             ConsistencyAlign::Geometric => {

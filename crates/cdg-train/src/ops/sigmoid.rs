@@ -215,10 +215,7 @@ mod tests {
             f64::NEG_INFINITY,
         ] {
             let (a, b) = (exp(x), x.exp());
-            assert!(
-                a == b || ulps(a, b) <= 1,
-                "exp({x:e}) = {a:e}, libm {b:e}"
-            );
+            assert!(a == b || ulps(a, b) <= 1, "exp({x:e}) = {a:e}, libm {b:e}");
         }
         assert_eq!(exp(0.0), 1.0);
         assert_eq!(exp(f64::INFINITY), f64::INFINITY);
@@ -295,7 +292,8 @@ mod tests {
         soft_gates_rows(&mut o32, &x32, &delta, alpha);
         let mut o64 = vec![0.0f64; x64.len()];
         soft_gates_rows(&mut o64, &x64, &delta, alpha);
-        for (i, ((&o, &v), (&o2, &v2))) in o32.iter().zip(&x32).zip(o64.iter().zip(&x64)).enumerate()
+        for (i, ((&o, &v), (&o2, &v2))) in
+            o32.iter().zip(&x32).zip(o64.iter().zip(&x64)).enumerate()
         {
             let want = sigmoid(alpha * (f64::from(v) - delta[i % c])) as f32;
             assert!(same32(o, want), "f32 element {i}: {o} vs {want}");
