@@ -108,9 +108,21 @@ pub fn consistency_loss<T: Scalar>(
                 let means = |row: usize| -> Vec<f64> {
                     let mut m = vec![0.0f64; c];
                     let v = g.index_axis(Axis(0), row).permuted_axes([1, 2, 0]);
-                    for px in v.lanes(Axis(2)) {
-                        for (m, x) in m.iter_mut().zip(px) {
-                            *m += x.as_f64();
+                    match v.as_slice() {
+                        // Channels-last: plain rows (the loop vectorises across channels).
+                        Some(data) if c > 0 => {
+                            for px in data.chunks_exact(c) {
+                                for (m, &x) in m.iter_mut().zip(px) {
+                                    *m += x.as_f64();
+                                }
+                            }
+                        }
+                        _ => {
+                            for px in v.lanes(Axis(2)) {
+                                for (m, x) in m.iter_mut().zip(px) {
+                                    *m += x.as_f64();
+                                }
+                            }
                         }
                     }
                     m.iter_mut().for_each(|x| *x /= hw);
@@ -118,9 +130,18 @@ pub fn consistency_loss<T: Scalar>(
                 };
                 let mut fill = |row: usize, vals: &[T]| {
                     let mut v = dg.index_axis_mut(Axis(0), row).permuted_axes([1, 2, 0]);
-                    for mut px in v.lanes_mut(Axis(2)) {
-                        for (x, &val) in px.iter_mut().zip(vals) {
-                            *x = val;
+                    match v.as_slice_mut() {
+                        Some(data) if c > 0 => {
+                            for px in data.chunks_exact_mut(c) {
+                                px.copy_from_slice(vals);
+                            }
+                        }
+                        _ => {
+                            for mut px in v.lanes_mut(Axis(2)) {
+                                for (x, &val) in px.iter_mut().zip(vals) {
+                                    *x = val;
+                                }
+                            }
                         }
                     }
                 };
