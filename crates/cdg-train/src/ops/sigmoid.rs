@@ -22,8 +22,8 @@ const ROUND: f64 = 6_755_399_441_055_744.0;
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 /// ln 2 in two parts (fdlibm's): `LN2_HI` has 32 trailing zero bits, so `k·LN2_HI` is exact
 /// for |k| < 2²⁰.
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 /// Beyond these, e^x is +∞ or 0 (clamping keeps 2^k representable as two factors).
 const X_MAX: f64 = 710.0;
 const X_MIN: f64 = -746.0;
