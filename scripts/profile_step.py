@@ -39,7 +39,7 @@ FRAME_RULES = [
     ("im2col / col2im", r"ops::conv::(im2col|col2im)"),
     ("conv glue (layout, padding, gather)", r"ops::conv|skip::|ops::direct"),
     ("batch norm", r"ops::norm|layers::batchnorm"),
-    ("gating (saliency, gates, consistency)", r"gating::"),
+    ("gating (saliency, gates, consistency)", r"gating::|ops::sigmoid"),
     ("augmentation and batching", r"data::"),
     ("loss", r"ssl::loss|ops::loss"),
     ("optimizer", r"optim::"),

@@ -235,6 +235,13 @@ pub struct SslArgs {
     /// Base partitions p: the first ⌈C_in/p⌉ input channels are always computed [default: 4].
     #[arg(long)]
     pub base_partitions: Option<usize>,
+    /// Training forwards compute the conditional convolution only for gated-on blocks and
+    /// the gated-off ones within M of their threshold (block pre-gate z > −M); the
+    /// straight-through gradient of the other gated-off blocks is taken as 0
+    /// (docs/training.md §3). Structured gates of ≥ 8 channels only [default: off, the
+    /// conditional convolution is computed densely and masked].
+    #[arg(long, value_name = "M")]
+    pub train_skip_margin: Option<f64>,
     /// Test images whose calibrated evaluation gates go into DIR/trace [default: 256].
     #[arg(long, value_name = "N")]
     pub trace_samples: Option<usize>,
@@ -267,6 +274,7 @@ const SSL_KEYS: &[&str] = &[
     "gate_consistency",
     "consistency_align",
     "base_partitions",
+    "train_skip_margin",
     "trace_samples",
     "calibration_samples",
     "knn_every",
@@ -287,6 +295,7 @@ impl SslArgs {
             gate_consistency: self.gate_consistency.or(other.gate_consistency),
             consistency_align: self.consistency_align.or(other.consistency_align),
             base_partitions: self.base_partitions.or(other.base_partitions),
+            train_skip_margin: self.train_skip_margin.or(other.train_skip_margin),
             trace_samples: self.trace_samples.or(other.trace_samples),
             calibration_samples: self.calibration_samples.or(other.calibration_samples),
             knn_every: self.knn_every.or(other.knn_every),
@@ -330,6 +339,9 @@ pub struct TrainPlan {
     pub gate_consistency: f64,
     pub consistency_align: ConsistencyAlign,
     pub base_partitions: usize,
+    /// Absent from the record when not given, so that older runs still resume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_skip_margin: Option<f64>,
     pub trace_samples: usize,
     pub calibration_samples: usize,
     pub knn_every: usize,
@@ -387,7 +399,7 @@ impl TrainArgs {
                limit_test, threads, out);
         given!(self.ssl; gating, granularity, gate_block, target_sparsity, threshold,
                threshold_target, gate_consistency, consistency_align, base_partitions,
-               trace_samples, calibration_samples, knn_every, proj_hidden, probe_epochs);
+               train_skip_margin, trace_samples, calibration_samples, knn_every, proj_hidden, probe_epochs);
         if self.ssl.knn_init {
             given.insert("knn_init");
         }
@@ -515,6 +527,7 @@ impl TrainArgs {
                 .consistency_align
                 .unwrap_or(ConsistencyAlign::Pooled),
             base_partitions: args.ssl.base_partitions.unwrap_or(4),
+            train_skip_margin: args.ssl.train_skip_margin,
             trace_samples: args.ssl.trace_samples.unwrap_or(256),
             calibration_samples: args.ssl.calibration_samples.unwrap_or(2000),
             knn_every: args.ssl.knn_every.unwrap_or(5),
@@ -712,6 +725,21 @@ impl TrainPlan {
             );
         }
         at_least("base_partitions", self.base_partitions, 1)?;
+        if let Some(m) = self.train_skip_margin {
+            if m.is_nan() || m < 0.0 {
+                bail!(
+                    "{}: expected a number ≥ 0 (or inf), found {m}",
+                    n("train_skip_margin")
+                );
+            }
+            if self.gating == Gating::None {
+                bail!(
+                    "{} applies to gated training; use it with {} independent or dual",
+                    n("train_skip_margin"),
+                    n("gating")
+                );
+            }
+        }
         at_least("calibration_samples", self.calibration_samples, 1)?;
         at_least("proj_hidden", self.proj_hidden, 1)?;
         if ssl {

@@ -209,6 +209,17 @@ fn bad_ssl_options_fail_naming_the_option() {
             "target-sparsity",
         ),
         (vec!["--gating", "dual"], "gating"),
+        (
+            vec![
+                "--gating",
+                "dual",
+                "--target-sparsity",
+                "0.5",
+                "--train-skip-margin=-1",
+            ],
+            "train-skip-margin",
+        ),
+        (vec!["--train-skip-margin", "1"], "train-skip-margin"),
     ] {
         let objective = if needle == "gating" {
             "supervised"
@@ -221,6 +232,64 @@ fn bad_ssl_options_fail_naming_the_option() {
         assert!(!out.status.success(), "{extra:?} accepted");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+}
+
+/// `--train-skip-margin` reaches the trainer: it is recorded in the run's plan (absent when
+/// not given, so older runs still resume), and dropping the straight-through gradient of the
+/// gated-off blocks (margin 0) changes the training, while calibration still meets the target;
+/// the same seed gives the same bits again.
+#[test]
+fn train_skip_margin_is_recorded_and_changes_training() {
+    let masked = tempfile::tempdir().unwrap();
+    let skip = tempfile::tempdir().unwrap();
+    let mut args = QUICK.to_vec();
+    args.extend([
+        "--objective",
+        "simclr",
+        "--gating",
+        "dual",
+        "--gate-block",
+        "8,1,1",
+        "--target-sparsity",
+        "0.5",
+    ]);
+    ok(&train(masked.path(), &args));
+    args.extend(["--train-skip-margin", "0"]);
+    ok(&train(skip.path(), &args));
+    let (a, b) = (summary(masked.path()), summary(skip.path()));
+    assert!(
+        a["plan"].get("train_skip_margin").is_none(),
+        "{}",
+        a["plan"]
+    );
+    assert_eq!(b["plan"]["train_skip_margin"].as_f64(), Some(0.0));
+    let loss = |d: &Path| {
+        let text = std::fs::read_to_string(d.join(METRICS_CSV)).unwrap();
+        let row: Vec<String> = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .map(String::from)
+            .collect();
+        row[1].parse::<f64>().unwrap()
+    };
+    assert_ne!(loss(masked.path()), loss(skip.path()));
+    // Dual gating (soft gates, consistency loss) with skipping is deterministic too.
+    let again = tempfile::tempdir().unwrap();
+    ok(&train(again.path(), &args));
+    for f in [MANIFEST_FILE, MASKS_FILE] {
+        assert_eq!(
+            std::fs::read(skip.path().join(TRACE_DIR).join(f)).unwrap(),
+            std::fs::read(again.path().join(TRACE_DIR).join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_eq!(loss(skip.path()).to_bits(), loss(again.path()).to_bits());
+    for s in [&a, &b] {
+        let sp = s["gate_sparsity"].as_f64().unwrap();
+        assert!((sp - 0.5).abs() < 0.05, "calibrated sparsity {sp}");
     }
 }
 

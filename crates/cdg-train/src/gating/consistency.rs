@@ -6,8 +6,9 @@
 
 use crate::data::ViewGeometry;
 use crate::error::{Result, TrainError};
+use crate::ops::layout;
 use crate::scalar::Scalar;
-use ndarray::{Array4, ArrayView4};
+use ndarray::{Array4, ArrayView4, Axis};
 
 /// How the two branches' gates are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -90,33 +91,73 @@ pub fn consistency_loss<T: Scalar>(
             ));
         }
         let b = n2 / 2;
-        let mut dg = Array4::<T>::zeros(g.raw_dim());
+        // ∂L/∂g in the gates' own memory order (channels-last from `GatedConv`), so that
+        // the layer's backward reads it without a transposition.
+        let mut dg = if layout::is_nhwc(g) {
+            layout::zeros_nhwc(g.dim())
+        } else {
+            Array4::<T>::zeros(g.raw_dim())
+        };
         let mut d_layer = 0.0;
         match align {
             ConsistencyAlign::Pooled => {
                 let hw = (h * w) as f64;
                 let scale = 1.0 / (b * c) as f64;
+                // Per channel, the mean over its map, summed in row-major (h, w) order; the
+                // (h, w, c) view visits a channels-last map in memory order.
+                let means = |row: usize| -> Vec<f64> {
+                    let mut m = vec![0.0f64; c];
+                    let v = g.index_axis(Axis(0), row).permuted_axes([1, 2, 0]);
+                    match v.as_slice() {
+                        // Channels-last: plain rows (the loop vectorises across channels).
+                        Some(data) if c > 0 => {
+                            for px in data.chunks_exact(c) {
+                                for (m, &x) in m.iter_mut().zip(px) {
+                                    *m += x.as_f64();
+                                }
+                            }
+                        }
+                        _ => {
+                            for px in v.lanes(Axis(2)) {
+                                for (m, x) in m.iter_mut().zip(px) {
+                                    *m += x.as_f64();
+                                }
+                            }
+                        }
+                    }
+                    m.iter_mut().for_each(|x| *x /= hw);
+                    m
+                };
+                let mut fill = |row: usize, vals: &[T]| {
+                    let mut v = dg.index_axis_mut(Axis(0), row).permuted_axes([1, 2, 0]);
+                    match v.as_slice_mut() {
+                        Some(data) if c > 0 => {
+                            for px in data.chunks_exact_mut(c) {
+                                px.copy_from_slice(vals);
+                            }
+                        }
+                        _ => {
+                            for mut px in v.lanes_mut(Axis(2)) {
+                                for (x, &val) in px.iter_mut().zip(vals) {
+                                    *x = val;
+                                }
+                            }
+                        }
+                    }
+                };
                 for i in 0..b {
-                    for cc in 0..c {
-                        let ma = g
-                            .slice(ndarray::s![i, cc, .., ..])
-                            .iter()
-                            .map(|v| v.as_f64())
-                            .sum::<f64>()
-                            / hw;
-                        let mb = g
-                            .slice(ndarray::s![i + b, cc, .., ..])
-                            .iter()
-                            .map(|v| v.as_f64())
-                            .sum::<f64>()
-                            / hw;
+                    let (ma, mb) = (means(i), means(i + b));
+                    let mut ga = Vec::with_capacity(c);
+                    let mut gb = Vec::with_capacity(c);
+                    for (&ma, &mb) in ma.iter().zip(&mb) {
                         let diff = ma - mb;
                         d_layer += scale * diff * diff;
                         let gd = gamma / layers * scale * 2.0 * diff / hw;
-                        dg.slice_mut(ndarray::s![i, cc, .., ..]).fill(T::of(gd));
-                        dg.slice_mut(ndarray::s![i + b, cc, .., ..])
-                            .fill(T::of(-gd));
+                        ga.push(T::of(gd));
+                        gb.push(T::of(-gd));
                     }
+                    fill(i, &ga);
+                    fill(i + b, &gb);
                 }
             }
             ConsistencyAlign::Geometric => {

@@ -7,6 +7,7 @@ use crate::layers::{
 };
 use crate::ops::direct::{self, Columns, Padded};
 use crate::ops::kernel::{LANES, Store};
+use crate::ops::sigmoid::{sigmoid, soft_gates_rows};
 use crate::ops::{self, BatchNormCache, ConvGeom, layout};
 use crate::scalar::Scalar;
 use ndarray::{Array1, Array4, ArrayView3, ArrayView4, Axis, Ix1, Ix4, ShapeBuilder, s};
@@ -14,6 +15,7 @@ use rand::RngCore;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 use std::any::Any;
+use std::sync::OnceLock;
 
 /// Gate granularity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,7 +106,7 @@ impl GateConfig {
             && (margin.is_nan() || margin < 0.0)
         {
             return Err(TrainError::config(
-                "skip_margin",
+                "train_skip_margin",
                 format!("must be ≥ 0 (or infinite), found {margin}"),
             ));
         }
@@ -270,6 +272,26 @@ struct Cache<T: Scalar> {
     blocks: Blocks,
     /// Per channel block, the active pixels (the skipping path's weight gradient).
     active_lists: Option<Vec<Vec<u32>>>,
+    /// Soft gates σ(α(s − Δ)) (channels-last), computed once when first asked for (by the
+    /// consistency loss) and reused by the backward, so both see the same values.
+    soft: OnceLock<Vec<T>>,
+}
+
+impl<T: Scalar> Cache<T> {
+    /// The soft gates of this forward (channels-last), computed on first use.
+    fn soft_gates(&self, alpha: f64, delta: &[f64]) -> &[T] {
+        self.soft.get_or_init(|| {
+            let c = self.blocks.c;
+            let xs = xhat_data(&self.norm);
+            let mut g = vec![T::zero(); xs.len()];
+            if c > 0 {
+                g.par_chunks_mut(c * 256)
+                    .zip(xs.par_chunks(c * 256))
+                    .for_each(|(o, x)| soft_gates_rows(o, x, delta, alpha));
+            }
+            g
+        })
+    }
 }
 
 /// A gated 3×3 (or any k×k) convolution; see the module docs.
@@ -318,10 +340,6 @@ pub fn gated_conv_factory<T: Scalar>(
             rng,
         )?) as Box<dyn Conv<T>>)
     }
-}
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 impl<T: Scalar> GatedConv<T> {
@@ -451,24 +469,16 @@ impl<T: Scalar> GatedConv<T> {
         Ok(())
     }
 
-    /// Soft gates σ(α(s − Δ_c)) of the last training forward (channels-last).
-    pub fn soft_gates(&self) -> Option<Array4<T>> {
+    /// Soft gates σ(α(s − Δ_c)) of the last training forward (channels-last memory).
+    ///
+    /// Computed once per forward (vectorised, `ops::sigmoid`) and kept: the backward's
+    /// soft-gate gradient α·g·(1 − g) uses these same values.
+    pub fn soft_gates(&self) -> Option<ArrayView4<'_, T>> {
         let c = self.cache.as_ref()?;
-        let alpha = self.gate.alpha;
-        let delta = self.delta_vec();
         let b = c.blocks;
-        let xs = xhat_data(&c.norm);
-        let mut g = vec![T::zero(); xs.len()];
-        g.par_chunks_mut(b.c * 256)
-            .zip(xs.par_chunks(b.c * 256))
-            .for_each(|(o, x)| {
-                for (orow, xrow) in o.chunks_exact_mut(b.c).zip(x.chunks_exact(b.c)) {
-                    for ((v, &s), &d) in orow.iter_mut().zip(xrow).zip(&delta) {
-                        *v = T::of(sigmoid(alpha * (s.as_f64() - d)));
-                    }
-                }
-            });
-        Some(layout::from_nhwc(g, (b.n, b.c, b.h, b.w)))
+        let g = c.soft_gates(self.gate.alpha, &self.delta_vec());
+        let shape = (b.n, b.c, b.h, b.w).strides((b.h * b.w * b.c, 1, b.w * b.c, b.c));
+        Some(ArrayView4::from_shape(shape, g).expect("n·c·h·w values"))
     }
 
     /// L2 pull of learned thresholds `λ·Σ(Δ_c − target)²` (0 for scheduled ones).
@@ -847,6 +857,7 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
                 q_valid,
                 blocks: b,
                 active_lists,
+                soft: OnceLock::new(),
             });
         }
         let [gc, gh, gw] = b.grid;
@@ -909,11 +920,11 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
         // α·σ′(α·z_block), split evenly over the block) + the soft-gate part.
         let st = self.straight_through;
         let gg = self.gate_grad.take();
-        let ggs = gg
-            .as_ref()
-            .map(|g| layout::nhwc_slice(&g.view()).into_owned());
-        let delta = self.delta_vec();
-        let xhat = xhat_data(&cache.norm);
+        let ggv = gg.as_ref().map(|g| g.view());
+        let ggs = ggv.as_ref().map(|g| layout::nhwc_slice(g));
+        let soft = ggs
+            .is_some()
+            .then(|| cache.soft_gates(alpha, &self.delta_vec()));
         let qs = &cache.q;
         let q_valid = cache.q_valid.as_deref();
         let mut dz = vec![T::zero(); dys.len()];
@@ -943,18 +954,13 @@ impl<T: Scalar> Conv<T> for GatedConv<T> {
                     }
                 }
             }
-            if let Some(g) = &ggs {
+            if let (Some(g), Some(soft)) = (&ggs, soft) {
+                // ∂g/∂z = α·g·(1 − g) with the forward's soft gates g.
                 let gi = &g[i * img..(i + 1) * img];
-                let xi = &xhat[i * img..(i + 1) * img];
-                for ((o, gv), xv) in dzi
-                    .chunks_exact_mut(b.c)
-                    .zip(gi.chunks_exact(b.c))
-                    .zip(xi.chunks_exact(b.c))
-                {
-                    for (((o, &gv), &xv), &d) in o.iter_mut().zip(gv).zip(xv).zip(&delta) {
-                        let sg = sigmoid(alpha * (xv.as_f64() - d));
-                        *o += T::of(gv.as_f64() * alpha * sg * (1.0 - sg));
-                    }
+                let si = &soft[i * img..(i + 1) * img];
+                for ((o, &gv), &sv) in dzi.iter_mut().zip(gi).zip(si) {
+                    let sg = sv.as_f64();
+                    *o += T::of(gv.as_f64() * alpha * sg * (1.0 - sg));
                 }
             }
         });

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod linear;
 pub mod loss;
 pub mod norm;
+pub mod sigmoid;
 
 pub use conv::{
     Conv2dGrads, ConvGeom, col2im, col2im_ld, conv2d_backward, conv2d_backward_im2col,

@@ -1,7 +1,7 @@
 //! The SSL run description: objective, gating, thresholds, budget.
 
 use crate::error::{Result, TrainError};
-use crate::gating::{ConsistencyAlign, GateConfig, Granularity, ThresholdMode};
+use crate::gating::{CondCompute, ConsistencyAlign, GateConfig, Granularity, ThresholdMode};
 use crate::models::ResNetConfig;
 use std::fmt;
 use std::str::FromStr;
@@ -91,6 +91,10 @@ pub struct SslConfig {
     pub gate_consistency: f64,
     pub consistency_align: ConsistencyAlign,
     pub base_partitions: usize,
+    /// Training forwards skip the conditional convolution of gated-off blocks more than this
+    /// margin below their threshold ([`CondCompute::Skip`]); `None` computes it densely
+    /// ([`CondCompute::Masked`]).
+    pub train_skip_margin: Option<f64>,
     pub epochs: usize,
     pub batch: usize,
     pub lr: f64,
@@ -127,6 +131,7 @@ impl SslConfig {
             gate_consistency: 10.0,
             consistency_align: ConsistencyAlign::Pooled,
             base_partitions: 4,
+            train_skip_margin: None,
             epochs: 10,
             batch: 128,
             lr: 0.3,
@@ -156,6 +161,9 @@ impl SslConfig {
         };
         let mut g = GateConfig::new(self.granularity, self.gate_block, threshold);
         g.base_partitions = self.base_partitions;
+        if let Some(margin) = self.train_skip_margin {
+            g.cond = CondCompute::Skip { margin };
+        }
         Some(g)
     }
 

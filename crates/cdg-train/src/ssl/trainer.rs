@@ -220,13 +220,11 @@ impl SslTrainer {
         let mut gate_loss = 0.0;
         let gamma = self.config.gamma();
         if gamma > 0.0 {
-            let soft: Vec<Array4<f32>> = self
-                .model
-                .gated()
+            let gated = self.model.gated();
+            let views_g: Vec<_> = gated
                 .iter()
                 .map(|g| g.soft_gates().expect("training forward cached"))
                 .collect();
-            let views_g: Vec<_> = soft.iter().map(|a| a.view()).collect();
             let geo = (
                 views.first_geometry.as_slice(),
                 views.second_geometry.as_slice(),

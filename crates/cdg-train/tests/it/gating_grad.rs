@@ -175,6 +175,58 @@ fn identical_branches_have_zero_consistency_loss() {
     }
 }
 
+/// The pooled loss against its definition, γ·mean over pairs and channels of
+/// (mean_hw g_i − mean_hw g_{i+B})², with soft gates in standard (NCHW) and in channels-last
+/// memory (as `GatedConv::soft_gates` gives them): the same loss bits, the same gradient
+/// values, and the gradient in the gates' own memory order.
+#[test]
+fn pooled_consistency_loss_matches_its_definition_in_both_memory_layouts() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let (n2, c, h, w) = (6, 5, 3, 4);
+    let g = rand4(&mut rng, (n2, c, h, w));
+    let gamma = 7.0;
+    let b = n2 / 2;
+    let mut want = 0.0;
+    let mut want_grad = Array4::<f64>::zeros((n2, c, h, w));
+    for i in 0..b {
+        for cc in 0..c {
+            let mean = |r: usize| {
+                let mut s = 0.0;
+                for y in 0..h {
+                    for x in 0..w {
+                        s += g[[r, cc, y, x]];
+                    }
+                }
+                s / (h * w) as f64
+            };
+            let diff = mean(i) - mean(i + b);
+            want += diff * diff / (b * c) as f64;
+            let gd = gamma * 2.0 * diff / (b * c * h * w) as f64;
+            want_grad.slice_mut(ndarray::s![i, cc, .., ..]).fill(gd);
+            want_grad
+                .slice_mut(ndarray::s![i + b, cc, .., ..])
+                .fill(-gd);
+        }
+    }
+    // The same values in channels-last memory.
+    let mut nhwc = Array4::<f64>::zeros((n2, h, w, c));
+    nhwc.assign(&g.view().permuted_axes([0, 2, 3, 1]));
+    let g_last = nhwc.view().permuted_axes([0, 3, 1, 2]);
+    assert_eq!(g_last, g.view());
+    let a =
+        consistency_loss(&[g.view()], gamma, ConsistencyAlign::Pooled, None, (8, 8)).expect("loss");
+    let l =
+        consistency_loss(&[g_last], gamma, ConsistencyAlign::Pooled, None, (8, 8)).expect("loss");
+    assert!((a.loss - gamma * want).abs() <= 1e-12 * want.abs().max(1.0));
+    assert_eq!(a.loss.to_bits(), l.loss.to_bits());
+    for (x, y) in a.grads[0].iter().zip(want_grad.iter()) {
+        assert!((x - y).abs() <= 1e-12 * y.abs().max(1e-9), "{x} vs {y}");
+    }
+    assert_eq!(a.grads[0], l.grads[0]);
+    assert!(a.grads[0].is_standard_layout());
+    assert_eq!(l.grads[0].strides(), g_last.strides());
+}
+
 #[test]
 fn straight_through_threshold_gradient_matches_the_surrogate_formula() {
     // Unstructured, one image, one output channel: ∂L/∂Δ from the surrogate is

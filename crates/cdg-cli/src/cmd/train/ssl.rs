@@ -32,6 +32,7 @@ impl TrainPlan {
         c.gate_consistency = self.gate_consistency;
         c.consistency_align = self.consistency_align;
         c.base_partitions = self.base_partitions;
+        c.train_skip_margin = self.train_skip_margin;
         c.epochs = self.epochs;
         c.batch = self.batch;
         c.lr = self.lr;
