@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::pareto::{Objective, Pareto, pareto_groups};
-use crate::{Table, colour, distinct, drawable, padded_range, pareto_front, tick};
+use crate::{Table, colour, distinct, drawable, padded_range, tick};
 use cdg_core::SkipPolicy;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -111,18 +111,11 @@ pub type WorkloadRows = (String, Vec<usize>, Vec<usize>);
 /// The rows of the Pareto front (latency vs energy) of each workload, fastest first, with
 /// identical points counted once: `(workload, rows of the workload, front rows)`.
 pub fn pareto_rows(table: &Table) -> Result<Vec<WorkloadRows>> {
-    let workloads = table.texts("workload")?;
-    let latency = table.numbers("latency_us")?;
-    let energy = table.numbers("energy_pj")?;
-    Ok(distinct(workloads.iter().copied())
+    Ok(pareto_fronts(table, &Pareto::default())?
         .into_iter()
-        .map(|name| {
-            let rows: Vec<usize> = (0..workloads.len())
-                .filter(|&r| workloads[r] == name)
-                .collect();
-            let pts: Vec<(f64, f64)> = rows.iter().map(|&r| (latency[r], energy[r])).collect();
-            let front = pareto_front(&pts).into_iter().map(|i| rows[i]).collect();
-            (name.to_owned(), rows, front)
+        .map(|f| {
+            let front = f.entries.iter().map(|e| e.row).collect();
+            (f.workload, f.rows, front)
         })
         .collect())
 }

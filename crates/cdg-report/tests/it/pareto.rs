@@ -217,3 +217,29 @@ proptest! {
         }
     }
 }
+
+/// `pareto_rows` (the default front as row lists) is the brute-force front of each workload's
+/// rows, with identical designs counted once, in the table's row numbers.
+#[test]
+fn pareto_rows_are_each_workloads_brute_force_front() {
+    use cdg_report::{Table, pareto_rows};
+    let csv = "workload,latency_us,energy_pj\n\
+               a,2,2\nb,5,5\na,1,3\na,2,2\nb,4,6\na,3,1\na,3,3\nb,6,4\n";
+    let table = Table::parse(csv.as_bytes(), std::path::Path::new("sweep.csv")).unwrap();
+    let rows = pareto_rows(&table).unwrap();
+    let names: Vec<&str> = rows.iter().map(|(w, _, _)| w.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    for (_, members, front) in &rows {
+        let pts: Vec<(f64, f64)> = members
+            .iter()
+            .map(|&r| {
+                let cells = &table.rows[r];
+                (cells[1].parse().unwrap(), cells[2].parse().unwrap())
+            })
+            .collect();
+        let want: Vec<usize> = brute(&pts).into_iter().map(|i| members[i]).collect();
+        assert_eq!(front, &want);
+    }
+    // Workload a: (1,3), (2,2) [row 0; row 3 is identical], (3,1); (3,3) is dominated.
+    assert_eq!(rows[0].2, [2, 0, 5]);
+}
