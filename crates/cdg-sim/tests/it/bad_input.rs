@@ -71,7 +71,10 @@ fn impossible_layers_name_the_layer() {
         rule: OutputRule::Floor,
     };
     let e = LayerShape::conv("conv_d", huge).unwrap_err().to_string();
-    assert!(e.contains("`conv_d`") && e.contains("overflows"), "{e}");
+    assert!(
+        e.contains("`conv_d`") && e.contains("too large") && e.contains("at most 2^48"),
+        "{e}"
+    );
 }
 
 #[test]
