@@ -57,6 +57,31 @@ where
 }
 
 /// The legend swatch of series `i` at pixel `(x, y)` of `area`.
+/// One legend line per `(colour index, policy)`: its marker and `support = POLICY`, 17 px
+/// apart from `y`; returns the `y` below the last line.
+fn policy_legend<'a, DB: DrawingBackend>(
+    legend: &DrawingArea<DB, Shift>,
+    policies: impl Iterator<Item = (usize, &'a &'a str)>,
+    font: &FontDesc<'_>,
+    mut y: i32,
+) -> Result<i32>
+where
+    DB::ErrorType: 'static,
+{
+    for (i, policy) in policies {
+        draw_swatch(legend, i, 18, y)?;
+        legend.draw(&Text::new(
+            format!("support = {policy}"),
+            (32, y),
+            font.clone()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+        y += 17;
+    }
+    Ok(y)
+}
+
 fn draw_swatch<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     i: usize,
@@ -355,17 +380,7 @@ pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
                 (10, y - 18),
                 font.clone().color(&BLACK),
             ))?;
-            for (i, policy) in policies.iter().enumerate() {
-                draw_swatch(&legend, i, 18, y)?;
-                legend.draw(&Text::new(
-                    format!("support = {policy}"),
-                    (32, y),
-                    font.clone()
-                        .color(&BLACK)
-                        .pos(Pos::new(HPos::Left, VPos::Center)),
-                ))?;
-                y += 17;
-            }
+            y = policy_legend(&legend, policies.iter().enumerate(), &font, y)?;
             y += 14;
             legend.draw(&PathElement::new(
                 vec![(8, y), (28, y)],
@@ -504,20 +519,11 @@ pub fn reduction(table: &Table) -> Result<String> {
             let font = ("sans-serif", 13).into_font();
             let mut y = 40;
             legend.draw(&Text::new("skip policy", (10, y - 18), font.clone()))?;
-            for (i, policy) in policies.iter().enumerate() {
-                if !rows.iter().any(|&r| support[r] == *policy) {
-                    continue;
-                }
-                draw_swatch(&legend, i, 18, y)?;
-                legend.draw(&Text::new(
-                    format!("support = {policy}"),
-                    (32, y),
-                    font.clone()
-                        .color(&BLACK)
-                        .pos(Pos::new(HPos::Left, VPos::Center)),
-                ))?;
-                y += 17;
-            }
+            let present = policies
+                .iter()
+                .enumerate()
+                .filter(|(_, policy)| rows.iter().any(|&r| support[r] == **policy));
+            y = policy_legend(&legend, present, &font, y)?;
             y += 10;
             legend.draw(&PathElement::new(
                 vec![(8, y), (28, y)],
