@@ -45,9 +45,11 @@ for g in structured unstructured; do
       status=1
     fi
   done
-  # The run's summary (kNN, floor, sparsity, FLOPs reduction) for the trace's REGENERATE.md.
-  cp "$tmp/$g/summary.json" "$tmp/$g-summary.json"
 done
-echo "run summaries: $tmp/structured-summary.json $tmp/unstructured-summary.json"
-if [ $status = 0 ] && [ $WRITE = 0 ]; then rm -rf "$tmp"; fi
+if [ $status = 0 ] && [ $WRITE = 0 ]; then
+  rm -rf "$tmp"
+else
+  # The runs' summaries (kNN, floor, sparsity, FLOPs reduction) for each REGENERATE.md.
+  echo "run summaries: $tmp/structured/summary.json $tmp/unstructured/summary.json"
+fi
 exit $status
