@@ -4,6 +4,8 @@
 //! validates them into a plan, and only then does any work. `main` prints the error chain and
 //! exits non-zero; nothing below it prints errors or exits.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

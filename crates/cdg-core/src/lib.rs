@@ -17,6 +17,8 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod arch;
 pub mod error;
 pub mod gating;

@@ -37,6 +37,8 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod arch;
 pub mod atomic;
 pub mod csv_out;

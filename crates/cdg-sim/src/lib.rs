@@ -57,6 +57,8 @@
 //!
 //! This crate does no I/O: it takes values and returns values.
 
+#![forbid(unsafe_code)]
+
 pub mod arch;
 pub mod baseline;
 pub mod codesign;
