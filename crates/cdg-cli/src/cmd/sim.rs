@@ -490,18 +490,18 @@ fn print_policies(results: &[SimResult]) {
         let row = r.summary.to_row();
         let mut lat: Vec<f64> = r.per_sample.iter().map(|s| s.latency().get()).collect();
         if lat.is_empty() {
-            lat.push(row.latency_us);
+            lat.push(row.counters.latency_us);
         }
         let p = LatencyPercentiles::of(&lat);
         println!(
             "{:<11} {:>12.3} {:>12.3} {:>12.3} {:>11.3}× {:>11.3}× {:>12.1}",
             r.arch.sparsity.support.as_str(),
-            row.latency_us,
+            row.counters.latency_us,
             p.latency_us_p99,
-            row.energy_pj / 1e6,
-            row.cycle_reduction_vs_ungated,
-            row.cycle_reduction_vs_dense_policy,
-            100.0 * row.energy_saving_vs_ungated
+            row.counters.energy_pj / 1e6,
+            row.counters.cycle_reduction_vs_ungated,
+            row.counters.cycle_reduction_vs_dense_policy,
+            100.0 * row.counters.energy_saving_vs_ungated
         );
     }
 }
@@ -564,10 +564,10 @@ fn print_table(plan: &SimPlan, result: &SimResult) {
         println!(
             "vs ungated (each layer's best dense schedule): {:.3}× cycles, {:.1} % energy saved; \
              vs the `dense` policy: {:.3}× cycles, {:.1} % energy saved",
-            row.cycle_reduction_vs_ungated,
-            100.0 * row.energy_saving_vs_ungated,
-            row.cycle_reduction_vs_dense_policy,
-            100.0 * row.energy_saving_vs_dense_policy
+            row.counters.cycle_reduction_vs_ungated,
+            100.0 * row.counters.energy_saving_vs_ungated,
+            row.counters.cycle_reduction_vs_dense_policy,
+            100.0 * row.counters.energy_saving_vs_dense_policy
         );
     }
     let mut latencies: Vec<f64> = result
