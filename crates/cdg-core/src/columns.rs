@@ -105,8 +105,8 @@ macro_rules! csv_columns {
 /// group. Fields not listed are not written.
 #[macro_export]
 macro_rules! csv_row {
-    ($ty:ident { $($body:tt)* }) => {
-        impl $crate::columns::__serde::Serialize for $ty {
+    ($ty:ident $(<$lt:lifetime>)? { $($body:tt)* }) => {
+        impl<$($lt)?> $crate::columns::__serde::Serialize for $ty<$($lt)?> {
             fn serialize<S: $crate::columns::__serde::Serializer>(
                 &self,
                 serializer: S,
