@@ -306,7 +306,7 @@ fn check_value(
         (Value::Boolean(_), _) => Err(wrong("true or false".into())),
         (Value::String(_), Value::String(_)) => Ok(()),
         (Value::String(_), _) => Err(wrong(
-            choices(&dotted).map_or("a string".into(), std::borrow::Cow::Owned),
+            choices(dotted).map_or("a string".into(), std::borrow::Cow::Owned),
         )),
         _ => Ok(()),
     }
