@@ -63,35 +63,66 @@ impl FromStr for Dataflow {
     }
 }
 
-/// How the array treats gated-off work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SkipPolicy {
+/// `a, b, c` with `last` before the final name (`" or "`: `a, b or c`), each name quoted
+/// (`"a"`) when `quote`: the lists of choices in messages, derived from an enum's `ALL`.
+pub fn name_list<'a>(names: impl IntoIterator<Item = &'a str>, quote: bool, last: &str) -> String {
+    let names: Vec<String> = names
+        .into_iter()
+        .map(|n| {
+            if quote {
+                format!("{n:?}")
+            } else {
+                n.to_owned()
+            }
+        })
+        .collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((only, [])) => only.clone(),
+        Some((final_name, rest)) => format!("{}{last}{final_name}", rest.join(", ")),
+    }
+}
+
+macro_rules! skip_policies {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)+) => {
+        /// How the array treats gated-off work. A new policy is one line here (its name is its
+        /// config value, CLI name and column value; it joins [`SkipPolicy::ALL`], every error
+        /// listing the policies and `--policies all`) plus its unit in `cdg-sim`'s `policy/`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum SkipPolicy {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)+
+        }
+
+        impl SkipPolicy {
+            /// Every policy, in declaration order.
+            pub const ALL: [SkipPolicy; [$(SkipPolicy::$variant),+].len()] =
+                [$(SkipPolicy::$variant),+];
+
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $(SkipPolicy::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+skip_policies! {
     /// Masks ignored: both passes run in full.
-    Dense,
+    Dense = "dense",
     /// Cycles as dense; gated MAC slots cost `gated_mac` energy.
-    ClockGate,
+    ClockGate = "clock-gate",
     /// Folds whose outputs are all gated off are skipped.
-    TileSkip,
+    TileSkip = "tile-skip",
     /// Active outputs are gathered into dense folds.
-    Compact,
+    Compact = "compact",
 }
 
 impl SkipPolicy {
-    pub const ALL: [SkipPolicy; 4] = [
-        SkipPolicy::Dense,
-        SkipPolicy::ClockGate,
-        SkipPolicy::TileSkip,
-        SkipPolicy::Compact,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SkipPolicy::Dense => "dense",
-            SkipPolicy::ClockGate => "clock-gate",
-            SkipPolicy::TileSkip => "tile-skip",
-            SkipPolicy::Compact => "compact",
-        }
+    /// The policy names for messages: `dense, clock-gate, tile-skip, compact` (`last` before
+    /// the final one; `quote` quotes each).
+    pub fn names(quote: bool, last: &str) -> String {
+        name_list(Self::ALL.iter().map(|p| p.as_str()), quote, last)
     }
 }
 
@@ -109,7 +140,8 @@ impl FromStr for SkipPolicy {
             .find(|p| p.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown support `{s}`; expected one of dense, clock-gate, tile-skip, compact"
+                    "unknown support `{s}`; expected one of {}",
+                    Self::names(false, ", ")
                 )
             })
     }
@@ -678,6 +710,29 @@ impl ArchConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_lists_in_messages_come_from_the_enum() {
+        assert_eq!(
+            name_list(["a", "b", "c"], true, " or "),
+            "\"a\", \"b\" or \"c\""
+        );
+        assert_eq!(name_list(["a"], false, " or "), "a");
+        assert_eq!(name_list([], false, " or "), "");
+        let e = "nope".parse::<SkipPolicy>().unwrap_err();
+        assert_eq!(
+            e,
+            "unknown support `nope`; expected one of dense, clock-gate, tile-skip, compact"
+        );
+        for p in SkipPolicy::ALL {
+            assert!(e.contains(p.as_str()), "{e}");
+            assert_eq!(p.as_str().parse::<SkipPolicy>(), Ok(p));
+            // The config spelling is the serde spelling.
+            let v: SkipPolicy =
+                serde_json::from_value(serde_json::Value::String(p.as_str().into())).unwrap();
+            assert_eq!(v, p);
+        }
+    }
 
     #[test]
     fn defaults_resolve_and_roundtrip() {

@@ -20,6 +20,8 @@
 #![forbid(unsafe_code)]
 
 pub mod arch;
+pub mod columns;
+pub mod energy;
 pub mod error;
 pub mod gating;
 pub mod layer;
@@ -29,6 +31,7 @@ pub mod units;
 pub mod zoo;
 
 pub use arch::{ArchConfig, Dataflow, DramBandwidth, RawArchConfig, SkipPolicy};
+pub use energy::EnergyPart;
 pub use error::{CoreError, Result};
 pub use gating::{BasePath, GateAction, GateRule, apply_gate_rules};
 pub use layer::{ConvExtras, ConvParams, GemmDims, LayerKind, LayerShape, OutputRule};

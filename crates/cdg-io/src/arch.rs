@@ -8,7 +8,8 @@
 //! span, which is why the walk happens first.
 
 use crate::error::{IoError, Result, read_text};
-use cdg_core::{ArchConfig, RawArchConfig};
+use cdg_core::arch::name_list;
+use cdg_core::{ArchConfig, Dataflow, RawArchConfig, SkipPolicy};
 use std::path::Path;
 use toml::{Table, Value};
 
@@ -93,21 +94,73 @@ fn parse_at(path: &Path, text: &str, overrides: &[String]) -> Result<ArchConfig>
             expected: EXPECTED,
         });
     }
-    let mut table: Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    let table: Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    with_overrides(path, table, overrides)
+}
+
+/// `arch` with `overrides` (`dotted.key=value`) applied and validated exactly as over a file
+/// (a design that did not come from an arch-config file, e.g. a SCALE-Sim `.cfg`'s); `origin`
+/// names the source in error messages. The design's keys are set as values, not re-parsed
+/// from text.
+pub fn apply_overrides(
+    arch: &ArchConfig,
+    origin: &str,
+    overrides: &[String],
+) -> Result<ArchConfig> {
+    let path = Path::new(origin);
+    let table = match Value::try_from(arch.to_raw()) {
+        Ok(Value::Table(t)) => t,
+        Ok(other) => {
+            return Err(IoError::syntax(
+                path,
+                "arch config",
+                format!("the design is {}, not a table", describe(&other)),
+            ));
+        }
+        Err(e) => return Err(IoError::syntax(path, "arch config", e.to_string())),
+    };
+    with_overrides(path, table, overrides)
+}
+
+/// Validates `table` with `overrides` applied in order. The table alone is checked first, so
+/// its own faults name the file and a fault the overrides bring in names the override that
+/// caused it (`--set array.row=32`), not the file: the one after the last prefix of overrides
+/// that still gives a valid config.
+fn with_overrides(path: &Path, table: Table, overrides: &[String]) -> Result<ArchConfig> {
     if overrides.is_empty() {
         return validate(path, table);
     }
-    // The file alone first, so that its own faults name the file and a fault the overrides
-    // bring in names the override (`--set array.row=32`), not the file.
     validate(path, table.clone())?;
+    // Every prefix of the overrides, applied: prefixes[k] holds the first k.
+    let mut prefixes = vec![table];
     for o in overrides {
-        apply_override(&mut table, o).map_err(|problem| IoError::Override {
+        let mut next = prefixes.last().cloned().unwrap_or_default();
+        apply_override(&mut next, o).map_err(|problem| IoError::Override {
             path: path.to_owned(),
             assignment: o.clone(),
             problem,
         })?;
+        prefixes.push(next);
     }
-    validate(path, table).map_err(|e| blame_override(path, overrides, e))
+    let all = prefixes.pop().unwrap_or_default();
+    let error = match validate(path, all) {
+        Ok(arch) => return Ok(arch),
+        Err(e) => e,
+    };
+    // The longest valid prefix (the empty one is valid); the override after it is the first
+    // from which on the config stays invalid.
+    let mut valid = 0;
+    let mut first_error = error;
+    for k in (1..prefixes.len()).rev() {
+        match validate(path, prefixes[k].clone()) {
+            Ok(_) => {
+                valid = k;
+                break;
+            }
+            Err(e) => first_error = e,
+        }
+    }
+    Err(blame_override(path, &overrides[valid], first_error))
 }
 
 /// Checks every key of `table` and builds the validated config.
@@ -120,21 +173,14 @@ fn validate(path: &Path, table: Table) -> Result<ArchConfig> {
     ArchConfig::try_from(raw).map_err(|e| IoError::invalid(path, e))
 }
 
-/// An error of a config that was valid before `overrides` were applied, as the fault of the
-/// override that set the key at fault (the last one when the error names no key).
-fn blame_override(path: &Path, overrides: &[String], e: IoError) -> IoError {
-    let key_of = |o: &str| o.split_once('=').map_or(o, |(k, _)| k).trim().to_owned();
+/// An error of a config that was valid before `assignment` was applied, as its fault.
+fn blame_override(path: &Path, assignment: &str, e: IoError) -> IoError {
     let message = e.to_string();
     let prefix = format!("{}: ", path.display());
     let problem = message.strip_prefix(&prefix).unwrap_or(&message).to_owned();
-    let named = overrides
-        .iter()
-        .rev()
-        .find(|o| problem.contains(&format!("`{}`", key_of(o))));
-    let assignment = named.or(overrides.last()).cloned().unwrap_or_default();
     IoError::Override {
         path: path.to_owned(),
-        assignment,
+        assignment: assignment.to_owned(),
         problem: format!("{problem} (applied over the valid file)"),
     }
 }
@@ -172,14 +218,16 @@ fn reference_table() -> Table {
 /// Keys whose value may be a number or one of a few words.
 const NUMBER_OR_WORD: &[(&str, &str)] = &[("memory.dram_bytes_per_cycle", "unlimited")];
 
-/// Keys whose string value is one of a closed set; named in type errors.
-const CHOICES: &[(&str, &str)] = &[
-    ("array.dataflow", "a string: \"os\", \"ws\" or \"is\""),
-    (
-        "sparsity.support",
-        "a string: \"dense\", \"clock-gate\", \"tile-skip\" or \"compact\"",
-    ),
-];
+/// What a key whose string value is one of a closed set expects, named in type errors (from
+/// the enums' `ALL`, so a new dataflow or policy is listed).
+fn choices(dotted: &str) -> Option<String> {
+    let names = match dotted {
+        "array.dataflow" => name_list(Dataflow::ALL.iter().map(|d| d.as_str()), true, " or "),
+        "sparsity.support" => SkipPolicy::names(true, " or "),
+        _ => return None,
+    };
+    Some(format!("a string: {names}"))
+}
 
 fn check_table(path: &Path, table: &Table, reference: &Table, prefix: &str) -> Result<()> {
     for (key, value) in table {
@@ -217,7 +265,7 @@ fn check_value(
     expected: &Value,
     table: bool,
 ) -> Result<()> {
-    let wrong = |expected: &'static str| IoError::WrongType {
+    let wrong = |expected: std::borrow::Cow<'static, str>| IoError::WrongType {
         path: path.to_owned(),
         key: dotted.to_owned(),
         expected,
@@ -225,7 +273,7 @@ fn check_value(
     };
     if table {
         let Value::Table(sub) = value else {
-            return Err(wrong("a table"));
+            return Err(wrong("a table".into()));
         };
         let Value::Table(reference) = expected else {
             return Ok(());
@@ -237,9 +285,9 @@ fn check_value(
             Value::Integer(_) | Value::Float(_) => Ok(()),
             Value::String(_) => Ok(()), // The word itself is checked by `TryFrom`.
             _ => Err(wrong(if *word == "unlimited" {
-                "a number or \"unlimited\""
+                "a number or \"unlimited\"".into()
             } else {
-                "a number or a word"
+                "a number or a word".into()
             })),
         };
     }
@@ -248,20 +296,17 @@ fn check_value(
         (Value::Integer(_), Value::Integer(i))
             if dotted == "schema" && *i > i64::from(u32::MAX) =>
         {
-            Err(wrong("a small integer (`schema = 1`)"))
+            Err(wrong("a small integer (`schema = 1`)".into()))
         }
         (Value::Integer(_), Value::Integer(i)) if *i >= 0 => Ok(()),
-        (Value::Integer(_), _) => Err(wrong("a non-negative integer")),
+        (Value::Integer(_), _) => Err(wrong("a non-negative integer".into())),
         (Value::Float(_), Value::Integer(_) | Value::Float(_)) => Ok(()),
-        (Value::Float(_), _) => Err(wrong("a number")),
+        (Value::Float(_), _) => Err(wrong("a number".into())),
         (Value::Boolean(_), Value::Boolean(_)) => Ok(()),
-        (Value::Boolean(_), _) => Err(wrong("true or false")),
+        (Value::Boolean(_), _) => Err(wrong("true or false".into())),
         (Value::String(_), Value::String(_)) => Ok(()),
         (Value::String(_), _) => Err(wrong(
-            CHOICES
-                .iter()
-                .find(|(k, _)| *k == dotted)
-                .map_or("a string", |(_, c)| c),
+            choices(dotted).map_or("a string".into(), std::borrow::Cow::Owned),
         )),
         _ => Ok(()),
     }
@@ -327,6 +372,39 @@ ifmap_sram_kib = 32
         // Overrides may create sections the file lacks.
         let a = parse_arch("schema = 1", "x", &["clock.frequency_mhz=500".into()]).unwrap();
         assert_eq!(a.clock.frequency_mhz, 500.0);
+    }
+
+    #[test]
+    fn of_several_overrides_the_one_that_made_the_config_invalid_is_blamed() {
+        // The fault of the first, not the last, override.
+        let e = err(OS16, &["array.dataflow=xx", "workload.batch=1"]);
+        assert!(e.contains("--set array.dataflow=xx"), "{e}");
+        assert!(!e.contains("workload.batch"), "{e}");
+        let e = err(OS16, &["workload.batch=1", "array.dataflow=xx"]);
+        assert!(e.contains("--set array.dataflow=xx"), "{e}");
+        // A fault a later override repairs is not blamed; the one that stays is.
+        let e = err(
+            OS16,
+            &["array.rows=0", "array.rows=8", "sparsity.support=nope"],
+        );
+        assert!(e.contains("--set sparsity.support=nope"), "{e}");
+        assert!(!e.contains("array.rows"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_to_a_design_without_its_text() {
+        let a = parse_arch(OS16, "cfg.toml", &[]).unwrap();
+        let o = ["array.rows=64".to_owned(), "array.dataflow=os".to_owned()];
+        let b = apply_overrides(&a, "run.cfg", &o).unwrap();
+        assert_eq!(b, parse_arch(OS16, "cfg.toml", &o).unwrap());
+        assert_eq!(apply_overrides(&a, "run.cfg", &[]).unwrap(), a);
+        let e = apply_overrides(&a, "run.cfg", &["array.dataflow=xx".to_owned()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("run.cfg") && e.contains("--set array.dataflow=xx"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -76,6 +76,126 @@ pub fn check_finite<T: Serialize + ?Sized>(path: &Path, row: &T, row_label: &str
     }
 }
 
+/// A CSV file whose rows are joined from parts, side by side: leading text cells under names
+/// known only at run time (a sweep's `point` and grid keys; none for `cdg sim`), then one
+/// `Serialize` value — a struct, or a tuple of structs — per row. The header is the lead names
+/// and the parts' field names, from the first row; every row is checked for non-finite numbers
+/// (naming the file, the column and the row) before it is written. The one writer of
+/// `layers.csv`, `network.csv` and `sweep.csv`.
+#[derive(Debug)]
+pub struct JoinedCsv {
+    path: std::path::PathBuf,
+    out: csv::Writer<Vec<u8>>,
+    rows: usize,
+}
+
+impl JoinedCsv {
+    /// An empty file to be written as `path` (which errors name).
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            out: csv::WriterBuilder::new()
+                .has_headers(false)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(Vec::new()),
+            rows: 0,
+        }
+    }
+
+    /// Appends a row: the `lead` cells (name, value), then `parts`. `label` names the row in a
+    /// non-finite-number error (` of row 3 (point 7)`); `None` names it by its number and, when
+    /// a part has one, its `layer` or `sample`.
+    pub fn row<T: Serialize>(
+        &mut self,
+        lead: &[(&str, &str)],
+        parts: &T,
+        label: Option<&str>,
+    ) -> Result<()> {
+        let csv_err = |error| IoError::Csv {
+            path: self.path.clone(),
+            error,
+        };
+        self.rows += 1;
+        if crate::finite::first_non_finite(parts).is_some() {
+            let label = match label {
+                Some(l) => l.to_owned(),
+                None => row_label(self.rows, parts),
+            };
+            check_finite(&self.path, parts, &label)?;
+        }
+        if self.rows == 1 {
+            let mut header: Vec<String> = lead.iter().map(|(n, _)| (*n).to_owned()).collect();
+            header.extend(field_names(&self.path, parts)?);
+            self.out.write_record(&header).map_err(csv_err)?;
+        }
+        for (_, value) in lead {
+            self.out.write_field(value).map_err(csv_err)?;
+        }
+        self.out.serialize(parts).map_err(csv_err)
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The file's text (empty when no row was written).
+    pub fn finish(self) -> Result<String> {
+        let path = self.path;
+        let bytes = self
+            .out
+            .into_inner()
+            .map_err(|e| IoError::io(&path, "cannot write CSV", e.into_error()))?;
+        String::from_utf8(bytes).map_err(|e| IoError::NotUtf8 {
+            path,
+            offset: e.utf8_error().valid_up_to(),
+        })
+    }
+}
+
+/// The column names a row of `parts` serializes to (its structs' field names, in order).
+fn field_names<T: Serialize>(path: &Path, parts: &T) -> Result<Vec<String>> {
+    let csv_err = |error| IoError::Csv {
+        path: path.to_owned(),
+        error,
+    };
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(true)
+        .from_writer(Vec::new());
+    w.serialize(parts).map_err(csv_err)?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| IoError::io(path, "cannot write CSV", e.into_error()))?;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes.as_slice());
+    Ok(r.headers()
+        .map_err(csv_err)?
+        .iter()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// ` of row N`, with the row's `layer`, `name` or `sample` when one of its parts has one.
+fn row_label<T: Serialize>(n: usize, row: &T) -> String {
+    let value = serde_json::to_value(row).unwrap_or_default();
+    let objects: Vec<&serde_json::Value> = match &value {
+        serde_json::Value::Array(parts) => parts.iter().collect(),
+        v => vec![v],
+    };
+    let name = ["layer", "name", "sample"].iter().find_map(|k| {
+        objects.iter().find_map(|o| {
+            o.get(*k)
+                .filter(|v| !v.is_null())
+                .map(|v| (k, v.to_string()))
+        })
+    });
+    match name {
+        Some((k, v)) => format!(" of row {n} ({k} {})", v.trim_matches('"')),
+        None => format!(" of row {n}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +206,57 @@ mod tests {
         cycles: u64,
         utilization: f64,
         note: Option<String>,
+    }
+
+    #[test]
+    fn joined_rows_put_lead_cells_and_parts_side_by_side() {
+        #[derive(Serialize)]
+        struct Density {
+            gate_density: Option<f64>,
+        }
+        let row = |layer: &str, cycles, util| Row {
+            layer: layer.into(),
+            cycles,
+            utilization: util,
+            note: None,
+        };
+        let mut j = JoinedCsv::new("layers.csv");
+        assert_eq!(j.rows(), 0);
+        j.row(
+            &[("point", "0"), ("array.rows", "8")],
+            &(row("conv1", 10, 0.5), Density { gate_density: None }),
+            None,
+        )
+        .unwrap();
+        j.row(
+            &[("point", "1"), ("array.rows", "16")],
+            &(
+                row("a,b", 3, 1.0),
+                Density {
+                    gate_density: Some(0.25),
+                },
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(j.rows(), 2);
+        assert_eq!(
+            j.finish().unwrap(),
+            "point,array.rows,layer,cycles,utilization,note,gate_density\n\
+             0,8,conv1,10,0.5,,\n1,16,\"a,b\",3,1.0,,0.25\n"
+        );
+        assert_eq!(JoinedCsv::new("x.csv").finish().unwrap(), "");
+        // A non-finite number names the file, the column and the row (by its layer, or by
+        // the label given).
+        let mut j = JoinedCsv::new("layers.csv");
+        let bad = (row("conv2", 1, f64::NAN), Density { gate_density: None });
+        let e = j.row(&[], &bad, None).unwrap_err().to_string();
+        assert!(
+            e.contains("layers.csv") && e.contains("utilization") && e.contains("conv2"),
+            "{e}"
+        );
+        let e = j.row(&[], &bad, Some(" of row 9 (point 3)")).unwrap_err();
+        assert!(e.to_string().contains("point 3"), "{e}");
     }
 
     #[test]

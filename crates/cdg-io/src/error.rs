@@ -45,7 +45,7 @@ pub enum IoError {
     WrongType {
         path: PathBuf,
         key: String,
-        expected: &'static str,
+        expected: std::borrow::Cow<'static, str>,
         found: String,
     },
     /// A required key is absent.

@@ -352,7 +352,7 @@ fn parse_manifest(path: &Path, text: &str) -> Result<(Network, usize, Value)> {
         return Err(IoError::WrongType {
             path: path.to_owned(),
             key: "(top level)".into(),
-            expected: "a JSON object",
+            expected: "a JSON object".into(),
             found: json_kind(&value),
         });
     };
@@ -400,7 +400,7 @@ fn parse_manifest(path: &Path, text: &str) -> Result<(Network, usize, Value)> {
             return Err(IoError::WrongType {
                 path: path.to_owned(),
                 key: "version".into(),
-                expected: "an integer",
+                expected: "an integer".into(),
                 found: json_kind(v),
             });
         }
@@ -427,7 +427,7 @@ fn parse_manifest(path: &Path, text: &str) -> Result<(Network, usize, Value)> {
                 return Err(IoError::WrongType {
                     path: path.to_owned(),
                     key: "samples".into(),
-                    expected: "a positive integer",
+                    expected: "a positive integer".into(),
                     found: json_kind(v),
                 });
             }
@@ -440,7 +440,7 @@ fn parse_manifest(path: &Path, text: &str) -> Result<(Network, usize, Value)> {
             return Err(IoError::WrongType {
                 path: path.to_owned(),
                 key: "provenance".into(),
-                expected: "a JSON object",
+                expected: "a JSON object".into(),
                 found: json_kind(v),
             });
         }
@@ -459,7 +459,7 @@ fn parse_manifest(path: &Path, text: &str) -> Result<(Network, usize, Value)> {
             return Err(IoError::WrongType {
                 path: path.to_owned(),
                 key: "layers".into(),
-                expected: "an array of layer objects",
+                expected: "an array of layer objects".into(),
                 found: json_kind(v),
             });
         }

@@ -13,6 +13,7 @@ use crate::error::{ReportError, Result};
 use crate::pareto::{Objective, Pareto};
 use crate::sweep::{ParetoFront, energy_latency_with, pareto_fronts};
 use crate::{Table, distinct};
+use cdg_core::columns as col;
 use std::fmt::Write as _;
 
 /// What a report is drawn from: the CSV tables of one output directory.
@@ -49,17 +50,17 @@ pub struct Report {
 
 /// The columns of the runs table without which no report is drawn: the workload, the policy
 /// and the two objectives every front is over.
-const REQUIRED: [&str; 4] = ["workload", "support", "latency_us", "energy_pj"];
+const REQUIRED: [&str; 4] = [col::WORKLOAD, col::SUPPORT, col::LATENCY_US, col::ENERGY_PJ];
 
 /// The columns of `layers.csv` a per-layer breakdown draws.
 const LAYER_COLUMNS: [&str; 7] = [
-    "layer",
-    "cycles",
-    "cycles_dense_policy",
-    "cycles_ungated",
-    "energy_pj",
-    "energy_dense_policy_pj",
-    "energy_ungated_pj",
+    col::LAYER,
+    col::CYCLES,
+    col::CYCLES_DENSE_POLICY,
+    col::CYCLES_UNGATED,
+    col::ENERGY_PJ,
+    col::ENERGY_DENSE_POLICY_PJ,
+    col::ENERGY_UNGATED_PJ,
 ];
 
 /// What an older cdg's file lacks, said the same way everywhere: the file, the columns and
@@ -132,12 +133,12 @@ pub fn report_html(input: &ReportInput) -> Result<String> {
 /// that part out with a note on the page and in [`Report::left_out`].
 pub fn report(input: &ReportInput) -> Result<Report> {
     // A `cdg sim --per-sample` network.csv holds samples only: its runs are their means.
-    let per_sample_runs = input.runs.has("sample")
+    let per_sample_runs = input.runs.has(col::SAMPLE)
         && !input.runs.rows.is_empty()
-        && input.runs.texts("sample")?.iter().all(|s| !s.is_empty());
+        && input.runs.texts(col::SAMPLE)?.iter().all(|s| !s.is_empty());
     let averaged;
     let runs = if per_sample_runs {
-        let by: Vec<&str> = ["workload", "support", "arch"]
+        let by: Vec<&str> = [col::WORKLOAD, col::SUPPORT, col::ARCH]
             .into_iter()
             .filter(|c| input.runs.has(c))
             .collect();
@@ -226,9 +227,9 @@ fn headline(runs: &Table) -> String {
     };
     format!(
         "{} on {} ({})",
-        list("workload", "workload"),
-        list("arch", "design"),
-        list("support", "policy").replace("policys", "policies")
+        list(col::WORKLOAD, "workload"),
+        list(col::ARCH, "design"),
+        list(col::SUPPORT, "policy").replace("policys", "policies")
     )
 }
 
@@ -241,15 +242,15 @@ fn simulated(h: &mut String, runs: &Table, input: &ReportInput) -> Result<()> {
             .map(str::to_owned)
             .collect()
     };
-    let workloads = list("workload");
+    let workloads = list(col::WORKLOAD);
     let mut items = Vec::new();
     for w in &workloads {
         let r = (0..runs.rows.len())
-            .find(|&r| runs.cell(r, "workload") == w)
+            .find(|&r| runs.cell(r, col::WORKLOAD) == w)
             .unwrap_or(0);
-        let block = runs.cell(r, "gate_block");
-        let samples = runs.cell(r, "samples");
-        let layers = runs.cell(r, "layers");
+        let block = runs.cell(r, col::GATE_BLOCK);
+        let samples = runs.cell(r, col::SAMPLES);
+        let layers = runs.cell(r, col::LAYERS);
         let mut s = format!("<b>{}</b>", esc(w));
         if !layers.is_empty() {
             let _ = write!(s, ", {} layers", esc(layers));
@@ -272,7 +273,7 @@ fn simulated(h: &mut String, runs: &Table, input: &ReportInput) -> Result<()> {
             items.join("; ")
         }
     );
-    let designs = list("arch");
+    let designs = list(col::ARCH);
     let shown: Vec<String> = designs.iter().take(40).map(|d| esc(d)).collect();
     let _ = writeln!(
         h,
@@ -285,7 +286,7 @@ fn simulated(h: &mut String, runs: &Table, input: &ReportInput) -> Result<()> {
             ""
         }
     );
-    let policies = list("support");
+    let policies = list(col::SUPPORT);
     let _ = writeln!(
         h,
         "<li>Skip policies: {}</li>",
@@ -329,79 +330,79 @@ struct Col {
 const SUMMARY: [Col; 13] = [
     Col {
         header: "latency (µs)",
-        column: "latency_us",
+        column: col::LATENCY_US,
         scale: 1.0,
         decimals: 3,
     },
     Col {
         header: "p50 (µs)",
-        column: "latency_us_p50",
+        column: col::LATENCY_US_P50,
         scale: 1.0,
         decimals: 3,
     },
     Col {
         header: "p95 (µs)",
-        column: "latency_us_p95",
+        column: col::LATENCY_US_P95,
         scale: 1.0,
         decimals: 3,
     },
     Col {
         header: "p99 (µs)",
-        column: "latency_us_p99",
+        column: col::LATENCY_US_P99,
         scale: 1.0,
         decimals: 3,
     },
     Col {
         header: "energy (µJ)",
-        column: "energy_pj",
+        column: col::ENERGY_PJ,
         scale: 1e-6,
         decimals: 3,
     },
     Col {
         header: "cycles",
-        column: "cycles",
+        column: col::CYCLES,
         scale: 1.0,
         decimals: 0,
     },
     Col {
         header: "cycles ÷ vs ungated (×)",
-        column: "cycle_reduction_vs_ungated",
+        column: col::CYCLE_REDUCTION_VS_UNGATED,
         scale: 1.0,
         decimals: 3,
     },
     Col {
         header: "cycles ÷ vs dense policy (×)",
-        column: "cycle_reduction_vs_dense_policy",
+        column: col::CYCLE_REDUCTION_VS_DENSE_POLICY,
         scale: 1.0,
         decimals: 3,
     },
     Col {
         header: "energy saved vs ungated (%)",
-        column: "energy_saving_vs_ungated",
+        column: col::ENERGY_SAVING_VS_UNGATED,
         scale: 100.0,
         decimals: 1,
     },
     Col {
         header: "energy saved vs dense policy (%)",
-        column: "energy_saving_vs_dense_policy",
+        column: col::ENERGY_SAVING_VS_DENSE_POLICY,
         scale: 100.0,
         decimals: 1,
     },
     Col {
         header: "FLOPs reduction (×)",
-        column: "flops_reduction",
+        column: col::FLOPS_REDUCTION,
         scale: 1.0,
         decimals: 3,
     },
     Col {
         header: "utilization (%)",
-        column: "utilization",
+        column: col::UTILIZATION,
         scale: 100.0,
         decimals: 1,
     },
     Col {
         header: "area (mm²)",
-        column: "area_mm2",
+        column: col::AREA_MM2,
         scale: 1.0,
         decimals: 3,
     },
@@ -427,7 +428,7 @@ fn summary(
         .iter()
         .map(|c| c.column)
         .filter(|&c| {
-            let sim_area = c == "area_mm2" && input.kind == "sim";
+            let sim_area = c == col::AREA_MM2 && input.kind == "sim";
             !runs.has(c) && !sim_area
         })
         .collect();
@@ -440,14 +441,14 @@ fn summary(
     }
     h.push_str("<div class=\"wide\"><table id=\"summary-table\"><thead><tr>");
     let cols: Vec<&Col> = SUMMARY.iter().filter(|c| runs.has(c.column)).collect();
-    let lead: Vec<&str> = ["point", "arch", "support", "workload"]
+    let lead: Vec<&str> = [col::POINT, col::ARCH, col::SUPPORT, col::WORKLOAD]
         .into_iter()
         .filter(|c| runs.has(c))
         .collect();
     for c in &lead {
         let name = match *c {
-            "arch" => "design",
-            "support" => "policy",
+            col::ARCH => "design",
+            col::SUPPORT => "policy",
             other => other,
         };
         let _ = write!(h, "<th class=\"t\">{name}</th>");
@@ -509,24 +510,24 @@ fn pareto(h: &mut String, runs: &Table, fronts: &[ParetoFront], pareto: &Pareto)
         );
         for e in &f.entries {
             let r = e.row;
-            let design = runs.cell(r, "arch");
-            let point = runs.cell(r, "point");
+            let design = runs.cell(r, col::ARCH);
+            let point = runs.cell(r, col::POINT);
             let _ = writeln!(
                 h,
                 "<li class=\"pareto-design\"><b>{}</b>{}{}: {} µs, {} µJ{}</li>",
                 esc(if design.is_empty() { "design" } else { design }),
-                if runs.cell(r, "support").is_empty() {
+                if runs.cell(r, col::SUPPORT).is_empty() {
                     String::new()
                 } else {
-                    format!(", policy {}", esc(runs.cell(r, "support")))
+                    format!(", policy {}", esc(runs.cell(r, col::SUPPORT)))
                 },
                 if point.is_empty() {
                     String::new()
                 } else {
                     format!(" (point {})", esc(point))
                 },
-                num(runs.number(r, runs.column("latency_us")?)?, 3),
-                num(runs.number(r, runs.column("energy_pj")?)? / 1e6, 3),
+                num(runs.number(r, runs.column(col::LATENCY_US)?)?, 3),
+                num(runs.number(r, runs.column(col::ENERGY_PJ)?)? / 1e6, 3),
                 if e.same.is_empty() {
                     String::new()
                 } else {
@@ -535,7 +536,7 @@ fn pareto(h: &mut String, runs: &Table, fronts: &[ParetoFront], pareto: &Pareto)
                         e.same
                             .iter()
                             .map(|&r| {
-                                let point = runs.cell(r, "point");
+                                let point = runs.cell(r, col::POINT);
                                 if point.is_empty() {
                                     esc(&run_name(runs, r))
                                 } else {
@@ -556,8 +557,8 @@ fn pareto(h: &mut String, runs: &Table, fronts: &[ParetoFront], pareto: &Pareto)
 
 /// A run's name in a front table: its design (named by its grid values in a sweep) and policy.
 fn run_name(runs: &Table, r: usize) -> String {
-    let design = runs.cell(r, "arch");
-    let support = runs.cell(r, "support");
+    let design = runs.cell(r, col::ARCH);
+    let support = runs.cell(r, col::SUPPORT);
     let mut s = if design.is_empty() {
         format!("row {}", r + 1)
     } else {
@@ -635,7 +636,7 @@ fn chosen_pareto(
                 .same
                 .iter()
                 .map(|&o| {
-                    let point = runs.cell(o, "point");
+                    let point = runs.cell(o, col::POINT);
                     if point.is_empty() {
                         esc(&run_name(runs, o))
                     } else {
@@ -649,7 +650,7 @@ fn chosen_pareto(
                  <td class=\"t\"><b>{}</b></td><td>{}</td><td>{}</td>{area_cell}\
                  <td class=\"t\">{}</td><td class=\"t\">{}</td></tr>",
                 k + 1,
-                esc(runs.cell(r, "point")),
+                esc(runs.cell(r, col::POINT)),
                 esc(&run_name(runs, r)),
                 num(runs.number(r, lat)?, 3),
                 num(runs.number(r, en)? / 1e6, 3),
@@ -674,12 +675,12 @@ fn chosen_pareto(
 /// The layer rows of `layers` that belong to run `r` of `runs`: the same point (sweeps) or the
 /// same policy and workload (sim), mean rows only.
 fn layer_rows_of(layers: &Table, runs: &Table, r: usize) -> Vec<usize> {
-    let keys: Vec<&str> = ["point", "support", "workload"]
+    let keys: Vec<&str> = [col::POINT, col::SUPPORT, col::WORKLOAD]
         .into_iter()
         .filter(|c| layers.has(c) && runs.has(c))
         .collect();
     (0..layers.rows.len())
-        .filter(|&l| layers.cell(l, "sample").is_empty())
+        .filter(|&l| layers.cell(l, col::SAMPLE).is_empty())
         .filter(|&l| keys.iter().all(|k| layers.cell(l, k) == runs.cell(r, k)))
         .collect()
 }
@@ -702,10 +703,10 @@ fn layers(
         return Ok(());
     };
     let averaged;
-    let layers = if layers.has("sample")
-        && (0..layers.rows.len()).all(|l| !layers.cell(l, "sample").is_empty())
+    let layers = if layers.has(col::SAMPLE)
+        && (0..layers.rows.len()).all(|l| !layers.cell(l, col::SAMPLE).is_empty())
     {
-        let by: Vec<&str> = ["layer", "workload", "support", "point"]
+        let by: Vec<&str> = [col::LAYER, col::WORKLOAD, col::SUPPORT, col::POINT]
             .into_iter()
             .filter(|c| layers.has(c))
             .collect();
@@ -737,13 +738,13 @@ fn layers(
             shown += 1;
             let label = format!(
                 "{}{} on {}",
-                runs.cell(r, "arch"),
-                if runs.cell(r, "support").is_empty() {
+                runs.cell(r, col::ARCH),
+                if runs.cell(r, col::SUPPORT).is_empty() {
                     String::new()
                 } else {
-                    format!(", policy {}", runs.cell(r, "support"))
+                    format!(", policy {}", runs.cell(r, col::SUPPORT))
                 },
-                runs.cell(r, "workload")
+                runs.cell(r, col::WORKLOAD)
             );
             layer_block(h, layers, &rows, &label)?;
         }
@@ -765,20 +766,24 @@ fn layer_block(h: &mut String, layers: &Table, rows: &[usize], label: &str) -> R
     let num_of = |l: usize, c: &str| -> Result<f64> { Ok(opt(layers, l, c)?.unwrap_or(0.0)) };
     let names: Vec<String> = rows
         .iter()
-        .map(|&l| layers.cell(l, "layer").to_owned())
+        .map(|&l| layers.cell(l, col::LAYER).to_owned())
         .collect();
     let mut cyc = [Vec::new(), Vec::new(), Vec::new()];
     let mut en = [Vec::new(), Vec::new(), Vec::new()];
     for &l in rows {
-        for (k, c) in ["cycles", "cycles_dense_policy", "cycles_ungated"]
+        for (k, c) in [col::CYCLES, col::CYCLES_DENSE_POLICY, col::CYCLES_UNGATED]
             .iter()
             .enumerate()
         {
             cyc[k].push(num_of(l, c)?);
         }
-        for (k, c) in ["energy_pj", "energy_dense_policy_pj", "energy_ungated_pj"]
-            .iter()
-            .enumerate()
+        for (k, c) in [
+            col::ENERGY_PJ,
+            col::ENERGY_DENSE_POLICY_PJ,
+            col::ENERGY_UNGATED_PJ,
+        ]
+        .iter()
+        .enumerate()
         {
             en[k].push(num_of(l, c)? / 1e6);
         }
@@ -827,7 +832,7 @@ fn layer_block(h: &mut String, layers: &Table, rows: &[usize], label: &str) -> R
         } else {
             0.0
         };
-        let density = match opt(layers, l, "gate_density")? {
+        let density = match opt(layers, l, col::GATE_DENSITY)? {
             Some(d) => num(d, 3),
             None => "ungated".to_owned(),
         };
@@ -859,11 +864,11 @@ fn latency(
     left_out: &mut Vec<String>,
 ) -> Result<()> {
     h.push_str("<section id=\"latency\"><h2>Per-sample latency distribution</h2>\n");
-    if let Some(s) = samples.filter(|s| !s.has("latency_us")) {
+    if let Some(s) = samples.filter(|s| !s.has(col::LATENCY_US)) {
         note_left_out(
             h,
             left_out,
-            older(&s.path, &["latency_us"], "the latency histogram is"),
+            older(&s.path, &[col::LATENCY_US], "the latency histogram is"),
         );
         h.push_str("</section>\n");
         return Ok(());
@@ -871,11 +876,15 @@ fn latency(
     let Some(samples) = samples.filter(|s| !s.rows.is_empty()) else {
         // `cdg sim` writes samples.csv for every workload with gate masks (gate ops counted).
         let gated = (0..runs.rows.len())
-            .map(|r| opt(runs, r, "gate_ops"))
+            .map(|r| opt(runs, r, col::GATE_OPS))
             .collect::<Result<Vec<_>>>()?
             .into_iter()
             .any(|g| g.is_some_and(|g| g > 0.0));
-        let percentiles = ["latency_us_p50", "latency_us_p95", "latency_us_p99"];
+        let percentiles = [
+            col::LATENCY_US_P50,
+            col::LATENCY_US_P95,
+            col::LATENCY_US_P99,
+        ];
         if kind == "sim" && gated && samples.is_none() {
             note_left_out(
                 h,
@@ -883,14 +892,14 @@ fn latency(
                 format!(
                     "this cdg sim output of a gated workload has no samples.csv (written by an \
                      older cdg? re-run it with this version): the latency histogram of {} left out",
-                    if runs.has("latency_us_p99") {
+                    if runs.has(col::LATENCY_US_P99) {
                         "each run is"
                     } else {
                         "each run and its p50/p95/p99 are"
                     }
                 ),
             );
-        } else if runs.has("latency_us_p99") {
+        } else if runs.has(col::LATENCY_US_P99) {
             h.push_str(
                 "<p class=\"note\">The p50/p95/p99 columns of the summary are the per-sample \
                  latency percentiles of each run; a histogram needs the samples themselves \
@@ -911,8 +920,8 @@ fn latency(
         h.push_str("</section>\n");
         return Ok(());
     };
-    let latency = samples.numbers("latency_us")?;
-    let by: Vec<&str> = ["workload", "support"]
+    let latency = samples.numbers(col::LATENCY_US)?;
+    let by: Vec<&str> = [col::WORKLOAD, col::SUPPORT]
         .into_iter()
         .filter(|c| samples.has(c))
         .collect();
@@ -963,51 +972,51 @@ fn density(
 ) -> Result<()> {
     h.push_str("<section id=\"density\"><h2>Gate density per layer</h2>\n");
     let mut drawn = false;
-    if let Some(layers) = layers.filter(|l| !l.has("gate_density")) {
+    if let Some(layers) = layers.filter(|l| !l.has(col::GATE_DENSITY)) {
         note_left_out(
             h,
             left_out,
             older(
                 &layers.path,
-                &["gate_density"],
+                &[col::GATE_DENSITY],
                 "the gate density per layer is",
             ),
         );
         drawn = true;
     }
-    if let Some(layers) = layers.filter(|l| l.has("gate_density")) {
+    if let Some(layers) = layers.filter(|l| l.has(col::GATE_DENSITY)) {
         // One workload's densities do not depend on the design: take each workload's first
         // run (its first point, or its first policy).
-        let keys: Vec<&str> = ["point", "support"]
+        let keys: Vec<&str> = [col::POINT, col::SUPPORT]
             .into_iter()
             .filter(|c| layers.has(c))
             .collect();
-        let workloads = distinct((0..layers.rows.len()).map(|l| layers.cell(l, "workload")));
+        let workloads = distinct((0..layers.rows.len()).map(|l| layers.cell(l, col::WORKLOAD)));
         for w in workloads {
-            let first = (0..layers.rows.len()).find(|&l| layers.cell(l, "workload") == w);
+            let first = (0..layers.rows.len()).find(|&l| layers.cell(l, col::WORKLOAD) == w);
             let Some(first) = first else { continue };
             let rows: Vec<usize> = (0..layers.rows.len())
-                .filter(|&l| layers.cell(l, "workload") == w)
+                .filter(|&l| layers.cell(l, col::WORKLOAD) == w)
                 .filter(|&l| {
                     keys.iter()
                         .all(|k| layers.cell(l, k) == layers.cell(first, k))
                 })
-                .filter(|&l| layers.cell(l, "sample") == layers.cell(first, "sample"))
-                .filter(|&l| !layers.cell(l, "gate_density").is_empty())
+                .filter(|&l| layers.cell(l, col::SAMPLE) == layers.cell(first, col::SAMPLE))
+                .filter(|&l| !layers.cell(l, col::GATE_DENSITY).is_empty())
                 .collect();
             if rows.is_empty() {
                 continue;
             }
             let names: Vec<String> = rows
                 .iter()
-                .map(|&l| layers.cell(l, "layer").to_owned())
+                .map(|&l| layers.cell(l, col::LAYER).to_owned())
                 .collect();
             let mut mean = Vec::new();
             let mut spread = Vec::new();
             for &l in &rows {
-                let m = opt(layers, l, "gate_density")?.unwrap_or(0.0);
-                let lo = opt(layers, l, "gate_density_min")?.unwrap_or(m);
-                let hi = opt(layers, l, "gate_density_max")?.unwrap_or(m);
+                let m = opt(layers, l, col::GATE_DENSITY)?.unwrap_or(0.0);
+                let lo = opt(layers, l, col::GATE_DENSITY_MIN)?.unwrap_or(m);
+                let hi = opt(layers, l, col::GATE_DENSITY_MAX)?.unwrap_or(m);
                 mean.push(m);
                 spread.push((lo, hi));
             }

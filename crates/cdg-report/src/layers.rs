@@ -4,23 +4,14 @@
 
 use crate::error::{ReportError, Result};
 use crate::{Table, colour, distinct, drawable, tick};
+use cdg_core::EnergyPart;
+use cdg_core::columns as col;
 use plotters::prelude::*;
-
-/// Energy components in stacking order, with legend labels.
-const ENERGY: [(&str, &str); 7] = [
-    ("energy_mac_pj", "MAC"),
-    ("energy_sram_ifmap_pj", "SRAM ifmap"),
-    ("energy_sram_filter_pj", "SRAM filter"),
-    ("energy_sram_ofmap_pj", "SRAM ofmap"),
-    ("energy_dram_pj", "DRAM"),
-    ("energy_gate_pj", "gate unit"),
-    ("energy_leak_pj", "leakage"),
-];
 
 /// Draws the per-layer breakdown of sweep point `point` (the `point` column of `layers.csv`).
 pub fn layer_breakdown(layers: &Table, point: usize) -> Result<String> {
-    let points = layers.numbers("point")?;
-    let workloads = layers.texts("workload")?;
+    let points = layers.numbers(col::POINT)?;
+    let workloads = layers.texts(col::WORKLOAD)?;
     let rows: Vec<usize> = (0..points.len())
         .filter(|&r| points[r] == point as f64)
         .collect();
@@ -40,30 +31,30 @@ pub fn layer_breakdown(layers: &Table, point: usize) -> Result<String> {
 /// its distribution, the mean of every layer over the samples with the min–max range of its
 /// cycles, never one panel per sample.
 pub fn layer_breakdown_sim(layers: &Table, title: &str) -> Result<String> {
-    let per_sample_only = layers.has("sample")
+    let per_sample_only = layers.has(col::SAMPLE)
         && !layers.rows.is_empty()
-        && layers.texts("sample")?.iter().all(|s| !s.is_empty());
+        && layers.texts(col::SAMPLE)?.iter().all(|s| !s.is_empty());
     let samples = if per_sample_only {
-        distinct(layers.texts("sample")?).len()
+        distinct(layers.texts(col::SAMPLE)?).len()
     } else {
         0
     };
     let averaged;
     let layers = if per_sample_only {
-        let mut by = vec!["layer"];
+        let mut by = vec![col::LAYER];
         by.extend(
-            ["workload", "support"]
+            [col::WORKLOAD, col::SUPPORT]
                 .into_iter()
                 .filter(|c| layers.has(c)),
         );
-        averaged = layers.averaged(&by, &["cycles"])?;
+        averaged = layers.averaged(&by, &[col::CYCLES])?;
         &averaged
     } else {
         layers
     };
     let all: Vec<usize> = (0..layers.rows.len()).collect();
-    let rows = if layers.has("sample") {
-        let sample = layers.texts("sample")?;
+    let rows = if layers.has(col::SAMPLE) {
+        let sample = layers.texts(col::SAMPLE)?;
         let mean: Vec<usize> = all
             .iter()
             .copied()
@@ -86,7 +77,7 @@ pub fn layer_breakdown_sim(layers: &Table, title: &str) -> Result<String> {
     };
     let group: Vec<String> = (0..layers.rows.len())
         .map(|r| {
-            let support = layers.cell(r, "support");
+            let support = layers.cell(r, col::SUPPORT);
             if support.is_empty() {
                 format!("{title}{over}")
             } else {
@@ -100,10 +91,10 @@ pub fn layer_breakdown_sim(layers: &Table, title: &str) -> Result<String> {
 
 /// Draws `rows` of `layers`, one pair of panels per distinct `group` label.
 fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Result<String> {
-    let names = layers.texts("layer")?;
-    let cycles = layers.numbers("cycles")?;
-    let ungated = if layers.has("cycles_ungated") {
-        Some(layers.numbers("cycles_ungated")?)
+    let names = layers.texts(col::LAYER)?;
+    let cycles = layers.numbers(col::CYCLES)?;
+    let ungated = if layers.has(col::CYCLES_UNGATED) {
+        Some(layers.numbers(col::CYCLES_UNGATED)?)
     } else {
         None
     };
@@ -115,12 +106,17 @@ fn draw(layers: &Table, rows: &[usize], workloads: &[&str], prefix: &str) -> Res
     } else {
         (None, None)
     };
-    let parts: Vec<(&str, Vec<f64>)> = ENERGY
+    // The energy parts in stacking order, with their legend labels.
+    let parts: Vec<(&str, Vec<f64>)> = EnergyPart::ALL
         .iter()
-        .filter(|(col, _)| layers.has(col))
-        .map(|(col, label)| {
-            let uj = layers.numbers(col)?.into_iter().map(|e| e / 1e6).collect();
-            Ok((*label, uj))
+        .filter(|p| layers.has(p.column()))
+        .map(|p| {
+            let uj = layers
+                .numbers(p.column())?
+                .into_iter()
+                .map(|e| e / 1e6)
+                .collect();
+            Ok((p.label(), uj))
         })
         .collect::<Result<_>>()?;
     let wl = distinct(rows.iter().map(|&r| workloads[r]));

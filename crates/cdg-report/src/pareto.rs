@@ -2,6 +2,7 @@
 //! every report draws, and the front over the objectives a user picks (`--pareto
 //! latency,energy,area`) with designs that tie on every objective collapsed into one entry.
 
+use cdg_core::columns as col;
 use std::fmt;
 use std::str::FromStr;
 
@@ -96,9 +97,9 @@ impl Objective {
     /// The `sweep.csv` / `network.csv` column holding it.
     pub fn column(self) -> &'static str {
         match self {
-            Objective::Latency => "latency_us",
-            Objective::Energy => "energy_pj",
-            Objective::Area => "area_mm2",
+            Objective::Latency => col::LATENCY_US,
+            Objective::Energy => col::ENERGY_PJ,
+            Objective::Area => col::AREA_MM2,
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::pareto::{Objective, Pareto, pareto_groups};
 use crate::{Table, colour, distinct, drawable, padded_range, tick};
 use cdg_core::SkipPolicy;
+use cdg_core::columns as col;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -115,7 +116,7 @@ fn design_label(table: &Table, r: usize) -> String {
             .unwrap_or("")
             .to_owned()
     };
-    let (arch, support, point) = (cell("arch"), cell("support"), cell("point"));
+    let (arch, support, point) = (cell(col::ARCH), cell(col::SUPPORT), cell(col::POINT));
     let mut s = if arch.is_empty() {
         format!("row {}", r + 1)
     } else {
@@ -179,7 +180,7 @@ impl ParetoFront {
 /// The Pareto front of each workload of `table` (first-appearance order) over the objectives
 /// of `pareto`; errors name the file and a missing objective column.
 pub fn pareto_fronts(table: &Table, pareto: &Pareto) -> Result<Vec<ParetoFront>> {
-    let workloads = table.texts("workload")?;
+    let workloads = table.texts(col::WORKLOAD)?;
     let columns = pareto
         .objectives()
         .iter()
@@ -245,10 +246,10 @@ pub fn energy_latency(table: &Table) -> Result<String> {
 /// area also numbers the designs that only their smaller area puts on the front, marked by a
 /// square instead of a circle ("front in area"), off the latency/energy staircase.
 pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
-    let support = table.texts("support")?;
-    let latency = table.numbers("latency_us")?;
+    let support = table.texts(col::SUPPORT)?;
+    let latency = table.numbers(col::LATENCY_US)?;
     let energy_uj: Vec<f64> = table
-        .numbers("energy_pj")?
+        .numbers(col::ENERGY_PJ)?
         .into_iter()
         .map(|e| e / 1e6)
         .collect();
@@ -299,12 +300,12 @@ pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
                 .build_cartesian_2d(
                     drawable(
                         padded_range(rows.iter().map(|&r| latency[r])),
-                        "latency_us",
+                        col::LATENCY_US,
                         &table.path,
                     )?,
                     drawable(
                         padded_range(rows.iter().map(|&r| energy_uj[r])),
-                        "energy_pj",
+                        col::ENERGY_PJ,
                         &table.path,
                     )?,
                 )?;
@@ -449,11 +450,11 @@ pub const DIAGONAL_NOTE: &str = "Grey diagonal: cycles fall exactly as much as F
 /// marker per skip policy, with the diagonal where cycles fall as much as FLOPs (explained
 /// under each panel).
 pub fn reduction(table: &Table) -> Result<String> {
-    let workloads = table.texts("workload")?;
-    let support = table.texts("support")?;
-    let blocks = table.texts("gate_block")?;
-    let flops = table.numbers("flops_reduction")?;
-    let cycles = table.numbers("cycle_reduction_vs_ungated")?;
+    let workloads = table.texts(col::WORKLOAD)?;
+    let support = table.texts(col::SUPPORT)?;
+    let blocks = table.texts(col::GATE_BLOCK)?;
+    let flops = table.numbers(col::FLOPS_REDUCTION)?;
+    let cycles = table.numbers(col::CYCLE_REDUCTION_VS_UNGATED)?;
     let names = distinct(workloads.iter().copied());
     let policies = policy_order(&support);
     let mut svg = String::new();
@@ -472,7 +473,7 @@ pub fn reduction(table: &Table) -> Result<String> {
             let (area, legend) = body.split_horizontally(PLOT_WIDTH);
             let x_range = drawable(
                 padded_range(rows.iter().map(|&r| flops[r]).chain([1.0])),
-                "flops_reduction",
+                col::FLOPS_REDUCTION,
                 &table.path,
             )?;
             let y_range = drawable(

@@ -1,6 +1,7 @@
 //! CSV text read back by column name, for plotting and merging reports.
 
 use crate::error::{ReportError, Result};
+use cdg_core::columns as col;
 use std::path::{Path, PathBuf};
 
 /// A CSV file held as text records, with columns looked up by header name.
@@ -140,7 +141,7 @@ impl Table {
                 None => groups.push((k, vec![r])),
             }
         }
-        let sample = self.headers.iter().position(|h| h == "sample");
+        let sample = self.headers.iter().position(|h| h == col::SAMPLE);
         let mut headers = self.headers.clone();
         for c in spread {
             headers.push_field(&format!("{c}_min"));

@@ -66,19 +66,19 @@ pub fn codesign(
                     block_w: block.w,
                     dataflow: df.as_str(),
                     policy: policy.as_str(),
-                    flops_reduction: row.flops_reduction,
+                    flops_reduction: row.counters.flops_reduction,
                     cond_cycle_cut_vs_dense_policy: frac(
                         t.cond_cycles.as_f64(),
                         dense.cond_cycles.as_f64(),
                     ),
-                    cycle_reduction_vs_ungated: row.cycle_reduction_vs_ungated,
+                    cycle_reduction_vs_ungated: row.counters.cycle_reduction_vs_ungated,
                     cycle_cut_vs_dense_policy: frac(
                         t.cycles.as_f64(),
                         t.cycles_dense_policy.as_f64(),
                     ),
-                    energy_saving_vs_ungated: row.energy_saving_vs_ungated,
-                    energy_saving_vs_dense_policy: row.energy_saving_vs_dense_policy,
-                    utilization: row.utilization,
+                    energy_saving_vs_ungated: row.counters.energy_saving_vs_ungated,
+                    energy_saving_vs_dense_policy: row.counters.energy_saving_vs_dense_policy,
+                    utilization: row.counters.utilization,
                 });
             }
         }

@@ -8,7 +8,7 @@
 //! The groups are declared with `figures!`, which derives [`Figure`] (sum, field-wise maximum,
 //! mean over samples) field by field, so no aggregation is written by hand.
 
-use cdg_core::{Accesses, Bytes, Cycles, Macs, Microseconds, PicoJoules};
+use cdg_core::{Accesses, Bytes, Cycles, EnergyPart, Macs, Microseconds, PicoJoules};
 
 /// A figure the sample summaries can combine: summed over layers, maximised and averaged over
 /// samples.
@@ -246,36 +246,77 @@ impl Compulsory {
     }
 }
 
-figures! {
-    /// Energy by where it is spent; [`EnergyBreakdown::total`] is their sum.
-    #[derive(Debug, Clone, Copy, Default, PartialEq)]
-    pub struct EnergyBreakdown {
-        /// MACs at `mac`, plus clock-gated MAC slots at `gated_mac`.
-        pub mac: PicoJoules,
-        /// Ifmap buffer: array reads plus fills from DRAM.
-        pub sram_ifmap: PicoJoules,
-        /// Filter buffer: array reads plus fills from DRAM.
-        pub sram_filter: PicoJoules,
-        /// Ofmap buffer: output/partial-sum writes, partial-sum reads, write-back reads and
-        /// spill refills.
-        pub sram_ofmap: PicoJoules,
-        pub dram: PicoJoules,
-        /// Gate-unit compares.
-        pub gate: PicoJoules,
-        /// Leakage of the PEs and the SRAMs over the layer's cycles.
-        pub leak: PicoJoules,
-    }
+/// Energy by where it is spent, one figure per [`EnergyPart`] (index it with the part);
+/// [`EnergyBreakdown::total`] is their sum. A new part is a variant of `EnergyPart` and its
+/// charge in [`crate::energy::energy`]; sums, maxima, means, totals and columns follow.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EnergyBreakdown {
+    parts: [PicoJoules; EnergyPart::COUNT],
 }
 
 impl EnergyBreakdown {
+    /// The breakdown whose part `p` is `f(p)`.
+    pub fn from_fn(mut f: impl FnMut(EnergyPart) -> PicoJoules) -> Self {
+        Self {
+            parts: EnergyPart::ALL.map(&mut f),
+        }
+    }
+
+    /// Every part with its energy, in [`EnergyPart::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (EnergyPart, PicoJoules)> + '_ {
+        EnergyPart::ALL.into_iter().zip(self.parts.iter().copied())
+    }
+
+    /// The sum of the parts, added in [`EnergyPart::ALL`] order.
     pub fn total(&self) -> PicoJoules {
-        self.mac
-            + self.sram_ifmap
-            + self.sram_filter
-            + self.sram_ofmap
-            + self.dram
-            + self.gate
-            + self.leak
+        let (first, rest) = self.parts.split_first().expect("at least one energy part");
+        rest.iter().fold(*first, |a, b| a + *b)
+    }
+
+    /// The part with the largest value (a non-finite one counts as the largest; the last of
+    /// equal ones): the part whose cost key to name when a total derived from this breakdown
+    /// is not finite.
+    pub fn largest_part(&self) -> EnergyPart {
+        let v = |x: PicoJoules| {
+            let x = x.get();
+            if x.is_finite() { x } else { f64::INFINITY }
+        };
+        self.iter()
+            .max_by(|a, b| v(a.1).total_cmp(&v(b.1)))
+            .map_or(EnergyPart::ALL[0], |p| p.0)
+    }
+}
+
+impl std::ops::Index<EnergyPart> for EnergyBreakdown {
+    type Output = PicoJoules;
+    fn index(&self, part: EnergyPart) -> &PicoJoules {
+        &self.parts[part.index()]
+    }
+}
+
+impl std::ops::IndexMut<EnergyPart> for EnergyBreakdown {
+    fn index_mut(&mut self, part: EnergyPart) -> &mut PicoJoules {
+        &mut self.parts[part.index()]
+    }
+}
+
+impl Figure for EnergyBreakdown {
+    fn plus(self, other: Self) -> Self {
+        Self::from_fn(|p| self[p].plus(other[p]))
+    }
+    fn larger(self, other: Self) -> Self {
+        Self::from_fn(|p| self[p].larger(other[p]))
+    }
+    fn unrepresentable(&self) -> Option<String> {
+        self.iter()
+            .find(|(_, e)| e.unrepresentable().is_some())
+            .map(|(p, _)| p.name().to_owned())
+    }
+    fn mean_of<'a, I>(xs: I, n: usize) -> Self
+    where
+        I: Iterator<Item = &'a Self> + Clone,
+    {
+        Self::from_fn(|p| Figure::mean_of(xs.clone().map(|x| &x.parts[p.index()]), n))
     }
 }
 
@@ -394,10 +435,9 @@ mod tests {
                 mask_read: Bytes(x),
                 ..DramTraffic::default()
             },
-            energy: EnergyBreakdown {
-                leak: PicoJoules(e),
-                ..EnergyBreakdown::default()
-            },
+            energy: EnergyBreakdown::from_fn(|p| {
+                PicoJoules(if p == EnergyPart::Leak { e } else { 0.0 })
+            }),
             ..Counters::default()
         }
     }
@@ -408,7 +448,7 @@ mod tests {
         let sum: Counters = xs.iter().sum();
         assert_eq!(sum.macs_needed, Macs(7));
         assert_eq!(sum.sram.psum_reads, Accesses(21));
-        assert_eq!(sum.energy.leak, PicoJoules(1.75));
+        assert_eq!(sum.energy[EnergyPart::Leak], PicoJoules(1.75));
         assert_eq!(xs[0] + xs[1] + xs[2], sum);
         let mut acc = Counters::default();
         for x in xs {
@@ -420,10 +460,10 @@ mod tests {
         assert_eq!(mean.macs_needed, Macs(2));
         assert_eq!(mean.macs_executed, Macs(5));
         assert_eq!(mean.dram.mask_read, Bytes(2));
-        assert_eq!(mean.energy.leak, PicoJoules(1.75 / 3.0));
+        assert_eq!(mean.energy[EnergyPart::Leak], PicoJoules(1.75 / 3.0));
         let max = Counters::max(xs.iter()).unwrap();
         assert_eq!(max.cycles, Cycles(5));
-        assert_eq!(max.energy.leak, PicoJoules(1.0));
+        assert_eq!(max.energy[EnergyPart::Leak], PicoJoules(1.0));
         assert_eq!(Counters::mean([].iter()), None);
         // Halves round up, and huge counts do not overflow.
         let big = |x| Counters {

@@ -3,11 +3,11 @@
 
 use crate::counters::Counters;
 pub use crate::counters::EnergyBreakdown;
-use cdg_core::{ArchConfig, PicoJoules};
+use cdg_core::{ArchConfig, EnergyPart, PicoJoules};
 
 /// Charges the actions counted in `c` at the costs of `arch`: MAC slots (full cost, or
 /// `gated_mac` when clock-gated), SRAM accesses and fills, DRAM bytes, gate-unit compares, and
-/// leakage over `c.cycles`.
+/// leakage over `c.cycles`; one arm per [`EnergyPart`].
 pub fn energy(arch: &ArchConfig, c: &Counters) -> EnergyBreakdown {
     let e = &arch.energy;
     let wb = arch.memory.word_bytes as f64;
@@ -25,13 +25,17 @@ pub fn energy(arch: &ArchConfig, c: &Counters) -> EnergyBreakdown {
     let leak = c.cycles.as_f64()
         * (pes * e.leak_per_pe_cycle + arch.memory.total_kib() * e.leak_per_kib_cycle);
     let full_macs = c.macs_executed - c.macs_clock_gated;
-    EnergyBreakdown {
-        mac: PicoJoules(full_macs.as_f64() * e.mac + c.macs_clock_gated.as_f64() * e.gated_mac),
-        sram_ifmap: PicoJoules(sram_ifmap),
-        sram_filter: PicoJoules(sram_filter),
-        sram_ofmap: PicoJoules(sram_ofmap),
-        dram: PicoJoules(d.total().as_f64() * e.dram_per_byte),
-        gate: PicoJoules(c.gate_ops as f64 * e.gate_op),
-        leak: PicoJoules(leak),
-    }
+    EnergyBreakdown::from_fn(|part| {
+        PicoJoules(match part {
+            EnergyPart::Mac => {
+                full_macs.as_f64() * e.mac + c.macs_clock_gated.as_f64() * e.gated_mac
+            }
+            EnergyPart::SramIfmap => sram_ifmap,
+            EnergyPart::SramFilter => sram_filter,
+            EnergyPart::SramOfmap => sram_ofmap,
+            EnergyPart::Dram => d.total().as_f64() * e.dram_per_byte,
+            EnergyPart::Gate => c.gate_ops as f64 * e.gate_op,
+            EnergyPart::Leak => leak,
+        })
+    })
 }

@@ -276,7 +276,7 @@ fn stream(
             let finalised = match (base.group_last(&f), &p.cond) {
                 (false, _) => 0,
                 (true, None) => outputs,
-                (true, Some(_)) => policy.final_after_base(gates, &f, outputs),
+                (true, Some(cond)) => policy.final_after_base(gates, cond, &f, outputs),
             };
             stream.dense(&mut pass, &f, finalised);
         }

@@ -37,7 +37,8 @@
 //! let run = cdg_sim::simulate_samples(&arch, &net, &masks)?;
 //! assert_eq!(run.per_sample.len(), 8);
 //! let row = run.mean.to_row();
-//! assert!(row.flops_reduction > 1.5 && row.cycles_max >= row.cycles);
+//! let c = &row.counters;
+//! assert!(c.flops_reduction > 1.5 && c.cycles_max >= c.cycles);
 //! # Ok(())
 //! # }
 //! ```
@@ -90,4 +91,7 @@ pub use error::SimError;
 pub use gated::{simulate_gated_layer, simulate_gated_layer_with};
 pub use mapping::{Fold, FoldIter, Mapping, NmSparsity, Span};
 pub use network::{SampledStats, simulate_network, simulate_network_with, simulate_samples};
-pub use stats::{LayerRow, LayerStats, NetworkRow, NetworkStats, SampleMax, mean_layer, summarize};
+pub use stats::{
+    CounterColumns, EnergyColumns, LayerRow, LayerStats, NetworkRow, NetworkStats, PeImbalance,
+    SampleMax, mean_layer, summarize,
+};

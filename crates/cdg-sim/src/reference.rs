@@ -102,7 +102,7 @@ pub fn run_gemm(a: &Matrix, b: &Matrix, array: &ArrayConfig) -> Result<Reference
 }
 
 /// Simulates a gated layer's schedule: the base folds, then the conditional folds with outputs
-/// whose `gate(m, n)` is off clock-gated.
+/// whose `gate(m, n)` is off clock-gated ([`run_gated_grouped`] with one group).
 pub fn run_gated(
     a: &Matrix,
     b: &Matrix,
@@ -110,20 +110,22 @@ pub fn run_gated(
     schedule: &GatedSchedule,
     gate: &dyn Fn(u64, u64) -> bool,
 ) -> Result<ReferenceRun> {
-    let jobs: Vec<_> = schedule
+    run_gated_grouped(a, b, 1, array, schedule, gate)
+}
+
+/// The jobs of a gated schedule: its base folds, then its conditional folds (gated).
+fn gated_jobs(schedule: &GatedSchedule) -> Vec<FoldJob<'_>> {
+    let base = schedule
         .base
         .folds
         .iter()
-        .map(|fold| FoldJob { fold, gated: false })
-        .chain(
-            schedule
-                .cond
-                .folds
-                .iter()
-                .map(|fold| FoldJob { fold, gated: true }),
-        )
-        .collect();
-    run_folds(a, b, array, &jobs, gate)
+        .map(|fold| FoldJob { fold, gated: false });
+    let cond = schedule
+        .cond
+        .folds
+        .iter()
+        .map(|fold| FoldJob { fold, gated: true });
+    base.chain(cond).collect()
 }
 
 fn check_operands(a: &Matrix, b: &Matrix) -> Result<()> {
@@ -175,20 +177,7 @@ pub fn run_gated_grouped(
     schedule: &GatedSchedule,
     gate: &dyn Fn(u64, u64) -> bool,
 ) -> Result<ReferenceRun> {
-    let jobs: Vec<_> = schedule
-        .base
-        .folds
-        .iter()
-        .map(|fold| FoldJob { fold, gated: false })
-        .chain(
-            schedule
-                .cond
-                .folds
-                .iter()
-                .map(|fold| FoldJob { fold, gated: true }),
-        )
-        .collect();
-    run_folds_grouped(a, b, groups, array, &jobs, gate)
+    run_folds_grouped(a, b, groups, array, &gated_jobs(schedule), gate)
 }
 
 /// [`run_folds`] on the block-diagonal GEMM of `groups` groups: weight (k, n) exists only when

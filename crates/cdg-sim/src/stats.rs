@@ -8,11 +8,11 @@ use crate::counters::{Counters, EnergyBreakdown, Figure, ScaleSimCounts, figures
 use crate::energy::energy;
 use crate::error::SimError;
 use crate::mapping::Mapping;
+use cdg_core::columns::{self, Columns};
 use cdg_core::{
-    Accesses, ArchConfig, Cycles, Dataflow, DramBandwidth, GemmDims, Layer, Macs, Microseconds,
-    PicoJoules,
+    Accesses, ArchConfig, Cycles, Dataflow, DramBandwidth, EnergyPart, GemmDims, Layer, Macs,
+    Microseconds, PicoJoules,
 };
-use serde::Serialize;
 use std::sync::Arc;
 
 figures! {
@@ -129,77 +129,13 @@ pub(crate) struct LayerRun<'a> {
     pub pe_imbalance: f64,
 }
 
-/// The arch key whose value makes energy part `part` (a field of `EnergyBreakdown`) of a layer
-/// non-finite: the largest of the per-action costs it charges.
-fn energy_key(arch: &ArchConfig, part: &str) -> (&'static str, f64) {
-    let e = &arch.energy;
-    let keys: &[(&'static str, f64)] = match part {
-        "mac" => &[("energy.mac", e.mac), ("energy.gated_mac", e.gated_mac)],
-        "sram_ifmap" => &[
-            (
-                "energy.sram_ifmap_read_per_byte",
-                e.sram_ifmap_read_per_byte,
-            ),
-            (
-                "energy.sram_ifmap_write_per_byte",
-                e.sram_ifmap_write_per_byte,
-            ),
-        ],
-        "sram_filter" => &[
-            (
-                "energy.sram_filter_read_per_byte",
-                e.sram_filter_read_per_byte,
-            ),
-            (
-                "energy.sram_filter_write_per_byte",
-                e.sram_filter_write_per_byte,
-            ),
-        ],
-        "sram_ofmap" => &[
-            (
-                "energy.sram_ofmap_read_per_byte",
-                e.sram_ofmap_read_per_byte,
-            ),
-            (
-                "energy.sram_ofmap_write_per_byte",
-                e.sram_ofmap_write_per_byte,
-            ),
-        ],
-        "dram" => &[("energy.dram_per_byte", e.dram_per_byte)],
-        "gate" => &[("energy.gate_op", e.gate_op)],
-        _ => &[
-            ("energy.leak_per_pe_cycle", e.leak_per_pe_cycle),
-            ("energy.leak_per_kib_cycle", e.leak_per_kib_cycle),
-        ],
-    };
-    keys.iter()
-        .copied()
+/// The arch key whose value makes energy part `part` of a layer non-finite: the largest of the
+/// per-action costs it charges.
+fn energy_key(arch: &ArchConfig, part: EnergyPart) -> (&'static str, f64) {
+    part.cost_keys(&arch.energy)
+        .into_iter()
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap_or(("energy", f64::NAN))
-}
-
-/// The energy part of `e` with the largest value (a non-finite one first): the part whose cost
-/// key to name when a total derived from `e` is not finite.
-fn largest_part(e: &EnergyBreakdown) -> &'static str {
-    let parts = [
-        ("mac", e.mac),
-        ("sram_ifmap", e.sram_ifmap),
-        ("sram_filter", e.sram_filter),
-        ("sram_ofmap", e.sram_ofmap),
-        ("dram", e.dram),
-        ("gate", e.gate),
-        ("leak", e.leak),
-    ];
-    parts
-        .iter()
-        .max_by(|a, b| {
-            let v = |x: PicoJoules| {
-                let x = x.get();
-                if x.is_finite() { x } else { f64::INFINITY }
-            };
-            v(a.1).total_cmp(&v(b.1))
-        })
-        .map_or("dram", |p| p.0)
 }
 
 /// Refuses figures that cannot be reported: a count that saturated at u64::MAX or an energy (or
@@ -244,29 +180,30 @@ pub(crate) fn check_representable(
     }
     // Which energy: a part of the run's own breakdown, else (a baseline's or the energy-delay
     // product) the largest part of the breakdown that overflowed.
-    let (part, total) = match energies.as_deref() {
-        Some(p) if p.starts_with("energy.") => (p["energy.".len()..].to_owned(), "energy"),
-        Some(p) if p.starts_with("energy_ungated") => (
-            largest_part(&totals.energy_ungated).to_owned(),
+    let own_part = energies
+        .as_deref()
+        .and_then(|p| p.strip_prefix("energy."))
+        .and_then(EnergyPart::from_name);
+    let (part, total) = match (own_part, energies.as_deref()) {
+        (Some(part), _) => (part, "energy"),
+        (None, Some(p)) if p.starts_with("energy_ungated") => (
+            totals.energy_ungated.largest_part(),
             "ungated baseline's energy",
         ),
-        Some(p) if p.starts_with("energy_dense_policy") => (
-            largest_part(&totals.energy_dense_policy).to_owned(),
+        (None, Some(p)) if p.starts_with("energy_dense_policy") => (
+            totals.energy_dense_policy.largest_part(),
             "`dense`-policy energy",
         ),
-        _ => (
-            largest_part(&totals.energy).to_owned(),
-            "energy-delay product",
-        ),
+        _ => (totals.energy.largest_part(), "energy-delay product"),
     };
-    let (key, value) = energy_key(arch, &part);
+    let (key, value) = energy_key(arch, part);
     Err(SimError::Config {
         key: key.to_owned(),
         problem: format!(
             "{value:e} makes {whose}'s {} infinite (through its {} energy); expected per-action \
              energies whose totals stay finite",
             total,
-            part.replace('_', " ")
+            part.name().replace('_', " ")
         ),
     })
 }
@@ -355,10 +292,6 @@ impl LayerStats {
     /// The CSV row of this layer.
     pub fn to_row(&self) -> LayerRow {
         let t = &self.totals;
-        let e = &t.energy;
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
-        let saving = |e: f64, base: f64| if base > 0.0 { 1.0 - e / base } else { 0.0 };
-        let energy = e.total().get();
         LayerRow {
             layer: self.layer.clone(),
             sample: self.sample,
@@ -374,60 +307,16 @@ impl LayerStats {
             folds_executed: t.folds,
             schedule: self.schedule.to_string(),
             ungated_schedule: self.ungated_schedule.to_string(),
-            macs_dense: t.macs_dense.get(),
-            macs_needed: t.macs_needed.get(),
-            macs_executed: t.macs_executed.get(),
-            macs_discarded: t.macs_discarded().get(),
-            macs_clock_gated: t.macs_clock_gated.get(),
-            macs_needed_max: self.max.macs_needed.get(),
-            macs_executed_max: self.max.macs_executed.get(),
-            cycles: t.cycles.get(),
-            cycles_max: self.max.cycles.get(),
-            compute_cycles: t.compute_cycles.get(),
-            stall_cycles: t.stall_cycles.get(),
-            prefetch_cycles: t.prefetch_cycles.get(),
-            cycles_ungated: t.cycles_ungated.get(),
-            cycles_dense_policy: t.cycles_dense_policy.get(),
-            cond_cycles: t.cond_cycles.get(),
-            latency_us: self.rates.latency.get(),
-            latency_us_max: self.max.latency.get(),
-            utilization: self.utilization,
-            flops_reduction: ratio(t.macs_dense.as_f64(), t.macs_needed.as_f64()),
-            cycle_reduction_vs_ungated: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
-            cycle_reduction_vs_dense_policy: ratio(
-                t.cycles_dense_policy.as_f64(),
-                t.cycles.as_f64(),
+            counters: CounterColumns::of(
+                t,
+                &self.max,
+                self.rates.latency.get(),
+                self.utilization,
+                Some(PeImbalance {
+                    pe_imbalance: self.rates.pe_imbalance,
+                    pe_imbalance_max: self.max.pe_imbalance,
+                }),
             ),
-            pe_imbalance: self.rates.pe_imbalance,
-            pe_imbalance_max: self.max.pe_imbalance,
-            gate_ops: t.gate_ops,
-            sram_ifmap_reads: t.sram.ifmap_reads.get(),
-            sram_filter_reads: t.sram.filter_reads.get(),
-            sram_ofmap_writes: t.sram.ofmap_writes.get(),
-            sram_psum_reads: t.sram.psum_reads.get(),
-            dram_ifmap_read_bytes: t.dram.ifmap_read.get(),
-            dram_filter_read_bytes: t.dram.filter_read.get(),
-            dram_ofmap_write_bytes: t.dram.ofmap_write.get(),
-            dram_psum_bytes: t.dram.psum().get(),
-            dram_mask_bytes: t.dram.mask_read.get(),
-            dram_read_bytes: t.dram.reads().get(),
-            dram_write_bytes: t.dram.writes().get(),
-            dram_compulsory_bytes: t.compulsory.total().get(),
-            energy_pj: energy,
-            energy_pj_max: self.max.energy.get(),
-            energy_mac_pj: e.mac.get(),
-            energy_sram_ifmap_pj: e.sram_ifmap.get(),
-            energy_sram_filter_pj: e.sram_filter.get(),
-            energy_sram_ofmap_pj: e.sram_ofmap.get(),
-            energy_dram_pj: e.dram.get(),
-            energy_gate_pj: e.gate.get(),
-            energy_leak_pj: e.leak.get(),
-            energy_ungated_pj: t.energy_ungated.total().get(),
-            energy_dense_policy_pj: t.energy_dense_policy.total().get(),
-            energy_saving_vs_ungated: saving(energy, t.energy_ungated.total().get()),
-            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.total().get()),
-            edp_pj_us: self.edp_pj_us(),
-            scalesim_total_cycles: t.scalesim.total_cycles.get(),
             scalesim_stall_cycles: t.scalesim.stall_cycles.get(),
             scalesim_ifmap_reads: t.scalesim.ifmap_reads.get(),
             scalesim_filter_reads: t.scalesim.filter_reads.get(),
@@ -481,25 +370,12 @@ pub fn summarize(runs: &[NetworkStats]) -> Option<NetworkStats> {
     })
 }
 
-/// One row of `layers.csv`. Counts are plain integers here because this is the file boundary;
-/// the unit is in each column name (`_bytes`, `_pj`, `_us`; bare counts are cycles, MACs or
-/// element accesses as named).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LayerRow {
-    pub layer: String,
-    pub sample: Option<usize>,
-    pub samples: usize,
-    pub dataflow: &'static str,
-    pub array_rows: u64,
-    pub array_cols: u64,
-    pub gemm_m: u64,
-    pub gemm_k: u64,
-    pub gemm_n: u64,
-    pub row_folds: u64,
-    pub col_folds: u64,
-    pub folds_executed: u64,
-    pub schedule: String,
-    pub ungated_schedule: String,
+/// The columns of a run's counters, shared by [`LayerRow`] and [`NetworkRow`]: MACs, cycles,
+/// latency, reductions, SRAM and DRAM traffic, energy by part and against both baselines. A
+/// new figure of `Counters` that both rows report is one field here, built in
+/// [`CounterColumns::of`] and listed in the `csv_columns!` below (the column order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterColumns {
     pub macs_dense: u64,
     pub macs_needed: u64,
     pub macs_executed: u64,
@@ -521,8 +397,8 @@ pub struct LayerRow {
     pub flops_reduction: f64,
     pub cycle_reduction_vs_ungated: f64,
     pub cycle_reduction_vs_dense_policy: f64,
-    pub pe_imbalance: f64,
-    pub pe_imbalance_max: f64,
+    /// Layer rows only.
+    pub pe: Option<PeImbalance>,
     pub gate_ops: u64,
     pub sram_ifmap_reads: u64,
     pub sram_filter_reads: u64,
@@ -538,19 +414,190 @@ pub struct LayerRow {
     pub dram_compulsory_bytes: u64,
     pub energy_pj: f64,
     pub energy_pj_max: f64,
-    pub energy_mac_pj: f64,
-    pub energy_sram_ifmap_pj: f64,
-    pub energy_sram_filter_pj: f64,
-    pub energy_sram_ofmap_pj: f64,
-    pub energy_dram_pj: f64,
-    pub energy_gate_pj: f64,
-    pub energy_leak_pj: f64,
+    /// One `energy_<part>_pj` column per [`EnergyPart`].
+    pub energy_parts_pj: EnergyColumns,
     pub energy_ungated_pj: f64,
     pub energy_dense_policy_pj: f64,
     pub energy_saving_vs_ungated: f64,
     pub energy_saving_vs_dense_policy: f64,
     pub edp_pj_us: f64,
     pub scalesim_total_cycles: u64,
+}
+
+cdg_core::csv_columns!(CounterColumns {
+    macs_dense,
+    macs_needed,
+    macs_executed,
+    macs_discarded,
+    macs_clock_gated,
+    macs_needed_max,
+    macs_executed_max,
+    cycles = columns::CYCLES,
+    cycles_max,
+    compute_cycles,
+    stall_cycles,
+    prefetch_cycles,
+    cycles_ungated = columns::CYCLES_UNGATED,
+    cycles_dense_policy = columns::CYCLES_DENSE_POLICY,
+    cond_cycles,
+    latency_us = columns::LATENCY_US,
+    latency_us_max,
+    utilization = columns::UTILIZATION,
+    flops_reduction = columns::FLOPS_REDUCTION,
+    cycle_reduction_vs_ungated = columns::CYCLE_REDUCTION_VS_UNGATED,
+    cycle_reduction_vs_dense_policy = columns::CYCLE_REDUCTION_VS_DENSE_POLICY,
+    ..pe,
+    gate_ops = columns::GATE_OPS,
+    sram_ifmap_reads,
+    sram_filter_reads,
+    sram_ofmap_writes,
+    sram_psum_reads,
+    dram_ifmap_read_bytes,
+    dram_filter_read_bytes,
+    dram_ofmap_write_bytes,
+    dram_psum_bytes,
+    dram_mask_bytes,
+    dram_read_bytes,
+    dram_write_bytes,
+    dram_compulsory_bytes,
+    energy_pj = columns::ENERGY_PJ,
+    energy_pj_max,
+    ..energy_parts_pj,
+    energy_ungated_pj = columns::ENERGY_UNGATED_PJ,
+    energy_dense_policy_pj = columns::ENERGY_DENSE_POLICY_PJ,
+    energy_saving_vs_ungated = columns::ENERGY_SAVING_VS_UNGATED,
+    energy_saving_vs_dense_policy = columns::ENERGY_SAVING_VS_DENSE_POLICY,
+    edp_pj_us,
+    scalesim_total_cycles,
+});
+
+impl CounterColumns {
+    /// The columns of `t` with per-sample maxima `max`, the run's latency and utilization, and
+    /// (layers) its PE imbalance.
+    pub fn of(
+        t: &Counters,
+        max: &SampleMax,
+        latency_us: f64,
+        utilization: f64,
+        pe: Option<PeImbalance>,
+    ) -> Self {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
+        let saving = |e: f64, base: f64| if base > 0.0 { 1.0 - e / base } else { 0.0 };
+        let energy = t.energy.total().get();
+        Self {
+            macs_dense: t.macs_dense.get(),
+            macs_needed: t.macs_needed.get(),
+            macs_executed: t.macs_executed.get(),
+            macs_discarded: t.macs_discarded().get(),
+            macs_clock_gated: t.macs_clock_gated.get(),
+            macs_needed_max: max.macs_needed.get(),
+            macs_executed_max: max.macs_executed.get(),
+            cycles: t.cycles.get(),
+            cycles_max: max.cycles.get(),
+            compute_cycles: t.compute_cycles.get(),
+            stall_cycles: t.stall_cycles.get(),
+            prefetch_cycles: t.prefetch_cycles.get(),
+            cycles_ungated: t.cycles_ungated.get(),
+            cycles_dense_policy: t.cycles_dense_policy.get(),
+            cond_cycles: t.cond_cycles.get(),
+            latency_us,
+            latency_us_max: max.latency.get(),
+            utilization,
+            flops_reduction: ratio(t.macs_dense.as_f64(), t.macs_needed.as_f64()),
+            cycle_reduction_vs_ungated: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
+            cycle_reduction_vs_dense_policy: ratio(
+                t.cycles_dense_policy.as_f64(),
+                t.cycles.as_f64(),
+            ),
+            pe,
+            gate_ops: t.gate_ops,
+            sram_ifmap_reads: t.sram.ifmap_reads.get(),
+            sram_filter_reads: t.sram.filter_reads.get(),
+            sram_ofmap_writes: t.sram.ofmap_writes.get(),
+            sram_psum_reads: t.sram.psum_reads.get(),
+            dram_ifmap_read_bytes: t.dram.ifmap_read.get(),
+            dram_filter_read_bytes: t.dram.filter_read.get(),
+            dram_ofmap_write_bytes: t.dram.ofmap_write.get(),
+            dram_psum_bytes: t.dram.psum().get(),
+            dram_mask_bytes: t.dram.mask_read.get(),
+            dram_read_bytes: t.dram.reads().get(),
+            dram_write_bytes: t.dram.writes().get(),
+            dram_compulsory_bytes: t.compulsory.total().get(),
+            energy_pj: energy,
+            energy_pj_max: max.energy.get(),
+            energy_parts_pj: EnergyColumns::of(&t.energy),
+            energy_ungated_pj: t.energy_ungated.total().get(),
+            energy_dense_policy_pj: t.energy_dense_policy.total().get(),
+            energy_saving_vs_ungated: saving(energy, t.energy_ungated.total().get()),
+            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.total().get()),
+            edp_pj_us: energy * latency_us,
+            scalesim_total_cycles: t.scalesim.total_cycles.get(),
+        }
+    }
+}
+
+/// The PE-imbalance columns of a layer row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeImbalance {
+    pub pe_imbalance: f64,
+    pub pe_imbalance_max: f64,
+}
+
+cdg_core::csv_columns!(PeImbalance {
+    pe_imbalance,
+    pe_imbalance_max,
+});
+
+/// The energy of each [`EnergyPart`] in pJ, one column each (`energy_mac_pj`, …, in
+/// [`EnergyPart::ALL`] order); index it with the part.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnergyColumns(pub [f64; EnergyPart::COUNT]);
+
+impl EnergyColumns {
+    pub fn of(e: &EnergyBreakdown) -> Self {
+        Self(EnergyPart::ALL.map(|p| e[p].get()))
+    }
+}
+
+impl std::ops::Index<EnergyPart> for EnergyColumns {
+    type Output = f64;
+    fn index(&self, part: EnergyPart) -> &f64 {
+        &self.0[part.index()]
+    }
+}
+
+impl Columns for EnergyColumns {
+    fn columns<S: serde::ser::SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error> {
+        for p in EnergyPart::ALL {
+            serde::ser::SerializeStruct::serialize_field(s, p.column(), &self[p])?;
+        }
+        Ok(())
+    }
+    fn count(&self) -> usize {
+        EnergyPart::COUNT
+    }
+}
+
+/// One row of `layers.csv`. Counts are plain integers here because this is the file boundary;
+/// the unit is in each column name (`_bytes`, `_pj`, `_us`; bare counts are cycles, MACs or
+/// element accesses as named). The columns are the fields in the order `csv_row!` lists them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerRow {
+    pub layer: String,
+    pub sample: Option<usize>,
+    pub samples: usize,
+    pub dataflow: &'static str,
+    pub array_rows: u64,
+    pub array_cols: u64,
+    pub gemm_m: u64,
+    pub gemm_k: u64,
+    pub gemm_n: u64,
+    pub row_folds: u64,
+    pub col_folds: u64,
+    pub folds_executed: u64,
+    pub schedule: String,
+    pub ungated_schedule: String,
+    pub counters: CounterColumns,
     pub scalesim_stall_cycles: u64,
     pub scalesim_ifmap_reads: u64,
     pub scalesim_filter_reads: u64,
@@ -559,6 +606,31 @@ pub struct LayerRow {
     pub scalesim_compute_utilization: f64,
     pub scalesim_overall_utilization: f64,
 }
+
+cdg_core::csv_row!(LayerRow {
+    layer = columns::LAYER,
+    sample = columns::SAMPLE,
+    samples = columns::SAMPLES,
+    dataflow,
+    array_rows,
+    array_cols,
+    gemm_m,
+    gemm_k,
+    gemm_n,
+    row_folds,
+    col_folds,
+    folds_executed,
+    schedule,
+    ungated_schedule,
+    ..counters,
+    scalesim_stall_cycles,
+    scalesim_ifmap_reads,
+    scalesim_filter_reads,
+    scalesim_ofmap_writes,
+    scalesim_mapping_efficiency,
+    scalesim_compute_utilization,
+    scalesim_overall_utilization,
+});
 
 /// A simulated network: every layer in order, and their totals.
 #[derive(Debug, Clone, PartialEq)]
@@ -645,11 +717,6 @@ impl NetworkStats {
 
     /// The CSV row of the network totals.
     pub fn to_row(&self) -> NetworkRow {
-        let t = &self.totals;
-        let e = &t.energy;
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
-        let saving = |e: f64, base: f64| if base > 0.0 { 1.0 - e / base } else { 0.0 };
-        let energy = e.total().get();
         let latency = self.latency().get();
         NetworkRow {
             arch: self.arch_name.clone(),
@@ -659,58 +726,13 @@ impl NetworkStats {
             array_rows: self.array_rows,
             array_cols: self.array_cols,
             layers: self.layers.len(),
-            macs_dense: t.macs_dense.get(),
-            macs_needed: t.macs_needed.get(),
-            macs_executed: t.macs_executed.get(),
-            macs_discarded: t.macs_discarded().get(),
-            macs_clock_gated: t.macs_clock_gated.get(),
-            macs_needed_max: self.max.macs_needed.get(),
-            macs_executed_max: self.max.macs_executed.get(),
-            cycles: t.cycles.get(),
-            cycles_max: self.max.cycles.get(),
-            compute_cycles: t.compute_cycles.get(),
-            stall_cycles: t.stall_cycles.get(),
-            prefetch_cycles: t.prefetch_cycles.get(),
-            cycles_ungated: t.cycles_ungated.get(),
-            cycles_dense_policy: t.cycles_dense_policy.get(),
-            cond_cycles: t.cond_cycles.get(),
-            latency_us: latency,
-            latency_us_max: self.max.latency.get(),
-            utilization: self.utilization(),
-            flops_reduction: ratio(t.macs_dense.as_f64(), t.macs_needed.as_f64()),
-            cycle_reduction_vs_ungated: ratio(t.cycles_ungated.as_f64(), t.cycles.as_f64()),
-            cycle_reduction_vs_dense_policy: ratio(
-                t.cycles_dense_policy.as_f64(),
-                t.cycles.as_f64(),
+            counters: CounterColumns::of(
+                &self.totals,
+                &self.max,
+                latency,
+                self.utilization(),
+                None,
             ),
-            gate_ops: t.gate_ops,
-            sram_ifmap_reads: t.sram.ifmap_reads.get(),
-            sram_filter_reads: t.sram.filter_reads.get(),
-            sram_ofmap_writes: t.sram.ofmap_writes.get(),
-            sram_psum_reads: t.sram.psum_reads.get(),
-            dram_ifmap_read_bytes: t.dram.ifmap_read.get(),
-            dram_filter_read_bytes: t.dram.filter_read.get(),
-            dram_ofmap_write_bytes: t.dram.ofmap_write.get(),
-            dram_psum_bytes: t.dram.psum().get(),
-            dram_mask_bytes: t.dram.mask_read.get(),
-            dram_read_bytes: t.dram.reads().get(),
-            dram_write_bytes: t.dram.writes().get(),
-            dram_compulsory_bytes: t.compulsory.total().get(),
-            energy_pj: energy,
-            energy_pj_max: self.max.energy.get(),
-            energy_mac_pj: e.mac.get(),
-            energy_sram_ifmap_pj: e.sram_ifmap.get(),
-            energy_sram_filter_pj: e.sram_filter.get(),
-            energy_sram_ofmap_pj: e.sram_ofmap.get(),
-            energy_dram_pj: e.dram.get(),
-            energy_gate_pj: e.gate.get(),
-            energy_leak_pj: e.leak.get(),
-            energy_ungated_pj: t.energy_ungated.total().get(),
-            energy_dense_policy_pj: t.energy_dense_policy.total().get(),
-            energy_saving_vs_ungated: saving(energy, t.energy_ungated.total().get()),
-            energy_saving_vs_dense_policy: saving(energy, t.energy_dense_policy.total().get()),
-            edp_pj_us: energy * latency,
-            scalesim_total_cycles: t.scalesim.total_cycles.get(),
             batch: self.batch,
             latency_per_batch_us: latency,
             images_per_s: self.images_per_s(),
@@ -719,7 +741,7 @@ impl NetworkStats {
 }
 
 /// One row of `network.csv`: the network totals of a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetworkRow {
     pub arch: String,
     pub sample: Option<usize>,
@@ -728,55 +750,7 @@ pub struct NetworkRow {
     pub array_rows: u64,
     pub array_cols: u64,
     pub layers: usize,
-    pub macs_dense: u64,
-    pub macs_needed: u64,
-    pub macs_executed: u64,
-    pub macs_discarded: u64,
-    pub macs_clock_gated: u64,
-    pub macs_needed_max: u64,
-    pub macs_executed_max: u64,
-    pub cycles: u64,
-    pub cycles_max: u64,
-    pub compute_cycles: u64,
-    pub stall_cycles: u64,
-    pub prefetch_cycles: u64,
-    pub cycles_ungated: u64,
-    pub cycles_dense_policy: u64,
-    pub cond_cycles: u64,
-    pub latency_us: f64,
-    pub latency_us_max: f64,
-    pub utilization: f64,
-    pub flops_reduction: f64,
-    pub cycle_reduction_vs_ungated: f64,
-    pub cycle_reduction_vs_dense_policy: f64,
-    pub gate_ops: u64,
-    pub sram_ifmap_reads: u64,
-    pub sram_filter_reads: u64,
-    pub sram_ofmap_writes: u64,
-    pub sram_psum_reads: u64,
-    pub dram_ifmap_read_bytes: u64,
-    pub dram_filter_read_bytes: u64,
-    pub dram_ofmap_write_bytes: u64,
-    pub dram_psum_bytes: u64,
-    pub dram_mask_bytes: u64,
-    pub dram_read_bytes: u64,
-    pub dram_write_bytes: u64,
-    pub dram_compulsory_bytes: u64,
-    pub energy_pj: f64,
-    pub energy_pj_max: f64,
-    pub energy_mac_pj: f64,
-    pub energy_sram_ifmap_pj: f64,
-    pub energy_sram_filter_pj: f64,
-    pub energy_sram_ofmap_pj: f64,
-    pub energy_dram_pj: f64,
-    pub energy_gate_pj: f64,
-    pub energy_leak_pj: f64,
-    pub energy_ungated_pj: f64,
-    pub energy_dense_policy_pj: f64,
-    pub energy_saving_vs_ungated: f64,
-    pub energy_saving_vs_dense_policy: f64,
-    pub edp_pj_us: f64,
-    pub scalesim_total_cycles: u64,
+    pub counters: CounterColumns,
     /// Samples per batch (`workload.batch`); every count above is per batch.
     pub batch: u64,
     /// Latency of one batch (= `latency_us`).
@@ -784,3 +758,17 @@ pub struct NetworkRow {
     /// Throughput: batch / latency of one batch.
     pub images_per_s: f64,
 }
+
+cdg_core::csv_row!(NetworkRow {
+    arch = columns::ARCH,
+    sample = columns::SAMPLE,
+    samples = columns::SAMPLES,
+    dataflow,
+    array_rows,
+    array_cols,
+    layers = columns::LAYERS,
+    ..counters,
+    batch,
+    latency_per_batch_us,
+    images_per_s,
+});

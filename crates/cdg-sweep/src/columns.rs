@@ -3,7 +3,7 @@
 //! (`layers.csv`), both computed from what the simulator and the trace already hold.
 
 use cdg_core::LayerMasks;
-use serde::Serialize;
+use cdg_core::columns as col;
 
 /// The `p`-th percentile (0 < p ≤ 100) of ascending `sorted` values by the nearest-rank rule:
 /// the smallest value with at least `p` % of the values at or below it. `None` when empty.
@@ -19,12 +19,18 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 /// Per-sample latency percentiles of one run (µs): the tail a latency budget has to meet,
 /// which the mean (`latency_us`) and the maximum (`latency_us_max`) do not show. A run without
 /// masks has one "sample", so all three equal its latency.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LatencyPercentiles {
     pub latency_us_p50: f64,
     pub latency_us_p95: f64,
     pub latency_us_p99: f64,
 }
+
+cdg_core::csv_row!(LatencyPercentiles {
+    latency_us_p50 = col::LATENCY_US_P50,
+    latency_us_p95 = col::LATENCY_US_P95,
+    latency_us_p99 = col::LATENCY_US_P99,
+});
 
 impl LatencyPercentiles {
     /// The nearest-rank percentiles of `latencies_us` (any order); zeros when empty.
@@ -42,12 +48,18 @@ impl LatencyPercentiles {
 
 /// A layer's gate density (fraction of gate blocks on) over the samples of a trace: mean, min
 /// and max, or for one sample its density three times. Empty cells for an ungated layer.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GateDensity {
     pub gate_density: Option<f64>,
     pub gate_density_min: Option<f64>,
     pub gate_density_max: Option<f64>,
 }
+
+cdg_core::csv_row!(GateDensity {
+    gate_density = col::GATE_DENSITY,
+    gate_density_min = col::GATE_DENSITY_MIN,
+    gate_density_max = col::GATE_DENSITY_MAX,
+});
 
 impl GateDensity {
     /// An ungated layer (or a workload without masks): empty cells.

@@ -93,7 +93,7 @@ pub enum SweepError {
     )]
     LargeGrid {
         spec: PathBuf,
-        estimate: crate::plan::Estimate,
+        estimate: crate::estimate::Estimate,
         limit: usize,
     },
     /// A run whose results would not fit in the memory limit.

@@ -41,6 +41,25 @@ impl Grid {
         Self::from_resolved(spec, resolved)
     }
 
+    /// A grid of the given designs as they are, one point each (index = position), with no
+    /// grid keys: what `cdg sim` runs (one point per skip policy).
+    pub fn of_designs(designs: Vec<ArchConfig>) -> Self {
+        let points: Vec<Point> = designs
+            .into_iter()
+            .enumerate()
+            .map(|(index, arch)| Point {
+                index,
+                labels: Vec::new(),
+                arch,
+            })
+            .collect();
+        Self {
+            keys: Vec::new(),
+            total: points.len(),
+            points,
+        }
+    }
+
     /// The first `n` points of `shard` (for estimating a run's cost without resolving it).
     pub fn sample(spec: &SweepSpec, base_text: &str, shard: Shard, n: usize) -> Result<Self> {
         let resolved = spec.resolve_points(base_text, shard.indices(spec.points()).take(n))?;

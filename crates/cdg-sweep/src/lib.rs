@@ -48,6 +48,7 @@
 mod columns;
 mod engine;
 mod error;
+mod estimate;
 mod grid;
 mod main_job;
 mod merge;
@@ -58,7 +59,8 @@ mod workload;
 
 pub use columns::{GateDensity, LatencyPercentiles, percentile};
 pub use engine::{
-    PointResult, Progress, Silent, WorkloadResult, render_csvs, run_points, simulate,
+    PointResult, Progress, Silent, WorkloadResult, WorkloadRun, render_csvs, run_grid, run_points,
+    run_workload, simulate,
 };
 pub use error::{Result, SweepError};
 pub use grid::{Grid, Point};

@@ -147,14 +147,14 @@ fn summary_rows(grid: &Grid, workloads: &[Workload], results: &[PointResult]) ->
                 design: point.labels[0].clone(),
                 support: point.arch.sparsity.support.as_str(),
                 workload: w.name.clone(),
-                flops_reduction: net.flops_reduction,
-                cycle_reduction_vs_ungated: net.cycle_reduction_vs_ungated,
-                cycle_reduction_vs_dense_policy: net.cycle_reduction_vs_dense_policy,
-                energy_saving_vs_ungated: net.energy_saving_vs_ungated,
-                energy_saving_vs_dense_policy: net.energy_saving_vs_dense_policy,
-                utilization: net.utilization,
-                latency_us: net.latency_us,
-                energy_pj: net.energy_pj,
+                flops_reduction: net.counters.flops_reduction,
+                cycle_reduction_vs_ungated: net.counters.cycle_reduction_vs_ungated,
+                cycle_reduction_vs_dense_policy: net.counters.cycle_reduction_vs_dense_policy,
+                energy_saving_vs_ungated: net.counters.energy_saving_vs_ungated,
+                energy_saving_vs_dense_policy: net.counters.energy_saving_vs_dense_policy,
+                utilization: net.counters.utilization,
+                latency_us: net.counters.latency_us,
+                energy_pj: net.counters.energy_pj,
             });
         }
     }

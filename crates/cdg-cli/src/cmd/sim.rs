@@ -21,16 +21,17 @@
 
 use crate::ui::Ui;
 use anyhow::{Context, bail};
+use cdg_core::ArchConfig;
 use cdg_core::SkipPolicy;
+use cdg_core::columns as col;
 use cdg_core::zoo::{Zoo, ZooOptions};
-use cdg_core::{ArchConfig, MaskSet, Network};
+use cdg_io::csv_out::JoinedCsv;
 use cdg_io::layout::sim::{ARCH_TOML, COMPUTE_REPORT_CSV, LAYERS_CSV, NETWORK_CSV, SAMPLES_CSV};
 use cdg_io::output::{OutputDir, Outputs};
 use cdg_io::scalesim::{InterfaceBandwidth, ScaleSimConfig};
+use cdg_sim::NetworkStats;
 use cdg_sim::scalesim::{compute_report, compute_report_csv};
-use cdg_sim::{LayerOptions, NetworkStats, NmSparsity};
-use cdg_sweep::{GateDensity, LatencyPercentiles};
-use serde::Serialize;
+use cdg_sweep::{GateDensity, Grid, LatencyPercentiles, Silent, SweepError, Workload, WorkloadRun};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -103,20 +104,6 @@ enum DesignSource {
     ScaleSim(Box<ScaleSimConfig>),
 }
 
-/// The workload: a network, its masks (traces) and per-layer options (N:M from topologies).
-#[derive(Debug)]
-struct Workload {
-    network: Network,
-    masks: Option<MaskSet>,
-    layer_opts: Vec<LayerOptions>,
-    /// A SCALE-Sim topology (so COMPUTE_REPORT.csv is meaningful).
-    scalesim_topology: bool,
-    /// What to call it in messages.
-    label: String,
-    /// Its name in the CSVs: the trace directory's name or the topology file's stem.
-    name: String,
-}
-
 /// A validated `cdg sim` invocation.
 #[derive(Debug)]
 pub struct SimPlan {
@@ -149,16 +136,12 @@ impl SimPlan {
                         cfg_path.display()
                     );
                 }
-                // Overrides go through the same TOML validation as for --arch.
-                let arch = if args.set.is_empty() {
-                    cfg.arch.clone()
-                } else {
-                    cdg_io::arch::parse_arch(
-                        &cdg_io::arch::to_toml(&cfg.arch),
-                        &cfg_path.display().to_string(),
-                        &args.set,
-                    )?
-                };
+                // Overrides are validated exactly as over an arch-config file.
+                let arch = cdg_io::arch::apply_overrides(
+                    &cfg.arch,
+                    &cfg_path.display().to_string(),
+                    &args.set,
+                )?;
                 (arch, DesignSource::ScaleSim(Box::new(cfg)))
             }
             _ => bail!("give exactly one of --arch FILE.toml and --scalesim-cfg FILE.cfg"),
@@ -169,70 +152,16 @@ impl SimPlan {
                     width: args.width,
                     in_channels: args.in_channels,
                 };
-                let network = zoo
-                    .build(&opts)
-                    .with_context(|| format!("--network {} --width {}", zoo.name(), args.width))?;
-                let n = network.len();
-                Workload {
-                    network,
-                    masks: None,
-                    layer_opts: vec![LayerOptions::default(); n],
-                    scalesim_topology: false,
-                    label: if args.width == 1.0 && args.in_channels == 3 {
-                        zoo.name().to_owned()
-                    } else {
-                        format!(
-                            "{} (width {}, {} input channels)",
-                            zoo.name(),
-                            args.width,
-                            args.in_channels
-                        )
-                    },
-                    name: if args.width == 1.0 && args.in_channels == 3 {
-                        zoo.name().to_owned()
-                    } else {
-                        format!("{}-w{}-c{}", zoo.name(), args.width, args.in_channels)
-                    },
-                }
+                Workload::zoo(zoo, &opts)
+                    .with_context(|| format!("--network {} --width {}", zoo.name(), args.width))?
             }
-            (Some(dir), None, None) => {
-                let trace = cdg_io::read_trace(dir)?;
-                let n = trace.network.len();
-                Workload {
-                    network: trace.network,
-                    masks: trace.masks,
-                    layer_opts: vec![LayerOptions::default(); n],
-                    scalesim_topology: false,
-                    label: dir.display().to_string(),
-                    name: file_name(dir),
-                }
-            }
+            (Some(dir), None, None) => Workload::trace(dir)?,
             (None, Some(path), None) => {
-                let topo = cdg_io::scalesim::read_topology(path)?;
                 let honour_nm = match &source {
                     DesignSource::ScaleSim(cfg) => cfg.sparsity_support,
                     DesignSource::Arch(_) => true,
                 };
-                let layer_opts = topo
-                    .nm_sparsity
-                    .iter()
-                    .map(|nm| LayerOptions {
-                        weight_sparsity: nm.filter(|_| honour_nm).map(|(n, m)| NmSparsity {
-                            n: u64::from(n),
-                            m: u64::from(m),
-                        }),
-                    })
-                    .collect();
-                Workload {
-                    network: topo.network,
-                    masks: None,
-                    layer_opts,
-                    scalesim_topology: true,
-                    label: path.display().to_string(),
-                    name: path
-                        .file_stem()
-                        .map_or_else(|| file_name(path), |s| s.to_string_lossy().into_owned()),
-                }
+                Workload::topology(path, honour_nm)?
             }
             _ => bail!("give exactly one of --trace DIR, --topology FILE.csv and --network NAME"),
         };
@@ -263,11 +192,7 @@ pub fn run(args: SimArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         }
     }
     let mut out = OutputDir::create(&plan.out, &cdg_io::layout::sim::KIND)?;
-    let results = plan
-        .policies
-        .iter()
-        .map(|&p| simulate(&plan, p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let results = simulate(&plan)?;
     out.commit(&outputs(&plan, &results)?)?;
     for r in &results {
         print_table(&plan, r);
@@ -282,15 +207,13 @@ pub fn run(args: SimArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What a run produced: the figures for the table and the default reports (the mean over
-/// samples for a trace with masks), and the per-sample runs when `--per-sample` asks for them.
+/// What a run produced under one skip policy: the figures for the table and the default
+/// reports (the mean over samples for a trace with masks), and every sample's run.
 #[derive(Debug)]
 struct SimResult {
     /// The design under this result's skip policy.
     arch: ArchConfig,
-    summary: NetworkStats,
-    /// Every sample's run (traces with masks; empty otherwise).
-    per_sample: Vec<NetworkStats>,
+    run: WorkloadRun,
 }
 
 /// `--policies`: the listed skip policies (`all`: every one), or the design's own.
@@ -305,8 +228,8 @@ fn parse_policies(list: &[String], own: SkipPolicy) -> anyhow::Result<Vec<SkipPo
         } else {
             vec![item.parse::<SkipPolicy>().map_err(|e| {
                 anyhow::anyhow!(
-                    "--policies: `{item}` is not a skip policy ({e}); expected \
-                                 dense, clock-gate, tile-skip, compact or all"
+                    "--policies: `{item}` is not a skip policy ({e}); expected {} or all",
+                    SkipPolicy::names(false, ", ")
                 )
             })?]
         };
@@ -319,55 +242,62 @@ fn parse_policies(list: &[String], own: SkipPolicy) -> anyhow::Result<Vec<SkipPo
     Ok(out)
 }
 
-/// The name of a path's last component.
-fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
-}
-
-/// Runs the model: a trace with masks simulates every sample under `sparsity.support` (the
-/// gated model); a topology or an ungated trace runs every layer densely, with any N:M weight
+/// Runs the sweep engine on one point per skip policy (the design with `sparsity.support` set
+/// to it) and the one workload: a trace with masks simulates every sample under the gated
+/// model; a topology or an ungated trace runs every layer densely, with any N:M weight
 /// sparsity of the topology.
-fn simulate(plan: &SimPlan, policy: SkipPolicy) -> anyhow::Result<SimResult> {
+fn simulate(plan: &SimPlan) -> anyhow::Result<Vec<SimResult>> {
+    let designs: Vec<ArchConfig> = plan
+        .policies
+        .iter()
+        .map(|&policy| {
+            let mut arch = plan.arch.clone();
+            arch.sparsity.support = policy;
+            arch
+        })
+        .collect();
+    let grid = Grid::of_designs(designs);
     let w = &plan.workload;
-    let mut arch = plan.arch.clone();
-    arch.sparsity.support = policy;
-    let context = || {
-        format!(
-            "simulating {} on design `{}` under policy {policy}",
-            w.label, arch.name
-        )
-    };
-    match &w.masks {
-        Some(masks) => {
-            let sampled =
-                cdg_sim::simulate_samples(&arch, &w.network, masks).with_context(context)?;
-            Ok(SimResult {
-                summary: sampled.mean,
-                per_sample: sampled.per_sample,
-                arch,
-            })
+    let runs = cdg_sweep::run_grid(&grid, std::slice::from_ref(w), &Silent, |p, w| {
+        cdg_sweep::run_workload(p.index, &p.arch, w)
+    })
+    .map_err(|e| match e {
+        SweepError::Simulate { point, source, .. } => {
+            let arch = &grid.points[point].arch;
+            anyhow::Error::new(source).context(format!(
+                "simulating {} on design `{}` under policy {}",
+                w.label, arch.name, arch.sparsity.support
+            ))
         }
-        None => Ok(SimResult {
-            summary: cdg_sim::simulate_network_with(&arch, &w.network, &w.layer_opts)
-                .with_context(context)?,
-            per_sample: Vec::new(),
-            arch,
-        }),
-    }
+        e => e.into(),
+    })?;
+    Ok(grid
+        .points
+        .into_iter()
+        .zip(runs)
+        .flat_map(|(p, runs)| {
+            runs.into_iter().map(move |run| SimResult {
+                arch: p.arch.clone(),
+                run,
+            })
+        })
+        .collect())
 }
 
 /// The leading columns of every sim CSV row: which workload and which skip policy.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 struct Head<'a> {
     workload: &'a str,
     support: &'static str,
 }
 
+cdg_core::csv_row!(Head<'a> {
+    workload = col::WORKLOAD,
+    support = col::SUPPORT,
+});
+
 /// One row of samples.csv.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 struct SampleRow<'a> {
     workload: &'a str,
     support: &'static str,
@@ -377,72 +307,48 @@ struct SampleRow<'a> {
     energy_pj: f64,
 }
 
-/// CSV text of rows made of three parts, the columns of each part side by side (each part is
-/// rendered, and checked for non-finite numbers, by `cdg_io::csv_out`).
-fn joined_csv<A: Serialize, B: Serialize, C: Serialize>(
-    path: &Path,
-    a: &[A],
-    b: &[B],
-    c: &[C],
-) -> anyhow::Result<String> {
-    let parts = [
-        cdg_io::csv_out::csv_text(path, a)?,
-        cdg_io::csv_out::csv_text(path, b)?,
-        cdg_io::csv_out::csv_text(path, c)?,
-    ];
-    let lines: Vec<Vec<&str>> = parts.iter().map(|p| p.lines().collect()).collect();
-    let mut out = String::new();
-    for i in 0..lines[0].len() {
-        let row: Vec<&str> = lines
-            .iter()
-            .map(|l| l.get(i).copied().unwrap_or(""))
-            .collect();
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    Ok(out)
-}
+cdg_core::csv_row!(SampleRow<'a> {
+    workload = col::WORKLOAD,
+    support = col::SUPPORT,
+    sample = col::SAMPLE,
+    latency_us = col::LATENCY_US,
+    cycles = col::CYCLES,
+    energy_pj = col::ENERGY_PJ,
+});
 
 /// The reports: with `--per-sample`, layers.csv and network.csv hold one row per policy and
 /// sample (layers sample-major); otherwise the mean (or the single dense run) of each policy.
 /// samples.csv holds every sample's latency, cycles and energy whenever the trace has masks.
 fn outputs(plan: &SimPlan, results: &[SimResult]) -> anyhow::Result<Outputs> {
     let w = &plan.workload;
-    let (mut layer_heads, mut layer_rows, mut densities) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut net_heads, mut net_rows, mut percentiles) = (Vec::new(), Vec::new(), Vec::new());
+    let out = &plan.out;
+    let mut layers = JoinedCsv::new(out.join(LAYERS_CSV));
+    let mut network = JoinedCsv::new(out.join(NETWORK_CSV));
     let mut samples = Vec::new();
     for r in results {
         let support = r.arch.sparsity.support.as_str();
-        let head = || Head {
+        let head = Head {
             workload: &w.name,
             support,
         };
-        let latencies: Vec<f64> = r.per_sample.iter().map(|s| s.latency().get()).collect();
         let runs: Vec<(&NetworkStats, LatencyPercentiles)> = if plan.per_sample {
-            r.per_sample
+            r.run
+                .per_sample
                 .iter()
                 .map(|s| (s, LatencyPercentiles::of(&[s.latency().get()])))
                 .collect()
-        } else if latencies.is_empty() {
-            vec![(
-                &r.summary,
-                LatencyPercentiles::of(&[r.summary.latency().get()]),
-            )]
         } else {
-            vec![(&r.summary, LatencyPercentiles::of(&latencies))]
+            vec![(&r.run.summary, r.run.percentiles())]
         };
         for (run, p) in runs {
             for l in &run.layers {
-                layer_heads.push(head());
-                layer_rows.push(l.to_row());
                 let masks = w.masks.as_ref().and_then(|m| m.layer(&l.layer));
-                densities.push(GateDensity::of(masks, run.sample));
+                let density = GateDensity::of(masks, run.sample);
+                layers.row(&[], &(&head, l.to_row(), density), None)?;
             }
-            net_heads.push(head());
-            net_rows.push(run.to_row());
-            percentiles.push(p);
+            network.row(&[], &(&head, run.to_row(), p), None)?;
         }
-        for (i, s) in r.per_sample.iter().enumerate() {
+        for (i, s) in r.run.per_sample.iter().enumerate() {
             samples.push(SampleRow {
                 workload: &w.name,
                 support,
@@ -453,16 +359,9 @@ fn outputs(plan: &SimPlan, results: &[SimResult]) -> anyhow::Result<Outputs> {
             });
         }
     }
-    let out = &plan.out;
     let mut files = Outputs::new();
-    files.add(
-        LAYERS_CSV,
-        joined_csv(&out.join(LAYERS_CSV), &layer_heads, &layer_rows, &densities)?,
-    );
-    files.add(
-        NETWORK_CSV,
-        joined_csv(&out.join(NETWORK_CSV), &net_heads, &net_rows, &percentiles)?,
-    );
+    files.add(LAYERS_CSV, layers.finish()?);
+    files.add(NETWORK_CSV, network.finish()?);
     if !samples.is_empty() {
         files.add(
             SAMPLES_CSV,
@@ -471,10 +370,10 @@ fn outputs(plan: &SimPlan, results: &[SimResult]) -> anyhow::Result<Outputs> {
     }
     files.add(ARCH_TOML, cdg_io::arch::to_toml(&plan.arch));
     // SCALE-Sim's report describes the design's dense layers, whatever the policies.
-    if let (true, Some(first)) = (plan.workload.scalesim_topology, results.first()) {
+    if let (true, Some(first)) = (w.scalesim_topology, results.first()) {
         files.add(
             COMPUTE_REPORT_CSV,
-            compute_report_csv(&compute_report(&first.summary)),
+            compute_report_csv(&compute_report(&first.run.summary)),
         );
     }
     Ok(files)
@@ -487,27 +386,23 @@ fn print_policies(results: &[SimResult]) {
         "policy", "latency_us", "p99_us", "energy_uJ", "cyc÷ungated", "cyc÷dense", "E saved %"
     );
     for r in results {
-        let row = r.summary.to_row();
-        let mut lat: Vec<f64> = r.per_sample.iter().map(|s| s.latency().get()).collect();
-        if lat.is_empty() {
-            lat.push(row.latency_us);
-        }
-        let p = LatencyPercentiles::of(&lat);
+        let row = r.run.summary.to_row();
+        let p = r.run.percentiles();
         println!(
             "{:<11} {:>12.3} {:>12.3} {:>12.3} {:>11.3}× {:>11.3}× {:>12.1}",
             r.arch.sparsity.support.as_str(),
-            row.latency_us,
+            row.counters.latency_us,
             p.latency_us_p99,
-            row.energy_pj / 1e6,
-            row.cycle_reduction_vs_ungated,
-            row.cycle_reduction_vs_dense_policy,
-            100.0 * row.energy_saving_vs_ungated
+            row.counters.energy_pj / 1e6,
+            row.counters.cycle_reduction_vs_ungated,
+            row.counters.cycle_reduction_vs_dense_policy,
+            100.0 * row.counters.energy_saving_vs_ungated
         );
     }
 }
 
 fn print_table(plan: &SimPlan, result: &SimResult) {
-    let stats = &result.summary;
+    let stats = &result.run.summary;
     let a = &result.arch;
     let from = match &plan.source {
         DesignSource::Arch(p) => p.display().to_string(),
@@ -564,21 +459,13 @@ fn print_table(plan: &SimPlan, result: &SimResult) {
         println!(
             "vs ungated (each layer's best dense schedule): {:.3}× cycles, {:.1} % energy saved; \
              vs the `dense` policy: {:.3}× cycles, {:.1} % energy saved",
-            row.cycle_reduction_vs_ungated,
-            100.0 * row.energy_saving_vs_ungated,
-            row.cycle_reduction_vs_dense_policy,
-            100.0 * row.energy_saving_vs_dense_policy
+            row.counters.cycle_reduction_vs_ungated,
+            100.0 * row.counters.energy_saving_vs_ungated,
+            row.counters.cycle_reduction_vs_dense_policy,
+            100.0 * row.counters.energy_saving_vs_dense_policy
         );
     }
-    let mut latencies: Vec<f64> = result
-        .per_sample
-        .iter()
-        .map(|s| s.latency().get())
-        .collect();
-    if latencies.is_empty() {
-        latencies.push(stats.latency().get());
-    }
-    let p = LatencyPercentiles::of(&latencies);
+    let p = result.run.percentiles();
     println!(
         "latency {:.3} us (per sample: p50 {:.3}, p95 {:.3}, p99 {:.3}), DRAM {} B",
         stats.latency().get(),

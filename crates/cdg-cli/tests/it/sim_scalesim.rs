@@ -231,6 +231,26 @@ fn bad_inputs_name_the_file_and_key() {
     );
 }
 
+/// Of several `--set`, the one that made the design invalid is named (not the last), for an
+/// arch-config file and for a SCALE-Sim `.cfg` alike.
+#[test]
+fn the_override_at_fault_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("topo.csv");
+    fs::write(&topo, TOPOLOGY).unwrap();
+    let out = dir.path().join("out");
+    let cfg = dir.path().join("run.cfg");
+    fs::write(&cfg, CFG_WS_32X8).unwrap();
+    let arch = root().join("arch-configs/os-16x16-int8.toml");
+    for (flag, design) in [("--arch", &arch), ("--scalesim-cfg", &cfg)] {
+        let set = ["--set", "array.dataflow=xx", "--set", "workload.batch=1"];
+        let err = fails(&sim(flag, design, &topo, &out, &set));
+        assert!(err.contains("--set array.dataflow=xx"), "{flag}: {err}");
+        assert!(!err.contains("workload.batch"), "{flag}: {err}");
+    }
+    assert!(!out.join(LAYERS_CSV).exists(), "nothing written on error");
+}
+
 /// Issue #13: a bandwidth too small to count (here a SCALE-Sim USER-mode `Bandwidth`, and
 /// `--set` on the shipped structured trace) or energies whose totals overflow are refused with
 /// the key named, never written as wrapped counts or `inf`.

@@ -2,7 +2,7 @@
 //! are clock-gated (`energy.gated_mac`). Cycles and traffic are those of `dense`.
 
 use super::{CondPass, GateSummary, GateView, PolicyModel, SlotCharge};
-use crate::mapping::Fold;
+use crate::mapping::{Fold, Mapping};
 use crate::schedule::{PassDims, PassSchedule};
 use cdg_core::Dataflow;
 
@@ -27,7 +27,13 @@ impl PolicyModel for ClockGate {
         true
     }
 
-    fn final_after_base(&self, _gates: &GateSummary, _fold: &Fold, _outputs: u64) -> u64 {
+    fn final_after_base(
+        &self,
+        _gates: &GateSummary,
+        _cond: &Mapping,
+        _fold: &Fold,
+        _outputs: u64,
+    ) -> u64 {
         0
     }
 

@@ -14,7 +14,7 @@
 
 use super::{CondPass, GateSummary, GateView, PolicyModel, SlotCharge};
 use crate::dataflow::{self, Axes, Axis, Input};
-use crate::mapping::Fold;
+use crate::mapping::{Fold, Mapping};
 use crate::memory::TileUse;
 use crate::schedule::{Indices, PassDims, PassSchedule, PlannedFold};
 use crate::stream::FoldRun;
@@ -56,7 +56,13 @@ impl PolicyModel for Compact {
     }
 
     /// Outputs of gather indices the column does not keep are final after the base pass.
-    fn final_after_base(&self, gates: &GateSummary, fold: &Fold, outputs: u64) -> u64 {
+    fn final_after_base(
+        &self,
+        gates: &GateSummary,
+        _cond: &Mapping,
+        fold: &Fold,
+        outputs: u64,
+    ) -> u64 {
         outputs - gates.fold_kept(fold) * fold.cols.len()
     }
 

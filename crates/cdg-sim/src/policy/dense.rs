@@ -2,7 +2,7 @@
 //! on or off, discarding the inactive ones at write-back (full MAC energy).
 
 use super::{CondPass, GateSummary, GateView, PolicyModel, SlotCharge};
-use crate::mapping::Fold;
+use crate::mapping::{Fold, Mapping};
 use crate::schedule::{PassDims, PassSchedule};
 use cdg_core::Dataflow;
 
@@ -27,7 +27,13 @@ impl PolicyModel for Dense {
         true
     }
 
-    fn final_after_base(&self, _gates: &GateSummary, _fold: &Fold, _outputs: u64) -> u64 {
+    fn final_after_base(
+        &self,
+        _gates: &GateSummary,
+        _cond: &Mapping,
+        _fold: &Fold,
+        _outputs: u64,
+    ) -> u64 {
         0
     }
 

@@ -73,8 +73,17 @@ pub trait PolicyModel: Sync + std::fmt::Debug {
     /// Whether the conditional pass runs every dense fold for a sample with `gates`.
     fn runs_every_fold(&self, gates: &GateSummary) -> bool;
     /// Of the `outputs` outputs of base fold `fold` (the last fold of its accumulation group),
-    /// those no conditional fold touches: they are final after the base pass.
-    fn final_after_base(&self, gates: &GateSummary, fold: &Fold, outputs: u64) -> u64;
+    /// those no conditional fold touches: they are final after the base pass. `cond` is the
+    /// dense mapping of the conditional pass (as [`CondPass::map`] gives `run_conditional`), so
+    /// a policy can relate the base fold to the conditional folds it will run, wherever on
+    /// the array it places them.
+    fn final_after_base(
+        &self,
+        gates: &GateSummary,
+        cond: &Mapping,
+        fold: &Fold,
+        outputs: u64,
+    ) -> u64;
     /// Streams the folds of the conditional pass (fast model).
     fn run_conditional(&self, pass: &mut CondPass<'_, '_>);
     /// The explicit folds of the conditional pass over `dims` on a `rows × cols` array, with

@@ -3,7 +3,7 @@
 //! of inactive outputs are clock-gated.
 
 use super::{CondPass, GateSummary, GateView, PolicyModel, SlotCharge};
-use crate::mapping::Fold;
+use crate::mapping::{Fold, Mapping};
 use crate::schedule::{PassDims, PassSchedule};
 use cdg_core::Dataflow;
 
@@ -29,7 +29,13 @@ impl PolicyModel for TileSkip {
     }
 
     /// A group whose conditional fold is skipped is final after the base pass.
-    fn final_after_base(&self, gates: &GateSummary, fold: &Fold, outputs: u64) -> u64 {
+    fn final_after_base(
+        &self,
+        gates: &GateSummary,
+        _cond: &Mapping,
+        fold: &Fold,
+        outputs: u64,
+    ) -> u64 {
         if gates.fold_active(fold) > 0 {
             0
         } else {

@@ -90,9 +90,9 @@ proptest! {
         prop_assert!(t.cycles_ungated <= t.cycles, "{} > {}", t.cycles_ungated, t.cycles);
         prop_assert!(t.energy_ungated.total() <= t.energy_dense_policy.total());
         let row = dense.to_row();
-        prop_assert!(row.cycle_reduction_vs_ungated <= 1.0);
-        prop_assert!(row.energy_saving_vs_ungated <= 0.0);
-        prop_assert_eq!(row.cycle_reduction_vs_dense_policy, 1.0);
+        prop_assert!(row.counters.cycle_reduction_vs_ungated <= 1.0);
+        prop_assert!(row.counters.energy_saving_vs_ungated <= 0.0);
+        prop_assert_eq!(row.counters.cycle_reduction_vs_dense_policy, 1.0);
 
         // The same ungated layer simulated on its own has the same baseline, runs it, and keeps
         // the single pass's SCALE-Sim figures.
@@ -221,24 +221,29 @@ fn issue_13_the_dense_policy_gains_nothing_against_the_fair_baseline() {
     arch.sparsity.support = SkipPolicy::Dense;
     let dense = simulate_gated_layer(&arch, &layer, &masks, 0).unwrap();
     let row = dense.to_row();
-    assert_eq!(row.cycles, 68_846);
-    assert!(row.cycle_reduction_vs_ungated <= 1.0, "{row:?}");
-    assert_eq!(row.cycle_reduction_vs_dense_policy, 1.0);
+    assert_eq!(row.counters.cycles, 68_846);
+    assert!(row.counters.cycle_reduction_vs_ungated <= 1.0, "{row:?}");
+    assert_eq!(row.counters.cycle_reduction_vs_dense_policy, 1.0);
     // The single GEMM is the slow schedule the old baseline used.
     let ungated = Layer { shape, gate: None };
     let one = simulate_layer_one_pass(&arch, &ungated, &LayerOptions::default()).unwrap();
     assert_eq!(one.totals.cycles.get(), 152_462);
-    assert!(row.cycles_ungated < one.totals.cycles.get());
+    assert!(row.counters.cycles_ungated < one.totals.cycles.get());
 
     arch.sparsity.support = SkipPolicy::Compact;
     let compact = simulate_gated_layer(&arch, &layer, &masks, 0)
         .unwrap()
         .to_row();
     // Compact skips work but pays gathers: what skipping buys is measured against both.
-    assert_eq!(compact.cycles_ungated, row.cycles_ungated);
-    assert_eq!(compact.cycles_dense_policy, row.cycles);
-    assert!(compact.energy_saving_vs_dense_policy > 0.0, "{compact:?}");
-    assert!(compact.energy_saving_vs_ungated <= compact.energy_saving_vs_dense_policy);
+    assert_eq!(compact.counters.cycles_ungated, row.counters.cycles_ungated);
+    assert_eq!(compact.counters.cycles_dense_policy, row.counters.cycles);
+    assert!(
+        compact.counters.energy_saving_vs_dense_policy > 0.0,
+        "{compact:?}"
+    );
+    assert!(
+        compact.counters.energy_saving_vs_ungated <= compact.counters.energy_saving_vs_dense_policy
+    );
 }
 
 /// `arch-configs/os-16x16-int8.toml` with `array.cols = 64` and 256 KiB buffers, built in code

@@ -8,7 +8,7 @@ use cdg_core::{ArchConfig, Cycles, DramBandwidth, Layer, SkipPolicy};
 use cdg_sim::functional::{
     ArrayShape, FeatureMap, Filters, filter_matrix, im2col, output_map, run_gated_layer,
 };
-use cdg_sim::mapping::Fold;
+use cdg_sim::mapping::{Fold, Mapping};
 use cdg_sim::policy::{CondPass, GateSummary, GateView, PolicyModel, SlotCharge};
 use cdg_sim::reference::run_gated;
 use cdg_sim::schedule::{Axis, GatedSchedule, PassDims, PassSchedule, gate_fn};
@@ -41,7 +41,13 @@ impl PolicyModel for ColumnSkip {
         gates.columns().iter().all(|c| c.active > 0)
     }
 
-    fn final_after_base(&self, gates: &GateSummary, fold: &Fold, outputs: u64) -> u64 {
+    fn final_after_base(
+        &self,
+        gates: &GateSummary,
+        _cond: &Mapping,
+        fold: &Fold,
+        outputs: u64,
+    ) -> u64 {
         if gates.column(fold.col_fold).active > 0 {
             0
         } else {

@@ -2,7 +2,9 @@
 //! equal the closed forms of docs/model.md §2, and the memory and energy laws hold.
 
 use cdg_core::arch::{RawArchConfig, RawBandwidth, RawMemory};
-use cdg_core::{ArchConfig, ConvParams, Dataflow, DramBandwidth, Layer, LayerShape, OutputRule};
+use cdg_core::{
+    ArchConfig, ConvParams, Dataflow, DramBandwidth, EnergyPart, Layer, LayerShape, OutputRule,
+};
 use cdg_sim::{LayerOptions, LayerStats, simulate_layer, simulate_layer_one_pass};
 use proptest::prelude::*;
 
@@ -221,14 +223,13 @@ proptest! {
         a.energy.leak_per_pe_cycle = 0.001;
         a.energy.leak_per_kib_cycle = 0.01;
         let row = sim(&a, &l).to_row();
-        let parts = row.energy_mac_pj + row.energy_sram_ifmap_pj + row.energy_sram_filter_pj
-            + row.energy_sram_ofmap_pj + row.energy_dram_pj + row.energy_gate_pj
-            + row.energy_leak_pj;
-        prop_assert!((row.energy_pj - parts).abs() <= 1e-9 * row.energy_pj.max(1.0));
-        prop_assert!(row.energy_leak_pj > 0.0);
-        prop_assert!((row.edp_pj_us - row.energy_pj * row.latency_us).abs()
-            <= 1e-9 * row.edp_pj_us.max(1.0));
-        prop_assert!((row.energy_mac_pj - row.macs_dense as f64 * a.energy.mac).abs() < 1e-6);
+        // Every part, whatever parts there are.
+        let parts: f64 = row.counters.energy_parts_pj.0.iter().sum();
+        prop_assert!((row.counters.energy_pj - parts).abs() <= 1e-9 * row.counters.energy_pj.max(1.0));
+        prop_assert!(row.counters.energy_parts_pj[EnergyPart::Leak] > 0.0);
+        prop_assert!((row.counters.edp_pj_us - row.counters.energy_pj * row.counters.latency_us).abs()
+            <= 1e-9 * row.counters.edp_pj_us.max(1.0));
+        prop_assert!((row.counters.energy_parts_pj[EnergyPart::Mac] - row.counters.macs_dense as f64 * a.energy.mac).abs() < 1e-6);
     }
 
     #[test]
@@ -240,7 +241,7 @@ proptest! {
             let s = sim(&a, &l);
             let wb = d.word_bytes as f64;
             let bytes = s.totals.sram.ifmap_reads.as_f64() * wb + s.totals.dram.ifmap_read.as_f64();
-            s.totals.energy.sram_ifmap.get() / bytes
+            s.totals.energy[EnergyPart::SramIfmap].get() / bytes
         };
         prop_assert!(per_byte(small * grow) > per_byte(small));
     }

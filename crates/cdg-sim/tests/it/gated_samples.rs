@@ -4,8 +4,8 @@
 // layer, densities outside [0, 1], zero-sized blocks) named by layer.
 
 use cdg_core::{
-    ArchConfig, ConvParams, GateBlock, GateSpec, Layer, LayerMasks, LayerShape, MaskSet, Network,
-    OutputRule, SkipPolicy,
+    ArchConfig, ConvParams, EnergyPart, GateBlock, GateSpec, Layer, LayerMasks, LayerShape,
+    MaskSet, Network, OutputRule, SkipPolicy,
 };
 use cdg_sim::models::resnet18_cifar;
 use cdg_sim::synth::synth_masks;
@@ -64,8 +64,8 @@ fn mean_and_max_summarise_the_samples() {
             }
             let row = run.mean.to_row();
             assert_eq!(row.samples, 7);
-            assert!(row.cycles_max >= row.cycles);
-            assert!(row.energy_pj_max >= row.energy_pj * (1.0 - 1e-12));
+            assert!(row.counters.cycles_max >= row.counters.cycles);
+            assert!(row.counters.energy_pj_max >= row.counters.energy_pj * (1.0 - 1e-12));
             // simulate_network gives the mean.
             assert_eq!(simulate_network(&a, &net, Some(&masks)).unwrap(), run.mean);
             // Each sample equals the layer simulated on its own.
@@ -143,7 +143,8 @@ fn finite_bandwidth_and_mask_traffic() {
             assert_eq!(l.totals.dram.mask_read.get(), bytes, "{}", layer.name());
             assert_eq!(l.totals.gate_ops, lm.blocks_per_sample());
             let p = &plain.layers[idx];
-            let extra = l.totals.energy.dram.get() - p.totals.energy.dram.get();
+            let extra =
+                l.totals.energy[EnergyPart::Dram].get() - p.totals.energy[EnergyPart::Dram].get();
             assert!((extra - bytes as f64 * a.energy.dram_per_byte).abs() < 1e-6);
         }
     }

@@ -9,6 +9,18 @@ use cdg_io::sweep::Shard;
 use cdg_report::Pareto;
 use cdg_sweep::{Progress, Silent, SweepError, SweepOptions, SweepPlan, pareto_by_workload};
 use std::path::PathBuf;
+
+/// An error and its sources, one line.
+fn anyhow_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const ALL: SweepOptions = SweepOptions {
@@ -156,22 +168,66 @@ fn bad_grid_values_fail_before_any_simulation_naming_spec_key_and_value() {
     );
 }
 
+/// Column `name` of every data row of CSV text.
+fn column(csv: &str, name: &str) -> Vec<String> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let i = header.iter().position(|h| *h == name).unwrap();
+    lines
+        .map(|l| l.split(',').nth(i).unwrap().to_owned())
+        .collect()
+}
+
 #[test]
-fn nm_topologies_and_duplicate_workloads_are_refused() {
+fn nm_topologies_run_as_in_cdg_sim_and_duplicate_workloads_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("base.toml"), crate::fixtures::BASE).unwrap();
+    // The same layer dense and 2:4 sparse (SCALE-Sim's layer-wise N:M, weight-stationary).
     std::fs::write(
         dir.path().join("nm.csv"),
         "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, Sparsity,\n\
          conv1, 8, 8, 3, 3, 8, 8, 1, 2:4,\n",
     )
     .unwrap();
+    std::fs::write(
+        dir.path().join("dense.csv"),
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n\
+         conv1, 8, 8, 3, 3, 8, 8, 1,\n",
+    )
+    .unwrap();
     let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "base = \"base.toml\"\ntopologies = [\"nm.csv\", \"dense.csv\"]\n\
+         [grid]\n\"array.dataflow\" = [\"ws\"]\n",
+    )
+    .unwrap();
+    let plan = SweepPlan::load(&spec, Shard::ALL, ALL).unwrap();
+    assert!(plan.workloads()[0].layer_opts[0].weight_sparsity.is_some());
+    let run = plan.run(&Silent).unwrap();
+    let csv = String::from_utf8(run.outputs.get(SWEEP_CSV).unwrap().to_vec()).unwrap();
+    assert_eq!(column(&csv, "workload"), ["nm", "dense"]);
+    let num =
+        |c: &str| -> Vec<f64> { column(&csv, c).iter().map(|v| v.parse().unwrap()).collect() };
+    // Same dense GEMM, half the weights streamed: fewer MACs needed and fewer cycles.
+    let (dense, needed, cycles) = (num("macs_dense"), num("macs_needed"), num("cycles"));
+    assert_eq!(dense[0], dense[1]);
+    assert_eq!(needed[1], dense[1]);
+    assert!(needed[0] < needed[1], "{csv}");
+    assert!(cycles[0] < cycles[1], "{csv}");
+    // The sweep's row is what cdg sim computes for the topology (one engine).
+    let nm = cdg_sweep::Workload::topology(&dir.path().join("nm.csv"), true).unwrap();
+    let arch = plan.grid().points[0].arch.clone();
+    let alone = cdg_sweep::simulate(0, &arch, &nm).unwrap();
+    assert_eq!(needed[0], alone.network.counters.macs_needed as f64);
+    // On an output-stationary design the N:M layer is an error naming the point and layer.
     std::fs::write(&spec, "base = \"base.toml\"\ntopologies = [\"nm.csv\"]\n").unwrap();
     let e = SweepPlan::load(&spec, Shard::ALL, ALL)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("N:M") && e.contains("conv1"), "{e}");
+        .unwrap()
+        .run(&Silent)
+        .unwrap_err();
+    let e = anyhow_chain(&e);
+    assert!(e.contains("grid point 0") && e.contains("conv1"), "{e}");
 
     std::fs::create_dir_all(dir.path().join("b")).unwrap();
     std::fs::write(dir.path().join("a.csv"), crate::fixtures::TOPOLOGY).unwrap();
