@@ -170,7 +170,7 @@ pub struct Imported {
 
 /// Reads and imports the ONNX model at `path` (external data files are never opened).
 pub fn import_onnx(path: &Path, options: &ImportOptions) -> Result<Imported> {
-    let bytes = std::fs::read(path).map_err(|e| IoError::io(path, "cannot read", e))?;
+    let bytes = crate::limits::read_input(path)?;
     import_onnx_bytes(&bytes, path, options)
 }
 
