@@ -215,7 +215,8 @@ pub fn render_csvs(
             }
         }
     }
-    let sweep = csv_bytes(sweep)?;
-    let per_layer = csv_bytes(per_layer)?;
+    // Text cells a spreadsheet would take for formulas get a leading `'` (cdg_io::csv_out).
+    let sweep = cdg_io::csv_out::neutralize_csv(&csv_bytes(sweep)?)?;
+    let per_layer = cdg_io::csv_out::neutralize_csv(&csv_bytes(per_layer)?)?;
     Ok((sweep, layers.then_some(per_layer)))
 }

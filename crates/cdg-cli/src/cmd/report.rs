@@ -31,7 +31,7 @@ fn table(dir: &Path, name: &str) -> anyhow::Result<Option<Table>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = cdg_io::limits::read_input(&path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Some(Table::parse(&bytes, &path)?))
 }
 
@@ -96,7 +96,7 @@ fn render_source(
     for name in [sim::ARCH_TOML, sweep::SPEC_TOML] {
         let path = dir.join(name);
         if path.is_file() {
-            let text = std::fs::read_to_string(&path)
+            let text = cdg_io::limits::read_input_text(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             files.push((name.to_owned(), text));
         }
@@ -115,7 +115,7 @@ fn render_source(
         names.sort();
         for n in names {
             let path = dir.join(&n);
-            let svg = std::fs::read_to_string(&path)
+            let svg = cdg_io::limits::read_input_text(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let workload =
                 &n[run::GATE_DENSITY_PREFIX.len()..n.len() - run::GATE_DENSITY_SUFFIX.len()];

@@ -446,7 +446,7 @@ impl TrainArgs {
         };
         let args = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
+                let text = cdg_io::limits::read_input_text(path)
                     .with_context(|| format!("reading config {}", path.display()))?;
                 let mut table: toml::Table = toml::from_str(&text).map_err(|e| {
                     anyhow::anyhow!(
@@ -1079,7 +1079,7 @@ fn read_resume(plan: &TrainPlan) -> anyhow::Result<Option<Resume>> {
     }
     let path = plan.out.join(CHECKPOINT_FILE);
     let context = || format!("--resume: {}", path.display());
-    let bytes = std::fs::read(&path).with_context(context)?;
+    let bytes = cdg_io::limits::read_input(&path).with_context(context)?;
     let checkpoint = Checkpoint::from_bytes(&bytes).with_context(context)?;
     match Resume::check(checkpoint, &plan.record()) {
         Ok(resume) => Ok(Some(resume)),
