@@ -490,6 +490,16 @@ impl TrainArgs {
         let threads = args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        // The tiny model has fixed widths: a width given for it would be silently ignored.
+        if args.model == Some(ModelKind::Tiny)
+            && let Some(w) = args.width
+        {
+            bail!(
+                "{} {w}: the width multiplier applies to --model resnet18 only; the tiny model \
+                 has fixed widths (drop the width or use --model resnet18)",
+                names.name("width")
+            );
+        }
         let plan = TrainPlan {
             objective: args.objective.unwrap_or(Objective::Supervised),
             model: args.model.unwrap_or(ModelKind::Resnet18),
