@@ -140,6 +140,40 @@ mod tests {
     use super::*;
 
     #[derive(Serialize)]
+    struct Named {
+        layer: String,
+        saving: f64,
+        delta: i64,
+    }
+
+    /// Issue #26, 14: text cells that start a formula get a leading `'`; numbers, negative
+    /// ones included, stay numbers; neutralizing twice changes nothing.
+    #[test]
+    fn formula_like_text_is_neutralized_and_numbers_stay() {
+        let rows: Vec<Named> = ["=cmd|\"/c calc\"!A1", "+x", "-x", "@x", "\tx", "conv1", "-5"]
+            .iter()
+            .map(|n| Named {
+                layer: (*n).to_owned(),
+                saving: -0.034,
+                delta: -5,
+            })
+            .collect();
+        let text = csv_to_string(&rows).unwrap();
+        assert_eq!(
+            text,
+            "layer,saving,delta\n\
+             \"'=cmd|\"\"/c calc\"\"!A1\",-0.034,-5\n\
+             '+x,-0.034,-5\n\
+             '-x,-0.034,-5\n\
+             '@x,-0.034,-5\n\
+             '\tx,-0.034,-5\n\
+             conv1,-0.034,-5\n\
+             -5,-0.034,-5\n"
+        );
+        assert_eq!(neutralize_csv(text.as_bytes()).unwrap(), text.as_bytes());
+    }
+
+    #[derive(Serialize)]
     struct Row {
         layer: String,
         cycles: u64,

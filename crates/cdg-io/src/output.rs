@@ -1043,3 +1043,49 @@ pub fn remove_output_dir(dir: &Path) -> Result<()> {
 pub fn write_outputs(dir: &Path, outputs: &Outputs) -> Result<()> {
     OutputDir::create(dir, &ANY)?.commit(outputs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory cdg may not write into is reported as the output directory, not as the
+    /// record's temporary file (issue #26, messages).
+    #[test]
+    fn unwritable_directories_are_named_as_such() {
+        let dir = Path::new("/out");
+        let e = unwritable(
+            dir,
+            IoError::io(
+                &dir.join(RECORD_TEMP_FILE),
+                "cannot create",
+                std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            ),
+        )
+        .to_string();
+        assert!(
+            e.starts_with("/out: cannot write into the output directory"),
+            "{e}"
+        );
+        assert!(!e.contains(RECORD_TEMP_FILE), "{e}");
+    }
+
+    #[test]
+    fn paths_resolve_through_links_and_dots() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = fs::canonicalize(tmp.path()).unwrap();
+        fs::create_dir(real.join("a")).unwrap();
+        std::os::unix::fs::symlink(real.join("a"), real.join("link")).unwrap();
+        assert_eq!(
+            resolve(&real.join("link/new/../x")).unwrap(),
+            real.join("a/x")
+        );
+        assert_eq!(resolve(&real.join("link")).unwrap(), real.join("a"));
+        // Inside, equal and around are all refused; siblings are fine.
+        let inputs = [("--trace", real.join("a").as_path())];
+        let inputs: Vec<(&str, &Path)> = inputs.to_vec();
+        assert!(check_apart(&real.join("a/b"), &inputs).is_err());
+        assert!(check_apart(&real.join("a"), &inputs).is_err());
+        assert!(check_apart(&real, &inputs).is_err());
+        assert!(check_apart(&real.join("ab"), &inputs).is_ok());
+    }
+}
