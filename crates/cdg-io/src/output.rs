@@ -152,12 +152,21 @@ impl Record {
 /// a trace written by Python), an error when it is damaged or names paths outside `dir`.
 pub fn read_record(dir: &Path) -> Result<Option<Record>> {
     let path = dir.join(RECORD_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(IoError::io(&path, "cannot read", e)),
-    };
-    parse_record(&path, &bytes).map(Some)
+    match record_bytes(dir)? {
+        Some(bytes) => parse_record(&path, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The bytes of the record of `dir`, `None` when it has none; a record that is not a regular
+/// file (a FIFO) is refused rather than read.
+fn record_bytes(dir: &Path) -> Result<Option<Vec<u8>>> {
+    let path = dir.join(RECORD_FILE);
+    match fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(IoError::io(&path, "cannot read", e)),
+        Ok(_) => crate::limits::read_input(&path).map(Some),
+    }
 }
 
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
@@ -218,10 +227,8 @@ fn name_string(name: &Path) -> String {
 /// as it is. Returns the record's bytes (empty without one) for [`check_unchanged`].
 pub fn check_complete(dir: &Path) -> Result<Vec<u8>> {
     let path = dir.join(RECORD_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(IoError::io(&path, "cannot read", e)),
+    let Some(bytes) = record_bytes(dir)? else {
+        return Ok(Vec::new());
     };
     let record = parse_record(&path, &bytes)?;
     if record.state != State::Complete {
@@ -236,11 +243,7 @@ pub fn check_complete(dir: &Path) -> Result<Vec<u8>> {
 /// Checks, after reading `dir`, that its record is still the one [`check_complete`] saw, so
 /// files read while another process replaced them are not mistaken for one run's output.
 pub fn check_unchanged(dir: &Path, before: &[u8]) -> Result<()> {
-    let now = match fs::read(dir.join(RECORD_FILE)) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(IoError::io(&dir.join(RECORD_FILE), "cannot read", e)),
-    };
+    let now = record_bytes(dir)?.unwrap_or_default();
     if now != before {
         return Err(IoError::Changed {
             dir: dir.to_owned(),

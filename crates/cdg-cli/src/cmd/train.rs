@@ -579,6 +579,10 @@ pub(crate) fn command_line(plan: &serde_json::Value) -> String {
     if let Value::Object(map) = plan {
         for (key, value) in map {
             let flag = format!("--{}", key.replace('_', "-"));
+            // The tiny model has no width multiplier (giving one is an error).
+            if key == "width" && map.get("model").and_then(Value::as_str) == Some("tiny") {
+                continue;
+            }
             let text = match value {
                 Value::Null => continue,
                 // `--knn-init` is a switch; `--augment` takes a value.
