@@ -483,9 +483,7 @@ impl TryFrom<RawArchConfig> for ArchConfig {
             if v * 1024.0 < word_bytes as f64 {
                 return Err(CoreError::config(
                     key,
-                    format!(
-                        "is too small ({v:e} KiB holds less than one {word_bytes}-byte word)"
-                    ),
+                    format!("is too small ({v:e} KiB holds less than one {word_bytes}-byte word)"),
                 ));
             }
             if v > (1u64 << 30) as f64 {

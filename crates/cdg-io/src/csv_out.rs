@@ -117,8 +117,7 @@ pub fn neutralize_csv(bytes: &[u8]) -> std::result::Result<Vec<u8>, csv::Error> 
     for record in &records {
         w.write_record(record.iter().map(|c| neutralize_field(c).into_owned()))?;
     }
-    w.into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
 /// Refuses `row` of the report `path` when it holds a non-finite number; `row_label` says
@@ -150,14 +149,22 @@ mod tests {
     /// ones included, stay numbers; neutralizing twice changes nothing.
     #[test]
     fn formula_like_text_is_neutralized_and_numbers_stay() {
-        let rows: Vec<Named> = ["=cmd|\"/c calc\"!A1", "+x", "-x", "@x", "\tx", "conv1", "-5"]
-            .iter()
-            .map(|n| Named {
-                layer: (*n).to_owned(),
-                saving: -0.034,
-                delta: -5,
-            })
-            .collect();
+        let rows: Vec<Named> = [
+            "=cmd|\"/c calc\"!A1",
+            "+x",
+            "-x",
+            "@x",
+            "\tx",
+            "conv1",
+            "-5",
+        ]
+        .iter()
+        .map(|n| Named {
+            layer: (*n).to_owned(),
+            saving: -0.034,
+            delta: -5,
+        })
+        .collect();
         let text = csv_to_string(&rows).unwrap();
         assert_eq!(
             text,

@@ -263,12 +263,7 @@ pub fn check_unchanged(dir: &Path, before: &[u8]) -> Result<()> {
 ///   masks or a training checkpoint (not cdg's to replace).
 ///
 /// Paths are compared after resolving links and `..` (of the part that exists).
-pub fn check_output(
-    out: &Path,
-    kind: &Kind,
-    inputs: &[(&str, &Path)],
-    force: bool,
-) -> Result<()> {
+pub fn check_output(out: &Path, kind: &Kind, inputs: &[(&str, &Path)], force: bool) -> Result<()> {
     let refuse = |problem: String| IoError::OutputRefused {
         dir: out.to_owned(),
         what: "directory",
@@ -659,7 +654,10 @@ impl OutputDir {
         stage(&self.path, &extra)?;
         let names: Vec<String> = {
             let mut seen = BTreeSet::new();
-            names.into_iter().filter(|n| seen.insert(n.clone())).collect()
+            names
+                .into_iter()
+                .filter(|n| seen.insert(n.clone()))
+                .collect()
         };
         Ok(self.commit_staged(names)?)
     }

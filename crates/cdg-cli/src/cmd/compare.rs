@@ -88,7 +88,8 @@ fn pick(dir: &Path, point: Option<usize>, args: &CompareArgs) -> anyhow::Result<
     };
     cdg_io::output::check_complete(dir)?;
     let path = dir.join(name);
-    let bytes = cdg_io::limits::read_input(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = cdg_io::limits::read_input(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let table = Table::parse(&bytes, &path)?;
     if is_sweep && point.is_none() {
         bail!(

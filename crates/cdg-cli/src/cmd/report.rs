@@ -31,7 +31,8 @@ fn table(dir: &Path, name: &str) -> anyhow::Result<Option<Table>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let bytes = cdg_io::limits::read_input(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = cdg_io::limits::read_input(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Some(Table::parse(&bytes, &path)?))
 }
 

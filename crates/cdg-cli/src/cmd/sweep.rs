@@ -77,18 +77,17 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         ("sweep spec", &args.spec),
         ("base config (of the spec)", &spec.base),
     ];
-    inputs.extend(spec.traces.iter().map(|t| ("trace (of the spec)", t.as_path())));
+    inputs.extend(
+        spec.traces
+            .iter()
+            .map(|t| ("trace (of the spec)", t.as_path())),
+    );
     inputs.extend(
         spec.topologies
             .iter()
             .map(|t| ("topology (of the spec)", t.as_path())),
     );
-    cdg_io::output::check_output(
-        &args.out,
-        &cdg_io::layout::sweep::KIND,
-        &inputs,
-        args.force,
-    )?;
+    cdg_io::output::check_output(&args.out, &cdg_io::layout::sweep::KIND, &inputs, args.force)?;
     let plan = if args.yes {
         SweepPlan::load_large(&args.spec, shard, options)?
     } else {

@@ -131,7 +131,10 @@ fn check_replacement(
             for name in snapshot(dir).keys() {
                 assert!(
                     record.files.contains(name)
-                        || record.dirs.iter().any(|d| name.starts_with(&format!("{d}/"))),
+                        || record
+                            .dirs
+                            .iter()
+                            .any(|d| name.starts_with(&format!("{d}/"))),
                     "{what}: {name} is not in the record"
                 );
             }
@@ -426,7 +429,14 @@ fn killed_report_and_plot_never_make_complete_output_unreadable() {
     );
     // One name for all three: the report names its directory.
     let (base, done, out) = (t.join("base/sw"), t.join("done/sw"), t.join("out/sw"));
-    time(&argv(&["sweep", s(&spec), "--out", s(&base), "--quiet", "--no-plot"]));
+    time(&argv(&[
+        "sweep",
+        s(&spec),
+        "--out",
+        s(&base),
+        "--quiet",
+        "--no-plot",
+    ]));
     let data = snapshot(&base);
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for (seed, command) in [(0x5eed_0005u64, "report"), (0x5eed_0006, "plot")] {

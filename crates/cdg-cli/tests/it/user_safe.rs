@@ -5,7 +5,7 @@
 
 use crate::support::{cdg, root};
 use crate::sweep_fixtures::{fails, files, ok, s, write_spec};
-use cdg_io::layout::{sim, sweep, train, trace};
+use cdg_io::layout::{sim, sweep, trace, train};
 use cdg_io::output::{OutputDir, Outputs, check_complete, read_record};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,8 +17,7 @@ fn arch() -> PathBuf {
 }
 
 /// [`arch`] as the command line takes it.
-static ARCH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| s(&arch()).to_owned());
+static ARCH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| s(&arch()).to_owned());
 
 /// A small synthetic trace at `out`.
 fn synth(out: &Path) {
@@ -58,7 +57,10 @@ fn fake_training_run(dir: &Path) {
     let mut out = OutputDir::create(dir, &train::KIND).unwrap();
     out.begin(false).unwrap();
     let mut files = Outputs::new();
-    files.add(train::CHECKPOINT_FILE, b"weights of a long training run".to_vec());
+    files.add(
+        train::CHECKPOINT_FILE,
+        b"weights of a long training run".to_vec(),
+    );
     files.add(train::METRICS_CSV, b"epoch,loss\n0,1.5\n".to_vec());
     files.add(train::SUMMARY_JSON, b"{\"complete\": true}\n".to_vec());
     out.update(&files).unwrap();
@@ -230,7 +232,10 @@ fn out_is_never_an_input_another_kind_or_the_root() {
     fs::create_dir(&py).unwrap();
     fs::copy(x.join(trace::MANIFEST_FILE), py.join(trace::MANIFEST_FILE)).unwrap();
     let e = fails(&sim_args(&x, &py, &["--force"]));
-    assert!(e.contains("it holds manifest.json, a file of a `trace` output"), "{e}");
+    assert!(
+        e.contains("it holds manifest.json, a file of a `trace` output"),
+        "{e}"
+    );
 
     // Issue #26, 12: the root.
     let e = fails(&sim_args(&x, Path::new("/"), &[]));
@@ -342,15 +347,39 @@ fn readers_refuse_fifos_devices_and_files_over_the_limit() {
         "fifo: is a FIFO (named pipe); expected a regular file",
     );
     refused(
-        &["sim", "--arch", "/dev/zero", "--trace", s(&x), "--out", s(&out)],
+        &[
+            "sim",
+            "--arch",
+            "/dev/zero",
+            "--trace",
+            s(&x),
+            "--out",
+            s(&out),
+        ],
         "/dev/zero: is a character device",
     );
     refused(
-        &["sim", "--arch", s(&arch()), "--topology", fifo_s, "--out", s(&out)],
+        &[
+            "sim",
+            "--arch",
+            s(&arch()),
+            "--topology",
+            fifo_s,
+            "--out",
+            s(&out),
+        ],
         "is a FIFO",
     );
     refused(
-        &["sim", "--scalesim-cfg", fifo_s, "--topology", s(&topo), "--out", s(&out)],
+        &[
+            "sim",
+            "--scalesim-cfg",
+            fifo_s,
+            "--topology",
+            s(&topo),
+            "--out",
+            s(&out),
+        ],
         "is a FIFO",
     );
     // A trace whose manifest is a FIFO.
@@ -358,7 +387,15 @@ fn readers_refuse_fifos_devices_and_files_over_the_limit() {
     fs::create_dir(&bad_trace).unwrap();
     mkfifo(&bad_trace.join(trace::MANIFEST_FILE));
     refused(
-        &["sim", "--arch", s(&arch()), "--trace", s(&bad_trace), "--out", s(&out)],
+        &[
+            "sim",
+            "--arch",
+            s(&arch()),
+            "--trace",
+            s(&bad_trace),
+            "--out",
+            s(&out),
+        ],
         "manifest.json: is a FIFO",
     );
     refused(&["sweep", fifo_s, "--out", s(&out)], "is a FIFO");
@@ -373,7 +410,14 @@ fn readers_refuse_fifos_devices_and_files_over_the_limit() {
     fs::copy(arch(), designs.join("a.toml")).unwrap();
     mkfifo(&designs.join("b.toml"));
     refused(
-        &["run", "--no-train", "--arch-configs", s(&designs), "--out", s(&out)],
+        &[
+            "run",
+            "--no-train",
+            "--arch-configs",
+            s(&designs),
+            "--out",
+            s(&out),
+        ],
         "b.toml: is a FIFO",
     );
     // sweep.csv of plot and merge.
@@ -478,7 +522,15 @@ fn hand_edited_outputs_are_refused_by_their_readers() {
     );
     let e = fails(&["plot", s(&sh1)]);
     assert!(e.contains("column `macs_dense` holds `-5`"), "{e}");
-    let e = fails(&["compare", s(&sh1), s(&sh2), "--point", "0", "--point-b", "1"]);
+    let e = fails(&[
+        "compare",
+        s(&sh1),
+        s(&sh2),
+        "--point",
+        "0",
+        "--point-b",
+        "1",
+    ]);
     assert!(e.contains("column `macs_dense` holds `-5`"), "{e}");
 
     fresh();
@@ -524,7 +576,11 @@ fn absurd_values_are_refused_naming_their_key() {
         e.contains("block c = 18446744073709551615 exceeds both the layer's 64 output channels"),
         "{e}"
     );
-    let e = fails(&sim_args(&x, &out, &["--set", "memory.ifmap_sram_kib=1e-300"]));
+    let e = fails(&sim_args(
+        &x,
+        &out,
+        &["--set", "memory.ifmap_sram_kib=1e-300"],
+    ));
     assert!(
         e.contains("`memory.ifmap_sram_kib`: is too small (1e-300 KiB holds less than one"),
         "{e}"
@@ -539,7 +595,10 @@ fn absurd_values_are_refused_naming_their_key() {
             e.contains("`clock.frequency_mhz`: must be between 0.001 and 1000000 MHz"),
             "{e}"
         );
-        assert!(!e.contains("leak_per_pe_cycle") && !e.contains("finite numbers"), "{e}");
+        assert!(
+            !e.contains("leak_per_pe_cycle") && !e.contains("finite numbers"),
+            "{e}"
+        );
     }
     let e = fails(&[
         "train",
@@ -587,7 +646,12 @@ fn formula_like_names_are_neutralized_in_csvs() {
     ]);
     let bytes = fs::read(out.join(sim::LAYERS_CSV)).unwrap();
     let mut r = csv::Reader::from_reader(bytes.as_slice());
-    let col = r.headers().unwrap().iter().position(|h| h == "layer").unwrap();
+    let col = r
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "layer")
+        .unwrap();
     let names: Vec<String> = r
         .records()
         .map(|rec| rec.unwrap()[col].to_owned())

@@ -617,12 +617,19 @@ fn spatial_pads(
 fn expected_attribute_type(op: &str, name: &str) -> Option<proto::attribute_proto::AttributeType> {
     use proto::attribute_proto::AttributeType as T;
     Some(match name {
-        "strides" | "pads" | "dilations" | "kernel_shape" | "axes" | "perm" | "starts"
-        | "ends" | "split" | "paddings" | "output_padding" | "output_shape" | "value_ints" => {
-            T::Ints
-        }
-        "group" | "axis" | "num_outputs" | "keepdims" | "transA" | "transB" | "ceil_mode"
-        | "count_include_pad" | "value_int" | "allowzero" | "noop_with_empty_axes" => T::Int,
+        "strides" | "pads" | "dilations" | "kernel_shape" | "axes" | "perm" | "starts" | "ends"
+        | "split" | "paddings" | "output_padding" | "output_shape" | "value_ints" => T::Ints,
+        "group"
+        | "axis"
+        | "num_outputs"
+        | "keepdims"
+        | "transA"
+        | "transB"
+        | "ceil_mode"
+        | "count_include_pad"
+        | "value_int"
+        | "allowzero"
+        | "noop_with_empty_axes" => T::Int,
         "auto_pad" | "mode" | "coordinate_transformation_mode" | "nearest_mode" => T::String,
         "alpha" | "beta" | "epsilon" | "value_float" => T::Float,
         "scales" | "value_floats" => T::Floats,
@@ -824,8 +831,7 @@ impl Importer<'_> {
             return Err(self.error(&node, "has no output".to_owned()));
         }
         for (i, out) in proto.output.iter().enumerate() {
-            if !out.is_empty()
-                && (self.values.contains_key(out) || proto.output[..i].contains(out))
+            if !out.is_empty() && (self.values.contains_key(out) || proto.output[..i].contains(out))
             {
                 return Err(self.error(
                     &node,
@@ -1621,9 +1627,10 @@ impl Importer<'_> {
             _ => {
                 let parts = match node.int("num_outputs") {
                     None => outputs as u64,
-                    Some(n) => u64::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
-                        format!("num_outputs {n} must be at least 1")
-                    })?,
+                    Some(n) => u64::try_from(n)
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or_else(|| format!("num_outputs {n} must be at least 1"))?,
                 };
                 if parts > MAX_CONSTANT_ELEMENTS {
                     return Err(format!("splits into {parts} parts"));
@@ -2129,8 +2136,8 @@ mod tests {
             }],
             &[],
         );
-        let imported = import_onnx_bytes(&ok, Path::new("m.onnx"), &ImportOptions::default())
-            .unwrap();
+        let imported =
+            import_onnx_bytes(&ok, Path::new("m.onnx"), &ImportOptions::default()).unwrap();
         assert_eq!(imported.network.layers()[1].shape.stride(), 2);
     }
 

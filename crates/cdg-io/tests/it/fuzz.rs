@@ -314,10 +314,7 @@ fn fuzz_onnx() {
                 "regression-group-untyped-float.onnx",
                 "attribute `group` holds FLOAT; expected INT",
             ),
-            (
-                "regression-batch-zero.onnx",
-                "dimension 0 (the batch) is 0",
-            ),
+            ("regression-batch-zero.onnx", "dimension 0 (the batch) is 0"),
             (
                 "regression-valid-with-pads.onnx",
                 "has auto_pad \"VALID\" and explicit pads",
