@@ -411,6 +411,9 @@ pub struct RawArchConfig {
 
 /// Largest array side accepted; larger is certainly a typo.
 pub const MAX_ARRAY_SIDE: u64 = 1 << 16;
+/// The clock range `clock.frequency_mhz` accepts, in MHz (1 kHz to 1 THz).
+pub const MIN_FREQUENCY_MHZ: f64 = 1e-3;
+pub const MAX_FREQUENCY_MHZ: f64 = 1e6;
 
 fn positive_count(key: &str, v: Option<u64>, default: u64, max: u64) -> Result<u64> {
     let v = v.unwrap_or(default);
@@ -501,8 +504,20 @@ impl TryFrom<RawArchConfig> for ArchConfig {
                 true,
             )?),
         };
+        let word_bytes = positive_count(
+            "memory.word_bytes",
+            raw.memory.word_bytes,
+            d::WORD_BYTES,
+            64,
+        )?;
         let kib = |key: &str, v: Option<f64>| -> Result<f64> {
             let v = finite(key, v, d::SRAM_KIB, true)?;
+            if v * 1024.0 < word_bytes as f64 {
+                return Err(CoreError::config(
+                    key,
+                    format!("is too small ({v:e} KiB holds less than one {word_bytes}-byte word)"),
+                ));
+            }
             if v > (1u64 << 30) as f64 {
                 return Err(CoreError::config(
                     key,
@@ -512,12 +527,7 @@ impl TryFrom<RawArchConfig> for ArchConfig {
             Ok(v)
         };
         let memory = MemoryConfig {
-            word_bytes: positive_count(
-                "memory.word_bytes",
-                raw.memory.word_bytes,
-                d::WORD_BYTES,
-                64,
-            )?,
+            word_bytes,
             ifmap_sram_kib: kib("memory.ifmap_sram_kib", raw.memory.ifmap_sram_kib)?,
             filter_sram_kib: kib("memory.filter_sram_kib", raw.memory.filter_sram_kib)?,
             ofmap_sram_kib: kib("memory.ofmap_sram_kib", raw.memory.ofmap_sram_kib)?,
@@ -544,14 +554,24 @@ impl TryFrom<RawArchConfig> for ArchConfig {
             gather_cycles_per_fold: Cycles(gather),
             mask_in_dram: raw.sparsity.mask_in_dram.unwrap_or(false),
         };
-        let clock = ClockConfig {
-            frequency_mhz: finite(
+        let frequency_mhz = finite(
+            "clock.frequency_mhz",
+            raw.clock.frequency_mhz,
+            d::FREQUENCY_MHZ,
+            true,
+        )?;
+        // Outside this range the derived figures (leakage per cycle, images per second)
+        // overflow or vanish; no clock of a CNN accelerator is near either end.
+        if !(MIN_FREQUENCY_MHZ..=MAX_FREQUENCY_MHZ).contains(&frequency_mhz) {
+            return Err(CoreError::config(
                 "clock.frequency_mhz",
-                raw.clock.frequency_mhz,
-                d::FREQUENCY_MHZ,
-                true,
-            )?,
-        };
+                format!(
+                    "must be between {MIN_FREQUENCY_MHZ} and {MAX_FREQUENCY_MHZ} MHz (1 kHz to 1 \
+                     THz), found {frequency_mhz:e}"
+                ),
+            ));
+        }
+        let clock = ClockConfig { frequency_mhz };
         let e = &raw.energy;
         let sram =
             |key: &str, v: Option<f64>, size: f64| finite(key, v, d::sram_pj_per_byte(size), false);

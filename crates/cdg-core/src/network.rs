@@ -25,6 +25,9 @@ impl GateBlock {
     }
 }
 
+/// The largest gate-block dimension accepted beyond its layer's size (`GateSpec::validate`).
+pub const MAX_BLOCK_BEYOND_LAYER: u64 = 1024;
+
 /// How a layer is gated: the first `base_channels` input channels form the always-computed base
 /// path; the rest form the conditional path, computed only where the gate (one per block of the
 /// output) is on.
@@ -68,6 +71,24 @@ impl GateSpec {
                     self.block.c, self.block.h, self.block.w
                 ),
             ));
+        }
+        // A block may be larger than its layer (one gate then covers the whole dimension, so
+        // one rule such as 16x1x1 serves every layer), but not absurdly so.
+        let dims = [
+            ("c", self.block.c, layer.out_channels(), "output channels"),
+            ("h", self.block.h, layer.out_height(), "output rows"),
+            ("w", self.block.w, layer.out_width(), "output columns"),
+        ];
+        for (axis, block, size, what) in dims {
+            if block > size.max(MAX_BLOCK_BEYOND_LAYER) {
+                return Err(CoreError::gate(
+                    name,
+                    format!(
+                        "block {axis} = {block} exceeds both the layer's {size} {what} and \
+                         {MAX_BLOCK_BEYOND_LAYER}; a gate block is at most the size of its layer"
+                    ),
+                ));
+            }
         }
         if self.base_channels > layer.in_channels_per_group() {
             let what = if layer.groups() == 1 {

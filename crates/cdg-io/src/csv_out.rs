@@ -2,6 +2,11 @@
 //! field names (never hand-concatenated), and files are written atomically. A row holding a
 //! NaN or an infinity is refused ([`IoError::NonFinite`], naming the file, the column and the
 //! row): no report carries a number no reader can use.
+//!
+//! A *text* cell (a layer, workload or design name) that starts with `=`, `+`, `-`, `@`, a tab
+//! or a carriage return would be taken for a formula by a spreadsheet (CSV injection): cdg
+//! writes it with a leading `'` ([`neutralize_field`]), as the usual guidance says. A cell that
+//! reads as a number, negative ones included, stays as it is (docs/formats.md §5).
 
 use crate::atomic::write_atomic;
 use crate::error::{IoError, Result};
@@ -56,10 +61,63 @@ fn render<T: Serialize>(path: &Path, rows: &[T]) -> Result<String> {
     let bytes = w
         .into_inner()
         .map_err(|e| IoError::io(path, "cannot write CSV", e.into_error()))?;
+    let bytes = neutralize_csv(&bytes).map_err(csv_err)?;
     String::from_utf8(bytes).map_err(|e| IoError::NotUtf8 {
         path: path.to_owned(),
         offset: e.utf8_error().valid_up_to(),
     })
+}
+
+/// The characters that make a spreadsheet read a cell as a formula.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell as cdg writes it: with a leading `'` when it starts with one of
+/// `= + - @`, a tab or a carriage return and is not a number (`-5`, `+1e3` and `-0.25` stay
+/// numbers).
+///
+/// ```
+/// use cdg_io::csv_out::neutralize_field;
+/// assert_eq!(neutralize_field("=cmd|\"/c calc\"!A1"), "'=cmd|\"/c calc\"!A1");
+/// assert_eq!(neutralize_field("@SUM(A1)"), "'@SUM(A1)");
+/// assert_eq!(neutralize_field("-0.034"), "-0.034");
+/// assert_eq!(neutralize_field("conv1"), "conv1");
+/// ```
+pub fn neutralize_field(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_START) && cell.parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// CSV bytes (`\n` line ends, minimal quoting, as cdg writes them) with every text cell
+/// passed through [`neutralize_field`]; bytes without such a cell are returned unchanged.
+pub fn neutralize_csv(bytes: &[u8]) -> std::result::Result<Vec<u8>, csv::Error> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut records = Vec::new();
+    let mut changed = false;
+    for record in r.records() {
+        let record = record?;
+        if record.iter().any(|c| neutralize_field(c) != c) {
+            changed = true;
+        }
+        records.push(record);
+    }
+    if !changed {
+        return Ok(bytes.to_vec());
+    }
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    for record in &records {
+        w.write_record(record.iter().map(|c| neutralize_field(c).into_owned()))?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
 /// Refuses `row` of the report `path` when it holds a non-finite number; `row_label` says
@@ -146,6 +204,11 @@ impl JoinedCsv {
             .out
             .into_inner()
             .map_err(|e| IoError::io(&path, "cannot write CSV", e.into_error()))?;
+        // Text cells a spreadsheet would take for formulas get a leading `'`.
+        let bytes = neutralize_csv(&bytes).map_err(|error| IoError::Csv {
+            path: path.clone(),
+            error,
+        })?;
         String::from_utf8(bytes).map_err(|e| IoError::NotUtf8 {
             path,
             offset: e.utf8_error().valid_up_to(),
@@ -199,6 +262,48 @@ fn row_label<T: Serialize>(n: usize, row: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Serialize)]
+    struct Named {
+        layer: String,
+        saving: f64,
+        delta: i64,
+    }
+
+    /// Issue #26, 14: text cells that start a formula get a leading `'`; numbers, negative
+    /// ones included, stay numbers; neutralizing twice changes nothing.
+    #[test]
+    fn formula_like_text_is_neutralized_and_numbers_stay() {
+        let rows: Vec<Named> = [
+            "=cmd|\"/c calc\"!A1",
+            "+x",
+            "-x",
+            "@x",
+            "\tx",
+            "conv1",
+            "-5",
+        ]
+        .iter()
+        .map(|n| Named {
+            layer: (*n).to_owned(),
+            saving: -0.034,
+            delta: -5,
+        })
+        .collect();
+        let text = csv_to_string(&rows).unwrap();
+        assert_eq!(
+            text,
+            "layer,saving,delta\n\
+             \"'=cmd|\"\"/c calc\"\"!A1\",-0.034,-5\n\
+             '+x,-0.034,-5\n\
+             '-x,-0.034,-5\n\
+             '@x,-0.034,-5\n\
+             '\tx,-0.034,-5\n\
+             conv1,-0.034,-5\n\
+             -5,-0.034,-5\n"
+        );
+        assert_eq!(neutralize_csv(text.as_bytes()).unwrap(), text.as_bytes());
+    }
 
     #[derive(Serialize)]
     struct Row {

@@ -136,6 +136,30 @@ pub enum IoError {
         dir.display()
     )]
     Incomplete { dir: PathBuf, kind: String },
+    /// An `--out` a command may not write: the file-system root, one of its own inputs (or
+    /// inside or around one), or an output of another kind (docs/formats.md §5).
+    #[error("{}: cannot be the output {what}: {problem}", dir.display())]
+    OutputRefused {
+        dir: PathBuf,
+        /// `directory`, or `file` for a single output file.
+        what: &'static str,
+        problem: String,
+    },
+    /// A symbolic link inside an output directory, where cdg would delete or write through it.
+    #[error(
+        "{}: is a symbolic link inside the output directory {}; cdg never deletes or writes \
+         through a link there ({what}); remove the link or choose another --out",
+        path.display(),
+        dir.display()
+    )]
+    Symlink {
+        path: PathBuf,
+        dir: PathBuf,
+        what: &'static str,
+    },
+    /// An input that is not a regular file (a directory, FIFO, device or socket).
+    #[error("{}: {problem}; expected a regular file", path.display())]
+    NotRegular { path: PathBuf, problem: String },
     /// An output directory that was rewritten while it was being read.
     #[error("{}: was rewritten by another cdg process while it was being read; try again", dir.display())]
     Changed { dir: PathBuf },
@@ -240,9 +264,12 @@ impl IoError {
             | IoError::Csv { path, .. }
             | IoError::NpzWrite { path, .. }
             | IoError::NotOurs { path, .. }
+            | IoError::Symlink { path, .. }
+            | IoError::NotRegular { path, .. }
             | IoError::TooLarge { path, .. }
             | IoError::NonFinite { path, .. } => path,
             IoError::Locked { dir }
+            | IoError::OutputRefused { dir, .. }
             | IoError::Incomplete { dir, .. }
             | IoError::Changed { dir } => dir,
         }
@@ -276,7 +303,7 @@ pub fn clip_text(text: &str) -> String {
 /// Reads a whole text file: missing, unreadable, non-UTF-8 and (when `expected` is given)
 /// empty files are errors naming the path.
 pub(crate) fn read_text(path: &Path, expected: Option<&'static str>) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| IoError::io(path, "cannot read", e))?;
+    let bytes = crate::limits::read_input(path)?;
     let text = String::from_utf8(bytes).map_err(|e| IoError::NotUtf8 {
         path: path.to_owned(),
         offset: e.utf8_error().valid_up_to(),

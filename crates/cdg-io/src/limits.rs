@@ -15,7 +15,11 @@
 //! assert!(e.contains("the masks would need 1.00 EiB of memory"), "{e}");
 //! ```
 
+use crate::error::IoError;
 use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The limit when neither `--max-memory` nor `CDG_MAX_MEMORY` sets one.
@@ -100,6 +104,80 @@ pub fn check_memory_opt(what: impl Into<String>, bytes: Option<u64>) -> Result<(
 /// Checks that `bytes` fits under the limit in force.
 pub fn check_memory(what: impl Into<String>, bytes: u64) -> Result<(), TooLarge> {
     check_memory_opt(what, Some(bytes))
+}
+
+/// Checks that `path` is a regular file (a link to one is fine) and returns its size: a
+/// directory, FIFO, device or socket is refused before it is opened, so a FIFO cannot hang a
+/// reader and `/dev/zero` cannot fill the memory.
+pub fn check_regular(path: &Path) -> Result<u64, IoError> {
+    let meta = fs::metadata(path).map_err(|e| IoError::io(path, "cannot read", e))?;
+    regular_len(path, &meta)
+}
+
+fn regular_len(path: &Path, meta: &fs::Metadata) -> Result<u64, IoError> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        return Ok(meta.len());
+    }
+    let what = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(IoError::NotRegular {
+        path: path.to_owned(),
+        problem: format!("is {what}"),
+    })
+}
+
+/// Reads the whole input file `path`: only a regular file ([`check_regular`]), and only when it
+/// fits under the memory limit ([`max_memory`]); the read itself stops one byte past the limit,
+/// so a file that grows while it is read cannot exhaust the memory either.
+pub fn read_input(path: &Path) -> Result<Vec<u8>, IoError> {
+    let len = check_regular(path)?;
+    let limit = max_memory();
+    let too_large = |need: Option<u64>| IoError::TooLarge {
+        path: path.to_owned(),
+        error: TooLarge {
+            what: "reading this file".to_owned(),
+            need,
+            limit,
+        },
+    };
+    if len > limit {
+        return Err(too_large(Some(len)));
+    }
+    let file = fs::File::open(path).map_err(|e| IoError::io(path, "cannot read", e))?;
+    // Whatever was swapped in between the check and the open is checked again.
+    let meta = file
+        .metadata()
+        .map_err(|e| IoError::io(path, "cannot read", e))?;
+    regular_len(path, &meta)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| IoError::io(path, "cannot read", e))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(Some(bytes.len() as u64)));
+    }
+    Ok(bytes)
+}
+
+/// [`read_input`] as UTF-8 text; invalid UTF-8 is an error naming the byte.
+pub fn read_input_text(path: &Path) -> Result<String, IoError> {
+    String::from_utf8(read_input(path)?).map_err(|e| IoError::NotUtf8 {
+        path: path.to_owned(),
+        offset: e.utf8_error().valid_up_to(),
+    })
 }
 
 /// `1536` → `1.50 KiB`.
@@ -188,5 +266,29 @@ mod tests {
              CDG_MAX_MEMORY=SIZE"
         );
         assert_eq!(human_bytes(12), "12 B");
+    }
+
+    #[test]
+    fn inputs_are_regular_files_under_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = read_input(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is a directory; expected a regular file"), "{e}");
+        let e = read_input(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("/dev/zero: is a character device"), "{e}");
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        // Refused before it is opened: no writer is needed for this to return.
+        let e = read_input(&fifo).unwrap_err().to_string();
+        assert!(e.contains("is a FIFO (named pipe)"), "{e}");
+        let file = dir.path().join("a.txt");
+        fs::write(&file, vec![b'x'; 4096]).unwrap();
+        assert_eq!(read_input(&file).unwrap().len(), 4096);
+        assert_eq!(read_input_text(&file).unwrap().len(), 4096);
     }
 }

@@ -152,12 +152,21 @@ impl Record {
 /// a trace written by Python), an error when it is damaged or names paths outside `dir`.
 pub fn read_record(dir: &Path) -> Result<Option<Record>> {
     let path = dir.join(RECORD_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(IoError::io(&path, "cannot read", e)),
-    };
-    parse_record(&path, &bytes).map(Some)
+    match record_bytes(dir)? {
+        Some(bytes) => parse_record(&path, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The bytes of the record of `dir`, `None` when it has none; a record that is not a regular
+/// file (a FIFO) is refused rather than read.
+fn record_bytes(dir: &Path) -> Result<Option<Vec<u8>>> {
+    let path = dir.join(RECORD_FILE);
+    match fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(IoError::io(&path, "cannot read", e)),
+        Ok(_) => crate::limits::read_input(&path).map(Some),
+    }
 }
 
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
@@ -173,13 +182,15 @@ fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
             ),
         ));
     }
-    for name in record.files.iter().chain(&record.dirs) {
-        if !is_relative_name(Path::new(name)) {
-            return Err(IoError::bad_value(
-                path,
-                "files",
-                format!("names `{name}`, which is not a path inside the directory"),
-            ));
+    for (key, names) in [("files", &record.files), ("dirs", &record.dirs)] {
+        for name in names {
+            if !is_relative_name(Path::new(name)) {
+                return Err(IoError::bad_value(
+                    path,
+                    key,
+                    format!("names `{name}`, which is not a path inside the directory"),
+                ));
+            }
         }
     }
     Ok(record)
@@ -216,10 +227,8 @@ fn name_string(name: &Path) -> String {
 /// as it is. Returns the record's bytes (empty without one) for [`check_unchanged`].
 pub fn check_complete(dir: &Path) -> Result<Vec<u8>> {
     let path = dir.join(RECORD_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(IoError::io(&path, "cannot read", e)),
+    let Some(bytes) = record_bytes(dir)? else {
+        return Ok(Vec::new());
     };
     let record = parse_record(&path, &bytes)?;
     if record.state != State::Complete {
@@ -234,11 +243,7 @@ pub fn check_complete(dir: &Path) -> Result<Vec<u8>> {
 /// Checks, after reading `dir`, that its record is still the one [`check_complete`] saw, so
 /// files read while another process replaced them are not mistaken for one run's output.
 pub fn check_unchanged(dir: &Path, before: &[u8]) -> Result<()> {
-    let now = match fs::read(dir.join(RECORD_FILE)) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(IoError::io(&dir.join(RECORD_FILE), "cannot read", e)),
-    };
+    let now = record_bytes(dir)?.unwrap_or_default();
     if now != before {
         return Err(IoError::Changed {
             dir: dir.to_owned(),
@@ -246,6 +251,174 @@ pub fn check_unchanged(dir: &Path, before: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checks, before anything is read or written, that `out` may become an output directory of
+/// `kind` for a command reading `inputs` (each named by its option, such as `--trace`):
+///
+/// - `out` is not the root of the file system;
+/// - `out` is not one of the inputs, inside one or around one (a command never writes over
+///   what it reads, whatever `--force` says);
+/// - `out` is not an output of another kind: its record names another kind (`--force`,
+///   `force`, replaces it as a whole), or, without a record, it holds a trace's manifest or
+///   masks or a training checkpoint (not cdg's to replace).
+///
+/// Paths are compared after resolving links and `..` (of the part that exists).
+pub fn check_output(out: &Path, kind: &Kind, inputs: &[(&str, &Path)], force: bool) -> Result<()> {
+    let refuse = |problem: String| IoError::OutputRefused {
+        dir: out.to_owned(),
+        what: "directory",
+        problem,
+    };
+    let target = resolve(out)?;
+    if target.parent().is_none() {
+        return Err(refuse(
+            "it is the root of the file system; give a directory of its own".to_owned(),
+        ));
+    }
+    check_apart(&target, inputs).map_err(|p| refuse(format!("{p}; choose another --out")))?;
+    if !out.is_dir() {
+        return Ok(());
+    }
+    match read_record(out)? {
+        Some(record) if record.kind != kind.name && kind.name != ANY.name => {
+            if !force {
+                return Err(refuse(format!(
+                    "it holds a `{}` output, and this command writes a `{}` output; pass \
+                     --force to replace the `{}` output as a whole, or choose another --out",
+                    record.kind, kind.name, record.kind
+                )));
+            }
+        }
+        Some(_) => {}
+        None => {
+            use crate::layout::{trace, train};
+            let foreign = [
+                ("trace", trace::MANIFEST_FILE),
+                ("trace", trace::MASKS_FILE),
+                ("train", train::CHECKPOINT_FILE),
+            ];
+            for (other, file) in foreign {
+                if other != kind.name && !kind.owns(file) && out.join(file).exists() {
+                    return Err(refuse(format!(
+                        "it holds {file}, a file of a `{other}` output that cdg did not record \
+                         writing, and this command writes a `{}` output; move it away or \
+                         choose another --out",
+                        kind.name
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `target` (resolved) equal to, inside or containing one of `inputs`.
+fn check_apart(target: &Path, inputs: &[(&str, &Path)]) -> std::result::Result<(), String> {
+    for (what, input) in inputs {
+        let source = resolve(input).map_err(|e| e.to_string())?;
+        let relation = if source == target {
+            "is"
+        } else if target.starts_with(&source) {
+            "is inside"
+        } else if source.starts_with(target) {
+            "contains"
+        } else {
+            continue;
+        };
+        return Err(format!(
+            "it {relation} the {what} input {}, and a command never writes over what it reads",
+            input.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the single file `file` (`cdg inspect --plot=FILE.svg`) may be written: it is
+/// not one of `inputs`, inside one or around one, and it is absent or an SVG (a plot an
+/// earlier run drew, which is replaced); any other existing file is refused, not overwritten.
+pub fn check_output_file(file: &Path, inputs: &[(&str, &Path)]) -> Result<()> {
+    let refuse = |problem: String| IoError::OutputRefused {
+        dir: file.to_owned(),
+        what: "file",
+        problem,
+    };
+    let target = resolve(file)?;
+    check_apart(&target, inputs).map_err(|p| refuse(format!("{p}; choose another file")))?;
+    match fs::symlink_metadata(file) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_file() => {
+            let mut head = [0u8; 256];
+            let n = {
+                use std::io::Read;
+                File::open(file)
+                    .and_then(|mut f| f.read(&mut head))
+                    .map_err(|e| IoError::io(file, "cannot read", e))?
+            };
+            let text = String::from_utf8_lossy(&head[..n]);
+            let text = text.trim_start();
+            if text.starts_with("<svg") || text.starts_with("<?xml") {
+                Ok(())
+            } else {
+                Err(refuse(
+                    "it exists and is not an SVG plot, so cdg will not overwrite it; move it \
+                     away or choose another file"
+                        .to_owned(),
+                ))
+            }
+        }
+        Ok(_) => Err(refuse(
+            "it exists and is not a regular file; choose another file".to_owned(),
+        )),
+    }
+}
+
+/// `path` made absolute, with links and `..` resolved in the part that exists and the rest
+/// (not created yet) appended lexically.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let absolute = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| IoError::io(path, "cannot find the current directory", e))?
+            .join(path)
+    };
+    let mut existing = absolute.as_path();
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    loop {
+        if let Ok(real) = fs::canonicalize(existing) {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                match *part {
+                    p if p == ".." => {
+                        out.pop();
+                    }
+                    p if p == "." => {}
+                    p => out.push(p),
+                }
+            }
+            return Ok(out);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            (Some(parent), None) => {
+                // `..` or `.` at the end of a path that does not exist.
+                rest.push(existing.components().next_back().unwrap().as_os_str());
+                existing = parent;
+            }
+            _ => return Ok(absolute),
+        }
+    }
+}
+
+/// The kind of [`write_outputs`]: any names, no kind of its own.
+static ANY: Kind = Kind {
+    name: "cdg",
+    files: &[],
+    patterns: &[],
+};
 
 /// A locked output directory. The lock is held until the value is dropped.
 #[derive(Debug)]
@@ -257,6 +430,9 @@ pub struct OutputDir {
     had_record: bool,
     /// Nested output directories claimed by this run.
     claimed: BTreeSet<String>,
+    /// Of those, the ones written into the staging directory ([`OutputDir::stage_dir`]),
+    /// moved into place by [`OutputDir::commit`].
+    staged_dirs: BTreeSet<String>,
     /// Whether opening created the directory, and whether anything has been written since:
     /// a directory created by a run that then failed before writing is removed again.
     created: bool,
@@ -282,6 +458,18 @@ impl OutputDir {
         let dir = Self::open(path, kind)?;
         dir.check_kind_names()?;
         Ok(dir)
+    }
+
+    /// [`check_output`], then [`OutputDir::create`]: what every command that writes an output
+    /// directory calls.
+    pub fn create_checked(
+        path: &Path,
+        kind: &'static Kind,
+        inputs: &[(&str, &Path)],
+        force: bool,
+    ) -> Result<Self> {
+        check_output(path, kind, inputs, force)?;
+        Self::create(path, kind)
     }
 
     /// Opens and locks `path` to add files to its output (`cdg plot`): the directory must
@@ -334,6 +522,10 @@ impl OutputDir {
             Some(r) => (r, true),
             None => (Record::new(kind.name), false),
         };
+        // A nested output directory that is a link would be deleted through the link.
+        for d in &record.dirs {
+            check_no_link(path, d, true, "a nested output directory its record lists")?;
+        }
         // The lock is ours, so a staging directory is what an interrupted writer left.
         remove_staging(path)?;
         Ok(Self {
@@ -342,6 +534,7 @@ impl OutputDir {
             record,
             had_record,
             claimed: BTreeSet::new(),
+            staged_dirs: BTreeSet::new(),
             created,
             written: false,
             _lock: lock,
@@ -431,6 +624,7 @@ impl OutputDir {
                     ));
                 }
                 let name = name_string(&f.name);
+                check_no_link(&self.path, &name, false, "a directory a new file goes into")?;
                 self.check_ours(&name)?;
                 Ok(name)
             })
@@ -441,22 +635,62 @@ impl OutputDir {
     /// and the earlier run's other files and nested directories deleted (module docs). Nested
     /// output directories claimed with [`OutputDir::claim_dir`] since opening are kept.
     pub fn commit(&mut self, outputs: &Outputs) -> Result<()> {
-        let names = self.names(outputs)?;
+        self.commit_with(outputs, |_| Ok(Outputs::new()))
+    }
+
+    /// [`OutputDir::commit`] with files drawn from the staged ones: once `outputs` are staged,
+    /// `more` is called with the staging directory (holding exactly the new files and the
+    /// staged nested directories) and the files it returns are committed with them, in the
+    /// same step (`cdg run`'s report, drawn from the files it describes).
+    pub fn commit_with<E: From<IoError>>(
+        &mut self,
+        outputs: &Outputs,
+        more: impl FnOnce(&Path) -> std::result::Result<Outputs, E>,
+    ) -> std::result::Result<(), E> {
+        let mut names = self.names(outputs)?;
         stage(&self.path, outputs)?;
+        let extra = more(&self.path.join(STAGING_DIR))?;
+        names.extend(self.names(&extra)?);
+        stage(&self.path, &extra)?;
+        let names: Vec<String> = {
+            let mut seen = BTreeSet::new();
+            names
+                .into_iter()
+                .filter(|n| seen.insert(n.clone()))
+                .collect()
+        };
+        Ok(self.commit_staged(names)?)
+    }
+
+    fn commit_staged(&mut self, names: Vec<String>) -> Result<()> {
         let mut writing = self.record.clone();
         writing.kind = self.kind.name.to_owned();
         writing.state = State::Writing;
         writing.files.extend(names.iter().cloned());
         writing.dirs.extend(self.claimed.iter().cloned());
         self.write_record(&writing)?;
-        move_into_place(&self.path, &names)?;
+        move_files(&self.path, &names)?;
         let new: BTreeSet<String> = names.into_iter().collect();
         for old in self.record.files.difference(&new) {
             remove_file(&self.path, old)?;
         }
-        for old in self.record.dirs.difference(&self.claimed) {
-            remove_output_dir(&self.path.join(old))?;
+        for old in &self.record.dirs {
+            // A claimed directory written in place is the new one; a staged one replaces it.
+            if !self.claimed.contains(old) || self.staged_dirs.contains(old) {
+                check_no_link(&self.path, old, true, "an earlier run's nested output")?;
+                remove_output_dir(&self.path.join(old))?;
+            }
         }
+        for d in &self.staged_dirs {
+            let (from, to) = (self.path.join(STAGING_DIR).join(d), self.path.join(d));
+            if let Some(parent) = to.parent() {
+                fs::create_dir_all(parent)
+                    .map_err(|e| IoError::io(parent, "cannot create directory", e))?;
+            }
+            fs::rename(&from, &to)
+                .map_err(|e| IoError::io(&to, "cannot move the new output into place", e))?;
+        }
+        remove_staging(&self.path)?;
         let done = Record {
             state: State::Complete,
             files: new,
@@ -468,20 +702,21 @@ impl OutputDir {
         Ok(())
     }
 
-    /// Adds `outputs` to a complete output (`cdg plot`): files of the same name are replaced,
-    /// nothing is deleted.
+    /// Adds `outputs` to a complete output (`cdg plot`, `cdg report`): files of the same name
+    /// are replaced, nothing is deleted. The record stays `complete` throughout, so an
+    /// interrupted addition never makes the output unreadable: it lists a new name before the
+    /// file appears, and each file is renamed into place whole, so a kill leaves each added
+    /// file absent, the earlier version or the new one.
     pub fn add(&mut self, outputs: &Outputs) -> Result<()> {
         let names = self.names(outputs)?;
         stage(&self.path, outputs)?;
-        let mut record = self.record.clone();
-        record.state = State::Writing;
-        record.files.extend(names.iter().cloned());
-        self.write_record(&record)?;
-        move_into_place(&self.path, &names)?;
-        record.state = State::Complete;
-        self.write_record(&record)?;
-        self.record = record;
-        Ok(())
+        if names.iter().any(|n| !self.record.files.contains(n)) {
+            let mut record = self.record.clone();
+            record.files.extend(names.iter().cloned());
+            self.write_record(&record)?;
+            self.record = record;
+        }
+        move_into_place(&self.path, &names)
     }
 
     /// Starts a run that writes the directory over time (`cdg train`): with `keep`, the
@@ -497,6 +732,7 @@ impl OutputDir {
                 remove_file(&self.path, old)?;
             }
             for old in &self.record.dirs {
+                check_no_link(&self.path, old, true, "an earlier run's nested output")?;
                 remove_output_dir(&self.path.join(old))?;
             }
             record.files.clear();
@@ -531,8 +767,12 @@ impl OutputDir {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a relative name"),
             ));
         }
+        check_no_link(&self.path, name, true, "a nested output directory")?;
         self.claimed.insert(name.to_owned());
-        if !self.record.dirs.contains(name) {
+        // Written in place, the nested directory is no longer the earlier run's: from now on
+        // readers refuse the directory until the run commits, even when it is a rerun that
+        // writes a directory the record already lists.
+        if !self.record.dirs.contains(name) || self.record.state != State::Writing {
             self.record.dirs.insert(name.to_owned());
             self.record.state = State::Writing;
             self.record.kind = self.kind.name.to_owned();
@@ -540,6 +780,27 @@ impl OutputDir {
             self.write_record(&record)?;
         }
         Ok(())
+    }
+
+    /// Claims the nested output directory `name` (relative) to be written in the staging
+    /// directory, and returns where to write it: the earlier output stays complete and
+    /// readable until [`OutputDir::commit`] replaces it and moves the new directory into
+    /// place with the run's files, so an interrupted run leaves the earlier output as it was.
+    pub fn stage_dir(&mut self, name: &str) -> Result<PathBuf> {
+        if !is_relative_name(Path::new(name)) {
+            return Err(IoError::io(
+                &self.path.join(name),
+                "cannot use as nested output directory",
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a relative name"),
+            ));
+        }
+        check_no_link(&self.path, name, true, "a nested output directory")?;
+        self.claimed.insert(name.to_owned());
+        self.staged_dirs.insert(name.to_owned());
+        let dir = self.path.join(STAGING_DIR).join(name);
+        fs::create_dir_all(&dir).map_err(|e| IoError::io(&dir, "cannot create directory", e))?;
+        self.written = true;
+        Ok(dir)
     }
 
     /// Marks a directory written with [`OutputDir::begin`] and [`OutputDir::update`]
@@ -559,7 +820,7 @@ fn store_record(dir: &Path, record: &Record) -> Result<()> {
         serde_json::to_vec_pretty(record).map_err(|e| IoError::syntax(&path, "JSON", e))?;
     bytes.push(b'\n');
     let tmp = dir.join(RECORD_TEMP_FILE);
-    write_synced(&tmp, &bytes)?;
+    write_synced(&tmp, &bytes).map_err(|e| unwritable(dir, e))?;
     fs::rename(&tmp, &path).map_err(|e| IoError::io(&path, "cannot move into place", e))?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -591,6 +852,10 @@ fn remove_staging(dir: &Path) -> Result<()> {
 fn stage(dir: &Path, outputs: &Outputs) -> Result<()> {
     const WRITERS: usize = 16;
     let staging = dir.join(STAGING_DIR);
+    if outputs.files().is_empty() {
+        return Ok(());
+    }
+    fs::create_dir_all(&staging).map_err(|e| unwritable(dir, IoError::io(&staging, "", e)))?;
     let files = outputs.files();
     let chunk = files.len().div_ceil(WRITERS).max(1);
     std::thread::scope(|scope| {
@@ -613,6 +878,23 @@ fn stage(dir: &Path, outputs: &Outputs) -> Result<()> {
     })
 }
 
+/// An error writing cdg's bookkeeping inside `dir` that the user can do something about
+/// (permissions, a read-only file system) is reported as the output directory's, not as the
+/// name of the temporary file.
+fn unwritable(dir: &Path, e: IoError) -> IoError {
+    match e {
+        IoError::Io { error, .. }
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            IoError::io(dir, "cannot write into the output directory", error)
+        }
+        other => other,
+    }
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)
@@ -624,8 +906,15 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| IoError::io(path, "cannot write", e))
 }
 
-/// Moves the staged `names` into `dir` and syncs the directories they land in.
+/// Moves the staged `names` into `dir`, syncs the directories they land in and removes the
+/// staging directory.
 fn move_into_place(dir: &Path, names: &[String]) -> Result<()> {
+    move_files(dir, names)?;
+    remove_staging(dir)
+}
+
+/// Moves the staged `names` into `dir` and syncs the directories they land in.
+fn move_files(dir: &Path, names: &[String]) -> Result<()> {
     let staging = dir.join(STAGING_DIR);
     let mut parents: BTreeSet<PathBuf> = BTreeSet::new();
     for name in names {
@@ -646,12 +935,41 @@ fn move_into_place(dir: &Path, names: &[String]) -> Result<()> {
             let _ = d.sync_all();
         }
     }
-    remove_staging(dir)
+    Ok(())
+}
+
+/// Refuses a symbolic link on the way from `dir` to `name` inside it (every component but the
+/// last, and the last too when `whole`): cdg would delete or write through it into a directory
+/// that is not this output's. A path that ends early (not created yet) is fine.
+fn check_no_link(dir: &Path, name: &str, whole: bool, what: &'static str) -> Result<()> {
+    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    let upto = if whole {
+        parts.len()
+    } else {
+        parts.len().saturating_sub(1)
+    };
+    let mut path = dir.to_owned();
+    for part in &parts[..upto] {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(IoError::Symlink {
+                    path,
+                    dir: dir.to_owned(),
+                    what,
+                });
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(())
 }
 
 /// Deletes file `name` of `dir` (it may already be gone) and its parent directories inside
 /// `dir` that are left empty.
 fn remove_file(dir: &Path, name: &str) -> Result<()> {
+    check_no_link(dir, name, false, "a directory an earlier run's file is in")?;
     let path = dir.join(name);
     match fs::remove_file(&path) {
         Ok(()) => {}
@@ -678,8 +996,16 @@ fn remove_file(dir: &Path, name: &str) -> Result<()> {
 /// the record, and the directory itself when nothing else is left in it. A directory without a
 /// record holds nothing of cdg's and is left alone (its staging directory aside).
 pub fn remove_output_dir(dir: &Path) -> Result<()> {
-    if !dir.is_dir() {
-        return Ok(());
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(IoError::Symlink {
+                path: dir.to_owned(),
+                dir: dir.parent().unwrap_or(dir).to_owned(),
+                what: "an earlier run's nested output",
+            });
+        }
+        Ok(m) if m.is_dir() => {}
+        _ => return Ok(()),
     }
     let lock = File::open(dir).map_err(|e| IoError::io(dir, "cannot open", e))?;
     match lock.try_lock() {
@@ -702,6 +1028,7 @@ pub fn remove_output_dir(dir: &Path) -> Result<()> {
             remove_file(dir, f)?;
         }
         for d in &record.dirs {
+            check_no_link(dir, d, true, "an earlier run's nested output")?;
             remove_output_dir(&dir.join(d))?;
         }
         let path = dir.join(RECORD_FILE);
@@ -715,10 +1042,51 @@ pub fn remove_output_dir(dir: &Path) -> Result<()> {
 /// Commits `outputs` into `dir` (created if needed) in one go: lock, stage, replace the
 /// earlier output, unlock. Names are checked only against the files written (no [`Kind`]).
 pub fn write_outputs(dir: &Path, outputs: &Outputs) -> Result<()> {
-    static ANY: Kind = Kind {
-        name: "cdg",
-        files: &[],
-        patterns: &[],
-    };
     OutputDir::create(dir, &ANY)?.commit(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory cdg may not write into is reported as the output directory, not as the
+    /// record's temporary file (issue #26, messages).
+    #[test]
+    fn unwritable_directories_are_named_as_such() {
+        let dir = Path::new("/out");
+        let e = unwritable(
+            dir,
+            IoError::io(
+                &dir.join(RECORD_TEMP_FILE),
+                "cannot create",
+                std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            ),
+        )
+        .to_string();
+        assert!(
+            e.starts_with("/out: cannot write into the output directory"),
+            "{e}"
+        );
+        assert!(!e.contains(RECORD_TEMP_FILE), "{e}");
+    }
+
+    #[test]
+    fn paths_resolve_through_links_and_dots() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = fs::canonicalize(tmp.path()).unwrap();
+        fs::create_dir(real.join("a")).unwrap();
+        std::os::unix::fs::symlink(real.join("a"), real.join("link")).unwrap();
+        assert_eq!(
+            resolve(&real.join("link/new/../x")).unwrap(),
+            real.join("a/x")
+        );
+        assert_eq!(resolve(&real.join("link")).unwrap(), real.join("a"));
+        // Inside, equal and around are all refused; siblings are fine.
+        let a = real.join("a");
+        let inputs = [("--trace", a.as_path())];
+        assert!(check_apart(&real.join("a/b"), &inputs).is_err());
+        assert!(check_apart(&real.join("a"), &inputs).is_err());
+        assert!(check_apart(&real, &inputs).is_err());
+        assert!(check_apart(&real.join("ab"), &inputs).is_ok());
+    }
 }

@@ -36,6 +36,9 @@ pub enum SweepError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The spec (or the base config) is not a readable regular file under the memory limit.
+    #[error("sweep spec: {0}")]
+    Input(crate::IoError),
     #[error("sweep spec `{path}` is not valid TOML: {message}")]
     Toml { path: PathBuf, message: String },
     #[error("sweep spec `{path}`: {problem}")]
@@ -104,10 +107,7 @@ pub const VALIDATE_ALL_POINTS: usize = 100_000;
 
 /// Reads and parses a sweep spec file.
 pub fn load_spec(path: &Path) -> Result<SweepSpec, SweepError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SweepError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = crate::limits::read_input_text(path).map_err(SweepError::Input)?;
     parse_spec(&text, path)
 }
 
@@ -390,7 +390,8 @@ impl SweepSpec {
             base: self.base.clone(),
             message,
         };
-        let text = std::fs::read_to_string(&self.base).map_err(|e| base_err(e.to_string()))?;
+        let text =
+            crate::limits::read_input_text(&self.base).map_err(|e| base_err(e.to_string()))?;
         resolve(&text, &self.base, &[]).map_err(base_err)?;
         Ok(text)
     }

@@ -615,6 +615,7 @@ fn read_masks(path: &Path, network: &Network, samples: usize) -> Result<Option<M
         path: path.to_owned(),
         error,
     })?;
+    crate::limits::check_regular(path)?;
     let file = File::open(path).map_err(|e| IoError::io(path, "cannot open", e))?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| IoError::syntax(path, "npz (zip archive)", e))?;

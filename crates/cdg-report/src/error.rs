@@ -50,6 +50,19 @@ pub enum ReportError {
         column: String,
         cell: String,
     },
+    /// A cell holding a value cdg never writes there (a negative count, size, time or energy).
+    #[error(
+        "{}: line {line}: column `{column}` holds `{cell}`; {problem} (was the file edited by \
+         hand?)",
+        path.display()
+    )]
+    BadValue {
+        path: PathBuf,
+        line: usize,
+        column: String,
+        cell: String,
+        problem: &'static str,
+    },
     /// Values whose axis range a plot cannot draw (so large that the range overflows, or so
     /// close together at their magnitude that ticks cannot be placed).
     #[error("{}: cannot draw the {axis} axis over {start:e} .. {end:e}: {problem}", path.display())]

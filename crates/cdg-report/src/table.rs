@@ -4,6 +4,28 @@ use crate::error::{ReportError, Result};
 use cdg_core::columns as col;
 use std::path::{Path, PathBuf};
 
+/// Whether column `name` of a cdg report holds a count, a size, a time or an energy, which is
+/// never negative: `macs_*`, `sram_*`, `dram_*`, `latency*`, `*cycles`, `*_bytes`, `*_pj`,
+/// `*_us`, `gate_ops`, `samples`, `layers`, `utilization`, `area_mm2`, `images_per_s`. (Savings
+/// such as `energy_saving_vs_ungated` may be negative.)
+pub fn non_negative_column(name: &str) -> bool {
+    ["macs_", "sram_", "dram_", "latency"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || ["cycles", "_bytes", "_pj", "_us"]
+            .iter()
+            .any(|s| name.ends_with(s))
+        || [
+            "gate_ops",
+            "samples",
+            "layers",
+            "utilization",
+            "area_mm2",
+            "images_per_s",
+        ]
+        .contains(&name)
+}
+
 /// A CSV file held as text records, with columns looked up by header name.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -36,11 +58,46 @@ impl Table {
                 what: "malformed CSV",
                 source,
             })?;
-        Ok(Self {
+        let table = Self {
             path: path.to_owned(),
             headers,
             rows,
-        })
+        };
+        table.check_values()?;
+        Ok(table)
+    }
+
+    /// Checks every cell as strictly as cdg writes it: a cell that reads as a number is finite,
+    /// and a count, size, time or energy column ([`non_negative_column`]) holds no negative
+    /// number. The error names the file, line and column.
+    fn check_values(&self) -> Result<()> {
+        let non_negative: Vec<bool> = self.headers.iter().map(non_negative_column).collect();
+        for (r, row) in self.rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let Ok(v) = cell.trim().parse::<f64>() else {
+                    continue;
+                };
+                let column = || self.headers.get(c).unwrap_or("").to_owned();
+                if !v.is_finite() {
+                    return Err(ReportError::NonFinite {
+                        path: self.path.clone(),
+                        line: r + 2,
+                        column: column(),
+                        cell: cell.to_owned(),
+                    });
+                }
+                if v < 0.0 && non_negative.get(c).copied().unwrap_or(false) {
+                    return Err(ReportError::BadValue {
+                        path: self.path.clone(),
+                        line: r + 2,
+                        column: column(),
+                        cell: cell.to_owned(),
+                        problem: "a count, size, time or energy is never negative",
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Index of column `name`; an error naming the file and the column when it is absent.

@@ -90,6 +90,9 @@ impl Merge {
         }
         let sweep = merge_csv(&shards, SWEEP_CSV, Some(info.workloads.len()))?;
         let layers = if info.layers {
+            for s in &shards {
+                check_layer_rows(s)?;
+            }
             Some(merge_csv(&shards, LAYERS_CSV, None)?)
         } else {
             None
@@ -282,6 +285,83 @@ fn shard_rows(
     Ok((table.headers, by_point))
 }
 
+/// Checks that a shard's layers.csv holds, for every point and workload, exactly the layers
+/// its sweep.csv row counts (`layers`), named as at the workload's first point: a deleted,
+/// added or renamed row of a hand-edited shard is an error naming the file and the point.
+fn check_layer_rows(s: &ShardDir) -> Result<()> {
+    let sweep_path = s.dir.join(SWEEP_CSV);
+    let sweep = Table::parse(&read(&sweep_path)?, &sweep_path)?;
+    let layers_path = s.dir.join(LAYERS_CSV);
+    let layers = Table::parse(&read(&layers_path)?, &layers_path)?;
+    if sweep.rows.is_empty() && layers.rows.is_empty() {
+        return Ok(());
+    }
+    let mut want: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let (point, workload, count) = (
+        sweep.column("point")?,
+        sweep.column("workload")?,
+        sweep.column("layers")?,
+    );
+    for (r, row) in sweep.rows.iter().enumerate() {
+        let n = sweep.number(r, count)?;
+        want.insert(
+            (
+                row.get(point).unwrap_or("").to_owned(),
+                row.get(workload).unwrap_or("").to_owned(),
+            ),
+            n as usize,
+        );
+    }
+    let (lp, lw, ll) = (
+        layers.column("point")?,
+        layers.column("workload")?,
+        layers.column("layer")?,
+    );
+    let mut got: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    for row in &layers.rows {
+        got.entry((
+            row.get(lp).unwrap_or("").to_owned(),
+            row.get(lw).unwrap_or("").to_owned(),
+        ))
+        .or_default()
+        .push(row.get(ll).unwrap_or(""));
+    }
+    let mut names: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for ((p, w), n) in &want {
+        let rows = got.remove(&(p.clone(), w.clone())).unwrap_or_default();
+        if rows.len() != *n {
+            return Err(SweepError::Merge(format!(
+                "{}: point {p}, workload `{w}` has {} layer rows; {} says it has {n} layers \
+                 (a deleted or added row of an edited shard?)",
+                layers_path.display(),
+                rows.len(),
+                sweep_path.display()
+            )));
+        }
+        match names.get(w.as_str()) {
+            None => {
+                names.insert(w, rows);
+            }
+            Some(first) if *first != rows => {
+                return Err(SweepError::Merge(format!(
+                    "{}: point {p}, workload `{w}`: the layers differ from the workload's \
+                     first point (an edited shard?)",
+                    layers_path.display()
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(((p, w), _)) = got.into_iter().next() {
+        return Err(SweepError::Merge(format!(
+            "{}: point {p}, workload `{w}` has layer rows but no row in {}",
+            layers_path.display(),
+            sweep_path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Merges one CSV file of every shard into point order.
 fn merge_csv(shards: &[ShardDir], name: &str, per_point: Option<usize>) -> Result<Vec<u8>> {
     let mut header: Option<(csv::StringRecord, &Path)> = None;
@@ -314,5 +394,6 @@ fn merge_csv(shards: &[ShardDir], name: &str, per_point: Option<usize>) -> Resul
             w.write_record(r)?;
         }
     }
-    csv_bytes(w)
+    // A hand-edited shard's formula-like text cells are neutralized as the sweep writes them.
+    Ok(cdg_io::csv_out::neutralize_csv(&csv_bytes(w)?)?)
 }

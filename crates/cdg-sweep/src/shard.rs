@@ -111,8 +111,5 @@ pub fn fingerprint(spec: &SweepSpec, spec_bytes: &[u8], base: &str) -> Result<u6
 
 /// Reads a whole file; the error names it.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| SweepError::Read {
-        path: path.to_owned(),
-        source,
-    })
+    Ok(cdg_io::limits::read_input(path)?)
 }

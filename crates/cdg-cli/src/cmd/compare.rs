@@ -32,6 +32,10 @@ pub struct CompareArgs {
     /// Also write the comparison to DIR/compare.csv.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace an output of another kind at --out (a sim or sweep output, a trace, a training run) as a whole; without it that is
+    /// an error.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// One run picked from an output directory: its table and row.
@@ -84,7 +88,8 @@ fn pick(dir: &Path, point: Option<usize>, args: &CompareArgs) -> anyhow::Result<
     };
     cdg_io::output::check_complete(dir)?;
     let path = dir.join(name);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = cdg_io::limits::read_input(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let table = Table::parse(&bytes, &path)?;
     if is_sweep && point.is_none() {
         bail!(
@@ -178,6 +183,16 @@ fn numeric(p: &Picked) -> Vec<(String, f64)> {
 }
 
 pub fn run(args: CompareArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
+    // --out is checked (and locked) before anything is read.
+    let mut out_dir = match &args.out {
+        Some(out) => Some(OutputDir::create_checked(
+            out,
+            &compare::KIND,
+            &[("A", &args.a), ("B", &args.b)],
+            args.force,
+        )?),
+        None => None,
+    };
     let a = pick(&args.a, args.point, &args)?;
     let b = pick(&args.b, args.point_b.or(args.point), &args)?;
     let (va, vb) = (numeric(&a), numeric(&b));
@@ -196,8 +211,7 @@ pub fn run(args: CompareArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     if rows.is_empty() {
         bail!("{} and {} share no numeric column", a.label, b.label);
     }
-    if let Some(out) = &args.out {
-        let mut dir = OutputDir::create(out, &compare::KIND)?;
+    if let (Some(out), Some(dir)) = (&args.out, &mut out_dir) {
         let mut files = Outputs::new();
         files.add(
             compare::COMPARE_CSV,

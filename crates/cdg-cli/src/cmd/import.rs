@@ -41,6 +41,10 @@ pub struct OnnxArgs {
     /// Prepended to every layer name (e.g. `backbone.`).
     #[arg(long, value_name = "PREFIX", default_value = "")]
     pub name_prefix: String,
+    /// Replace an output of another kind at --out (a sim or sweep output, a training run) as a whole; without it that is
+    /// an error.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: ImportArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
@@ -81,7 +85,12 @@ fn onnx(args: OnnxArgs) -> anyhow::Result<ExitCode> {
         }
         options.input_shapes.push((name, dims));
     }
-    let mut out = OutputDir::create(&args.out, &cdg_io::layout::trace::KIND)?;
+    let mut out = OutputDir::create_checked(
+        &args.out,
+        &cdg_io::layout::trace::KIND,
+        &[("ONNX model", &args.model)],
+        args.force,
+    )?;
     let imported = import_onnx(&args.model, &options)
         .with_context(|| format!("cannot import {}", args.model.display()))?;
     let inputs: serde_json::Map<String, serde_json::Value> = imported

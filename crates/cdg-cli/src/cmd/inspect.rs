@@ -92,8 +92,12 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
             (Some(_), Some(_)) => bail!("give either --plot=FILE.svg or --plot --out DIR"),
             // An output directory of its own.
             (None, Some(out_dir)) => {
-                let mut out =
-                    cdg_io::output::OutputDir::create(out_dir, &cdg_io::layout::inspect::KIND)?;
+                let mut out = cdg_io::output::OutputDir::create_checked(
+                    out_dir,
+                    &cdg_io::layout::inspect::KIND,
+                    &[("trace", &dir)],
+                    false,
+                )?;
                 let mut files = cdg_io::output::Outputs::new();
                 files.add(GATE_DENSITY_SVG, text);
                 out.commit(&files)?;
@@ -101,11 +105,13 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
             }
             (None, None) => {
                 let file = PathBuf::from(GATE_DENSITY_SVG);
+                cdg_io::output::check_output_file(&file, &[("trace", &dir)])?;
                 cdg_io::atomic::write_atomic(&file, text.as_bytes())
                     .with_context(|| format!("cannot write plot {}", file.display()))?;
                 file
             }
             (Some(file), None) => {
+                cdg_io::output::check_output_file(file, &[("trace", &dir)])?;
                 cdg_io::atomic::write_atomic(file, text.as_bytes())
                     .with_context(|| format!("cannot write plot {}", file.display()))?;
                 file.clone()

@@ -104,6 +104,10 @@ pub struct SynthArgs {
     /// Output trace directory (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Replace an output of another kind at --out (a sim or sweep output, a training run) as a whole; without it that is
+    /// an error.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: MasksArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
@@ -304,6 +308,12 @@ fn plan(args: &SynthArgs) -> anyhow::Result<SynthPlan> {
 }
 
 fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
+    super::check_out(
+        &args.out,
+        &cdg_io::layout::trace::KIND,
+        &[("--topology", &args.topology), ("--trace", &args.trace)],
+        args.force,
+    )?;
     let plan = plan(&args)?;
     // Masks are held packed (one bit per gate block) and written one layer at a time as one
     // byte per block: refuse before allocating what would not fit.

@@ -30,10 +30,17 @@ pub struct MergeArgs {
     /// to them on every objective (docs/formats.md §3).
     #[arg(long, value_name = "OBJECTIVES")]
     pub pareto: Option<Pareto>,
+    /// Replace an output of another kind at --out (a sim output, a trace, a training run) as a whole; without it that is
+    /// an error.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: MergeArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
-    let mut out = OutputDir::create(&args.out, &cdg_io::layout::sweep::KIND)?;
+    let shards: Vec<(&str, &std::path::Path)> =
+        args.shards.iter().map(|d| ("shard", d.as_path())).collect();
+    let mut out =
+        OutputDir::create_checked(&args.out, &cdg_io::layout::sweep::KIND, &shards, args.force)?;
     let pareto = args.pareto.unwrap_or_default();
     let merge = Merge::read_with(&args.shards, &pareto)?;
     out.commit(&merge.outputs)?;

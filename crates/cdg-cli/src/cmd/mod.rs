@@ -11,3 +11,22 @@ pub mod run;
 pub mod sim;
 pub mod sweep;
 pub mod train;
+
+use std::path::{Path, PathBuf};
+
+/// The shared `--out` check of every command that writes an output directory
+/// ([`cdg_io::output::check_output`]), over the inputs the command was given (`None`: an
+/// option not given).
+pub(crate) fn check_out(
+    out: &Path,
+    kind: &cdg_io::layout::Kind,
+    inputs: &[(&str, &Option<PathBuf>)],
+    force: bool,
+) -> anyhow::Result<()> {
+    let given: Vec<(&str, &Path)> = inputs
+        .iter()
+        .filter_map(|(what, p)| p.as_deref().map(|p| (*what, p)))
+        .collect();
+    cdg_io::output::check_output(out, kind, &given, force)?;
+    Ok(())
+}

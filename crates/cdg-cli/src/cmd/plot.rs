@@ -81,7 +81,8 @@ fn sim_title(dir: &Path) -> anyhow::Result<String> {
 /// Reads a CSV file of `dir` as a table.
 fn table(dir: &Path, name: &str) -> anyhow::Result<Table> {
     let path = dir.join(name);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = cdg_io::limits::read_input(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Table::parse(&bytes, &path)?)
 }
 
@@ -103,8 +104,8 @@ pub fn run(args: PlotArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
         }
         PlotPlan::Sweep { point } => {
             let path = dir.join(sweep::SWEEP_CSV);
-            let csv =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let csv = cdg_io::limits::read_input(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             let mut out =
                 cdg_sweep::sweep_plots_with(&csv, &args.pareto.clone().unwrap_or_default())?;
             if let Some(n) = point {

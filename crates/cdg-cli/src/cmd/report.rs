@@ -31,7 +31,8 @@ fn table(dir: &Path, name: &str) -> anyhow::Result<Option<Table>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = cdg_io::limits::read_input(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Some(Table::parse(&bytes, &path)?))
 }
 
@@ -57,14 +58,32 @@ fn kind_of(dir: &Path) -> anyhow::Result<&'static Kind> {
     })
 }
 
-/// The report of `dir` as HTML text, with the latency/energy Pareto fronts.
-pub fn render(dir: &Path, kind: &Kind) -> anyhow::Result<String> {
-    Ok(render_with(dir, kind, &Pareto::default())?.html)
+/// The report of the files in `dir` as HTML text, with the latency/energy Pareto fronts, naming
+/// the output `source` ([`source_name`] of the directory the files are in once committed).
+pub fn render_named(dir: &Path, source: &str, kind: &Kind) -> anyhow::Result<String> {
+    Ok(render_source(dir, source, kind, &Pareto::default())?.html)
+}
+
+/// What a report calls the output directory `dir`: its name.
+pub fn source_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The report of `dir` with its Pareto fronts over the objectives of `pareto`, and the parts
 /// it left out (an older cdg's files lack their columns).
 pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<cdg_report::Report> {
+    render_source(dir, &source_name(dir), kind, pareto)
+}
+
+fn render_source(
+    dir: &Path,
+    source: &str,
+    kind: &Kind,
+    pareto: &Pareto,
+) -> anyhow::Result<cdg_report::Report> {
     let runs_name = if kind.name == "sim" {
         sim::NETWORK_CSV
     } else {
@@ -78,7 +97,7 @@ pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<c
     for name in [sim::ARCH_TOML, sweep::SPEC_TOML] {
         let path = dir.join(name);
         if path.is_file() {
-            let text = std::fs::read_to_string(&path)
+            let text = cdg_io::limits::read_input_text(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             files.push((name.to_owned(), text));
         }
@@ -97,7 +116,7 @@ pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<c
         names.sort();
         for n in names {
             let path = dir.join(&n);
-            let svg = std::fs::read_to_string(&path)
+            let svg = cdg_io::limits::read_input_text(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let workload =
                 &n[run::GATE_DENSITY_PREFIX.len()..n.len() - run::GATE_DENSITY_SUFFIX.len()];
@@ -107,13 +126,9 @@ pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<c
             ));
         }
     }
-    let source = dir.file_name().map_or_else(
-        || dir.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
     Ok(cdg_report::report(&ReportInput {
         kind: kind.name,
-        source: &source,
+        source,
         runs: &runs,
         layers: layers.as_ref(),
         samples: samples.as_ref(),

@@ -90,6 +90,10 @@ pub struct RunArgs {
     /// Do not draw the SVG plots.
     #[arg(long)]
     pub no_plot: bool,
+    /// Replace an output of another kind at --out (a sim or sweep output, a trace, a training
+    /// run) as a whole; without it that is an error.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Peak learning rate of the main job's fine-tuning.
@@ -247,11 +251,11 @@ fn synthetic_traces(args: &RunArgs, out_dir: &mut OutputDir) -> anyhow::Result<V
     })?;
     let mut out = Vec::new();
     for (name, trace) in traces {
-        let rel = format!("{TRACES_DIR}/{name}");
-        out_dir.claim_dir(&rel)?;
-        let dir = args.out.join(TRACES_DIR).join(&name);
+        // Written beside the earlier run's output, moved into place with the run's files.
+        let dir = out_dir.stage_dir(&format!("{TRACES_DIR}/{name}"))?;
         let mut trace_dir = OutputDir::create(&dir, &cdg_io::layout::trace::KIND)?;
         cdg_io::trace::commit_trace(&mut trace_dir, &trace, true)?;
+        drop(trace_dir);
         out.push(Workload::new(
             name,
             trace.network,
@@ -280,6 +284,18 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     // Validate the designs before the (possibly long) trace step.
     let designs = PolicyGrid::load(&args.arch_configs)?;
+    let traces = (args.no_train && !args.synthetic).then(|| args.traces.clone());
+    let init_from = (!args.no_train && !args.from_scratch).then(|| args.init_from.clone());
+    super::check_out(
+        &args.out,
+        &cdg_io::layout::run::KIND,
+        &[
+            ("--arch-configs", &Some(args.arch_configs.clone())),
+            ("--traces", &traces.filter(|t| t.is_dir())),
+            ("--init-from", &init_from),
+        ],
+        args.force,
+    )?;
     let mut out_dir = OutputDir::create(&args.out, &cdg_io::layout::run::KIND)?;
 
     let mut accuracy = std::collections::BTreeMap::new();
@@ -335,17 +351,19 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     if !args.no_plot {
         outputs.extend(heatmaps(&workloads)?);
     }
-    out_dir.commit(&outputs)?;
-    // The report is drawn from the files just committed, as `cdg report` would draw it.
-    let report = if args.no_plot {
-        None
-    } else {
-        let html = super::report::render(&args.out, &cdg_io::layout::run::KIND)?;
+    // The report is drawn from the staged files, as `cdg report` would draw it from the
+    // committed ones, and committed with them: the directory never holds the new files with
+    // the old report, or none.
+    let source = super::report::source_name(&args.out);
+    out_dir.commit_with(&outputs, |staged| -> anyhow::Result<Outputs> {
         let mut files = Outputs::new();
-        files.add(cdg_io::layout::REPORT_HTML, html);
-        out_dir.add(&files)?;
-        Some(args.out.join(cdg_io::layout::REPORT_HTML))
-    };
+        if !args.no_plot {
+            let html = super::report::render_named(staged, &source, &cdg_io::layout::run::KIND)?;
+            files.add(cdg_io::layout::REPORT_HTML, html);
+        }
+        Ok(files)
+    })?;
+    let report = (!args.no_plot).then(|| args.out.join(cdg_io::layout::REPORT_HTML));
 
     for w in &workloads {
         println!(

@@ -78,6 +78,10 @@ pub struct SimArgs {
     /// replaced as a whole, docs/formats.md §5).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Replace an output of another kind at --out (a sweep, a trace, a training run) as a
+    /// whole; without it that is an error.
+    #[arg(long)]
+    pub force: bool,
     /// Override an arch-config key, validated exactly like the file
     /// (`--set array.rows=32 --set sparsity.support=compact`). Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -185,6 +189,17 @@ impl SimPlan {
 }
 
 pub fn run(args: SimArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
+    super::check_out(
+        &args.out,
+        &cdg_io::layout::sim::KIND,
+        &[
+            ("--arch", &args.arch),
+            ("--scalesim-cfg", &args.scalesim_cfg),
+            ("--trace", &args.trace),
+            ("--topology", &args.topology),
+        ],
+        args.force,
+    )?;
     let plan = SimPlan::from_args(args)?;
     if let DesignSource::ScaleSim(cfg) = &plan.source {
         for w in &cfg.warnings {

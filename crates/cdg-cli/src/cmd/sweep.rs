@@ -57,6 +57,10 @@ pub struct SweepArgs {
     /// to them on every objective (docs/formats.md §3).
     #[arg(long, value_name = "OBJECTIVES")]
     pub pareto: Option<Pareto>,
+    /// Replace an output of another kind at --out (a sim output, a trace, a training run) as
+    /// a whole; without it that is an error.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
@@ -66,6 +70,24 @@ pub fn run(args: SweepArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         plots: !args.no_plot,
     };
     let shard = args.shard.unwrap_or(Shard::ALL);
+    // --out is none of the inputs: the spec, its base config, the traces and topologies it
+    // lists.
+    let spec = cdg_io::sweep::load_spec(&args.spec)?;
+    let mut inputs: Vec<(&str, &Path)> = vec![
+        ("sweep spec", &args.spec),
+        ("base config (of the spec)", &spec.base),
+    ];
+    inputs.extend(
+        spec.traces
+            .iter()
+            .map(|t| ("trace (of the spec)", t.as_path())),
+    );
+    inputs.extend(
+        spec.topologies
+            .iter()
+            .map(|t| ("topology (of the spec)", t.as_path())),
+    );
+    cdg_io::output::check_output(&args.out, &cdg_io::layout::sweep::KIND, &inputs, args.force)?;
     let plan = if args.yes {
         SweepPlan::load_large(&args.spec, shard, options)?
     } else {

@@ -446,7 +446,7 @@ impl TrainArgs {
         };
         let args = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
+                let text = cdg_io::limits::read_input_text(path)
                     .with_context(|| format!("reading config {}", path.display()))?;
                 let mut table: toml::Table = toml::from_str(&text).map_err(|e| {
                     anyhow::anyhow!(
@@ -490,6 +490,16 @@ impl TrainArgs {
         let threads = args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        // The tiny model has fixed widths: a width given for it would be silently ignored.
+        if args.model == Some(ModelKind::Tiny)
+            && let Some(w) = args.width
+        {
+            bail!(
+                "{} {w}: the width multiplier applies to --model resnet18 only; the tiny model \
+                 has fixed widths (drop the width or use --model resnet18)",
+                names.name("width")
+            );
+        }
         let plan = TrainPlan {
             objective: args.objective.unwrap_or(Objective::Supervised),
             model: args.model.unwrap_or(ModelKind::Resnet18),
@@ -569,6 +579,10 @@ pub(crate) fn command_line(plan: &serde_json::Value) -> String {
     if let Value::Object(map) = plan {
         for (key, value) in map {
             let flag = format!("--{}", key.replace('_', "-"));
+            // The tiny model has no width multiplier (giving one is an error).
+            if key == "width" && map.get("model").and_then(Value::as_str) == Some("tiny") {
+                continue;
+            }
             let text = match value {
                 Value::Null => continue,
                 // `--knn-init` is a switch; `--augment` takes a value.
@@ -1079,7 +1093,7 @@ fn read_resume(plan: &TrainPlan) -> anyhow::Result<Option<Resume>> {
     }
     let path = plan.out.join(CHECKPOINT_FILE);
     let context = || format!("--resume: {}", path.display());
-    let bytes = std::fs::read(&path).with_context(context)?;
+    let bytes = cdg_io::limits::read_input(&path).with_context(context)?;
     let checkpoint = Checkpoint::from_bytes(&bytes).with_context(context)?;
     match Resume::check(checkpoint, &plan.record()) {
         Ok(resume) => Ok(Some(resume)),

@@ -1,4 +1,5 @@
-//! Crash consistency (issue #16, 2 and 3): `cdg sim`, `cdg sweep` and `cdg train` are killed
+//! Crash consistency (issue #16, 2 and 3; issue #26, 4 and 5): `cdg sim`, `cdg sweep`,
+//! `cdg run` reruns, `cdg report`, `cdg plot` and `cdg train` are killed
 //! with SIGKILL at pseudo-random moments (fixed seeds), and after every kill the output
 //! directory must hold either the previous complete output, the new complete output, or a
 //! record saying `writing` that every reader refuses — never a mix of two runs, never a
@@ -123,12 +124,17 @@ fn check_replacement(
         Err(e) => {
             let msg = e.to_string();
             assert!(msg.contains("incomplete"), "{what}: {msg}");
-            // Every file there is cdg's (listed in the record): nothing unknown, nothing
-            // left that a later run could not clean up.
+            // Every file there is cdg's (listed in the record, or inside a nested output
+            // directory it lists): nothing unknown, nothing left that a later run could not
+            // clean up.
             let record = read_record(dir).unwrap().unwrap();
             for name in snapshot(dir).keys() {
                 assert!(
-                    record.files.contains(name),
+                    record.files.contains(name)
+                        || record
+                            .dirs
+                            .iter()
+                            .any(|d| name.starts_with(&format!("{d}/"))),
                     "{what}: {name} is not in the record"
                 );
             }
@@ -341,4 +347,136 @@ fn killed_training_leaves_whole_files_and_resumes() {
             break;
         }
     }
+}
+
+/// Issue #26, 4: a `cdg run` rerun with another seed, killed at any moment, leaves the whole
+/// previous output or the whole new one (traces, sweep.csv, summary.csv and report.html of one
+/// run), or a record readers refuse — never a complete record over a mix of the two.
+#[test]
+fn killed_run_rerun_leaves_the_previous_or_the_new_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let designs = root().join("arch-configs");
+    let run = |seed: &str, out: &Path| {
+        argv(&[
+            "run",
+            "--no-train",
+            "--synthetic",
+            "--samples",
+            "4",
+            "--width",
+            "0.25",
+            "--seed",
+            seed,
+            "--arch-configs",
+            s(&designs),
+            "--out",
+            s(out),
+            "--quiet",
+        ])
+    };
+    // One name for all three: the report names its directory.
+    let (prev, next, out) = (t.join("prev/run"), t.join("next/run"), t.join("out/run"));
+    time(&run("1", &prev));
+    let full = time(&run("2", &next));
+    let (before, after) = (snapshot(&prev), snapshot(&next));
+    assert_ne!(
+        before.get("traces/synthetic-structured/masks.npz"),
+        after.get("traces/synthetic-structured/masks.npz"),
+        "the seeds give different traces"
+    );
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut delays = Delays(0x5eed_0004);
+    let started = Instant::now();
+    for i in 0..16 {
+        copy_dir(&prev, &out);
+        kill_after(&run("2", &out), delays.next(full.mul_f64(1.2)));
+        let o = check_replacement(
+            &out,
+            &before,
+            &after,
+            &[&["report"], &["plot"]],
+            &format!("run kill {i}"),
+        );
+        *outcomes.entry(o).or_default() += 1;
+        if started.elapsed() > Duration::from_secs(25) {
+            break;
+        }
+    }
+    time(&run("2", &out));
+    assert_eq!(snapshot(&out), after);
+    eprintln!("outcomes of the run kills: {outcomes:?}");
+    assert!(
+        outcomes.get("previous").copied().unwrap_or(0) > 0,
+        "some kills land before the commit: {outcomes:?}"
+    );
+}
+
+/// Issue #26, 5: `cdg report` and `cdg plot` add files to a complete output; killed at any
+/// moment they leave it complete and readable, with its data files as they were and each added
+/// file absent, the earlier version or the new one — never whole data made unreadable.
+#[test]
+fn killed_report_and_plot_never_make_complete_output_unreadable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let rows: Vec<String> = (1..=40).map(|r| r.to_string()).collect();
+    let spec = write_spec(
+        t,
+        &format!(
+            "\"array.rows\" = [{}]\n\"array.dataflow\" = [\"os\", \"ws\"]\n",
+            rows.join(", ")
+        ),
+    );
+    // One name for all three: the report names its directory.
+    let (base, done, out) = (t.join("base/sw"), t.join("done/sw"), t.join("out/sw"));
+    time(&argv(&[
+        "sweep",
+        s(&spec),
+        "--out",
+        s(&base),
+        "--quiet",
+        "--no-plot",
+    ]));
+    let data = snapshot(&base);
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for (seed, command) in [(0x5eed_0005u64, "report"), (0x5eed_0006, "plot")] {
+        copy_dir(&base, &done);
+        let full = time(&argv(&[command, s(&done)]));
+        let finished = snapshot(&done);
+        let added: Vec<&String> = finished.keys().filter(|k| !data.contains_key(*k)).collect();
+        assert!(!added.is_empty(), "{command} adds files");
+        let mut delays = Delays(seed);
+        let started = Instant::now();
+        for i in 0..14 {
+            copy_dir(&base, &out);
+            kill_after(&argv(&[command, s(&out)]), delays.next(full.mul_f64(1.3)));
+            let what = format!("{command} kill {i}");
+            // Still complete: every reader goes on reading it.
+            check_complete(&out).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let now = snapshot(&out);
+            for (name, bytes) in &data {
+                assert_eq!(now.get(name), Some(bytes), "{what}: {name} changed");
+            }
+            let mut state = "none";
+            for name in &added {
+                match now.get(*name) {
+                    None => {}
+                    Some(b) if Some(b) == finished.get(*name) => state = "added",
+                    Some(_) => panic!("{what}: {name} is not whole"),
+                }
+            }
+            assert_eq!(
+                now.len(),
+                data.len() + now.keys().filter(|k| added.contains(k)).count(),
+                "{what}: an unknown file"
+            );
+            *outcomes.entry(format!("{command} {state}")).or_default() += 1;
+            // And the next run completes.
+            time(&argv(&[command, s(&out)]));
+            if started.elapsed() > Duration::from_secs(15) {
+                break;
+            }
+        }
+    }
+    eprintln!("outcomes of the report/plot kills: {outcomes:?}");
 }

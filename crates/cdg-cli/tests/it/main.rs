@@ -23,4 +23,5 @@ mod sweep_cli;
 mod sweep_fixtures;
 mod sweep_run;
 mod train_supervised;
+mod user_safe;
 mod zoo_networks;

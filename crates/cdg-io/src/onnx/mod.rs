@@ -170,7 +170,7 @@ pub struct Imported {
 
 /// Reads and imports the ONNX model at `path` (external data files are never opened).
 pub fn import_onnx(path: &Path, options: &ImportOptions) -> Result<Imported> {
-    let bytes = std::fs::read(path).map_err(|e| IoError::io(path, "cannot read", e))?;
+    let bytes = crate::limits::read_input(path)?;
     import_onnx_bytes(&bytes, path, options)
 }
 
@@ -189,10 +189,28 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, options: &ImportOptions) -> 
         place: place.to_owned(),
         problem,
     };
-    let opset = model
+    let default_domain: Vec<&proto::OperatorSetIdProto> = model
         .opset_import
         .iter()
-        .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
+        .filter(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
+        .collect();
+    if default_domain.len() > 1 {
+        let versions: Vec<String> = default_domain
+            .iter()
+            .map(|o| o.version.map_or("unset".to_owned(), |v| v.to_string()))
+            .collect();
+        return Err(err(
+            "model",
+            format!(
+                "imports the default ONNX domain {} times (opsets {}); a model imports each \
+                 domain once",
+                default_domain.len(),
+                versions.join(", ")
+            ),
+        ));
+    }
+    let opset = default_domain
+        .first()
         .and_then(|o| o.version)
         .ok_or_else(|| {
             err(
@@ -453,6 +471,13 @@ fn declared_dims(v: &ValueInfoProto) -> std::result::Result<Vec<u64>, (usize, St
         .iter()
         .enumerate()
         .map(|(i, d)| match &d.value {
+            Some(Dim::DimValue(0)) => Err((
+                i,
+                format!(
+                    "dimension {i}{} is 0, an empty tensor",
+                    if i == 0 { " (the batch)" } else { "" }
+                ),
+            )),
             Some(Dim::DimValue(v)) if *v >= 0 => Ok(*v as u64),
             Some(Dim::DimValue(v)) => Err((i, format!("dimension {i} is negative ({v})"))),
             Some(Dim::DimParam(p)) => Err((i, format!("dimension {i} is dynamic (`{p}`)"))),
@@ -543,6 +568,14 @@ fn spatial_pads(
 ) -> NodeResult<Vec<(u64, u64)>> {
     let n = sizes.len();
     let auto_pad = node.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+    if auto_pad != "NOTSET"
+        && let Some(pads) = node.ints("pads").filter(|p| !p.is_empty())
+    {
+        return Err(format!(
+            "has auto_pad {auto_pad:?} and explicit pads {pads:?}; ONNX allows pads only with \
+             auto_pad NOTSET"
+        ));
+    }
     match auto_pad.as_str() {
         "NOTSET" => {
             let pads = node.ints("pads").unwrap_or(&[]);
@@ -577,6 +610,83 @@ fn spatial_pads(
             "auto_pad {other:?} is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID"
         )),
     }
+}
+
+/// The type each attribute the importer reads must have (`value` only of `Constant`: `Pad`'s
+/// old `value` is a float).
+fn expected_attribute_type(op: &str, name: &str) -> Option<proto::attribute_proto::AttributeType> {
+    use proto::attribute_proto::AttributeType as T;
+    Some(match name {
+        "strides" | "pads" | "dilations" | "kernel_shape" | "axes" | "perm" | "starts" | "ends"
+        | "split" | "paddings" | "output_padding" | "output_shape" | "value_ints" => T::Ints,
+        "group"
+        | "axis"
+        | "num_outputs"
+        | "keepdims"
+        | "transA"
+        | "transB"
+        | "ceil_mode"
+        | "count_include_pad"
+        | "value_int"
+        | "allowzero"
+        | "noop_with_empty_axes" => T::Int,
+        "auto_pad" | "mode" | "coordinate_transformation_mode" | "nearest_mode" => T::String,
+        "alpha" | "beta" | "epsilon" | "value_float" => T::Float,
+        "scales" | "value_floats" => T::Floats,
+        "value" if op == "Constant" => T::Tensor,
+        _ => return None,
+    })
+}
+
+/// Refuses an attribute the importer reads whose declared type, or whose value, is not the
+/// type ONNX defines for it (`strides` as FLOATS, `group` as FLOAT): read as the right type
+/// it would silently be absent.
+fn check_attribute_types(node: &Node<'_>) -> NodeResult<()> {
+    use proto::attribute_proto::AttributeType as T;
+    for a in &node.proto.attribute {
+        let Some(name) = a.name.as_deref() else {
+            continue;
+        };
+        let Some(want) = expected_attribute_type(&node.op, name) else {
+            continue;
+        };
+        let declared = a
+            .r#type
+            .and_then(|t| T::try_from(t).ok())
+            .filter(|t| *t != T::Undefined);
+        // What the value fields hold (an empty list holds nothing).
+        let held = if !a.floats.is_empty() {
+            Some(T::Floats)
+        } else if !a.ints.is_empty() {
+            Some(T::Ints)
+        } else if !a.strings.is_empty() {
+            Some(T::Strings)
+        } else if a.f.is_some() {
+            Some(T::Float)
+        } else if a.i.is_some() {
+            Some(T::Int)
+        } else if a.s.is_some() {
+            Some(T::String)
+        } else if a.t.is_some() {
+            Some(T::Tensor)
+        } else if a.g.is_some() {
+            Some(T::Graph)
+        } else {
+            None
+        };
+        for (what, found) in [("is", declared), ("holds", held)] {
+            if let Some(found) = found
+                && found != want
+            {
+                return Err(format!(
+                    "attribute `{name}` {what} {}; expected {}",
+                    found.as_str_name(),
+                    want.as_str_name()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A positive per-axis attribute (strides, dilations, kernel_shape) of length `n`.
@@ -716,6 +826,22 @@ impl Importer<'_> {
             _ => format!("{}_{index}", op.to_lowercase().replace(':', "_")),
         };
         let node = Node { proto, op, name };
+        check_attribute_types(&node).map_err(|p| self.error(&node, p))?;
+        if (0..proto.output.len()).all(|i| node.output(i).is_none()) {
+            return Err(self.error(&node, "has no output".to_owned()));
+        }
+        for (i, out) in proto.output.iter().enumerate() {
+            if !out.is_empty() && (self.values.contains_key(out) || proto.output[..i].contains(out))
+            {
+                return Err(self.error(
+                    &node,
+                    format!(
+                        "writes `{out}`, which a graph input, an initializer or an earlier \
+                         output already defines; every tensor has one producer"
+                    ),
+                ));
+            }
+        }
         let outputs = self.infer(&node).map_err(|p| self.error(&node, p))?;
         for (i, v) in outputs.into_iter().enumerate() {
             if let Some(out) = node.output(i) {
@@ -1383,6 +1509,15 @@ impl Importer<'_> {
         let indices = self.required(node, 1)?;
         let r = data.dims.len();
         let a = axis(node.int("axis").unwrap_or(0), r)?;
+        if let Some(Data::Int(idx)) = &indices.data {
+            let n = data.dims[a] as i64;
+            if let Some(&bad) = idx.iter().find(|&&i| !(-n..n).contains(&i)) {
+                return Err(format!(
+                    "index {bad} is out of range for axis {a} of size {n} (of input `{}`)",
+                    node.proto.input[0]
+                ));
+            }
+        }
         let mut dims = data.dims[..a].to_vec();
         dims.extend_from_slice(&indices.dims);
         dims.extend_from_slice(&data.dims[a + 1..]);
@@ -1490,11 +1625,13 @@ impl Importer<'_> {
                 .map(|&v| u64::try_from(v).map_err(|_| format!("split {s:?} is negative")))
                 .collect::<NodeResult<_>>()?,
             _ => {
-                let parts = node
-                    .int("num_outputs")
-                    .and_then(|n| u64::try_from(n).ok())
-                    .filter(|&n| n >= 1)
-                    .unwrap_or(outputs as u64);
+                let parts = match node.int("num_outputs") {
+                    None => outputs as u64,
+                    Some(n) => u64::try_from(n)
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or_else(|| format!("num_outputs {n} must be at least 1"))?,
+                };
                 if parts > MAX_CONSTANT_ELEMENTS {
                     return Err(format!("splits into {parts} parts"));
                 }
@@ -1837,6 +1974,182 @@ mod tests {
             dims.truncate(4 + dims.len() % 3);
             let bytes = model(op, &dims, a, &consts);
             let _ = import_onnx_bytes(&bytes, Path::new("p.onnx"), &ImportOptions::default());
+        }
+    }
+
+    /// The models of issue #26, 10: attributes of the wrong type and graphs ONNX forbids, each
+    /// with what its error must say. `CDG_WRITE_FUZZ_CORPUS=1` writes them to the fuzz corpus
+    /// (`tests/fuzz/onnx/regression-*.onnx`, checked again there).
+    fn malformed_models() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+        let typed = |name: &str, t: i32| AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(t),
+            ..Default::default()
+        };
+        let edit = |bytes: Vec<u8>, f: &dyn Fn(&mut proto::ModelProto)| {
+            let mut m = proto::ModelProto::decode(bytes.as_slice()).unwrap();
+            f(&mut m);
+            m.encode_to_vec()
+        };
+        let x = [1, 2, 7, 7];
+        vec![
+            (
+                "strides-floats",
+                model(
+                    "Conv",
+                    &x,
+                    vec![AttributeProto {
+                        floats: vec![2.0, 2.0],
+                        ..typed("strides", 6)
+                    }],
+                    &[],
+                ),
+                "node `n` (Conv): attribute `strides` is FLOATS; expected INTS",
+            ),
+            (
+                "group-float",
+                model(
+                    "Conv",
+                    &x,
+                    vec![AttributeProto {
+                        f: Some(1.0),
+                        ..typed("group", 1)
+                    }],
+                    &[],
+                ),
+                "node `n` (Conv): attribute `group` is FLOAT; expected INT",
+            ),
+            (
+                "group-untyped-float",
+                model(
+                    "Conv",
+                    &x,
+                    vec![AttributeProto {
+                        name: Some("group".into()),
+                        f: Some(2.0),
+                        ..Default::default()
+                    }],
+                    &[],
+                ),
+                "attribute `group` holds FLOAT; expected INT",
+            ),
+            (
+                "batch-zero",
+                model("Relu", &[0, 2, 7, 7], vec![], &[]),
+                "graph input `x`: dimension 0 (the batch) is 0",
+            ),
+            (
+                "valid-with-pads",
+                model(
+                    "Conv",
+                    &x,
+                    vec![
+                        AttributeProto {
+                            s: Some(b"VALID".to_vec()),
+                            ..typed("auto_pad", 3)
+                        },
+                        AttributeProto {
+                            ints: vec![1, 1, 1, 1],
+                            ..typed("pads", 7)
+                        },
+                    ],
+                    &[],
+                ),
+                "has auto_pad \"VALID\" and explicit pads [1, 1, 1, 1]",
+            ),
+            (
+                "two-writers",
+                edit(model("Relu", &x, vec![], &[]), &|m| {
+                    m.graph.as_mut().unwrap().node[1].output = vec!["z".into()];
+                }),
+                "node `n` (Relu): writes `z`, which a graph input, an initializer or an earlier \
+                 output already defines",
+            ),
+            (
+                "two-default-opsets",
+                edit(model("Relu", &x, vec![], &[]), &|m| {
+                    m.opset_import.push(proto::OperatorSetIdProto {
+                        domain: Some("ai.onnx".into()),
+                        version: Some(13),
+                    });
+                }),
+                "model: imports the default ONNX domain 2 times (opsets 17, 13)",
+            ),
+            (
+                "conv-no-output",
+                edit(model("Relu", &x, vec![], &[]), &|m| {
+                    m.graph.as_mut().unwrap().node[0].output = vec![];
+                }),
+                "node `layer` (Conv): has no output",
+            ),
+            (
+                "split-zero-outputs",
+                model(
+                    "Split",
+                    &x,
+                    vec![AttributeProto {
+                        i: Some(0),
+                        ..typed("num_outputs", 2)
+                    }],
+                    &[],
+                ),
+                "node `n` (Split): num_outputs 0 must be at least 1",
+            ),
+            (
+                "gather-out-of-range",
+                model(
+                    "Gather",
+                    &x,
+                    vec![AttributeProto {
+                        i: Some(1),
+                        ..typed("axis", 2)
+                    }],
+                    &[vec![5]],
+                ),
+                "node `n` (Gather): index 5 is out of range for axis 1 of size 2",
+            ),
+        ]
+    }
+
+    #[test]
+    fn mistyped_attributes_and_forbidden_graphs_are_refused() {
+        let write = std::env::var_os("CDG_WRITE_FUZZ_CORPUS").is_some();
+        for (name, bytes, expect) in malformed_models() {
+            let e = import_onnx_bytes(&bytes, Path::new("m.onnx"), &ImportOptions::default())
+                .map(drop)
+                .expect_err(name)
+                .to_string();
+            assert!(e.contains(expect), "{name}: {e}");
+            assert!(!e.contains("computed at run time"), "{name}: {e}");
+            if write {
+                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/onnx");
+                std::fs::write(dir.join(format!("regression-{name}.onnx")), &bytes).unwrap();
+            }
+        }
+        // The same attributes of the right types import.
+        let ok = model(
+            "Conv",
+            &x_dims(),
+            vec![AttributeProto {
+                ints: vec![2, 2],
+                ..typed_attr("strides", 7)
+            }],
+            &[],
+        );
+        let imported =
+            import_onnx_bytes(&ok, Path::new("m.onnx"), &ImportOptions::default()).unwrap();
+        assert_eq!(imported.network.layers()[1].shape.stride(), 2);
+    }
+
+    fn x_dims() -> [i64; 4] {
+        [1, 2, 7, 7]
+    }
+
+    fn typed_attr(name: &str, t: i32) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(t),
+            ..Default::default()
         }
     }
 

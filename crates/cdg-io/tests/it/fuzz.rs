@@ -300,6 +300,39 @@ fn fuzz_onnx() {
                 .map(drop)
                 .map_err(|e| e.to_string())
         },
-        &[],
+        // Issue #26, 10: attributes of the wrong type and graphs ONNX forbids.
+        &[
+            (
+                "regression-strides-floats.onnx",
+                "attribute `strides` is FLOATS; expected INTS",
+            ),
+            (
+                "regression-group-float.onnx",
+                "attribute `group` is FLOAT; expected INT",
+            ),
+            (
+                "regression-group-untyped-float.onnx",
+                "attribute `group` holds FLOAT; expected INT",
+            ),
+            ("regression-batch-zero.onnx", "dimension 0 (the batch) is 0"),
+            (
+                "regression-valid-with-pads.onnx",
+                "has auto_pad \"VALID\" and explicit pads",
+            ),
+            ("regression-two-writers.onnx", "writes `z`"),
+            (
+                "regression-two-default-opsets.onnx",
+                "imports the default ONNX domain 2 times",
+            ),
+            ("regression-conv-no-output.onnx", "has no output"),
+            (
+                "regression-split-zero-outputs.onnx",
+                "num_outputs 0 must be at least 1",
+            ),
+            (
+                "regression-gather-out-of-range.onnx",
+                "index 5 is out of range for axis 1 of size 2",
+            ),
+        ],
     );
 }

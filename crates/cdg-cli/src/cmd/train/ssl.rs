@@ -70,7 +70,7 @@ pub(super) fn run_ssl(plan: &TrainPlan, out: &mut OutputDir, ui: &Ui) -> anyhow:
         && !plan.resume
     {
         let context = || format!("{} {}", plan.name("init_from"), path.display());
-        let bytes = std::fs::read(path).with_context(context)?;
+        let bytes = cdg_io::limits::read_input(path).with_context(context)?;
         let checkpoint = Checkpoint::from_bytes(&bytes).with_context(context)?;
         session.init_from(checkpoint).with_context(context)?;
     }
