@@ -22,5 +22,6 @@ mod support;
 mod sweep_cli;
 mod sweep_fixtures;
 mod sweep_run;
+mod train_options;
 mod train_supervised;
 mod zoo_networks;

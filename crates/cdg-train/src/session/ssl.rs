@@ -20,22 +20,14 @@ use std::time::Instant;
 /// Everything an SSL session runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SslSessionConfig {
-    /// The model, objective, gating and optimisation (epochs, batch, seed, calibration
-    /// samples).
+    /// The model, objective and every option (epochs, batch, seed, calibration samples,
+    /// `knn_every`, `knn_init`, `trace_samples`, `probe_epochs`).
     pub ssl: SslConfig,
-    /// kNN accuracy every this many epochs (0: only after the last).
-    pub knn_every: usize,
-    /// Also measure the kNN accuracy of the randomly initialised network (the floor).
-    pub knn_init: bool,
-    /// Test images whose calibrated evaluation gates make the exported trace.
-    pub trace_samples: usize,
-    /// Epochs of the final linear probe.
-    pub probe_epochs: usize,
     /// Stop after this many completed epochs as if interrupted (tests of resume).
     pub stop_after: Option<usize>,
-    /// The run's options as recorded in checkpoints and summaries (`plan`); resuming needs
-    /// the same record.
-    pub options: Value,
+    /// The run's options as recorded in checkpoints and summaries (`plan`; the CLI's is
+    /// [`crate::TrainOptions::record`]); resuming needs the same record.
+    pub record: Value,
 }
 
 /// `summary.json` of an SSL run between epochs. Fields in alphabetical order, as written.
@@ -210,10 +202,10 @@ impl SslSession {
     /// run with [`TrainError::NonFinite`]; the last saved snapshot is then the last good one.
     pub fn run(mut self, data: &DataSplit, observer: &mut dyn Observer) -> Result<SslOutcome> {
         let cfg = self.config.clone();
-        let epochs = cfg.ssl.epochs;
+        let epochs = cfg.ssl.options.epochs;
         let trainer = &mut self.trainer;
         let rows = &mut self.rows;
-        let init_knn = if cfg.knn_init && trainer.epoch == 0 {
+        let init_knn = if cfg.ssl.options.knn_init && trainer.epoch == 0 {
             Some(eval_knn(trainer, data)?)
         } else {
             None
@@ -256,7 +248,9 @@ impl SslSession {
             })?;
             let secs = start.elapsed().as_secs_f64();
             observer.epoch_trained(e);
-            let knn_due = cfg.knn_every > 0 && e.is_multiple_of(cfg.knn_every) || e == epochs;
+            let knn_due = cfg.ssl.options.knn_every > 0
+                && e.is_multiple_of(cfg.ssl.options.knn_every)
+                || e == epochs;
             let knn = if knn_due {
                 Some(eval_knn(trainer, data)?)
             } else {
@@ -279,13 +273,13 @@ impl SslSession {
                 lr: report.lr,
             });
             observer.epoch_finished(&rows[rows.len() - 1]);
-            let checkpoint = trainer.checkpoint(meta(&cfg.options, rows));
+            let checkpoint = trainer.checkpoint(meta(&cfg.record, rows));
             let summary = Summary::SslProgress(SslProgressSummary {
                 complete: false,
                 epochs: trainer.epoch,
                 knn_accuracy: knn.or_else(|| rows.iter().rev().find_map(|r| r.knn_accuracy)),
-                objective: cfg.ssl.objective,
-                plan: cfg.options.clone(),
+                objective: cfg.ssl.objective.into(),
+                plan: cfg.record.clone(),
                 train_gate_sparsity: last_train_sparsity,
             });
             save(
@@ -299,11 +293,11 @@ impl SslSession {
         }
         // Final evaluation with calibrated gates.
         let probe = ProbeConfig {
-            epochs: cfg.probe_epochs,
-            seed: cfg.ssl.seed,
+            epochs: cfg.ssl.options.probe_epochs,
+            seed: cfg.ssl.options.seed,
             ..ProbeConfig::default()
         };
-        let n_trace = cfg.trace_samples.min(data.test.len());
+        let n_trace = cfg.ssl.options.trace_samples.min(data.test.len());
         let ((knn, linear, ev, exported), cal) = with_eval_gates(trainer, data, |t| {
             let ev = t.eval_gates(data.test.images.view())?;
             let (knn, lin) = t.knn_and_probe(&data.train, &data.test, &probe)?;
@@ -324,8 +318,8 @@ impl SslSession {
                     masks,
                     samples: n_trace,
                     provenance: TraceProvenance {
-                        calibration_target: cfg.ssl.target_sparsity,
-                        config: cfg.options.clone(),
+                        calibration_target: cfg.ssl.options.target_sparsity,
+                        config: cfg.record.clone(),
                         data: data.name().to_owned(),
                         epoch: trainer.epoch,
                         first_test_images: n_trace,
@@ -335,7 +329,7 @@ impl SslSession {
                         init_knn_accuracy: init_knn,
                         knn_accuracy: knn,
                         linear_accuracy: linear,
-                        seed: cfg.ssl.seed,
+                        seed: cfg.ssl.options.seed,
                         split: "test",
                     },
                 };
@@ -372,7 +366,7 @@ impl SslSession {
             gate_ops_per_image: ev.cost.gate_ops,
             gate_sparsity: gated.then_some(ev.sparsity),
             gated_layers_flops_reduction: ev.cost.gated_reduction(),
-            gating: cfg.ssl.gating,
+            gating: cfg.ssl.options.gating,
             images_per_s: if ips.is_empty() {
                 0.0
             } else {
@@ -384,8 +378,8 @@ impl SslSession {
             linear_accuracy: linear,
             macs_dense_per_image: ev.cost.macs_dense,
             macs_needed_per_image: ev.cost.macs_needed,
-            objective: cfg.ssl.objective,
-            plan: cfg.options.clone(),
+            objective: cfg.ssl.objective.into(),
+            plan: cfg.record.clone(),
             resumed_from_epoch,
             stage_gate_sparsity: gated.then(|| stage_sparsity(&ev)),
             trace,
@@ -393,7 +387,7 @@ impl SslSession {
             train_gate_sparsity_branches: branch,
             train_seconds: started.elapsed().as_secs_f64(),
         };
-        let checkpoint = trainer.checkpoint(meta(&cfg.options, rows));
+        let checkpoint = trainer.checkpoint(meta(&cfg.record, rows));
         save(
             observer,
             &Snapshot {
@@ -419,9 +413,9 @@ fn with_eval_gates<R>(
         .iter()
         .map(|g| g.threshold.value.clone())
         .collect();
-    let cal = match t.config.target_sparsity {
+    let cal = match t.config.options.target_sparsity {
         Some(target) if t.is_gated() => {
-            let n = t.config.calibration_samples.min(data.train.len());
+            let n = t.config.options.calibration_samples.min(data.train.len());
             t.calibrate(data.train.images.slice(s![..n, .., .., ..]), target)?
         }
         _ => Vec::new(),

@@ -18,9 +18,9 @@ pub struct SupervisedSessionConfig {
     pub config: SupervisedConfig,
     /// Stop after this many completed epochs as if interrupted (tests of resume).
     pub stop_after: Option<usize>,
-    /// The run's options as recorded in checkpoints and summaries (`plan`); resuming needs
-    /// the same record.
-    pub options: Value,
+    /// The run's options as recorded in checkpoints and summaries (`plan`; the CLI's is
+    /// [`crate::TrainOptions::record`]); resuming needs the same record.
+    pub record: Value,
 }
 
 /// `summary.json` of a supervised run, rewritten after every epoch. Fields in alphabetical
@@ -90,7 +90,7 @@ impl SupervisedSession {
         data: &DataSplit,
         observer: &mut dyn Observer,
     ) -> Result<SupervisedOutcome> {
-        let epochs = self.config.config.epochs;
+        let epochs = self.config.config.options.epochs;
         let trainer = &mut self.trainer;
         let rows = &mut self.rows;
         observer.run_started(trainer.epoch, epochs, trainer.steps_per_epoch());
@@ -133,13 +133,13 @@ impl SupervisedSession {
                 lr: report.lr,
             });
             observer.epoch_finished(&rows[rows.len() - 1]);
-            let checkpoint = trainer.checkpoint(meta(&self.config.options, rows));
+            let checkpoint = trainer.checkpoint(meta(&self.config.record, rows));
             let summary = Summary::Supervised(SupervisedSummary {
                 data: data.name().to_owned(),
                 epochs: trainer.epoch,
                 images_per_s: rows.last().map(|r| r.images_per_s),
                 objective: Objective::Supervised,
-                plan: self.config.options.clone(),
+                plan: self.config.record.clone(),
                 test_accuracy: acc,
                 train_accuracy: report.train_accuracy,
             });
@@ -185,9 +185,10 @@ pub fn bench_supervised(
         ));
     }
     let mut cfg = config.clone();
-    cfg.epochs = 1;
-    let batch = cfg.batch;
-    let seed = cfg.seed;
+    cfg.options.epochs = 1;
+    cfg.options.warmup_epochs = 0;
+    let batch = cfg.options.batch;
+    let seed = cfg.options.seed;
     let mut trainer =
         SupervisedTrainer::with_normalization(cfg, batch, Normalization::identity(channels))?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);

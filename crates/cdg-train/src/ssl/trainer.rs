@@ -8,8 +8,8 @@ use crate::eval::{KnnConfig, ProbeConfig, knn_accuracy, linear_probe};
 use crate::gating::{ThresholdMode, consistency_loss, ramp};
 use crate::layers::{Conv, Mode, Module};
 use crate::ops;
-use crate::optim::{CosineSchedule, Sgd, SgdConfig};
-use crate::ssl::config::{Gating, Objective, SslConfig};
+use crate::optim::{CosineSchedule, Sgd};
+use crate::ssl::config::{Gating, SslConfig, SslObjective};
 use crate::ssl::cost::{CostReport, LayerCost};
 use crate::ssl::loss::{nt_xent, simsiam_loss};
 use crate::ssl::model::SslModel;
@@ -99,12 +99,12 @@ impl SslTrainer {
     /// A fresh run on `train` (normalisation statistics from `train`).
     pub fn new(config: SslConfig, train: &Dataset) -> Result<Self> {
         config.validate()?;
-        if train.len() < config.batch {
+        if train.len() < config.options.batch {
             return Err(TrainError::config(
                 "batch",
                 format!(
                     "{} is larger than the {} training images",
-                    config.batch,
+                    config.options.batch,
                     train.len()
                 ),
             ));
@@ -119,23 +119,19 @@ impl SslTrainer {
                 ),
             ));
         }
-        let mut init = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut init = ChaCha8Rng::seed_from_u64(config.options.seed);
         let model = SslModel::new(&config, &mut init)?;
-        let sgd = SgdConfig {
-            weight_decay: config.weight_decay,
-            momentum: config.momentum,
-            ..SgdConfig::default()
-        };
+        let sgd = config.options.sgd();
         let opt = Sgd::new(sgd, &model.params());
         let pred_opt = model.predictor.as_ref().map(|p| Sgd::new(sgd, &p.params()));
-        let steps_per_epoch = train.len() / config.batch;
+        let steps_per_epoch = train.len() / config.options.batch;
         let schedule = CosineSchedule {
-            base_lr: config.lr,
+            base_lr: config.options.lr,
             final_lr: 0.0,
-            warmup_steps: config.warmup_epochs * steps_per_epoch,
-            total_steps: config.epochs * steps_per_epoch,
+            warmup_steps: config.options.warmup_epochs * steps_per_epoch,
+            total_steps: config.options.epochs * steps_per_epoch,
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.options.seed);
         rng.set_stream(1);
         Ok(SslTrainer {
             augmenter: Augmenter::new(
@@ -161,13 +157,13 @@ impl SslTrainer {
 
     /// True when the backbone has gated convolutions.
     pub fn is_gated(&self) -> bool {
-        self.config.gating != Gating::None
+        self.config.options.gating != Gating::None
     }
 
     /// Quantile r(t) of scheduled thresholds at the current step.
     pub fn scheduled_quantile(&self) -> Option<f64> {
-        let t = self.config.target_sparsity?;
-        let total = self.config.epochs * self.steps_per_epoch;
+        let t = self.config.options.target_sparsity?;
+        let total = self.config.options.epochs * self.steps_per_epoch;
         let ramp_steps = (self.config.ramp_fraction * total as f64).round() as usize;
         Some(ramp(t, self.step, ramp_steps))
     }
@@ -192,8 +188,8 @@ impl SslTrainer {
             .forward_features(x.view(), Mode::Train)?;
         let z = self.model.projector.forward(feats.view(), Mode::Train)?;
         let (ssl_loss, dz) = match self.config.objective {
-            Objective::Simclr => nt_xent(z.view(), self.config.temperature)?,
-            Objective::Simsiam => {
+            SslObjective::Simclr => nt_xent(z.view(), self.config.temperature)?,
+            SslObjective::Simsiam => {
                 let pred = self
                     .model
                     .predictor
@@ -205,7 +201,6 @@ impl SslTrainer {
                 let dz = pred.backward(dp.view())?;
                 (l, dz)
             }
-            Objective::Supervised => unreachable!("validated"),
         };
         // Gate statistics (training-time, both branches) and the consistency loss.
         let mut act = [0u64; 2];
@@ -232,7 +227,7 @@ impl SslTrainer {
             let cl = consistency_loss(
                 &views_g,
                 gamma,
-                self.config.consistency_align,
+                self.config.options.consistency_align,
                 Some(geo),
                 self.image_hw,
             )?;
@@ -262,7 +257,7 @@ impl SslTrainer {
         self.opt.step(&mut params, lr)?;
         if let (Some(p), Some(o)) = (self.model.predictor.as_mut(), self.pred_opt.as_mut()) {
             let mut pp = p.params_mut();
-            o.step(&mut pp, self.config.lr)?;
+            o.step(&mut pp, self.config.options.lr)?;
             p.zero_grad();
         }
         self.step += 1;
@@ -287,8 +282,8 @@ impl SslTrainer {
     ) -> Result<EpochReport> {
         let sampler = BatchSampler::shuffled(
             train.len(),
-            self.config.batch,
-            self.config.seed,
+            self.config.options.batch,
+            self.config.options.seed,
             self.epoch as u64,
             Remainder::Drop,
         )

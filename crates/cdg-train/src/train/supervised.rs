@@ -11,24 +11,19 @@ use crate::error::{Result, TrainError};
 use crate::layers::{Mode, Module};
 use crate::models::{ResNet, ResNetConfig};
 use crate::ops;
-use crate::optim::{CosineSchedule, Sgd, SgdConfig};
+use crate::optim::{CosineSchedule, Sgd};
+use crate::options::TrainOptions;
 use ndarray::{ArrayView4, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Everything that determines a supervised run besides the data.
+/// Everything that determines a supervised run besides the data: the backbone (with its
+/// classifier) and the run's options (epochs, batch, learning rate and warm-up, SGD, seed,
+/// `augment`: padded random crop + flip, the CIFAR recipe).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SupervisedConfig {
     pub model: ResNetConfig,
-    pub epochs: usize,
-    pub batch: usize,
-    /// Peak learning rate (after warm-up).
-    pub lr: f64,
-    pub warmup_epochs: usize,
-    pub sgd: SgdConfig,
-    pub seed: u64,
-    /// Padded random crop + flip (the CIFAR recipe); off gives plain normalised images.
-    pub augment: bool,
+    pub options: TrainOptions,
 }
 
 /// What one optimiser step saw.
@@ -143,40 +138,42 @@ impl SupervisedTrainer {
         train_len: usize,
         normalization: Normalization,
     ) -> Result<Self> {
-        if config.batch == 0 {
-            return Err(TrainError::config("batch", "must be ≥ 1"));
+        if config.options.is_ssl() {
+            return Err(TrainError::config(
+                "objective",
+                format!(
+                    "the supervised trainer runs supervised; {} runs use ssl::SslTrainer",
+                    config.options.objective
+                ),
+            ));
         }
-        if train_len < config.batch {
+        config.options.validate()?;
+        config.model.validate()?;
+        if train_len < config.options.batch {
             return Err(TrainError::config(
                 "batch",
                 format!(
                     "{} is larger than the {train_len} training images",
-                    config.batch
+                    config.options.batch
                 ),
             ));
         }
-        if !(config.lr > 0.0 && config.lr.is_finite()) {
-            return Err(TrainError::config(
-                "lr",
-                format!("must be a positive number, found {}", config.lr),
-            ));
-        }
-        let mut init = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut init = ChaCha8Rng::seed_from_u64(config.options.seed);
         let model = ResNet::<f32>::new(&config.model, &mut init)?;
-        let opt = Sgd::new(config.sgd, &model.params());
-        let steps_per_epoch = train_len / config.batch;
+        let opt = Sgd::new(config.options.sgd(), &model.params());
+        let steps_per_epoch = train_len / config.options.batch;
         let schedule = CosineSchedule {
-            base_lr: config.lr,
+            base_lr: config.options.lr,
             final_lr: 0.0,
-            warmup_steps: config.warmup_epochs * steps_per_epoch,
-            total_steps: config.epochs * steps_per_epoch,
+            warmup_steps: config.options.warmup_epochs * steps_per_epoch,
+            total_steps: config.options.epochs * steps_per_epoch,
         };
-        let aug = if config.augment {
+        let aug = if config.options.augment {
             AugmentConfig::supervised()
         } else {
             AugmentConfig::none()
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.options.seed);
         rng.set_stream(1);
         Ok(SupervisedTrainer {
             augmenter: Augmenter::new(aug, normalization),
@@ -203,8 +200,8 @@ impl SupervisedTrainer {
     ) -> Result<EpochReport> {
         let sampler = BatchSampler::shuffled(
             train.len(),
-            self.config.batch,
-            self.config.seed,
+            self.config.options.batch,
+            self.config.options.seed,
             self.epoch as u64,
             Remainder::Drop,
         )
