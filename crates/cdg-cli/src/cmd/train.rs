@@ -476,7 +476,22 @@ pub fn run_plan(plan: &TrainPlan, ui: &Ui) -> anyhow::Result<ExitCode> {
 /// Locks `--out` for the whole run. An earlier run there is continued only with `--resume`
 /// and replaced only with `--force` (docs/formats.md §5).
 fn open_out(plan: &TrainPlan) -> anyhow::Result<OutputDir> {
-    let out = OutputDir::create(&plan.out, &cdg_io::layout::train::KIND)?;
+    let kind = &cdg_io::layout::train::KIND;
+    let out = OutputDir::create(&plan.out, kind)?;
+    let record = out.record();
+    if out.had_record() && record.kind != kind.name && out.has_previous_output() && !plan.force {
+        bail!(
+            "--out {} holds a `{}` output, not a training run; {}pass --force to replace it \
+             or choose another --out",
+            plan.out.display(),
+            record.kind,
+            if plan.resume {
+                "there is nothing to resume; "
+            } else {
+                ""
+            }
+        );
+    }
     if !plan.resume && !plan.force && out.has_previous_output() {
         let record = out.record();
         bail!(

@@ -23,5 +23,6 @@ mod sweep_cli;
 mod sweep_fixtures;
 mod sweep_run;
 mod train_options;
+mod train_resume;
 mod train_supervised;
 mod zoo_networks;

@@ -437,3 +437,44 @@ fn gated_ssl_starts_from_a_dense_checkpoint_and_keeps_the_random_floor() {
     let e = s.init_from(missing).unwrap_err().to_string();
     assert!(e.contains("no tensor `layer3.0.conv2.weight`"), "{e}");
 }
+
+/// Pins: the metrics rows a checkpoint header holds lost their last digit when read back
+/// (`gate_sparsity` 0.11508178710937499 became 0.115081787109375), so a resumed run rewrote
+/// the earlier rows of metrics.csv differently.
+#[test]
+fn metrics_rows_read_back_from_a_checkpoint_keep_every_bit() {
+    let split = data(256, 64);
+    let mut first = Memory::default();
+    let s = SupervisedSession::new(supervised(2, Some(1), json!({})), &split.train).unwrap();
+    s.run(&split, &mut first).unwrap();
+    let mut ckpt = first.checkpoints.pop().unwrap();
+    let hard = [
+        0.11508178710937499,
+        0.1 + 0.2,
+        1.0 / 3.0,
+        5e-324,
+        0.9999999999999999,
+    ];
+    let mut rows: Vec<MetricsRow> = serde_json::from_value(ckpt.meta["metrics"].clone()).unwrap();
+    for (i, &v) in hard.iter().enumerate() {
+        rows.push(MetricsRow {
+            epoch: 2 + i,
+            loss: v,
+            test_accuracy: Some(v),
+            knn_accuracy: None,
+            gate_sparsity: Some(v),
+            images_per_s: v,
+            lr: v,
+        });
+    }
+    ckpt.meta["metrics"] = serde_json::to_value(&rows).unwrap();
+    let back = Checkpoint::from_bytes(&ckpt.to_bytes()).unwrap();
+    let resume = Resume::check(back, &json!({})).unwrap();
+    let bits = |r: &[MetricsRow]| -> Vec<u64> {
+        r.iter()
+            .flat_map(|r| [r.loss, r.gate_sparsity.unwrap_or(0.0), r.lr, r.images_per_s])
+            .map(f64::to_bits)
+            .collect()
+    };
+    assert_eq!(bits(resume.rows()), bits(&rows));
+}
