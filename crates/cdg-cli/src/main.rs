@@ -6,7 +6,7 @@
 
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cmd;
@@ -65,7 +65,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The limit is settled before any command runs: a malformed CDG_MAX_MEMORY is an error
     // here, not a silently ignored setting.
     let limit = match cli.max_memory {
@@ -77,7 +78,13 @@ fn run() -> anyhow::Result<ExitCode> {
     cdg_io::limits::set_max_memory(limit);
     let ui = ui::Ui::new(cli.quiet);
     match cli.command {
-        Command::Train(a) => cmd::train::run(a, &ui),
+        Command::Train(a) => {
+            // `cdg train` tells the flags given from their defaults (to merge `--config`).
+            let sub = matches
+                .subcommand_matches("train")
+                .expect("the train subcommand");
+            cmd::train::run(a, sub, &ui)
+        }
         Command::Sim(a) => cmd::sim::run(a, &ui),
         Command::Sweep(a) => cmd::sweep::run(a, &ui),
         Command::Merge(a) => cmd::merge::run(a, &ui),

@@ -6,7 +6,8 @@
 //! early stop, metrics rows, typed summaries). Kernels are generic over [`Scalar`] (`f32` for
 //! training, `f64` for gradient checks). Nothing here touches the file system except
 //! [`data`]'s readers of data sets: checkpoints are byte buffers, and a session hands its
-//! outputs to a [`session::Observer`] the caller implements. The `clap` feature derives
+//! outputs to a [`session::Observer`] the caller implements. Every option of a run is a field
+//! of [`TrainOptions`]. The `clap` feature derives `clap::Args` on [`TrainOptions`] and
 //! `clap::ValueEnum` on the option enums ([`ssl::Objective`], [`ssl::Gating`],
 //! [`ssl::ThresholdKind`], [`gating::Granularity`], [`gating::ConsistencyAlign`]).
 //!
@@ -37,6 +38,7 @@ pub mod layers;
 pub mod models;
 pub mod ops;
 pub mod optim;
+pub mod options;
 pub mod scalar;
 pub mod session;
 pub mod skip;
@@ -44,4 +46,5 @@ pub mod ssl;
 pub mod train;
 
 pub use error::{Result, TrainError};
+pub use options::TrainOptions;
 pub use scalar::Scalar;

@@ -2,9 +2,9 @@
 //!
 //! Every kernel and layer is generic over [`Scalar`] so that gradient checks can run the exact
 //! same code in `f64` (finite differences in `f32` are too noisy to verify 1e-3 relative error);
-//! training uses `f32`, the default type parameter everywhere.
+//! training uses `f32`, the default type parameter everywhere. `Scalar` is numeric only: which
+//! instruction set a kernel runs on is chosen in [`crate::ops`] (`ops/kernel.rs`).
 
-use crate::ops::kernel::{self, Operands, Store};
 use ndarray::{ArrayView2, ArrayViewMut2, NdFloat};
 
 /// `f32` or `f64`: what the engine computes in.
@@ -13,19 +13,6 @@ pub trait Scalar: NdFloat + num_traits::Float + Default + Send + Sync + 'static 
     fn of(x: f64) -> Self;
     /// Widens to `f64` for reductions that accumulate in double precision.
     fn as_f64(self) -> f64;
-    /// The convolution micro-kernel for this type (operands already checked by
-    /// [`crate::ops::kernel::gather_gemm`], the only caller): SIMD for `f32`, the portable
-    /// loop otherwise.
-    #[doc(hidden)]
-    fn gather_gemm_checked(
-        op: Operands<'_, Self>,
-        bases: &[usize],
-        outs: &[usize],
-        dst: &mut [Self],
-        store: Store,
-    ) {
-        kernel::portable(op, bases, outs, dst, store);
-    }
 }
 
 impl Scalar for f32 {
@@ -36,15 +23,6 @@ impl Scalar for f32 {
     #[inline]
     fn as_f64(self) -> f64 {
         f64::from(self)
-    }
-    fn gather_gemm_checked(
-        op: Operands<'_, Self>,
-        bases: &[usize],
-        outs: &[usize],
-        dst: &mut [Self],
-        store: Store,
-    ) {
-        kernel::run_f32(kernel::detect(), op, bases, outs, dst, store);
     }
 }
 

@@ -146,7 +146,8 @@ fn train_traces(
     out_dir: &mut OutputDir,
     ui: &Ui,
 ) -> anyhow::Result<Option<Vec<Trained>>> {
-    use super::train::{SslArgs, TrainArgs};
+    use super::train::{CommandOptions, OptionNames, TrainPlan};
+    use cdg_train::TrainOptions;
     use cdg_train::gating::Granularity;
     use cdg_train::ssl::{Gating, Objective};
     if args.no_train {
@@ -187,31 +188,32 @@ fn train_traces(
             },
             out.display()
         );
-        let train = TrainArgs {
-            objective: Some(Objective::Simclr),
-            width: Some(args.width),
-            epochs: Some(args.epochs),
-            batch: Some(args.train_images.min(128)),
-            lr: Some(args.lr),
-            seed: Some(args.seed),
+        let options = TrainOptions {
+            objective: Objective::Simclr,
+            width: args.width,
+            epochs: args.epochs,
+            batch: args.train_images.min(128),
+            lr: args.lr,
+            seed: args.seed,
             init_from: init_from.clone(),
             limit_train: Some(args.train_images),
             limit_test: Some(500),
-            ssl: Box::new(SslArgs {
-                gating: Some(Gating::Dual),
-                granularity: Some(granularity),
-                target_sparsity: Some(args.target_sparsity),
-                trace_samples: Some(args.samples),
-                calibration_samples: Some(args.train_images.min(1000)),
-                probe_epochs: Some(20),
-                knn_init: true,
-                ..SslArgs::default()
-            }),
+            gating: Gating::Dual,
+            granularity,
+            target_sparsity: Some(args.target_sparsity),
+            trace_samples: args.samples,
+            calibration_samples: args.train_images.min(1000),
+            probe_epochs: 20,
+            knn_init: true,
+            ..TrainOptions::default()
+        };
+        let command = CommandOptions {
             out: Some(out.clone()),
             force: true,
-            ..TrainArgs::default()
+            ..CommandOptions::default()
         };
-        let code = super::train::run(train, ui)
+        let code = TrainPlan::new(options, command, OptionNames::default())
+            .and_then(|plan| super::train::run_plan(&plan, ui))
             .with_context(|| format!("training the {name} CDG model of `cdg run`"))?;
         if code != ExitCode::SUCCESS {
             bail!("training the {name} CDG model of `cdg run` failed");

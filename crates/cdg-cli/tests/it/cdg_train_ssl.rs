@@ -495,7 +495,7 @@ fn init_from_a_dense_checkpoint_and_the_trace_provenance_reproduces_it() {
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--init-from initialises SSL runs"), "{err}");
+    assert!(err.contains("--init-from: initialises SSL runs"), "{err}");
 }
 
 /// `--data image-folder:PATH`: a generated tree of PNG and JPEG files at resolution 64 trains

@@ -22,6 +22,8 @@ mod support;
 mod sweep_cli;
 mod sweep_fixtures;
 mod sweep_run;
+mod train_options;
+mod train_resume;
 mod train_supervised;
 mod user_safe;
 mod zoo_networks;

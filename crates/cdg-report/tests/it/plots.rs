@@ -257,7 +257,9 @@ fn non_finite_and_overflowing_values_are_refused_not_looped_on() {
     )
     .unwrap_err();
     assert!(
-        e.contains("column `latency_us` holds `-1.7e308`; a count, size, time or energy is never negative"),
+        e.contains(
+            "column `latency_us` holds `-1.7e308`; a count, size, time or energy is never negative"
+        ),
         "{e}"
     );
     let e = finishes(

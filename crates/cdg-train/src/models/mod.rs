@@ -4,4 +4,4 @@ pub mod pool;
 pub mod resnet;
 
 pub use pool::MaxPool2d;
-pub use resnet::{ResNet, ResNetConfig, StageConfig, Stem};
+pub use resnet::{MemoryEstimate, ResNet, ResNetConfig, StageConfig, Stem};

@@ -167,6 +167,60 @@ impl ResNetConfig {
             .last()
             .map_or(self.stem_channels, |s| s.channels)
     }
+
+    /// A rough size of the convolutions' parameters and of the training memory for `images`
+    /// images of `h`×`w`: every convolution keeps its input and its output with the
+    /// BatchNorm and ReLU buffers for backward, and the largest im2col patch matrix exists
+    /// once at a time. Meant to refuse absurd runs before they allocate, not to predict the
+    /// peak. Saturates instead of overflowing.
+    pub fn memory_estimate(&self, h: usize, w: usize, images: usize) -> MemoryEstimate {
+        let (mut params, mut kept, mut patches) = (0u64, 0u64, 0u64);
+        let mut pool_kept = 0u64;
+        let (mut c_in, mut hw) = (self.in_channels as u64, (h as u64).saturating_mul(w as u64));
+        let mut conv = |c_in: u64, c_out: u64, hw: u64, k2: u64| {
+            params = params.saturating_add(k2.saturating_mul(c_in).saturating_mul(c_out));
+            kept = kept.saturating_add(hw.saturating_mul(c_in.saturating_add(3 * c_out)));
+            patches = patches.max(hw.saturating_mul(k2).saturating_mul(c_in));
+        };
+        match self.stem {
+            Stem::Cifar => conv(c_in, self.stem_channels as u64, hw, 9),
+            Stem::Imagenet => {
+                // 7×7 stride 2 (output hw/4), then the max-pool keeps its input and output.
+                hw = (hw / 4).max(1);
+                conv(c_in, self.stem_channels as u64, hw, 49);
+                pool_kept = hw.saturating_mul(self.stem_channels as u64);
+                hw = (hw / 4).max(1);
+            }
+        }
+        c_in = self.stem_channels as u64;
+        for stage in &self.stages {
+            let c = stage.channels as u64;
+            hw = (hw / (stage.stride * stage.stride) as u64).max(1);
+            for _ in 0..stage.blocks {
+                conv(c_in, c, hw, 9);
+                conv(c, c, hw, 9);
+                c_in = c;
+            }
+        }
+        let activation_bytes = kept
+            .saturating_add(pool_kept)
+            .saturating_add(patches)
+            .saturating_mul(4)
+            .saturating_mul(images as u64);
+        MemoryEstimate {
+            params,
+            activation_bytes,
+        }
+    }
+}
+
+/// [`ResNetConfig::memory_estimate`]: a rough size of a ResNet in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// Convolution weights (a count, not bytes).
+    pub params: u64,
+    /// Activations kept for backward plus the largest patch matrix, in f32 bytes.
+    pub activation_bytes: u64,
 }
 
 /// A ResNet: stem conv → BN → ReLU (→ max-pool, ImageNet stem) → stages of

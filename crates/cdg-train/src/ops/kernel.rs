@@ -22,6 +22,7 @@
 //! the same sums.
 
 use crate::scalar::Scalar;
+use std::any::TypeId;
 
 /// Columns per panel chunk (one 16-lane AVX-512 vector, two AVX2 vectors).
 pub const LANES: usize = 16;
@@ -142,7 +143,41 @@ pub fn gather_gemm<T: Scalar>(
     store: Store,
 ) {
     check(&op, bases, outs, dst);
-    T::gather_gemm_checked(op, bases, outs, dst, store);
+    // The instruction-set dispatch: `f32` runs the detected SIMD kernel, every other element
+    // type (`f64` for gradient checks) the portable loop.
+    if let (Some(src), Some(panel), Some(dst32)) =
+        (as_f32(op.src), as_f32(op.panel), as_f32_mut(dst))
+    {
+        let op32 = Operands {
+            src,
+            offs: op.offs,
+            k: op.k,
+            panel,
+            stride: op.stride,
+            width: op.width,
+        };
+        return run_f32(detect(), op32, bases, outs, dst32, store);
+    }
+    portable(op, bases, outs, dst, store);
+}
+
+/// `s` as `f32` values when `T` is `f32`.
+fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return None;
+    }
+    // SAFETY: `T` is `f32` (the same `TypeId`), so the slice is one of `f32` values.
+    Some(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// `s` as `f32` values when `T` is `f32`.
+fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return None;
+    }
+    // SAFETY: `T` is `f32` (the same `TypeId`), so the slice is one of `f32` values; the
+    // mutable borrow of `s` is moved into the result.
+    Some(unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
 }
 
 /// [`gather_gemm`] on `f32` with a chosen instruction set (tests and benchmarks compare them);

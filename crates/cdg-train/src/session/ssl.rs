@@ -5,14 +5,16 @@
 //! final summary, and for gated runs the evaluation gates of the first `trace_samples` test
 //! images.
 
-use super::{MetricsRow, Observer, Resume, Snapshot, StepProgress, Summary, meta, save};
+use super::{EpochStats, MetricsRow, Observer, Session, Snapshot, Step, Summary, meta, save};
 use crate::data::{DataSplit, Dataset};
 use crate::error::{Result, TrainError};
 use crate::eval::ProbeConfig;
-use crate::ssl::{EvalGates, Gating, LayerCalibration, Objective, SslConfig, SslTrainer};
+use crate::ssl::{
+    EpochReport, EvalGates, Gating, LayerCalibration, Objective, SslConfig, SslTrainer,
+};
 use cdg_core::{MaskSet, Network};
 use ndarray::{ArrayD, s};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -20,22 +22,14 @@ use std::time::Instant;
 /// Everything an SSL session runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SslSessionConfig {
-    /// The model, objective, gating and optimisation (epochs, batch, seed, calibration
-    /// samples).
+    /// The model, objective and every option (epochs, batch, seed, calibration samples,
+    /// `knn_every`, `knn_init`, `trace_samples`, `probe_epochs`).
     pub ssl: SslConfig,
-    /// kNN accuracy every this many epochs (0: only after the last).
-    pub knn_every: usize,
-    /// Also measure the kNN accuracy of the randomly initialised network (the floor).
-    pub knn_init: bool,
-    /// Test images whose calibrated evaluation gates make the exported trace.
-    pub trace_samples: usize,
-    /// Epochs of the final linear probe.
-    pub probe_epochs: usize,
     /// Stop after this many completed epochs as if interrupted (tests of resume).
     pub stop_after: Option<usize>,
-    /// The run's options as recorded in checkpoints and summaries (`plan`); resuming needs
-    /// the same record.
-    pub options: Value,
+    /// The run's options as recorded in checkpoints and summaries (`plan`; the CLI's is
+    /// [`crate::TrainOptions::record`]); resuming needs the same record.
+    pub record: Value,
 }
 
 /// `summary.json` of an SSL run between epochs. Fields in alphabetical order, as written.
@@ -111,7 +105,7 @@ pub struct SslSummary {
     pub train_gate_sparsity: Option<f64>,
     /// The same per branch.
     pub train_gate_sparsity_branches: [Option<f64>; 2],
-    /// Wall time of this invocation (a resumed run counts from its resumption).
+    /// Training wall time, summed over the invocations of a resumed run.
     pub train_seconds: f64,
 }
 
@@ -159,151 +153,194 @@ pub enum SslOutcome {
     Complete(Box<SslSummary>),
 }
 
-/// An SSL run from its first (or resumed) epoch to its final evaluation.
+/// The SSL objectives as a [`Step`] of the epoch loop: kNN every `knn_every` epochs and
+/// after the last, and at the end calibration, evaluation gates, cost, kNN, linear probe and
+/// the exported gates.
 #[derive(Debug)]
-pub struct SslSession {
-    config: SslSessionConfig,
+pub struct SslStep {
     trainer: SslTrainer,
-    rows: Vec<MetricsRow>,
     /// Weights to start from, applied when the run starts (after the random-initialisation
     /// floor is measured).
     init: Option<crate::checkpoint::Checkpoint>,
+    /// The floor: kNN accuracy of the random network (`knn_init`).
+    init_knn: Option<f64>,
+    last_train_sparsity: Option<f64>,
+    branch: [Option<f64>; 2],
+    resumed_from_epoch: Option<usize>,
+    /// Training wall time of the earlier invocations of a resumed run.
+    earlier_seconds: f64,
+    started: Instant,
 }
 
-impl SslSession {
+/// What an SSL run keeps in its checkpoints besides the weights and the metrics rows, so that
+/// a resumed run (also one resumed after its last epoch) reports what an uninterrupted one
+/// does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SslState {
+    /// The last epoch's training gate sparsity per branch.
+    train_gate_sparsity_branches: [Option<f64>; 2],
+    /// Training wall time so far, over every invocation.
+    train_seconds: f64,
+}
+
+impl SslStep {
+    /// Training wall time over every invocation, up to now.
+    fn train_seconds(&self) -> f64 {
+        self.earlier_seconds + self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// An SSL run from its first (or resumed) epoch to its final evaluation.
+pub type SslSession = Session<SslStep>;
+
+impl Session<SslStep> {
     /// A fresh run on `train` (normalisation statistics from `train`).
     pub fn new(config: SslSessionConfig, train: &Dataset) -> Result<Self> {
-        let trainer = SslTrainer::new(config.ssl.clone(), train)?;
-        Ok(Self {
-            config,
+        let trainer = SslTrainer::new(config.ssl, train)?;
+        let step = SslStep {
             trainer,
-            rows: Vec::new(),
             init: None,
-        })
+            init_knn: None,
+            last_train_sparsity: None,
+            branch: [None; 2],
+            resumed_from_epoch: None,
+            earlier_seconds: 0.0,
+            started: Instant::now(),
+        };
+        Ok(Session::with_step(step, config.stop_after, config.record))
     }
 
     /// Starts a fresh run from the weights of `checkpoint` (typically a dense SSL run's
     /// backbone) instead of random ones: checked now (the same backbone, tensor for tensor;
-    /// see [`crate::checkpoint::Checkpoint::load_weights`]), applied when [`SslSession::run`]
+    /// see [`crate::checkpoint::Checkpoint::load_weights`]), applied when [`Session::run`]
     /// starts, after `knn_init` has measured the random network. A resumed run already holds
     /// them and ignores this. Returns the tensors that keep fresh values (gate state, heads).
     pub fn init_from(&mut self, checkpoint: crate::checkpoint::Checkpoint) -> Result<Vec<String>> {
-        let fresh = self.trainer.init_from(&checkpoint, false)?;
-        self.init = Some(checkpoint);
+        let step = self.step_mut();
+        let fresh = step.trainer.init_from(&checkpoint, false)?;
+        step.init = Some(checkpoint);
         Ok(fresh)
     }
+}
 
-    /// Continues from a checked checkpoint of the same run.
-    pub fn resume(&mut self, resume: Resume) -> Result<()> {
-        self.trainer.restore(&resume.checkpoint)?;
-        self.rows = resume.rows;
-        Ok(())
+impl Step for SslStep {
+    type Trainer = SslTrainer;
+    type Outcome = SslOutcome;
+
+    fn trainer(&mut self) -> &mut SslTrainer {
+        &mut self.trainer
     }
 
-    /// Completed epochs.
-    pub fn epoch(&self) -> usize {
-        self.trainer.epoch
+    fn trainer_ref(&self) -> &SslTrainer {
+        &self.trainer
     }
 
-    /// Trains the remaining epochs on `data.train` and evaluates on `data.test`, saving through
-    /// `observer` after every epoch and at the end. A non-finite or exploding loss stops the
-    /// run with [`TrainError::NonFinite`]; the last saved snapshot is then the last good one.
-    pub fn run(mut self, data: &DataSplit, observer: &mut dyn Observer) -> Result<SslOutcome> {
-        let cfg = self.config.clone();
-        let epochs = cfg.ssl.epochs;
+    fn epochs(&self) -> usize {
+        self.trainer.config.options.epochs
+    }
+
+    fn begin(&mut self, data: &DataSplit, rows: &[MetricsRow]) -> Result<()> {
         let trainer = &mut self.trainer;
-        let rows = &mut self.rows;
-        let init_knn = if cfg.knn_init && trainer.epoch == 0 {
-            Some(eval_knn(trainer, data)?)
-        } else {
-            None
-        };
+        if trainer.config.options.knn_init && trainer.epoch == 0 {
+            self.init_knn = Some(eval_knn(trainer, data)?);
+        }
         if let Some(init) = self.init.take()
             && trainer.epoch == 0
         {
             trainer.init_from(&init, true)?;
         }
-        let steps_per_epoch = trainer.steps_per_epoch();
-        observer.run_started(trainer.epoch, epochs, steps_per_epoch);
-        let mut last_train_sparsity = rows.last().and_then(|r| r.gate_sparsity);
-        let mut branch = [None::<f64>; 2];
-        let resumed_from_epoch = (trainer.epoch > 0).then_some(trainer.epoch);
-        let started = Instant::now();
-        let gated = trainer.is_gated();
-        while trainer.epoch < epochs {
-            if cfg.stop_after.is_some_and(|s| trainer.epoch >= s) {
-                observer.stopped(trainer.epoch);
-                return Ok(SslOutcome::Stopped {
-                    epochs: trainer.epoch,
-                });
-            }
-            let e = trainer.epoch + 1;
-            observer.epoch_started(e);
-            let start = Instant::now();
-            let (mut seen, mut loss_sum, mut sp_sum, mut steps) = (0usize, 0.0, 0.0, 0usize);
-            let report = trainer.train_epoch(&data.train, &mut |r| {
-                seen += r.images;
-                loss_sum += r.loss;
-                sp_sum += 0.5 * (r.branch_sparsity[0] + r.branch_sparsity[1]);
-                steps += 1;
-                observer.step(&StepProgress {
-                    epoch: e,
-                    mean_loss: loss_sum / steps as f64,
-                    accuracy: None,
-                    gate_sparsity: gated.then(|| sp_sum / steps as f64),
-                    images_per_s: seen as f64 / start.elapsed().as_secs_f64(),
-                });
-            })?;
-            let secs = start.elapsed().as_secs_f64();
-            observer.epoch_trained(e);
-            let knn_due = cfg.knn_every > 0 && e.is_multiple_of(cfg.knn_every) || e == epochs;
-            let knn = if knn_due {
-                Some(eval_knn(trainer, data)?)
-            } else {
-                None
-            };
-            if gated {
-                last_train_sparsity = Some(report.gate_sparsity);
-                branch = [
-                    Some(report.branch_sparsity[0]),
-                    Some(report.branch_sparsity[1]),
-                ];
-            }
-            rows.push(MetricsRow {
-                epoch: report.epoch,
-                loss: report.loss,
-                test_accuracy: None,
-                knn_accuracy: knn,
-                gate_sparsity: gated.then_some(report.gate_sparsity),
-                images_per_s: report.images as f64 / secs,
-                lr: report.lr,
-            });
-            observer.epoch_finished(&rows[rows.len() - 1]);
-            let checkpoint = trainer.checkpoint(meta(&cfg.options, rows));
-            let summary = Summary::SslProgress(SslProgressSummary {
-                complete: false,
-                epochs: trainer.epoch,
-                knn_accuracy: knn.or_else(|| rows.iter().rev().find_map(|r| r.knn_accuracy)),
-                objective: cfg.ssl.objective,
-                plan: cfg.options.clone(),
-                train_gate_sparsity: last_train_sparsity,
-            });
-            save(
-                observer,
-                &Snapshot {
-                    checkpoint: &checkpoint,
-                    metrics: rows,
-                    summary: &summary,
-                },
-            )?;
+        self.last_train_sparsity = rows.last().and_then(|r| r.gate_sparsity);
+        self.resumed_from_epoch = (trainer.epoch > 0).then_some(trainer.epoch);
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    fn evaluate(
+        &mut self,
+        data: &DataSplit,
+        sums: &EpochStats,
+        seconds: f64,
+    ) -> Result<MetricsRow> {
+        let report = EpochReport::of(sums);
+        let e = report.epoch;
+        let options = &self.trainer.config.options;
+        let knn_due =
+            options.knn_every > 0 && e.is_multiple_of(options.knn_every) || e == options.epochs;
+        let knn = if knn_due {
+            Some(eval_knn(&mut self.trainer, data)?)
+        } else {
+            None
+        };
+        let gated = self.trainer.is_gated();
+        if gated {
+            self.last_train_sparsity = Some(report.gate_sparsity);
+            self.branch = [
+                Some(report.branch_sparsity[0]),
+                Some(report.branch_sparsity[1]),
+            ];
         }
+        Ok(MetricsRow {
+            epoch: report.epoch,
+            loss: report.loss,
+            test_accuracy: None,
+            knn_accuracy: knn,
+            gate_sparsity: gated.then_some(report.gate_sparsity),
+            images_per_s: report.images as f64 / seconds,
+            lr: report.lr,
+        })
+    }
+
+    fn summary(&self, _data: &DataSplit, rows: &[MetricsRow], record: &Value) -> Summary {
+        Summary::SslProgress(SslProgressSummary {
+            complete: false,
+            epochs: self.trainer.epoch,
+            knn_accuracy: rows.iter().rev().find_map(|r| r.knn_accuracy),
+            objective: self.trainer.config.objective.into(),
+            plan: record.clone(),
+            train_gate_sparsity: self.last_train_sparsity,
+        })
+    }
+
+    fn stopped(epochs: usize) -> SslOutcome {
+        SslOutcome::Stopped { epochs }
+    }
+
+    fn state(&self) -> Value {
+        serde_json::to_value(SslState {
+            train_gate_sparsity_branches: self.branch,
+            train_seconds: self.train_seconds(),
+        })
+        .expect("the state serializes")
+    }
+
+    fn restore_state(&mut self, state: &Value) -> Result<()> {
+        // Checkpoints written before the state was kept have none.
+        if state.is_null() {
+            return Ok(());
+        }
+        let state: SslState = serde_json::from_value(state.clone())
+            .map_err(|e| TrainError::Checkpoint(format!("state in the checkpoint header: {e}")))?;
+        self.branch = state.train_gate_sparsity_branches;
+        self.earlier_seconds = state.train_seconds;
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        data: &DataSplit,
+        rows: &mut Vec<MetricsRow>,
+        record: &Value,
+        observer: &mut dyn Observer,
+    ) -> Result<SslOutcome> {
+        let gated = self.trainer.is_gated();
+        let trainer = &mut self.trainer;
         // Final evaluation with calibrated gates.
         let probe = ProbeConfig {
-            epochs: cfg.probe_epochs,
-            seed: cfg.ssl.seed,
+            epochs: trainer.config.options.probe_epochs,
+            seed: trainer.config.options.seed,
             ..ProbeConfig::default()
         };
-        let n_trace = cfg.trace_samples.min(data.test.len());
+        let n_trace = trainer.config.options.trace_samples.min(data.test.len());
         let ((knn, linear, ev, exported), cal) = with_eval_gates(trainer, data, |t| {
             let ev = t.eval_gates(data.test.images.view())?;
             let (knn, lin) = t.knn_and_probe(&data.train, &data.test, &probe)?;
@@ -324,18 +361,18 @@ impl SslSession {
                     masks,
                     samples: n_trace,
                     provenance: TraceProvenance {
-                        calibration_target: cfg.ssl.target_sparsity,
-                        config: cfg.options.clone(),
+                        calibration_target: trainer.config.options.target_sparsity,
+                        config: record.clone(),
                         data: data.name().to_owned(),
                         epoch: trainer.epoch,
                         first_test_images: n_trace,
                         flops_reduction: ev.cost.flops_reduction,
                         gate_sparsity: ev.sparsity,
                         gates: "calibrated evaluation gates",
-                        init_knn_accuracy: init_knn,
+                        init_knn_accuracy: self.init_knn,
                         knn_accuracy: knn,
                         linear_accuracy: linear,
-                        seed: cfg.ssl.seed,
+                        seed: trainer.config.options.seed,
                         split: "test",
                     },
                 };
@@ -372,28 +409,29 @@ impl SslSession {
             gate_ops_per_image: ev.cost.gate_ops,
             gate_sparsity: gated.then_some(ev.sparsity),
             gated_layers_flops_reduction: ev.cost.gated_reduction(),
-            gating: cfg.ssl.gating,
+            gating: trainer.config.options.gating,
             images_per_s: if ips.is_empty() {
                 0.0
             } else {
                 ips.iter().sum::<f64>() / ips.len() as f64
             },
-            init_knn_accuracy: init_knn,
+            init_knn_accuracy: self.init_knn,
             knn_accuracy: knn,
             layers,
             linear_accuracy: linear,
             macs_dense_per_image: ev.cost.macs_dense,
             macs_needed_per_image: ev.cost.macs_needed,
-            objective: cfg.ssl.objective,
-            plan: cfg.options.clone(),
-            resumed_from_epoch,
+            objective: trainer.config.objective.into(),
+            plan: record.clone(),
+            resumed_from_epoch: self.resumed_from_epoch,
             stage_gate_sparsity: gated.then(|| stage_sparsity(&ev)),
             trace,
-            train_gate_sparsity: last_train_sparsity,
-            train_gate_sparsity_branches: branch,
-            train_seconds: started.elapsed().as_secs_f64(),
+            train_gate_sparsity: self.last_train_sparsity,
+            train_gate_sparsity_branches: self.branch,
+            train_seconds: self.train_seconds(),
         };
-        let checkpoint = trainer.checkpoint(meta(&cfg.options, rows));
+        let state = self.state();
+        let checkpoint = self.trainer.checkpoint(meta(record, rows, &state));
         save(
             observer,
             &Snapshot {
@@ -419,9 +457,9 @@ fn with_eval_gates<R>(
         .iter()
         .map(|g| g.threshold.value.clone())
         .collect();
-    let cal = match t.config.target_sparsity {
+    let cal = match t.config.options.target_sparsity {
         Some(target) if t.is_gated() => {
-            let n = t.config.calibration_samples.min(data.train.len());
+            let n = t.config.options.calibration_samples.min(data.train.len());
             t.calibrate(data.train.images.slice(s![..n, .., .., ..]), target)?
         }
         _ => Vec::new(),

@@ -1,11 +1,11 @@
-//! The supervised session: per epoch the training pass, test accuracy, a metrics row, a
-//! checkpoint and the summary; and a throughput benchmark of training steps.
+//! The supervised objective as a step of the epoch loop ([`SupervisedStep`]): per epoch test
+//! accuracy, a metrics row and the summary; and a throughput benchmark of training steps.
 
-use super::{MetricsRow, Observer, Resume, Snapshot, StepProgress, Summary, meta, save};
+use super::{EpochStats, MetricsRow, Observer, Session, Step, Summary};
 use crate::data::{DataSplit, Dataset, Normalization};
 use crate::error::{Result, TrainError};
 use crate::ssl::Objective;
-use crate::train::{SupervisedConfig, SupervisedTrainer, supervised_step};
+use crate::train::{EpochReport, SupervisedConfig, SupervisedTrainer, supervised_step};
 use cdg_core::Macs;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -18,9 +18,9 @@ pub struct SupervisedSessionConfig {
     pub config: SupervisedConfig,
     /// Stop after this many completed epochs as if interrupted (tests of resume).
     pub stop_after: Option<usize>,
-    /// The run's options as recorded in checkpoints and summaries (`plan`); resuming needs
-    /// the same record.
-    pub options: Value,
+    /// The run's options as recorded in checkpoints and summaries (`plan`; the CLI's is
+    /// [`crate::TrainOptions::record`]); resuming needs the same record.
+    pub record: Value,
 }
 
 /// `summary.json` of a supervised run, rewritten after every epoch. Fields in alphabetical
@@ -51,111 +51,100 @@ pub enum SupervisedOutcome {
     },
 }
 
-/// A supervised run from its first (or resumed) epoch to its last.
+/// The supervised objective as a [`Step`] of the epoch loop: test accuracy after every
+/// epoch.
 #[derive(Debug)]
-pub struct SupervisedSession {
-    config: SupervisedSessionConfig,
+pub struct SupervisedStep {
     trainer: SupervisedTrainer,
-    rows: Vec<MetricsRow>,
+    /// This invocation's last test and training accuracy.
+    last: Option<(f64, f64)>,
 }
 
-impl SupervisedSession {
+/// A supervised run from its first (or resumed) epoch to its last.
+pub type SupervisedSession = Session<SupervisedStep>;
+
+impl Session<SupervisedStep> {
     /// A fresh run on `train` (normalisation statistics from `train`).
     pub fn new(config: SupervisedSessionConfig, train: &Dataset) -> Result<Self> {
-        let trainer = SupervisedTrainer::new(config.config.clone(), train)?;
-        Ok(Self {
-            config,
-            trainer,
-            rows: Vec::new(),
-        })
+        let trainer = SupervisedTrainer::new(config.config, train)?;
+        Ok(Session::with_step(
+            SupervisedStep {
+                trainer,
+                last: None,
+            },
+            config.stop_after,
+            config.record,
+        ))
+    }
+}
+
+impl Step for SupervisedStep {
+    type Trainer = SupervisedTrainer;
+    type Outcome = SupervisedOutcome;
+
+    fn trainer(&mut self) -> &mut SupervisedTrainer {
+        &mut self.trainer
     }
 
-    /// Continues from a checked checkpoint of the same run.
-    pub fn resume(&mut self, resume: Resume) -> Result<()> {
-        self.trainer.restore(&resume.checkpoint)?;
-        self.rows = resume.rows;
-        Ok(())
+    fn trainer_ref(&self) -> &SupervisedTrainer {
+        &self.trainer
     }
 
-    /// Completed epochs.
-    pub fn epoch(&self) -> usize {
-        self.trainer.epoch
+    fn epochs(&self) -> usize {
+        self.trainer.config.options.epochs
     }
 
-    /// Trains the remaining epochs on `data.train`, measuring test accuracy on `data.test`
-    /// after each and saving through `observer`. A non-finite loss stops the run with
-    /// [`TrainError::NonFinite`]; the last saved snapshot is then the last good one.
-    pub fn run(
-        mut self,
+    fn evaluate(
+        &mut self,
         data: &DataSplit,
-        observer: &mut dyn Observer,
-    ) -> Result<SupervisedOutcome> {
-        let epochs = self.config.config.epochs;
-        let trainer = &mut self.trainer;
-        let rows = &mut self.rows;
-        observer.run_started(trainer.epoch, epochs, trainer.steps_per_epoch());
-        let mut last_acc = None;
-        while trainer.epoch < epochs {
-            if self.config.stop_after.is_some_and(|s| trainer.epoch >= s) {
-                observer.stopped(trainer.epoch);
-                return Ok(SupervisedOutcome::Stopped {
-                    epochs: trainer.epoch,
-                });
-            }
-            let e = trainer.epoch + 1;
-            observer.epoch_started(e);
-            let start = Instant::now();
-            let (mut seen, mut correct, mut loss_sum, mut steps) = (0usize, 0usize, 0.0, 0usize);
-            let report = trainer.train_epoch(&data.train, &mut |r| {
-                seen += r.images;
-                correct += r.correct;
-                loss_sum += r.loss;
-                steps += 1;
-                observer.step(&StepProgress {
-                    epoch: e,
-                    mean_loss: loss_sum / steps as f64,
-                    accuracy: Some(correct as f64 / seen as f64),
-                    gate_sparsity: None,
-                    images_per_s: seen as f64 / start.elapsed().as_secs_f64(),
-                });
-            })?;
-            let secs = start.elapsed().as_secs_f64();
-            observer.epoch_trained(e);
-            let acc = trainer.evaluate(&data.test)?;
-            last_acc = Some(acc);
-            rows.push(MetricsRow {
-                epoch: report.epoch,
-                loss: report.loss,
-                test_accuracy: Some(acc),
-                knn_accuracy: None,
-                gate_sparsity: None,
-                images_per_s: report.images as f64 / secs,
-                lr: report.lr,
-            });
-            observer.epoch_finished(&rows[rows.len() - 1]);
-            let checkpoint = trainer.checkpoint(meta(&self.config.options, rows));
-            let summary = Summary::Supervised(SupervisedSummary {
-                data: data.name().to_owned(),
-                epochs: trainer.epoch,
-                images_per_s: rows.last().map(|r| r.images_per_s),
-                objective: Objective::Supervised,
-                plan: self.config.options.clone(),
-                test_accuracy: acc,
-                train_accuracy: report.train_accuracy,
-            });
-            save(
-                observer,
-                &Snapshot {
-                    checkpoint: &checkpoint,
-                    metrics: rows,
-                    summary: &summary,
-                },
-            )?;
-        }
-        Ok(SupervisedOutcome::Complete {
-            epochs: trainer.epoch,
-            test_accuracy: last_acc.or(rows.last().and_then(|r| r.test_accuracy)),
+        sums: &EpochStats,
+        seconds: f64,
+    ) -> Result<MetricsRow> {
+        let report = EpochReport::of(sums);
+        let acc = self.trainer.evaluate(&data.test)?;
+        self.last = Some((acc, report.train_accuracy));
+        Ok(MetricsRow {
+            epoch: report.epoch,
+            loss: report.loss,
+            test_accuracy: Some(acc),
+            knn_accuracy: None,
+            gate_sparsity: None,
+            images_per_s: report.images as f64 / seconds,
+            lr: report.lr,
         })
+    }
+
+    fn summary(&self, data: &DataSplit, rows: &[MetricsRow], record: &Value) -> Summary {
+        let (test_accuracy, train_accuracy) = self.last.unwrap_or_default();
+        Summary::Supervised(SupervisedSummary {
+            data: data.name().to_owned(),
+            epochs: self.trainer.epoch,
+            images_per_s: rows.last().map(|r| r.images_per_s),
+            objective: Objective::Supervised,
+            plan: record.clone(),
+            test_accuracy,
+            train_accuracy,
+        })
+    }
+
+    fn finish(
+        &mut self,
+        _data: &DataSplit,
+        rows: &mut Vec<MetricsRow>,
+        _record: &Value,
+        _observer: &mut dyn Observer,
+    ) -> Result<SupervisedOutcome> {
+        Ok(SupervisedOutcome::Complete {
+            epochs: self.trainer.epoch,
+            test_accuracy: self
+                .last
+                .map(|l| l.0)
+                .or(rows.last().and_then(|r| r.test_accuracy)),
+        })
+    }
+
+    fn stopped(epochs: usize) -> SupervisedOutcome {
+        SupervisedOutcome::Stopped { epochs }
     }
 }
 
@@ -185,9 +174,10 @@ pub fn bench_supervised(
         ));
     }
     let mut cfg = config.clone();
-    cfg.epochs = 1;
-    let batch = cfg.batch;
-    let seed = cfg.seed;
+    cfg.options.epochs = 1;
+    cfg.options.warmup_epochs = 0;
+    let batch = cfg.options.batch;
+    let seed = cfg.options.seed;
     let mut trainer =
         SupervisedTrainer::with_normalization(cfg, batch, Normalization::identity(channels))?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);

@@ -29,16 +29,21 @@ pub fn bench_ssl(config: &SslConfig, train: &Dataset, steps: usize) -> Result<Ss
     }
     let mut cfg = config.clone();
     cfg.ramp_fraction = 0.0;
-    cfg.warmup_epochs = 0;
-    cfg.epochs = cfg.epochs.max(1);
+    cfg.options.warmup_epochs = 0;
+    cfg.options.epochs = cfg.options.epochs.max(1);
     let mut trainer = SslTrainer::new(cfg, train)?;
-    let batch = trainer.config.batch;
+    let batch = trainer.config.options.batch;
     let mut batches = Vec::with_capacity(steps + 1);
     let mut epoch = 0u64;
     while batches.len() < steps + 1 {
-        let sampler =
-            BatchSampler::shuffled(train.len(), batch, config.seed, epoch, Remainder::Drop)
-                .map_err(|e| TrainError::config("batch", e))?;
+        let sampler = BatchSampler::shuffled(
+            train.len(),
+            batch,
+            config.options.seed,
+            epoch,
+            Remainder::Drop,
+        )
+        .map_err(|e| TrainError::config("batch", e))?;
         for idx in sampler.take(steps + 1 - batches.len()) {
             batches.push(
                 train

@@ -1,8 +1,10 @@
-//! The SSL run description: objective, gating, thresholds, budget.
+//! The SSL run description: the run's [`TrainOptions`], its backbone, and the constants of
+//! the recipe that are not options.
 
 use crate::error::{Result, TrainError};
 use crate::gating::{CondCompute, ConsistencyAlign, GateConfig, Granularity, ThresholdMode};
 use crate::models::ResNetConfig;
+use crate::options::TrainOptions;
 use std::fmt;
 use std::str::FromStr;
 
@@ -17,6 +19,36 @@ pub enum Objective {
     Simclr,
     /// SimSiam: predictor, stop-gradient, negative cosine.
     Simsiam,
+}
+
+/// The contrastive objectives: what an SSL run trains ([`Objective`] without
+/// `Supervised`, so the SSL trainer cannot be handed a supervised run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslObjective {
+    /// SimCLR: NT-Xent over both views (2B batch), τ = 0.2.
+    Simclr,
+    /// SimSiam: predictor, stop-gradient, negative cosine.
+    Simsiam,
+}
+
+impl Objective {
+    /// The contrastive objective, or `None` for `Supervised`.
+    pub fn ssl(self) -> Option<SslObjective> {
+        match self {
+            Objective::Supervised => None,
+            Objective::Simclr => Some(SslObjective::Simclr),
+            Objective::Simsiam => Some(SslObjective::Simsiam),
+        }
+    }
+}
+
+impl From<SslObjective> for Objective {
+    fn from(o: SslObjective) -> Self {
+        match o {
+            SslObjective::Simclr => Objective::Simclr,
+            SslObjective::Simsiam => Objective::Simsiam,
+        }
+    }
 }
 
 /// Gate coupling between the two branches.
@@ -71,97 +103,65 @@ str_enum!(Granularity, "granularity", Granularity::Unstructured => "unstructured
 str_enum!(ThresholdKind, "threshold", ThresholdKind::Learned => "learned", ThresholdKind::Scheduled => "scheduled");
 str_enum!(ConsistencyAlign, "consistency_align", ConsistencyAlign::Pooled => "pooled", ConsistencyAlign::Geometric => "geometric");
 
-/// Everything an SSL run depends on (the same seed and config give the same run).
+/// Everything an SSL run depends on (the same seed and config give the same run): the
+/// options, the backbone they describe for the data, and the recipe's fixed constants.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SslConfig {
     /// Backbone (no classifier).
     pub model: ResNetConfig,
-    pub objective: Objective,
-    pub gating: Gating,
-    pub granularity: Granularity,
-    pub gate_block: [usize; 3],
-    /// Evaluation sparsity target (calibration) and the scheduled thresholds' final quantile.
-    pub target_sparsity: Option<f64>,
-    pub threshold: ThresholdKind,
-    /// Δ_target of the learned thresholds' L2 pull.
-    pub threshold_target: f64,
-    /// λ of the L2 pull.
+    /// The contrastive objective (`options.objective`, checked to be one).
+    pub objective: SslObjective,
+    /// Every option of the run (epochs, batch, learning rate, gating, thresholds, heads, …).
+    pub options: TrainOptions,
+    /// λ of the learned thresholds' L2 pull.
     pub threshold_lambda: f64,
-    /// γ of the gate-consistency loss (dual gating only).
-    pub gate_consistency: f64,
-    pub consistency_align: ConsistencyAlign,
-    pub base_partitions: usize,
-    /// Training forwards skip the conditional convolution of gated-off blocks more than this
-    /// margin below their threshold ([`CondCompute::Skip`]); `None` computes it densely
-    /// ([`CondCompute::Masked`]).
-    pub train_skip_margin: Option<f64>,
-    pub epochs: usize,
-    pub batch: usize,
-    pub lr: f64,
-    pub warmup_epochs: usize,
-    pub weight_decay: f64,
-    /// SGD momentum of the backbone, projector and predictor.
-    pub momentum: f64,
-    pub seed: u64,
     /// Fraction of training over which the scheduled sparsity ramps up.
     pub ramp_fraction: f64,
     /// NT-Xent temperature.
     pub temperature: f64,
-    /// Hidden width of projector and predictor (default 2048, docs/training.md §7).
-    pub proj_hidden: usize,
     /// SimCLR projection size (128).
     pub proj_out: usize,
-    pub calibration_samples: usize,
 }
 
 impl SslConfig {
-    /// The documented defaults for `model` (docs/training.md §7): SimCLR, dense, batch 128,
-    /// lr 0.3 (SGD), 2 048-wide heads.
-    pub fn new(model: ResNetConfig) -> Self {
-        SslConfig {
+    /// The SSL run of `options` on `model` with the recipe's constants (docs/training.md §7):
+    /// λ = 1e-4, sparsity ramp over half of training, τ = 0.2, 128-wide projection. Fails
+    /// when `options.objective` is not contrastive.
+    pub fn new(model: ResNetConfig, options: TrainOptions) -> Result<Self> {
+        let objective = options.objective.ssl().ok_or_else(|| {
+            TrainError::config(
+                "objective",
+                "the SSL trainer runs simclr or simsiam; supervised runs use \
+                 train::SupervisedTrainer",
+            )
+        })?;
+        Ok(SslConfig {
             model,
-            objective: Objective::Simclr,
-            gating: Gating::None,
-            granularity: Granularity::Structured,
-            gate_block: [16, 1, 1],
-            target_sparsity: None,
-            threshold: ThresholdKind::Learned,
-            threshold_target: 1.0,
+            objective,
+            options,
             threshold_lambda: 1e-4,
-            gate_consistency: 10.0,
-            consistency_align: ConsistencyAlign::Pooled,
-            base_partitions: 4,
-            train_skip_margin: None,
-            epochs: 10,
-            batch: 128,
-            lr: 0.3,
-            warmup_epochs: 1,
-            weight_decay: 5e-4,
-            momentum: 0.9,
-            seed: 0,
             ramp_fraction: 0.5,
             temperature: 0.2,
-            proj_hidden: 2048,
             proj_out: 128,
-            calibration_samples: 2000,
-        }
+        })
     }
 
     /// The gate configuration, or `None` for dense runs.
     pub fn gate_config(&self) -> Option<GateConfig> {
-        if self.gating == Gating::None {
+        let o = &self.options;
+        if o.gating == Gating::None {
             return None;
         }
-        let threshold = match self.threshold {
+        let threshold = match o.threshold_kind() {
             ThresholdKind::Learned => ThresholdMode::Learned {
-                target: self.threshold_target,
+                target: o.threshold_target,
                 lambda: self.threshold_lambda,
             },
             ThresholdKind::Scheduled => ThresholdMode::Scheduled,
         };
-        let mut g = GateConfig::new(self.granularity, self.gate_block, threshold);
-        g.base_partitions = self.base_partitions;
-        if let Some(margin) = self.train_skip_margin {
+        let mut g = GateConfig::new(o.granularity, o.gate_block.0, threshold);
+        g.base_partitions = o.base_partitions;
+        if let Some(margin) = o.train_skip_margin {
             g.cond = CondCompute::Skip { margin };
         }
         Some(g)
@@ -169,58 +169,33 @@ impl SslConfig {
 
     /// γ actually applied (0 unless dual).
     pub fn gamma(&self) -> f64 {
-        if self.gating == Gating::Dual {
-            self.gate_consistency
+        if self.options.gating == Gating::Dual {
+            self.options.gate_consistency
         } else {
             0.0
         }
     }
 
-    /// Checks every value; errors name the key.
+    /// Checks the options ([`TrainOptions::validate`]), the backbone, the constants and the
+    /// gate configuration; errors name the key.
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
-        if self.objective == Objective::Supervised {
+        if self.options.objective != Objective::from(self.objective) {
             return Err(TrainError::config(
                 "objective",
-                "the SSL trainer runs simclr or simsiam; supervised runs use train::SupervisedTrainer",
+                format!(
+                    "the options say {} but the SSL run is {}",
+                    self.options.objective,
+                    Objective::from(self.objective)
+                ),
             ));
         }
-        if let Some(t) = self.target_sparsity
-            && !(0.0..1.0).contains(&t)
-        {
+        self.options.validate()?;
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(TrainError::config(
-                "target_sparsity",
-                format!("expected a fraction in [0, 1), found {t}"),
+                "temperature",
+                format!("must be a positive number, found {}", self.temperature),
             ));
-        }
-        if self.gating != Gating::None
-            && self.threshold == ThresholdKind::Scheduled
-            && self.target_sparsity.is_none()
-        {
-            return Err(TrainError::config(
-                "threshold",
-                "scheduled thresholds need target_sparsity",
-            ));
-        }
-        if self.batch < 2 {
-            return Err(TrainError::config(
-                "batch",
-                "must be ≥ 2 (BatchNorm and negatives)",
-            ));
-        }
-        if self.epochs == 0 {
-            return Err(TrainError::config("epochs", "must be ≥ 1"));
-        }
-        for (k, v) in [("lr", self.lr), ("temperature", self.temperature)] {
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(TrainError::config(
-                    k,
-                    format!("must be a positive number, found {v}"),
-                ));
-            }
-        }
-        if !(self.gate_consistency >= 0.0 && self.gate_consistency.is_finite()) {
-            return Err(TrainError::config("gate_consistency", "must be ≥ 0"));
         }
         if !(0.0..=1.0).contains(&self.ramp_fraction) {
             return Err(TrainError::config(
@@ -228,8 +203,8 @@ impl SslConfig {
                 "expected a fraction in [0, 1]",
             ));
         }
-        if self.proj_hidden == 0 || self.proj_out == 0 {
-            return Err(TrainError::config("proj_hidden", "head sizes must be ≥ 1"));
+        if self.proj_out == 0 {
+            return Err(TrainError::config("proj_out", "head sizes must be ≥ 1"));
         }
         if let Some(g) = self.gate_config() {
             g.validate()?;

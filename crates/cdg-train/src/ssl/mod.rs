@@ -14,7 +14,7 @@ mod model;
 mod trainer;
 
 pub use bench::{SslBenchReport, bench_ssl};
-pub use config::{Gating, Objective, SslConfig, ThresholdKind};
+pub use config::{Gating, Objective, SslConfig, SslObjective, ThresholdKind};
 pub use cost::{CostReport, LayerCost};
 pub use loss::{NORM_EPS, nt_xent, simsiam_loss};
 pub use model::SslModel;

@@ -4,7 +4,7 @@ use crate::error::{Result, TrainError};
 use crate::gating::{GatedConv, gated_conv_factory};
 use crate::layers::{Buffer, Mlp, MlpConfig, Mode, Module, Param};
 use crate::models::ResNet;
-use crate::ssl::config::{Objective, SslConfig};
+use crate::ssl::config::{SslConfig, SslObjective};
 use ndarray::{Array2, Array4, ArrayView4, Axis, concatenate};
 use rand::RngCore;
 
@@ -28,9 +28,9 @@ impl SslModel {
             None => ResNet::new(&config.model, rng)?,
         };
         let f = backbone.feature_dim();
-        let h = config.proj_hidden;
+        let h = config.options.proj_hidden;
         let (projector, predictor) = match config.objective {
-            Objective::Simclr => (
+            SslObjective::Simclr => (
                 Mlp::new(
                     "projector",
                     &MlpConfig {
@@ -42,7 +42,7 @@ impl SslModel {
                 )?,
                 None,
             ),
-            Objective::Simsiam => (
+            SslObjective::Simsiam => (
                 Mlp::new(
                     "projector",
                     &MlpConfig {
@@ -62,12 +62,6 @@ impl SslModel {
                     rng,
                 )?),
             ),
-            Objective::Supervised => {
-                return Err(TrainError::config(
-                    "objective",
-                    "supervised runs have no SSL heads",
-                ));
-            }
         };
         Ok(SslModel {
             backbone,

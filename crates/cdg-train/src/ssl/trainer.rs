@@ -2,14 +2,15 @@
 //! accounting and mask export.
 
 use crate::checkpoint::Checkpoint;
-use crate::data::{AugmentConfig, Augmenter, BatchSampler, Dataset, Normalization, Remainder};
+use crate::data::{AugmentConfig, Augmenter, Batch, Dataset, Normalization};
 use crate::error::{Result, TrainError};
 use crate::eval::{KnnConfig, ProbeConfig, knn_accuracy, linear_probe};
 use crate::gating::{ThresholdMode, consistency_loss, ramp};
 use crate::layers::{Conv, Mode, Module};
 use crate::ops;
-use crate::optim::{CosineSchedule, Sgd, SgdConfig};
-use crate::ssl::config::{Gating, Objective, SslConfig};
+use crate::optim::{CosineSchedule, Sgd};
+use crate::session::{EpochStats, StepStats, TrainStep};
+use crate::ssl::config::{Gating, SslConfig, SslObjective};
 use crate::ssl::cost::{CostReport, LayerCost};
 use crate::ssl::loss::{nt_xent, simsiam_loss};
 use crate::ssl::model::SslModel;
@@ -51,6 +52,24 @@ pub struct EpochReport {
     /// Images (pairs count once) processed.
     pub images: usize,
     pub lr: f64,
+}
+
+impl EpochReport {
+    /// The epoch's means from its sums (gate sparsities 0 for dense runs).
+    pub fn of(sums: &EpochStats) -> Self {
+        let [a, b] = sums.branch_sparsity.unwrap_or_default();
+        let branch_sparsity = [sums.per_step(a), sums.per_step(b)];
+        EpochReport {
+            epoch: sums.epoch,
+            loss: sums.per_step(sums.loss),
+            ssl_loss: sums.per_step(sums.parts[0]),
+            gate_loss: sums.per_step(sums.parts[1]),
+            gate_sparsity: 0.5 * (branch_sparsity[0] + branch_sparsity[1]),
+            branch_sparsity,
+            images: sums.images,
+            lr: sums.lr,
+        }
+    }
 }
 
 /// Calibration of one gated layer.
@@ -99,12 +118,12 @@ impl SslTrainer {
     /// A fresh run on `train` (normalisation statistics from `train`).
     pub fn new(config: SslConfig, train: &Dataset) -> Result<Self> {
         config.validate()?;
-        if train.len() < config.batch {
+        if train.len() < config.options.batch {
             return Err(TrainError::config(
                 "batch",
                 format!(
                     "{} is larger than the {} training images",
-                    config.batch,
+                    config.options.batch,
                     train.len()
                 ),
             ));
@@ -119,23 +138,19 @@ impl SslTrainer {
                 ),
             ));
         }
-        let mut init = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut init = ChaCha8Rng::seed_from_u64(config.options.seed);
         let model = SslModel::new(&config, &mut init)?;
-        let sgd = SgdConfig {
-            weight_decay: config.weight_decay,
-            momentum: config.momentum,
-            ..SgdConfig::default()
-        };
+        let sgd = config.options.sgd();
         let opt = Sgd::new(sgd, &model.params());
         let pred_opt = model.predictor.as_ref().map(|p| Sgd::new(sgd, &p.params()));
-        let steps_per_epoch = train.len() / config.batch;
+        let steps_per_epoch = train.len() / config.options.batch;
         let schedule = CosineSchedule {
-            base_lr: config.lr,
+            base_lr: config.options.lr,
             final_lr: 0.0,
-            warmup_steps: config.warmup_epochs * steps_per_epoch,
-            total_steps: config.epochs * steps_per_epoch,
+            warmup_steps: config.options.warmup_epochs * steps_per_epoch,
+            total_steps: config.options.epochs * steps_per_epoch,
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.options.seed);
         rng.set_stream(1);
         Ok(SslTrainer {
             augmenter: Augmenter::new(
@@ -161,13 +176,13 @@ impl SslTrainer {
 
     /// True when the backbone has gated convolutions.
     pub fn is_gated(&self) -> bool {
-        self.config.gating != Gating::None
+        self.config.options.gating != Gating::None
     }
 
     /// Quantile r(t) of scheduled thresholds at the current step.
     pub fn scheduled_quantile(&self) -> Option<f64> {
-        let t = self.config.target_sparsity?;
-        let total = self.config.epochs * self.steps_per_epoch;
+        let t = self.config.options.target_sparsity?;
+        let total = self.config.options.epochs * self.steps_per_epoch;
         let ramp_steps = (self.config.ramp_fraction * total as f64).round() as usize;
         Some(ramp(t, self.step, ramp_steps))
     }
@@ -192,8 +207,8 @@ impl SslTrainer {
             .forward_features(x.view(), Mode::Train)?;
         let z = self.model.projector.forward(feats.view(), Mode::Train)?;
         let (ssl_loss, dz) = match self.config.objective {
-            Objective::Simclr => nt_xent(z.view(), self.config.temperature)?,
-            Objective::Simsiam => {
+            SslObjective::Simclr => nt_xent(z.view(), self.config.temperature)?,
+            SslObjective::Simsiam => {
                 let pred = self
                     .model
                     .predictor
@@ -205,7 +220,6 @@ impl SslTrainer {
                 let dz = pred.backward(dp.view())?;
                 (l, dz)
             }
-            Objective::Supervised => unreachable!("validated"),
         };
         // Gate statistics (training-time, both branches) and the consistency loss.
         let mut act = [0u64; 2];
@@ -232,7 +246,7 @@ impl SslTrainer {
             let cl = consistency_loss(
                 &views_g,
                 gamma,
-                self.config.consistency_align,
+                self.config.options.consistency_align,
                 Some(geo),
                 self.image_hw,
             )?;
@@ -262,7 +276,7 @@ impl SslTrainer {
         self.opt.step(&mut params, lr)?;
         if let (Some(p), Some(o)) = (self.model.predictor.as_mut(), self.pred_opt.as_mut()) {
             let mut pp = p.params_mut();
-            o.step(&mut pp, self.config.lr)?;
+            o.step(&mut pp, self.config.options.lr)?;
             p.zero_grad();
         }
         self.step += 1;
@@ -279,52 +293,15 @@ impl SslTrainer {
         })
     }
 
-    /// Trains one epoch; `on_step` sees each step (progress bars).
+    /// Trains one epoch ([`crate::session::train_epoch`]); `on_step` sees the epoch's sums
+    /// after each step (progress bars).
     pub fn train_epoch(
         &mut self,
         train: &Dataset,
-        on_step: &mut dyn FnMut(&StepReport),
+        on_step: &mut dyn FnMut(&EpochStats),
     ) -> Result<EpochReport> {
-        let sampler = BatchSampler::shuffled(
-            train.len(),
-            self.config.batch,
-            self.config.seed,
-            self.epoch as u64,
-            Remainder::Drop,
-        )
-        .map_err(|e| TrainError::config("batch", e))?;
-        let mut sum = EpochReport {
-            epoch: self.epoch + 1,
-            loss: 0.0,
-            ssl_loss: 0.0,
-            gate_loss: 0.0,
-            gate_sparsity: 0.0,
-            branch_sparsity: [0.0; 2],
-            images: 0,
-            lr: 0.0,
-        };
-        let mut n = 0usize;
-        for idx in sampler {
-            let batch = train.batch(&idx).map_err(data_err)?;
-            let r = self.train_step(batch.images.view())?;
-            sum.loss += r.loss;
-            sum.ssl_loss += r.ssl_loss;
-            sum.gate_loss += r.gate_loss;
-            sum.branch_sparsity[0] += r.branch_sparsity[0];
-            sum.branch_sparsity[1] += r.branch_sparsity[1];
-            sum.images += r.images;
-            sum.lr = r.lr;
-            n += 1;
-            on_step(&r);
-        }
-        let k = n.max(1) as f64;
-        sum.loss /= k;
-        sum.ssl_loss /= k;
-        sum.gate_loss /= k;
-        sum.branch_sparsity = [sum.branch_sparsity[0] / k, sum.branch_sparsity[1] / k];
-        sum.gate_sparsity = 0.5 * (sum.branch_sparsity[0] + sum.branch_sparsity[1]);
-        self.epoch += 1;
-        Ok(sum)
+        let sums = crate::session::train_epoch(self, train, on_step)?;
+        Ok(EpochReport::of(&sums))
     }
 
     /// Normalised, un-augmented images.
@@ -691,4 +668,42 @@ fn calibrate_conv(
         achieved,
         max_tied,
     }))
+}
+
+impl TrainStep for SslTrainer {
+    fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.steps_per_epoch
+    }
+
+    fn batching(&self) -> (usize, u64) {
+        (self.config.options.batch, self.config.options.seed)
+    }
+
+    fn train_batch(&mut self, batch: &Batch) -> Result<StepStats> {
+        let r = self.train_step(batch.images.view())?;
+        Ok(StepStats {
+            loss: r.loss,
+            images: r.images,
+            lr: r.lr,
+            correct: None,
+            parts: [r.ssl_loss, r.gate_loss],
+            branch_sparsity: self.is_gated().then_some(r.branch_sparsity),
+        })
+    }
+
+    fn finish_epoch(&mut self) {
+        self.epoch += 1;
+    }
+
+    fn checkpoint(&self, meta: serde_json::Value) -> Checkpoint {
+        SslTrainer::checkpoint(self, meta)
+    }
+
+    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        SslTrainer::restore(self, checkpoint)
+    }
 }

@@ -1,34 +1,30 @@
 //! Supervised training of a ResNet classifier with softmax cross-entropy.
 //!
-//! Determinism: batches come from [`BatchSampler::shuffled`] (a function of seed and epoch),
+//! Determinism: batches come from [`crate::data::BatchSampler::shuffled`] (a function of seed and epoch),
 //! augmentation draws from one ChaCha8 generator whose state is checkpointed, and every kernel
 //! reduces in a fixed order, so a run resumed from an epoch checkpoint produces the same bits
 //! as an uninterrupted one (same binary and thread count).
 
 use crate::checkpoint::Checkpoint;
-use crate::data::{AugmentConfig, Augmenter, BatchSampler, Dataset, Normalization, Remainder};
+use crate::data::{AugmentConfig, Augmenter, Batch, Dataset, Normalization};
 use crate::error::{Result, TrainError};
 use crate::layers::{Mode, Module};
 use crate::models::{ResNet, ResNetConfig};
 use crate::ops;
-use crate::optim::{CosineSchedule, Sgd, SgdConfig};
+use crate::optim::{CosineSchedule, Sgd};
+use crate::options::TrainOptions;
+use crate::session::{EpochStats, StepStats, TrainStep};
 use ndarray::{ArrayView4, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Everything that determines a supervised run besides the data.
+/// Everything that determines a supervised run besides the data: the backbone (with its
+/// classifier) and the run's options (epochs, batch, learning rate and warm-up, SGD, seed,
+/// `augment`: padded random crop + flip, the CIFAR recipe).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SupervisedConfig {
     pub model: ResNetConfig,
-    pub epochs: usize,
-    pub batch: usize,
-    /// Peak learning rate (after warm-up).
-    pub lr: f64,
-    pub warmup_epochs: usize,
-    pub sgd: SgdConfig,
-    pub seed: u64,
-    /// Padded random crop + flip (the CIFAR recipe); off gives plain normalised images.
-    pub augment: bool,
+    pub options: TrainOptions,
 }
 
 /// What one optimiser step saw.
@@ -54,6 +50,19 @@ pub struct EpochReport {
     pub images: usize,
     /// Learning rate of the epoch's last step.
     pub lr: f64,
+}
+
+impl EpochReport {
+    /// The epoch's means from its sums.
+    pub fn of(sums: &EpochStats) -> Self {
+        EpochReport {
+            epoch: sums.epoch,
+            loss: sums.per_step(sums.loss),
+            train_accuracy: sums.accuracy().unwrap_or(0.0),
+            images: sums.images,
+            lr: sums.lr,
+        }
+    }
 }
 
 /// Forward, cross-entropy, backward and one SGD step on one batch. The step is not applied
@@ -143,40 +152,42 @@ impl SupervisedTrainer {
         train_len: usize,
         normalization: Normalization,
     ) -> Result<Self> {
-        if config.batch == 0 {
-            return Err(TrainError::config("batch", "must be ≥ 1"));
+        if config.options.is_ssl() {
+            return Err(TrainError::config(
+                "objective",
+                format!(
+                    "the supervised trainer runs supervised; {} runs use ssl::SslTrainer",
+                    config.options.objective
+                ),
+            ));
         }
-        if train_len < config.batch {
+        config.options.validate()?;
+        config.model.validate()?;
+        if train_len < config.options.batch {
             return Err(TrainError::config(
                 "batch",
                 format!(
                     "{} is larger than the {train_len} training images",
-                    config.batch
+                    config.options.batch
                 ),
             ));
         }
-        if !(config.lr > 0.0 && config.lr.is_finite()) {
-            return Err(TrainError::config(
-                "lr",
-                format!("must be a positive number, found {}", config.lr),
-            ));
-        }
-        let mut init = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut init = ChaCha8Rng::seed_from_u64(config.options.seed);
         let model = ResNet::<f32>::new(&config.model, &mut init)?;
-        let opt = Sgd::new(config.sgd, &model.params());
-        let steps_per_epoch = train_len / config.batch;
+        let opt = Sgd::new(config.options.sgd(), &model.params());
+        let steps_per_epoch = train_len / config.options.batch;
         let schedule = CosineSchedule {
-            base_lr: config.lr,
+            base_lr: config.options.lr,
             final_lr: 0.0,
-            warmup_steps: config.warmup_epochs * steps_per_epoch,
-            total_steps: config.epochs * steps_per_epoch,
+            warmup_steps: config.options.warmup_epochs * steps_per_epoch,
+            total_steps: config.options.epochs * steps_per_epoch,
         };
-        let aug = if config.augment {
+        let aug = if config.options.augment {
             AugmentConfig::supervised()
         } else {
             AugmentConfig::none()
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.options.seed);
         rng.set_stream(1);
         Ok(SupervisedTrainer {
             augmenter: Augmenter::new(aug, normalization),
@@ -195,56 +206,15 @@ impl SupervisedTrainer {
         self.steps_per_epoch
     }
 
-    /// Trains one epoch; `on_step` sees each step's report (progress bars).
+    /// Trains one epoch ([`crate::session::train_epoch`]); `on_step` sees the epoch's sums
+    /// after each step (progress bars).
     pub fn train_epoch(
         &mut self,
         train: &Dataset,
-        on_step: &mut dyn FnMut(&StepReport),
+        on_step: &mut dyn FnMut(&EpochStats),
     ) -> Result<EpochReport> {
-        let sampler = BatchSampler::shuffled(
-            train.len(),
-            self.config.batch,
-            self.config.seed,
-            self.epoch as u64,
-            Remainder::Drop,
-        )
-        .map_err(|e| TrainError::config("batch", e))?;
-        let (mut loss_sum, mut correct, mut images, mut batches, mut lr) =
-            (0.0, 0usize, 0usize, 0usize, 0.0);
-        for idx in sampler {
-            let batch = train
-                .batch(&idx)
-                .map_err(|e| TrainError::config("data", e))?;
-            let (x, _) = self
-                .augmenter
-                .view(batch.images.view(), &mut self.rng)
-                .map_err(|e| TrainError::config("data", e))?;
-            let labels: Vec<usize> = batch.labels.iter().map(|&l| usize::from(l)).collect();
-            lr = self.schedule.lr(self.step);
-            let r = supervised_step(&mut self.model, &mut self.opt, x.view(), &labels, lr)
-                .map_err(|e| match e {
-                    TrainError::NonFinite { loss, .. } => TrainError::NonFinite {
-                        loss,
-                        epoch: self.epoch + 1,
-                        step: self.step + 1,
-                    },
-                    other => other,
-                })?;
-            self.step += 1;
-            loss_sum += r.loss;
-            correct += r.correct;
-            images += r.images;
-            batches += 1;
-            on_step(&r);
-        }
-        self.epoch += 1;
-        Ok(EpochReport {
-            epoch: self.epoch,
-            loss: loss_sum / batches.max(1) as f64,
-            train_accuracy: correct as f64 / images.max(1) as f64,
-            images,
-            lr,
-        })
+        let sums = crate::session::train_epoch(self, train, on_step)?;
+        Ok(EpochReport::of(&sums))
     }
 
     /// Test accuracy (no augmentation, evaluation mode).
@@ -275,5 +245,59 @@ impl SupervisedTrainer {
         self.step = ckpt.step;
         self.rng = ckpt.rng.to_rng();
         Ok(())
+    }
+}
+
+impl TrainStep for SupervisedTrainer {
+    fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.steps_per_epoch
+    }
+
+    fn batching(&self) -> (usize, u64) {
+        (self.config.options.batch, self.config.options.seed)
+    }
+
+    fn train_batch(&mut self, batch: &Batch) -> Result<StepStats> {
+        let (x, _) = self
+            .augmenter
+            .view(batch.images.view(), &mut self.rng)
+            .map_err(|e| TrainError::config("data", e))?;
+        let labels: Vec<usize> = batch.labels.iter().map(|&l| usize::from(l)).collect();
+        let lr = self.schedule.lr(self.step);
+        let r = supervised_step(&mut self.model, &mut self.opt, x.view(), &labels, lr).map_err(
+            |e| match e {
+                TrainError::NonFinite { loss, .. } => TrainError::NonFinite {
+                    loss,
+                    epoch: self.epoch + 1,
+                    step: self.step + 1,
+                },
+                other => other,
+            },
+        )?;
+        self.step += 1;
+        Ok(StepStats {
+            loss: r.loss,
+            images: r.images,
+            lr: r.lr,
+            correct: Some(r.correct),
+            parts: [0.0; 2],
+            branch_sparsity: None,
+        })
+    }
+
+    fn finish_epoch(&mut self) {
+        self.epoch += 1;
+    }
+
+    fn checkpoint(&self, meta: serde_json::Value) -> Checkpoint {
+        SupervisedTrainer::checkpoint(self, meta)
+    }
+
+    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        SupervisedTrainer::restore(self, checkpoint)
     }
 }

@@ -168,9 +168,13 @@ fn a_branch_forward_ignores_its_partner_view() {
 
 #[test]
 fn a_dual_gated_backbone_forward_ignores_the_partner_view() {
-    let mut cfg = SslConfig::new(ResNetConfig::tiny(1, None));
-    cfg.gating = Gating::Dual;
-    cfg.proj_hidden = 16;
+    let options = cdg_train::TrainOptions {
+        objective: cdg_train::ssl::Objective::Simclr,
+        gating: Gating::Dual,
+        proj_hidden: 16,
+        ..Default::default()
+    };
+    let mut cfg = SslConfig::new(ResNetConfig::tiny(1, None), options).expect("SSL");
     cfg.proj_out = 8;
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut model = SslModel::new(&cfg, &mut rng).expect("model");

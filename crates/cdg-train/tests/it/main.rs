@@ -8,6 +8,7 @@ mod gating_grad;
 mod gating_masks;
 mod grad_check;
 mod models_optim;
+mod options;
 mod session;
 mod skip_equivalence;
 mod ssl_loss;

@@ -5,11 +5,12 @@
 //! order (the byte layout `summary.json` has always had).
 
 use cdg_train::TrainError;
+use cdg_train::TrainOptions;
 use cdg_train::checkpoint::Checkpoint;
 use cdg_train::data::{DataSplit, load_builtin};
 use cdg_train::gating::{ConsistencyAlign, Granularity};
 use cdg_train::models::ResNetConfig;
-use cdg_train::optim::SgdConfig;
+use cdg_train::options::GateBlockDims;
 use cdg_train::session::{
     GateTrace, MetricsRow, Observer, ObserverError, Resume, Snapshot, SslOutcome, SslSession,
     SslSessionConfig, SupervisedOutcome, SupervisedSession, SupervisedSessionConfig,
@@ -75,20 +76,22 @@ impl Observer for Memory {
     }
 }
 
-fn supervised(epochs: usize, stop_after: Option<usize>, options: Value) -> SupervisedSessionConfig {
+fn supervised(epochs: usize, stop_after: Option<usize>, record: Value) -> SupervisedSessionConfig {
     SupervisedSessionConfig {
         config: SupervisedConfig {
             model: ResNetConfig::tiny(1, Some(10)),
-            epochs,
-            batch: 64,
-            lr: 0.05,
-            warmup_epochs: 0,
-            sgd: SgdConfig::default(),
-            seed: 5,
-            augment: true,
+            options: TrainOptions {
+                epochs,
+                batch: 64,
+                lr: 0.05,
+                warmup_epochs: 0,
+                seed: 5,
+                augment: true,
+                ..TrainOptions::default()
+            },
         },
         stop_after,
-        options,
+        record,
     }
 }
 
@@ -148,28 +151,33 @@ fn supervised_resume_equals_the_uninterrupted_run_and_checks_the_options() {
 }
 
 fn ssl(gating: Gating, epochs: usize, stop_after: Option<usize>) -> SslSessionConfig {
-    let mut c = SslConfig::new(ResNetConfig::tiny(1, None));
-    c.objective = Objective::Simsiam;
-    c.gating = gating;
-    c.granularity = Granularity::Structured;
-    c.gate_block = [4, 1, 1];
-    c.target_sparsity = Some(0.5);
-    c.threshold = ThresholdKind::Learned;
-    c.consistency_align = ConsistencyAlign::Pooled;
-    c.epochs = epochs;
-    c.batch = 64;
-    c.lr = 0.1;
-    c.proj_hidden = 64;
-    c.proj_out = 32;
-    c.calibration_samples = 128;
-    SslSessionConfig {
-        ssl: c,
+    let options = TrainOptions {
+        objective: Objective::Simsiam,
+        gating,
+        granularity: Granularity::Structured,
+        gate_block: GateBlockDims([4, 1, 1]),
+        target_sparsity: Some(0.5),
+        threshold: Some(ThresholdKind::Learned),
+        consistency_align: ConsistencyAlign::Pooled,
+        epochs,
+        // The warm-up these tests were written with.
+        warmup_epochs: 1,
+        batch: 64,
+        lr: 0.1,
+        proj_hidden: 64,
+        calibration_samples: 128,
         knn_every: 1,
         knn_init: false,
         trace_samples: 8,
         probe_epochs: 2,
+        ..TrainOptions::default()
+    };
+    let mut c = SslConfig::new(ResNetConfig::tiny(1, None), options).unwrap();
+    c.proj_out = 32;
+    SslSessionConfig {
+        ssl: c,
         stop_after,
-        options: json!({ "ssl": true }),
+        record: json!({ "ssl": true }),
     }
 }
 
@@ -232,7 +240,7 @@ fn gated_ssl_resume_equals_the_uninterrupted_run_and_exports_the_gates() {
 fn diverging_runs_stop_with_non_finite_after_the_last_good_snapshot() {
     let split = data(256, 64);
     let mut cfg = supervised(1, None, json!({}));
-    cfg.config.lr = 1e30;
+    cfg.config.options.lr = 1e30;
     let mut seen = Memory::default();
     let e = SupervisedSession::new(cfg, &split.train)
         .unwrap()
@@ -242,8 +250,11 @@ fn diverging_runs_stop_with_non_finite_after_the_last_good_snapshot() {
     assert!(seen.checkpoints.is_empty());
 
     let mut cfg = ssl(Gating::None, 1, None);
-    cfg.ssl.objective = Objective::Simclr;
-    cfg.ssl.lr = 1e30;
+    cfg.ssl.options.lr = 1e30;
+    cfg.ssl.options.objective = Objective::Simclr;
+    let proj_out = cfg.ssl.proj_out;
+    cfg.ssl = SslConfig::new(cfg.ssl.model.clone(), cfg.ssl.options.clone()).unwrap();
+    cfg.ssl.proj_out = proj_out;
     let e = SslSession::new(cfg, &split.train)
         .unwrap()
         .run(&split, &mut Memory::default())
@@ -350,8 +361,8 @@ fn gated_ssl_starts_from_a_dense_checkpoint_and_keeps_the_random_floor() {
 
     let gated = |knn_init: bool| {
         let mut c = ssl(Gating::Dual, 1, None);
-        c.knn_init = knn_init;
-        c.ssl.seed = 9;
+        c.ssl.options.knn_init = knn_init;
+        c.ssl.options.seed = 9;
         c
     };
     // Without init: the floor of the random network at seed 9.
@@ -425,4 +436,45 @@ fn gated_ssl_starts_from_a_dense_checkpoint_and_keeps_the_random_floor() {
     let mut s = SslSession::new(gated(false), &split.train).unwrap();
     let e = s.init_from(missing).unwrap_err().to_string();
     assert!(e.contains("no tensor `layer3.0.conv2.weight`"), "{e}");
+}
+
+/// Pins: the metrics rows a checkpoint header holds lost their last digit when read back
+/// (`gate_sparsity` 0.11508178710937499 became 0.115081787109375), so a resumed run rewrote
+/// the earlier rows of metrics.csv differently.
+#[test]
+fn metrics_rows_read_back_from_a_checkpoint_keep_every_bit() {
+    let split = data(256, 64);
+    let mut first = Memory::default();
+    let s = SupervisedSession::new(supervised(2, Some(1), json!({})), &split.train).unwrap();
+    s.run(&split, &mut first).unwrap();
+    let mut ckpt = first.checkpoints.pop().unwrap();
+    let hard = [
+        0.11508178710937499,
+        0.1 + 0.2,
+        1.0 / 3.0,
+        5e-324,
+        0.9999999999999999,
+    ];
+    let mut rows: Vec<MetricsRow> = serde_json::from_value(ckpt.meta["metrics"].clone()).unwrap();
+    for (i, &v) in hard.iter().enumerate() {
+        rows.push(MetricsRow {
+            epoch: 2 + i,
+            loss: v,
+            test_accuracy: Some(v),
+            knn_accuracy: None,
+            gate_sparsity: Some(v),
+            images_per_s: v,
+            lr: v,
+        });
+    }
+    ckpt.meta["metrics"] = serde_json::to_value(&rows).unwrap();
+    let back = Checkpoint::from_bytes(&ckpt.to_bytes()).unwrap();
+    let resume = Resume::check(back, &json!({})).unwrap();
+    let bits = |r: &[MetricsRow]| -> Vec<u64> {
+        r.iter()
+            .flat_map(|r| [r.loss, r.gate_sparsity.unwrap_or(0.0), r.lr, r.images_per_s])
+            .map(f64::to_bits)
+            .collect()
+    };
+    assert_eq!(bits(resume.rows()), bits(&rows));
 }

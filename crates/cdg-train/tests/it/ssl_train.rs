@@ -3,32 +3,46 @@
 //! valid Network + MaskSet that agrees with the evaluation gates, cost accounting adds up,
 //! runs are deterministic, and a diverging run stops with NonFinite.
 
-use cdg_train::TrainError;
 use cdg_train::data::{Dataset, load_builtin};
 use cdg_train::gating::ConsistencyAlign;
 use cdg_train::gating::Granularity;
 use cdg_train::models::ResNetConfig;
+use cdg_train::options::GateBlockDims;
 use cdg_train::ssl::{Gating, Objective, SslConfig, SslTrainer, ThresholdKind};
+use cdg_train::{TrainError, TrainOptions};
 
 fn data() -> (Dataset, Dataset) {
     let split = load_builtin().expect("built-in data");
     (split.train.head(512), split.test.head(1000))
 }
 
-fn config(gating: Gating, granularity: Granularity) -> SslConfig {
-    let mut c = SslConfig::new(ResNetConfig::tiny(1, None));
-    c.gating = gating;
-    c.granularity = granularity;
-    c.gate_block = [4, 1, 1];
-    c.target_sparsity = Some(0.5);
-    c.threshold = ThresholdKind::Scheduled;
-    c.consistency_align = ConsistencyAlign::Geometric;
-    c.epochs = 1;
-    c.batch = 64;
-    c.lr = 0.1;
-    c.proj_hidden = 64;
+fn options(gating: Gating, granularity: Granularity) -> TrainOptions {
+    TrainOptions {
+        objective: Objective::Simclr,
+        gating,
+        granularity,
+        gate_block: GateBlockDims([4, 1, 1]),
+        target_sparsity: Some(0.5),
+        threshold: Some(ThresholdKind::Scheduled),
+        consistency_align: ConsistencyAlign::Geometric,
+        epochs: 1,
+        // The warm-up these tests were written with.
+        warmup_epochs: 1,
+        batch: 64,
+        lr: 0.1,
+        proj_hidden: 64,
+        ..TrainOptions::default()
+    }
+}
+
+fn ssl_config(options: TrainOptions) -> SslConfig {
+    let mut c = SslConfig::new(ResNetConfig::tiny(1, None), options).expect("an SSL objective");
     c.proj_out = 32;
     c
+}
+
+fn config(gating: Gating, granularity: Granularity) -> SslConfig {
+    ssl_config(options(gating, granularity))
 }
 
 #[test]
@@ -42,8 +56,10 @@ fn calibrated_sparsity_is_within_two_points_and_export_matches() {
             Objective::Simsiam,
         ),
     ] {
-        let mut cfg = config(gating, gran);
-        cfg.objective = objective;
+        let cfg = ssl_config(TrainOptions {
+            objective,
+            ..options(gating, gran)
+        });
         let mut t = SslTrainer::new(cfg, &train).expect("trainer");
         let rep = t.train_epoch(&train, &mut |_| {}).expect("epoch");
         assert!(rep.loss.is_finite());
@@ -115,9 +131,9 @@ fn same_seed_same_run() {
 fn diverging_loss_stops_with_a_clear_error() {
     let (train, _) = data();
     let mut cfg = config(Gating::None, Granularity::Structured);
-    cfg.lr = 1e30;
-    cfg.warmup_epochs = 0;
-    cfg.epochs = 2;
+    cfg.options.lr = 1e30;
+    cfg.options.warmup_epochs = 0;
+    cfg.options.epochs = 2;
     let mut t = SslTrainer::new(cfg, &train).expect("trainer");
     let mut err = None;
     for _ in 0..2 {
@@ -136,11 +152,11 @@ fn diverging_loss_stops_with_a_clear_error() {
 fn bad_config_names_the_key() {
     let (train, _) = data();
     let mut cfg = config(Gating::Independent, Granularity::Structured);
-    cfg.target_sparsity = None;
+    cfg.options.target_sparsity = None;
     let e = SslTrainer::new(cfg, &train).expect_err("scheduled without target");
     assert!(e.to_string().contains("threshold"), "{e}");
     let mut cfg = config(Gating::Independent, Granularity::Structured);
-    cfg.target_sparsity = Some(1.5);
+    cfg.options.target_sparsity = Some(1.5);
     let e = SslTrainer::new(cfg, &train).expect_err("bad target");
     assert!(e.to_string().contains("target_sparsity"), "{e}");
 }
@@ -152,12 +168,12 @@ fn ssl_momentum_reaches_the_optimiser() {
     let (train, _) = data();
     let loss = |momentum: f64| {
         let mut cfg = config(Gating::None, Granularity::Structured);
-        cfg.momentum = momentum;
-        cfg.batch = 32;
+        cfg.options.momentum = momentum;
+        cfg.options.batch = 32;
         let mut t = SslTrainer::new(cfg, &train).expect("trainer");
         t.train_epoch(&train, &mut |_| {}).expect("epoch").loss
     };
-    let default = loss(SslConfig::new(ResNetConfig::tiny(1, None)).momentum);
+    let default = loss(TrainOptions::default().momentum);
     assert_eq!(default.to_bits(), loss(0.9).to_bits());
     assert_ne!(default.to_bits(), loss(0.0).to_bits());
 }

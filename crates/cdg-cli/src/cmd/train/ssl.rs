@@ -21,27 +21,8 @@ use std::process::ExitCode;
 impl TrainPlan {
     /// The SSL run for `side`×`side` images with `in_channels` channels.
     pub(super) fn ssl_config(&self, in_channels: usize, side: usize) -> anyhow::Result<SslConfig> {
-        let mut c = SslConfig::new(self.model_config(in_channels, side, None));
-        c.objective = self.objective;
-        c.gating = self.gating;
-        c.granularity = self.granularity;
-        c.gate_block = self.gate_block;
-        c.target_sparsity = self.target_sparsity;
-        c.threshold = self.threshold;
-        c.threshold_target = self.threshold_target;
-        c.gate_consistency = self.gate_consistency;
-        c.consistency_align = self.consistency_align;
-        c.base_partitions = self.base_partitions;
-        c.train_skip_margin = self.train_skip_margin;
-        c.epochs = self.epochs;
-        c.batch = self.batch;
-        c.lr = self.lr;
-        c.warmup_epochs = self.warmup_epochs;
-        c.weight_decay = self.weight_decay;
-        c.momentum = self.momentum;
-        c.seed = self.seed;
-        c.proj_hidden = self.proj_hidden;
-        c.calibration_samples = self.calibration_samples;
+        let model = self.options.model_config(in_channels, side, None);
+        let c = SslConfig::new(model, self.options.clone())?;
         // The trainer names its keys as config keys; name them as the user gave them.
         c.validate().map_err(|e| match e {
             cdg_train::TrainError::Config { key, reason } => {
@@ -58,15 +39,11 @@ pub(super) fn run_ssl(plan: &TrainPlan, out: &mut OutputDir, ui: &Ui) -> anyhow:
     plan.check_data(&split)?;
     let config = SslSessionConfig {
         ssl: plan.ssl_config(split.train.channels(), split.train.height())?,
-        knn_every: plan.knn_every,
-        knn_init: plan.knn_init,
-        trace_samples: plan.trace_samples,
-        probe_epochs: plan.probe_epochs,
         stop_after: plan.stop_after,
-        options: plan.record(),
+        record: plan.record(),
     };
     let mut session = SslSession::new(config, &split.train).context("setting up training")?;
-    if let Some(path) = &plan.init_from
+    if let Some(path) = &plan.options.init_from
         && !plan.resume
     {
         let context = || format!("{} {}", plan.name("init_from"), path.display());
