@@ -179,6 +179,10 @@ const CHOICES: &[(&str, &str)] = &[
         "sparsity.support",
         "a string: \"dense\", \"clock-gate\", \"tile-skip\" or \"compact\"",
     ),
+    (
+        "mapping.objective",
+        "a string: \"latency\", \"energy\" or \"edp\"",
+    ),
 ];
 
 fn check_table(path: &Path, table: &Table, reference: &Table, prefix: &str) -> Result<()> {
