@@ -31,14 +31,16 @@ use crate::dataflow::Axis;
 use crate::energy::energy;
 use crate::mapping::{FoldOrder, Mapping};
 use crate::memory::{OperandFootprint, usable_bytes};
+
 use crate::stream::{Pass, PassStream, StreamOptions};
 use cdg_core::{Accesses, ArchConfig, Bytes, Cycles, MappingObjective};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Most passes one K window is split into.
-pub const MAX_PASSES: u64 = 64;
+/// The pass counts a K window is split into (besides one pass): enough to make any share of a
+/// network layer fit a buffer of a few KiB, few enough to search per layer.
+pub const PASS_COUNTS: [u64; 11] = [2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 64];
 /// Candidates with more folds than this many times the single pass's are not enumerated.
 pub const MAX_FOLD_FACTOR: u64 = crate::baseline::MAX_FOLD_FACTOR;
 
@@ -252,10 +254,12 @@ impl Mapspace {
         gemm.with_k(k).map(a.dataflow, a.rows, a.cols)
     }
 
-    /// The K splits of a window of `k` elements per group starting at input channel 0 of
-    /// `channels` (module docs): one pass; 2..=P passes of whole channels as even as possible,
-    /// P the fewest with which every share fits (at most [`MAX_PASSES`]); chunks of the most
-    /// channels whose filter, ifmap or both fit; for K on the rows, whole row folds of those.
+    /// The K splits of a window of `k` elements per group over `channels` input channels
+    /// (module docs): one pass, and for each pass count p of [`PASS_COUNTS`] up to the channels,
+    /// p passes of whole channels as even as possible and, with K on the array rows, passes of
+    /// whole row folds (⌈K/p⌉ rounded down to a multiple of R). The list does not depend on the
+    /// buffer sizes, so a larger buffer never loses a candidate (every candidate's cost can only
+    /// fall when a buffer grows: more of each share fits, more tiles stay).
     fn splits_of(&self, k: u64, channels: Option<u64>) -> Vec<KSplit> {
         let mut out = vec![KSplit::one_pass(k)];
         let add = |s: KSplit, out: &mut Vec<KSplit>| {
@@ -269,29 +273,15 @@ impl Mapspace {
         if self.g1.groups > 1 || self.single_only || cin <= 1 || per * cin != k {
             return out;
         }
-        let word = self.arch.memory.word_bytes;
-        let all_cin = self.per_channel.map_or(1, |(_, c)| c.max(1));
-        let ifmap_per_ch = (self.comp_b.ifmap.get() / all_cin).max(1);
-        let filter_per_ch = per.saturating_mul(self.g1.n).saturating_mul(word).max(1);
-        let cap_i = usable_bytes(self.arch.memory.ifmap_sram_kib);
-        let cap_f = usable_bytes(self.arch.memory.filter_sram_kib);
-        let fit = |cap: u64, per_ch: u64| cap / per_ch;
-        let (c_f, c_i) = (fit(cap_f, filter_per_ch), fit(cap_i, ifmap_per_ch));
-        let need = |c: u64| if c == 0 { cin } else { cin.div_ceil(c) };
-        let p_fit = need(c_f).max(need(c_i)).clamp(1, MAX_PASSES.min(cin));
-        let even = |p: u64| KSplit::new((0..p).map(|i| (cin / p + u64::from(i < cin % p)) * per));
-        for p in 2..=p_fit {
-            add(even(p), &mut out);
-        }
         let a = &self.arch.array;
         let k_on_rows = crate::dataflow::model(a.dataflow).axes().rows == Axis::K;
-        for c in [c_f, c_i, c_f.min(c_i)] {
-            if !(1..cin).contains(&c) {
-                continue;
-            }
-            add(KSplit::chunks_of(k, c * per), &mut out);
+        for &p in PASS_COUNTS.iter().filter(|&&p| p <= cin) {
+            add(
+                KSplit::new((0..p).map(|i| (cin / p + u64::from(i < cin % p)) * per)),
+                &mut out,
+            );
             if k_on_rows {
-                let kr = c * per / a.rows * a.rows;
+                let kr = k.div_ceil(p) / a.rows * a.rows;
                 if kr >= a.rows && kr < k {
                     add(KSplit::chunks_of(k, kr), &mut out);
                 }
@@ -516,9 +506,15 @@ impl Mapspace {
             let c = map
                 .stall_free_cycles(m.overlap)
                 .map_or(u64::MAX, |c| c.get());
+            let c = if m.batch == BatchOrder::Inner && m.overlap {
+                // The first sample's copies are charged as one sample's overlapped folds; every
+                // other copy follows a fold of its own stream length, one period (≥ 1) later.
+                c.saturating_add((times - 1).saturating_mul(map.folds()))
+            } else {
+                c.saturating_mul(times)
+            };
             compute = compute.saturating_add(c);
         }
-        compute = compute.saturating_mul(times);
         let gb = self.gemm_b();
         let mut t = Counters {
             compute_cycles: Cycles(compute),
@@ -736,9 +732,9 @@ pub fn search(space: &Mapspace, objective: MappingObjective) -> Evaluated {
     best.expect("a mapspace has at least the single pass")
 }
 
-/// Chosen mappings by (layer and design key, objective): a sweep pays the search once per
-/// distinct layer and design. Holds at most [`CACHE_ENTRIES`] entries (cleared when full).
-static CACHE: Mutex<Option<HashMap<String, LayerMapping>>> = Mutex::new(None);
+/// Chosen mappings with their costs by (layer and design key, objective): a sweep pays the
+/// search once per distinct layer and design (the cost is a pure function of the key). Holds at most [`CACHE_ENTRIES`] entries (cleared when full).
+static CACHE: Mutex<Option<HashMap<String, Evaluated>>> = Mutex::new(None);
 const CACHE_ENTRIES: usize = 1 << 16;
 
 /// [`search`] through the cache: `key` names everything the mapspace depends on besides the
@@ -759,15 +755,15 @@ pub fn choose(space: &Mapspace, objective: MappingObjective, key: &str) -> Evalu
         space.per_channel,
         space.k_base,
         space.cond_orders,
-        space.inner_ok,
+        space.inner_ok && space.batch > 1,
         space.single_only,
     );
     let hit = CACHE
         .lock()
         .ok()
         .and_then(|c| c.as_ref().and_then(|m| m.get(&full).cloned()));
-    if let Some(m) = hit {
-        return space.evaluate(&m);
+    if let Some(e) = hit {
+        return e;
     }
     let best = search(space, objective);
     if let Ok(mut c) = CACHE.lock() {
@@ -775,7 +771,7 @@ pub fn choose(space: &Mapspace, objective: MappingObjective, key: &str) -> Evalu
         if map.len() >= CACHE_ENTRIES {
             map.clear();
         }
-        map.insert(full, best.mapping.clone());
+        map.insert(full, best.clone());
     }
     best
 }
