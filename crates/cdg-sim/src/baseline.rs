@@ -7,27 +7,9 @@
 //! chunks, in order. [`stream_split`] runs one through the same [`PassStream`], memory and
 //! energy models as every other schedule.
 //!
-//! **The ungated baseline** of a layer is its best dense schedule on the design ([`best`]),
-//! chosen among [`candidates`] derived from the buffer capacities:
-//!
-//! - one pass over K (SCALE-Sim's schedule, which the `scalesim_*` columns keep);
-//! - the reference schedule: for a gated layer, its own base|conditional split (the `dense`
-//!   policy's passes, every fold, nothing skipped, no gate ops); otherwise the single pass;
-//! - for each channel count c among (the most input channels whose filter chunk kh·kw·c·N
-//!   words fits the usable half of the filter buffer, the most whose ifmap chunk fits the usable
-//!   half of the ifmap buffer, the smaller of the two), when 1 ≤ c < C_in: chunks of c channels
-//!   (the last one shorter) and C_in split as evenly as possible into ⌈C_in/c⌉ chunks;
-//! - for WS and IS (K on the array rows), for each such c, chunks of ⌊c·kh·kw/R⌋·R window
-//!   elements (whole row folds), when that is at least R and below K.
-//!
-//! Candidates with more than [`MAX_FOLD_FACTOR`] times the single pass's folds are not
-//! evaluated (they bound the cost; such splits pay a fill per fold and never win).
-//!
-//! **Selection rule.** Among the candidates that are no worse than the reference in both cycles
-//! and energy, the one with the fewest cycles, ties broken by lower energy, then by candidate
-//! order (single pass first). The reference itself qualifies, so the baseline is never slower
-//! and never costs more energy than the reference: for a gated layer, than the `dense` policy
-//! (which runs the reference's folds and adds gate-unit energy).
+//! **The ungated baseline** of a layer is its best mapping on the design, chosen by
+//! [`crate::mapper`] among K splits, fold loop orders, batch orders, resident tiles and overlap
+//! for `mapping.objective` (docs/model.md §8).
 
 use crate::counters::{Compulsory, Counters};
 use crate::dataflow::Axis;

@@ -190,8 +190,14 @@ impl<'a> GatedPlan<'a> {
                 "gated",
             )
         };
-        // The ungated baseline's mapspace holds the `dense` policy's split.
-        let best = dense.best(arch, Some(dense_policy.mapping.split.clone()));
+        // The ungated baseline's mapspace is the layer's own with the `dense` policy's (both
+        // passes as a dense K split): the better of the two searches' choices.
+        let own = dense.best(arch, None);
+        let best = if mapper::compare(objective, &dense_policy, &own).is_lt() {
+            dense_policy.clone()
+        } else {
+            own
+        };
         let gates = masks
             .blocks_per_sample()
             .checked_mul(batch)

@@ -261,10 +261,22 @@ impl Mapspace {
     /// buffer sizes, so a larger buffer never loses a candidate (every candidate's cost can only
     /// fall when a buffer grows: more of each share fits, more tiles stay).
     fn splits_of(&self, k: u64, channels: Option<u64>) -> Vec<KSplit> {
-        let mut out = vec![KSplit::one_pass(k)];
-        let add = |s: KSplit, out: &mut Vec<KSplit>| {
-            if s.passes() > 0 && s.chunks().iter().sum::<u64>() == k && !out.contains(&s) {
-                out.push(s);
+        self.tagged_splits_of(k, channels)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
+    }
+
+    /// [`Mapspace::splits_of`], each split tagged by its pass count p and kind (0: whole
+    /// channels, 1: whole row folds); the single pass is `(1, 0)`.
+    fn tagged_splits_of(&self, k: u64, channels: Option<u64>) -> Vec<((u64, u8), KSplit)> {
+        let mut out = vec![((1, 0), KSplit::one_pass(k))];
+        let add = |tag, s: KSplit, out: &mut Vec<((u64, u8), KSplit)>| {
+            if s.passes() > 0
+                && s.chunks().iter().sum::<u64>() == k
+                && !out.iter().any(|(_, x)| *x == s)
+            {
+                out.push((tag, s));
             }
         };
         let (Some((per, _)), Some(cin)) = (self.per_channel, channels) else {
@@ -277,13 +289,14 @@ impl Mapspace {
         let k_on_rows = crate::dataflow::model(a.dataflow).axes().rows == Axis::K;
         for &p in PASS_COUNTS.iter().filter(|&&p| p <= cin) {
             add(
+                (p, 0),
                 KSplit::new((0..p).map(|i| (cin / p + u64::from(i < cin % p)) * per)),
                 &mut out,
             );
             if k_on_rows {
                 let kr = k.div_ceil(p) / a.rows * a.rows;
                 if kr >= a.rows && kr < k {
-                    add(KSplit::chunks_of(k, kr), &mut out);
+                    add((p, 1), KSplit::chunks_of(k, kr), &mut out);
                 }
             }
         }
@@ -310,20 +323,31 @@ impl Mapspace {
                 .map(|s| (s, 0))
                 .collect(),
             Some(kb) => {
-                let kc = k - kb;
-                let base = if kb == 0 {
-                    vec![KSplit::new([])]
-                } else {
-                    self.splits_of(kb, cin.map(|_| kb / per))
+                // The base and the conditional window split alike (the same pass count and
+                // kind), or the base in one pass: a mapspace about as large as an ungated
+                // layer's, equal to it when K_base = 0.
+                let window = |kx: u64| {
+                    if kx == 0 {
+                        vec![((1, 0), KSplit::new([]))]
+                    } else {
+                        self.tagged_splits_of(kx, cin.map(|_| kx / per))
+                    }
                 };
-                let cond = if kc == 0 {
-                    vec![KSplit::new([])]
-                } else {
-                    self.splits_of(kc, cin.map(|_| kc / per))
-                };
+                let (base, cond) = (window(kb), window(k - kb));
+                let single_base = &base[0].1;
                 let mut v = Vec::new();
-                for b in &base {
-                    for c in &cond {
+                for (tag, c) in &cond {
+                    let like = base.iter().find(|(t, _)| t == tag).map(|(_, b)| b);
+                    for b in like.into_iter().chain([single_base]) {
+                        v.push((
+                            KSplit::new(b.chunks().iter().chain(c.chunks()).copied()),
+                            b.passes(),
+                        ));
+                    }
+                }
+                for (tag, b) in &base {
+                    if !cond.iter().any(|(t, _)| t == tag) {
+                        let c = &cond[0].1;
                         v.push((
                             KSplit::new(b.chunks().iter().chain(c.chunks()).copied()),
                             b.passes(),
@@ -710,6 +734,8 @@ pub fn search(space: &Mapspace, objective: MappingObjective) -> Evaluated {
     // Most promising first, so the bound cuts early; the order does not change the result.
     cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut best: Option<Evaluated> = None;
+    let total = cands.len();
+    let mut evals = 0;
     for (bound, _, m) in cands {
         if let Some(b) = &best
             && bound > b.value(objective)
@@ -717,6 +743,7 @@ pub fn search(space: &Mapspace, objective: MappingObjective) -> Evaluated {
             continue;
         }
         let e = space.evaluate(&m);
+        evals += 1;
         debug_assert!(
             value(objective, e.totals.cycles, e.totals.energy.total().get())
                 >= bound * (1.0 - 1e-9),
@@ -728,6 +755,9 @@ pub fn search(space: &Mapspace, objective: MappingObjective) -> Evaluated {
         {
             best = Some(e);
         }
+    }
+    if std::env::var_os("CDG_MAPPER_STATS").is_some() {
+        eprintln!("mapper: {evals} of {total} evaluated, k {} m {} n {}", space.g1.k, space.g1.m, space.g1.n);
     }
     best.expect("a mapspace has at least the single pass")
 }
