@@ -757,7 +757,10 @@ pub fn search(space: &Mapspace, objective: MappingObjective) -> Evaluated {
         }
     }
     if std::env::var_os("CDG_MAPPER_STATS").is_some() {
-        eprintln!("mapper: {evals} of {total} evaluated, k {} m {} n {}", space.g1.k, space.g1.m, space.g1.n);
+        eprintln!(
+            "mapper: {evals} of {total} evaluated, k {} m {} n {}",
+            space.g1.k, space.g1.m, space.g1.n
+        );
     }
     best.expect("a mapspace has at least the single pass")
 }
