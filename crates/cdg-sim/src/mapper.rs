@@ -723,6 +723,11 @@ impl Mapspace {
 
 /// The best candidate of `space` under `objective` (module docs), exhaustive with exact bounds.
 pub fn search(space: &Mapspace, objective: MappingObjective) -> Evaluated {
+    search_counted(space, objective).0
+}
+
+/// [`search`], with how many candidates it streamed (the others were cut by their bounds).
+pub fn search_counted(space: &Mapspace, objective: MappingObjective) -> (Evaluated, usize) {
     let mut cands: Vec<(f64, Cycles, LayerMapping)> = space
         .candidates()
         .into_iter()
@@ -734,7 +739,6 @@ pub fn search(space: &Mapspace, objective: MappingObjective) -> Evaluated {
     // Most promising first, so the bound cuts early; the order does not change the result.
     cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut best: Option<Evaluated> = None;
-    let total = cands.len();
     let mut evals = 0;
     for (bound, _, m) in cands {
         if let Some(b) = &best
@@ -756,13 +760,10 @@ pub fn search(space: &Mapspace, objective: MappingObjective) -> Evaluated {
             best = Some(e);
         }
     }
-    if std::env::var_os("CDG_MAPPER_STATS").is_some() {
-        eprintln!(
-            "mapper: {evals} of {total} evaluated, k {} m {} n {}",
-            space.g1.k, space.g1.m, space.g1.n
-        );
-    }
-    best.expect("a mapspace has at least the single pass")
+    (
+        best.expect("a mapspace has at least the single pass"),
+        evals,
+    )
 }
 
 /// Chosen mappings with their costs by (layer and design key, objective): a sweep pays the

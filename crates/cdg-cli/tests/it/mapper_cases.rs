@@ -126,13 +126,7 @@ fn mobilenetv2_without_a_base_path_costs_about_the_ungated_network() {
     let (trace, gated_out, ungated_out) = (d("trace"), d("gated"), d("ungated"));
     let common = ["--arch", &arch, "--set", "mapping.objective=energy"];
     let gated = [
-        &[
-            "sim",
-            "--trace",
-            &trace,
-            "--set",
-            "sparsity.support=dense",
-        ][..],
+        &["sim", "--trace", &trace, "--set", "sparsity.support=dense"][..],
         &common[..],
         &["--out", &gated_out][..],
     ]
