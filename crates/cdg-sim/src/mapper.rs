@@ -767,7 +767,8 @@ pub fn search_counted(space: &Mapspace, objective: MappingObjective) -> (Evaluat
 }
 
 /// Chosen mappings with their costs by (layer and design key, objective): a sweep pays the
-/// search once per distinct layer and design (the cost is a pure function of the key). Holds at most [`CACHE_ENTRIES`] entries (cleared when full).
+/// search once per distinct layer and design (the cost is a pure function of the key). Holds at
+/// most [`CACHE_ENTRIES`] entries (cleared when full).
 static CACHE: Mutex<Option<HashMap<String, Evaluated>>> = Mutex::new(None);
 const CACHE_ENTRIES: usize = 1 << 16;
 
