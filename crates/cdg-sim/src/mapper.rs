@@ -810,3 +810,93 @@ pub fn choose(space: &Mapspace, objective: MappingObjective, key: &str) -> Evalu
     }
     best
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdg_core::{ConvParams, Layer, LayerShape, OutputRule};
+
+    /// 3×3, 256 → 256 channels on a 10×10 input (issue #13's layer) on the 16×16 OS design.
+    fn space(batch: u64, overlap: bool) -> Mapspace {
+        let mut arch = ArchConfig::default_with("t");
+        arch.workload.batch = batch;
+        arch.array.overlap_folds = overlap;
+        let shape = LayerShape::conv(
+            "c",
+            ConvParams {
+                in_channels: 256,
+                in_height: 10,
+                in_width: 10,
+                out_channels: 256,
+                kernel: [3, 3],
+                stride: 1,
+                padding: 0,
+                rule: OutputRule::Floor,
+            },
+        )
+        .unwrap();
+        let layer = Layer { shape, gate: None };
+        let g1 = LayerGemm::of(&layer.shape);
+        let mut a1 = arch.clone();
+        a1.workload.batch = 1;
+        Mapspace::new(
+            &arch,
+            g1,
+            crate::memory::compulsory(&arch, &layer, g1.k),
+            crate::memory::compulsory(&a1, &layer, g1.k),
+            Some((9, 256)),
+        )
+    }
+
+    #[test]
+    fn the_mapspace_is_the_product_of_its_dimensions() {
+        let s = space(1, false);
+        let splits = s.splits();
+        // One pass and the even channel splits into 2 … 16 passes (K streams on OS: no
+        // row-aligned ones); 24, 32 and 64 passes exceed 16× the single pass's folds.
+        assert_eq!(splits.len(), 1 + 8, "{splits:?}");
+        assert!(
+            splits
+                .iter()
+                .any(|(k, _)| k.chunks() == [52 * 9, 51 * 9, 51 * 9, 51 * 9, 51 * 9])
+        );
+        // Two loop orders each, one batch order, no overlap choice.
+        assert_eq!(s.size(), 2 * splits.len());
+        // Batch 8: three batch orders; overlap on: two overlap choices.
+        assert_eq!(space(8, false).size(), 3 * s.size());
+        assert_eq!(space(1, true).size(), 2 * s.size());
+        // A gated layer without a base path has the ungated layer's splits.
+        let g = space(1, false).gated(0, &[FoldOrder::ColumnOuter, FoldOrder::RowOuter], true);
+        let gs: Vec<KSplit> = g.splits().into_iter().map(|(k, _)| k).collect();
+        let us: Vec<KSplit> = splits.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(gs, us);
+    }
+
+    #[test]
+    fn names_say_passes_order_batch_and_residency() {
+        let s = space(8, true);
+        let m = LayerMapping {
+            split: KSplit::new([1152, 1152]),
+            base_passes: 0,
+            order: FoldOrder::ColumnOuter,
+            batch: BatchOrder::Inner,
+            overlap: false,
+            pins: [0, 0],
+        };
+        let name = s.name(&m);
+        assert!(name.starts_with("k2 n-outer batch-inner"), "{name}");
+        assert!(name.ends_with("no-overlap"), "{name}");
+        let g = space(1, false).gated(576, &[FoldOrder::ColumnOuter], false);
+        let m = LayerMapping {
+            split: KSplit::new([576, 864, 864]),
+            base_passes: 1,
+            order: FoldOrder::RowOuter,
+            batch: BatchOrder::Stacked,
+            overlap: false,
+            pins: [0, 3],
+        };
+        let name = g.name(&m);
+        assert!(name.starts_with("k1+2 m-outer"), "{name}");
+        assert!(name.contains("filter-keep3"), "{name}");
+    }
+}
