@@ -147,6 +147,62 @@ impl FromStr for SkipPolicy {
     }
 }
 
+/// What the mapper minimises when it chooses a layer's schedule (`mapping.objective`,
+/// docs/model.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MappingObjective {
+    /// Cycles (ties: energy, then the mapping's name).
+    Latency,
+    /// Energy (ties: cycles, then the mapping's name).
+    Energy,
+    /// Energy × cycles (ties: cycles, then the mapping's name).
+    Edp,
+}
+
+impl MappingObjective {
+    pub const ALL: [MappingObjective; 3] = [
+        MappingObjective::Latency,
+        MappingObjective::Energy,
+        MappingObjective::Edp,
+    ];
+
+    /// The config spelling: `latency`, `energy` or `edp`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MappingObjective::Latency => "latency",
+            MappingObjective::Energy => "energy",
+            MappingObjective::Edp => "edp",
+        }
+    }
+}
+
+impl fmt::Display for MappingObjective {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MappingObjective {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "latency" => Ok(Self::Latency),
+            "energy" => Ok(Self::Energy),
+            "edp" => Ok(Self::Edp),
+            _ => Err(format!(
+                "unknown objective `{s}`; expected one of latency, energy, edp"
+            )),
+        }
+    }
+}
+
+/// How the mapper chooses each layer's schedule (docs/model.md §8).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappingConfig {
+    /// What the chosen schedule minimises; `edp` by default.
+    pub objective: MappingObjective,
+}
+
 /// DRAM bandwidth shared by reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DramBandwidth {
@@ -235,6 +291,7 @@ pub struct ArchConfig {
     pub clock: ClockConfig,
     pub area: AreaConfig,
     pub workload: WorkloadConfig,
+    pub mapping: MappingConfig,
 }
 
 /// Documented defaults (docs/formats.md §2, docs/model.md §7).
@@ -379,6 +436,13 @@ pub struct RawWorkload {
     pub batch: Option<u64>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMapping {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective: Option<String>,
+}
+
 impl RawWorkload {
     fn is_empty(&self) -> bool {
         self.batch.is_none()
@@ -407,6 +471,8 @@ pub struct RawArchConfig {
     pub area: RawArea,
     #[serde(default, skip_serializing_if = "RawWorkload::is_empty")]
     pub workload: RawWorkload,
+    #[serde(default)]
+    pub mapping: RawMapping,
 }
 
 /// Largest array side accepted; larger is certainly a typo.
@@ -640,6 +706,14 @@ impl TryFrom<RawArchConfig> for ArchConfig {
         let workload = WorkloadConfig {
             batch: positive_count("workload.batch", raw.workload.batch, 1, MAX_BATCH)?,
         };
+        let mapping = MappingConfig {
+            objective: match raw.mapping.objective.as_deref() {
+                None => MappingObjective::Edp,
+                Some(s) => s
+                    .parse()
+                    .map_err(|e: String| CoreError::config("mapping.objective", e))?,
+            },
+        };
         Ok(ArchConfig {
             name,
             array,
@@ -649,6 +723,7 @@ impl TryFrom<RawArchConfig> for ArchConfig {
             clock,
             area,
             workload,
+            mapping,
         })
     }
 }
@@ -705,6 +780,9 @@ impl ArchConfig {
             // Batch 1 (the default) is left out, so single-sample configs read as before.
             workload: RawWorkload {
                 batch: (self.workload.batch != 1).then_some(self.workload.batch),
+            },
+            mapping: RawMapping {
+                objective: Some(self.mapping.objective.as_str().to_owned()),
             },
         }
     }
@@ -807,6 +885,26 @@ mod tests {
         let raw = RawArchConfig::default();
         let e = ArchConfig::try_from(raw).unwrap_err().to_string();
         assert!(e.contains("schema"), "{e}");
+        let mut raw = ArchConfig::default_with("x").to_raw();
+        raw.mapping.objective = Some("speed".into());
+        let e = ArchConfig::try_from(raw).unwrap_err().to_string();
+        assert!(
+            e.contains("mapping.objective") && e.contains("latency, energy, edp"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn mapping_objective_defaults_to_edp_and_roundtrips() {
+        let a = ArchConfig::default_with("x");
+        assert_eq!(a.mapping.objective, MappingObjective::Edp);
+        for o in MappingObjective::ALL {
+            let mut raw = a.to_raw();
+            raw.mapping.objective = Some(o.as_str().into());
+            let b = ArchConfig::try_from(raw).unwrap();
+            assert_eq!(b.mapping.objective, o);
+            assert_eq!(o.as_str().parse::<MappingObjective>(), Ok(o));
+        }
     }
 
     #[test]

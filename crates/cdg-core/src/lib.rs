@@ -30,7 +30,7 @@ pub mod network;
 pub mod units;
 pub mod zoo;
 
-pub use arch::{ArchConfig, Dataflow, DramBandwidth, RawArchConfig, SkipPolicy};
+pub use arch::{ArchConfig, Dataflow, DramBandwidth, MappingObjective, RawArchConfig, SkipPolicy};
 pub use energy::EnergyPart;
 pub use error::{CoreError, Result};
 pub use gating::{BasePath, GateAction, GateRule, apply_gate_rules};

@@ -9,7 +9,7 @@
 
 use crate::error::{IoError, Result, read_text};
 use cdg_core::arch::name_list;
-use cdg_core::{ArchConfig, Dataflow, RawArchConfig, SkipPolicy};
+use cdg_core::{ArchConfig, Dataflow, MappingObjective, RawArchConfig, SkipPolicy};
 use std::path::Path;
 use toml::{Table, Value};
 
@@ -224,6 +224,11 @@ fn choices(dotted: &str) -> Option<String> {
     let names = match dotted {
         "array.dataflow" => name_list(Dataflow::ALL.iter().map(|d| d.as_str()), true, " or "),
         "sparsity.support" => SkipPolicy::names(true, " or "),
+        "mapping.objective" => name_list(
+            MappingObjective::ALL.iter().map(|o| o.as_str()),
+            true,
+            " or ",
+        ),
         _ => return None,
     };
     Some(format!("a string: {names}"))

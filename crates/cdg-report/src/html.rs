@@ -819,9 +819,16 @@ fn layer_block(h: &mut String, layers: &Table, rows: &[usize], label: &str) -> R
         "<div class=\"wide\"><table class=\"layers-table\"><thead><tr><th class=\"t\">layer</th>\
          <th>cycles</th><th>dense policy</th><th>ungated</th><th>÷ vs ungated (×)</th>\
          <th>energy (µJ)</th><th>dense policy (µJ)</th><th>ungated (µJ)</th>\
-         <th>saved vs ungated (%)</th><th>gate density</th></tr></thead><tbody>\n",
+         <th>saved vs ungated (%)</th><th>gate density</th><th class=\"t\">mapping</th>\
+         </tr></thead><tbody>\n",
     );
     for (i, &l) in rows.iter().enumerate() {
+        // The mapper's choice (docs/model.md §8); a layers.csv from before it has none.
+        let mapping = if layers.has("mapping") {
+            layers.cell(l, "mapping").to_owned()
+        } else {
+            String::new()
+        };
         let ratio = if cyc[0][i] > 0.0 {
             cyc[2][i] / cyc[0][i]
         } else {
@@ -839,7 +846,7 @@ fn layer_block(h: &mut String, layers: &Table, rows: &[usize], label: &str) -> R
         let _ = writeln!(
             h,
             "<tr><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{}</td></tr>",
             esc(&names[i]),
             num(cyc[0][i], 0),
             num(cyc[1][i], 0),
@@ -849,7 +856,8 @@ fn layer_block(h: &mut String, layers: &Table, rows: &[usize], label: &str) -> R
             num(en[1][i], 3),
             num(en[2][i], 3),
             num(saved, 1),
-            density
+            density,
+            esc(&mapping)
         );
     }
     h.push_str("</tbody></table></div>\n");

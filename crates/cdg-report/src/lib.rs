@@ -52,7 +52,7 @@ pub use layers::{layer_breakdown, layer_breakdown_sim};
 pub use pareto::{FrontGroup, Objective, Pareto, pareto_front, pareto_groups};
 pub use sweep::{
     DIAGONAL_NOTE, FrontEntry, ParetoFront, WorkloadRows, energy_latency, energy_latency_with,
-    pareto_fronts, pareto_rows, reduction,
+    pareto_fronts, pareto_rows, per_image_divisors, reduction,
 };
 pub use table::Table;
 

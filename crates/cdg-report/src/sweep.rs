@@ -177,18 +177,46 @@ impl ParetoFront {
     }
 }
 
+/// Per row, what its latency and energy are divided by to compare rows: the row's `batch`
+/// when the table has that column and its batch sizes differ (a batch of 8 is compared per
+/// image with a batch of 1, issue #24), else 1.
+pub fn per_image_divisors(table: &Table) -> Vec<f64> {
+    let ones = vec![1.0; table.rows.len()];
+    let Ok(batch) = table.numbers("batch") else {
+        return ones;
+    };
+    if batch.windows(2).all(|w| w[0] == w[1]) {
+        return ones;
+    }
+    batch.into_iter().map(|b| b.max(1.0)).collect()
+}
+
+/// `column` of `table`, per image where batch sizes differ ([`per_image_divisors`]) for
+/// latency and energy.
+fn objective_numbers(table: &Table, o: Objective, divisors: &[f64]) -> Result<Vec<f64>> {
+    let v = table.numbers(o.column())?;
+    Ok(match o {
+        Objective::Latency | Objective::Energy => {
+            v.into_iter().zip(divisors).map(|(x, d)| x / d).collect()
+        }
+        Objective::Area => v,
+    })
+}
+
 /// The Pareto front of each workload of `table` (first-appearance order) over the objectives
-/// of `pareto`; errors name the file and a missing objective column.
+/// of `pareto`, per image when the rows' batch sizes differ; errors name the file and a
+/// missing objective column.
 pub fn pareto_fronts(table: &Table, pareto: &Pareto) -> Result<Vec<ParetoFront>> {
     let workloads = table.texts(col::WORKLOAD)?;
+    let divisors = per_image_divisors(table);
     let columns = pareto
         .objectives()
         .iter()
-        .map(|o| table.numbers(o.column()))
+        .map(|&o| objective_numbers(table, o, &divisors))
         .collect::<Result<Vec<_>>>()?;
     let (latency, energy) = (
-        table.numbers(Objective::Latency.column())?,
-        table.numbers(Objective::Energy.column())?,
+        objective_numbers(table, Objective::Latency, &divisors)?,
+        objective_numbers(table, Objective::Energy, &divisors)?,
     );
     Ok(distinct(workloads.iter().copied())
         .into_iter()
@@ -247,9 +275,11 @@ pub fn energy_latency(table: &Table) -> Result<String> {
 /// square instead of a circle ("front in area"), off the latency/energy staircase.
 pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
     let support = table.texts(col::SUPPORT)?;
-    let latency = table.numbers(col::LATENCY_US)?;
-    let energy_uj: Vec<f64> = table
-        .numbers(col::ENERGY_PJ)?
+    // Rows of different batch sizes are drawn (and their front taken) per image.
+    let divisors = per_image_divisors(table);
+    let per_image = divisors.iter().any(|&d| d != 1.0);
+    let latency = objective_numbers(table, Objective::Latency, &divisors)?;
+    let energy_uj: Vec<f64> = objective_numbers(table, Objective::Energy, &divisors)?
         .into_iter()
         .map(|e| e / 1e6)
         .collect();
@@ -311,8 +341,16 @@ pub fn energy_latency_with(table: &Table, pareto: &Pareto) -> Result<String> {
                 )?;
             chart
                 .configure_mesh()
-                .x_desc("latency (µs, mean over samples)")
-                .y_desc("energy (µJ, mean over samples)")
+                .x_desc(if per_image {
+                    "latency per image (µs, batch latency / batch)"
+                } else {
+                    "latency (µs, mean over samples)"
+                })
+                .y_desc(if per_image {
+                    "energy per image (µJ)"
+                } else {
+                    "energy (µJ, mean over samples)"
+                })
                 .x_label_formatter(&tick)
                 .y_label_formatter(&tick)
                 .draw()?;

@@ -7,33 +7,15 @@
 //! chunks, in order. [`stream_split`] runs one through the same [`PassStream`], memory and
 //! energy models as every other schedule.
 //!
-//! **The ungated baseline** of a layer is its best dense schedule on the design ([`best`]),
-//! chosen among [`candidates`] derived from the buffer capacities:
-//!
-//! - one pass over K (SCALE-Sim's schedule, which the `scalesim_*` columns keep);
-//! - the reference schedule: for a gated layer, its own base|conditional split (the `dense`
-//!   policy's passes, every fold, nothing skipped, no gate ops); otherwise the single pass;
-//! - for each channel count c among (the most input channels whose filter chunk kh·kw·c·N
-//!   words fits the usable half of the filter buffer, the most whose ifmap chunk fits the usable
-//!   half of the ifmap buffer, the smaller of the two), when 1 ≤ c < C_in: chunks of c channels
-//!   (the last one shorter) and C_in split as evenly as possible into ⌈C_in/c⌉ chunks;
-//! - for WS and IS (K on the array rows), for each such c, chunks of ⌊c·kh·kw/R⌋·R window
-//!   elements (whole row folds), when that is at least R and below K.
-//!
-//! Candidates with more than [`MAX_FOLD_FACTOR`] times the single pass's folds are not
-//! evaluated (they bound the cost; such splits pay a fill per fold and never win).
-//!
-//! **Selection rule.** Among the candidates that are no worse than the reference in both cycles
-//! and energy, the one with the fewest cycles, ties broken by lower energy, then by candidate
-//! order (single pass first). The reference itself qualifies, so the baseline is never slower
-//! and never costs more energy than the reference: for a gated layer, than the `dense` policy
-//! (which runs the reference's folds and adds gate-unit energy).
+//! **The ungated baseline** of a layer is its best mapping on the design, chosen by
+//! [`crate::mapper`] among K splits, fold loop orders, batch orders, resident tiles and overlap
+//! for `mapping.objective` (docs/model.md §8).
 
 use crate::counters::{Compulsory, Counters};
 use crate::dataflow::Axis;
 use crate::energy::energy;
 use crate::mapping::Mapping;
-use crate::memory::{OperandFootprint, usable_bytes};
+use crate::memory::OperandFootprint;
 use crate::stream::{Pass, PassStream};
 use cdg_core::{ArchConfig, Cycles, GemmDims, LayerShape, Macs};
 use std::fmt;
@@ -176,11 +158,10 @@ impl LayerGemm {
 }
 
 /// What streaming a schedule produced: the memory model's counters (folds, compute, stalls,
-/// SRAM, DRAM) and each pass's compute cycles.
+/// SRAM, DRAM).
 #[derive(Debug, Clone)]
 pub(crate) struct Streamed {
     pub totals: Counters,
-    pub pass_cycles: Vec<Cycles>,
 }
 
 /// The layer's operands as the memory model sees them.
@@ -212,7 +193,6 @@ pub(crate) fn stream_split(
     let (df, r, c) = (arch.array.dataflow, arch.array.rows, arch.array.cols);
     let mut stream = stream_for(arch, gemm, comp);
     let last = split.passes().saturating_sub(1);
-    let mut pass_cycles = Vec::with_capacity(split.passes());
     for (p, &k) in split.chunks().iter().enumerate() {
         let map = gemm.with_k(k).map(df, r, c);
         let mut pass = Pass::new(p as u64, &map, p > 0);
@@ -224,11 +204,9 @@ pub(crate) fn stream_split(
             };
             stream.dense(&mut pass, &f, finalised);
         }
-        pass_cycles.push(pass.cycles());
     }
     Streamed {
         totals: stream.finish(),
-        pass_cycles,
     }
 }
 
@@ -261,131 +239,6 @@ impl Evaluated {
         let totals = complete_dense(arch, gemm, stream_split(arch, gemm, comp, &split).totals);
         Self { split, totals }
     }
-
-    fn cost(&self) -> (Cycles, f64) {
-        (self.totals.cycles, self.totals.energy.total().get())
-    }
-}
-
-/// The candidate dense schedules of a layer on `arch` (module docs), single pass first, then
-/// `reference` (if different), then the buffer-derived splits; no duplicates.
-pub(crate) fn candidates(
-    arch: &ArchConfig,
-    layer: &LayerShape,
-    gemm: LayerGemm,
-    comp: &Compulsory,
-    reference: &KSplit,
-) -> Vec<KSplit> {
-    let k = gemm.k;
-    let mut out = vec![KSplit::one_pass(k)];
-    let add = |s: KSplit, out: &mut Vec<KSplit>| {
-        if s.passes() > 0 && !out.contains(&s) {
-            out.push(s);
-        }
-    };
-    add(reference.clone(), &mut out);
-    let cin = layer.in_channels();
-    // Grouped layers: the single pass and the reference only (docs/model.md §8).
-    if gemm.groups > 1 || cin == 0 || !k.is_multiple_of(cin) {
-        return out;
-    }
-    let per = k / cin;
-    let word = arch.memory.word_bytes;
-    let per_ch_filter = per.saturating_mul(gemm.n).saturating_mul(word);
-    let per_ch_ifmap = (comp.ifmap.get() / cin).max(1);
-    let fit = |cap: u64, per_ch: u64| cap / per_ch.max(1);
-    let c_f = fit(usable_bytes(arch.memory.filter_sram_kib), per_ch_filter);
-    let c_i = fit(usable_bytes(arch.memory.ifmap_sram_kib), per_ch_ifmap);
-    let mut counts: Vec<u64> = Vec::new();
-    for c in [c_f, c_i, c_f.min(c_i)] {
-        if (1..cin).contains(&c) && !counts.contains(&c) {
-            counts.push(c);
-        }
-    }
-    let (df, r, cols) = (arch.array.dataflow, arch.array.rows, arch.array.cols);
-    let k_on_rows = crate::dataflow::model(df).axes().rows == Axis::K;
-    for &c in &counts {
-        add(KSplit::chunks_of(k, c * per), &mut out);
-        let p = cin.div_ceil(c);
-        add(
-            KSplit::new((0..p).map(|i| (cin / p + u64::from(i < cin % p)) * per)),
-            &mut out,
-        );
-        if k_on_rows {
-            let kr = c * per / r * r;
-            if kr >= r && kr < k {
-                add(KSplit::chunks_of(k, kr), &mut out);
-            }
-        }
-    }
-    let folds = |s: &KSplit| -> u64 {
-        s.chunks()
-            .iter()
-            .map(|&k| gemm.with_k(k).map(df, r, cols).folds())
-            .fold(0u64, u64::saturating_add)
-    };
-    let budget = folds(&out[0]).saturating_mul(MAX_FOLD_FACTOR);
-    out.retain(|s| s == reference || s.passes() == 1 || folds(s) <= budget);
-    out
-}
-
-/// The best of `candidates` by the selection rule (module docs) against `reference`, which is
-/// among them and already evaluated; `evaluated` holds candidates evaluated elsewhere (the
-/// single pass), reused rather than streamed again.
-pub(crate) fn best(
-    arch: &ArchConfig,
-    gemm: LayerGemm,
-    comp: &Compulsory,
-    candidates: Vec<KSplit>,
-    reference: &Evaluated,
-    evaluated: &[&Evaluated],
-) -> Evaluated {
-    let (ref_cycles, ref_energy) = reference.cost();
-    let (df, r, c) = (arch.array.dataflow, arch.array.rows, arch.array.cols);
-    let overlap = arch.array.overlap_folds;
-    let mut best: Option<Evaluated> = None;
-    for split in candidates {
-        // A schedule's compute cycles (each pass starting with a full fold, §2) bound its
-        // cycles from below: one that cannot beat the reference or the best so far is not
-        // streamed.
-        let bound = best.as_ref().map_or(ref_cycles, |b| b.totals.cycles);
-        let compute = split
-            .chunks()
-            .iter()
-            .map(|&k| {
-                gemm.with_k(k)
-                    .map(df, r, c)
-                    .stall_free_cycles(overlap)
-                    .unwrap_or(Cycles(u64::MAX))
-                    .get()
-            })
-            .fold(0u64, u64::saturating_add);
-        if Cycles(compute) > bound {
-            continue;
-        }
-        let e = if split == reference.split {
-            reference.clone()
-        } else if let Some(e) = evaluated.iter().find(|e| e.split == split) {
-            (*e).clone()
-        } else {
-            Evaluated::of(arch, gemm, comp, split)
-        };
-        let (cycles, energy) = e.cost();
-        if cycles > ref_cycles || energy > ref_energy {
-            continue;
-        }
-        let better = match &best {
-            None => true,
-            Some(b) => {
-                let (bc, be) = b.cost();
-                cycles < bc || (cycles == bc && energy < be)
-            }
-        };
-        if better {
-            best = Some(e);
-        }
-    }
-    best.unwrap_or_else(|| reference.clone())
 }
 
 /// Max / mean needed MACs per PE row of a dense schedule: with K on the rows each pass's row
@@ -432,46 +285,5 @@ mod tests {
         assert_eq!(KSplit::new([576, 1728]).name(), "k-split 576+1728");
         assert_eq!(KSplit::new([0, 9]).chunks(), [9]);
         assert_eq!(KSplit::chunks_of(10, 5).chunks(), [5, 5]);
-    }
-
-    #[test]
-    fn candidates_split_at_channels_that_fit() {
-        // 3×3, 256 → 256 channels on a 10×10 input; filter buffer 256 KiB (128 KiB usable):
-        // a channel's filter chunk is 9·256 = 2304 bytes, so 56 channels fit.
-        let mut arch = ArchConfig::default_with("t");
-        arch.memory.filter_sram_kib = 256.0;
-        arch.memory.ifmap_sram_kib = 256.0;
-        let layer = LayerShape::conv(
-            "c",
-            cdg_core::ConvParams {
-                in_channels: 256,
-                in_height: 10,
-                in_width: 10,
-                out_channels: 256,
-                kernel: [3, 3],
-                stride: 1,
-                padding: 0,
-                rule: cdg_core::OutputRule::Floor,
-            },
-        )
-        .unwrap();
-        let g = LayerGemm::of(&layer);
-        let comp = crate::memory::compulsory(
-            &arch,
-            &cdg_core::Layer {
-                shape: layer.clone(),
-                gate: None,
-            },
-            g.k,
-        );
-        let reference = KSplit::new([576, 1728]);
-        let c = candidates(&arch, &layer, g, &comp, &reference);
-        assert_eq!(c[0], KSplit::one_pass(2304));
-        assert_eq!(c[1], reference);
-        assert!(c.contains(&KSplit::chunks_of(2304, 56 * 9)), "{c:?}");
-        // Balanced: ⌈256/56⌉ = 5 chunks of 52 or 51 channels.
-        assert!(c.contains(&KSplit::new([52 * 9; 1].into_iter().chain([51 * 9; 4]))));
-        // The ifmap (256·100 bytes) fits whole: no ifmap-driven split.
-        assert_eq!(c.len(), 4, "{c:?}");
     }
 }

@@ -6,6 +6,7 @@ use crate::arch::check_arch;
 use crate::baseline::{self, Evaluated, KSplit, LayerGemm, complete_dense};
 use crate::counters::Compulsory;
 use crate::error::SimError;
+use crate::mapper::{self, BatchOrder, LayerMapping, Mapspace};
 use crate::mapping::{Mapping, NmSparsity};
 use crate::memory::compulsory;
 use crate::stats::{Baselines, LayerRun, LayerStats};
@@ -106,7 +107,8 @@ pub(crate) struct DenseLayer {
     pub comp: Compulsory,
     /// The single pass, completed (SCALE-Sim's schedule and figures).
     pub single: Evaluated,
-    nm: bool,
+    /// The layer's mapspace on the design (docs/model.md §8).
+    pub space: Mapspace,
 }
 
 impl DenseLayer {
@@ -137,37 +139,56 @@ impl DenseLayer {
             );
             single.totals = complete_dense(arch, gemm, single.totals);
         }
+        let mut arch1 = arch.clone();
+        arch1.workload.batch = 1;
+        let comp_1 = compulsory(&arch1, layer, k);
+        let per = layer.shape.kernel()[0] * layer.shape.kernel()[1];
+        let cin = layer.shape.in_channels();
+        let per_channel = (gemm.groups == 1 && per * cin == k).then_some((per, cin));
+        let g1 = LayerGemm::of(&layer.shape).with_k(k);
+        let mut space = Mapspace::new(arch, g1, comp, comp_1, per_channel);
+        if opts.weight_sparsity.is_some() {
+            space = space.single_only();
+        }
         Ok(Self {
             gemm,
             map,
             comp,
             single,
-            nm: opts.weight_sparsity.is_some(),
+            space,
         })
     }
 
-    /// The best dense schedule (docs/model.md §8) against `reference` (default: the single
-    /// pass). N:M layers run the single pass only (SCALE-Sim's model has no K split).
-    pub fn best(
-        &self,
-        arch: &ArchConfig,
-        layer: &Layer,
-        reference: Option<&Evaluated>,
-    ) -> Evaluated {
-        let reference = reference.unwrap_or(&self.single);
-        if self.nm {
-            return self.single.clone();
+    /// The mapping of the single pass (SCALE-Sim's schedule): one pass, column fold outer,
+    /// samples stacked, no resident tiles beyond the fit rule, the design's overlap.
+    pub fn single_mapping(&self, arch: &ArchConfig) -> LayerMapping {
+        LayerMapping {
+            split: self.single.split.clone(),
+            base_passes: 0,
+            order: crate::mapping::FoldOrder::ColumnOuter,
+            batch: BatchOrder::Stacked,
+            overlap: arch.array.overlap_folds,
+            pins: [0, 0],
         }
-        let candidates =
-            baseline::candidates(arch, &layer.shape, self.gemm, &self.comp, &reference.split);
-        baseline::best(
-            arch,
-            self.gemm,
-            &self.comp,
-            candidates,
-            reference,
-            &[&self.single],
-        )
+    }
+
+    /// The best dense mapping for `mapping.objective` (docs/model.md §8), with `extra` (a gated
+    /// layer's own split) among the K splits. N:M layers run the single pass only (SCALE-Sim's
+    /// model of them has no K split), whose SRAM counts are SCALE-Sim's.
+    pub fn best(&self, arch: &ArchConfig, extra: Option<KSplit>) -> mapper::Evaluated {
+        if self.space.is_single_only() {
+            return mapper::Evaluated {
+                name: self.space.name(&self.single_mapping(arch)).into(),
+                mapping: self.single_mapping(arch),
+                totals: self.single.totals,
+                pass_cycles: vec![self.single.totals.compute_cycles],
+            };
+        }
+        let space = match extra {
+            Some(s) => self.space.clone().with_split(s),
+            None => self.space.clone(),
+        };
+        mapper::choose(&space, arch.mapping.objective, "dense")
     }
 
     /// The stats of running `run` (a dense schedule of this layer), with `run` as the ungated
@@ -176,9 +197,9 @@ impl DenseLayer {
         &self,
         arch: &ArchConfig,
         layer: &Layer,
-        run: &Evaluated,
+        run: &mapper::Evaluated,
     ) -> Result<LayerStats, SimError> {
-        let name: Arc<str> = run.split.name().into();
+        let name: Arc<str> = run.mapping.split.name().into();
         let baselines = Baselines {
             ungated_schedule: name.clone(),
             cycles_ungated: run.totals.cycles,
@@ -196,8 +217,9 @@ impl DenseLayer {
                 map: &self.map,
                 totals,
                 schedule: &name,
+                mapping: &run.name,
                 baselines: &baselines,
-                pe_imbalance: baseline::pe_imbalance(arch, self.gemm, &run.split),
+                pe_imbalance: baseline::pe_imbalance(arch, self.gemm, &run.mapping.split),
             },
         )
     }
@@ -216,7 +238,7 @@ pub fn simulate_layer(
     opts: &LayerOptions,
 ) -> Result<LayerStats, SimError> {
     let d = DenseLayer::new(arch, layer, opts)?;
-    let best = d.best(arch, layer, None);
+    let best = d.best(arch, None);
     d.stats(arch, layer, &best)
 }
 
@@ -231,5 +253,11 @@ pub fn simulate_layer_one_pass(
     opts: &LayerOptions,
 ) -> Result<LayerStats, SimError> {
     let d = DenseLayer::new(arch, layer, opts)?;
-    d.stats(arch, layer, &d.single)
+    let single = mapper::Evaluated {
+        name: d.space.name(&d.single_mapping(arch)).into(),
+        mapping: d.single_mapping(arch),
+        totals: d.single.totals,
+        pass_cycles: vec![d.single.totals.compute_cycles],
+    };
+    d.stats(arch, layer, &single)
 }

@@ -71,6 +71,7 @@ pub mod error;
 pub mod functional;
 pub mod gated;
 pub mod gates;
+pub mod mapper;
 pub mod mapping;
 pub mod matrix;
 pub mod memory;
@@ -89,7 +90,8 @@ pub use counters::Counters;
 pub use dense::{LayerOptions, simulate_layer, simulate_layer_one_pass};
 pub use error::SimError;
 pub use gated::{simulate_gated_layer, simulate_gated_layer_with};
-pub use mapping::{Fold, FoldIter, Mapping, NmSparsity, Span};
+pub use mapper::{BatchOrder, LayerMapping, Mapspace};
+pub use mapping::{Fold, FoldIter, FoldOrder, Mapping, NmSparsity, Span};
 pub use network::{SampledStats, simulate_network, simulate_network_with, simulate_samples};
 pub use stats::{
     CounterColumns, EnergyColumns, LayerRow, LayerStats, NetworkRow, NetworkStats, PeImbalance,

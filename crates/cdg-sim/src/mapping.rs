@@ -436,12 +436,29 @@ impl Mapping {
         }
     }
 
-    /// Every fold that runs, in execution order.
+    /// Every fold that runs, in execution order (column fold outer).
     pub fn folds_iter(&self) -> FoldIter<'_> {
+        self.folds_in(FoldOrder::ColumnOuter)
+    }
+
+    /// Every fold that runs, with `order`'s fold loop outer. A fold keeps its `index` (its
+    /// place in the column-outer order), so tile ids do not depend on the order.
+    pub fn folds_in(&self, order: FoldOrder) -> FoldIter<'_> {
         FoldIter {
             map: self,
             i: 0,
             j: 0,
+            row_outer: order == FoldOrder::RowOuter,
+            visited: 0,
+        }
+    }
+
+    /// The GEMM axis whose folds `order` puts outer: the column axis for
+    /// [`FoldOrder::ColumnOuter`], the row axis for [`FoldOrder::RowOuter`].
+    pub fn outer_axis(&self, order: FoldOrder) -> Axis {
+        match order {
+            FoldOrder::ColumnOuter => self.axes.cols,
+            FoldOrder::RowOuter => self.axes.rows,
         }
     }
 
@@ -541,12 +558,25 @@ impl Mapping {
     }
 }
 
-/// The folds of a [`Mapping`] in execution order (see [`Mapping::folds_iter`]).
+/// Which fold loop of a pass is the outer one (docs/model.md §8, the mapper's loop order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FoldOrder {
+    /// Column fold outer, row fold inner (SCALE-Sim's order; the default).
+    ColumnOuter,
+    /// Row fold outer, column fold inner.
+    RowOuter,
+}
+
+/// The folds of a [`Mapping`] in execution order (see [`Mapping::folds_iter`] and
+/// [`Mapping::folds_in`]).
 #[derive(Debug, Clone)]
 pub struct FoldIter<'a> {
     map: &'a Mapping,
     i: u64,
     j: u64,
+    row_outer: bool,
+    /// Fold positions visited so far (run or not).
+    visited: u64,
 }
 
 impl Iterator for FoldIter<'_> {
@@ -554,14 +584,23 @@ impl Iterator for FoldIter<'_> {
 
     fn next(&mut self) -> Option<Fold> {
         loop {
-            if self.j >= self.map.col_folds {
+            if self.visited >= self.map.grid_folds() {
                 return None;
             }
             let fold = self.map.fold_at(self.i, self.j);
-            self.i += 1;
-            if self.i == self.map.row_folds {
-                self.i = 0;
+            self.visited += 1;
+            if self.row_outer {
                 self.j += 1;
+                if self.j == self.map.col_folds {
+                    self.j = 0;
+                    self.i += 1;
+                }
+            } else {
+                self.i += 1;
+                if self.i == self.map.row_folds {
+                    self.i = 0;
+                    self.j += 1;
+                }
             }
             if self.map.is_live(&fold) {
                 return Some(fold);
@@ -570,18 +609,12 @@ impl Iterator for FoldIter<'_> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
+        let grid = self.map.grid_folds().saturating_sub(self.visited);
+        let grid = usize::try_from(grid).unwrap_or(usize::MAX);
         if self.map.groups > 1 {
-            let grid = (self.map.col_folds - self.j.min(self.map.col_folds)) * self.map.row_folds;
-            return (0, usize::try_from(grid).ok());
+            return (0, Some(grid));
         }
-        let left = (self.map.col_folds - self.j.min(self.map.col_folds)) * self.map.row_folds
-            - if self.j < self.map.col_folds {
-                self.i
-            } else {
-                0
-            };
-        let left = usize::try_from(left).unwrap_or(usize::MAX);
-        (left, Some(left))
+        (grid, Some(grid))
     }
 }
 
@@ -636,6 +669,11 @@ mod tests {
             assert_eq!(f, map.fold(x as u64));
         }
         assert_eq!(map.folds_iter().size_hint(), (6, Some(6)));
+        let rows: Vec<_> = map
+            .folds_in(FoldOrder::RowOuter)
+            .map(|f| (f.row_fold, f.col_fold))
+            .collect();
+        assert_eq!(rows, [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]);
     }
 
     #[test]

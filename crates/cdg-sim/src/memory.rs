@@ -99,6 +99,10 @@ struct OperandState {
     /// Bytes charged so far.
     fetched_bytes: u64,
     prev_id: Option<u64>,
+    /// Tile ids `[pin_base, pin_base + pins)` stay on chip after their first use in the pass
+    /// (the mapper's resident tiles; used only when the pass's share does not fit).
+    pin_base: u64,
+    pins: u64,
 }
 
 impl OperandState {
@@ -112,6 +116,8 @@ impl OperandState {
             fetched_elems: 0,
             fetched_bytes: 0,
             prev_id: None,
+            pin_base: 0,
+            pins: 0,
         }
     }
 
@@ -133,7 +139,11 @@ impl OperandState {
 
     /// Bytes this tile moves from DRAM.
     fn fetch(&mut self, t: &TileUse) -> u64 {
-        let elems = if self.fits {
+        let pinned = self.pins > 0
+            && t.id >= self.pin_base
+            && t.id - self.pin_base < self.pins
+            && t.id < crate::stream::GATHERED_IDS;
+        let elems = if self.fits || pinned {
             // Everything fetched stays: only elements never read before move.
             t.new_elems
         } else if self.prev_id == Some(t.id) && self.tile_bytes(t.elems) <= self.cap {
@@ -213,6 +223,16 @@ impl MemoryModel {
     pub fn begin_pass(&mut self, ifmap_elems: u64, filter_elems: u64) {
         self.ifmap.begin_pass(ifmap_elems);
         self.filter.begin_pass(filter_elems);
+    }
+
+    /// Keeps the tiles with ids `[base, base + n)` of each input (`[ifmap, filter]`) resident
+    /// in the current pass: each is fetched on its first use only. The caller keeps them (and
+    /// one more tile) within the buffer's usable half.
+    pub fn pin(&mut self, base: u64, [ifmap, filter]: [u64; 2]) {
+        self.ifmap.pin_base = base;
+        self.ifmap.pins = ifmap;
+        self.filter.pin_base = base;
+        self.filter.pins = filter;
     }
 
     /// Cycles to move `bytes`; saturates at u64::MAX (reported by the caller) when the

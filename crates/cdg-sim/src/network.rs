@@ -127,6 +127,7 @@ pub fn simulate_samples(
                 arch.workload.batch
             ),
         })?;
+    let policy = policy::model(arch.sparsity.support);
     let prepared = network
         .layers()
         .par_iter()
@@ -138,7 +139,7 @@ pub fn simulate_samples(
                     SimError::layer(l.name(), "is gated, but the trace has no masks for it")
                 })?;
                 Ok(Prepared::Gated {
-                    plan: Box::new(GatedPlan::new(arch, l, m)?),
+                    plan: Box::new(GatedPlan::new(arch, l, m, policy)?),
                     masks: m,
                 })
             }
@@ -147,7 +148,6 @@ pub fn simulate_samples(
         .into_iter()
         // The first error in layer (or sample) order, whatever the thread count.
         .collect::<Result<Vec<_>, _>>()?;
-    let policy = policy::model(arch.sparsity.support);
     // One run per batch, named by its first sample.
     let per_sample: Vec<NetworkStats> = (0..samples / batch)
         .into_par_iter()

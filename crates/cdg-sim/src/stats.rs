@@ -86,6 +86,9 @@ pub struct LayerStats {
     /// The schedule this run's figures come from: a dense schedule's name (`one pass`,
     /// `k-split 4x504+288`; [`crate::baseline::KSplit`]) or `gated` and the two passes' K.
     pub schedule: Arc<str>,
+    /// The mapper's choice for this run (docs/model.md §8, [`crate::mapper`]): passes, loop
+    /// order, batch order, resident inputs (`k3 n-outer batch-inner ifmap-resident`).
+    pub mapping: Arc<str>,
     /// The ungated baseline's schedule (docs/model.md §8).
     pub ungated_schedule: Arc<str>,
     /// The layer's counters (totals over its folds and passes, with both baselines).
@@ -125,6 +128,8 @@ pub(crate) struct LayerRun<'a> {
     pub totals: Counters,
     /// The schedule of this run.
     pub schedule: &'a Arc<str>,
+    /// The mapper's name of this run's mapping.
+    pub mapping: &'a Arc<str>,
     pub baselines: &'a Baselines,
     pub pe_imbalance: f64,
 }
@@ -262,6 +267,7 @@ impl LayerStats {
             col_folds: map.col_folds,
             scalesim_mapping_efficiency: mapping_efficiency,
             schedule: run.schedule.clone(),
+            mapping: run.mapping.clone(),
             ungated_schedule: b.ungated_schedule.clone(),
             utilization: if pe_cycles > 0.0 {
                 t.macs_needed.as_f64() / pe_cycles
@@ -306,6 +312,7 @@ impl LayerStats {
             col_folds: self.col_folds,
             folds_executed: t.folds,
             schedule: self.schedule.to_string(),
+            mapping: self.mapping.to_string(),
             ungated_schedule: self.ungated_schedule.to_string(),
             counters: CounterColumns::of(
                 t,
@@ -596,6 +603,7 @@ pub struct LayerRow {
     pub col_folds: u64,
     pub folds_executed: u64,
     pub schedule: String,
+    pub mapping: String,
     pub ungated_schedule: String,
     pub counters: CounterColumns,
     pub scalesim_stall_cycles: u64,
@@ -621,6 +629,7 @@ cdg_core::csv_row!(LayerRow {
     col_folds,
     folds_executed,
     schedule,
+    mapping,
     ungated_schedule,
     ..counters,
     scalesim_stall_cycles,
@@ -736,6 +745,8 @@ impl NetworkStats {
             batch: self.batch,
             latency_per_batch_us: latency,
             images_per_s: self.images_per_s(),
+            energy_per_image_pj: self.totals.energy.total().get() / self.batch.max(1) as f64,
+            latency_per_image_us: latency / self.batch.max(1) as f64,
         }
     }
 }
@@ -757,6 +768,10 @@ pub struct NetworkRow {
     pub latency_per_batch_us: f64,
     /// Throughput: batch / latency of one batch.
     pub images_per_s: f64,
+    /// Energy of one image: `energy_pj` / batch.
+    pub energy_per_image_pj: f64,
+    /// Latency of one batch per image: `latency_us` / batch (the inverse of the throughput).
+    pub latency_per_image_us: f64,
 }
 
 cdg_core::csv_row!(NetworkRow {
@@ -771,4 +786,6 @@ cdg_core::csv_row!(NetworkRow {
     batch,
     latency_per_batch_us,
     images_per_s,
+    energy_per_image_pj,
+    latency_per_image_us,
 });

@@ -26,14 +26,43 @@
 
 use crate::counters::Counters;
 use crate::dataflow::{Input, TileKey};
-use crate::mapping::{Fold, Mapping};
+use crate::mapping::{Fold, FoldIter, FoldOrder, Mapping};
 use crate::memory::{FoldWork, MemoryModel, OperandFootprint, OutputUse, TileUse, usable_bytes};
 use cdg_core::{ArchConfig, Bytes, Cycles};
 
 /// Tile ids of pass p start at p·2^40 (dense slots are fold or fold-row indices, below 2^40).
 const PASS_IDS: u64 = 1 << 40;
 /// Ids of gathered tiles, each used once.
-const GATHERED_IDS: u64 = 1 << 63;
+pub(crate) const GATHERED_IDS: u64 = 1 << 63;
+/// Tile ids of sample b of a batch run as the inner loop are offset by b·2^28 (a dense slot is
+/// below `MAX_FOLDS` = 2^28, a batch below 2^11, so they stay below `PASS_IDS`).
+const SAMPLE_IDS: u64 = 1 << 28;
+
+/// How a layer's passes are streamed beyond their mappings: the mapper's choices that are not
+/// a K split (docs/model.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StreamOptions {
+    /// `array.overlap_folds` applied (only where the design has it).
+    pub overlap: bool,
+    /// Tiles of each input `[ifmap, filter]` kept resident in a pass whose share does not fit:
+    /// the first n slots a pass uses are fetched once (the mapper keeps n + 1 tiles within the
+    /// buffer's usable half).
+    pub pins: [u64; 2],
+    /// Samples run as the inner loop around every dense fold (1: off): the filter tile stays
+    /// for all samples, each sample streams its own ifmap tile.
+    pub batch_inner: u64,
+}
+
+impl StreamOptions {
+    /// The design's own: its overlap, no pinned tiles, no inner batch loop.
+    pub fn of(arch: &ArchConfig) -> Self {
+        Self {
+            overlap: arch.array.overlap_folds,
+            pins: [0, 0],
+            batch_inner: 1,
+        }
+    }
+}
 
 /// Which tiles of one input a pass has used so far.
 #[derive(Debug, Clone)]
@@ -84,6 +113,11 @@ pub struct Pass<'m> {
     cycles: Cycles,
     /// Stream length of the last fold of this pass streamed so far.
     prev_t: Option<u64>,
+    /// The order of this pass's folds.
+    order: FoldOrder,
+    /// A later pass continues this pass's outputs (a K chunk before the last): nothing is
+    /// final after it.
+    partial: bool,
 }
 
 impl<'m> Pass<'m> {
@@ -101,7 +135,32 @@ impl<'m> Pass<'m> {
                 .then(|| vec![0; map.row_folds as usize]),
             cycles: Cycles::ZERO,
             prev_t: None,
+            order: FoldOrder::ColumnOuter,
+            partial: false,
         }
+    }
+
+    /// The same pass with its folds in `order`.
+    pub fn in_order(mut self, order: FoldOrder) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// The same pass, continued by a later pass: no output is final after it, whatever its
+    /// folds say.
+    pub fn continued_later(mut self, partial: bool) -> Self {
+        self.partial = partial;
+        self
+    }
+
+    /// The pass's dense folds in its order.
+    pub fn folds(&self) -> FoldIter<'m> {
+        self.map.folds_in(self.order)
+    }
+
+    /// The order of the pass's folds.
+    pub fn order(&self) -> FoldOrder {
+        self.order
     }
 
     /// The pass's mapping.
@@ -179,6 +238,8 @@ pub struct PassStream {
     outputs_fit: bool,
     finalised: u64,
     next_gathered: u64,
+    pins: [u64; 2],
+    batch_inner: u64,
 }
 
 impl PassStream {
@@ -189,18 +250,32 @@ impl PassStream {
         filter: OperandFootprint,
         outputs: u64,
     ) -> Self {
+        Self::with_options(arch, ifmap, filter, outputs, StreamOptions::of(arch))
+    }
+
+    /// [`PassStream::new`] with the mapper's `opts`. With `opts.batch_inner` = B > 1, `outputs`
+    /// and the footprints are the whole batch's while the passes' mappings are one sample's.
+    pub fn with_options(
+        arch: &ArchConfig,
+        ifmap: OperandFootprint,
+        filter: OperandFootprint,
+        outputs: u64,
+        opts: StreamOptions,
+    ) -> Self {
         let word = arch.memory.word_bytes;
         Self {
             mem: MemoryModel::new(arch, ifmap, filter),
             position: 0,
             current_pass: None,
-            overlap: arch.array.overlap_folds,
+            overlap: opts.overlap,
             gather: arch.sparsity.gather_cycles_per_fold,
             word,
             outputs,
             outputs_fit: outputs.saturating_mul(word) <= usable_bytes(arch.memory.ofmap_sram_kib),
             finalised: 0,
             next_gathered: GATHERED_IDS,
+            pins: opts.pins,
+            batch_inner: opts.batch_inner.max(1),
         }
     }
 
@@ -224,6 +299,19 @@ impl PassStream {
         let t = pass.map.stream_span(f).len();
         let writes = (outputs, finalised);
         self.fold(pass, f, t, [ifmap, filter], writes, Cycles::ZERO);
+        // The batch as the inner loop: the same fold for every other sample, the filter tile
+        // already on chip, each sample's own ifmap tile.
+        for b in 1..self.batch_inner {
+            let ifmap = TileUse {
+                id: ifmap.id + b * SAMPLE_IDS,
+                ..ifmap
+            };
+            let filter = TileUse {
+                new_elems: 0,
+                ..filter
+            };
+            self.fold(pass, f, t, [ifmap, filter], writes, Cycles::ZERO);
+        }
     }
 
     /// Streams one fold of `pass`.
@@ -255,8 +343,11 @@ impl PassStream {
         if self.current_pass != Some(pass.ids) {
             self.current_pass = Some(pass.ids);
             let g = map.gemm;
-            self.mem.begin_pass(g.m * g.k, g.k * g.n / map.groups);
+            self.mem
+                .begin_pass(g.m * g.k * self.batch_inner, g.k * g.n / map.groups);
+            self.mem.pin(pass.ids, self.pins);
         }
+        let finalised = if pass.partial { 0 } else { finalised };
         let group_first = map.group_first(f);
         let (first, reload) = (
             group_first && !pass.continues,
@@ -275,11 +366,21 @@ impl PassStream {
             }
         } else {
             // Each pass accumulates its groups as a dense layer does; a group a later pass
-            // continues goes to DRAM and comes back.
+            // continues goes to DRAM and comes back. With K on the rows, the row-fold-outer
+            // order keeps every column fold's partial sums live at once, and the batch as the
+            // inner loop every sample's.
             let ends_group = map.group_last(f);
+            let on_rows = !map.axes.outputs_on_array();
+            let group_elems = if on_rows && pass.order == FoldOrder::RowOuter {
+                self.outputs
+            } else if on_rows {
+                outputs * self.batch_inner
+            } else {
+                outputs
+            };
             OutputUse {
                 elems: outputs,
-                group_elems: outputs,
+                group_elems,
                 first,
                 last: ends_group,
                 reload,

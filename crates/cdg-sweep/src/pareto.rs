@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use cdg_io::layout::sweep::SWEEP_CSV;
-use cdg_report::{Pareto, Table, pareto_fronts};
+use cdg_report::{Pareto, Table, pareto_fronts, per_image_divisors};
 use std::path::Path;
 
 /// One entry of a workload's Pareto front.
@@ -42,8 +42,20 @@ pub fn pareto_by_workload(
     pareto: &Pareto,
 ) -> Result<Vec<WorkloadFront>> {
     let table = Table::parse(sweep_csv, Path::new(SWEEP_CSV))?;
-    let latency = table.numbers("latency_us")?;
-    let energy = table.numbers("energy_pj")?;
+    // Per image where batch sizes differ, as the front compares them (issue #24).
+    let per_image = per_image_divisors(&table);
+    let latency: Vec<f64> = table
+        .numbers("latency_us")?
+        .iter()
+        .zip(&per_image)
+        .map(|(x, d)| x / d)
+        .collect();
+    let energy: Vec<f64> = table
+        .numbers("energy_pj")?
+        .iter()
+        .zip(&per_image)
+        .map(|(x, d)| x / d)
+        .collect();
     let area = table.numbers("area_mm2")?;
     let point = table.column("point")?;
     let key_cols = keys

@@ -8,6 +8,7 @@ mod golden_outputs;
 mod import_onnx;
 mod io_inspect;
 mod io_python;
+mod mapper_cases;
 mod masks_synth;
 mod merge_shards;
 mod plot_heatmap;

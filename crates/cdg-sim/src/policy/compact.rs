@@ -66,6 +66,11 @@ impl PolicyModel for Compact {
         outputs - gates.fold_kept(fold) * fold.cols.len()
     }
 
+    /// Gathers per column fold: the conditional pass runs column fold outer.
+    fn any_fold_order(&self) -> bool {
+        false
+    }
+
     fn run_conditional(&self, pass: &mut CondPass<'_, '_>) {
         let map = pass.map();
         let gates = pass.gates();

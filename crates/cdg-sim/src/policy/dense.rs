@@ -41,6 +41,10 @@ impl PolicyModel for Dense {
         pass.run_every_fold();
     }
 
+    fn every_fold_always(&self) -> bool {
+        true
+    }
+
     fn schedule(
         &self,
         dims: &PassDims,

@@ -86,6 +86,16 @@ pub trait PolicyModel: Sync + std::fmt::Debug {
     ) -> u64;
     /// Streams the folds of the conditional pass (fast model).
     fn run_conditional(&self, pass: &mut CondPass<'_, '_>);
+    /// Whether `run_conditional` runs every dense fold whatever the gates (the mapper may then
+    /// run a batch as the inner loop around each fold, docs/model.md §8).
+    fn every_fold_always(&self) -> bool {
+        false
+    }
+    /// Whether the conditional pass may run its folds in either loop order
+    /// ([`FoldOrder`](crate::mapping::FoldOrder)); otherwise column fold outer only.
+    fn any_fold_order(&self) -> bool {
+        true
+    }
     /// The explicit folds of the conditional pass over `dims` on a `rows × cols` array, with
     /// `gate(m, n)` the sample's expanded gate.
     fn schedule(
@@ -131,6 +141,11 @@ impl<'s, 'm> CondPass<'s, 'm> {
     /// The dense mapping of the conditional pass (K = K_cond).
     pub fn map(&self) -> &'m Mapping {
         self.pass.map()
+    }
+
+    /// The pass's dense folds in the mapper's loop order.
+    pub fn folds(&self) -> crate::mapping::FoldIter<'m> {
+        self.pass.folds()
     }
 
     /// The sample's gates, reduced as the policy's [`GateView`] asked.
@@ -197,7 +212,7 @@ pub fn real_k(map: &Mapping, f: &Fold) -> u64 {
 /// Streams every dense fold of `pass`, each group's outputs final at its last fold.
 pub(crate) fn run_every_fold(stream: &mut PassStream, pass: &mut Pass<'_>) {
     let map = pass.map();
-    for f in map.folds_iter() {
+    for f in pass.folds() {
         let finalised = if map.group_last(&f) {
             f.m.len() * f.n.len()
         } else {

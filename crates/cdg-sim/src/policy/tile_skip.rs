@@ -44,7 +44,7 @@ impl PolicyModel for TileSkip {
     }
 
     fn run_conditional(&self, pass: &mut CondPass<'_, '_>) {
-        for f in pass.map().folds_iter() {
+        for f in pass.folds() {
             if pass.gates().fold_active(&f) > 0 {
                 pass.run_dense(&f);
             }

@@ -13,6 +13,15 @@ use proptest::prelude::*;
 
 use crate::common::{self, dataflow, gated_case, lcg, policy};
 
+/// The mapper's objective value of a run (docs/model.md §8).
+fn value(objective: cdg_core::MappingObjective, cycles: cdg_core::Cycles, energy_pj: f64) -> f64 {
+    match objective {
+        cdg_core::MappingObjective::Latency => cycles.as_f64(),
+        cdg_core::MappingObjective::Energy => energy_pj,
+        cdg_core::MappingObjective::Edp => cycles.as_f64() * energy_pj,
+    }
+}
+
 fn design(
     (rows, cols): (u64, u64),
     df: Dataflow,
@@ -84,14 +93,15 @@ proptest! {
         arch.sparsity.support = SkipPolicy::Dense;
         let dense = simulate_gated_layer(&arch, &layer, &masks, 0).unwrap();
         let t = &dense.totals;
-        // The dense policy is its own dense-policy baseline, and never beats the ungated one.
+        // The dense policy is its own dense-policy baseline, and never beats the ungated one
+        // under the mapper's objective (the ungated mapspace holds the dense policy's mapping;
+        // issue #24: one metric alone may be worse).
+        let obj = arch.mapping.objective;
         prop_assert_eq!(t.cycles_dense_policy, t.cycles);
         prop_assert_eq!(t.energy_dense_policy, t.energy);
-        prop_assert!(t.cycles_ungated <= t.cycles, "{} > {}", t.cycles_ungated, t.cycles);
-        prop_assert!(t.energy_ungated.total() <= t.energy_dense_policy.total());
+        let ungated_value = value(obj, t.cycles_ungated, t.energy_ungated.total().get());
+        prop_assert!(ungated_value <= value(obj, t.cycles, t.energy.total().get()));
         let row = dense.to_row();
-        prop_assert!(row.counters.cycle_reduction_vs_ungated <= 1.0);
-        prop_assert!(row.counters.energy_saving_vs_ungated <= 0.0);
         prop_assert_eq!(row.counters.cycle_reduction_vs_dense_policy, 1.0);
 
         // The same ungated layer simulated on its own has the same baseline, runs it, and keeps
@@ -99,16 +109,20 @@ proptest! {
         let ungated = Layer { shape, gate: None };
         let best = simulate_layer(&arch, &ungated, &LayerOptions::default()).unwrap();
         let one = simulate_layer_one_pass(&arch, &ungated, &LayerOptions::default()).unwrap();
-        prop_assert!(best.totals.cycles <= one.totals.cycles);
-        prop_assert!(best.totals.energy.total() <= one.totals.energy.total());
+        prop_assert!(
+            value(obj, best.totals.cycles, best.totals.energy.total().get())
+                <= value(obj, one.totals.cycles, one.totals.energy.total().get())
+        );
         prop_assert_eq!(best.totals.cycles, best.totals.cycles_ungated);
         prop_assert_eq!(best.totals.scalesim, one.totals.scalesim);
         prop_assert_eq!(best.rates.scalesim_compute_utilization, one.rates.scalesim_compute_utilization);
         prop_assert_eq!(best.rates.scalesim_overall_utilization, one.rates.scalesim_overall_utilization);
         prop_assert_eq!(&*one.schedule, "one pass");
-        // The gated layer's baseline considers at least what the ungated layer considers
-        // against the single pass; with the gated split as reference it may pick another.
-        prop_assert!(t.cycles_ungated <= dense.totals.cycles_dense_policy);
+        // The gated layer's baseline considers at least what the ungated layer considers; with
+        // the gated split among its splits it may pick another.
+        prop_assert!(
+            ungated_value <= value(obj, best.totals.cycles, best.totals.energy.total().get())
+        );
 
         // Every policy: baselines are mask- and policy-independent.
         arch.sparsity.support = pol;
@@ -151,8 +165,13 @@ proptest! {
         let layer = Layer { shape, gate: Some(spec) };
         let run = simulate_gated_layer(&arch, &layer, &masks, 0).unwrap();
         let t = &run.totals;
-        prop_assert!(t.cycles >= t.cycles_ungated, "{pol}: {} < {}", t.cycles, t.cycles_ungated);
-        prop_assert!(t.energy.total() >= t.energy_ungated.total(), "{pol}");
+        let obj = arch.mapping.objective;
+        prop_assert!(
+            value(obj, t.cycles, t.energy.total().get())
+                >= value(obj, t.cycles_ungated, t.energy_ungated.total().get()),
+            "{pol}: {} / {} against {} / {}",
+            t.cycles, t.energy.total(), t.cycles_ungated, t.energy_ungated.total()
+        );
     }
 
     #[test]
@@ -175,12 +194,25 @@ proptest! {
             let layer = Layer { shape: shape.clone(), gate: Some(spec) };
             let run = simulate_gated_layer(&arch, &layer, &masks, 0).unwrap();
             prop_assert_eq!(run.totals.cond_cycles.get(), 0);
+            // The base pass's K chunks, as the mapper split it (`gated 12+(8+4)`).
             let g = shape.gemm();
             let kb = shape.window_for(spec.base_channels);
-            let base = cdg_core::GemmDims { k: kb, ..g };
-            let map = cdg_sim::Mapping::new(df, array.0, array.1, base);
-            prop_assert_eq!(run.totals.folds, map.folds());
-            prop_assert_eq!(Some(run.totals.compute_cycles), map.stall_free_cycles(false));
+            let base_part = run.schedule.strip_prefix("gated ").unwrap();
+            let base_part = if let Some(rest) = base_part.strip_prefix('(') {
+                rest.split(')').next().unwrap().to_owned()
+            } else {
+                base_part.split('+').next().unwrap().to_owned()
+            };
+            let chunks: Vec<u64> = base_part.split('+').map(|x| x.parse().unwrap()).collect();
+            prop_assert_eq!(chunks.iter().sum::<u64>(), kb);
+            let (mut folds, mut cycles) = (0, 0);
+            for k in chunks {
+                let map = cdg_sim::Mapping::new(df, array.0, array.1, cdg_core::GemmDims { k, ..g });
+                folds += map.folds();
+                cycles += map.stall_free_cycles(false).unwrap().get();
+            }
+            prop_assert_eq!(run.totals.folds, folds);
+            prop_assert_eq!(run.totals.compute_cycles.get(), cycles);
         }
     }
 }

@@ -12,6 +12,7 @@ mod gated_batches;
 mod gated_samples;
 mod gated_schedule;
 mod grouped;
+mod mapper;
 mod reference_engine;
 mod reference_gated;
 mod reference_vs_fast;
