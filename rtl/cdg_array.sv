@@ -19,7 +19,8 @@ module cdg_array #(
     parameter int R = 4,
     parameter int C = 4,
     parameter int DF = 0,
-    parameter int IW = 16  // index width of m, k, n
+    parameter int IW = 16, // index width of m, k, n
+    parameter int GP = 4   // gather indices per cycle of the compact gather unit
 ) (
     input  logic                 clk,
     input  logic                 rst,
@@ -34,8 +35,19 @@ module cdg_array #(
     input  logic [IW-1:0]        d_nsteps,
     input  logic [R*IW-1:0]      d_rows,
     input  logic [C*IW-1:0]      d_cols,
-    // Fold go: the gather unit has the fold's indices ready (1 when there is no gather).
-    input  logic                 d_ready,
+    // The fold takes a unit of gathered indices (compact): it waits for the gather unit.
+    input  logic                 d_needs_gather,
+    // Gather unit: job port, mask-buffer port and index-buffer writes (cdg_gather.sv).
+    output logic [31:0]          g_job,
+    input  logic                 g_job_valid,
+    input  logic [IW-1:0]        g_job_extent,
+    input  logic [IW-1:0]        g_job_kept,
+    output logic [IW-1:0]        g_pos,
+    output logic                 g_re,
+    input  logic [GP*C-1:0]      g_bits,
+    output logic [GP-1:0]        g_wv,
+    output logic [GP*IW-1:0]     g_widx,
+    output logic                 g_close,
     // Step-index fetch: index at position st_pos of fold st_fold, answered next cycle.
     output logic                 st_req,
     output logic [31:0]          st_fold,
@@ -93,8 +105,18 @@ module cdg_array #(
 
   wire fold_end = running && (cnt == len - 1);
   wire want = start && (!running || fold_end);
+  logic g_ready;
+  wire d_ready = !d_needs_gather || g_ready;
   wire take = want && d_valid && d_ready;
   assign stall = want && d_valid && !d_ready;
+
+  cdg_gather #(.R(R), .C(C), .GP(GP), .LIST(DF == 0 ? 0 : 1), .IW(IW)) gather (
+      .clk, .rst,
+      .go(want && d_valid && d_needs_gather),
+      .consume(take && d_needs_gather),
+      .j_no(g_job), .j_valid(g_job_valid), .j_extent(g_job_extent), .j_kept(g_job_kept),
+      .gm_pos(g_pos), .gm_re(g_re), .gm_bits(g_bits),
+      .gw_v(g_wv), .gw_idx(g_widx), .gw_close(g_close), .ready(g_ready));
 
   always_ff @(posedge clk) begin
     if (rst) begin

@@ -7,6 +7,8 @@
 //   sram_ifmap_reads, sram_filter_reads, sram_ofmap_writes, sram_psum_reads   (elements)
 //   gather_stalls     cycles the fold sequencer waited for the gather unit
 //   folds             folds the sequencer took
+//   gather_units      units (packs, column lists) the gather unit produced under compact
+//   gather_match      1 when every unit equals the schedule's index list
 //   mismatches        outputs that differ from the expected values
 //   outputs_match     1 when every output equals the expected value
 // Usage: tb SCHEDULE_FILE   (exit 0 after a completed run, 2 on a malformed file).
@@ -23,8 +25,9 @@
 
 #include "Vcdg_array.h"
 
-#ifndef GATHER_UNIT
-#define GATHER_UNIT 0
+// The gather unit's parallelism the model was built with (-DCDG_GP=N).
+#ifndef CDG_GP
+#error "build with -DCDG_GP=<the gather unit's indices per cycle>"
 #endif
 
 namespace {
@@ -188,6 +191,51 @@ int main(int argc, char** argv) {
   if (cs.M >= (1u << IW) || cs.K >= (1u << IW) || cs.N >= (1u << IW))
     die(path, "a GEMM dimension is 65536 or more (16-bit indices)");
 
+  if (cs.gather != CDG_GP)
+    die(path, "gather_rows_per_cycle " + std::to_string(cs.gather) +
+                  " differs from the model's build (" + std::to_string(CDG_GP) + ")");
+  // The gather unit's work under compact: which folds take a unit of gathered indices (every
+  // conditional OS fold; the first row fold of each column on WS/IS), the units' expected index
+  // lists (the schedule's), and one job per column fold with its kept count from the mask (what
+  // the gate unit counts as it writes the mask buffer).
+  const bool compact = cs.policy == "compact";
+  const uint64_t extent = df == 2 ? cs.N : cs.M;
+  auto gate = [&](uint64_t o, uint64_t c) -> bool {
+    return df == 2 ? cs.mask[c * cs.N + o] : cs.mask[o * cs.N + c];
+  };
+  struct Job {
+    std::vector<uint32_t> cols;
+    uint64_t kept = 0;
+  };
+  std::vector<uint8_t> needs(cs.folds.size(), 0);
+  std::vector<std::vector<uint32_t>> units;
+  std::vector<Job> jobs;
+  for (size_t i = 0; i < cs.folds.size() && compact; i++) {
+    const Fold& f = cs.folds[i];
+    if (!f.gated) continue;
+    bool same_col = i > 0 && cs.folds[i - 1].gated && cs.folds[i - 1].cols == f.cols;
+    if (!same_col) {
+      Job j;
+      j.cols = f.cols;
+      for (uint64_t o = 0; o < extent; o++) {
+        bool any = false;
+        for (uint32_t c : f.cols) any = any || gate(o, c);
+        j.kept += any;
+      }
+      jobs.push_back(std::move(j));
+    }
+    if (os) {
+      needs[i] = 1;
+      units.push_back(f.rows);
+    } else if (!same_col) {
+      needs[i] = 1;
+      units.push_back(f.steps);
+    }
+  }
+  size_t unit_no = 0;
+  uint64_t gather_mismatches = 0;
+  std::vector<uint32_t> unit_list;
+
   std::vector<int64_t> out(cs.M * cs.N, 0);
   std::vector<uint8_t> written(cs.M * cs.N, 0);
   uint64_t if_reads = 0, fl_reads = 0, of_writes = 0, ps_reads = 0, macs = 0, stalls = 0;
@@ -201,7 +249,8 @@ int main(int argc, char** argv) {
   };
   top->rst = 1;
   top->start = 0;
-  top->d_ready = 1;
+  top->d_needs_gather = 0;
+  top->g_job_valid = 0;
   eval_edge();
   eval_edge();
   top->rst = 0;
@@ -284,9 +333,39 @@ int main(int argc, char** argv) {
       for (int c = 0; c < C; c++)
         set_bits(top->d_cols, c * IW, IW, c < int(f.cols.size()) ? f.cols[c] : 0);
     }
+    top->d_needs_gather = df_no < nfolds && needs[df_no];
+    const uint64_t jn = top->g_job;
+    top->g_job_valid = jn < jobs.size();
+    if (jn < jobs.size()) {
+      top->g_job_extent = extent;
+      top->g_job_kept = jobs[jn].kept;
+      const uint64_t pos = top->g_pos;
+      for (int l = 0; l < CDG_GP; l++)
+        for (int c = 0; c < C; c++) {
+          bool bit = c < int(jobs[jn].cols.size()) && pos + l < extent &&
+                     gate(pos + l, jobs[jn].cols[c]);
+          set_bits(top->g_bits, l * C + c, 1, bit);
+        }
+    }
+    // Settle the combinational paths (the gather unit's writes and ready), then the edge.
+    top->clk = 0;
+    top->eval();
+    for (int l = 0; l < CDG_GP; l++)
+      if (get_bits(top->g_wv, l, 1)) unit_list.push_back(get_bits(top->g_widx, l * IW, IW));
+    if (top->g_close) {
+      if (unit_no >= units.size() || unit_list != units[unit_no]) {
+        if (gather_mismatches < 3)
+          std::fprintf(stderr, "tb: gather unit %zu differs from the schedule's indices\n",
+                       unit_no);
+        gather_mismatches++;
+      }
+      unit_no++;
+      unit_list.clear();
+    }
     for (int i = 0; i < R * C; i++) macs += get_bits(top->mac_en, i, 1);
     if (top->stall) stalls++;
-    eval_edge();
+    top->clk = 1;
+    top->eval();
     cycle++;
     // The answers just sampled: the first operand entered the array at this edge.
     if (any_read && first < 0) first = cycle;
@@ -313,7 +392,10 @@ int main(int argc, char** argv) {
   std::printf("sram_psum_reads %llu\n", (unsigned long long)ps_reads);
   std::printf("gather_stalls %llu\n", (unsigned long long)stalls);
   std::printf("folds %llu\n", (unsigned long long)top->d_fold);
+  if (unit_no != units.size()) gather_mismatches++;
   std::printf("mismatches %llu\n", (unsigned long long)mismatches);
+  std::printf("gather_units %zu\n", unit_no);
+  std::printf("gather_match %d\n", gather_mismatches == 0 ? 1 : 0);
   std::printf("outputs_match %d\n", mismatches == 0 ? 1 : 0);
   top->final();
   return 0;

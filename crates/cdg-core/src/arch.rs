@@ -4,7 +4,7 @@
 //! defaults and names the dotted key of any bad value.
 
 use crate::error::{CoreError, Result};
-use crate::units::{Cycles, PicoJoulesPer};
+use crate::units::PicoJoulesPer;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -149,7 +149,10 @@ impl MemoryConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SparsityConfig {
     pub support: SkipPolicy,
-    pub gather_cycles_per_fold: Cycles,
+    /// Gather indices the `compact` gather unit examines per cycle (`gather_rows_per_cycle`,
+    /// docs/model.md §5); `None` is an ideal gather that costs no cycles (the model's checks
+    /// against the stepped engine; a config file always gives a number).
+    pub gather_rows_per_cycle: Option<u64>,
     pub mask_in_dram: bool,
 }
 
@@ -212,7 +215,9 @@ pub mod defaults {
     pub const WORD_BYTES: u64 = 1;
     pub const SRAM_KIB: f64 = 64.0;
     pub const DRAM_BYTES_PER_CYCLE: f64 = 16.0;
-    pub const GATHER_CYCLES_PER_FOLD: u64 = 2;
+    /// Gather indices the `compact` gather unit examines per cycle: a whole 16-row pack per
+    /// cycle on the shipped 16×16 design (docs/model.md §5; its cost from synthesis: rtl/).
+    pub const GATHER_ROWS_PER_CYCLE: u64 = 16;
     /// int8 MAC incl. PE registers, Horowitz ISSCC 2014 (45 nm): 0.2 pJ multiply + 0.03 pJ add.
     pub const MAC_PJ: f64 = 0.23;
     /// A clock-gated MAC slot: the register clocking that remains, ~10 % of a MAC.
@@ -290,7 +295,7 @@ pub struct RawSparsity {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub support: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub gather_cycles_per_fold: Option<u64>,
+    pub gather_rows_per_cycle: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mask_in_dram: Option<bool>,
 }
@@ -499,17 +504,17 @@ impl TryFrom<RawArchConfig> for ArchConfig {
         };
         let gather = raw
             .sparsity
-            .gather_cycles_per_fold
-            .unwrap_or(d::GATHER_CYCLES_PER_FOLD);
-        if gather > 1 << 20 {
+            .gather_rows_per_cycle
+            .unwrap_or(d::GATHER_ROWS_PER_CYCLE);
+        if gather == 0 || gather > 1 << 20 {
             return Err(CoreError::config(
-                "sparsity.gather_cycles_per_fold",
-                format!("is absurdly large ({gather})"),
+                "sparsity.gather_rows_per_cycle",
+                format!("must be 1 to {} indices per cycle, found {gather}", 1 << 20),
             ));
         }
         let sparsity = SparsityConfig {
             support,
-            gather_cycles_per_fold: Cycles(gather),
+            gather_rows_per_cycle: Some(gather),
             mask_in_dram: raw.sparsity.mask_in_dram.unwrap_or(false),
         };
         let clock = ClockConfig {
@@ -626,7 +631,7 @@ impl ArchConfig {
             },
             sparsity: RawSparsity {
                 support: Some(self.sparsity.support.as_str().to_owned()),
-                gather_cycles_per_fold: Some(self.sparsity.gather_cycles_per_fold.get()),
+                gather_rows_per_cycle: self.sparsity.gather_rows_per_cycle,
                 mask_in_dram: Some(self.sparsity.mask_in_dram),
             },
             energy: RawEnergy {

@@ -22,8 +22,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// The RTL sources the model is built from (compiled into cdg so the cache key is exact).
-pub const SOURCES: [(&str, &str); 2] = [
+pub const SOURCES: [(&str, &str); 3] = [
     ("cdg_array.sv", include_str!("../../../../rtl/cdg_array.sv")),
+    (
+        "cdg_gather.sv",
+        include_str!("../../../../rtl/cdg_gather.sv"),
+    ),
     ("tb.cpp", include_str!("../../../../rtl/tb/tb.cpp")),
 ];
 
@@ -94,6 +98,8 @@ pub struct CheckRow {
     pub sram_psum_reads_model: u64,
     pub sram_psum_reads_rtl: u64,
     pub gather_stalls_rtl: u64,
+    /// Every pack or column list the RTL gather unit produced equals the schedule's.
+    pub gather_match: bool,
     pub outputs_match: bool,
     /// Within the tolerance: equal outputs, MACs, folds and SRAM counts, |Δcycles| ≤ R.
     pub agree: bool,
@@ -110,6 +116,7 @@ struct TbResult {
     psum: u64,
     stalls: u64,
     folds: u64,
+    gather_match: bool,
     outputs_match: bool,
 }
 
@@ -135,10 +142,11 @@ fn parse_tb(out: &str) -> anyhow::Result<TbResult> {
             "gather_stalls" => r.stalls = v,
             "folds" => r.folds = v,
             "outputs_match" => r.outputs_match = v == 1,
+            "gather_match" => r.gather_match = v == 1,
             _ => seen -= 1,
         }
     }
-    if seen < 9 {
+    if seen < 10 {
         bail!("the testbench's output is incomplete:\n{out}");
     }
     Ok(r)
@@ -203,8 +211,14 @@ fn df_param(df: Dataflow) -> u32 {
 }
 
 /// The testbench binary for an R×C array of `df`, built with Verilator when not cached.
-pub fn build_model(rows: u64, cols: u64, df: Dataflow, verilator: &str) -> anyhow::Result<PathBuf> {
-    let params = format!("R={rows} C={cols} DF={}", df_param(df));
+pub fn build_model(
+    rows: u64,
+    cols: u64,
+    df: Dataflow,
+    gather: u64,
+    verilator: &str,
+) -> anyhow::Result<PathBuf> {
+    let params = format!("R={rows} C={cols} DF={} GP={gather}", df_param(df));
     let mut parts: Vec<&[u8]> = SOURCES.iter().map(|(_, s)| s.as_bytes()).collect();
     parts.push(params.as_bytes());
     parts.push(verilator.as_bytes());
@@ -236,8 +250,11 @@ pub fn build_model(rows: u64, cols: u64, df: Dataflow, verilator: &str) -> anyho
         .arg(format!("-GR={rows}"))
         .arg(format!("-GC={cols}"))
         .arg(format!("-GDF={}", df_param(df)))
-        .args(["--top-module", "cdg_array", "-CFLAGS", "-std=c++17 -O1"])
+        .arg(format!("-GGP={gather}"))
+        .args(["--top-module", "cdg_array", "-CFLAGS"])
+        .arg(format!("-std=c++17 -O1 -DCDG_GP={gather}"))
         .arg(tmp.join("cdg_array.sv"))
+        .arg(tmp.join("cdg_gather.sv"))
         .arg(tmp.join("tb.cpp"))
         .arg("-Mdir")
         .arg(tmp.join("obj"))
@@ -296,7 +313,7 @@ fn check_one(
         cols,
         dataflow: df,
         policy: job.policy,
-        gather_rows_per_cycle: 1,
+        gather_rows_per_cycle: gather_rate(arch)?,
         seed,
     };
     let file = rtl_file(&case).with_context(|| format!("layer {name}"))?;
@@ -348,6 +365,7 @@ fn check_one(
         sram_psum_reads_model: sram.psum_reads.get(),
         sram_psum_reads_rtl: rtl.psum,
         gather_stalls_rtl: rtl.stalls,
+        gather_match: rtl.gather_match,
         outputs_match: rtl.outputs_match,
         agree: false,
     };
@@ -358,6 +376,7 @@ fn check_one(
 /// The tolerance: equal outputs, MACs, folds and SRAM counts; cycles within R.
 pub fn agrees(r: &CheckRow) -> bool {
     r.outputs_match
+        && r.gather_match
         && r.macs_model == r.macs_rtl
         && r.folds_model == r.folds_rtl
         && r.sram_ifmap_reads_model == r.sram_ifmap_reads_rtl
@@ -392,6 +411,15 @@ fn parse_policies(list: &[String], own: SkipPolicy) -> anyhow::Result<Vec<SkipPo
     Ok(out)
 }
 
+/// The design's gather parallelism (a config always gives one).
+fn gather_rate(arch: &ArchConfig) -> anyhow::Result<u64> {
+    arch.sparsity.gather_rows_per_cycle.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the design has an ideal gather; the RTL needs sparsity.gather_rows_per_cycle"
+        )
+    })
+}
+
 /// Checks the design can be run by the RTL array.
 fn check_design(arch: &ArchConfig) -> anyhow::Result<()> {
     if arch.array.overlap_folds {
@@ -405,6 +433,10 @@ fn check_design(arch: &ArchConfig) -> anyhow::Result<()> {
             "workload.batch = {}: the RTL check runs one sample at a time; expected 1",
             arch.workload.batch
         );
+    }
+    let gp = gather_rate(arch)?;
+    if gp > 256 {
+        bail!("sparsity.gather_rows_per_cycle = {gp}: the RTL gather unit is built for 1 to 256");
     }
     if arch.array.rows < 2 || arch.array.cols < 2 || arch.array.rows > 64 || arch.array.cols > 64 {
         bail!(
@@ -464,7 +496,7 @@ pub fn run(args: RtlArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
         "building the {rows}×{cols} {} RTL model (cached)…",
         df.as_str()
     );
-    let tb = build_model(rows, cols, df, &verilator)?;
+    let tb = build_model(rows, cols, df, gather_rate(&arch)?, &verilator)?;
     let work = std::env::temp_dir().join(format!("cdg-rtl-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let mut jobs = Vec::new();

@@ -13,7 +13,7 @@ use cdg_sim::models::resnet18_cifar;
 
 fn rows() -> Vec<CodesignRow> {
     let mut arch = ArchConfig::default_with("codesign-16x16");
-    arch.sparsity.gather_cycles_per_fold = Cycles(0);
+    arch.sparsity.gather_rows_per_cycle = None;
     // Synthetic masks have exactly half the blocks on in every layer and sample, so a few
     // samples already give the figures of 256 to within a fraction of a percent.
     codesign(
