@@ -270,233 +270,187 @@ module cdg_array #(
     end
   end
 
-  // ------------------------------------------------------------------ the array
-  // Row-side tokens (left edge) and column-side tokens (top edge), after the skew lines.
-  logic               lx_v   [R];
-  logic signed [7:0]  lx_val [R];
-  logic [IW-1:0]      lx_m   [R];
-  logic               lx_first[R];
-  logic               lx_last[R];
-  logic               lx_gated[R];
-  logic [C-1:0]       lx_en  [R];
-  logic               tc_v   [C];
-  logic signed [7:0]  tc_val [C];
-  logic [IW-1:0]      tc_n   [C];
-  logic signed [31:0] tc_ps  [C];
-  logic [IW-1:0]      tc_m   [C];
-  logic               tc_en  [C];
-  logic               tc_gated[C];
-  logic               ld_v;  // a stationary row enters the load chains
-  logic signed [7:0]  ld_val [C];
-  logic               ld_live[C];
-
-  // Skew lines: row r delayed r cycles, column c delayed c cycles.
-  logic               rx_v   [R][R];
-  logic signed [7:0]  rx_val [R][R];
-  logic [IW-1:0]      rx_m   [R][R];
-  logic               rx_first[R][R];
-  logic               rx_last[R][R];
-  logic               rx_gated[R][R];
-  logic [C-1:0]       rx_en  [R][R];
-  logic               cx_v   [C][C];
-  logic signed [7:0]  cx_val [C][C];
-  logic [IW-1:0]      cx_n   [C][C];
-  logic signed [31:0] cx_ps  [C][C];
-  logic [IW-1:0]      cx_m   [C][C];
-  logic               cx_en  [C][C];
-  logic               cx_gated[C][C];
-  logic [C-1:0]       en_hold[R];
+  // Tokens entering the array: row r's (left edge; OS ifmap, WS ifmap, IS filter) and column
+  // c's (top edge; OS filter, WS/IS partial sum), each then delayed r (c) cycles by its skew
+  // line, and the stationary row entering the load chains (WS/IS).
+  localparam int RTW = 1 + 8 + IW + 3 + C;      // v, val, m, first, last, gated, en[C]
+  localparam int CTW = 1 + 8 + IW + IW + 32 + 2; // v, val, n, m, psum, en, gated
+  logic [RTW-1:0] r_entry[R];
+  logic [CTW-1:0] c_entry[C];
+  logic [C-1:0] en_hold[R];
+  logic ld_v;
+  logic signed [7:0] ld_val[C];
+  logic ld_live[C];
 
   always_ff @(posedge clk) begin
     if (rst) begin
-      for (int r = 0; r < R; r++) for (int d = 0; d < R; d++) rx_v[r][d] <= 0;
-      for (int c = 0; c < C; c++) for (int d = 0; d < C; d++) cx_v[c][d] <= 0;
       ld_v <= 0;
     end else begin
       ld_v <= (s1_kind == 2);
-      for (int c = 0; c < C; c++) begin
-        ld_val[c] <= (DF == 1) ? fl_data[c*8+:8] : if_data[c*8+:8];
-        ld_live[c] <= (DF == 1) ? fl_re[c] : if_re[c];
-      end
       if (OS && s1_first)
-        for (int r = 0; r < R; r++)
-          for (int c = 0; c < C; c++) en_hold[r][c] <= mk_bit[r*C+c];
-      for (int r = 0; r < R; r++) begin
-        // Entry (delay 0), then shift along the line.
-        rx_v[r][0] <= (s1_kind == 1) && s1_rv[r];
-        rx_val[r][0] <= OS ? if_data[r*8+:8] : ((DF == 1) ? if_data[r*8+:8] : fl_data[r*8+:8]);
-        rx_m[r][0] <= s1_rows[r];
-        rx_first[r][0] <= s1_first;
-        rx_last[r][0] <= s1_last;
-        rx_gated[r][0] <= s1_gated;
-        for (int c = 0; c < C; c++)
-          rx_en[r][0][c] <= (OS && s1_first) ? mk_bit[r*C+c] : en_hold[r][c];
-        for (int d = 1; d < R; d++) begin
-          rx_v[r][d] <= rx_v[r][d-1];
-          rx_val[r][d] <= rx_val[r][d-1];
-          rx_m[r][d] <= rx_m[r][d-1];
-          rx_first[r][d] <= rx_first[r][d-1];
-          rx_last[r][d] <= rx_last[r][d-1];
-          rx_gated[r][d] <= rx_gated[r][d-1];
-          rx_en[r][d] <= rx_en[r][d-1];
-        end
-      end
-      for (int c = 0; c < C; c++) begin
-        cx_v[c][0] <= (s1_kind == 1) && s1_cv[c];
-        cx_val[c][0] <= fl_data[c*8+:8];
-        cx_n[c][0] <= OS ? s1_cols[c] : ((DF == 1) ? s1_cols[c] : s1_step);
-        cx_m[c][0] <= (DF == 1) ? s1_step : s1_cols[c];
-        cx_ps[c][0] <= $signed(ps_data[c*32+:32]);
-        cx_en[c][0] <= s1_gated ? mk_bit[c] : 1'b1;
-        cx_gated[c][0] <= s1_gated;
-        for (int d = 1; d < C; d++) begin
-          cx_v[c][d] <= cx_v[c][d-1];
-          cx_val[c][d] <= cx_val[c][d-1];
-          cx_n[c][d] <= cx_n[c][d-1];
-          cx_m[c][d] <= cx_m[c][d-1];
-          cx_ps[c][d] <= cx_ps[c][d-1];
-          cx_en[c][d] <= cx_en[c][d-1];
-          cx_gated[c][d] <= cx_gated[c][d-1];
-        end
-      end
-    end
-  end
-
-  always_comb begin
-    for (int r = 0; r < R; r++) begin
-      lx_v[r] = rx_v[r][r];
-      lx_val[r] = rx_val[r][r];
-      lx_m[r] = rx_m[r][r];
-      lx_first[r] = rx_first[r][r];
-      lx_last[r] = rx_last[r][r];
-      lx_gated[r] = rx_gated[r][r];
-      lx_en[r] = rx_en[r][r];
+        for (int r = 0; r < R; r++) en_hold[r] <= mk_bit[r*C+:C];
     end
     for (int c = 0; c < C; c++) begin
-      tc_v[c] = cx_v[c][c];
-      tc_val[c] = cx_val[c][c];
-      tc_n[c] = cx_n[c][c];
-      tc_m[c] = cx_m[c][c];
-      tc_ps[c] = cx_ps[c][c];
-      tc_en[c] = cx_en[c][c];
-      tc_gated[c] = cx_gated[c][c];
+      ld_val[c] <= (DF == 1) ? fl_data[c*8+:8] : if_data[c*8+:8];
+      ld_live[c] <= (DF == 1) ? fl_re[c] : if_re[c];
     end
   end
-
-  // PE registers: horizontal (row-side) token, vertical (column-side) token, stationary value
-  // and accumulator.
-  logic               h_v    [R][C];
-  logic signed [7:0]  h_val  [R][C];
-  logic [IW-1:0]      h_m    [R][C];
-  logic               h_first[R][C];
-  logic               h_last [R][C];
-  logic               h_gated[R][C];
-  logic [C-1:0]       h_en   [R][C];
-  logic               v_v    [R][C];
-  logic signed [7:0]  v_val  [R][C];
-  logic [IW-1:0]      v_n    [R][C];
-  logic [IW-1:0]      v_m    [R][C];
-  logic signed [31:0] v_ps   [R][C];
-  logic signed [31:0] v_p0   [R][C];  // the partial sum as it entered the column
-  logic               v_en   [R][C];
-  logic               v_gated[R][C];
-  logic signed [7:0]  st_val [R][C];
-  logic signed [31:0] acc    [R][C];
-
-  // Inputs of PE (r, c) and whether it multiplies this cycle.
-  logic               in_hv [R][C];
-  logic signed [7:0]  in_hval[R][C];
-  logic               in_vv [R][C];
-  logic               pe_mac[R][C];
-
-  function automatic logic os_gated(input int r, input int c);
-    return (c == 0) ? lx_gated[r] : h_gated[r][c-1];
-  endfunction
-  function automatic logic os_en(input int r, input int c);
-    return (c == 0) ? lx_en[r][c] : h_en[r][c-1][c];
-  endfunction
-  function automatic logic ws_gated(input int r, input int c);
-    return (r == 0) ? tc_gated[c] : v_gated[r-1][c];
-  endfunction
-  function automatic logic ws_en(input int r, input int c);
-    return (r == 0) ? tc_en[c] : v_en[r-1][c];
-  endfunction
 
   always_comb begin
     for (int r = 0; r < R; r++)
-      for (int c = 0; c < C; c++) begin
-        in_hv[r][c] = (c == 0) ? lx_v[r] : h_v[r][c-1];
-        in_hval[r][c] = (c == 0) ? lx_val[r] : h_val[r][c-1];
-        in_vv[r][c] = (r == 0) ? tc_v[c] : v_v[r-1][c];
-        if (OS) pe_mac[r][c] = in_hv[r][c] && in_vv[r][c] &&
-              !(cfg_gate_en && os_gated(r, c) && !os_en(r, c));
-        else pe_mac[r][c] = in_hv[r][c] && in_vv[r][c] &&
-              !(cfg_gate_en && ws_gated(r, c) && !ws_en(r, c));
-        mac_en[r*C+c] = pe_mac[r][c];
-      end
+      r_entry[r] = {(s1_kind == 1) && s1_rv[r],
+                    (DF == 2) ? fl_data[r*8+:8] : if_data[r*8+:8],
+                    s1_rows[r], s1_first, s1_last, s1_gated,
+                    (OS && s1_first) ? mk_bit[r*C+:C] : en_hold[r]};
+    for (int c = 0; c < C; c++)
+      c_entry[c] = {(s1_kind == 1) && s1_cv[c],
+                    fl_data[c*8+:8],
+                    (DF == 2) ? s1_step : s1_cols[c],
+                    (DF == 1) ? s1_step : s1_cols[c],
+                    ps_data[c*32+:32],
+                    s1_gated ? mk_bit[c] : 1'b1,
+                    s1_gated};
   end
 
-  always_ff @(posedge clk) begin
-    if (rst) begin
-      for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) begin
-          h_v[r][c] <= 0;
-          v_v[r][c] <= 0;
+  for (genvar r = 0; r < R; r++) begin : rline
+    logic [(r+1)*RTW-1:0] sk;
+    always_ff @(posedge clk)
+      if (rst) sk <= '0;
+      else if (r == 0) sk <= r_entry[r];
+      else sk <= {sk[(r > 0 ? r : 1)*RTW-1:0], r_entry[r]};
+    wire [RTW-1:0] tok = sk[(r+1)*RTW-1-:RTW];
+  end
+  for (genvar c = 0; c < C; c++) begin : cline
+    logic [(c+1)*CTW-1:0] sk;
+    always_ff @(posedge clk)
+      if (rst) sk <= '0;
+      else if (c == 0) sk <= c_entry[c];
+      else sk <= {sk[(c > 0 ? c : 1)*CTW-1:0], c_entry[c]};
+    wire [CTW-1:0] tok = sk[(c+1)*CTW-1-:CTW];
+  end
+
+  // The PEs. Each holds the row-side token it passes right (h_*), the column-side token it
+  // passes down (v_*), the stationary value (WS/IS) and the accumulator (OS).
+  for (genvar r = 0; r < R; r++) begin : row
+    for (genvar c = 0; c < C; c++) begin : col
+      logic h_v, h_first, h_last, h_gated;
+      logic signed [7:0] h_val;
+      logic [IW-1:0] h_m;
+      logic [C-1:0] h_en;
+      logic v_v, v_en, v_gated;
+      logic signed [7:0] v_val;
+      logic [IW-1:0] v_n, v_m;
+      logic signed [31:0] v_ps, v_p0;  // v_p0: the partial sum as it entered the column
+      logic signed [7:0] st_val;
+      logic signed [31:0] acc;
+      logic o_v;  // OS: this PE writes its output this cycle
+      logic [IW-1:0] o_m, o_n;
+      logic signed [31:0] o_val;
+
+      // Inputs: from the left neighbour (or the row's skew line) and from above.
+      logic i_hv, i_first, i_last, i_hgated;
+      logic signed [7:0] i_hval;
+      logic [IW-1:0] i_m;
+      logic [C-1:0] i_hen;
+      logic i_vv, i_ven, i_vgated;
+      logic signed [7:0] i_vval;
+      logic [IW-1:0] i_n, i_vm;
+      logic signed [31:0] i_ps, i_p0;
+      logic signed [7:0] i_st;
+      if (c == 0) begin : left_edge
+        assign {i_hv, i_hval, i_m, i_first, i_last, i_hgated, i_hen} = rline[r].tok;
+      end else begin : left_pe
+        assign i_hv = row[r].col[c-1].h_v;
+        assign i_hval = row[r].col[c-1].h_val;
+        assign i_m = row[r].col[c-1].h_m;
+        assign i_first = row[r].col[c-1].h_first;
+        assign i_last = row[r].col[c-1].h_last;
+        assign i_hgated = row[r].col[c-1].h_gated;
+        assign i_hen = row[r].col[c-1].h_en;
+      end
+      if (r == 0) begin : top_edge
+        assign {i_vv, i_vval, i_n, i_vm, i_ps, i_ven, i_vgated} = cline[c].tok;
+        assign i_p0 = cline[c].tok[33:2];
+        assign i_st = (ld_live[c] ? ld_val[c] : 8'sd0);
+      end else begin : top_pe
+        assign i_vv = row[r-1].col[c].v_v;
+        assign i_vval = row[r-1].col[c].v_val;
+        assign i_n = row[r-1].col[c].v_n;
+        assign i_vm = row[r-1].col[c].v_m;
+        assign i_ps = row[r-1].col[c].v_ps;
+        assign i_p0 = row[r-1].col[c].v_p0;
+        assign i_ven = row[r-1].col[c].v_en;
+        assign i_vgated = row[r-1].col[c].v_gated;
+        assign i_st = row[r-1].col[c].st_val;
+      end
+
+      // The gate of this slot's output: OS from the row token's mask row, WS/IS from the
+      // partial-sum token. cfg_gate_en clock-gates a gated-off slot; otherwise (dense) it
+      // computes and the result is discarded at write-back.
+      wire gated = OS ? i_hgated : i_vgated;
+      wire on = OS ? i_hen[c] : i_ven;
+      wire mac = i_hv && i_vv && !(cfg_gate_en && gated && !on);
+      assign mac_en[r*C+c] = mac;
+      wire signed [31:0] prod = mac ? 32'(i_hval) * 32'(OS ? i_vval : st_val) : 32'sd0;
+      wire signed [31:0] sum = (i_first ? 32'sd0 : acc) + prod;
+
+      always_ff @(posedge clk) begin
+        if (rst) begin
+          h_v <= 0;
+          v_v <= 0;
+          o_v <= 0;
+        end else begin
+          h_v <= i_hv;
+          v_v <= i_vv;
+          o_v <= OS && i_hv && i_vv && i_last;
         end
-      wr_v <= 0;
-    end else begin
-      wr_v <= 0;
-      // Stationary load chains (WS/IS): shift one row down per load token.
-      if (ld_v)
-        for (int c = 0; c < C; c++) begin
-          st_val[0][c] <= ld_live[c] ? ld_val[c] : 8'sd0;
-          for (int r = 1; r < R; r++) st_val[r][c] <= st_val[r-1][c];
-        end
-      for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) begin
-          h_v[r][c] <= in_hv[r][c];
-          h_val[r][c] <= in_hval[r][c];
-          h_m[r][c] <= (c == 0) ? lx_m[r] : h_m[r][c-1];
-          h_first[r][c] <= (c == 0) ? lx_first[r] : h_first[r][c-1];
-          h_last[r][c] <= (c == 0) ? lx_last[r] : h_last[r][c-1];
-          h_gated[r][c] <= (c == 0) ? lx_gated[r] : h_gated[r][c-1];
-          h_en[r][c] <= (c == 0) ? lx_en[r] : h_en[r][c-1];
-          v_v[r][c] <= in_vv[r][c];
-          v_val[r][c] <= (r == 0) ? tc_val[c] : v_val[r-1][c];
-          v_n[r][c] <= (r == 0) ? tc_n[c] : v_n[r-1][c];
-          v_m[r][c] <= (r == 0) ? tc_m[c] : v_m[r-1][c];
-          v_en[r][c] <= (r == 0) ? tc_en[c] : v_en[r-1][c];
-          v_gated[r][c] <= (r == 0) ? tc_gated[c] : v_gated[r-1][c];
-          if (OS) begin
-            if (in_hv[r][c] && in_vv[r][c]) begin
-              automatic logic signed [7:0] bv = (r == 0) ? tc_val[c] : v_val[r-1][c];
-              automatic logic signed [31:0] prod = pe_mac[r][c] ?
-                  32'(in_hval[r][c]) * 32'(bv) : 32'sd0;
-              automatic logic signed [31:0] sum =
-                  (((c == 0) ? lx_first[r] : h_first[r][c-1]) ? 32'sd0 : acc[r][c]) + prod;
-              acc[r][c] <= sum;
-              if ((c == 0) ? lx_last[r] : h_last[r][c-1]) begin
-                wr_v[r*C+c] <= 1;
-                wr_m[(r*C+c)*IW+:IW] <= (c == 0) ? lx_m[r] : h_m[r][c-1];
-                wr_n[(r*C+c)*IW+:IW] <= (r == 0) ? tc_n[c] : v_n[r-1][c];
-                // A gated-off output of a conditional fold gets nothing (the dense policy
-                // computed its MACs and discards them here).
-                wr_val[(r*C+c)*32+:32] <= (os_gated(r, c) && !os_en(r, c)) ? 32'sd0 : sum;
-              end
-            end
-          end else begin
-            automatic logic signed [31:0] p_in = (r == 0) ? tc_ps[c] : v_ps[r-1][c];
-            v_ps[r][c] <= p_in + (pe_mac[r][c] ? 32'(in_hval[r][c]) * 32'(st_val[r][c]) : 32'sd0);
-            v_p0[r][c] <= (r == 0) ? tc_ps[c] : v_p0[r-1][c];
-          end
-        end
-      if (!OS)
-        for (int c = 0; c < C; c++) begin
-          wr_v[c] <= v_v[R-1][c];
-          wr_m[c*IW+:IW] <= v_m[R-1][c];
-          wr_n[c*IW+:IW] <= v_n[R-1][c];
-          wr_val[c*32+:32] <= (v_gated[R-1][c] && !v_en[R-1][c]) ? v_p0[R-1][c] : v_ps[R-1][c];
-        end
+        h_val <= i_hval;
+        h_m <= i_m;
+        h_first <= i_first;
+        h_last <= i_last;
+        h_gated <= i_hgated;
+        h_en <= i_hen;
+        v_val <= i_vval;
+        v_n <= i_n;
+        v_m <= i_vm;
+        v_en <= i_ven;
+        v_gated <= i_vgated;
+        if (!OS && ld_v) st_val <= i_st;
+        if (OS && i_hv && i_vv) acc <= sum;
+        o_m <= i_m;
+        o_n <= i_n;
+        // A gated-off output of a conditional fold receives nothing.
+        o_val <= (gated && !on) ? 32'sd0 : sum;
+        v_ps <= i_ps + prod;
+        v_p0 <= i_p0;
+      end
+      if (OS) begin : os_write
+        assign wr_v[r*C+c] = o_v;
+        assign wr_m[(r*C+c)*IW+:IW] = o_m;
+        assign wr_n[(r*C+c)*IW+:IW] = o_n;
+        assign wr_val[(r*C+c)*32+:32] = o_val;
+      end
+    end
+  end
+
+  // WS/IS: partial sums leave the bottom row into the ofmap SRAM (a gated-off output writes
+  // back the partial sum it entered with).
+  if (!OS) begin : bottom
+    for (genvar c = 0; c < C; c++) begin : lane
+      logic v;
+      logic [IW-1:0] m, n;
+      logic signed [31:0] val;
+      always_ff @(posedge clk) begin
+        v <= rst ? 1'b0 : row[R-1].col[c].v_v;
+        m <= row[R-1].col[c].v_m;
+        n <= row[R-1].col[c].v_n;
+        val <= (row[R-1].col[c].v_gated && !row[R-1].col[c].v_en) ? row[R-1].col[c].v_p0
+                                                                   : row[R-1].col[c].v_ps;
+      end
+      assign wr_v[c] = v;
+      assign wr_m[c*IW+:IW] = m;
+      assign wr_n[c*IW+:IW] = n;
+      assign wr_val[c*32+:32] = val;
     end
   end
 
