@@ -262,6 +262,7 @@ pub fn build_model(
         .output()
         .context("cannot run verilator")?;
     if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&tmp);
         bail!(
             "verilator failed to build the {rows}×{cols} {} array:\n{}",
             df.as_str(),

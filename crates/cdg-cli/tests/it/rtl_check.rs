@@ -207,3 +207,43 @@ fn the_removed_gather_key_is_refused_naming_its_replacement() {
         "{e}"
     );
 }
+
+#[test]
+fn the_gate_compare_unit_matches_its_definition_on_random_blocks() {
+    if let Some(why) = verilator_missing() {
+        eprintln!("skipped: the gate-unit test needs Verilator 5.006 or newer: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rtl = root().join("rtl");
+    let o = Command::new("verilator")
+        .args([
+            "--cc",
+            "--exe",
+            "--build",
+            "-O1",
+            "-Wno-fatal",
+            "--top-module",
+            "cdg_gate",
+        ])
+        .arg(rtl.join("cdg_gate.sv"))
+        .arg(rtl.join("tb/tb_gate.cpp"))
+        .arg("-Mdir")
+        .arg(dir.path())
+        .args(["-o", "tb_gate"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for seed in ["1", "2", "3"] {
+        let o = Command::new(dir.path().join("tb_gate"))
+            .args([seed, "5000"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "seed {seed}: {text}");
+        assert!(
+            text.contains("blocks 5000") && text.contains("mismatches 0"),
+            "{text}"
+        );
+    }
+}
