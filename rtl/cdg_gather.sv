@@ -49,15 +49,19 @@ module cdg_gather #(
   logic closing;
   logic [IW-1:0] next_pos;
 
+  logic [IW-1:0] n, o;  // loop temporaries: kept so far, the lane's index
+  logic any;
   always_comb begin
-    automatic logic [IW-1:0] n = 0;
+    n = 0;
+    o = 0;
+    any = 0;
     gw_v = '0;
     gw_idx = '0;
     closing = 0;
     next_pos = pos_eff + IW'(GP);
     for (int l = 0; l < GP; l++) begin
-      automatic logic [IW-1:0] o = pos_eff + IW'(l);
-      automatic logic any = |gm_bits[l*C+:C];
+      o = pos_eff + IW'(l);
+      any = |gm_bits[l*C+:C];
       if (scanning && !closing && o < j_extent && any) begin
         gw_v[l] = 1;
         gw_idx[l*IW+:IW] = o;
