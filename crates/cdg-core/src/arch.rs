@@ -182,6 +182,13 @@ pub struct ClockConfig {
 pub struct AreaConfig {
     pub pe_mm2: f64,
     pub sram_mm2_per_kib: f64,
+    /// The sparsity hardware, from synthesis (`rtl/synth/synth.sh`, docs/model.md §7): the gate
+    /// compare unit (every design), the per-PE enable logic (clock-gate, tile-skip, compact) and
+    /// the compact gather unit, `gather_base_mm2 + gather_mm2_per_row · gather_rows_per_cycle`.
+    pub gate_unit_mm2: f64,
+    pub pe_enable_mm2: f64,
+    pub gather_base_mm2: f64,
+    pub gather_mm2_per_row: f64,
 }
 
 /// How the workload runs on the design (docs/formats.md §2, docs/model.md §1).
@@ -245,6 +252,16 @@ pub mod defaults {
     }
     pub const PE_MM2: f64 = 0.0015;
     pub const SRAM_MM2_PER_KIB: f64 = 0.012;
+    /// Synthesized sparsity hardware (`rtl/synth/synth.sh 16 16`: Yosys 0.23 generic gates
+    /// weighted by the NanGate FreePDK45 Open Cell Library's X1 cell areas, NAND2_X1 =
+    /// 0.798 µm²; docs/model.md §7): the gate compare unit, 637.1 µm².
+    pub const GATE_UNIT_MM2: f64 = 637.1e-6;
+    /// The per-PE enable logic: 4.0 µm² per PE.
+    pub const PE_ENABLE_MM2: f64 = 4.0e-6;
+    /// The OS gather unit at 1 and 16 indices per cycle (1095.9 and 3858.6 µm²), as a line:
+    /// 911.7 µm² + 184.2 µm² per index per cycle.
+    pub const GATHER_BASE_MM2: f64 = 911.7e-6;
+    pub const GATHER_MM2_PER_ROW: f64 = 184.2e-6;
 
     /// SRAM access energy per byte for a buffer of `kib` KiB: a 64-bit read costs
     /// 10·√(KiB/8) pJ (Horowitz: 10 pJ at 8 KB, 20 pJ at 32 KB, ~100 pJ at 1 MB).
@@ -343,6 +360,14 @@ pub struct RawArea {
     pub pe_mm2: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sram_mm2_per_kib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_unit_mm2: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pe_enable_mm2: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gather_base_mm2: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gather_mm2_per_row: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -589,6 +614,30 @@ impl TryFrom<RawArchConfig> for ArchConfig {
                 d::SRAM_MM2_PER_KIB,
                 false,
             )?,
+            gate_unit_mm2: finite(
+                "area.gate_unit_mm2",
+                raw.area.gate_unit_mm2,
+                d::GATE_UNIT_MM2,
+                false,
+            )?,
+            pe_enable_mm2: finite(
+                "area.pe_enable_mm2",
+                raw.area.pe_enable_mm2,
+                d::PE_ENABLE_MM2,
+                false,
+            )?,
+            gather_base_mm2: finite(
+                "area.gather_base_mm2",
+                raw.area.gather_base_mm2,
+                d::GATHER_BASE_MM2,
+                false,
+            )?,
+            gather_mm2_per_row: finite(
+                "area.gather_mm2_per_row",
+                raw.area.gather_mm2_per_row,
+                d::GATHER_MM2_PER_ROW,
+                false,
+            )?,
         };
         let workload = WorkloadConfig {
             batch: positive_count("workload.batch", raw.workload.batch, 1, MAX_BATCH)?,
@@ -654,6 +703,10 @@ impl ArchConfig {
             area: RawArea {
                 pe_mm2: Some(self.area.pe_mm2),
                 sram_mm2_per_kib: Some(self.area.sram_mm2_per_kib),
+                gate_unit_mm2: Some(self.area.gate_unit_mm2),
+                pe_enable_mm2: Some(self.area.pe_enable_mm2),
+                gather_base_mm2: Some(self.area.gather_base_mm2),
+                gather_mm2_per_row: Some(self.area.gather_mm2_per_row),
             },
             // Batch 1 (the default) is left out, so single-sample configs read as before.
             workload: RawWorkload {
@@ -662,10 +715,30 @@ impl ArchConfig {
         }
     }
 
-    /// Silicon area: rows·cols·pe_mm2 + total SRAM KiB·sram_mm2_per_kib.
+    /// Silicon area: rows·cols·pe_mm2 + total SRAM KiB·sram_mm2_per_kib + the sparsity
+    /// hardware of the design's skip policy: the gate unit always, the per-PE enable logic
+    /// unless `dense`, the gather unit under `compact` (docs/model.md §7).
     pub fn area_mm2(&self) -> f64 {
-        (self.array.rows * self.array.cols) as f64 * self.area.pe_mm2
-            + self.memory.total_kib() * self.area.sram_mm2_per_kib
+        let pes = (self.array.rows * self.array.cols) as f64;
+        let a = &self.area;
+        let enable = match self.sparsity.support {
+            SkipPolicy::Dense => 0.0,
+            SkipPolicy::ClockGate | SkipPolicy::TileSkip | SkipPolicy::Compact => {
+                pes * a.pe_enable_mm2
+            }
+        };
+        let gather = match self.sparsity.support {
+            SkipPolicy::Compact => {
+                let p = self.sparsity.gather_rows_per_cycle.unwrap_or(0) as f64;
+                a.gather_base_mm2 + p * a.gather_mm2_per_row
+            }
+            SkipPolicy::Dense | SkipPolicy::ClockGate | SkipPolicy::TileSkip => 0.0,
+        };
+        pes * a.pe_mm2
+            + self.memory.total_kib() * a.sram_mm2_per_kib
+            + a.gate_unit_mm2
+            + enable
+            + gather
     }
 
     /// The defaults with `schema = 1`; a starting point for tests and programmatic sweeps.
