@@ -7,7 +7,7 @@
 //! The printed table comes from `cargo run --release --example codesign -p cdg-sim`; the
 //! README shows it, and `readme_table_is_what_its_command_prints` keeps the two equal.
 
-use cdg_core::{ArchConfig, Cycles, GateBlock};
+use cdg_core::{ArchConfig, GateBlock};
 use cdg_sim::codesign::{CodesignRow, codesign, markdown_table, readme_experiment};
 use cdg_sim::models::resnet18_cifar;
 
