@@ -50,6 +50,8 @@ enum Command {
     Report(cmd::report::ReportArgs),
     /// Two runs side by side (sim outputs or sweep points) with their ratios.
     Compare(cmd::compare::CompareArgs),
+    /// Check the fast model against the SystemVerilog array of rtl/ (Verilator).
+    Rtl(cmd::rtl::RtlArgs),
     /// Summarise a trace: layers, gate blocks, gate densities.
     Inspect(cmd::inspect::InspectArgs),
     /// Make or convert gate masks (synthetic traces).
@@ -91,6 +93,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Plot(a) => cmd::plot::run(a, &ui),
         Command::Report(a) => cmd::report::run(a, &ui),
         Command::Compare(a) => cmd::compare::run(a, &ui),
+        Command::Rtl(a) => cmd::rtl::run(a, &ui),
         Command::Inspect(a) => cmd::inspect::run(a, &ui),
         Command::Masks(a) => cmd::masks::run(a, &ui),
         Command::Import(a) => cmd::import::run(a, &ui),

@@ -4,7 +4,7 @@
 //! defaults and names the dotted key of any bad value.
 
 use crate::error::{CoreError, Result};
-use crate::units::{Cycles, PicoJoulesPer};
+use crate::units::PicoJoulesPer;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -237,7 +237,10 @@ impl MemoryConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SparsityConfig {
     pub support: SkipPolicy,
-    pub gather_cycles_per_fold: Cycles,
+    /// Gather indices the `compact` gather unit examines per cycle (`gather_rows_per_cycle`,
+    /// docs/model.md §5); `None` is an ideal gather that costs no cycles (the model's checks
+    /// against the stepped engine; a config file always gives a number).
+    pub gather_rows_per_cycle: Option<u64>,
     pub mask_in_dram: bool,
 }
 
@@ -267,6 +270,13 @@ pub struct ClockConfig {
 pub struct AreaConfig {
     pub pe_mm2: f64,
     pub sram_mm2_per_kib: f64,
+    /// The sparsity hardware, from synthesis (`rtl/synth/synth.sh`, docs/model.md §7): the gate
+    /// compare unit (every design), the per-PE enable logic (clock-gate, tile-skip, compact) and
+    /// the compact gather unit, `gather_base_mm2 + gather_mm2_per_row · gather_rows_per_cycle`.
+    pub gate_unit_mm2: f64,
+    pub pe_enable_mm2: f64,
+    pub gather_base_mm2: f64,
+    pub gather_mm2_per_row: f64,
 }
 
 /// How the workload runs on the design (docs/formats.md §2, docs/model.md §1).
@@ -301,7 +311,9 @@ pub mod defaults {
     pub const WORD_BYTES: u64 = 1;
     pub const SRAM_KIB: f64 = 64.0;
     pub const DRAM_BYTES_PER_CYCLE: f64 = 16.0;
-    pub const GATHER_CYCLES_PER_FOLD: u64 = 2;
+    /// Gather indices the `compact` gather unit examines per cycle: a whole 16-row pack per
+    /// cycle on the shipped 16×16 design (docs/model.md §5; its cost from synthesis: rtl/).
+    pub const GATHER_ROWS_PER_CYCLE: u64 = 16;
     /// int8 MAC incl. PE registers, Horowitz ISSCC 2014 (45 nm): 0.2 pJ multiply + 0.03 pJ add.
     pub const MAC_PJ: f64 = 0.23;
     /// A clock-gated MAC slot: the register clocking that remains, ~10 % of a MAC.
@@ -329,6 +341,16 @@ pub mod defaults {
     }
     pub const PE_MM2: f64 = 0.0015;
     pub const SRAM_MM2_PER_KIB: f64 = 0.012;
+    /// Synthesized sparsity hardware (`rtl/synth/synth.sh 16 16`: Yosys 0.23 generic gates
+    /// weighted by the NanGate FreePDK45 Open Cell Library's X1 cell areas, NAND2_X1 =
+    /// 0.798 µm²; docs/model.md §7): the gate compare unit, 637.1 µm².
+    pub const GATE_UNIT_MM2: f64 = 637.1e-6;
+    /// The per-PE enable logic: 4.0 µm² per PE.
+    pub const PE_ENABLE_MM2: f64 = 4.0e-6;
+    /// The OS gather unit at 1 and 16 indices per cycle (1095.9 and 3858.6 µm²), as a line:
+    /// 911.7 µm² + 184.2 µm² per index per cycle.
+    pub const GATHER_BASE_MM2: f64 = 911.7e-6;
+    pub const GATHER_MM2_PER_ROW: f64 = 184.2e-6;
 
     /// SRAM access energy per byte for a buffer of `kib` KiB: a 64-bit read costs
     /// 10·√(KiB/8) pJ (Horowitz: 10 pJ at 8 KB, 20 pJ at 32 KB, ~100 pJ at 1 MB).
@@ -379,7 +401,7 @@ pub struct RawSparsity {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub support: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub gather_cycles_per_fold: Option<u64>,
+    pub gather_rows_per_cycle: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mask_in_dram: Option<bool>,
 }
@@ -427,6 +449,14 @@ pub struct RawArea {
     pub pe_mm2: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sram_mm2_per_kib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_unit_mm2: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pe_enable_mm2: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gather_base_mm2: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gather_mm2_per_row: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -607,17 +637,17 @@ impl TryFrom<RawArchConfig> for ArchConfig {
         };
         let gather = raw
             .sparsity
-            .gather_cycles_per_fold
-            .unwrap_or(d::GATHER_CYCLES_PER_FOLD);
-        if gather > 1 << 20 {
+            .gather_rows_per_cycle
+            .unwrap_or(d::GATHER_ROWS_PER_CYCLE);
+        if gather == 0 || gather > 1 << 20 {
             return Err(CoreError::config(
-                "sparsity.gather_cycles_per_fold",
-                format!("is absurdly large ({gather})"),
+                "sparsity.gather_rows_per_cycle",
+                format!("must be 1 to {} indices per cycle, found {gather}", 1 << 20),
             ));
         }
         let sparsity = SparsityConfig {
             support,
-            gather_cycles_per_fold: Cycles(gather),
+            gather_rows_per_cycle: Some(gather),
             mask_in_dram: raw.sparsity.mask_in_dram.unwrap_or(false),
         };
         let frequency_mhz = finite(
@@ -702,6 +732,30 @@ impl TryFrom<RawArchConfig> for ArchConfig {
                 d::SRAM_MM2_PER_KIB,
                 false,
             )?,
+            gate_unit_mm2: finite(
+                "area.gate_unit_mm2",
+                raw.area.gate_unit_mm2,
+                d::GATE_UNIT_MM2,
+                false,
+            )?,
+            pe_enable_mm2: finite(
+                "area.pe_enable_mm2",
+                raw.area.pe_enable_mm2,
+                d::PE_ENABLE_MM2,
+                false,
+            )?,
+            gather_base_mm2: finite(
+                "area.gather_base_mm2",
+                raw.area.gather_base_mm2,
+                d::GATHER_BASE_MM2,
+                false,
+            )?,
+            gather_mm2_per_row: finite(
+                "area.gather_mm2_per_row",
+                raw.area.gather_mm2_per_row,
+                d::GATHER_MM2_PER_ROW,
+                false,
+            )?,
         };
         let workload = WorkloadConfig {
             batch: positive_count("workload.batch", raw.workload.batch, 1, MAX_BATCH)?,
@@ -753,7 +807,7 @@ impl ArchConfig {
             },
             sparsity: RawSparsity {
                 support: Some(self.sparsity.support.as_str().to_owned()),
-                gather_cycles_per_fold: Some(self.sparsity.gather_cycles_per_fold.get()),
+                gather_rows_per_cycle: self.sparsity.gather_rows_per_cycle,
                 mask_in_dram: Some(self.sparsity.mask_in_dram),
             },
             energy: RawEnergy {
@@ -776,6 +830,10 @@ impl ArchConfig {
             area: RawArea {
                 pe_mm2: Some(self.area.pe_mm2),
                 sram_mm2_per_kib: Some(self.area.sram_mm2_per_kib),
+                gate_unit_mm2: Some(self.area.gate_unit_mm2),
+                pe_enable_mm2: Some(self.area.pe_enable_mm2),
+                gather_base_mm2: Some(self.area.gather_base_mm2),
+                gather_mm2_per_row: Some(self.area.gather_mm2_per_row),
             },
             // Batch 1 (the default) is left out, so single-sample configs read as before.
             workload: RawWorkload {
@@ -787,10 +845,30 @@ impl ArchConfig {
         }
     }
 
-    /// Silicon area: rows·cols·pe_mm2 + total SRAM KiB·sram_mm2_per_kib.
+    /// Silicon area: rows·cols·pe_mm2 + total SRAM KiB·sram_mm2_per_kib + the sparsity
+    /// hardware of the design's skip policy: the gate unit always, the per-PE enable logic
+    /// unless `dense`, the gather unit under `compact` (docs/model.md §7).
     pub fn area_mm2(&self) -> f64 {
-        (self.array.rows * self.array.cols) as f64 * self.area.pe_mm2
-            + self.memory.total_kib() * self.area.sram_mm2_per_kib
+        let pes = (self.array.rows * self.array.cols) as f64;
+        let a = &self.area;
+        let enable = match self.sparsity.support {
+            SkipPolicy::Dense => 0.0,
+            SkipPolicy::ClockGate | SkipPolicy::TileSkip | SkipPolicy::Compact => {
+                pes * a.pe_enable_mm2
+            }
+        };
+        let gather = match self.sparsity.support {
+            SkipPolicy::Compact => {
+                let p = self.sparsity.gather_rows_per_cycle.unwrap_or(0) as f64;
+                a.gather_base_mm2 + p * a.gather_mm2_per_row
+            }
+            SkipPolicy::Dense | SkipPolicy::ClockGate | SkipPolicy::TileSkip => 0.0,
+        };
+        pes * a.pe_mm2
+            + self.memory.total_kib() * a.sram_mm2_per_kib
+            + a.gate_unit_mm2
+            + enable
+            + gather
     }
 
     /// The defaults with `schema = 1`; a starting point for tests and programmatic sweeps.

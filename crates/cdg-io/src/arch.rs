@@ -234,6 +234,14 @@ fn choices(dotted: &str) -> Option<String> {
     Some(format!("a string: {names}"))
 }
 
+/// Keys cdg no longer reads, with what replaced them (named when a file still has one).
+const REMOVED: &[(&str, &str)] = &[(
+    "sparsity.gather_cycles_per_fold",
+    ": it was removed, since a constant per fold is not what the gather unit costs; the \
+     gather cost now follows from `sparsity.gather_rows_per_cycle` (gather indices examined per \
+     cycle, default 16; docs/model.md §5): replace the key by `gather_rows_per_cycle = 16`",
+)];
+
 fn check_table(path: &Path, table: &Table, reference: &Table, prefix: &str) -> Result<()> {
     for (key, value) in table {
         let dotted = if prefix.is_empty() {
@@ -242,6 +250,13 @@ fn check_table(path: &Path, table: &Table, reference: &Table, prefix: &str) -> R
             format!("{prefix}.{key}")
         };
         let Some(expected) = reference.get(key) else {
+            if let Some((_, why)) = REMOVED.iter().find(|(k, _)| *k == dotted) {
+                return Err(IoError::UnknownKey {
+                    path: path.to_owned(),
+                    key: dotted,
+                    hint: (*why).to_owned(),
+                });
+            }
             let known: Vec<&str> = reference.keys().map(String::as_str).collect();
             let place = if prefix.is_empty() {
                 "top level".to_owned()

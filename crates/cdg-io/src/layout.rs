@@ -224,6 +224,19 @@ pub mod compare {
     };
 }
 
+/// A `cdg rtl check` output directory.
+pub mod rtl_check {
+    /// One row per layer, skip policy and sample: the fast model's and the RTL's figures.
+    pub const RTL_CHECK_CSV: &str = "rtl_check.csv";
+
+    /// A `cdg rtl check --out` directory's names.
+    pub const KIND: super::Kind = super::Kind {
+        name: "rtl-check",
+        files: &[RTL_CHECK_CSV],
+        patterns: &[],
+    };
+}
+
 /// A `cdg inspect TRACE --plot --out DIR` directory.
 pub mod inspect {
     /// The gate-density heatmaps of the trace.

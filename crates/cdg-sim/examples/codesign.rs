@@ -1,6 +1,6 @@
 //! The co-design table of the README: full-width ResNet-18 CIFAR (32×32×3 input,
 //! base_partitions 4) on a 16×16 array (default memories and energies,
-//! `gather_cycles_per_fold = 0`), synthetic gates at density 0.5, for three gate-block shapes ×
+//! an ideal gather), synthetic gates at density 0.5, for three gate-block shapes ×
 //! three dataflows × four skip policies.
 //!
 //! `cargo run --release --example codesign -p cdg-sim [-- SAMPLES [SEED]]` (default 256, 1)

@@ -117,11 +117,11 @@ pub fn markdown_table(rows: &[CodesignRow]) -> String {
 }
 
 /// The README's co-design experiment: full-width ResNet-18 CIFAR (32×32×3, base partitions 4)
-/// on a 16×16 array with default memories and energies, `gather_cycles_per_fold = 0`,
+/// on a 16×16 array with default memories and energies, an ideal gather (`gather_rows_per_cycle = None`),
 /// synthetic gates at density 0.5, blocks 16×1×1, 1×1×16 and 1×1×1.
 pub fn readme_experiment(samples: usize, seed: u64) -> Result<Vec<CodesignRow>, SimError> {
     let mut arch = ArchConfig::default_with("codesign-16x16");
-    arch.sparsity.gather_cycles_per_fold = cdg_core::Cycles(0);
+    arch.sparsity.gather_rows_per_cycle = None;
     codesign(
         &arch,
         |b| crate::models::resnet18_cifar(1.0, 3, Some((4, b))),

@@ -37,6 +37,9 @@ pub struct Column {
     pub kept: u64,
     /// Of `kept`, the indices no earlier column fold kept.
     pub new_kept: u64,
+    /// Gather indices from the column's first through its last kept one (0 when none is
+    /// kept): what the `compact` gather unit scans to list the column (docs/model.md §5).
+    pub scanned: u64,
     /// First pack of this column fold in [`GateSummary::packs`].
     pack_start: usize,
 }
@@ -51,6 +54,9 @@ pub struct Pack {
     pub active: u64,
     /// Of `size`, indices no earlier column fold kept.
     pub new_kept: u64,
+    /// Gather indices the gather unit scans to fill the pack: from the one after the previous
+    /// pack's last (the column's first for its first pack) through the pack's last.
+    pub scanned: u64,
 }
 
 /// Active outputs and kept gather indices of one dense fold.
@@ -459,7 +465,9 @@ pub(crate) fn summarize_gates(
             let (row_load, packs) = (&mut s.row_load, &mut s.packs);
             let (mut i, mut row) = (0usize, 0u64);
             let mut pack = Pack::default();
-            scan.runs(c0, c1, |_, len, v, g| {
+            // The gather index after the last pack closed (where its successor's scan starts).
+            let mut resume = 0u64;
+            scan.runs(c0, c1, |o, len, v, g| {
                 if v == 0 {
                     let next = row + len;
                     i += (next / r) as usize;
@@ -470,7 +478,8 @@ pub(crate) fn summarize_gates(
                 col.active += v * len;
                 col.kept += len;
                 col.new_kept += if new { len } else { 0 };
-                for _ in 0..len {
+                col.scanned = o + len;
+                for x in o..o + len {
                     let t = &mut tiles[i];
                     t.active += v;
                     t.kept += 1;
@@ -479,9 +488,11 @@ pub(crate) fn summarize_gates(
                         pack.size += 1;
                         pack.active += v;
                         pack.new_kept += u64::from(new);
+                        pack.scanned = x + 1 - resume;
                         if pack.size == r {
                             packs.push(pack);
                             pack = Pack::default();
+                            resume = x + 1;
                         }
                     } else {
                         row_load[row as usize] += v;
@@ -498,10 +509,11 @@ pub(crate) fn summarize_gates(
             }
             s.all_active &= tiles_active(&s.tiles[(j * fr) as usize..((j + 1) * fr) as usize]);
         } else {
-            scan.runs(c0, c1, |_, len, v, g| {
+            scan.runs(c0, c1, |o, len, v, g| {
                 col.active += v * len;
                 if v > 0 {
                     col.kept += len;
+                    col.scanned = o + len;
                     if !std::mem::replace(&mut seen[g], true) {
                         col.new_kept += len;
                     }

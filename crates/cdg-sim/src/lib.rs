@@ -79,6 +79,7 @@ pub mod models;
 pub mod network;
 pub mod policy;
 pub mod reference;
+pub mod rtl_file;
 pub mod scalesim;
 pub mod schedule;
 pub mod stats;

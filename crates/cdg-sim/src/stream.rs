@@ -7,7 +7,7 @@
 //! [`MemoryModel`] and keeps what that needs across folds and passes:
 //!
 //! - **Time.** A fold's compute cycles come from the dataflow, plus
-//!   `sparsity.gather_cycles_per_fold` for folds of gathered work. With `array.overlap_folds`
+//!   the gather unit's stalls before folds of gathered work (`policy/compact.rs`). With `array.overlap_folds`
 //!   a fold starts one pipeline period after the previous fold of its pass (the cycle-stepped
 //!   engine's timing, [`Mapping::overlapped_fold_cycles`]); the first fold of a pass that
 //!   continues an earlier pass's partial sums starts only when the previous fold has finished,
@@ -220,8 +220,9 @@ pub struct FoldRun {
     /// Of `outputs`, those final after this fold (no later fold or pass adds onto them); 0
     /// unless the fold ends its accumulation group.
     pub finalised: u64,
-    /// Gathered work: pays `sparsity.gather_cycles_per_fold`.
-    pub gathered: bool,
+    /// Cycles the fold waits for the `compact` gather unit before it starts (docs/model.md §5;
+    /// 0 for every other fold).
+    pub gather_stall: Cycles,
 }
 
 /// Streams the folds of a layer's passes, in execution order, through a [`MemoryModel`].
@@ -232,7 +233,8 @@ pub struct PassStream {
     /// Tile-id base of the pass being streamed.
     current_pass: Option<u64>,
     overlap: bool,
-    gather: Cycles,
+    /// `sparsity.gather_rows_per_cycle` (read by `compact`'s gather model).
+    gather_rate: Option<u64>,
     word: u64,
     outputs: u64,
     outputs_fit: bool,
@@ -268,7 +270,7 @@ impl PassStream {
             position: 0,
             current_pass: None,
             overlap: opts.overlap,
-            gather: arch.sparsity.gather_cycles_per_fold,
+            gather_rate: arch.sparsity.gather_rows_per_cycle,
             word,
             outputs,
             outputs_fit: outputs.saturating_mul(word) <= usable_bytes(arch.memory.ofmap_sram_kib),
@@ -277,6 +279,11 @@ impl PassStream {
             pins: opts.pins,
             batch_inner: opts.batch_inner.max(1),
         }
+    }
+
+    /// The gather unit's indices per cycle (`None`: an ideal gather).
+    pub fn gather_rows_per_cycle(&self) -> Option<u64> {
+        self.gather_rate
     }
 
     /// A tile of gathered work (rows or columns a skip policy picked): unique, with `new_elems`
@@ -317,11 +324,7 @@ impl PassStream {
     /// Streams one fold of `pass`.
     #[inline]
     pub fn push(&mut self, pass: &mut Pass<'_>, run: &FoldRun) {
-        let gather = if run.gathered {
-            self.gather
-        } else {
-            Cycles::ZERO
-        };
+        let gather = run.gather_stall;
         let tiles = [run.ifmap, run.filter];
         let writes = (run.outputs, run.finalised);
         self.fold(pass, &run.fold, run.t, tiles, writes, gather);

@@ -7,6 +7,7 @@ pub mod masks;
 pub mod merge;
 pub mod plot;
 pub mod report;
+pub mod rtl;
 pub mod run;
 pub mod sim;
 pub mod sweep;

@@ -7,13 +7,13 @@
 //! The printed table comes from `cargo run --release --example codesign -p cdg-sim`; the
 //! README shows it, and `readme_table_is_what_its_command_prints` keeps the two equal.
 
-use cdg_core::{ArchConfig, Cycles, GateBlock};
+use cdg_core::{ArchConfig, GateBlock};
 use cdg_sim::codesign::{CodesignRow, codesign, markdown_table, readme_experiment};
 use cdg_sim::models::resnet18_cifar;
 
 fn rows() -> Vec<CodesignRow> {
     let mut arch = ArchConfig::default_with("codesign-16x16");
-    arch.sparsity.gather_cycles_per_fold = Cycles(0);
+    arch.sparsity.gather_rows_per_cycle = None;
     // Synthetic masks have exactly half the blocks on in every layer and sample, so a few
     // samples already give the figures of 256 to within a fraction of a percent.
     codesign(

@@ -15,6 +15,7 @@ mod plot_heatmap;
 mod plot_svgs;
 mod report_html;
 mod robustness;
+mod rtl_check;
 mod sim_gated;
 mod sim_scalesim;
 mod sim_trace;

@@ -38,7 +38,7 @@ fn policies_through_the_cli() {
                 "--set",
                 &support,
                 "--set",
-                "sparsity.gather_cycles_per_fold=0",
+                "sparsity.gather_rows_per_cycle=16",
             ],
         );
         let row = network_row(&out.join(NETWORK_CSV));

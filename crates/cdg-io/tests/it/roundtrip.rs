@@ -130,7 +130,7 @@ proptest! {
     fn arch_roundtrip(rows in 1u64..1024, cols in 1u64..1024, df in 0usize..3, overlap in any::<bool>(),
                       word in 1u64..9, kib in proptest::array::uniform3(0.25f64..65536.0),
                       bw in proptest::option::of(0.001f64..4096.0), support in 0usize..4,
-                      gather in 0u64..64, mask_in_dram in any::<bool>(),
+                      gather in 1u64..64, mask_in_dram in any::<bool>(),
                       mac in 0.0f64..10.0, sram in proptest::option::of(0.0f64..100.0),
                       mhz in 1.0f64..5000.0) {
         let raw = RawArchConfig {
@@ -150,7 +150,7 @@ proptest! {
             },
             sparsity: RawSparsity {
                 support: Some(["dense", "clock-gate", "tile-skip", "compact"][support].into()),
-                gather_cycles_per_fold: Some(gather), mask_in_dram: Some(mask_in_dram),
+                gather_rows_per_cycle: Some(gather), mask_in_dram: Some(mask_in_dram),
             },
             energy: RawEnergy { mac: Some(mac), sram_filter_read_per_byte: sram, ..Default::default() },
             clock: cdg_core::arch::RawClock { frequency_mhz: Some(mhz) },

@@ -7,8 +7,12 @@
 //! - otherwise (WS: gather axis M streamed; IS: gather axis N streamed) every row fold of the
 //!   column streams only A_j, and a column with empty A_j is skipped.
 //!
-//! Each executed fold pays `gather_cycles_per_fold`; the gathered tile (rows of the gather
-//! axis's input) reads only the kept indices, and when that input fits on chip only indices
+//! The gather unit (`rtl/cdg_gather.sv`, docs/model.md §5) lists the kept indices: it scans
+//! the column's gather indices `gather_rows_per_cycle` at a time, one unit ahead of the array
+//! (a pack of ≤ R rows on OS, the column's whole list on WS and IS), starting each unit when the
+//! array takes the previous one; a fold waits ([`GatherClock`]) only when its unit is not ready,
+//! so the cost is a start-up per layer plus a stall wherever a fold is shorter than the next
+//! unit's scan. The gathered tile (rows of the gather axis's input) reads only the kept indices, and when that input fits on chip only indices
 //! never read before come from DRAM. MAC slots of inactive outputs in a kept row are
 //! clock-gated.
 
@@ -18,7 +22,7 @@ use crate::mapping::{Fold, Mapping};
 use crate::memory::TileUse;
 use crate::schedule::{Indices, PassDims, PassSchedule, PlannedFold};
 use crate::stream::FoldRun;
-use cdg_core::Dataflow;
+use cdg_core::{Cycles, Dataflow};
 
 /// The `compact` skip policy.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,6 +39,39 @@ fn assign(gathered: Input, g: TileUse, other: TileUse) -> (TileUse, TileUse) {
     match gathered {
         Input::Ifmap => (g, other),
         Input::Filter => (other, g),
+    }
+}
+
+/// When the gather unit's next unit (pack or column list) is ready, against the array's
+/// timeline: it scans `scanned` indices in ⌈scanned / P⌉ cycles from the moment the array took
+/// the previous unit (the conditional pass's start for the first), and the fold that takes the
+/// unit waits for what is left of that scan.
+#[derive(Debug, Clone, Copy)]
+pub struct GatherClock {
+    rate: Option<u64>,
+    /// Array cycles since the last unit was taken.
+    since: u64,
+}
+
+impl GatherClock {
+    /// A clock for a gather unit examining `rate` indices per cycle (`None`: ideal, never waits).
+    pub fn new(rate: Option<u64>) -> Self {
+        Self { rate, since: 0 }
+    }
+
+    /// The stall of the fold that takes a unit of `scanned` indices (the unit is then taken).
+    pub fn take(&mut self, scanned: u64) -> Cycles {
+        let Some(p) = self.rate else {
+            return Cycles::ZERO;
+        };
+        let stall = scanned.div_ceil(p.max(1)).saturating_sub(self.since);
+        self.since = 0;
+        Cycles(stall)
+    }
+
+    /// The array ran a fold of `cycles`.
+    pub fn ran(&mut self, cycles: Cycles) {
+        self.since = self.since.saturating_add(cycles.get());
     }
 }
 
@@ -78,6 +115,7 @@ impl PolicyModel for Compact {
         let k = map.gemm.k / map.groups;
         let grouped_stream_n = map.groups > 1 && map.axes.stream == Axis::N;
         let (gathered, other) = inputs(map.axes);
+        let mut clock = GatherClock::new(pass.gather_rows_per_cycle());
         for j in 0..map.col_folds {
             let col = gates.column(j);
             if col.kept == 0 {
@@ -96,6 +134,8 @@ impl PolicyModel for Compact {
                     let g = pass.gathered_tile(pack.size * t, pack.new_kept * t);
                     let (ifmap, filter) = assign(gathered, g, other_tile);
                     pass.charge_inactive(k * (outputs - pack.active));
+                    let gather_stall = clock.take(pack.scanned);
+                    clock.ran(map.fold_cycles_for(t));
                     pass.run(&FoldRun {
                         fold: first,
                         t,
@@ -103,7 +143,7 @@ impl PolicyModel for Compact {
                         filter,
                         outputs,
                         finalised: outputs,
-                        gathered: true,
+                        gather_stall,
                     });
                 }
             } else if grouped_stream_n {
@@ -123,6 +163,10 @@ impl PolicyModel for Compact {
                     let stationary = pass.dense_tile(other, &f);
                     let g = pass.gathered_tile(per * c.kept, per * c.new_kept);
                     let (ifmap, filter) = assign(gathered, g, stationary);
+                    // Each row fold lists the kept filters of its own groups: a unit scanning
+                    // the fold's filter span.
+                    let gather_stall = clock.take(f.n.len());
+                    clock.ran(map.fold_cycles_for(c.kept));
                     pass.run(&FoldRun {
                         fold: f,
                         t: c.kept,
@@ -130,7 +174,7 @@ impl PolicyModel for Compact {
                         filter,
                         outputs,
                         finalised: if map.group_last(&f) { outputs } else { 0 },
-                        gathered: true,
+                        gather_stall,
                     });
                 }
             } else {
@@ -138,6 +182,8 @@ impl PolicyModel for Compact {
                 // grouped layer's row folds outside the column's groups do not run).
                 let outputs = col.kept * width;
                 pass.charge_inactive(k * (outputs - col.active));
+                // The column's list is one unit, taken by its first row fold.
+                let mut unit = Some(col.scanned);
                 for i in 0..map.row_folds {
                     let f = map.fold_at(i, j);
                     if !map.is_live(&f) {
@@ -147,6 +193,8 @@ impl PolicyModel for Compact {
                     let stationary = pass.dense_tile(other, &f);
                     let g = pass.gathered_tile(ki * col.kept, ki * col.new_kept);
                     let (ifmap, filter) = assign(gathered, g, stationary);
+                    let gather_stall = unit.take().map_or(Cycles::ZERO, |u| clock.take(u));
+                    clock.ran(map.fold_cycles_for(col.kept));
                     pass.run(&FoldRun {
                         fold: f,
                         t: col.kept,
@@ -154,7 +202,7 @@ impl PolicyModel for Compact {
                         filter,
                         outputs,
                         finalised: if map.group_last(&f) { outputs } else { 0 },
-                        gathered: true,
+                        gather_stall,
                     });
                 }
             }

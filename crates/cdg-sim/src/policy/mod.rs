@@ -148,6 +148,11 @@ impl<'s, 'm> CondPass<'s, 'm> {
         self.pass.folds()
     }
 
+    /// `sparsity.gather_rows_per_cycle` of the design (`None`: an ideal gather).
+    pub fn gather_rows_per_cycle(&self) -> Option<u64> {
+        self.stream.gather_rows_per_cycle()
+    }
+
     /// The sample's gates, reduced as the policy's [`GateView`] asked.
     pub fn gates(&self) -> &'s GateSummary {
         self.gates

@@ -33,7 +33,7 @@ pub fn outputs_stay(df: Dataflow) -> bool {
 pub struct PolicyTraits {
     /// It may skip conditional folds (all-off masks leave only the base pass).
     pub skips: bool,
-    /// Its conditional folds pay `gather_cycles_per_fold`.
+    /// Its conditional folds wait for the gather unit (`gather_rows_per_cycle`).
     pub gathers: bool,
     /// It computes inactive outputs at full cost (no clock gating).
     pub discards: bool,

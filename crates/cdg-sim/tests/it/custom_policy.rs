@@ -4,7 +4,7 @@
 // fifth policy is this file's `ColumnSkip` as `src/policy/column_skip.rs` plus a `SkipPolicy`
 // variant (cdg-core), which the `match` in `policy::model` then asks for.
 
-use cdg_core::{ArchConfig, Cycles, DramBandwidth, Layer, SkipPolicy};
+use cdg_core::{ArchConfig, DramBandwidth, Layer, SkipPolicy};
 use cdg_sim::functional::{
     ArrayShape, FeatureMap, Filters, filter_matrix, im2col, output_map, run_gated_layer,
 };
@@ -127,7 +127,7 @@ proptest! {
         arch.array.cols = cols;
         arch.array.dataflow = df;
         arch.memory.dram_bandwidth = DramBandwidth::Unlimited;
-        arch.sparsity.gather_cycles_per_fold = Cycles(0);
+        arch.sparsity.gather_rows_per_cycle = None;
         let a = im2col(&shape, &input).unwrap();
         let b = filter_matrix(&shape, &weights).unwrap();
         let stepped = run_gated(&a, &b, &arch.array, &schedule, &gate).unwrap();

@@ -227,7 +227,7 @@ proptest! {
 
         let mut arch = design(rows, cols, df, pol);
         arch.memory.dram_bandwidth = DramBandwidth::Unlimited;
-        arch.sparsity.gather_cycles_per_fold = cdg_core::Cycles(0);
+        arch.sparsity.gather_rows_per_cycle = None;
         arch.array.overlap_folds = false;
         arch.workload.batch = batch;
         let layer = Layer { shape, gate: Some(spec) };

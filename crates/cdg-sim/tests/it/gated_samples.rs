@@ -343,7 +343,7 @@ fn no_base_channels() {
             a.array.rows = 4;
             a.array.cols = 3;
             a.memory.dram_bandwidth = cdg_core::DramBandwidth::Unlimited;
-            a.sparsity.gather_cycles_per_fold = cdg_core::Cycles(0);
+            a.sparsity.gather_rows_per_cycle = None;
             let s = simulate_gated_layer(&a, &layer, &masks, 0).unwrap();
             assert_eq!(s.totals.macs_needed.get(), g.k * masks.active_elements(0));
             assert!(

@@ -57,7 +57,7 @@ fn arch(rows: u64, cols: u64, df: Dataflow, overlap: bool) -> ArchConfig {
     a.array.dataflow = df;
     a.array.overlap_folds = overlap;
     a.memory.dram_bandwidth = DramBandwidth::Unlimited;
-    a.sparsity.gather_cycles_per_fold = cdg_core::Cycles(0);
+    a.sparsity.gather_rows_per_cycle = None;
     a
 }
 

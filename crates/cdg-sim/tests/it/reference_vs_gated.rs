@@ -49,7 +49,7 @@ proptest! {
         arch.array.dataflow = df;
         arch.memory.dram_bandwidth = DramBandwidth::Unlimited;
         arch.sparsity.support = pol;
-        arch.sparsity.gather_cycles_per_fold = cdg_core::Cycles(0);
+        arch.sparsity.gather_rows_per_cycle = None;
         let layer = Layer { shape, gate: Some(spec) };
         for overlap in [false, true] {
             arch.array.overlap_folds = overlap;
