@@ -1029,6 +1029,7 @@ fn load_data(plan: &TrainPlan) -> anyhow::Result<DataSplit> {
         resolution: plan.resolution,
         limit_train: plan.limit_train,
         limit_test: plan.limit_test,
+        max_memory_bytes: Some(cdg_io::limits::max_memory()),
     };
     if let Some(scan) = source.scan(&options).with_context(context)? {
         let r = plan
