@@ -58,7 +58,10 @@ fn newest_source(dir: &Path) -> Option<(PathBuf, std::time::SystemTime)> {
             let Ok(meta) = e.metadata() else { continue };
             if meta.is_dir() {
                 // Only sources count: a crate's tests and benches are not part of the binary.
-                if !matches!(p.file_name().and_then(|n| n.to_str()), Some("tests" | "benches")) {
+                if !matches!(
+                    p.file_name().and_then(|n| n.to_str()),
+                    Some("tests" | "benches")
+                ) {
                     stack.push(p);
                 }
             } else if p.extension().is_some_and(|x| x == "rs") || p.ends_with("Cargo.toml") {

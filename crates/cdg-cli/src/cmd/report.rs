@@ -10,7 +10,7 @@ use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::layout::{Kind, REPORT_HTML, run, sim, sweep};
 use cdg_io::output::{OutputDir, Outputs};
-use cdg_report::{Pareto, ReportInput, Table};
+use cdg_report::{ModelAccuracy, Pareto, ReportInput, Table};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -57,14 +57,60 @@ fn kind_of(dir: &Path) -> anyhow::Result<&'static Kind> {
     })
 }
 
-/// The report of `dir` as HTML text, with the latency/energy Pareto fronts.
-pub fn render(dir: &Path, kind: &Kind) -> anyhow::Result<String> {
-    Ok(render_with(dir, kind, &Pareto::default())?.html)
+/// The report of `dir` as HTML text, with the latency/energy Pareto fronts; `models` adds
+/// accuracies the directory does not hold (the shipped traces a `cdg run --no-train` used).
+pub fn render(dir: &Path, kind: &Kind, models: &[ModelAccuracy]) -> anyhow::Result<String> {
+    Ok(render_with(dir, kind, &Pareto::default(), models)?.html)
+}
+
+/// The floor a trained model's kNN accuracy is measured against (docs/training.md).
+pub const FLOOR_NAME: &str =
+    "random initialisation, the same gated network untrained and calibrated the same way";
+
+/// The kNN accuracy and floor a `cdg train` summary.json (or a trace manifest's
+/// `provenance`) records, as `(knn, floor)`.
+pub fn recorded_knn(value: &serde_json::Value) -> Option<(f64, Option<f64>)> {
+    Some((
+        value["knn_accuracy"].as_f64()?,
+        value["init_knn_accuracy"].as_f64(),
+    ))
+}
+
+/// The models a `cdg run` output trained (`train-<granularity>/summary.json`), named by the
+/// workloads their traces are (`cdg-<granularity>`).
+fn trained_models(dir: &Path) -> Vec<ModelAccuracy> {
+    let mut models = Vec::new();
+    for granularity in ["structured", "unstructured"] {
+        let path = dir
+            .join(run::train_dir(granularity))
+            .join(cdg_io::layout::train::SUMMARY_JSON);
+        let Some(value) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        else {
+            continue;
+        };
+        if let Some((knn, floor)) = recorded_knn(&value) {
+            models.push(ModelAccuracy {
+                workload: format!("cdg-{granularity}"),
+                knn,
+                floor,
+                floor_name: FLOOR_NAME.to_owned(),
+                source: "this run's training, train-*/summary.json".to_owned(),
+            });
+        }
+    }
+    models
 }
 
 /// The report of `dir` with its Pareto fronts over the objectives of `pareto`, and the parts
 /// it left out (an older cdg's files lack their columns).
-pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<cdg_report::Report> {
+pub fn render_with(
+    dir: &Path,
+    kind: &Kind,
+    pareto: &Pareto,
+    models: &[ModelAccuracy],
+) -> anyhow::Result<cdg_report::Report> {
     let runs_name = if kind.name == "sim" {
         sim::NETWORK_CSV
     } else {
@@ -111,6 +157,10 @@ pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<c
         || dir.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    let mut all_models = models.to_vec();
+    if kind.name == "run" {
+        all_models.extend(trained_models(dir));
+    }
     Ok(cdg_report::report(&ReportInput {
         kind: kind.name,
         source: &source,
@@ -120,6 +170,7 @@ pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<c
         files: &files,
         figures: &figures,
         pareto,
+        models: &all_models,
     })?)
 }
 
@@ -131,7 +182,7 @@ pub fn run(args: ReportArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let kind = kind_of(dir)?;
     // The report joins the directory's output: locked, and only when it is complete.
     let mut out = OutputDir::extend(dir, kind)?;
-    let report = render_with(dir, kind, &args.pareto.unwrap_or_default())?;
+    let report = render_with(dir, kind, &args.pareto.unwrap_or_default(), &[])?;
     let mut files = Outputs::new();
     files.add(REPORT_HTML, report.html);
     out.add(&files)?;

@@ -118,13 +118,19 @@ impl Trained {
     }
 }
 
+/// The `provenance` of a trace's manifest (written by `cdg train`), when readable.
+fn manifest_provenance(dir: &std::path::Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join(cdg_io::layout::trace::MANIFEST_FILE)).ok()?;
+    let mut manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(manifest["provenance"].take())
+}
+
 /// The kNN accuracy and floor a trace's manifest records (`provenance`, written by
 /// `cdg train`), as the table header shows them; `None` when it records no kNN (traces from
 /// other tools).
 fn recorded_accuracy(dir: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join(cdg_io::layout::trace::MANIFEST_FILE)).ok()?;
-    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let p = &manifest["provenance"];
+    let provenance = manifest_provenance(dir)?;
+    let p = &provenance;
     let recorded = Trained {
         trace: dir.to_owned(),
         knn: Some(p["knn_accuracy"].as_f64()?),
@@ -283,6 +289,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let mut out_dir = OutputDir::create(&args.out, &cdg_io::layout::run::KIND)?;
 
     let mut accuracy = std::collections::BTreeMap::new();
+    let mut recorded_models = Vec::new();
     let workloads = if let Some(trained) = train_traces(&args, &mut out_dir, ui)? {
         let mut loaded = Vec::new();
         for (t, name) in trained.iter().zip(["cdg-structured", "cdg-unstructured"]) {
@@ -319,6 +326,18 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 if let Some(line) = recorded_accuracy(dir) {
                     accuracy.insert(w.name.clone(), line);
                 }
+                if let Some((knn, floor)) = manifest_provenance(dir)
+                    .as_ref()
+                    .and_then(super::report::recorded_knn)
+                {
+                    recorded_models.push(cdg_report::ModelAccuracy {
+                        workload: w.name.clone(),
+                        knn,
+                        floor,
+                        floor_name: super::report::FLOOR_NAME.to_owned(),
+                        source: "recorded in the shipped traces' manifests".to_owned(),
+                    });
+                }
                 loaded.push(w);
             }
             loaded
@@ -340,7 +359,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let report = if args.no_plot {
         None
     } else {
-        let html = super::report::render(&args.out, &cdg_io::layout::run::KIND)?;
+        let html = super::report::render(&args.out, &cdg_io::layout::run::KIND, &recorded_models)?;
         let mut files = Outputs::new();
         files.add(cdg_io::layout::REPORT_HTML, html);
         out_dir.add(&files)?;
