@@ -20,5 +20,6 @@ mod sim_workloads;
 mod support;
 mod sweep_cli;
 mod sweep_fixtures;
+mod train_image_folder;
 mod train_supervised;
 mod zoo_networks;
