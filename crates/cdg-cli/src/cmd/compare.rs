@@ -217,8 +217,11 @@ fn pairing(a: &Candidates, b: &Candidates) -> anyhow::Result<Pairing> {
     })
 }
 
+/// A run's numeric cells by column.
+type Figures = Vec<(String, f64)>;
+
 /// The numeric cells of row `row`, by column, in the table's column order.
-fn numeric(table: &Table, row: usize) -> Vec<(String, f64)> {
+fn numeric(table: &Table, row: usize) -> Figures {
     table
         .headers
         .iter()
@@ -266,7 +269,7 @@ pub fn run(args: CompareArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let point_b = args.point_b.or(args.point);
     let b = candidates(&args.b, point_b, &args)?;
     let pairing = pairing(&a, &b)?;
-    let values: Vec<(Vec<(String, f64)>, Vec<(String, f64)>)> = pairing
+    let values: Vec<(Figures, Figures)> = pairing
         .pairs
         .iter()
         .map(|&(ra, rb)| (numeric(&a.table, ra), numeric(&b.table, rb)))
