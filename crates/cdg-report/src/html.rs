@@ -4,7 +4,9 @@
 //! of the directory, like every plot.
 //!
 //! Sections, each an `<section id=…>` present in every report (saying why when its data is
-//! absent): `simulated` (workloads, designs, policies, baselines), `summary` (one row per
+//! absent): `answer` (the finding in a sentence or two: the best design and policy per
+//! workload against both baselines, and the models' kNN against their floors),
+//! `simulated` (workloads, designs, policies, baselines), `summary` (one row per
 //! run with units), `pareto` (energy vs latency with every front point named), `layers`
 //! (per-layer cycles and energy against both baselines), `latency` (per-sample latency
 //! distribution: p50/p95/p99 and a histogram) and `density` (gate density per layer).
@@ -35,6 +37,24 @@ pub struct ReportInput<'a> {
     pub figures: &'a [(String, String)],
     /// The objectives of the Pareto fronts (`--pareto`; latency and energy by default).
     pub pareto: &'a Pareto,
+    /// The accuracy of the models whose traces are the workloads (a `cdg run`'s trained
+    /// models, or the shipped traces' recorded figures), for the answer; empty when unknown.
+    pub models: &'a [ModelAccuracy],
+}
+
+/// A workload's model: its kNN accuracy and the floor it is measured against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelAccuracy {
+    /// The workload (trace) name, as in the runs table.
+    pub workload: String,
+    /// kNN top-1 accuracy in [0, 1].
+    pub knn: f64,
+    /// The floor's accuracy in [0, 1], when recorded.
+    pub floor: Option<f64>,
+    /// Which floor, as a reader should see it named.
+    pub floor_name: String,
+    /// Where the figures come from (`recorded in the trace's manifest`, `this run's training`).
+    pub source: String,
 }
 
 /// A report and what it had to leave out.
@@ -87,16 +107,20 @@ fn note_left_out(h: &mut String, left_out: &mut Vec<String>, what: String) {
 
 /// Per-layer breakdowns shown per workload, at most (the first designs of the Pareto front).
 const MAX_LAYER_RUNS: usize = 3;
+/// Longest layer label of a per-layer chart: what fits its 164-pixel margin at 10 px (longer
+/// names are shortened from the left, the full name on hover).
+const MAX_LABEL_CHARS: usize = 28;
 /// Histogram bins of the latency distribution.
 const BINS: usize = 20;
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;\
-max-width:1200px;padding:0 1em;color:#222}h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;\
+max-width:1360px;padding:0 1em;color:#222}h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;\
 padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;font-size:.85em;margin:.5em 0}\
 th,td{border:1px solid #ddd;padding:.2em .5em;text-align:right}th{background:#f3f3f3}\
 td.t,th.t{text-align:left}tr.front td{background:#fff6d5}.note{color:#555;font-size:.9em}\
 figure{margin:1em 0}figcaption{font-size:.9em;color:#444}svg{max-width:100%;height:auto}\
-.wide{overflow-x:auto}pre{background:#f7f7f7;padding:.5em;font-size:.8em;overflow-x:auto}";
+.wide{overflow:auto;max-height:80vh}.wide thead th{position:sticky;top:0}\
+p.answer{font-size:1.05em;line-height:1.45;max-width:70em}pre{background:#f7f7f7;padding:.5em;font-size:.8em;overflow-x:auto}";
 
 /// Escapes text for HTML and SVG.
 fn esc(s: &str) -> String {
@@ -202,6 +226,7 @@ pub fn report(input: &ReportInput) -> Result<Report> {
         esc(input.source),
         env!("CARGO_PKG_VERSION")
     );
+    answer(&mut h, runs, input.models)?;
     simulated(&mut h, runs, input)?;
     summary(&mut h, runs, &fronts, input, &mut left_out)?;
     pareto(&mut h, runs, &fronts, input.pareto)?;
@@ -210,6 +235,148 @@ pub fn report(input: &ReportInput) -> Result<Report> {
     density(&mut h, input.layers, input.figures, &mut left_out)?;
     h.push_str("</body></html>\n");
     Ok(Report { html: h, left_out })
+}
+
+/// The answer first: per workload, the run with the lowest energy × latency, its cycles and
+/// energy against both baselines (the ungated network and the `dense` policy); then each
+/// model's kNN accuracy against its floor, naming the floor.
+fn answer(h: &mut String, runs: &Table, models: &[ModelAccuracy]) -> Result<()> {
+    h.push_str("<section id=\"answer\"><h2>Answer</h2>\n");
+    let workloads: Vec<&str> = distinct((0..runs.rows.len()).map(|r| runs.cell(r, "workload")));
+    let mut sentences = Vec::new();
+    for w in &workloads {
+        let mut best: Option<(usize, f64)> = None;
+        for r in (0..runs.rows.len()).filter(|&r| runs.cell(r, "workload") == *w) {
+            let (Some(l), Some(e)) = (opt(runs, r, "latency_us")?, opt(runs, r, "energy_pj")?)
+            else {
+                continue;
+            };
+            let edp = l * e;
+            if best.is_none_or(|(_, b)| edp < b) {
+                best = Some((r, edp));
+            }
+        }
+        let Some((r, _)) = best else { continue };
+        let design = runs.cell(r, "arch");
+        let mut s = format!(
+            "For <b>{}</b> the lowest energy × latency is <b>{}</b> under <b>{}</b>",
+            esc(w),
+            esc(if design.is_empty() {
+                "the design"
+            } else {
+                design
+            }),
+            esc(runs.cell(r, "support"))
+        );
+        let vs = |value: f64, ungated: Option<f64>, dense: Option<f64>, what: &str| -> String {
+            let part = |base: Option<f64>, name: &str| {
+                base.filter(|b| *b > 0.0 && value > 0.0).map(|b| {
+                    let ratio = b / value;
+                    if (ratio - 1.0).abs() < 5e-3 {
+                        format!("about as many {what} as {name}")
+                    } else if ratio > 1.0 {
+                        format!("{ratio:.2}× fewer {what} than {name}")
+                    } else {
+                        format!("{:.2}× more {what} than {name}", 1.0 / ratio)
+                    }
+                })
+            };
+            [
+                part(ungated, "the ungated network"),
+                part(dense, "the dense policy"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ")
+        };
+        if let Some(c) = opt(runs, r, "cycles")? {
+            let detail = vs(
+                c,
+                opt(runs, r, "cycles_ungated")?,
+                opt(runs, r, "cycles_dense_policy")?,
+                "cycles",
+            );
+            let _ = write!(s, ": {} cycles", thousands(c));
+            if !detail.is_empty() {
+                let _ = write!(s, " ({detail})");
+            }
+        }
+        let e = opt(runs, r, "energy_pj")?.unwrap_or(0.0);
+        let ungated = opt(runs, r, "energy_ungated_pj")?;
+        let dense = opt(runs, r, "energy_dense_policy_pj")?;
+        let saving = |base: Option<f64>, name: &str| {
+            base.filter(|b| *b > 0.0)
+                .map(|b| format!("{:+.1} % vs {name}", 100.0 * (e - b) / b))
+        };
+        let parts: Vec<String> = [saving(ungated, "ungated"), saving(dense, "dense policy")]
+            .into_iter()
+            .flatten()
+            .collect();
+        let _ = write!(s, " and {} µJ", num(e * 1e-6, 2));
+        if !parts.is_empty() {
+            let _ = write!(s, " ({})", parts.join(", "));
+        }
+        s.push('.');
+        sentences.push(s);
+    }
+    if sentences.is_empty() {
+        sentences.push("No run to rank.".to_owned());
+    }
+    for sentence in &sentences {
+        let _ = writeln!(h, "<p class=\"answer\">{sentence}</p>");
+    }
+    let known: Vec<&ModelAccuracy> = models
+        .iter()
+        .filter(|m| workloads.contains(&m.workload.as_str()))
+        .collect();
+    if known.is_empty() {
+        h.push_str(
+            "<p class=\"note\">The workloads' model accuracy is not recorded here (no \
+             trained models or recorded kNN in this output).</p>",
+        );
+    } else {
+        let parts: Vec<String> = known
+            .iter()
+            .map(|m| match m.floor {
+                Some(f) => format!(
+                    "{} {} % against {} % ({:+.1} points; floor: {})",
+                    esc(&m.workload),
+                    num(100.0 * m.knn, 1),
+                    num(100.0 * f, 1),
+                    100.0 * (m.knn - f),
+                    esc(&m.floor_name)
+                ),
+                None => format!(
+                    "{} {} % (no floor recorded)",
+                    esc(&m.workload),
+                    num(100.0 * m.knn, 1)
+                ),
+            })
+            .collect();
+        let sources: Vec<&str> = distinct(known.iter().map(|m| m.source.as_str()));
+        let _ = write!(
+            h,
+            "<p class=\"answer\">The models' kNN accuracy ({}): {}.</p>",
+            esc(&sources.join("; ")),
+            parts.join("; ")
+        );
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+/// `1234567` → `1 234 567` (thin spaces between thousands), for counts in sentences.
+fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{2009}');
+        }
+        out.push(ch);
+    }
+    if v < 0.0 { format!("-{out}") } else { out }
 }
 
 /// What the runs are, in a line: the workloads on the designs under the policies.
@@ -1113,10 +1280,11 @@ fn hbars(
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" font-size=\"10\" font-family=\"sans-serif\" \
-             text-anchor=\"end\">{}</text>",
+             text-anchor=\"end\"><title>{}</title>{}</text>",
             num(left - 6.0, 1),
             num(y0 + group / 2.0 + 2.0, 1),
-            esc(label)
+            esc(label),
+            esc(&crate::shorten_left(label, MAX_LABEL_CHARS))
         );
         for (k, (_, colour, values)) in series.iter().enumerate() {
             let v = values.get(i).copied().unwrap_or(0.0);

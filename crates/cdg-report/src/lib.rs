@@ -47,7 +47,7 @@ mod table;
 
 pub use error::{ReportError, Result};
 pub use heatmap::{SpatialDensity, gate_density, spatial_density, viridis};
-pub use html::{Report, ReportInput, report, report_html};
+pub use html::{ModelAccuracy, Report, ReportInput, report, report_html};
 pub use layers::{layer_breakdown, layer_breakdown_sim};
 pub use pareto::{FrontGroup, Objective, Pareto, pareto_front, pareto_groups};
 pub use sweep::{
@@ -138,6 +138,17 @@ fn distinct<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
         }
     }
     out
+}
+
+/// `name` cut to at most `max` characters by dropping its start (`…` marks the cut): layer
+/// names differ at their end (`…layer4.1.conv2`), so that end is what a short label keeps.
+pub fn shorten_left(name: &str, max: usize) -> String {
+    let n = name.chars().count();
+    if n <= max || max == 0 {
+        return name.to_owned();
+    }
+    let keep: String = name.chars().skip(n - (max - 1)).collect();
+    format!("…{keep}")
 }
 
 /// Compact tick labels: 12 500 000 → "1.25e7", 0.5 → "0.5".

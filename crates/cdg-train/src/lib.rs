@@ -33,6 +33,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod gating;
+mod gemm_backend;
 pub mod gradcheck;
 pub mod layers;
 pub mod models;

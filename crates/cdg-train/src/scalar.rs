@@ -75,7 +75,7 @@ pub fn gemm<T: Scalar>(
     // above to chain; `c` is borrowed mutably and cannot alias `a` or `b`. The `gemm` crate's
     // convention is dst ← alpha·dst + beta·lhs·rhs, so our (alpha, beta) are swapped.
     unsafe {
-        gemm::gemm(
+        crate::gemm_backend::gemm(
             m,
             n,
             k,
@@ -94,7 +94,7 @@ pub fn gemm<T: Scalar>(
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(0),
+            crate::gemm_backend::Parallelism::Rayon(0),
         );
     }
 }

@@ -1,6 +1,8 @@
 //! `cdg compare A B`: two runs side by side — two `cdg sim` outputs, or two points of sweep
 //! outputs (`--point N`, `--point-b M`) — with the ratio B / A of every figure, on the
 //! terminal and, with `--out DIR`, as `DIR/compare.csv` (every numeric column both share).
+//! Outputs holding several runs (`cdg sim --policies`, several workloads) are compared run by
+//! run: every (workload, policy) both hold, one row each, naming those left out.
 
 use crate::ui::Ui;
 use anyhow::{Context, bail};
@@ -38,13 +40,6 @@ pub struct CompareArgs {
     pub force: bool,
 }
 
-/// One run picked from an output directory: its table and row.
-struct Picked {
-    label: String,
-    table: Table,
-    row: usize,
-}
-
 /// One line of compare.csv.
 #[derive(Debug, Serialize)]
 struct CompareRow<'a> {
@@ -75,7 +70,14 @@ const SHOWN: [&str; 16] = [
     "area_mm2",
 ];
 
-fn pick(dir: &Path, point: Option<usize>, args: &CompareArgs) -> anyhow::Result<Picked> {
+/// The rows of an output directory that `--point`, `--policy` and `--workload` leave.
+struct Candidates {
+    path: PathBuf,
+    table: Table,
+    rows: Vec<usize>,
+}
+
+fn candidates(dir: &Path, point: Option<usize>, args: &CompareArgs) -> anyhow::Result<Candidates> {
     let (name, is_sweep) = if dir.join(sweep::SWEEP_CSV).is_file() {
         (sweep::SWEEP_CSV, true)
     } else if dir.join(sim::NETWORK_CSV).is_file() {
@@ -112,32 +114,16 @@ fn pick(dir: &Path, point: Option<usize>, args: &CompareArgs) -> anyhow::Result<
             bail!("{} has no row for grid point {n}", path.display());
         }
     }
+    let held = describe(&table, &rows);
     if let Some(p) = &args.policy {
         rows.retain(|&r| table.cell(r, "support") == p);
     }
     if let Some(w) = &args.workload {
         rows.retain(|&r| table.cell(r, "workload") == w);
     }
-    match rows.as_slice() {
-        [row] => {
-            let row = *row;
-            let mut label = format!("{}", dir.display());
-            if let Some(n) = point {
-                label.push_str(&format!(" point {n}"));
-            }
-            let arch = table.cell(row, "arch");
-            let support = table.cell(row, "support");
-            if !arch.is_empty() {
-                label.push_str(&format!(" ({arch}"));
-                if !support.is_empty() && !arch.contains(support) {
-                    label.push_str(&format!(", {support}"));
-                }
-                label.push(')');
-            }
-            Ok(Picked { label, table, row })
-        }
-        [] => bail!(
-            "{}: no row matches{}{}",
+    if rows.is_empty() {
+        bail!(
+            "{}: no run matches{}{} (it holds {held})",
             path.display(),
             args.policy
                 .as_ref()
@@ -145,42 +131,143 @@ fn pick(dir: &Path, point: Option<usize>, args: &CompareArgs) -> anyhow::Result<
             args.workload
                 .as_ref()
                 .map_or(String::new(), |w| format!(" --workload {w}"))
-        ),
-        many => {
-            let options: Vec<String> = many
-                .iter()
-                .map(|&r| {
-                    format!(
-                        "workload {} policy {}",
-                        table.cell(r, "workload"),
-                        table.cell(r, "support")
-                    )
-                })
-                .collect();
-            bail!(
-                "{} holds {} runs ({}); choose one with --policy and/or --workload",
-                path.display(),
-                many.len(),
-                options.join("; ")
-            )
-        }
+        );
     }
+    Ok(Candidates { path, table, rows })
 }
 
+/// A row's run: (workload, skip policy).
+fn key(table: &Table, row: usize) -> (String, String) {
+    (
+        table.cell(row, "workload").to_owned(),
+        table.cell(row, "support").to_owned(),
+    )
+}
+
+/// `workload W policy P; …` of `rows`, for messages.
+fn describe(table: &Table, rows: &[usize]) -> String {
+    let runs: Vec<String> = rows
+        .iter()
+        .map(|&r| {
+            let (w, p) = key(table, r);
+            format!("workload {w} policy {p}")
+        })
+        .collect();
+    runs.join("; ")
+}
+
+/// The label of one picked run: the directory, the grid point, the design and policy.
+fn label(dir: &Path, point: Option<usize>, c: &Candidates, row: usize) -> String {
+    let mut label = format!("{}", dir.display());
+    if let Some(n) = point {
+        label.push_str(&format!(" point {n}"));
+    }
+    let arch = c.table.cell(row, "arch");
+    let support = c.table.cell(row, "support");
+    if !arch.is_empty() {
+        label.push_str(&format!(" ({arch}"));
+        if !support.is_empty() && !arch.contains(support) {
+            label.push_str(&format!(", {support}"));
+        }
+        label.push(')');
+    }
+    label
+}
+
+/// Which rows of A and B are compared: one pair when each side holds one run; otherwise the
+/// runs (workload, policy) both hold, in A's order, and the runs only one side holds.
+struct Pairing {
+    pairs: Vec<(usize, usize)>,
+    only_a: Vec<(String, String)>,
+    only_b: Vec<(String, String)>,
+}
+
+fn pairing(a: &Candidates, b: &Candidates) -> anyhow::Result<Pairing> {
+    if let ([ra], [rb]) = (a.rows.as_slice(), b.rows.as_slice()) {
+        return Ok(Pairing {
+            pairs: vec![(*ra, *rb)],
+            only_a: Vec::new(),
+            only_b: Vec::new(),
+        });
+    }
+    let mut pairs = Vec::new();
+    let mut only_a = Vec::new();
+    for &ra in &a.rows {
+        let k = key(&a.table, ra);
+        match b.rows.iter().find(|&&rb| key(&b.table, rb) == k) {
+            Some(&rb) => pairs.push((ra, rb)),
+            None => only_a.push(k),
+        }
+    }
+    let only_b: Vec<(String, String)> = b
+        .rows
+        .iter()
+        .map(|&rb| key(&b.table, rb))
+        .filter(|k| !a.rows.iter().any(|&ra| key(&a.table, ra) == *k))
+        .collect();
+    if pairs.is_empty() {
+        bail!(
+            "{} and {} hold no run in common (A: {}; B: {}); choose one of each with --policy \
+             and/or --workload",
+            a.path.display(),
+            b.path.display(),
+            describe(&a.table, &a.rows),
+            describe(&b.table, &b.rows)
+        );
+    }
+    Ok(Pairing {
+        pairs,
+        only_a,
+        only_b,
+    })
+}
+
+/// A run's numeric cells by column.
+type Figures = Vec<(String, f64)>;
+
 /// The numeric cells of row `row`, by column, in the table's column order.
-fn numeric(p: &Picked) -> Vec<(String, f64)> {
-    p.table
+fn numeric(table: &Table, row: usize) -> Figures {
+    table
         .headers
         .iter()
         .enumerate()
         .filter(|(_, h)| *h != "point" && *h != "sample" && *h != "samples")
         .filter_map(|(c, h)| {
-            let cell = p.table.rows[p.row].get(c)?;
+            let cell = table.rows[row].get(c)?;
             let v = cell.parse::<f64>().ok().filter(|v| v.is_finite())?;
             Some((h.to_owned(), v))
         })
         .collect()
 }
+
+/// The rows of compare.csv for one pair: every numeric column both share.
+fn compare_rows<'a>(va: &'a [(String, f64)], vb: &[(String, f64)]) -> Vec<CompareRow<'a>> {
+    va.iter()
+        .filter_map(|(k, x)| {
+            let y = vb.iter().find(|(kb, _)| kb == k)?.1;
+            Some(CompareRow {
+                quantity: k,
+                a: *x,
+                b: y,
+                ratio_b_over_a: (*x != 0.0).then(|| y / x),
+            })
+        })
+        .collect()
+}
+
+/// One line of compare.csv when several runs are compared: which run, then [`CompareRow`].
+#[derive(Debug, Serialize)]
+struct CompareRunRow<'a> {
+    workload: &'a str,
+    support: &'a str,
+    quantity: &'a str,
+    a: f64,
+    b: f64,
+    ratio_b_over_a: Option<f64>,
+}
+
+/// The figures of the one-row-per-run table, in order.
+const SHOWN_PER_RUN: [&str; 3] = ["cycles", "energy_pj", "latency_us"];
 
 pub fn run(args: CompareArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     // --out is checked (and locked) before anything is read.
@@ -193,49 +280,96 @@ pub fn run(args: CompareArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
         )?),
         None => None,
     };
-    let a = pick(&args.a, args.point, &args)?;
-    let b = pick(&args.b, args.point_b.or(args.point), &args)?;
-    let (va, vb) = (numeric(&a), numeric(&b));
-    let rows: Vec<CompareRow> = va
+    let a = candidates(&args.a, args.point, &args)?;
+    let point_b = args.point_b.or(args.point);
+    let b = candidates(&args.b, point_b, &args)?;
+    let pairing = pairing(&a, &b)?;
+    let values: Vec<(Figures, Figures)> = pairing
+        .pairs
         .iter()
-        .filter_map(|(k, x)| {
-            let y = vb.iter().find(|(kb, _)| kb == k)?.1;
-            Some(CompareRow {
-                quantity: k,
-                a: *x,
-                b: y,
-                ratio_b_over_a: (*x != 0.0).then(|| y / x),
-            })
-        })
+        .map(|&(ra, rb)| (numeric(&a.table, ra), numeric(&b.table, rb)))
         .collect();
-    if rows.is_empty() {
-        bail!("{} and {} share no numeric column", a.label, b.label);
+    let per_pair: Vec<Vec<CompareRow>> =
+        values.iter().map(|(va, vb)| compare_rows(va, vb)).collect();
+    let (ra0, rb0) = pairing.pairs[0];
+    let (la, lb) = (
+        label(&args.a, args.point, &a, ra0),
+        label(&args.b, point_b, &b, rb0),
+    );
+    if per_pair.iter().any(Vec::is_empty) {
+        bail!("{la} and {lb} share no numeric column");
     }
+    let keys: Vec<(String, String)> = pairing
+        .pairs
+        .iter()
+        .map(|&(ra, _)| key(&a.table, ra))
+        .collect();
     if let (Some(out), Some(dir)) = (&args.out, &mut out_dir) {
         let mut files = Outputs::new();
-        files.add(
-            compare::COMPARE_CSV,
-            cdg_io::csv_out::csv_text(&out.join(compare::COMPARE_CSV), &rows)?,
-        );
+        let path = out.join(compare::COMPARE_CSV);
+        let text = if let [rows] = per_pair.as_slice() {
+            cdg_io::csv_out::csv_text(&path, rows)?
+        } else {
+            let rows: Vec<CompareRunRow> = keys
+                .iter()
+                .zip(&per_pair)
+                .flat_map(|((w, p), rows)| {
+                    rows.iter().map(move |r| CompareRunRow {
+                        workload: w,
+                        support: p,
+                        quantity: r.quantity,
+                        a: r.a,
+                        b: r.b,
+                        ratio_b_over_a: r.ratio_b_over_a,
+                    })
+                })
+                .collect();
+            cdg_io::csv_out::csv_text(&path, &rows)?
+        };
+        files.add(compare::COMPARE_CSV, text);
         dir.commit(&files)?;
     }
-    println!("A: {}\nB: {}", a.label, b.label);
-    println!("{:<34} {:>16} {:>16} {:>10}", "quantity", "A", "B", "B / A");
-    for name in SHOWN {
-        let Some(r) = rows.iter().find(|r| r.quantity == name) else {
-            continue;
-        };
-        let (shown, scale) = match name {
-            "energy_pj" => ("energy_uJ", 1e-6),
-            _ => (name, 1.0),
+    if let [rows] = per_pair.as_slice() {
+        println!("A: {la}\nB: {lb}");
+        print_pair(rows);
+    } else {
+        let dir_label = |dir: &Path, point: Option<usize>| match point {
+            Some(n) => format!("{} point {n}", dir.display()),
+            None => dir.display().to_string(),
         };
         println!(
-            "{:<34} {:>16} {:>16} {:>10}",
-            shown,
-            fmt(r.a * scale),
-            fmt(r.b * scale),
-            r.ratio_b_over_a
-                .map_or_else(|| "–".to_owned(), |x| format!("{x:.3}×"))
+            "A: {}\nB: {}",
+            dir_label(&args.a, args.point),
+            dir_label(&args.b, point_b)
+        );
+        print_per_run(&keys, &per_pair);
+    }
+    let runs = |ks: &[(String, String)]| {
+        let workloads: std::collections::BTreeSet<&str> =
+            keys.iter().map(|k| k.0.as_str()).collect();
+        ks.iter()
+            .map(|(w, p)| {
+                if workloads.len() > 1 {
+                    format!("{p} ({w})")
+                } else {
+                    p.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !pairing.only_a.is_empty() || !pairing.only_b.is_empty() {
+        let mut parts = Vec::new();
+        if !pairing.only_a.is_empty() {
+            parts.push(format!("{} (only in A)", runs(&pairing.only_a)));
+        }
+        if !pairing.only_b.is_empty() {
+            parts.push(format!("{} (only in B)", runs(&pairing.only_b)));
+        }
+        println!(
+            "compared what both hold ({}); left out: {}",
+            runs(&keys),
+            parts.join("; ")
         );
     }
     if let Some(out) = &args.out {
@@ -245,6 +379,75 @@ pub fn run(args: CompareArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A figure shown in the terminal: its name and scale (energy in µJ).
+fn shown(name: &str) -> (&str, f64) {
+    match name {
+        "energy_pj" => ("energy_uJ", 1e-6),
+        _ => (name, 1.0),
+    }
+}
+
+fn ratio(r: &CompareRow) -> String {
+    r.ratio_b_over_a
+        .map_or_else(|| "–".to_owned(), |x| format!("{x:.3}×"))
+}
+
+/// One pair: a row per figure.
+fn print_pair(rows: &[CompareRow]) {
+    println!("{:<34} {:>16} {:>16} {:>10}", "quantity", "A", "B", "B / A");
+    for name in SHOWN {
+        let Some(r) = rows.iter().find(|r| r.quantity == name) else {
+            continue;
+        };
+        let (label, scale) = shown(name);
+        println!(
+            "{:<34} {:>16} {:>16} {:>10}",
+            label,
+            fmt(r.a * scale),
+            fmt(r.b * scale),
+            ratio(r)
+        );
+    }
+}
+
+/// Several runs: a row per run (workload, policy), A, B and B / A of the main figures.
+fn print_per_run(keys: &[(String, String)], per_pair: &[Vec<CompareRow>]) {
+    let several_workloads = keys.iter().any(|k| k.0 != keys[0].0);
+    let mut header = format!("{:<12}", "policy");
+    if several_workloads {
+        header.push_str(&format!(" {:<16}", "workload"));
+    }
+    for name in SHOWN_PER_RUN {
+        let (label, _) = shown(name);
+        header.push_str(&format!(
+            " {:>14} {:>14} {:>8}",
+            format!("{label} A"),
+            format!("{label} B"),
+            "B / A"
+        ));
+    }
+    println!("{header}");
+    for ((w, p), rows) in keys.iter().zip(per_pair) {
+        let mut line = format!("{p:<12}");
+        if several_workloads {
+            line.push_str(&format!(" {w:<16}"));
+        }
+        for name in SHOWN_PER_RUN {
+            let (_, scale) = shown(name);
+            match rows.iter().find(|r| r.quantity == name) {
+                Some(r) => line.push_str(&format!(
+                    " {:>14} {:>14} {:>8}",
+                    fmt(r.a * scale),
+                    fmt(r.b * scale),
+                    ratio(r)
+                )),
+                None => line.push_str(&format!(" {:>14} {:>14} {:>8}", "–", "–", "–")),
+            }
+        }
+        println!("{line}");
+    }
 }
 
 /// A figure for the terminal: integers as integers, others with three decimals.

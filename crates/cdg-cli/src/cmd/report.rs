@@ -10,7 +10,7 @@ use crate::ui::Ui;
 use anyhow::{Context, bail};
 use cdg_io::layout::{Kind, REPORT_HTML, run, sim, sweep};
 use cdg_io::output::{OutputDir, Outputs};
-use cdg_report::{Pareto, ReportInput, Table};
+use cdg_report::{ModelAccuracy, Pareto, ReportInput, Table};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -59,9 +59,16 @@ fn kind_of(dir: &Path) -> anyhow::Result<&'static Kind> {
 }
 
 /// The report of the files in `dir` as HTML text, with the latency/energy Pareto fronts, naming
-/// the output `source` ([`source_name`] of the directory the files are in once committed).
-pub fn render_named(dir: &Path, source: &str, kind: &Kind) -> anyhow::Result<String> {
-    Ok(render_source(dir, source, kind, &Pareto::default())?.html)
+/// the output `source` ([`source_name`] of the directory the files are in once committed);
+/// `models` adds accuracies the files do not hold (the shipped traces a `cdg run --no-train`
+/// used, or the models a `cdg run` trained beside the staged files).
+pub fn render_named(
+    dir: &Path,
+    source: &str,
+    kind: &Kind,
+    models: &[ModelAccuracy],
+) -> anyhow::Result<String> {
+    Ok(render_source(dir, source, kind, &Pareto::default(), models)?.html)
 }
 
 /// What a report calls the output directory `dir`: its name.
@@ -72,10 +79,55 @@ pub fn source_name(dir: &Path) -> String {
     )
 }
 
+/// The floor a trained model's kNN accuracy is measured against (docs/training.md).
+pub const FLOOR_NAME: &str =
+    "random initialisation, the same gated network untrained and calibrated the same way";
+
+/// The kNN accuracy and floor a `cdg train` summary.json (or a trace manifest's
+/// `provenance`) records, as `(knn, floor)`.
+pub fn recorded_knn(value: &serde_json::Value) -> Option<(f64, Option<f64>)> {
+    Some((
+        value["knn_accuracy"].as_f64()?,
+        value["init_knn_accuracy"].as_f64(),
+    ))
+}
+
+/// The models a `cdg run` output trained (`train-<granularity>/summary.json`), named by the
+/// workloads their traces are (`cdg-<granularity>`).
+pub fn trained_models(dir: &Path) -> Vec<ModelAccuracy> {
+    let mut models = Vec::new();
+    for granularity in ["structured", "unstructured"] {
+        let path = dir
+            .join(run::train_dir(granularity))
+            .join(cdg_io::layout::train::SUMMARY_JSON);
+        let Some(value) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        else {
+            continue;
+        };
+        if let Some((knn, floor)) = recorded_knn(&value) {
+            models.push(ModelAccuracy {
+                workload: format!("cdg-{granularity}"),
+                knn,
+                floor,
+                floor_name: FLOOR_NAME.to_owned(),
+                source: "this run's training, train-*/summary.json".to_owned(),
+            });
+        }
+    }
+    models
+}
+
 /// The report of `dir` with its Pareto fronts over the objectives of `pareto`, and the parts
 /// it left out (an older cdg's files lack their columns).
-pub fn render_with(dir: &Path, kind: &Kind, pareto: &Pareto) -> anyhow::Result<cdg_report::Report> {
-    render_source(dir, &source_name(dir), kind, pareto)
+pub fn render_with(
+    dir: &Path,
+    kind: &Kind,
+    pareto: &Pareto,
+    models: &[ModelAccuracy],
+) -> anyhow::Result<cdg_report::Report> {
+    render_source(dir, &source_name(dir), kind, pareto, models)
 }
 
 fn render_source(
@@ -83,6 +135,7 @@ fn render_source(
     source: &str,
     kind: &Kind,
     pareto: &Pareto,
+    models: &[ModelAccuracy],
 ) -> anyhow::Result<cdg_report::Report> {
     let runs_name = if kind.name == "sim" {
         sim::NETWORK_CSV
@@ -126,6 +179,14 @@ fn render_source(
             ));
         }
     }
+    let mut all_models = models.to_vec();
+    if kind.name == "run" {
+        for model in trained_models(dir) {
+            if !all_models.iter().any(|m| m.workload == model.workload) {
+                all_models.push(model);
+            }
+        }
+    }
     Ok(cdg_report::report(&ReportInput {
         kind: kind.name,
         source,
@@ -135,6 +196,7 @@ fn render_source(
         files: &files,
         figures: &figures,
         pareto,
+        models: &all_models,
     })?)
 }
 
@@ -146,7 +208,7 @@ pub fn run(args: ReportArgs, _ui: &Ui) -> anyhow::Result<ExitCode> {
     let kind = kind_of(dir)?;
     // The report joins the directory's output: locked, and only when it is complete.
     let mut out = OutputDir::extend(dir, kind)?;
-    let report = render_with(dir, kind, &args.pareto.unwrap_or_default())?;
+    let report = render_with(dir, kind, &args.pareto.unwrap_or_default(), &[])?;
     let mut files = Outputs::new();
     files.add(REPORT_HTML, report.html);
     out.add(&files)?;

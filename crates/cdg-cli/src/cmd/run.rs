@@ -122,13 +122,19 @@ impl Trained {
     }
 }
 
+/// The `provenance` of a trace's manifest (written by `cdg train`), when readable.
+fn manifest_provenance(dir: &std::path::Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join(cdg_io::layout::trace::MANIFEST_FILE)).ok()?;
+    let mut manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(manifest["provenance"].take())
+}
+
 /// The kNN accuracy and floor a trace's manifest records (`provenance`, written by
 /// `cdg train`), as the table header shows them; `None` when it records no kNN (traces from
 /// other tools).
 fn recorded_accuracy(dir: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join(cdg_io::layout::trace::MANIFEST_FILE)).ok()?;
-    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let p = &manifest["provenance"];
+    let provenance = manifest_provenance(dir)?;
+    let p = &provenance;
     let recorded = Trained {
         trace: dir.to_owned(),
         knn: Some(p["knn_accuracy"].as_f64()?),
@@ -301,6 +307,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let mut out_dir = OutputDir::create(&args.out, &cdg_io::layout::run::KIND)?;
 
     let mut accuracy = std::collections::BTreeMap::new();
+    let mut recorded_models = Vec::new();
     let workloads = if let Some(trained) = train_traces(&args, &mut out_dir, ui)? {
         let mut loaded = Vec::new();
         for (t, name) in trained.iter().zip(["cdg-structured", "cdg-unstructured"]) {
@@ -337,6 +344,18 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 if let Some(line) = recorded_accuracy(dir) {
                     accuracy.insert(w.name.clone(), line);
                 }
+                if let Some((knn, floor)) = manifest_provenance(dir)
+                    .as_ref()
+                    .and_then(super::report::recorded_knn)
+                {
+                    recorded_models.push(cdg_report::ModelAccuracy {
+                        workload: w.name.clone(),
+                        knn,
+                        floor,
+                        floor_name: super::report::FLOOR_NAME.to_owned(),
+                        source: "recorded in the shipped traces' manifests".to_owned(),
+                    });
+                }
                 loaded.push(w);
             }
             loaded
@@ -357,10 +376,18 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     // committed ones, and committed with them: the directory never holds the new files with
     // the old report, or none.
     let source = super::report::source_name(&args.out);
+    // The models trained in place beside the staged files (their summaries), and the shipped
+    // traces' recorded accuracies.
+    recorded_models.extend(super::report::trained_models(&args.out));
     out_dir.commit_with(&outputs, |staged| -> anyhow::Result<Outputs> {
         let mut files = Outputs::new();
         if !args.no_plot {
-            let html = super::report::render_named(staged, &source, &cdg_io::layout::run::KIND)?;
+            let html = super::report::render_named(
+                staged,
+                &source,
+                &cdg_io::layout::run::KIND,
+                &recorded_models,
+            )?;
             files.add(cdg_io::layout::REPORT_HTML, html);
         }
         Ok(files)

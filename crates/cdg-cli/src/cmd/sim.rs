@@ -453,7 +453,7 @@ fn print_table(plan: &SimPlan, result: &SimResult) {
     for l in &stats.layers {
         println!(
             "{:<24} {:>14} {:>10} {:>8.3} {:>14.3}",
-            truncate(&l.layer, 24),
+            cdg_report::shorten_left(&l.layer, 24),
             l.totals.cycles.get(),
             l.totals.stall_cycles.get(),
             l.utilization,
@@ -503,14 +503,4 @@ fn files_written(plan: &SimPlan) -> Vec<String> {
     f.iter()
         .map(|n| Path::new(&plan.out).join(n).display().to_string())
         .collect()
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
 }

@@ -597,6 +597,7 @@ fn load_data(plan: &TrainPlan) -> anyhow::Result<DataSplit> {
         resolution: plan.options.resolution,
         limit_train: plan.options.limit_train,
         limit_test: plan.options.limit_test,
+        max_memory_bytes: Some(cdg_io::limits::max_memory()),
     };
     if let Some(scan) = source.scan(&options).with_context(context)? {
         let r = plan

@@ -1,10 +1,9 @@
-//! End-to-end tests of the `cdg` binary and cross-crate properties, compiled as one test binary.
-//! Shared helpers live in `support`.
+//! End-to-end tests of the `cdg` binary, compiled as one test binary; shared helpers live in
+//! `support`. The golden outputs, the README's claims and the main job's end-to-end runs are in the
+//! workspace's `tests/it/`.
 
 mod cdg_train_ssl;
-mod codesign;
 mod crash;
-mod golden_outputs;
 mod import_onnx;
 mod io_inspect;
 mod io_python;
@@ -23,7 +22,7 @@ mod sim_workloads;
 mod support;
 mod sweep_cli;
 mod sweep_fixtures;
-mod sweep_run;
+mod train_image_folder;
 mod train_options;
 mod train_resume;
 mod train_supervised;

@@ -384,9 +384,72 @@ fn sim_policies_compare_and_inspect_out() {
         ],
         dir,
     );
-    let e = fails(&["compare", &both, &b], dir);
-    assert!(e.contains("--policy"), "{e}");
+    // #30: a two-policy output against a one-policy one compares the policy both hold and
+    // says which was left out (this was an error asking for --policy).
+    let printed = ok(&["compare", &both, &b], dir);
+    assert!(
+        printed.contains("compared what both hold (compact); left out: dense (only in A)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("cycle_reduction_vs_dense_policy"),
+        "{printed}"
+    );
     ok(&["compare", &both, &b, "--policy", "compact"], dir);
+    // --policy naming a policy one side lacks says what that side holds.
+    let e = fails(&["compare", &both, &b, "--policy", "dense"], dir);
+    assert!(
+        e.contains("no run matches --policy dense") && e.contains("policy compact"),
+        "{e}"
+    );
+    // Two multi-policy outputs: one row per policy both hold, and the left-out ones named.
+    let all = dir.join("all").display().to_string();
+    ok(
+        &[
+            "sim",
+            "--arch",
+            &arch("os-16x16-int8.toml"),
+            "--trace",
+            &structured(),
+            "--policies",
+            "all",
+            "--out",
+            &all,
+        ],
+        dir,
+    );
+    let cmp = dir.join("cmp-all");
+    let printed = ok(
+        &["compare", &all, &both, "--out", &cmp.display().to_string()],
+        dir,
+    );
+    let table: Vec<&str> = printed
+        .lines()
+        .skip_while(|l| !l.starts_with("policy"))
+        .collect();
+    assert!(
+        table[0].contains("cycles A") && table[0].contains("energy_uJ B"),
+        "{printed}"
+    );
+    assert!(
+        table[1].starts_with("dense ") && table[2].starts_with("compact "),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("left out: clock-gate, tile-skip (only in A)"),
+        "{printed}"
+    );
+    let csv = std::fs::read_to_string(cmp.join("compare.csv")).unwrap();
+    assert!(
+        csv.starts_with("workload,support,quantity,a,b,ratio_b_over_a\n"),
+        "{csv}"
+    );
+    // Compact in both: the two runs are the same simulation, ratio 1.
+    let line = csv
+        .lines()
+        .find(|l| l.contains(",compact,cycles,"))
+        .unwrap();
+    assert!(line.ends_with(",1.0") || line.ends_with(",1"), "{line}");
     let e = fails(
         &[
             "sim",
@@ -805,4 +868,177 @@ fn report_on_older_outputs_names_what_is_missing() {
         tmp.path(),
     );
     assert!(e.contains("`cdg sim` does not write it"), "{e}");
+}
+
+/// Lays `report` out in headless `browser` at `width` × 900 pixels and returns what a script
+/// appended to a copy of it measured: `ok`, or every table, figure or block that runs past the
+/// right edge of a box that does not scroll (and a page wider than the window), plus where the
+/// answer starts. The report itself holds no script; only this probe copy does.
+fn layout_problems(browser: &str, report: &Path, width: u32, profile: &Path) -> String {
+    const PROBE: &str = "<script>(() => {\
+        const vw = document.documentElement.clientWidth; const bad = [];\
+        if (document.documentElement.scrollWidth > vw + 1)\
+          bad.push('page ' + document.documentElement.scrollWidth + ' > ' + vw);\
+        for (const el of document.querySelectorAll('table, svg, pre, p, ul, figure')) {\
+          if (el.closest('svg') && el.tagName.toLowerCase() !== 'svg') continue;\
+          let box = el.parentElement;\
+          while (box && box !== document.body && getComputedStyle(box).overflowX !== 'auto')\
+            box = box.parentElement;\
+          if (box && box !== document.body) continue;\
+          const r = el.getBoundingClientRect(), b = document.body.getBoundingClientRect();\
+          if (r.right > b.right + 1) bad.push(el.tagName + (el.id ? '#' + el.id : '') +\
+            (el.className && el.className.baseVal === undefined ? '.' + el.className : '') +\
+            ' ends at ' + Math.round(r.right) + ' > ' + Math.round(b.right));\
+        }\
+        const a = document.getElementById('answer').getBoundingClientRect();\
+        document.body.setAttribute('data-layout', bad.length ? bad.join('; ') : 'ok');\
+        document.body.setAttribute('data-answer-top', Math.round(a.top));\
+      })();</script>";
+    let html = std::fs::read_to_string(report).unwrap();
+    let probe = report.with_file_name(format!("probe-{width}.html"));
+    std::fs::write(&probe, html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
+    let run = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            &format!("--user-data-dir={}", profile.display()),
+            &format!("--window-size={width},900"),
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            &format!("file://{}", probe.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let dom = String::from_utf8_lossy(&run.stdout).into_owned();
+    let attr = |name: &str| {
+        let start = dom
+            .find(&format!("{name}=\""))
+            .map(|i| i + name.len() + 2)?;
+        Some(dom[start..start + dom[start..].find('"')?].to_owned())
+    };
+    let layout = attr("data-layout").expect("the probe ran");
+    let top: f64 = attr("data-answer-top").unwrap().parse().unwrap();
+    assert!(top < 400.0, "at {width} px the answer starts {top} px down");
+    layout
+}
+
+/// #30: the report of `cdg run --no-train` leads with the answer — the best design and policy
+/// per trace with its cycles and energy against both baselines, and the models' kNN against
+/// the floor their manifests record, naming the floor — and at 1 400 and 900 pixels every
+/// table fits or scrolls inside its box (checked by a probe script in headless Chromium; the
+/// screenshots are kept in the target directory's `report-shots/` for a look). Long layer
+/// names are shortened from the left in the per-layer chart, the full name on hover.
+#[test]
+fn run_report_leads_with_the_answer_and_fits_its_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = dir.join("results");
+    ok(
+        &[
+            "run",
+            "--no-train",
+            "--out",
+            &out.display().to_string(),
+            "--arch-configs",
+            &root().join("arch-configs").display().to_string(),
+            "--traces",
+            &root().join("traces").display().to_string(),
+            "--quiet",
+        ],
+        dir,
+    );
+    let path = out.join("report.html");
+    let html = std::fs::read_to_string(&path).unwrap();
+    check_structure(&html);
+    // The answer is the first section, before the tables.
+    let answer = html
+        .find("<section id=\"answer\">")
+        .expect("an answer section");
+    assert!(answer < html.find("<section id=\"simulated\">").unwrap());
+    assert!(answer < html.find("<table").unwrap());
+    let text = &html[answer..];
+    let text = &text[..text.find("</section>").unwrap()];
+    for trace in ["structured", "unstructured"] {
+        let name = format!("cdg-resnet18-w0.25-{trace}");
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("traces").join(&name).join("manifest.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        let p = &manifest["provenance"];
+        let (knn, floor) = (
+            p["knn_accuracy"].as_f64().unwrap(),
+            p["init_knn_accuracy"].as_f64().unwrap(),
+        );
+        assert!(
+            text.contains(&format!(
+                "{name} {:.1} % against {:.1} %",
+                100.0 * knn,
+                100.0 * floor
+            )),
+            "{text}"
+        );
+        assert!(text.contains(&format!("For <b>{name}</b> the lowest energy × latency is")));
+    }
+    assert!(text.contains("floor: random initialisation"), "{text}");
+    assert!(
+        text.contains("recorded in the shipped traces' manifests"),
+        "{text}"
+    );
+    assert!(text.contains("than the ungated network") && text.contains("than the dense policy"));
+    assert!(
+        text.contains("% vs ungated") && text.contains("% vs dense policy"),
+        "{text}"
+    );
+    // The per-layer chart: labels of at most 28 characters, cut on the left, full on hover.
+    let chart = &html[html.find("<section id=\"layers\">").unwrap()..];
+    for label in chart.split("text-anchor=\"end\"><title>").skip(1).take(40) {
+        let (full, rest) = label.split_once("</title>").unwrap();
+        let shown = &rest[..rest.find("</text>").unwrap()];
+        assert!(shown.chars().count() <= 28, "{shown}");
+        if full.chars().count() > 28 {
+            assert!(shown.starts_with('…') && full.ends_with(&shown['…'.len_utf8()..]));
+        } else {
+            assert_eq!(shown, full);
+        }
+    }
+    let Some(browser) = chromium() else {
+        eprintln!(
+            "SKIPPED the layout part of run_report_leads_with_the_answer_and_fits_its_window: \
+             no chromium on PATH"
+        );
+        return;
+    };
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    for width in [1400, 900] {
+        let profile = dir.join(format!("profile-{width}"));
+        assert_eq!(
+            layout_problems(browser, &path, width, &profile),
+            "ok",
+            "at {width} px"
+        );
+        let shot = shots.join(format!("run-report-{width}.png"));
+        let run = Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                &format!("--user-data-dir={}", profile.display()),
+                &format!("--screenshot={}", shot.display()),
+                &format!("--window-size={width},1400"),
+                &format!("file://{}", path.display()),
+            ])
+            .output()
+            .unwrap();
+        assert!(run.status.success());
+        assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+    }
 }

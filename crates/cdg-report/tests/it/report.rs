@@ -60,6 +60,7 @@ fn input<'a>(kind: &'a str, runs: &'a Table, pareto: &'a Pareto) -> ReportInput<
         files: &[],
         figures: &[],
         pareto,
+        models: &[],
     }
 }
 

@@ -1,7 +1,8 @@
 //! Helpers shared by the property tests: the dataflow and policy strategies, an LCG, the
-//! random gated conv layer and a 1×1 conv layer. The gated tests (`reference_gated.rs`,
-//! `reference_vs_gated.rs`, `custom_policy.rs`) use them all, the others only `dataflow` or
-//! `pointwise`, hence the `dead_code` allowance.
+//! random gated conv layer and a 1×1 conv layer. The gated tests (`custom_policy.rs` here,
+//! `reference_gated.rs` and `reference_vs_gated.rs` of the workspace's `tests/it/agreement/`,
+//! which include this file) use them all, the others only `dataflow` or `pointwise`, hence the
+//! `dead_code` allowance.
 
 use cdg_core::{
     ConvParams, Dataflow, GateBlock, GateSpec, Layer, LayerMasks, LayerShape, OutputRule,

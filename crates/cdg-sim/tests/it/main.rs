@@ -1,5 +1,6 @@
 //! Integration tests of `cdg-sim`, compiled as one test binary, one module per topic; shared
-//! builders live in `common`.
+//! builders live in `common`. The agreement of the fast model, the stepped engine and the
+//! functional executor is tested in the workspace's `tests/it/agreement/`.
 
 mod bad_input;
 mod baselines;
@@ -14,7 +15,4 @@ mod gated_schedule;
 mod grouped;
 mod mapper;
 mod reference_engine;
-mod reference_gated;
-mod reference_vs_fast;
-mod reference_vs_gated;
 mod scalesim_golden;

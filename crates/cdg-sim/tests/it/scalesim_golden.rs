@@ -308,3 +308,24 @@ fn vendored_goldens_are_complete_and_consistent() {
         );
     }
 }
+
+/// The utilisation columns' digits are SCALE-Sim's own, not only their values: SCALE-Sim
+/// 3.0.0's `test/golden_trace/COMPUTE_REPORT.csv` (AlexNet conv1, 32×32 WS, no stalls) reads
+/// `0, 112283, 0, 91.68309650614964, 94.53125, 90.78000992063492,`. The closed forms
+/// (`100 · macs / (cycles · R · C)`, `100 · efficiency · T / fold cycles`) round differently
+/// and gave other doubles in the last digits (#30).
+#[test]
+fn compute_report_digits_are_scalesims_own() {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == "alexnet_conv1_ws")
+        .unwrap();
+    let net = cdg_core::Network::new(vec![case.layer.clone()]).unwrap();
+    let stats = simulate_network_with(&case.arch, &net, &[]).unwrap();
+    let text = compute_report_csv(&compute_report(&stats));
+    let row = text.lines().nth(1).unwrap();
+    assert_eq!(
+        row,
+        "0, 112283, 112283, 0, 91.68309650614964, 94.53125, 90.78000992063492,"
+    );
+}

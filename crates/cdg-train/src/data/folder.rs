@@ -1,5 +1,5 @@
 //! Image-folder data sets (ImageNet-100 and the like): one subfolder per class, JPEG or PNG
-//! files, decoded with the `image` crate, resized and center-cropped to a square resolution
+//! files, decoded with `zune-jpeg` and `png`, resized and center-cropped to a square resolution
 //! (docs/training.md §8).
 //!
 //! Layout: `ROOT/train/<class>/*.{jpg,jpeg,png}` and `ROOT/val/<class>/…` (or `ROOT/test/`).
@@ -9,8 +9,10 @@
 //! first N images (`--limit-train N`) are balanced over the classes. Limits apply before
 //! decoding: only the images used are read.
 //!
-//! Every image is converted to RGB, resized so that its shorter side is the resolution
-//! (bilinear, `image`'s `Triangle` filter) and center-cropped to resolution × resolution; the
+//! Every image is converted to RGB (gray replicated, alpha dropped, 16-bit channels rounded to
+//! 8), resized so that its shorter side is the resolution (bilinear: the `image` crate's
+//! `Triangle` filter, reimplemented here for the crop only, bit for bit) and center-cropped to
+//! resolution × resolution; the
 //! random crops of training are the augmentation's (`AugmentConfig`). Decoded images are held
 //! in memory as `f32` for the whole run (that is the cache: each file is decoded once per run,
 //! in parallel; nothing is written to disk).
@@ -19,9 +21,16 @@
 //! folder and a file directly in the split folder are skipped and returned in
 //! [`FolderLoad::skipped`] so the caller can warn about them. A JPEG or PNG that does not
 //! decode is an error naming its path: training on a silently shrunken data set would not be
-//! the run the user asked for. A class folder without images, or a split without class
-//! folders, is an error naming the folder.
+//! the run the user asked for. That includes a truncated JPEG (decoded strictly: the decoder's
+//! lenient mode would fill the missing part with gray) and an image whose decoding and resizing
+//! would need more than [`FolderOptions::max_memory_bytes`] (checked from its header, before
+//! any pixel is allocated). A class folder without images, a split without class folders or
+//! with a single one (every prediction would be right), is an error naming the folder. Class
+//! folder names need not be UTF-8: the folders are opened by their own names, and a name that
+//! is not UTF-8 is shown with its invalid bytes escaped (`caf\xe9`), so two such names stay two
+//! classes.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +57,9 @@ pub struct FolderOptions {
     pub limit_train: Option<usize>,
     /// Use only the first N test images.
     pub limit_test: Option<usize>,
+    /// Memory the decoded data set and the images being decoded may take (`--max-memory`);
+    /// `None`: unbounded.
+    pub max_memory_bytes: Option<u64>,
 }
 
 /// The image files of one split, before decoding.
@@ -100,38 +112,51 @@ impl FolderScan {
                 dir: root.to_path_buf(),
                 expected: "a test split folder val/ or test/ beside train/".to_owned(),
             })?;
-        let (classes, mut train_skipped) = class_dirs(&train_dir)?;
-        if classes.len() > MAX_CLASSES {
+        let (class_names, mut train_skipped) = class_dirs(&train_dir)?;
+        if class_names.len() == 1 {
+            return Err(DataError::NotFound {
+                dir: train_dir.clone(),
+                expected: format!(
+                    "at least two class folders (found only `{}`: with one class every \
+                     prediction is right, and the accuracy says nothing)",
+                    class_label(&class_names[0])
+                ),
+            });
+        }
+        if class_names.len() > MAX_CLASSES {
             return Err(DataError::format(
                 &train_dir.display().to_string(),
                 0,
                 format!(
                     "{} class folders; at most {MAX_CLASSES} are supported",
-                    classes.len()
+                    class_names.len()
                 ),
             ));
         }
         let (test_classes, mut test_skipped) = class_dirs(&test_dir)?;
-        if let Some(missing) = classes.iter().find(|c| !test_classes.contains(c)) {
+        if let Some(missing) = class_names.iter().find(|c| !test_classes.contains(c)) {
             return Err(DataError::NotFound {
                 dir: test_dir.join(missing),
                 expected: format!(
-                    "the class folder `{missing}` of {} (both splits need the same classes)",
+                    "the class folder `{}` of {} (both splits need the same classes)",
+                    class_label(missing),
                     train_dir.display()
                 ),
             });
         }
-        if let Some(extra) = test_classes.iter().find(|c| !classes.contains(c)) {
+        if let Some(extra) = test_classes.iter().find(|c| !class_names.contains(c)) {
             return Err(DataError::NotFound {
                 dir: train_dir.join(extra),
                 expected: format!(
-                    "the class folder `{extra}` of {} (both splits need the same classes)",
+                    "the class folder `{}` of {} (both splits need the same classes)",
+                    class_label(extra),
                     test_dir.display()
                 ),
             });
         }
-        let train = split_files(&train_dir, &classes, options.limit_train)?;
-        let test = split_files(&test_dir, &classes, options.limit_test)?;
+        let train = split_files(&train_dir, &class_names, options.limit_train)?;
+        let test = split_files(&test_dir, &class_names, options.limit_test)?;
+        let classes = class_names.iter().map(|c| class_label(c)).collect();
         train_skipped.extend(train.1);
         test_skipped.extend(test.1);
         train_skipped.sort();
@@ -161,11 +186,34 @@ impl FolderScan {
     }
 
     /// Decodes every listed image (in parallel; the result does not depend on the thread
-    /// count). `name` names the data set (`<name>/train`, `<name>/test`).
-    pub fn load(self, name: &str, resolution: usize) -> Result<FolderLoad, DataError> {
+    /// count). `name` names the data set (`<name>/train`, `<name>/test`). With
+    /// `max_memory_bytes`, an image whose decoding and resizing would take the memory in use
+    /// over it is an error naming the image, found from its header before decoding it.
+    pub fn load(
+        self,
+        name: &str,
+        resolution: usize,
+        max_memory_bytes: Option<u64>,
+    ) -> Result<FolderLoad, DataError> {
         let classes = self.classes.len();
-        let train = decode_split(&self.train, resolution, classes, &format!("{name}/train"))?;
-        let test = decode_split(&self.test, resolution, classes, &format!("{name}/test"))?;
+        let budget = Budget {
+            limit_bytes: max_memory_bytes,
+            held_bytes: self.decoded_bytes(resolution),
+        };
+        let train = decode_split(
+            &self.train,
+            resolution,
+            classes,
+            &format!("{name}/train"),
+            budget,
+        )?;
+        let test = decode_split(
+            &self.test,
+            resolution,
+            classes,
+            &format!("{name}/test"),
+            budget,
+        )?;
         let mut skipped = self.train.skipped;
         skipped.extend(self.test.skipped);
         skipped.sort();
@@ -185,7 +233,7 @@ pub fn load_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderL
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| root.display().to_string());
-    FolderScan::new(root, options)?.load(&name, options.resolution)
+    FolderScan::new(root, options)?.load(&name, options.resolution, options.max_memory_bytes)
 }
 
 /// Smallest and largest resolution accepted.
@@ -216,16 +264,38 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(entries)
 }
 
-/// The class folders of a split (sorted names) and the other entries of the split folder.
-fn class_dirs(split: &Path) -> Result<(Vec<String>, Vec<PathBuf>), DataError> {
+/// A class folder's name as text: itself when it is UTF-8, otherwise with every invalid byte
+/// written `\xNN` (so that distinct names stay distinct).
+pub fn class_label(name: &OsStr) -> String {
+    if let Some(s) = name.to_str() {
+        return s.to_owned();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in name.as_bytes().utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        format!("{name:?}")
+    }
+}
+
+/// The class folders of a split (sorted names, as the file system spells them) and the other
+/// entries of the split folder.
+fn class_dirs(split: &Path) -> Result<(Vec<OsString>, Vec<PathBuf>), DataError> {
     let mut classes = Vec::new();
     let mut skipped = Vec::new();
     for p in read_dir_sorted(split)? {
         if p.is_dir() {
-            classes.push(
-                p.file_name()
-                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            );
+            classes.push(p.file_name().map(OsStr::to_os_string).unwrap_or_default());
         } else {
             skipped.push(p);
         }
@@ -250,7 +320,7 @@ fn is_image(path: &Path) -> bool {
 #[allow(clippy::type_complexity)]
 fn split_files(
     split: &Path,
-    classes: &[String],
+    classes: &[OsString],
     limit: Option<usize>,
 ) -> Result<(Vec<(PathBuf, u8)>, Vec<PathBuf>), DataError> {
     let mut per_class = Vec::with_capacity(classes.len());
@@ -269,8 +339,9 @@ fn split_files(
             return Err(DataError::NotFound {
                 dir,
                 expected: format!(
-                    "at least one image ({}) in the class folder `{class}`",
-                    IMAGE_EXTENSIONS.map(|e| format!(".{e}")).join(", ")
+                    "at least one image ({}) in the class folder `{}`",
+                    IMAGE_EXTENSIONS.map(|e| format!(".{e}")).join(", "),
+                    class_label(class)
                 ),
             });
         }
@@ -293,11 +364,20 @@ fn split_files(
     Ok((files, skipped))
 }
 
+/// Memory of a load: its limit and what is held before an image is decoded.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    limit_bytes: Option<u64>,
+    /// Both decoded splits (allocated before their images are decoded).
+    held_bytes: u64,
+}
+
 fn decode_split(
     split: &FolderSplit,
     resolution: usize,
     classes: usize,
     name: &str,
+    budget: Budget,
 ) -> Result<Dataset, DataError> {
     let r = resolution;
     let mut images = Array4::<f32>::zeros((split.files.len(), 3, r, r));
@@ -305,47 +385,343 @@ fn decode_split(
         .axis_iter_mut(Axis(0))
         .into_par_iter()
         .zip(split.files.par_iter())
-        .try_for_each(|(out, (path, _))| decode_into(path, r, out))?;
+        .try_for_each(|(out, (path, _))| decode_into(path, r, budget, out))?;
     let labels = split.files.iter().map(|&(_, l)| l).collect();
     Dataset::new(images, labels, classes, name)
 }
 
+/// Bytes of decoding a `width`×`height` image and resizing it to `r` (shorter side) at
+/// most: the decoder's output (up to 8 bytes a pixel, 16-bit RGBA), its RGB copy (3) and the
+/// vertical pass's `r` rows of `f32` RGB; the resized image itself is never held beyond the
+/// `r`×`r` crop.
+pub fn image_working_bytes(width: u64, height: u64, r: u64) -> u64 {
+    width
+        .saturating_mul(height)
+        .saturating_mul(8 + 3)
+        .saturating_add(width.saturating_mul(r).saturating_mul(3 * 4))
+}
+
+/// The container of an image file, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Png,
+    Jpeg,
+}
+
+fn sniff(bytes: &[u8]) -> Option<Container> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(Container::Png)
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Container::Jpeg)
+    } else {
+        None
+    }
+}
+
+/// A decoded image: 8-bit RGB, rows top to bottom.
+struct Rgb8 {
+    width: usize,
+    height: usize,
+    pixels: Vec<u8>,
+}
+
+impl Rgb8 {
+    fn at(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = 3 * (y * self.width + x);
+        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]]
+    }
+}
+
+/// Converts `channels`-channel samples (1 gray, 2 gray + alpha, 3 RGB, 4 RGBA) to RGB: gray
+/// replicated, alpha dropped.
+fn to_rgb(samples: &[u8], channels: usize) -> Vec<u8> {
+    match channels {
+        3 => samples.to_vec(),
+        _ => samples
+            .chunks_exact(channels)
+            .flat_map(|p| {
+                if channels <= 2 {
+                    [p[0]; 3]
+                } else {
+                    [p[0], p[1], p[2]]
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Checks the image's working memory (from its header) against the budget.
+fn check_budget(
+    origin: &str,
+    width: usize,
+    height: usize,
+    r: usize,
+    budget: Budget,
+) -> Result<(), DataError> {
+    let Some(limit) = budget.limit_bytes else {
+        return Ok(());
+    };
+    let one = image_working_bytes(width as u64, height as u64, r as u64);
+    let threads = rayon::current_num_threads() as u64;
+    let need = one
+        .saturating_mul(threads)
+        .saturating_add(budget.held_bytes);
+    if need > limit {
+        return Err(DataError::format(
+            origin,
+            0,
+            format!(
+                "a {width}×{height} image: decoding it and resizing it to {r} pixels takes {} \
+                 ({threads} at a time, beside {} of decoded data set), over the memory limit \
+                 of {} (--max-memory); remove the image, lower the resolution or raise the limit",
+                human_bytes(one),
+                human_bytes(budget.held_bytes),
+                human_bytes(limit)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `1536` → `1.50 KiB` (as cdg's other memory messages write it).
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// Decodes a PNG or JPEG to RGB8, checking its size against the budget before decoding.
+fn decode_rgb8(origin: &str, bytes: &[u8], r: usize, budget: Budget) -> Result<Rgb8, DataError> {
+    let bad = |what: String| {
+        DataError::format(origin, 0, format!("not a valid JPEG or PNG image: {what}"))
+    };
+    match sniff(bytes) {
+        Some(Container::Png) => {
+            let limits = png::Limits {
+                bytes: budget
+                    .limit_bytes
+                    .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
+            };
+            let mut decoder = png::Decoder::new_with_limits(std::io::Cursor::new(bytes), limits);
+            // Palette and low-bit images expanded to 8 bits; 16-bit samples kept (rounded below).
+            decoder.set_transformations(png::Transformations::EXPAND);
+            let header = decoder
+                .read_header_info()
+                .map_err(|e| bad(format!("PNG: {e}")))?;
+            let (width, height) = (header.width as usize, header.height as usize);
+            if width == 0 || height == 0 {
+                return Err(DataError::format(origin, 0, "the image has no pixels"));
+            }
+            check_budget(origin, width, height, r, budget)?;
+            let mut reader = decoder.read_info().map_err(|e| bad(format!("PNG: {e}")))?;
+            let size = reader
+                .output_buffer_size()
+                .ok_or_else(|| bad("PNG: its size does not fit in memory".to_owned()))?;
+            let mut buf = vec![0u8; size];
+            let frame = reader
+                .next_frame(&mut buf)
+                .map_err(|e| bad(format!("PNG: {e}")))?;
+            buf.truncate(frame.buffer_size());
+            let channels = frame.color_type.samples();
+            let samples = match frame.bit_depth {
+                png::BitDepth::Eight => buf,
+                png::BitDepth::Sixteen => buf
+                    .chunks_exact(2)
+                    // round(v · 255 / 65535), as the `image` crate converts.
+                    .map(|b| ((u32::from(u16::from_be_bytes([b[0], b[1]])) + 128) / 257) as u8)
+                    .collect(),
+                depth => return Err(bad(format!("PNG: {depth:?}-bit samples after expansion"))),
+            };
+            if samples.len() != width * height * channels {
+                return Err(bad("PNG: fewer pixels than its header says".to_owned()));
+            }
+            Ok(Rgb8 {
+                width,
+                height,
+                pixels: to_rgb(&samples, channels),
+            })
+        }
+        Some(Container::Jpeg) => {
+            use zune_core::bytestream::ZCursor;
+            use zune_core::colorspace::ColorSpace;
+            // Strict: a truncated or corrupt stream is an error, not gray filling.
+            let options = zune_core::options::DecoderOptions::default()
+                .set_strict_mode(true)
+                .set_max_width(usize::MAX)
+                .set_max_height(usize::MAX);
+            let mut decoder =
+                zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+            decoder
+                .decode_headers()
+                .map_err(|e| bad(format!("JPEG: {e:?}")))?;
+            let (width, height) = decoder
+                .dimensions()
+                .ok_or_else(|| bad("JPEG: no frame header".to_owned()))?;
+            if width == 0 || height == 0 {
+                return Err(DataError::format(origin, 0, "the image has no pixels"));
+            }
+            check_budget(origin, width, height, r, budget)?;
+            let input = decoder
+                .input_colorspace()
+                .ok_or_else(|| bad("JPEG: no colour space".to_owned()))?;
+            // Gray stays gray (replicated below); everything else is converted to RGB.
+            let out = match input {
+                ColorSpace::RGB | ColorSpace::RGBA | ColorSpace::Luma | ColorSpace::LumaA => input,
+                _ => ColorSpace::RGB,
+            };
+            decoder.set_options(decoder.options().jpeg_set_out_colorspace(out));
+            let samples = decoder.decode().map_err(|e| bad(format!("JPEG: {e:?}")))?;
+            let channels = out.num_components();
+            if samples.len() != width * height * channels {
+                return Err(bad("JPEG: fewer pixels than its header says".to_owned()));
+            }
+            Ok(Rgb8 {
+                width,
+                height,
+                pixels: to_rgb(&samples, channels),
+            })
+        }
+        None => Err(DataError::format(
+            origin,
+            0,
+            "not a readable image: its first bytes are neither a PNG nor a JPEG signature",
+        )),
+    }
+}
+
+/// The source taps of output sample `o` when `src` samples are resized to `dst` with the
+/// triangle filter: the first source index and the normalised weights. This is the `image`
+/// crate's `Triangle` resampling (0.25, `imageops/sample.rs`, `vertical_sample` and
+/// `horizontal_sample`), operation for operation in `f32`, so the pixels are bit for bit its
+/// own.
+fn triangle_taps(src: usize, dst: usize, o: usize) -> (usize, Vec<f32>) {
+    let ratio = src as f32 / dst as f32;
+    let sratio = if ratio < 1.0 { 1.0 } else { ratio };
+    let support = sratio; // the triangle's support is 1
+    let centre = (o as f32 + 0.5) * ratio;
+    let left = ((centre - support).floor() as i64).clamp(0, src as i64 - 1);
+    let right = ((centre + support).ceil() as i64).clamp(left + 1, src as i64);
+    let centre = centre - 0.5;
+    let mut weights: Vec<f32> = (left..right)
+        .map(|i| {
+            let x = (i as f32 - centre) / sratio;
+            if x.abs() < 1.0 { 1.0 - x.abs() } else { 0.0 }
+        })
+        .collect();
+    let mut sum = 0.0;
+    for w in &weights {
+        sum += w;
+    }
+    for w in &mut weights {
+        *w /= sum;
+    }
+    (left as usize, weights)
+}
+
+/// Resizes `image` to `nw`×`nh` (columns first, then rows, as `image::imageops::resize`) and
+/// writes the centered `r`×`r` crop as C×H×W values in [0, 1]; only the crop's rows and
+/// columns are computed.
+fn resize_crop_into(
+    image: &Rgb8,
+    nw: usize,
+    nh: usize,
+    r: usize,
+    out: &mut ArrayViewMut3<'_, f32>,
+) {
+    let (left, top) = ((nw - r) / 2, (nh - r) / 2);
+    let (w, h) = (image.width, image.height);
+    if (nw, nh) == (w, h) {
+        // `image` copies instead of resampling an unchanged size.
+        for y in 0..r {
+            for x in 0..r {
+                let p = image.at(left + x, top + y);
+                for c in 0..3 {
+                    out[[c, y, x]] = f32::from(p[c]) / 255.0;
+                }
+            }
+        }
+        return;
+    }
+    // Vertical pass: the crop's r rows of the nh-row image, every source column, in f32.
+    let mut rows = vec![[0f32; 3]; r * w];
+    for y in 0..r {
+        let (first, weights) = triangle_taps(h, nh, top + y);
+        for x in 0..w {
+            let mut t = [0f32; 3];
+            for (i, &wt) in weights.iter().enumerate() {
+                let p = image.at(x, first + i);
+                for c in 0..3 {
+                    t[c] += f32::from(p[c]) * wt;
+                }
+            }
+            rows[y * w + x] = t;
+        }
+    }
+    // Horizontal pass: the crop's r columns, rounded to 8 bits.
+    for x in 0..r {
+        let (first, weights) = triangle_taps(w, nw, left + x);
+        for y in 0..r {
+            let mut t = [0f32; 3];
+            for (i, &wt) in weights.iter().enumerate() {
+                let p = rows[y * w + first + i];
+                for c in 0..3 {
+                    t[c] += p[c] * wt;
+                }
+            }
+            for c in 0..3 {
+                let v = t[c].clamp(0.0, 255.0).round() as u8;
+                out[[c, y, x]] = f32::from(v) / 255.0;
+            }
+        }
+    }
+}
+
 /// Decodes `path`, resizes its shorter side to `r`, center-crops r×r and writes it as C×H×W
 /// values in [0, 1].
-fn decode_into(path: &Path, r: usize, mut out: ArrayViewMut3<'_, f32>) -> Result<(), DataError> {
+fn decode_into(
+    path: &Path,
+    r: usize,
+    budget: Budget,
+    mut out: ArrayViewMut3<'_, f32>,
+) -> Result<(), DataError> {
     let origin = path.display().to_string();
     let bytes = fs::read(path).map_err(|source| DataError::Io {
         origin: origin.clone(),
         offset: 0,
         source,
     })?;
-    let image = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| DataError::format(&origin, 0, format!("not a readable image: {e}")))?
-        .decode()
-        .map_err(|e| DataError::format(&origin, 0, format!("not a valid JPEG or PNG image: {e}")))?
-        .to_rgb8();
-    let (w, h) = image.dimensions();
-    if w == 0 || h == 0 {
-        return Err(DataError::format(&origin, 0, "the image has no pixels"));
-    }
-    let (nw, nh) = resized_dims(w as usize, h as usize, r);
-    let resized = image::imageops::resize(
-        &image,
-        nw as u32,
-        nh as u32,
-        image::imageops::FilterType::Triangle,
-    );
-    let (left, top) = ((nw - r) / 2, (nh - r) / 2);
-    for y in 0..r {
-        for x in 0..r {
-            let p = resized.get_pixel((left + x) as u32, (top + y) as u32);
-            for c in 0..3 {
-                out[[c, y, x]] = f32::from(p.0[c]) / 255.0;
-            }
-        }
-    }
+    let image = decode_rgb8(&origin, &bytes, r, budget)?;
+    drop(bytes);
+    let (nw, nh) = resized_dims(image.width, image.height, r);
+    resize_crop_into(&image, nw, nh, r, &mut out);
     Ok(())
+}
+
+/// Decodes one image file as the loader does (resized, center-cropped, C×H×W in [0, 1]);
+/// `max_memory_bytes` bounds its working memory ([`image_working_bytes`] per decoding
+/// thread).
+pub fn decode_image(
+    path: &Path,
+    resolution: usize,
+    max_memory_bytes: Option<u64>,
+) -> Result<ndarray::Array3<f32>, DataError> {
+    check_resolution(resolution)?;
+    let mut out = ndarray::Array3::zeros((3, resolution, resolution));
+    let budget = Budget {
+        limit_bytes: max_memory_bytes,
+        held_bytes: 0,
+    };
+    decode_into(path, resolution, budget, out.view_mut())?;
+    Ok(out)
 }
 
 /// Width and height after resizing the shorter side of a `w`×`h` image to `r` (the longer

@@ -34,7 +34,8 @@ pub use cifar::{CIFAR_PIXELS, CifarKind, CifarRecords, parse_cifar};
 pub use error::DataError;
 pub use folder::{
     FolderLoad, FolderOptions, FolderScan, FolderSplit, IMAGE_EXTENSIONS, RESOLUTION_RANGE,
-    TEST_SPLIT_DIRS, load_image_folder, resized_dims,
+    TEST_SPLIT_DIRS, class_label, decode_image, image_working_bytes, load_image_folder,
+    resized_dims,
 };
 pub use idx::{IdxArray, idx_images_to_f32, parse_idx, parse_idx_images, parse_idx_labels};
 pub use normalize::Normalization;

@@ -67,6 +67,9 @@ pub struct LoadOptions {
     pub limit_train: Option<usize>,
     /// Use only the first N test images.
     pub limit_test: Option<usize>,
+    /// Image folders: memory the decoded images and those being decoded may take
+    /// (`--max-memory`); `None`: unbounded.
+    pub max_memory_bytes: Option<u64>,
 }
 
 /// A loaded data set and the entries of an image folder that were not read.
@@ -169,6 +172,7 @@ fn folder_options(options: &LoadOptions) -> FolderOptions {
         resolution: options.resolution.unwrap_or(DEFAULT_FOLDER_RESOLUTION),
         limit_train: options.limit_train,
         limit_test: options.limit_test,
+        max_memory_bytes: options.max_memory_bytes,
     }
 }
 

@@ -14,7 +14,7 @@ use cdg_sim::schedule::{GatedSchedule, gate_fn, overlapped_cycles};
 use cdg_sim::simulate_gated_layer;
 use proptest::prelude::*;
 
-use crate::common;
+use super::common;
 use common::{dataflow, gated_case, lcg, policy};
 
 proptest! {

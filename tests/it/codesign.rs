@@ -95,10 +95,7 @@ fn structured_gates_pay_off_only_on_the_matching_dataflow() {
 /// seed 1): a changed model cannot leave stale numbers in the README.
 #[test]
 fn readme_table_is_what_its_command_prints() {
-    let readme = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
-    )
-    .unwrap();
+    let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
     let open = "<!-- codesign-table: cargo run --release --example codesign -p cdg-sim -->\n";
     let close = "<!-- /codesign-table -->";
     let start = readme

@@ -1,7 +1,7 @@
 //! Byte-for-byte outputs of representative runs on the shipped traces and designs, compared
 //! against the committed expected outputs in `tests/golden/<case>/`. A refactor must leave every
 //! CSV, JSON, TOML, trace and SVG byte unchanged; a deliberate change of the outputs regenerates
-//! the expected files with `CDG_BLESS=1 cargo test --release -p cdg-cli --test it golden` and
+//! the expected files with `CDG_BLESS=1 cargo test --release -p cdg-tests golden` and
 //! shows up in review as a diff of those files.
 //!
 //! Each case is a list of `cdg` invocations run in a fresh directory. In their arguments `{out}`
@@ -137,7 +137,7 @@ const CASES: &[Case] = &[
         name: "sweep-dataflow-policy",
         steps: &[&[
             "sweep",
-            "{root}/crates/cdg-cli/tests/golden/sweep-spec.toml",
+            "{root}/tests/golden/inputs/sweep-dataflow-policy/sweep-spec.toml",
             "--layers",
             "--out",
             "{out}/sweep",
@@ -170,7 +170,7 @@ const CASES: &[Case] = &[
 ];
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden")
 }
 
 /// Every file under `dir`, by path relative to it.

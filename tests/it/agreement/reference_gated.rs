@@ -16,7 +16,7 @@ use cdg_sim::reference::run_gated;
 use cdg_sim::schedule::{GatedSchedule, gate_fn, overlapped_cycles};
 use proptest::prelude::*;
 
-use crate::common;
+use super::common;
 use common::{dataflow, gated_case, lcg, policy};
 
 proptest! {

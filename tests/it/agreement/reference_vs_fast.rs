@@ -9,7 +9,7 @@ use cdg_sim::reference::run_gemm;
 use cdg_sim::{LayerOptions, simulate_layer, simulate_layer_one_pass};
 use proptest::prelude::*;
 
-use crate::common;
+use super::common;
 use common::dataflow;
 
 fn arch(rows: u64, cols: u64, dataflow: Dataflow, overlap: bool) -> ArchConfig {

@@ -3,7 +3,7 @@
 //! their traces; with `--no-train` and no shipped traces it uses synthetic traces and says so.
 
 use crate::support::root;
-use crate::sweep_fixtures::{fails, ok, s};
+use crate::support::{fails, ok, s};
 use cdg_io::layout::run::{SUMMARY_CSV, TRACES_DIR, gate_density_svg, train_dir};
 use cdg_io::layout::sweep::{CONFIGS_DIR, ENERGY_LATENCY_SVG, REDUCTION_SVG, SWEEP_CSV};
 use cdg_io::layout::trace::{MANIFEST_FILE, MASKS_FILE};
