@@ -235,6 +235,9 @@ pub struct PassStream {
     overlap: bool,
     /// `sparsity.gather_rows_per_cycle` (read by `compact`'s gather model).
     gather_rate: Option<u64>,
+    /// Array cycles since the gather unit's last unit was taken: the unit runs on through the
+    /// conditional passes of a K split, as the RTL's does over the whole fold list.
+    gather_since: u64,
     word: u64,
     outputs: u64,
     outputs_fit: bool,
@@ -271,6 +274,7 @@ impl PassStream {
             current_pass: None,
             overlap: opts.overlap,
             gather_rate: arch.sparsity.gather_rows_per_cycle,
+            gather_since: 0,
             word,
             outputs,
             outputs_fit: outputs.saturating_mul(word) <= usable_bytes(arch.memory.ofmap_sram_kib),
@@ -284,6 +288,17 @@ impl PassStream {
     /// The gather unit's indices per cycle (`None`: an ideal gather).
     pub fn gather_rows_per_cycle(&self) -> Option<u64> {
         self.gather_rate
+    }
+
+    /// Array cycles since the gather unit's last unit was taken (0 before the first
+    /// conditional pass; carried from one conditional pass of a K split to the next).
+    pub fn gather_since(&self) -> u64 {
+        self.gather_since
+    }
+
+    /// Records where the gather unit stands at the end of a conditional pass.
+    pub fn set_gather_since(&mut self, since: u64) {
+        self.gather_since = since;
     }
 
     /// A tile of gathered work (rows or columns a skip policy picked): unique, with `new_elems`

@@ -149,7 +149,12 @@ fn refuse_width_for_tiny(
     width_given: bool,
     names: &OptionNames,
 ) -> anyhow::Result<()> {
-    if options.model == ModelKind::Tiny && width_given {
+    // A width equal to the default changes nothing (a config written from a whole
+    // `TrainOptions` holds one); any other is refused rather than ignored.
+    if options.model == ModelKind::Tiny
+        && width_given
+        && options.width != TrainOptions::default().width
+    {
         bail!(
             "{} {}: the width multiplier applies to --model resnet18 only; the tiny model has \
              fixed widths (drop the width or use --model resnet18)",

@@ -54,9 +54,16 @@ pub struct GatherClock {
 }
 
 impl GatherClock {
-    /// A clock for a gather unit examining `rate` indices per cycle (`None`: ideal, never waits).
-    pub fn new(rate: Option<u64>) -> Self {
-        Self { rate, since: 0 }
+    /// A clock for a gather unit examining `rate` indices per cycle (`None`: ideal, never
+    /// waits) that has scanned for `since` array cycles since it last handed over a unit (0 at
+    /// the first conditional pass; what an earlier conditional pass of the layer left).
+    pub fn resume(rate: Option<u64>, since: u64) -> Self {
+        Self { rate, since }
+    }
+
+    /// Array cycles since the last unit was taken.
+    pub fn since(&self) -> u64 {
+        self.since
     }
 
     /// The stall of the fold that takes a unit of `scanned` indices (the unit is then taken).
@@ -115,7 +122,8 @@ impl PolicyModel for Compact {
         let k = map.gemm.k / map.groups;
         let grouped_stream_n = map.groups > 1 && map.axes.stream == Axis::N;
         let (gathered, other) = inputs(map.axes);
-        let mut clock = GatherClock::new(pass.gather_rows_per_cycle());
+        // The gather unit runs on from the previous conditional pass of a K split.
+        let mut clock = GatherClock::resume(pass.gather_rows_per_cycle(), pass.gather_since());
         for j in 0..map.col_folds {
             let col = gates.column(j);
             if col.kept == 0 {
@@ -207,6 +215,7 @@ impl PolicyModel for Compact {
                 }
             }
         }
+        pass.set_gather_since(clock.since());
     }
 
     fn schedule(

@@ -153,6 +153,17 @@ impl<'s, 'm> CondPass<'s, 'm> {
         self.stream.gather_rows_per_cycle()
     }
 
+    /// Array cycles since the gather unit last handed over a unit, carried across the
+    /// conditional passes of a layer (a K split does not restart the gather unit).
+    pub fn gather_since(&self) -> u64 {
+        self.stream.gather_since()
+    }
+
+    /// Records the gather unit's state at the end of this conditional pass.
+    pub fn set_gather_since(&mut self, since: u64) {
+        self.stream.set_gather_since(since);
+    }
+
     /// The sample's gates, reduced as the policy's [`GateView`] asked.
     pub fn gates(&self) -> &'s GateSummary {
         self.gates
