@@ -180,21 +180,7 @@ pub fn read_input_text(path: &Path) -> Result<String, IoError> {
     })
 }
 
-/// `1536` → `1.50 KiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
-}
+pub use cdg_core::units::human_bytes;
 
 /// Parses a size: a number (decimals allowed) and an optional unit `B`, `K`/`KB`/`KiB`,
 /// `M…`, `G…`, `T…` (all powers of 1024; case-insensitive).

@@ -474,29 +474,13 @@ fn check_budget(
                 "a {width}×{height} image: decoding it and resizing it to {r} pixels takes {} \
                  ({threads} at a time, beside {} of decoded data set), over the memory limit \
                  of {} (--max-memory); remove the image, lower the resolution or raise the limit",
-                human_bytes(one),
-                human_bytes(budget.held_bytes),
-                human_bytes(limit)
+                cdg_core::units::human_bytes(one),
+                cdg_core::units::human_bytes(budget.held_bytes),
+                cdg_core::units::human_bytes(limit)
             ),
         ));
     }
     Ok(())
-}
-
-/// `1536` → `1.50 KiB` (as cdg's other memory messages write it).
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
 }
 
 /// Decodes a PNG or JPEG to RGB8, checking its size against the budget before decoding.
