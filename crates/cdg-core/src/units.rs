@@ -178,6 +178,22 @@ impl Microseconds {
 /// Energy per unit of something (a MAC, a byte, a PE-cycle), in picojoules.
 pub type PicoJoulesPer = f64;
 
+/// `1536` → `1.50 KiB` (as cdg's memory messages write sizes).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,21 +210,5 @@ mod tests {
     #[test]
     fn latency_from_cycles() {
         assert_eq!(Microseconds::from_cycles(Cycles(2000), 1000.0).get(), 2.0);
-    }
-}
-
-/// `1536` → `1.50 KiB` (as cdg's memory messages write sizes).
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
     }
 }
