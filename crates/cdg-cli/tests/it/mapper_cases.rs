@@ -4,6 +4,7 @@
 //! the `dense` policy costs within 3 % of the ungated network (10 % per layer); and a sweep over
 //! `workload.batch = [1, 8]` compares its points per image.
 
+use crate::support::csv_rows;
 use crate::support::{cdg, root};
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,26 +17,6 @@ fn run(args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8(o.stdout).unwrap()
-}
-
-fn rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(str::to_owned))
-                .collect()
-        })
-        .collect()
 }
 
 fn num(r: &HashMap<String, String>, c: &str) -> f64 {
@@ -69,7 +50,7 @@ fn resnet50_energy_per_image(out: &Path, extra: &[&str]) -> f64 {
     let o = out.display().to_string();
     args.extend_from_slice(&["--out", &o]);
     run(&args);
-    let net = rows(&out.join("network.csv"));
+    let net = csv_rows(&out.join("network.csv"));
     let e = num(&net[0], "energy_per_image_pj");
     assert_eq!(e, num(&net[0], "energy_pj") / num(&net[0], "batch"));
     e
@@ -84,7 +65,7 @@ fn batching_never_costs_energy_per_image() {
         eight <= one,
         "batch 8: {eight} pJ per image > batch 1: {one}"
     );
-    let layers = rows(&dir.path().join("b8/layers.csv"));
+    let layers = csv_rows(&dir.path().join("b8/layers.csv"));
     assert!(
         layers.iter().all(|r| r["mapping"].contains("batch-")),
         "{:?}",
@@ -139,8 +120,8 @@ fn mobilenetv2_without_a_base_path_costs_about_the_ungated_network() {
     ]
     .concat();
     run(&ungated);
-    let g = rows(&dir.path().join("gated/layers.csv"));
-    let u = rows(&dir.path().join("ungated/layers.csv"));
+    let g = csv_rows(&dir.path().join("gated/layers.csv"));
+    let u = csv_rows(&dir.path().join("ungated/layers.csv"));
     assert_eq!(g.len(), u.len());
     let total =
         |rs: &[HashMap<String, String>]| rs.iter().map(|r| num(r, "energy_pj")).sum::<f64>();
@@ -193,7 +174,7 @@ fn sweep_fronts_compare_batches_per_image() {
     )
     .unwrap();
     let stdout = run(&["sweep", &d("spec.toml"), "--out", &d("sw"), "--quiet"]);
-    let sweep = rows(&dir.path().join("sw/sweep.csv"));
+    let sweep = csv_rows(&dir.path().join("sw/sweep.csv"));
     assert_eq!(sweep.len(), 2);
     let per_image = |r: &HashMap<String, String>| {
         (

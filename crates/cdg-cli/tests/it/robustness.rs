@@ -3,7 +3,8 @@
 //! validation, panics and aborts on sizes, unbounded grids, hangs on non-finite values, and
 //! messages that named the wrong thing.
 
-use crate::support::{cdg, root};
+use crate::support::root;
+use crate::support::run_bounded;
 use crate::sweep_fixtures::{BASE, GRID, TOPOLOGY, fails, ok, s, write_spec};
 use cdg_io::layout::{sim, sweep};
 use cdg_io::output::{OutputDir, RECORD_FILE, check_complete};
@@ -17,38 +18,6 @@ fn arch() -> PathBuf {
 
 fn structured_trace() -> PathBuf {
     root().join("traces/cdg-resnet18-w0.25-structured")
-}
-
-/// Runs `cdg` with `args` (and `env`), killing it after `limit`; returns (success, stderr).
-fn run_bounded(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (bool, String) {
-    let mut cmd = cdg();
-    cmd.args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.success(), err);
-        }
-        if started.elapsed() > limit {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("cdg {args:?} did not finish within {limit:?} (a hang)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Issue #16, 1 and the non-finite part of the deliverables: an energy that overflows to

@@ -2,6 +2,7 @@
 //! (`cdg sim --network`), MobileNetV2 gated by a user rule simulates as its 53 layers (not one
 //! layer per depthwise channel), and batches (`--batch`, the sweepable `workload.batch`).
 
+use crate::support::csv_rows;
 use crate::support::{cdg, root};
 use cdg_core::zoo::{Zoo, ZooOptions};
 use std::path::{Path, PathBuf};
@@ -36,27 +37,6 @@ fn sim(args: &[&str], arch: &Path, out: &Path) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-/// The rows of a CSV as maps from column name to value.
-fn rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(str::to_owned))
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn every_zoo_network_simulates_on_every_shipped_design() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,9 +49,9 @@ fn every_zoo_network_simulates_on_every_shipped_design() {
                 arch.file_stem().unwrap().to_string_lossy()
             ));
             sim(&["--network", z.name()], &arch, &out);
-            let layers = rows(&out.join("layers.csv"));
+            let layers = csv_rows(&out.join("layers.csv"));
             assert_eq!(layers.len(), net.len(), "{z} on {}", arch.display());
-            let total = &rows(&out.join("network.csv"))[0];
+            let total = &csv_rows(&out.join("network.csv"))[0];
             let macs: u64 = net.layers().iter().map(|l| l.shape.macs().get()).sum();
             assert_eq!(total["macs_needed"], macs.to_string(), "{z}");
             assert!(total["cycles"].parse::<u64>().unwrap() > 0);
@@ -104,14 +84,14 @@ fn mobilenetv2_gated_by_a_rule_simulates_as_its_own_layers() {
             .path()
             .join(arch.file_stem().unwrap().to_string_lossy().into_owned());
         sim(&["--trace", trace.to_str().unwrap()], &arch, &out);
-        let layers = rows(&out.join("layers.csv"));
+        let layers = csv_rows(&out.join("layers.csv"));
         assert_eq!(layers.len(), 53, "{}", arch.display());
         let gated = layers
             .iter()
             .filter(|l| l["schedule"].starts_with("gated"))
             .count();
         assert_eq!(gated, 52, "{}", arch.display());
-        let total = &rows(&out.join("network.csv"))[0];
+        let total = &csv_rows(&out.join("network.csv"))[0];
         let needed: f64 = total["macs_needed"].parse().unwrap();
         let dense: f64 = total["macs_dense"].parse().unwrap();
         assert!(needed < dense, "{}: gates skip work", arch.display());
@@ -143,8 +123,8 @@ fn batches_amortise_weights_and_report_throughput() {
     }
     let four = run(Some("4"), "four");
     let (r1, r4) = (
-        &rows(&one.join("network.csv"))[0],
-        &rows(&four.join("network.csv"))[0],
+        &csv_rows(&one.join("network.csv"))[0],
+        &csv_rows(&four.join("network.csv"))[0],
     );
     let num =
         |r: &std::collections::HashMap<String, String>, k: &str| -> f64 { r[k].parse().unwrap() };
@@ -218,9 +198,9 @@ fn a_gated_trace_runs_in_batches() {
         sim(&args, &arch, &out);
         out
     };
-    let one = rows(&run("1", &[]).join("network.csv"));
+    let one = csv_rows(&run("1", &[]).join("network.csv"));
     let four_dir = run("4", &[]);
-    let four = rows(&four_dir.join("network.csv"));
+    let four = csv_rows(&four_dir.join("network.csv"));
     let (one, four) = (&one[0], &four[0]);
     assert_eq!(four["batch"], "4");
     let f =
@@ -231,10 +211,10 @@ fn a_gated_trace_runs_in_batches() {
     assert!((ratio - 4.0).abs() < 1e-6, "{ratio}");
     assert!(f(four, "cycles") >= f(one, "cycles"), "{four:?}");
     assert!(f(four, "images_per_s") > 0.0);
-    let layers = rows(&four_dir.join("layers.csv"));
+    let layers = csv_rows(&four_dir.join("layers.csv"));
     assert!(layers.iter().any(|l| l["schedule"].starts_with("gated")));
     // --per-sample: one row per batch of four of the trace's 64 samples.
-    let per = rows(&run("4", &["--per-sample"]).join("network.csv"));
+    let per = csv_rows(&run("4", &["--per-sample"]).join("network.csv"));
     assert_eq!(per.len(), 16);
     assert_eq!(per[1]["sample"], "4");
 }
@@ -251,7 +231,7 @@ fn a_sweep_over_batch_sizes_runs() {
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    let r = rows(&out.join("sweep.csv"));
+    let r = csv_rows(&out.join("sweep.csv"));
     assert_eq!(r.len(), 3);
     let cycles: Vec<f64> = r.iter().map(|x| x["cycles"].parse().unwrap()).collect();
     for (i, b) in ["1", "2", "8"].iter().enumerate() {

@@ -10,7 +10,7 @@ use cdg_io::output::{OutputDir, Outputs, check_complete, read_record};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn arch() -> PathBuf {
     root().join("arch-configs/os-16x16-int8.toml")
@@ -67,35 +67,9 @@ fn fake_training_run(dir: &Path) {
     out.finish().unwrap();
 }
 
-/// Runs `cdg args`, killing it (and failing the test) if it runs longer than 20 s: a hang.
-/// Returns (success, stderr).
+/// Runs `cdg args`, failing the test if it runs longer than 20 s (a hang); (success, stderr).
 fn bounded(args: &[&str]) -> (bool, String) {
-    let mut child = cdg()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.success(), err);
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("cdg {args:?} hangs");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::run_bounded(args, &[], Duration::from_secs(20))
 }
 
 fn mkfifo(path: &Path) {
