@@ -403,6 +403,17 @@ impl TrainOptions {
                 ),
             );
         }
+        // The tiny model has fixed widths: a width other than the default would be ignored.
+        if self.model == ModelKind::Tiny && self.width != Self::default().width {
+            return err(
+                "width",
+                format!(
+                    "{} given, but the width multiplier applies to --model resnet18 only; the \
+                     tiny model has fixed widths (drop the width or use --model resnet18)",
+                    self.width
+                ),
+            );
+        }
         positive("lr", self.lr)?;
         non_negative("weight_decay", self.weight_decay)?;
         if !(0.0..1.0).contains(&self.momentum) {

@@ -143,28 +143,6 @@ fn keys_of(value: &impl Serialize) -> BTreeSet<String> {
 }
 
 /// Reads and parses a `--config` file. A key given twice is named with its line.
-/// The tiny model has fixed widths: a width given for it would be silently ignored.
-fn refuse_width_for_tiny(
-    options: &TrainOptions,
-    width_given: bool,
-    names: &OptionNames,
-) -> anyhow::Result<()> {
-    // A width equal to the default changes nothing (a config written from a whole
-    // `TrainOptions` holds one); any other is refused rather than ignored.
-    if options.model == ModelKind::Tiny
-        && width_given
-        && options.width != TrainOptions::default().width
-    {
-        bail!(
-            "{} {}: the width multiplier applies to --model resnet18 only; the tiny model has \
-             fixed widths (drop the width or use --model resnet18)",
-            names.name("width"),
-            options.width
-        );
-    }
-    Ok(())
-}
-
 fn read_config(path: &std::path::Path) -> anyhow::Result<toml::Table> {
     let text = cdg_io::limits::read_input_text(path)
         .with_context(|| format!("reading config {}", path.display()))?;
@@ -227,9 +205,7 @@ impl TrainArgs {
             .map(str::to_owned)
             .collect();
         let Some(path) = self.config.clone() else {
-            let names = OptionNames::default();
-            refuse_width_for_tiny(&self.options, given.contains("width"), &names)?;
-            return TrainPlan::new(*self.options, self.command, names);
+            return TrainPlan::new(*self.options, self.command, OptionNames::default());
         };
         let mut table = read_config(&path)?;
         let names = OptionNames {
@@ -261,9 +237,7 @@ impl TrainArgs {
                 command_table.insert(key.clone(), v);
             }
         }
-        let width_given = given.contains("width") || table.contains_key("width");
         let options: TrainOptions = deserialize(table, &names)?;
-        refuse_width_for_tiny(&options, width_given, &names)?;
         let mut command: CommandOptions = deserialize(command_table, &names)?;
         command.quiet |= self.command.quiet;
         TrainPlan::new(options, command, names)

@@ -586,7 +586,9 @@ fn absurd_values_are_refused_naming_their_key() {
         s(&t.join("tr")),
     ]);
     assert!(
-        e.contains("--width 1000000000: the width multiplier applies to --model resnet18 only"),
+        e.contains(
+            "--width: 1000000000 given, but the width multiplier applies to --model resnet18 only"
+        ),
         "{e}"
     );
     assert!(!out.exists(), "nothing was written");

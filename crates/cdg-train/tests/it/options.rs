@@ -212,3 +212,26 @@ fn memory_estimate_counts_the_convolution_weights() {
         ResNetConfig::resnet18_cifar(64.0, 3, None).memory_estimate(1 << 20, 1 << 20, 1 << 20);
     assert_eq!(huge.activation_bytes, u64::MAX, "saturates");
 }
+
+/// Issue #26, 13: a width given for the tiny model (whose widths are fixed) is refused, naming
+/// `width`, instead of being ignored; the default width is what the tiny model runs at.
+#[test]
+fn a_width_for_the_tiny_model_is_refused() {
+    let tiny = TrainOptions {
+        model: ModelKind::Tiny,
+        ..TrainOptions::default()
+    };
+    tiny.validate()
+        .expect("the tiny model at the default width");
+    let wide = TrainOptions { width: 1e9, ..tiny };
+    match wide.validate() {
+        Err(TrainError::Config { key, reason }) => {
+            assert_eq!(key, "width");
+            assert!(
+                reason.contains("applies to --model resnet18 only"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a width error, got {other:?}"),
+    }
+}
